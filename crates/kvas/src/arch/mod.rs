@@ -1,0 +1,6 @@
+//! Architecture files: entry encodings and control-register formats.
+//!
+//! An architecture file never walks a table; it implements
+//! [`crate::paging::TableFormat`] and the engine does the walking.
+
+pub mod riscv;

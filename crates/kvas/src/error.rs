@@ -1,0 +1,163 @@
+//! The crate's one error type.
+//!
+//! Every fallible operation in kvas returns [`Error`]. Each variant carries the
+//! data a kernel developer needs to find the problem (the address, the level,
+//! the limit that was crossed), and `Display` says what failed and where.
+
+use core::fmt;
+
+use crate::addr::{PageSize, VirtAddr};
+
+/// What went wrong, with the addresses and limits involved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// A physical address wider than [`crate::PhysAddr::MAX_BITS`].
+    PhysAddrTooWide {
+        /// The rejected value.
+        raw: u64,
+        /// The widest address allowed, in bits.
+        max_bits: u32,
+    },
+    /// A physical address the page-table format cannot encode.
+    PhysAddrUnencodable {
+        /// The rejected address.
+        raw: u64,
+        /// How many bits of physical address the format carries.
+        max_bits: u32,
+    },
+    /// A virtual address whose upper bits are not a sign extension of bit
+    /// `va_bits - 1`.
+    NonCanonical {
+        /// The rejected address.
+        va: VirtAddr,
+        /// The width of the running mode's virtual addresses.
+        va_bits: u32,
+    },
+    /// An address or length not aligned as required.
+    Misaligned {
+        /// What was misaligned ("virtual address", "length", ...).
+        what: &'static str,
+        /// The misaligned value.
+        value: u64,
+        /// The alignment required, in bytes.
+        align: u64,
+    },
+    /// A range that wraps past the end of the address space, or leaves the
+    /// canonical half it starts in.
+    RangeWraps {
+        /// Where the range starts.
+        start: u64,
+        /// Its length in bytes.
+        len: u64,
+    },
+    /// A page size the paging mode cannot use as a leaf.
+    UnsupportedPageSize {
+        /// The requested size.
+        size: PageSize,
+        /// How many levels the mode has.
+        levels: u8,
+    },
+    /// Attributes that no leaf may carry (for example writable but not readable).
+    InvalidAttributes {
+        /// Why the combination is refused.
+        reason: &'static str,
+    },
+    /// A map request met a mapping that is already there.
+    AlreadyMapped {
+        /// The first address of the request that is already mapped.
+        va: VirtAddr,
+        /// The level of the entry in the way (0 = 4 KiB leaf).
+        level: u8,
+    },
+    /// An operation that needs a mapping found none.
+    NotMapped {
+        /// The first address with no mapping.
+        va: VirtAddr,
+    },
+    /// The frame allocator ran out while tables were needed; nothing was changed.
+    OutOfFrames {
+        /// Where the operation started.
+        va: VirtAddr,
+        /// How many table frames the operation needed.
+        needed: u64,
+        /// How many the allocator could give.
+        got: u64,
+    },
+    /// A table entry whose encoding the privileged spec reserves, met while walking.
+    CorruptEntry {
+        /// The address being walked.
+        va: VirtAddr,
+        /// The level of the bad entry.
+        level: u8,
+        /// The entry's raw bits.
+        raw: u64,
+    },
+    /// A page-table geometry that the engine cannot walk.
+    InvalidGeometry {
+        /// Why it was refused.
+        reason: &'static str,
+    },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Error::PhysAddrTooWide { raw, max_bits } => {
+                write!(f, "physical address {raw:#x} is wider than {max_bits} bits")
+            }
+            Error::PhysAddrUnencodable { raw, max_bits } => write!(
+                f,
+                "physical address {raw:#x} does not fit the {max_bits}-bit physical addresses of this page-table format"
+            ),
+            Error::NonCanonical { va, va_bits } => write!(
+                f,
+                "virtual address {va} is not canonical for {va_bits}-bit virtual addresses (bits 63..{} must equal bit {})",
+                va_bits - 1,
+                va_bits - 1
+            ),
+            Error::Misaligned { what, value, align } => {
+                write!(f, "{what} {value:#x} is not aligned to {align:#x}")
+            }
+            Error::RangeWraps { start, len } => write!(
+                f,
+                "range of {len:#x} bytes at {start:#x} wraps past the end of the address space or its canonical half"
+            ),
+            Error::UnsupportedPageSize { size, levels } => {
+                write!(f, "a {levels}-level table cannot map a {size} page")
+            }
+            Error::InvalidAttributes { reason } => write!(f, "invalid page attributes: {reason}"),
+            Error::AlreadyMapped { va, level } => {
+                write!(f, "virtual address {va} is already mapped (entry at level {level})")
+            }
+            Error::NotMapped { va } => write!(f, "virtual address {va} is not mapped"),
+            Error::OutOfFrames { va, needed, got } => write!(
+                f,
+                "out of page-table frames at {va}: needed {needed}, the allocator gave {got}; nothing was changed"
+            ),
+            Error::CorruptEntry { va, level, raw } => write!(
+                f,
+                "reserved page-table entry {raw:#018x} at level {level} while walking {va}"
+            ),
+            Error::InvalidGeometry { reason } => write!(f, "invalid page-table geometry: {reason}"),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for Error {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_say_what_and_where() {
+        let e = Error::AlreadyMapped { va: VirtAddr::new(0xffff_ffc0_0000_0000), level: 1 };
+        assert_eq!(e.to_string(), "virtual address 0xffffffc000000000 is already mapped (entry at level 1)");
+        let e = Error::NonCanonical { va: VirtAddr::new(0x0000_8000_0000_0000), va_bits: 48 };
+        assert!(e.to_string().contains("bits 63..47 must equal bit 47"));
+        let e = Error::OutOfFrames { va: VirtAddr::new(0x1000), needed: 3, got: 1 };
+        assert!(e.to_string().contains("needed 3, the allocator gave 1"));
+    }
+}

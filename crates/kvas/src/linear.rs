@@ -1,0 +1,1 @@
+//! The linear-map builder: all RAM at PAGE_OFFSET with the largest leaves possible.

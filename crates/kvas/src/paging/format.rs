@@ -1,0 +1,54 @@
+//! The plug between the generic engine and one architecture's tables.
+//!
+//! A [`TableFormat`] says how deep the table is ([`Geometry`], a run-time value)
+//! and how entries are encoded, through one architecture-neutral view, [`Pte`].
+//! The engine never names an architecture; a format never walks a table.
+
+use crate::addr::PhysAddr;
+use crate::paging::{Attrs, Geometry};
+use crate::Error;
+
+/// One table entry, as the engine sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pte {
+    /// Not valid: translation stops here with a fault.
+    Absent,
+    /// Points to the next-level table at this physical address.
+    Table(PhysAddr),
+    /// Maps a page of the level's size at `pa`.
+    Leaf {
+        /// The first byte of the page.
+        pa: PhysAddr,
+        /// What the page allows.
+        attrs: Attrs,
+    },
+    /// An encoding the architecture reserves; walking it is an error.
+    Reserved,
+}
+
+/// The geometry and entry encoding of one paging mode.
+///
+/// Implementations are small `Copy` values; the engine is generic over them so
+/// that encoding inlines into the walk. The mode is data inside the value (for
+/// example `Riscv { mode: Sv48 }`), so one compiled engine serves every depth.
+pub trait TableFormat: Copy {
+    /// Levels and leaf levels of the mode.
+    fn geometry(&self) -> Geometry;
+
+    /// Decodes a raw entry found at `level`.
+    fn decode(&self, raw: u64, level: u8) -> Pte;
+
+    /// Encodes a pointer to a next-level table.
+    fn encode_table(&self, table: PhysAddr) -> u64;
+
+    /// Encodes a leaf at `level` mapping `pa`. The engine has already checked
+    /// `pa` and `attrs` with [`TableFormat::check_leaf`] and aligned `pa` to the level.
+    fn encode_leaf(&self, pa: PhysAddr, attrs: Attrs, level: u8) -> u64;
+
+    /// Whether `raw` is a valid entry of any kind (the fast path of the walk).
+    fn is_valid(&self, raw: u64) -> bool;
+
+    /// Refuses attributes no leaf may carry, and physical ranges
+    /// `[pa, pa + len)` the format cannot encode.
+    fn check_leaf(&self, pa: PhysAddr, len: u64, attrs: Attrs) -> Result<(), Error>;
+}

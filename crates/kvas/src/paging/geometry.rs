@@ -1,0 +1,255 @@
+//! The shape of a page table in one paging mode, chosen at run time.
+//!
+//! kvas walks tables of 512 eight-byte entries over 4 KiB frames (every RISC-V
+//! mode from Sv39 up, x86-64 and arm64 with the 4 KiB granule). What differs
+//! between modes is how many levels there are and which levels may hold a
+//! leaf; [`Geometry`] holds exactly that, as a `Copy` value, so one compiled
+//! walk serves every depth.
+//!
+//! Levels are numbered as in the RISC-V privileged spec: level 0 holds 4 KiB
+//! leaves, level 1 2 MiB leaves, and the root is level `levels - 1`.
+//!
+//! ```text
+//!  Sv48 virtual address
+//!  63      48 47     39 38     30 29     21 20     12 11        0
+//! +----------+---------+---------+---------+---------+-----------+
+//! | sign ext | index 3 | index 2 | index 1 | index 0 | page off. |
+//! +----------+---------+---------+---------+---------+-----------+
+//!               root                          leaf
+//! ```
+
+use crate::addr::{PageSize, PhysAddr, VirtAddr, PAGE_SIZE};
+use crate::Error;
+
+/// Levels, VA width and leaf levels of one paging mode.
+///
+/// By holding a `Geometry` the engine can rely on `1 <= levels <= MAX_LEVELS`
+/// and `max_leaf_level < levels`: [`Geometry::new`] refuses anything else.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Geometry {
+    levels: u8,
+    max_leaf_level: u8,
+}
+
+impl Geometry {
+    /// The deepest table the engine walks (Sv57 and x86-64 5-level have 5 levels).
+    pub const MAX_LEVELS: usize = 5;
+    /// Entries per table.
+    pub const ENTRIES: usize = 512;
+    /// log2 of [`Self::ENTRIES`].
+    pub const INDEX_BITS: u32 = 9;
+    /// log2 of the granule.
+    pub const PAGE_SHIFT: u32 = 12;
+
+    /// A geometry of `levels` levels whose leaves may sit at levels
+    /// `0..=max_leaf_level`.
+    pub const fn new(levels: u8, max_leaf_level: u8) -> Result<Self, Error> {
+        if levels == 0 || levels as usize > Self::MAX_LEVELS {
+            return Err(Error::InvalidGeometry { reason: "levels must be between 1 and 5" });
+        }
+        if max_leaf_level >= levels {
+            return Err(Error::InvalidGeometry { reason: "the largest leaf must sit below the root" });
+        }
+        Ok(Self { levels, max_leaf_level })
+    }
+
+    /// How many levels the table has.
+    #[inline(always)]
+    pub const fn levels(self) -> u8 {
+        self.levels
+    }
+
+    /// The level of the root table (`levels - 1`).
+    #[inline(always)]
+    pub const fn root_level(self) -> u8 {
+        self.levels - 1
+    }
+
+    /// The highest level that may hold a leaf.
+    #[inline(always)]
+    pub const fn max_leaf_level(self) -> u8 {
+        self.max_leaf_level
+    }
+
+    /// The width of a virtual address in this mode (39, 48, 57 ...).
+    #[inline(always)]
+    pub const fn va_bits(self) -> u32 {
+        Self::PAGE_SHIFT + Self::INDEX_BITS * self.levels as u32
+    }
+
+    /// log2 of the bytes one entry at `level` covers.
+    #[inline(always)]
+    pub const fn shift(level: u8) -> u32 {
+        Self::PAGE_SHIFT + Self::INDEX_BITS * level as u32
+    }
+
+    /// The bytes one entry at `level` covers (4 KiB at level 0).
+    #[inline(always)]
+    pub const fn granularity(level: u8) -> u64 {
+        1 << Self::shift(level)
+    }
+
+    /// The index into a level-`level` table that `va` selects.
+    #[inline(always)]
+    pub const fn index(va: u64, level: u8) -> usize {
+        ((va >> Self::shift(level)) as usize) & (Self::ENTRIES - 1)
+    }
+
+    /// Whether bits 63..va_bits-1 of `va` are all equal.
+    #[inline(always)]
+    pub const fn is_canonical(self, va: VirtAddr) -> bool {
+        let shift = 64 - self.va_bits();
+        (((va.as_u64() << shift) as i64) >> shift) as u64 == va.as_u64()
+    }
+
+    /// `va` if it is canonical in this mode, else [`Error::NonCanonical`].
+    pub const fn check_canonical(self, va: VirtAddr) -> Result<VirtAddr, Error> {
+        if self.is_canonical(va) {
+            Ok(va)
+        } else {
+            Err(Error::NonCanonical { va, va_bits: self.va_bits() })
+        }
+    }
+
+    /// The level at which a leaf of `size` sits, if this mode allows it.
+    pub const fn leaf_level(self, size: PageSize) -> Result<u8, Error> {
+        if size.level() <= self.max_leaf_level {
+            Ok(size.level())
+        } else {
+            Err(Error::UnsupportedPageSize { size, levels: self.levels })
+        }
+    }
+
+    /// The leaf sizes this mode allows, smallest first.
+    pub fn page_sizes(self) -> impl Iterator<Item = PageSize> {
+        PageSize::ALL.into_iter().take(self.max_leaf_level as usize + 1)
+    }
+
+    /// The largest leaf level that can map the start of `[va, va + remaining)` to
+    /// `pa`: both addresses aligned to the leaf and the leaf no longer than
+    /// `remaining`. Pure, so the linear-map builder and its tests share it.
+    ///
+    /// `va` and `pa` must be 4 KiB aligned and `remaining` at least 4 KiB;
+    /// the answer is then at least level 0.
+    #[inline]
+    pub const fn largest_leaf(self, va: VirtAddr, pa: PhysAddr, remaining: u64) -> u8 {
+        let mut level = self.max_leaf_level;
+        let both = va.as_u64() | pa.as_u64();
+        while level > 0 {
+            let gran = Self::granularity(level);
+            if both & (gran - 1) == 0 && remaining >= gran {
+                return level;
+            }
+            level -= 1;
+        }
+        0
+    }
+
+    /// The virtual range of this mode's upper (kernel) half: `[start, 2^64)`.
+    pub const fn kernel_half_start(self) -> VirtAddr {
+        VirtAddr::new(!0u64 << (self.va_bits() - 1))
+    }
+
+    /// The end (exclusive) of this mode's lower (user) half.
+    pub const fn user_half_end(self) -> u64 {
+        1 << (self.va_bits() - 1)
+    }
+}
+
+/// Checks that `[va, va + len)` is a page-aligned, non-wrapping range that lies in
+/// one canonical half of `geometry`.
+pub(crate) fn check_range(geometry: Geometry, va: VirtAddr, len: u64) -> Result<(), Error> {
+    if !va.is_aligned(PAGE_SIZE) {
+        return Err(Error::Misaligned { what: "virtual address", value: va.as_u64(), align: PAGE_SIZE });
+    }
+    if len % PAGE_SIZE != 0 {
+        return Err(Error::Misaligned { what: "length", value: len, align: PAGE_SIZE });
+    }
+    geometry.check_canonical(va)?;
+    if len == 0 {
+        return Ok(());
+    }
+    let last = va.as_u64().checked_add(len - 1).ok_or(Error::RangeWraps { start: va.as_u64(), len })?;
+    // The last byte must be canonical and on the same side of the hole.
+    let half = geometry.user_half_end();
+    let same_half = (va.as_u64() >= half) == (last >= half);
+    if !geometry.is_canonical(VirtAddr::new(last)) || !same_half {
+        return Err(Error::RangeWraps { start: va.as_u64(), len });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SV39: Geometry = match Geometry::new(3, 2) {
+        Ok(g) => g,
+        Err(_) => panic!(),
+    };
+    const SV57: Geometry = match Geometry::new(5, 4) {
+        Ok(g) => g,
+        Err(_) => panic!(),
+    };
+
+    #[test]
+    fn refuses_impossible_shapes() {
+        assert_eq!(
+            Geometry::new(0, 0),
+            Err(Error::InvalidGeometry { reason: "levels must be between 1 and 5" })
+        );
+        assert!(Geometry::new(6, 2).is_err());
+        assert!(Geometry::new(3, 3).is_err());
+    }
+
+    #[test]
+    fn widths_and_indices() {
+        assert_eq!(SV39.va_bits(), 39);
+        assert_eq!(SV57.va_bits(), 57);
+        assert_eq!(Geometry::granularity(2), 1 << 30);
+        let va = 0xffff_ffff_8020_1000u64;
+        assert_eq!(Geometry::index(va, 0), 0x001);
+        assert_eq!(Geometry::index(va, 1), 0x001);
+        assert_eq!(Geometry::index(va, 2), 0x1fe);
+    }
+
+    #[test]
+    fn canonical_form_follows_the_mode() {
+        assert!(SV39.is_canonical(VirtAddr::new(0xffff_ffc0_0000_0000)));
+        assert!(SV39.is_canonical(VirtAddr::new(0x0000_003f_ffff_ffff)));
+        assert!(!SV39.is_canonical(VirtAddr::new(0x0000_0040_0000_0000)));
+        assert!(!SV39.is_canonical(VirtAddr::new(0xffff_ffbf_ffff_ffff)));
+        assert!(SV57.is_canonical(VirtAddr::new(0xff00_0000_0000_0000)));
+        assert!(!SV57.is_canonical(VirtAddr::new(0xfe00_0000_0000_0000)));
+        assert_eq!(SV39.kernel_half_start().as_u64(), 0xffff_ffc0_0000_0000);
+    }
+
+    #[test]
+    fn largest_leaf_needs_both_alignments_and_length() {
+        let va = VirtAddr::new(0xffff_ffc0_0000_0000);
+        let gib = PhysAddr::new(0x8000_0000).unwrap();
+        assert_eq!(SV39.largest_leaf(va, gib, 1 << 30), 2);
+        assert_eq!(SV39.largest_leaf(va, gib, (1 << 30) - 4096), 1);
+        let pa_2m = PhysAddr::new(0x8020_0000).unwrap();
+        assert_eq!(SV39.largest_leaf(va, pa_2m, 1 << 30), 1);
+        let pa_4k = PhysAddr::new(0x8020_1000).unwrap();
+        assert_eq!(SV39.largest_leaf(va, pa_4k, 1 << 30), 0);
+        // Sv57 may use 256 TiB leaves.
+        let va57 = VirtAddr::new(0xff00_0000_0000_0000);
+        assert_eq!(SV57.largest_leaf(va57, PhysAddr::ZERO, 1 << 48), 4);
+    }
+
+    #[test]
+    fn ranges_must_be_aligned_and_stay_in_one_half() {
+        let va = VirtAddr::new(0xffff_ffff_ffff_f000);
+        assert_eq!(check_range(SV39, va, 4096), Ok(()));
+        assert_eq!(check_range(SV39, va, 8192), Err(Error::RangeWraps { start: va.as_u64(), len: 8192 }));
+        let low = VirtAddr::new(0x0000_003f_ffff_f000);
+        assert!(check_range(SV39, low, 8192).is_err());
+        assert!(matches!(
+            check_range(SV39, VirtAddr::new(0x1001), 4096),
+            Err(Error::Misaligned { what: "virtual address", .. })
+        ));
+        assert!(matches!(check_range(SV39, low, 100), Err(Error::Misaligned { what: "length", .. })));
+    }
+}

@@ -1,0 +1,21 @@
+//! The page-table engine: one code path for every depth.
+//!
+//! [`PageTable`] maps, unmaps, protects, translates and iterates a table whose
+//! shape comes from a [`TableFormat`] value, reaching table frames through a
+//! [`PhysMemory`] and taking new ones from a [`FrameAllocator`] passed to each
+//! call. Every mutating call returns a [`Flush`] and either succeeds whole or
+//! leaves the tables exactly as they were.
+
+mod attrs;
+mod flush;
+mod format;
+mod frame;
+mod geometry;
+mod memory;
+
+pub use attrs::Attrs;
+pub use flush::Flush;
+pub use format::{Pte, TableFormat};
+pub use frame::FrameAllocator;
+pub use geometry::Geometry;
+pub use memory::{OffsetMemory, PhysMemory};

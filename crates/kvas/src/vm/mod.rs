@@ -1,0 +1,1 @@
+//! Virtual-range allocators: vmalloc with guard pages, and the modules/BPF window.
