@@ -80,7 +80,7 @@ fn each_reg(
         return Err(node_err(node, index, "#address-cells must be 1..4 and #size-cells 1..4 for reg"));
     }
     let entry = (address_cells + size_cells) * 4;
-    if value.is_empty() || value.len() % entry != 0 {
+    if value.is_empty() || !value.chunks_exact(entry).remainder().is_empty() {
         return Err(node_err(node, index, "reg is empty or not a whole number of (address, size) entries"));
     }
     for chunk in value.chunks(entry) {

@@ -73,7 +73,7 @@ pub fn check(blob: &[u8]) -> Result<usize, Error> {
     let (structs, structs_len) = block(blob, 8, Some(36), total)?;
     let (strings, strings_len) = block(blob, 12, Some(32), total)?;
     let (rsvmap, _) = block(blob, 16, None, total)?;
-    if structs % 4 != 0 || structs_len % 4 != 0 {
+    if (structs | structs_len) & 3 != 0 {
         return Err(malformed(8, "structure block is not 4-byte aligned"));
     }
     check_rsvmap(blob, rsvmap, total)?;
@@ -83,7 +83,7 @@ pub fn check(blob: &[u8]) -> Result<usize, Error> {
 
 /// The memory reservation block: 16-byte pairs ending with a zero pair.
 fn check_rsvmap(blob: &[u8], start: usize, total: usize) -> Result<(), Error> {
-    if start % 8 != 0 {
+    if start & 7 != 0 {
         return Err(malformed(16, "memory reservation block is not 8-byte aligned"));
     }
     let mut at = start;

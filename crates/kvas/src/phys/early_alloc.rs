@@ -119,7 +119,17 @@ impl FrameAllocator for EarlyFrameAllocator<'_> {
 
     fn free_frame(&mut self, frame: PhysAddr) {
         self.handed_out = self.handed_out.saturating_sub(1);
-        if self.n_returned < RETURNED_CAPACITY {
+        let f = frame.as_u64();
+        // The engine gives frames back newest first when it undoes an operation:
+        // if `frame` is the highest free frame below the bump pointer, rewinding
+        // the pointer to it returns it exactly, however many there are.
+        let above = f.saturating_add(PAGE_SIZE);
+        let is_free = self.map.free().any(|r| r.contains(f));
+        let free_between = self.map.free().any(|r| r.start_u64() < self.next && r.end() > above);
+        if f < self.next && is_free && !free_between {
+            self.next = f;
+            self.cur_end = 0;
+        } else if self.n_returned < RETURNED_CAPACITY {
             self.returned[self.n_returned] = frame;
             self.n_returned += 1;
         } else {
@@ -179,14 +189,27 @@ mod tests {
     }
 
     #[test]
+    fn frames_given_back_newest_first_rewind_across_reservations() {
+        let m = map();
+        let mut a = EarlyFrameAllocator::new(&m);
+        let frames: Vec<_> = core::iter::from_fn(|| a.allocate_frame()).collect();
+        assert_eq!(frames.len(), 5);
+        frames.iter().rev().for_each(|&f| a.free_frame(f));
+        assert_eq!((a.lost(), a.in_use(), a.remaining()), (0, 0, 5));
+        let again: Vec<_> = core::iter::from_fn(|| a.allocate_frame()).collect();
+        assert_eq!(again, frames);
+    }
+
+    #[test]
     fn a_full_return_stack_counts_lost_frames() {
         let mut m = MemoryMap::new();
         m.add_ram(0, 0x100_0000).unwrap();
         let mut a = EarlyFrameAllocator::new(&m);
-        let frames: Vec<_> = (0..RETURNED_CAPACITY + 2).map(|_| a.allocate_frame().unwrap()).collect();
-        frames.iter().for_each(|&f| a.free_frame(f));
+        let frames: Vec<_> = (0..RETURNED_CAPACITY + 3).map(|_| a.allocate_frame().unwrap()).collect();
+        // Oldest first: no rewinding possible, so they go on the stack until it is full.
+        frames[..RETURNED_CAPACITY + 2].iter().for_each(|&f| a.free_frame(f));
         assert_eq!(a.lost(), 2);
-        assert_eq!(a.in_use(), 0);
+        assert_eq!(a.in_use(), 1);
     }
 
     #[test]

@@ -90,7 +90,7 @@ impl PhysRange {
 
     /// Whether both ends are multiples of 4 KiB.
     pub const fn is_page_aligned(self) -> bool {
-        (self.start | self.end) % PAGE_SIZE == 0
+        (self.start | self.end) & (PAGE_SIZE - 1) == 0
     }
 
     /// The whole pages inside the range (start rounded up, end down), if any:
