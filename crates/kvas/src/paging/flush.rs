@@ -45,6 +45,22 @@ impl Flush {
         }
     }
 
+    /// Adds `count` pages of `stride` bytes from `va`, or "all" if they overflow the batch.
+    #[inline]
+    pub fn add_run(&mut self, va: VirtAddr, count: u64, stride: u64) {
+        if self.all {
+            return;
+        }
+        if self.len as u64 + count > Self::BATCH as u64 {
+            self.all = true;
+            self.len = 0;
+            return;
+        }
+        for k in 0..count {
+            self.add(va.wrapping_add(k * stride));
+        }
+    }
+
     /// Adds everything `other` asks for.
     pub fn merge(&mut self, other: Flush) {
         if other.all {
