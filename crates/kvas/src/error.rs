@@ -98,6 +98,11 @@ pub enum Error {
         /// Why it was refused.
         reason: &'static str,
     },
+    /// A raw `satp` value whose MODE field is not Bare, Sv39, Sv48 or Sv57.
+    UnsupportedSatpMode {
+        /// The whole raw `satp` value.
+        satp: u64,
+    },
 }
 
 impl fmt::Display for Error {
@@ -140,6 +145,11 @@ impl fmt::Display for Error {
                 "reserved page-table entry {raw:#018x} at level {level} while walking {va}"
             ),
             Error::InvalidGeometry { reason } => write!(f, "invalid page-table geometry: {reason}"),
+            Error::UnsupportedSatpMode { satp } => write!(
+                f,
+                "satp {satp:#018x} has MODE {}, not Bare (0), Sv39 (8), Sv48 (9) or Sv57 (10)",
+                satp >> 60
+            ),
         }
     }
 }
