@@ -140,6 +140,11 @@ pub enum Error {
     },
     /// A memory map with no RAM in it.
     NoRam,
+    /// A raw `satp` value whose MODE field is not Bare, Sv39, Sv48 or Sv57.
+    UnsupportedSatpMode {
+        /// The whole raw `satp` value.
+        satp: u64,
+    },
 }
 
 impl fmt::Display for Error {
@@ -194,6 +199,11 @@ impl fmt::Display for Error {
                 write!(f, "device tree node {node} (number {index} in the tree): {reason}")
             }
             Error::NoRam => write!(f, "the memory map holds no RAM"),
+            Error::UnsupportedSatpMode { satp } => write!(
+                f,
+                "satp {satp:#018x} has MODE {}, not Bare (0), Sv39 (8), Sv48 (9) or Sv57 (10)",
+                satp >> 60
+            ),
         }
     }
 }

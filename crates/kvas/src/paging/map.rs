@@ -14,6 +14,7 @@ use crate::addr::{PageSize, PhysAddr, VirtAddr, PAGE_SIZE};
 use crate::paging::chunks::Chunks;
 use crate::paging::geometry::check_range;
 use crate::paging::reserve::Reserve;
+use crate::paging::table::LeafHint;
 use crate::paging::{Attrs, Flush, FrameAllocator, Geometry, PageTable, PhysMemory, Pte, TableFormat};
 use crate::Error;
 
@@ -98,6 +99,17 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         g.check_canonical(va)?;
         self.format.check_leaf(pa, size.bytes(), attrs)?;
 
+        if let Some(table) = self.hint.lookup(va).filter(|_| leaf_level == 0) {
+            let idx = Geometry::index(va.as_u64(), 0);
+            if self.format.is_valid(self.entry(table, idx)) {
+                return Err(Error::AlreadyMapped { va, level: 0 });
+            }
+            self.set_entry(table, idx, self.format.encode_leaf(pa, attrs, 0));
+            let mut flush = Flush::none();
+            flush.add(va);
+            return Ok(flush);
+        }
+
         // Tables created on the way down, to undo if a deeper step fails.
         let mut created = [(PhysAddr::ZERO, 0usize, PhysAddr::ZERO); Geometry::MAX_LEVELS];
         let mut n_created = 0;
@@ -111,9 +123,14 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
                     break Err(Error::AlreadyMapped { va, level });
                 }
                 self.set_entry(table, idx, self.format.encode_leaf(pa, attrs, level));
+                if level == 0 {
+                    self.hint = LeafHint::new(va, table);
+                }
                 break Ok(());
             }
-            if !self.format.is_valid(raw) {
+            if let Some(next) = self.format.next_table(raw, level) {
+                table = next;
+            } else if !self.format.is_valid(raw) {
                 let Some(frame) = alloc.allocate_frame() else {
                     let got = n_created as u64;
                     break Err(Error::OutOfFrames { va, needed: got + u64::from(level - leaf_level), got });

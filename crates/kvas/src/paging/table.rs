@@ -23,6 +23,36 @@ pub struct PageTable<F: TableFormat, M: PhysMemory> {
     pub(super) format: F,
     pub(super) mem: M,
     pub(super) root: PhysAddr,
+    /// The last level-0 table a single-page map or unmap reached: a one-entry
+    /// paging-structure cache, as hardware keeps, so that runs of neighbouring
+    /// 4 KiB pages skip the upper levels. See [`LeafHint`].
+    pub(super) hint: LeafHint,
+}
+
+/// Which level-0 table holds the entries for one 2 MiB-aligned stretch of VA.
+///
+/// Only tables are cached, never entries, so the hint stays true as entries
+/// come and go; it goes stale only when its table is freed, and every path
+/// that frees a table clears it first ([`PageTable::forget_hint`]).
+#[derive(Clone, Copy)]
+pub(super) struct LeafHint {
+    /// `va >> 21` of the stretch, or `u64::MAX` (no VA shifts to it) for none.
+    tag: u64,
+    table: PhysAddr,
+}
+
+impl LeafHint {
+    pub(super) const NONE: Self = Self { tag: u64::MAX, table: PhysAddr::ZERO };
+
+    pub(super) const fn new(va: VirtAddr, table: PhysAddr) -> Self {
+        Self { tag: va.as_u64() >> Geometry::shift(1), table }
+    }
+
+    /// The level-0 table that holds `va`'s entry, if this hint knows it.
+    #[inline(always)]
+    pub(super) fn lookup(self, va: VirtAddr) -> Option<PhysAddr> {
+        (self.tag == va.as_u64() >> Geometry::shift(1)).then_some(self.table)
+    }
 }
 
 /// Where a virtual address leads.
@@ -86,7 +116,7 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
                 align: crate::PAGE_SIZE,
             });
         }
-        let table = Self { format, mem, root };
+        let table = Self { format, mem, root, hint: LeafHint::NONE };
         table.clear_frame(root);
         Ok(table)
     }
@@ -101,7 +131,7 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
     /// `format`. Frames freed by later calls go to the allocator passed to them,
     /// so they must have come from a compatible allocator.
     pub unsafe fn from_root(format: F, mem: M, root: PhysAddr) -> Self {
-        Self { format, mem, root }
+        Self { format, mem, root, hint: LeafHint::NONE }
     }
 
     /// The root table's physical address (what `satp`, CR3 or TTBR points at).
@@ -124,24 +154,40 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
     pub fn translate(&self, va: VirtAddr) -> Result<Translation, Error> {
         let g = self.format.geometry();
         g.check_canonical(va)?;
-        let mut table = self.root;
-        let mut level = g.root_level();
-        loop {
-            let raw = self.entry(table, Geometry::index(va.as_u64(), level));
-            match self.format.decode(raw, level) {
-                Pte::Table(next) if level > 0 => {
-                    table = next;
-                    level -= 1;
-                }
-                Pte::Leaf { pa, attrs } if level <= g.max_leaf_level() => {
-                    let offset = va.as_u64() & (Geometry::granularity(level) - 1);
-                    let size = PageSize::from_level(level).ok_or(Error::CorruptEntry { va, level, raw })?;
-                    return Ok(Translation { pa: pa.add(offset), attrs, size });
-                }
-                Pte::Absent => return Err(Error::NotMapped { va }),
-                _ => return Err(Error::CorruptEntry { va, level, raw }),
+        // One branch on the run-time depth; each arm walks with a constant depth
+        // that the compiler unrolls (the software form of Linux's folded levels).
+        let (table, level) = match g.root_level() {
+            2 => self.descend(va, 2),
+            3 => self.descend(va, 3),
+            4 => self.descend(va, 4),
+            root => self.descend(va, root),
+        };
+        let raw = self.entry(table, Geometry::index(va.as_u64(), level));
+        match self.format.decode(raw, level) {
+            Pte::Leaf { pa, attrs } if level <= g.max_leaf_level() => {
+                let offset = va.as_u64() & (Geometry::granularity(level) - 1);
+                let size = PageSize::from_level(level).ok_or(Error::CorruptEntry { va, level, raw })?;
+                Ok(Translation { pa: pa.add(offset), attrs, size })
             }
+            Pte::Absent => Err(Error::NotMapped { va }),
+            _ => Err(Error::CorruptEntry { va, level, raw }),
         }
+    }
+
+    /// Follows well-formed pointers from the root towards `va`'s leaf; returns the
+    /// table and level of the first entry that is not one.
+    #[inline(always)]
+    pub(super) fn descend(&self, va: VirtAddr, root_level: u8) -> (PhysAddr, u8) {
+        let mut table = self.root;
+        let mut level = root_level;
+        while level > 0 {
+            match self.format.next_table(self.entry(table, Geometry::index(va.as_u64(), level)), level) {
+                Some(next) => table = next,
+                None => break,
+            }
+            level -= 1;
+        }
+        (table, level)
     }
 
     /// Counts table frames (root included) and leaves per level.
@@ -173,6 +219,12 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
             }
         }
         alloc.free_frame(table);
+    }
+
+    /// Drops the leaf-table hint; called before any table is freed.
+    #[inline(always)]
+    pub(super) fn forget_hint(&mut self) {
+        self.hint = LeafHint::NONE;
     }
 
     /// Reads entry `idx` of `table`.

@@ -5,6 +5,7 @@ use crate::paging::chunks::Chunks;
 use crate::paging::geometry::check_range;
 use crate::paging::reserve::Reserve;
 use crate::paging::split::Holes;
+use crate::paging::table::LeafHint;
 use crate::paging::{Flush, FrameAllocator, Geometry, PageTable, PhysMemory, Pte, TableFormat};
 use crate::Error;
 
@@ -30,6 +31,23 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
             });
         }
         g.check_canonical(va)?;
+        if let Some(table) = self.hint.lookup(va).filter(|_| leaf_level == 0) {
+            let idx = Geometry::index(va.as_u64(), 0);
+            let raw = self.entry(table, idx);
+            match self.format.decode(raw, 0) {
+                Pte::Leaf { .. } => {}
+                Pte::Absent => return Err(Error::NotMapped { va }),
+                _ => return Err(Error::CorruptEntry { va, level: 0, raw }),
+            }
+            self.set_entry(table, idx, 0);
+            if self.is_empty(table, idx) {
+                let path = self.path_to_leaf_table(va, table);
+                self.free_empty_path(&path, 0, alloc);
+            }
+            let mut flush = Flush::none();
+            flush.add(va);
+            return Ok(flush);
+        }
         let mut path = [(PhysAddr::ZERO, 0usize); Geometry::MAX_LEVELS];
         let mut table = self.root;
         let mut level = g.root_level();
@@ -37,6 +55,13 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
             let idx = Geometry::index(va.as_u64(), level);
             path[level as usize] = (table, idx);
             let raw = self.entry(table, idx);
+            if level > leaf_level {
+                if let Some(next) = self.format.next_table(raw, level) {
+                    table = next;
+                    level -= 1;
+                    continue;
+                }
+            }
             if !self.format.is_valid(raw) {
                 return Err(Error::NotMapped { va });
             }
@@ -54,18 +79,52 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         self.set_entry(table, path[level as usize].1, 0);
         let mut flush = Flush::none();
         flush.add(va);
-        // Free the tables this leaves empty, never the root.
-        while level < g.root_level() {
+        if level == 0 {
+            self.hint = LeafHint::new(va, table);
+        }
+        self.free_empty_path(&path, level, alloc);
+        Ok(flush)
+    }
+
+    /// The tables and indices from the root down to `leaf_table`, the level-0
+    /// table that holds `va`'s entry.
+    fn path_to_leaf_table(
+        &self,
+        va: VirtAddr,
+        leaf_table: PhysAddr,
+    ) -> [(PhysAddr, usize); Geometry::MAX_LEVELS] {
+        let mut path = [(PhysAddr::ZERO, 0usize); Geometry::MAX_LEVELS];
+        let mut table = self.root;
+        for level in (1..=self.format.geometry().root_level()).rev() {
+            let idx = Geometry::index(va.as_u64(), level);
+            path[level as usize] = (table, idx);
+            // The hint guarantees pointers all the way down.
+            table = self.format.next_table(self.entry(table, idx), level).unwrap_or(leaf_table);
+        }
+        path[0] = (leaf_table, Geometry::index(va.as_u64(), 0));
+        path
+    }
+
+    /// Frees the tables on `path` (from `level` up, never the root) that are
+    /// empty, stopping at the first that is not.
+    fn free_empty_path(
+        &mut self,
+        path: &[(PhysAddr, usize); Geometry::MAX_LEVELS],
+        mut level: u8,
+        alloc: &mut impl FrameAllocator,
+    ) {
+        let root_level = self.format.geometry().root_level();
+        while level < root_level {
             let (child, idx) = path[level as usize];
             if !self.is_empty(child, idx) {
                 break;
             }
+            self.forget_hint();
             let (parent, parent_idx) = path[level as usize + 1];
             self.set_entry(parent, parent_idx, 0);
             alloc.free_frame(child);
             level += 1;
         }
-        Ok(flush)
     }
 
     /// Unmaps everything in `[va, va + len)`. Leaves that straddle an end are
@@ -83,6 +142,8 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         if len == 0 {
             return Ok(Flush::none());
         }
+        // The range may free tables, the hinted one among them.
+        self.forget_hint();
         let needed = self.plan_splits(self.root, g.root_level(), va.as_u64(), len, Holes::Skip, false)?;
         let mut reserve =
             Reserve::take(&self.mem, alloc, needed).map_err(|got| Error::OutOfFrames { va, needed, got })?;
