@@ -34,6 +34,8 @@
 //! again, their tables freed, and the error returned.
 
 pub mod base;
+#[cfg(feature = "std")]
+pub mod report;
 
 pub use base::{choose_base, BaseRule};
 

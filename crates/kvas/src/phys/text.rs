@@ -1,6 +1,6 @@
 //! Memory maps written as text: `BASE:SIZE[,BASE:SIZE...]`.
 //!
-//! Numbers are `0x` hex or decimal, with an optional binary suffix `K`, `M`,
+//! Numbers are `0x` hex or decimal (`_` may separate digits), with an optional binary suffix `K`, `M`,
 //! `G`, `T` or `P` (upper or lower case): `0x80000000:2G,0x100000000:512M`.
 //! Reservations may add a kind, `BASE:SIZE:no-map` (the default),
 //! `:reserved` or `:reusable`. Empty entries, zero sizes, overflow and junk are
@@ -27,11 +27,11 @@ pub fn parse_size(text: &str, entry: usize) -> Result<u64, Error> {
         Some(hex) => (hex, 16),
         None => (digits, 10),
     };
-    if digits.is_empty() {
+    if digits.chars().all(|c| c == '_') {
         return Err(err("a number is missing its digits"));
     }
     let mut value: u64 = 0;
-    for c in digits.chars() {
+    for c in digits.chars().filter(|&c| c != '_') {
         let d = c.to_digit(radix).ok_or(err("not a number (use 0x hex or decimal, optional K/M/G/T/P)"))?;
         value = value
             .checked_mul(radix as u64)
@@ -133,6 +133,8 @@ mod tests {
         assert_eq!(parse_size("1T", 1), Ok(1 << 40));
         assert_eq!(parse_size("2P", 1), Ok(2 << 50));
         assert_eq!(parse_size(" 0X1f ", 1), Ok(0x1f));
+        assert_eq!(parse_size("0x1_0000_0000", 1), Ok(1 << 32));
+        assert!(parse_size("0x_", 1).is_err());
     }
 
     #[test]
