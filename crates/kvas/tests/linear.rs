@@ -138,7 +138,7 @@ fn ram_beyond_the_window_is_capped_and_reported() {
     // The window is [0x80000000, 0x2080000000): all of bank 0, 2 GiB of bank 1.
     assert_eq!(b.lm.mapped_bytes, 64 * G + 2 * G);
     assert_eq!(b.lm.capped_bytes, 126 * G);
-    assert_eq!(b.lm.capped, Some(PhysRange::from_bounds(0x2080_0000_00, 0x4000_0000_00).unwrap()));
+    assert_eq!(b.lm.capped, Some(PhysRange::from_bounds(0x20_8000_0000, 0x40_0000_0000).unwrap()));
     assert!(b.lm.to_string().contains("warning: physical memory overflows the linear map"));
     // Sv48's window is 64 TiB: nothing capped.
     let b = build_checked(Mode::Sv48, &map, &LinearConfig::riscv(Mode::Sv48));

@@ -48,7 +48,6 @@ pub fn build(mode: Mode, map: &MemoryMap, cfg: &LinearConfig) -> Result<Built, E
     let stats = pt.stats()?;
     let leaves = pt.mappings().collect::<Result<Vec<_>, _>>()?;
     let root = pt.root();
-    drop(pt);
     let frames_in_use = alloc.inner.in_use();
     Ok(Built { ram, root, lm, stats, leaves, frames_given: alloc.given, frames_in_use })
 }
