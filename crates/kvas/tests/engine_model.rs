@@ -11,6 +11,7 @@
 //!   leak, no empty table), and no frame was freed twice;
 //! - an operation that fails has changed nothing; running the allocator dry on
 //!   purpose must give `OutOfFrames` and leave the tables as they were.
+//!
 //! At the end, unmapping everything returns every frame but the root.
 
 use std::collections::BTreeSet;
