@@ -144,6 +144,11 @@ pub enum Error {
         /// Why it does not apply.
         reason: &'static str,
     },
+    /// A raw `satp` value whose MODE field is not Bare, Sv39, Sv48 or Sv57.
+    UnsupportedSatpMode {
+        /// The whole raw `satp` value.
+        satp: u64,
+    },
 }
 
 impl fmt::Display for Error {
@@ -200,6 +205,11 @@ impl fmt::Display for Error {
             }
             Error::InvalidOption { option, value, reason } => write!(f, "{option} {value:#x}: {reason}"),
             Error::UnsupportedOption { option, reason } => write!(f, "{option} is not supported: {reason}"),
+            Error::UnsupportedSatpMode { satp } => write!(
+                f,
+                "satp {satp:#018x} has MODE {}, not Bare (0), Sv39 (8), Sv48 (9) or Sv57 (10)",
+                satp >> 60
+            ),
         }
     }
 }

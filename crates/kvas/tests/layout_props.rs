@@ -111,18 +111,21 @@ proptest! {
 
 #[test]
 fn ram_beyond_the_linear_map_and_an_image_outside_its_region_are_reported() {
-    let layout = plan(Target::Riscv64(kvas::arch::riscv::Mode::Sv39), &Options {
-        kernel_size: 16 << 20,
-        ram: Some(1 << 30),
-        ..Options::default()
-    })
+    let layout = plan(
+        Target::Riscv64(kvas::arch::riscv::Mode::Sv39),
+        &Options { kernel_size: 16 << 20, ram: Some(1 << 30), ..Options::default() },
+    )
     .unwrap();
     let mut parts = *layout.parts();
     parts.options.ram = Some(256 << 30);
     parts.image = Some(Span::from_size(0xffff_ffff_0000_0000, 4096).unwrap());
     let v = check(&Layout::from_parts(parts));
     let lines: Vec<String> = v.iter().map(ToString::to_string).collect();
-    assert!(lines.iter().any(|l| l.starts_with("linear map too small: linear") && l.contains("RAM is 0x4000000000")));
-    assert!(lines.iter().any(|l| l.starts_with("kernel image [0xffffffff00000000") && l.contains("kernel [")));
+    assert!(lines
+        .iter()
+        .any(|l| l.starts_with("linear map too small: linear") && l.contains("RAM is 0x4000000000")));
+    assert!(lines
+        .iter()
+        .any(|l| l.starts_with("kernel image [0xffffffff00000000") && l.contains("kernel [")));
     assert_eq!(v.len(), 2, "{lines:?}");
 }
