@@ -42,14 +42,14 @@ pub fn run(a: &Args) -> ExitCode {
     };
     let v = check(&layout);
     if v.is_empty() {
-        println!("ok: {}: {} regions, every invariant holds", layout.target(), layout.regions().len());
+        outln!("ok: {}: {} regions, every invariant holds", layout.target(), layout.regions().len());
         return ExitCode::SUCCESS;
     }
     for violation in v.iter() {
-        println!("{}: {violation}", layout.target());
+        outln!("{}: {violation}", layout.target());
     }
     if v.dropped() > 0 {
-        println!("{}: ... and {} more", layout.target(), v.dropped());
+        outln!("{}: ... and {} more", layout.target(), v.dropped());
     }
     ExitCode::from(1)
 }

@@ -97,7 +97,7 @@ pub fn run(args: &Args) -> ExitCode {
     };
     let wide = a.target().is_64bit() || b.target().is_64bit();
     let span = |r: &Region| format!("{}-{}", addr(r.start(), wide), addr(r.last(), wide));
-    println!("--- {} ({})\n+++ {} ({})", args.a, a.target(), args.b, b.target());
+    outln!("--- {} ({})\n+++ {} ({})", args.a, a.target(), args.b, b.target());
     let mut changed = 0;
     for (x, y) in pair(&a, &b) {
         let c = change(x, y);
@@ -128,8 +128,8 @@ pub fn run(args: &Args) -> ExitCode {
         if c != Change::Same {
             changed += 1;
         }
-        println!("{line}");
+        outln!("{line}");
     }
-    println!("{changed} of {} regions changed", a.regions().len().max(b.regions().len()));
+    outln!("{changed} of {} regions changed", a.regions().len().max(b.regions().len()));
     ExitCode::SUCCESS
 }

@@ -47,7 +47,7 @@ pub fn run(a: &Args) -> ExitCode {
     let ram_base = a.ram_base.unwrap_or(ram_default);
     let load = a.load_addr.unwrap_or(load_default);
     for line in explain(&l, a.addr, ram_base, load) {
-        println!("{line}");
+        outln!("{line}");
     }
     ExitCode::SUCCESS
 }

@@ -42,12 +42,12 @@ pub fn run(a: &Args) -> ExitCode {
         Err(e) => return fail(e),
     };
     match a.format {
-        Format::Table => print!("{}", table::render(&layout)),
+        Format::Table => out!("{}", table::render(&layout)),
         Format::Json => {
-            println!("{}", serde_json::to_string_pretty(&json::to_json(&layout)).unwrap_or_default())
+            outln!("{}", serde_json::to_string_pretty(&json::to_json(&layout)).unwrap_or_default())
         }
-        Format::Svg => print!("{}", svg::render(&[layout], &command_line())),
-        Format::Dump => print!("{}", VmLayoutDump(&layout)),
+        Format::Svg => out!("{}", svg::render(&[layout], &command_line())),
+        Format::Dump => out!("{}", VmLayoutDump(&layout)),
     }
     ExitCode::SUCCESS
 }
@@ -65,20 +65,20 @@ fn run_all(a: &Args) -> ExitCode {
         }
     }
     match a.format {
-        Format::Svg => print!("{}", svg::render(&layouts, &command_line())),
+        Format::Svg => out!("{}", svg::render(&layouts, &command_line())),
         Format::Table => {
             let tables: Vec<String> = layouts.iter().map(table::render).collect();
-            print!("{}", tables.join("\n"));
+            out!("{}", tables.join("\n"));
         }
         Format::Dump => {
             for l in &layouts {
-                println!("# {}", l.target());
-                print!("{}", VmLayoutDump(l));
+                outln!("# {}", l.target());
+                out!("{}", VmLayoutDump(l));
             }
         }
         Format::Json => {
             let all: Vec<_> = layouts.iter().map(json::to_json).collect();
-            println!("{}", serde_json::to_string_pretty(&all).unwrap_or_default());
+            outln!("{}", serde_json::to_string_pretty(&all).unwrap_or_default());
         }
     }
     ExitCode::SUCCESS

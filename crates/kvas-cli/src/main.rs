@@ -5,6 +5,22 @@
 //! (0 ok, 1 a check failed, 2 bad arguments). Adding a subcommand is one file, one
 //! `mod` line and one enum variant with its match arm.
 
+/// `print!` that ends quietly when stdout is closed (`kvas ... | head`), instead of panicking.
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout().lock(), $($t)*);
+    }};
+}
+
+/// `println!` that ends quietly when stdout is closed.
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($t)*);
+    }};
+}
+
 mod args;
 mod check;
 mod diff;

@@ -51,12 +51,22 @@ fn is_cut(r: &Region) -> bool {
     matches!(r.name(), "user" | "hole") || (r.name() == "unused" && r.start() == 0)
 }
 
+/// Whether a region is empty address space (drawn lighter and thinner).
+fn is_void(r: &Region) -> bool {
+    matches!(r.name(), "unused" | "guard")
+}
+
 fn band_height(r: &Region) -> f64 {
     if is_cut(r) {
         return CUT_H;
     }
     let bits = (r.size() as f64).log2();
-    (16.0 + 3.4 * (bits - 12.0)).max(22.0)
+    let h = (16.0 + 3.4 * (bits - 12.0)).max(22.0);
+    if is_void(r) {
+        (h * 0.4).clamp(18.0, 36.0)
+    } else {
+        h
+    }
 }
 
 /// One placed band: region index, top, height.
@@ -235,7 +245,8 @@ fn facts(layouts: &[Layout]) -> String {
 }
 
 fn band(s: &mut String, x: f64, r: &Region, p: &Placed, wide: bool, single: bool) {
-    let fill = if r.name() == "hole" { "url(#hatch)" } else { color(r.name()) };
+    let void = is_void(r);
+    let fill = if r.name() == "hole" || void { "url(#hatch)" } else { color(r.name()) };
     let title = format!(
         "{}: {}-{} ({}) {}",
         r.name(),
@@ -263,10 +274,15 @@ fn band(s: &mut String, x: f64, r: &Region, p: &Placed, wide: bool, single: bool
         );
     }
     let cy = p.top + p.height / 2.0;
-    let text_fill = if r.name() == "kernel" { "#fff" } else { "#1a1a1a" };
+    let text_fill = match r.name() {
+        "kernel" => "#fff",
+        _ if void => "#666",
+        _ => "#1a1a1a",
+    };
+    let (name_size, weight) = if void { (11, "normal") } else { (13, "bold") };
     let _ = writeln!(
         s,
-        r##"<text x="{:.1}" y="{:.1}" font-size="13" font-weight="bold" fill="{text_fill}">{}</text><text x="{:.1}" y="{:.1}" font-size="12" text-anchor="end" fill="{text_fill}">{}</text>"##,
+        r##"<text x="{:.1}" y="{:.1}" font-size="{name_size}" font-weight="{weight}" fill="{text_fill}">{}</text><text x="{:.1}" y="{:.1}" font-size="12" text-anchor="end" fill="{text_fill}">{}</text>"##,
         x + 14.0,
         cy + 4.5,
         esc(r.name()),

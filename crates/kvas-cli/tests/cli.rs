@@ -262,3 +262,23 @@ fn bad_input_exits_2_with_a_clear_message() {
     bad(&["check", "--arch", "riscv64", "--mode", "sv39", "--kaslr-offset", "3M"], "not aligned");
     bad(&["layout"], "--arch");
 }
+
+#[test]
+fn a_closed_stdout_is_not_a_panic() {
+    use std::process::Stdio;
+    for args in [
+        &["layout", "--arch", "riscv64", "--mode", "all", "--format", "svg"][..],
+        &["diff", "riscv64:sv39", "riscv64:sv57"],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_kvas"))
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let o = child.wait_with_output().unwrap();
+        assert_ne!(o.status.code(), Some(101), "{}", stderr(&o));
+        assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+    }
+}
