@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use kvas::layout::{check, plan, Layout, Options};
+use kvas::layout::{check, plan_unchecked, Layout, Options};
 use serde_json::Value;
 
 use crate::args::{fail, target, Arch, OptionArgs};
@@ -26,13 +26,14 @@ pub struct Args {
     pub from: Option<PathBuf>,
 }
 
-/// 0 when every invariant holds, 1 with one line per violation, 2 on bad arguments.
+/// 0 when every invariant holds, 1 with one line per violation (including options
+/// `kvas layout` refuses, such as a KASLR offset out of range), 2 on bad arguments.
 pub fn run(a: &Args) -> ExitCode {
     let layout = match &a.from {
         Some(path) => from_file(path),
         None => match (&a.arch, &a.mode) {
             (Some(arch), Some(mode)) => target(arch.name(), mode)
-                .and_then(|t| plan(t, &a.opts.options()).map_err(|e| format!("{t}: {e}"))),
+                .and_then(|t| plan_unchecked(t, &a.opts.options()).map_err(|e| format!("{t}: {e}"))),
             _ => Err("give --arch and --mode, or --from FILE".into()),
         },
     };
@@ -73,7 +74,7 @@ fn from_file(path: &PathBuf) -> Result<Layout, String> {
     if let Some(p) = value.get("profile").and_then(Value::as_str) {
         options.profile = kvas::layout::Profile::from_name(p).ok_or(format!("unknown profile '{p}'"))?;
     }
-    let planned = plan(t, &options).map_err(|e| format!("{t}: {e}"))?;
+    let planned = plan_unchecked(t, &options).map_err(|e| format!("{t}: {e}"))?;
     let mut parts = *planned.parts();
     parts.regions = json::regions_from(&value, &planned).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(Layout::from_parts(parts))

@@ -163,7 +163,37 @@ fn check_passes_plans_and_fails_edited_layouts_with_exit_1() {
     bad(&["check", "--from", path.to_str().unwrap()], "missing \"mode\"");
     std::fs::remove_dir_all(&dir).unwrap();
     bad(&["check", "--arch", "riscv64"], "give --arch and --mode");
-    bad(&["check", "--arch", "riscv64", "--mode", "sv39", "--ram", "200G"], "larger than the linear map");
+}
+
+/// Runs `kvas check` with options `kvas layout` refuses: exit 1, the violation on stdout.
+fn violated(args: &[&str], needle: &str) {
+    let o = kvas(args);
+    assert_eq!(o.status.code(), Some(1), "kvas {args:?}: {} {}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains(needle), "kvas {args:?}: {:?} lacks {needle:?}", stdout(&o));
+}
+
+#[test]
+fn check_reports_refused_options_as_violations() {
+    let sv39 = ["check", "--arch", "riscv64", "--mode", "sv39"];
+    let with = |extra: &[&'static str]| -> Vec<&'static str> { sv39.iter().chain(extra).copied().collect() };
+    violated(
+        &with(&["--ram", "200G"]),
+        "linear map too small: linear [0xffffffd600000000-0xfffffff5ffffffff] maps at most 0x2000000000 bytes, RAM is 0x3200000000",
+    );
+    violated(&with(&["--kaslr-offset", "3M"]), "misaligned: kernel [0xffffffff80300000-0xffffffffffffffff]");
+    violated(
+        &with(&["--kernel-size", "20M", "--kaslr-offset", "1010M"]),
+        "kernel image [0xffffffffbf200000-0xffffffffc05fffff] leaves its window [0xffffffff80000000-0xffffffffbfffffff] by 0x600000 bytes",
+    );
+    violated(&with(&["--kernel-size", "1100M"]), "leaves its window");
+    violated(
+        &["check", "--arch", "x86_64", "--mode", "4level", "--kaslr-offset", "1M", "--kernel-size", "8M"],
+        "kernel image [0xffffffff81100000-0xffffffff818fffff] must start on a multiple of 0x200000",
+    );
+    violated(&["check", "--arch", "arm32", "--mode", "3g", "--kernel-size", "800M"], "leaves its window");
+    violated(&["check", "--arch", "riscv32", "--mode", "sv32", "--ram", "2G"], "RAM is 0x80000000");
+    bad(&["check", "--arch", "riscv64", "--mode", "sv39", "--kaslr-offset", "16E"], "overflows 64 bits");
+    bad(&["check", "--arch", "arm32", "--mode", "3g", "--kaslr-offset", "2M"], "arm32 has no KASLR");
 }
 
 #[test]
@@ -259,7 +289,6 @@ fn bad_input_exits_2_with_a_clear_message() {
         &["layout", "--arch", "x86_64", "--mode", "4level", "--kernel-size", "500M"],
         "x86_64 kernel text mapping",
     );
-    bad(&["check", "--arch", "riscv64", "--mode", "sv39", "--kaslr-offset", "3M"], "not aligned");
     bad(&["layout"], "--arch");
 }
 

@@ -121,11 +121,48 @@ fn ram_beyond_the_linear_map_and_an_image_outside_its_region_are_reported() {
     parts.image = Some(Span::from_size(0xffff_ffff_0000_0000, 4096).unwrap());
     let v = check(&Layout::from_parts(parts));
     let lines: Vec<String> = v.iter().map(ToString::to_string).collect();
-    assert!(lines
-        .iter()
-        .any(|l| l.starts_with("linear map too small: linear") && l.contains("RAM is 0x4000000000")));
+    assert!(lines.iter().any(|l| l.starts_with("linear map too small: linear")
+        && l.contains("at most 0x2000000000 bytes, RAM is 0x4000000000")));
     assert!(lines
         .iter()
         .any(|l| l.starts_with("kernel image [0xffffffff00000000") && l.contains("kernel [")));
-    assert_eq!(v.len(), 2, "{lines:?}");
+    assert_eq!(v.len(), 3, "{lines:?}");
+    assert!(lines.iter().any(|l| l.contains("leaves its window [0xffffffff80000000-0xffffffffbfffffff]")));
+}
+
+#[test]
+fn what_plan_refuses_plan_unchecked_leaves_to_the_checker() {
+    use kvas::layout::{plan_unchecked, Arm32Split, Arm64Mode, X86Mode};
+    use kvas::Error;
+    let mib = 1u64 << 20;
+    let cases: [(Target, Options); 6] = [
+        (
+            Target::Riscv64(kvas::arch::riscv::Mode::Sv48),
+            Options { kernel_size: 4 * mib, kaslr_offset: 1022 * mib, ..Options::default() },
+        ),
+        (
+            Target::Riscv64(kvas::arch::riscv::Mode::Sv57),
+            Options { ram: Some(33 << 50), ..Options::default() },
+        ),
+        (Target::X86_64(X86Mode::Level5), Options { kernel_size: 600 * mib, ..Options::default() }),
+        (
+            Target::Arm64(Arm64Mode::K64Va52),
+            Options { kernel_size: 8 * mib, kaslr_offset: 3 << 30, ..Options::default() },
+        ),
+        (Target::Arm32(Arm32Split::G1), Options { ram: Some(5 << 30), ..Options::default() }),
+        (Target::Riscv32, Options { kernel_size: 2 << 30, ..Options::default() }),
+    ];
+    for (target, options) in cases {
+        let refused = plan(target, &options);
+        assert!(
+            matches!(
+                refused,
+                Err(Error::KaslrOutOfRange { .. } | Error::RamTooLarge { .. } | Error::KernelTooLarge { .. })
+            ),
+            "{target}: {refused:?}"
+        );
+        let layout = plan_unchecked(target, &options).unwrap();
+        let v = check(&layout);
+        assert!(!v.is_empty(), "{target}: the checker must report what plan refused");
+    }
 }

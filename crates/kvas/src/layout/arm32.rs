@@ -40,7 +40,7 @@ pub const fn split_consts(split: Arm32Split) -> (u64, u64) {
     }
 }
 
-pub(crate) fn parts(split: Arm32Split, options: &Options) -> Result<LayoutParts, Error> {
+pub(crate) fn parts(split: Arm32Split, options: &Options, validate: bool) -> Result<LayoutParts, Error> {
     if options.kasan == Kasan::SwTags {
         return Err(Error::UnsupportedOption {
             option: "--kasan sw-tags",
@@ -57,14 +57,14 @@ pub(crate) fn parts(split: Arm32Split, options: &Options) -> Result<LayoutParts,
     let ceiling = VMALLOC_END - VMALLOC_DEFAULT - VMALLOC_OFFSET;
     let lowmem_max = ceiling - po;
     let (lowmem_size, highmem) = match options.ram {
-        Some(ram) if ram > 1 << 32 => {
+        Some(ram) if ram > 1 << 32 && validate => {
             return Err(Error::RamTooLarge { ram, max: 1 << 32, window: "arm32 physical address space" })
         }
         Some(ram) if ram > lowmem_max => (lowmem_max, ram - lowmem_max),
         Some(ram) => (ram, 0),
         None => (lowmem_max, 0),
     };
-    if options.kernel_size + TEXT_OFFSET > lowmem_size {
+    if validate && options.kernel_size + TEXT_OFFSET > lowmem_size {
         return Err(Error::KernelTooLarge {
             size: options.kernel_size,
             max: lowmem_size - TEXT_OFFSET,
@@ -111,7 +111,10 @@ pub(crate) fn parts(split: Arm32Split, options: &Options) -> Result<LayoutParts,
     r.push(region("guard", 0xffc0_0000, 0xffc8_0000, PAGE_SIZE, "guard")?)?;
     r.push(region("fixmap", 0xffc8_0000, 0xfff0_0000, PAGE_SIZE, "fixmap")?)?;
     r.push(region("vectors", 0xffff_0000, 0xffff_1000, PAGE_SIZE, "vector page")?)?;
-    let image = Span::from_size(po + TEXT_OFFSET, options.kernel_size).ok();
+    let image = match options.kernel_size {
+        0 => None,
+        size => Some(Span::from_size(po + TEXT_OFFSET, size)?),
+    };
     let half_start = if split == Arm32Split::G4G4 { 0 } else { user_end };
     Ok(LayoutParts {
         target: Target::Arm32(split),
@@ -124,7 +127,10 @@ pub(crate) fn parts(split: Arm32Split, options: &Options) -> Result<LayoutParts,
         text: image.unwrap_or(Span::from_size(po + TEXT_OFFSET, 1)?),
         image,
         image_region: "lowmem",
+        image_window: Span::from_end(po + TEXT_OFFSET, high_memory)?,
+        image_align: PAGE_SIZE,
         linear_region: "lowmem",
+        ram_limit: 1 << 32,
         highmem_capable: true,
         lowmem: Some(Span::from_size(po, lowmem_size)?),
         highmem,

@@ -43,7 +43,7 @@ const fn page_end(va: u32) -> u64 {
     (1u64 << (va - 1)).wrapping_neg()
 }
 
-pub(crate) fn parts(mode: Arm64Mode, options: &Options) -> Result<LayoutParts, Error> {
+pub(crate) fn parts(mode: Arm64Mode, options: &Options, validate: bool) -> Result<LayoutParts, Error> {
     let (page_shift, va_bits) = geometry(mode);
     let page = 1u64 << page_shift;
     let va_min = if va_bits > 48 { 48 } else { va_bits };
@@ -65,21 +65,21 @@ pub(crate) fn parts(mode: Arm64Mode, options: &Options) -> Result<LayoutParts, E
         None => (None, modules),
     };
     if let Some(ram) = options.ram {
-        if ram > linear_end - page_offset {
+        if validate && ram > linear_end - page_offset {
             return Err(Error::RamTooLarge { ram, max: linear_end - page_offset, window: "linear map" });
         }
     }
     let size = options.kernel_size;
-    if size > SZ_2G {
+    if validate && size > SZ_2G {
         return Err(Error::KernelTooLarge { size, max: SZ_2G, window: "arm64 kernel image window" });
     }
     let off = options.kaslr_offset;
-    if off % SZ_2M != 0 {
+    if validate && off % SZ_2M != 0 {
         return Err(Error::Misaligned { what: "KASLR offset", value: off, align: SZ_2M });
     }
     // kvas models KASLR only where the fixed modules window stays within ADRP reach.
-    let max_off = (SZ_2G - size) & !(SZ_2M - 1);
-    if off > max_off {
+    let max_off = SZ_2G.saturating_sub(size) & !(SZ_2M - 1);
+    if validate && off > max_off {
         return Err(Error::KaslrOutOfRange { offset: off, max: max_off });
     }
 
@@ -97,11 +97,16 @@ pub(crate) fn parts(mode: Arm64Mode, options: &Options) -> Result<LayoutParts, E
         r.push(region("kasan", start, modules, page, "kasan shadow region")?)?;
     }
     r.push(region("modules", modules, kimage, page, "modules")?)?;
-    let image = Span::from_size(kimage + off, size).ok();
+    let wraps = Error::RangeWraps { start: kimage, len: off.saturating_add(size) };
+    let text_start = kimage.checked_add(off).ok_or(wraps)?;
+    let image = match size {
+        0 => None,
+        _ => Some(Span::from_size(text_start, size)?),
+    };
     let vmalloc_start = if size == 0 && off == 0 {
         kimage
     } else {
-        let end = (kimage + off + size + SZ_2M - 1) & !(SZ_2M - 1);
+        let end = text_start.checked_add(size + SZ_2M - 1).ok_or(wraps)? & !(SZ_2M - 1);
         r.push(region("kernel", kimage, end, SZ_2M, "kernel image (KIMAGE_VADDR + KASLR offset)")?)?;
         end
     };
@@ -147,10 +152,13 @@ pub(crate) fn parts(mode: Arm64Mode, options: &Options) -> Result<LayoutParts, E
         kernel_half: Span::from_end(page_offset, 0)?,
         user_half: Span::from_size(0, 1 << va_bits)?,
         regions: r,
-        text: image.unwrap_or(Span::from_size(kimage + off, 1)?),
+        text: image.unwrap_or(Span::from_size(text_start, 1)?),
         image,
         image_region: "kernel",
+        image_window: Span::from_size(kimage, SZ_2G)?,
+        image_align: SZ_2M,
         linear_region: "linear",
+        ram_limit: linear_end - page_offset,
         highmem_capable: false,
         lowmem,
         highmem: 0,

@@ -33,12 +33,14 @@ pub enum Violation {
         /// The region.
         region: Region,
     },
-    /// The linear map is smaller than the RAM it must map.
+    /// More RAM than the layout can map.
     RamTooLarge {
         /// The linear-map region.
         linear: Region,
         /// The RAM, in bytes.
         ram: u64,
+        /// The most the layout maps (the linear map, plus highmem on arm32).
+        max: u64,
     },
     /// A region the layout needs is missing.
     Missing {
@@ -53,6 +55,21 @@ pub enum Violation {
         image: Span,
         /// The region.
         region: Region,
+    },
+    /// The kernel image leaves the window the architecture keeps it in (the KASLR
+    /// range, or lowmem).
+    ImageOutsideWindow {
+        /// The image.
+        image: Span,
+        /// The window.
+        window: Span,
+    },
+    /// The kernel image starts on an address its mapping cannot use.
+    ImageMisaligned {
+        /// The image.
+        image: Span,
+        /// The alignment it needs.
+        align: u64,
     },
     /// Some address of the modules window is out of call range of some kernel text.
     OutOfReach {
@@ -93,10 +110,10 @@ impl fmt::Display for Violation {
                 r(f, region)?;
                 write!(f, " must start and end on a multiple of {:#x}", region.align())
             }
-            Violation::RamTooLarge { linear, ram } => {
+            Violation::RamTooLarge { linear, ram, max } => {
                 f.write_str("linear map too small: ")?;
                 r(f, linear)?;
-                write!(f, " maps {:#x} bytes, RAM is {ram:#x}", linear.size())
+                write!(f, " maps at most {max:#x} bytes, RAM is {ram:#x}")
             }
             Violation::Missing { name, needed_for } => {
                 write!(f, "missing region: {name} (needed for {needed_for})")
@@ -105,6 +122,21 @@ impl fmt::Display for Violation {
                 write!(f, "kernel image [{:#018x}-{:#018x}] is not inside ", image.start(), image.last())?;
                 r(f, region)
             }
+            Violation::ImageOutsideWindow { image, window } => write!(
+                f,
+                "kernel image [{:#018x}-{:#018x}] leaves its window [{:#018x}-{:#018x}] by {:#x} bytes",
+                image.start(),
+                image.last(),
+                window.start(),
+                window.last(),
+                image.last().saturating_sub(window.last()).max(window.start().saturating_sub(image.start()))
+            ),
+            Violation::ImageMisaligned { image, align } => write!(
+                f,
+                "kernel image [{:#018x}-{:#018x}] must start on a multiple of {align:#x}",
+                image.start(),
+                image.last()
+            ),
             Violation::OutOfReach { modules, text, distance, reach, insn } => write!(
                 f,
                 "out of reach: modules window [{:#018x}-{:#018x}] and kernel text [{:#018x}-{:#018x}] are up to {distance:#x} bytes apart, beyond {insn} reach of {reach:#x}",
@@ -218,14 +250,20 @@ pub fn check(layout: &Layout) -> Violations {
     match layout.region(parts.linear_region) {
         Some(linear) => {
             if let Some(ram) = layout.options().ram {
-                if !parts.highmem_capable && ram > linear.size() {
-                    out.push(Violation::RamTooLarge { linear: *linear, ram });
+                if ram > parts.ram_limit {
+                    out.push(Violation::RamTooLarge { linear: *linear, ram, max: parts.ram_limit });
                 }
             }
         }
         None => out.push(Violation::Missing { name: parts.linear_region, needed_for: "the linear map" }),
     }
     if let Some(image) = layout.image() {
+        if !parts.image_window.contains_span(image) {
+            out.push(Violation::ImageOutsideWindow { image, window: parts.image_window });
+        }
+        if image.start() % parts.image_align.max(1) != 0 {
+            out.push(Violation::ImageMisaligned { image, align: parts.image_align });
+        }
         match layout.region(parts.image_region) {
             Some(region) if !region.span().contains_span(image) => {
                 out.push(Violation::ImageOutside { image, region: *region })

@@ -55,7 +55,7 @@ mod x86_64;
 
 pub use check::{check, direct_window, max_distance, Violation, Violations, MAX_VIOLATIONS};
 pub use dump::{write_line, VmLayoutDump};
-pub use plan::{plan, Layout, LayoutParts, Reach};
+pub use plan::{plan, plan_unchecked, Layout, LayoutParts, Reach};
 pub use region::{Region, RegionList, Span, MAX_REGIONS};
 pub use riscv64::Riscv64Layout;
 pub use target::{Arm32Split, Arm64Mode, Kasan, Options, Profile, Target, X86Mode};

@@ -42,8 +42,14 @@ pub struct LayoutParts {
     pub image: Option<Span>,
     /// The region that must hold the image.
     pub image_region: &'static str,
+    /// Where the architecture lets the image lie (its KASLR window, or lowmem).
+    pub image_window: Span,
+    /// The alignment the image's start needs.
+    pub image_align: u64,
     /// The region RAM is mapped into.
     pub linear_region: &'static str,
+    /// The most RAM the layout can use (linear map, plus highmem on arm32).
+    pub ram_limit: u64,
     /// Whether RAM beyond the linear map is usable as highmem.
     pub highmem_capable: bool,
     /// The mapped part of the linear map, when RAM is given (or assumed).
@@ -166,12 +172,24 @@ impl Layout {
 /// a kernel image larger than its window, RAM the layout cannot map, or an option
 /// the architecture does not have (software-tag KASAN on x86-64, for example).
 pub fn plan(target: Target, options: &Options) -> Result<Layout, Error> {
+    build(target, options, true)
+}
+
+/// Plans like [`plan`] but leaves to [`crate::layout::check()`] what it can report
+/// (a KASLR offset misaligned or out of range, an image too large for its window,
+/// RAM beyond what the layout maps); refuses only options the architecture lacks
+/// and values whose addresses would wrap. `kvas check` uses it.
+pub fn plan_unchecked(target: Target, options: &Options) -> Result<Layout, Error> {
+    build(target, options, false)
+}
+
+fn build(target: Target, options: &Options, validate: bool) -> Result<Layout, Error> {
     let parts = match target {
-        Target::Riscv64(mode) => riscv64::parts(mode, options)?,
-        Target::Riscv32 => riscv32::parts(options)?,
-        Target::X86_64(mode) => x86_64::parts(mode, options)?,
-        Target::Arm64(mode) => arm64::parts(mode, options)?,
-        Target::Arm32(split) => arm32::parts(split, options)?,
+        Target::Riscv64(mode) => riscv64::parts(mode, options, validate)?,
+        Target::Riscv32 => riscv32::parts(options, validate)?,
+        Target::X86_64(mode) => x86_64::parts(mode, options, validate)?,
+        Target::Arm64(mode) => arm64::parts(mode, options, validate)?,
+        Target::Arm32(split) => arm32::parts(split, options, validate)?,
     };
     Ok(Layout::from_parts(parts))
 }

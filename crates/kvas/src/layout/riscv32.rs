@@ -28,7 +28,7 @@ pub const FIXADDR_SIZE: u64 = PGDIR_SIZE + PGDIR_SIZE;
 pub const REACH: Reach =
     Reach { direct_insn: "auipc+jalr", direct: 2 << 30, far_insn: "auipc+jalr", far: 2 << 30 };
 
-pub(crate) fn parts(options: &Options) -> Result<LayoutParts, Error> {
+pub(crate) fn parts(options: &Options, validate: bool) -> Result<LayoutParts, Error> {
     if options.kasan != Kasan::None {
         return Err(Error::UnsupportedOption {
             option: "--kasan",
@@ -50,13 +50,13 @@ pub(crate) fn parts(options: &Options) -> Result<LayoutParts, Error> {
     let bpf_start = PAGE_OFFSET - (128 << 20);
     let window = (1u64 << 32) - PAGE_SIZE - PAGE_OFFSET;
     let lowmem_size = match options.ram {
-        Some(ram) if ram > window => {
+        Some(ram) if ram > window && validate => {
             return Err(Error::RamTooLarge { ram, max: window, window: "riscv32 linear map" })
         }
-        Some(ram) => ram,
+        Some(ram) => ram.min(window),
         None => window,
     };
-    if options.kernel_size > lowmem_size {
+    if validate && options.kernel_size > lowmem_size {
         return Err(Error::KernelTooLarge { size: options.kernel_size, max: lowmem_size, window: "lowmem" });
     }
     let lowmem = Span::from_size(PAGE_OFFSET, lowmem_size)?;
@@ -74,7 +74,10 @@ pub(crate) fn parts(options: &Options) -> Result<LayoutParts, Error> {
         PAGE_SIZE,
         "lowmem: linear map of RAM and the kernel",
     )?)?;
-    let image = Span::from_size(PAGE_OFFSET, options.kernel_size).ok();
+    let image = match options.kernel_size {
+        0 => None,
+        size => Some(Span::from_size(PAGE_OFFSET, size)?),
+    };
     Ok(LayoutParts {
         target: Target::Riscv32,
         options: *options,
@@ -86,7 +89,10 @@ pub(crate) fn parts(options: &Options) -> Result<LayoutParts, Error> {
         text: image.unwrap_or(Span::from_size(PAGE_OFFSET, 1)?),
         image,
         image_region: "lowmem",
+        image_window: lowmem,
+        image_align: PAGE_SIZE,
         linear_region: "lowmem",
+        ram_limit: window,
         highmem_capable: false,
         lowmem: Some(lowmem),
         highmem: 0,

@@ -96,18 +96,29 @@ impl Riscv64Layout {
     /// `(PUD_SIZE - kernel_size) / PMD_SIZE` slots, and RAM that is zero, not a
     /// multiple of 4 KiB, or larger than the linear map.
     pub fn plan(mode: Mode, options: &Options) -> Result<Self, Error> {
+        Self::build(mode, options, true)
+    }
+
+    /// Plans without refusing what the checker reports (a KASLR offset out of range
+    /// or misaligned, an image too large, RAM beyond the linear map), for
+    /// `kvas check`; still refuses values whose addresses would wrap.
+    pub fn plan_unchecked(mode: Mode, options: &Options) -> Result<Self, Error> {
+        Self::build(mode, options, false)
+    }
+
+    fn build(mode: Mode, options: &Options, validate: bool) -> Result<Self, Error> {
         let size = options.kernel_size;
-        if size > PUD_SIZE {
+        if validate && size > PUD_SIZE {
             return Err(Error::KernelTooLarge { size, max: PUD_SIZE, window: "riscv64 kernel PUD" });
         }
         let off = options.kaslr_offset;
-        if off % PMD_SIZE != 0 {
+        if validate && off % PMD_SIZE != 0 {
             return Err(Error::Misaligned { what: "KASLR offset", value: off, align: PMD_SIZE });
         }
         // setup_vm(): nr_pos = (PUD_SIZE - kernel_size) / PMD_SIZE; offset = (seed % nr_pos) * PMD_SIZE.
-        let nr_pos = (PUD_SIZE - size) / PMD_SIZE;
+        let nr_pos = PUD_SIZE.saturating_sub(size) / PMD_SIZE;
         let max_off = nr_pos.saturating_sub(1) * PMD_SIZE;
-        if off > max_off {
+        if validate && off > max_off {
             return Err(Error::KaslrOutOfRange { offset: off, max: max_off });
         }
         let po = page_offset(mode);
@@ -147,16 +158,17 @@ impl Riscv64Layout {
             if ram % PAGE_SIZE != 0 {
                 return Err(Error::Misaligned { what: "RAM size", value: ram, align: PAGE_SIZE });
             }
-            if ram > linear.size() {
+            if validate && ram > linear.size() {
                 return Err(Error::RamTooLarge { ram, max: linear.size(), window: "linear map" });
             }
         }
 
-        let start = KERNEL_LINK_ADDR + off;
-        let end = start + size;
-        let pfn_align = |x: u64| (x + PAGE_SIZE - 1) & !(PAGE_SIZE - 1);
-        let modules_end = pfn_align(start);
-        let modules_vaddr = pfn_align(end) - SZ_2G;
+        let wraps = Error::RangeWraps { start: KERNEL_LINK_ADDR, len: off.saturating_add(size) };
+        let pfn_align = |x: u64| x.checked_add(PAGE_SIZE - 1).map(|x| x & !(PAGE_SIZE - 1));
+        let start = KERNEL_LINK_ADDR.checked_add(off).ok_or(wraps)?;
+        let end = start.checked_add(size).ok_or(wraps)?;
+        let modules_end = pfn_align(start).ok_or(wraps)?;
+        let modules_vaddr = pfn_align(end).ok_or(wraps)? - SZ_2G;
         let bpf_start = modules_end - BPF_JIT_REGION_SIZE;
         Ok(Riscv64Layout {
             mode,
@@ -318,8 +330,8 @@ pub const REACH: Reach =
     Reach { direct_insn: "auipc+jalr", direct: SZ_2G, far_insn: "auipc+jalr", far: SZ_2G };
 
 /// The regions of a planned riscv64 layout, in the words of `vm-layout.rst`.
-pub(crate) fn parts(mode: Mode, options: &Options) -> Result<LayoutParts, Error> {
-    let l = Riscv64Layout::plan(mode, options)?;
+pub(crate) fn parts(mode: Mode, options: &Options, validate: bool) -> Result<LayoutParts, Error> {
+    let l = Riscv64Layout::build(mode, options, validate)?;
     let pgdir = pgdir_size(mode);
     let mut regions = RegionList::new();
     let mut add = |name, s: Span, align, description| regions.push(Region::new(name, s, align, description));
@@ -349,7 +361,10 @@ pub(crate) fn parts(mode: Mode, options: &Options) -> Result<LayoutParts, Error>
         text: image.unwrap_or(Span::from_size(l.kernel().start(), 1)?),
         image,
         image_region: "kernel",
+        image_window: Span::from_size(KERNEL_LINK_ADDR, PUD_SIZE)?,
+        image_align: PMD_SIZE,
         linear_region: "linear",
+        ram_limit: l.linear().size(),
         highmem_capable: false,
         lowmem: l.lowmem(),
         highmem: 0,

@@ -70,7 +70,7 @@ const fn consts(mode: X86Mode) -> ModeConsts {
     }
 }
 
-pub(crate) fn parts(mode: X86Mode, options: &Options) -> Result<LayoutParts, Error> {
+pub(crate) fn parts(mode: X86Mode, options: &Options, validate: bool) -> Result<LayoutParts, Error> {
     if options.kasan == Kasan::SwTags {
         return Err(Error::UnsupportedOption {
             option: "--kasan sw-tags",
@@ -85,21 +85,21 @@ pub(crate) fn parts(mode: X86Mode, options: &Options) -> Result<LayoutParts, Err
     let linear_end = page_offset + 128 * slot;
     check_ram(options.ram, PAGE_SIZE)?;
     if let Some(ram) = options.ram {
-        if ram > linear_end - page_offset {
+        if validate && ram > linear_end - page_offset {
             return Err(Error::RamTooLarge { ram, max: linear_end - page_offset, window: "direct map" });
         }
     }
     let image_max = KERNEL_IMAGE_SIZE - LOAD_PHYSICAL_ADDR;
     let size = options.kernel_size;
-    if size > image_max {
+    if validate && size > image_max {
         return Err(Error::KernelTooLarge { size, max: image_max, window: "x86_64 kernel text mapping" });
     }
     let off = options.kaslr_offset;
-    if off % SZ_2M != 0 {
+    if validate && off % SZ_2M != 0 {
         return Err(Error::Misaligned { what: "KASLR offset", value: off, align: SZ_2M });
     }
-    let max_off = (image_max - size) & !(SZ_2M - 1);
-    if off > max_off {
+    let max_off = image_max.saturating_sub(size) & !(SZ_2M - 1);
+    if validate && off > max_off {
         return Err(Error::KaslrOutOfRange { offset: off, max: max_off });
     }
     let vmalloc_end = c.vmalloc_base + c.vmalloc_size;
@@ -150,7 +150,13 @@ pub(crate) fn parts(mode: X86Mode, options: &Options) -> Result<LayoutParts, Err
     r.push(region("unused", 0u64.wrapping_sub(SZ_2M), 0, PAGE_SIZE, "unused hole")?)?;
 
     let kernel = Span::from_end(START_KERNEL_MAP, modules)?;
-    let image = Span::from_size(START_KERNEL_MAP + LOAD_PHYSICAL_ADDR + off, size).ok();
+    let text_start = (START_KERNEL_MAP + LOAD_PHYSICAL_ADDR)
+        .checked_add(off)
+        .ok_or(Error::RangeWraps { start: START_KERNEL_MAP, len: off })?;
+    let image = match size {
+        0 => None,
+        _ => Some(Span::from_size(text_start, size)?),
+    };
     let lowmem = match options.ram {
         Some(ram) => Some(Span::from_size(page_offset, ram)?),
         None => None,
@@ -166,7 +172,13 @@ pub(crate) fn parts(mode: X86Mode, options: &Options) -> Result<LayoutParts, Err
         text: image.unwrap_or(kernel),
         image,
         image_region: "kernel",
+        image_window: Span::from_end(
+            START_KERNEL_MAP + LOAD_PHYSICAL_ADDR,
+            START_KERNEL_MAP + KERNEL_IMAGE_SIZE,
+        )?,
+        image_align: SZ_2M,
         linear_region: "linear",
+        ram_limit: linear_end - page_offset,
         highmem_capable: false,
         lowmem,
         highmem: 0,
