@@ -41,6 +41,29 @@
 //!
 //! The modules window ends at the image's start and begins 2 GiB below its end,
 //! so every module instruction reaches every kernel symbol with `auipc+jalr`.
+//!
+//! ## In the kernel
+//!
+//! ```
+//! use core::fmt::Write;
+//! use kvas::arch::riscv::Mode;
+//! use kvas::layout::{plan, Kasan, Options, Riscv64Layout, Target, VmLayoutDump};
+//!
+//! // At boot: the image's bounds (_start, _end) and the RAM from the device tree.
+//! let (start, end) = (0xffff_ffff_8400_0000, 0xffff_ffff_8540_0000);
+//! let l = Riscv64Layout::from_image(Mode::Sv48, Kasan::None, start, end, Some(1 << 30))?;
+//! assert_eq!(l.page_offset(), 0xffff_af80_0000_0000);
+//! assert_eq!(l.modules_window().end(), start); // modules end where the image starts
+//! assert_eq!(l.bpf().size(), 128 << 20);
+//!
+//! // Linux's `Virtual kernel memory layout:` block, into any fmt::Write (a UART).
+//! let options = Options { kernel_size: end - start, kaslr_offset: l.kaslr_offset(), ram: l.ram(), ..Options::default() };
+//! let layout = plan(Target::Riscv64(Mode::Sv48), &options)?;
+//! let mut console = String::new();
+//! write!(console, "{}", VmLayoutDump(&layout)).unwrap();
+//! assert!(console.contains("     modules : 0xffffffff05400000 - 0xffffffff84000000   (2028 MB)"));
+//! # Ok::<(), kvas::Error>(())
+//! ```
 
 mod arm32;
 mod arm64;
