@@ -79,16 +79,24 @@ pub fn explain(l: &Layout, va: u64, ram_base: u64, load: u64) -> Vec<String> {
         human(r.size())
     ));
     let parts = l.parts();
-    if let Some(img) = l.image().filter(|i| i.contains(va)) {
+    if r.name() == parts.image_region && r.name() != parts.linear_region {
         // __pa() of a kernel-image address: va - va_kernel_pa_offset.
-        let offset = img.start().wrapping_sub(load);
-        out.push(format!(
-            "  kernel image +{:#x}: physical {:#x} (va - va_kernel_pa_offset {:#x}, image loaded at {:#x})",
-            va - img.start(),
-            va.wrapping_sub(offset),
-            offset,
-            load
-        ));
+        let start = parts.image_start;
+        let offset = start.wrapping_sub(load);
+        match l.image() {
+            Some(img) if !img.contains(va) => {
+                out.push(format!("  outside the image ({}-{})", a(img.start()), a(img.last())));
+            }
+            _ if va < start => out.push(format!("  below _start ({}): not mapped", a(start))),
+            img => out.push(format!(
+                "  kernel image +{:#x}: physical {:#x} (va - va_kernel_pa_offset {:#x}, _start loaded at {:#x}{})",
+                va - start,
+                va.wrapping_sub(offset),
+                offset,
+                load,
+                if img.is_none() { "; image size not given" } else { "" }
+            )),
+        }
     }
     if r.name() == parts.linear_region {
         let base = match l.target() {

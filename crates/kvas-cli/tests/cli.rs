@@ -245,6 +245,11 @@ fn explain_names_the_region_and_the_physical_address() {
         "0x80200000",
     ]);
     assert!(e.contains("kernel image +0x1000: physical 0x80201000"), "{e}");
+    let e = ok(&["explain", "0xffffffff81234000", "--arch", "x86_64", "--mode", "4level"]);
+    assert!(e.contains("physical 0x1234000") && e.contains("image size not given"), "{e}");
+    let e =
+        ok(&["explain", "0xffffffff80001000", "--arch", "riscv64", "--mode", "sv57", "--kaslr-offset", "2M"]);
+    assert!(e.starts_with("0xffffffff80001000: bpf "), "{e}");
     let e = ok(&["explain", "0xffffffd640000000", "--arch", "riscv64", "--mode", "sv39", "--ram", "1G"]);
     assert!(e.contains("beyond the end of RAM"), "{e}");
     let e = ok(&["explain", "0x0000800000000000", "--arch", "riscv64", "--mode", "sv48"]);

@@ -126,6 +126,7 @@ pub(crate) fn parts(split: Arm32Split, options: &Options, validate: bool) -> Res
         regions: r,
         text: image.unwrap_or(Span::from_size(po + TEXT_OFFSET, 1)?),
         image,
+        image_start: po + TEXT_OFFSET,
         image_region: "lowmem",
         image_window: Span::from_end(po + TEXT_OFFSET, high_memory)?,
         image_align: PAGE_SIZE,

@@ -154,6 +154,7 @@ pub(crate) fn parts(mode: Arm64Mode, options: &Options, validate: bool) -> Resul
         regions: r,
         text: image.unwrap_or(Span::from_size(text_start, 1)?),
         image,
+        image_start: text_start,
         image_region: "kernel",
         image_window: Span::from_size(kimage, SZ_2G)?,
         image_align: SZ_2M,

@@ -40,6 +40,8 @@ pub struct LayoutParts {
     pub text: Span,
     /// The kernel image, when its size is known.
     pub image: Option<Span>,
+    /// Where the image starts (`_start`), known even when its size is not.
+    pub image_start: u64,
     /// The region that must hold the image.
     pub image_region: &'static str,
     /// Where the architecture lets the image lie (its KASLR window, or lowmem).

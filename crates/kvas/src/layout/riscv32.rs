@@ -88,6 +88,7 @@ pub(crate) fn parts(options: &Options, validate: bool) -> Result<LayoutParts, Er
         regions: r,
         text: image.unwrap_or(Span::from_size(PAGE_OFFSET, 1)?),
         image,
+        image_start: PAGE_OFFSET,
         image_region: "lowmem",
         image_window: lowmem,
         image_align: PAGE_SIZE,

@@ -360,6 +360,7 @@ pub(crate) fn parts(mode: Mode, options: &Options, validate: bool) -> Result<Lay
         regions,
         text: image.unwrap_or(Span::from_size(l.kernel().start(), 1)?),
         image,
+        image_start: l.kernel().start(),
         image_region: "kernel",
         image_window: Span::from_size(KERNEL_LINK_ADDR, PUD_SIZE)?,
         image_align: PMD_SIZE,

@@ -171,6 +171,7 @@ pub(crate) fn parts(mode: X86Mode, options: &Options, validate: bool) -> Result<
         regions: r,
         text: image.unwrap_or(kernel),
         image,
+        image_start: text_start,
         image_region: "kernel",
         image_window: Span::from_end(
             START_KERNEL_MAP + LOAD_PHYSICAL_ADDR,
