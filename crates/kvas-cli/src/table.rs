@@ -21,11 +21,11 @@ pub fn render(l: &Layout) -> String {
         l.va_bits(),
         addr(l.page_offset(), wide)
     );
-    let rule = "=".repeat(w * 2 + 82);
+    let rule = "=".repeat(w * 2 + 83);
     let _ = writeln!(out, "{rule}");
     let _ = writeln!(
         out,
-        " {:^w$} | {:^11} | {:^w$} | {:^10} | {:<15}| VM area description",
+        " {:^w$} | {:^12} | {:^w$} | {:^10} | {:<15}| VM area description",
         "Start addr", "Offset", "End addr", "Size", "Region"
     );
     let _ = writeln!(out, "{rule}");
@@ -47,7 +47,7 @@ fn row(out: &mut String, wide: bool, start: u64, last: u64, name: &str, desc: &s
     let size = last.wrapping_sub(start).wrapping_add(1);
     let _ = writeln!(
         out,
-        " {:>w$} | {:>11} | {:>w$} | {:>10} | {:<15}| {}",
+        " {:>w$} | {:>12} | {:>w$} | {:>10} | {:<15}| {}",
         addr(start, wide),
         offset(start, wide),
         addr(last, wide),
