@@ -18,6 +18,9 @@ for am in x86_64:4level x86_64:5level arm64:4k-48 arm64:64k-52 arm64:4k-52 riscv
     $kvas layout --arch "$a" --mode "$m" --kasan $kasan > $out/$a-$m.txt
 done
 $kvas layout --arch x86_64 --mode 4level --kasan generic --format svg > $out/x86_64-4level.svg
+$kvas layout --arch x86_64 --mode all --kasan generic --format svg > $out/x86_64-all.svg
+$kvas layout --arch arm64 --mode all --kasan generic --format svg > $out/arm64-all.svg
+$kvas layout --arch arm32 --mode all --ram 2G --format svg > $out/arm32-all.svg
 $kvas layout --arch arm64 --mode 4k-48 --kernel-size 30M --format svg > $out/arm64-4k-48.svg
 $kvas layout --arch arm32 --mode 3g --ram 2G --kernel-size 12M --format svg > $out/arm32-3g.svg
 $kvas diff arm64:4k-48:profile=linux-doc arm64:4k-48 > $out/arm64-4k-48-doc-vs-6.17.diff.txt

@@ -97,7 +97,8 @@ pub struct TargetArgs {
     #[arg(long, value_enum)]
     pub arch: Arch,
     /// Paging mode or split (riscv64: sv39|sv48|sv57; x86_64: 4level|5level;
-    /// arm64: 4k-48|64k-52|4k-52; riscv32: sv32; arm32: 3g|3g-opt|2g|1g|4g4g).
+    /// arm64: 4k-48|64k-52|4k-52; riscv32: sv32; arm32: 3g|3g-opt|2g|1g|4g4g);
+    /// `kvas layout` also takes `all`: every mode of the architecture.
     #[arg(long)]
     pub mode: String,
     #[command(flatten)]

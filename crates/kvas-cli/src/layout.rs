@@ -3,10 +3,9 @@
 use std::process::ExitCode;
 
 use clap::ValueEnum;
-use kvas::arch::riscv::Mode;
 use kvas::layout::{plan, Target, VmLayoutDump};
 
-use crate::args::{fail, Arch, TargetArgs};
+use crate::args::{fail, TargetArgs};
 use crate::{json, svg, table};
 
 /// Output format.
@@ -16,7 +15,7 @@ pub enum Format {
     Table,
     /// One JSON object per the contract.
     Json,
-    /// An SVG picture (log-scaled bands; `--mode all` puts sv39/sv48/sv57 side by side).
+    /// An SVG picture (log-scaled bands; `--mode all` puts every mode of the arch side by side).
     Svg,
     /// Linux's `Virtual kernel memory layout:` block (print_vm_layout).
     Dump,
@@ -53,15 +52,13 @@ pub fn run(a: &Args) -> ExitCode {
 }
 
 fn run_all(a: &Args) -> ExitCode {
-    if a.target.arch != Arch::Riscv64 {
-        return fail("--mode all is for --arch riscv64 (sv39, sv48 and sv57 side by side)");
-    }
+    let arch = a.target.arch.name();
     let options = a.target.opts.options();
     let mut layouts = Vec::new();
-    for mode in [Mode::Sv39, Mode::Sv48, Mode::Sv57] {
-        match plan(Target::Riscv64(mode), &options) {
+    for target in Target::ALL.into_iter().filter(|t| t.arch_name() == arch) {
+        match plan(target, &options) {
             Ok(l) => layouts.push(l),
-            Err(e) => return fail(format!("riscv64 {mode}: {e}")),
+            Err(e) => return fail(format!("{target}: {e}")),
         }
     }
     match a.format {

@@ -103,7 +103,8 @@ pub fn render(layouts: &[Layout], caption: &str) -> String {
     let single = layouts.len() == 1;
     let bottom = placed.iter().map(|p| p.2).fold(0.0, f64::max);
     let width = column_x(layouts.len() - 1) + BAND_W + if single { DESC_W } else { 30.0 };
-    let height = bottom + 80.0;
+    let fact_lines = if single { 1 } else { layouts.iter().map(|l| facts(l).len()).max().unwrap_or(0) };
+    let height = bottom + 72.0 + 15.0 * fact_lines as f64;
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -196,12 +197,28 @@ pub fn render(layouts: &[Layout], caption: &str) -> String {
             if wide { "ffffffffffffffff" } else { "ffffffff" }
         );
     }
-    let _ = writeln!(
-        s,
-        r##"<text x="20" y="{:.1}" font-size="12" fill="#333">{}</text>"##,
-        height - 52.0,
-        esc(&facts(layouts))
-    );
+    // The figures: one line under a single column, a short list under each of several.
+    for (i, l) in layouts.iter().enumerate() {
+        let f = facts(l);
+        if single {
+            let _ = writeln!(
+                s,
+                r##"<text x="20" y="{:.1}" font-size="12" fill="#333">{}</text>"##,
+                bottom + 28.0,
+                esc(&f.join(", "))
+            );
+        } else {
+            for (j, line) in f.iter().enumerate() {
+                let _ = writeln!(
+                    s,
+                    r##"<text x="{:.1}" y="{:.1}" font-size="11.5" fill="#333">{}</text>"##,
+                    column_x(i),
+                    bottom + 28.0 + 15.0 * j as f64,
+                    esc(line)
+                );
+            }
+        }
+    }
     let _ = writeln!(
         s,
         r##"<text x="20" y="{:.1}" font-size="11" fill="#777">Hatched: the non-canonical hole and unlisted gaps. Hover a band for its exact range.</text>"##,
@@ -217,31 +234,20 @@ pub fn render(layouts: &[Layout], caption: &str) -> String {
     s
 }
 
-/// One line of figures per picture: user space, lowmem, highmem, vmalloc.
-fn facts(layouts: &[Layout]) -> String {
-    let per: Vec<String> = layouts
-        .iter()
-        .map(|l| {
-            let mut f = vec![format!("user {}", human(l.user_bytes()))];
-            if let Some(low) = l.lowmem() {
-                f.push(format!("lowmem {}", human(low.size())));
-            }
-            if l.parts().highmem_capable {
-                f.push(format!("highmem {}", human(l.highmem())));
-            }
-            f.push(format!("vmalloc {}", human(l.vmalloc_bytes())));
-            if let Some(img) = l.image() {
-                f.push(format!("image {} at {:#x}", human(img.size()), img.start()));
-            }
-            let joined = f.join(", ");
-            if layouts.len() > 1 {
-                format!("{}: {joined}", l.target().mode_name())
-            } else {
-                joined
-            }
-        })
-        .collect();
-    per.join("  ·  ")
+/// The figures of a layout: user space, lowmem, highmem, vmalloc, the image.
+fn facts(l: &Layout) -> Vec<String> {
+    let mut f = vec![format!("user {}", human(l.user_bytes()))];
+    if let Some(low) = l.lowmem() {
+        f.push(format!("lowmem {}", human(low.size())));
+    }
+    if l.parts().highmem_capable {
+        f.push(format!("highmem {}", human(l.highmem())));
+    }
+    f.push(format!("vmalloc {}", human(l.vmalloc_bytes())));
+    if let Some(img) = l.image() {
+        f.push(format!("image {} at {:#x}", human(img.size()), img.start()));
+    }
+    f
 }
 
 fn band(s: &mut String, x: f64, r: &Region, p: &Placed, wide: bool, single: bool) {

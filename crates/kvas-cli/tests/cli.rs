@@ -122,9 +122,13 @@ fn svg_draws_every_region_and_the_three_modes() {
         assert!(s.contains(label), "svg lacks {label}");
     }
     assert!(s.matches("<path d=\"M").count() >= 2 * 9, "ribbons between columns");
+    let s = ok(&["layout", "--arch", "arm32", "--mode", "all", "--format", "svg"]);
+    for label in [">3g<", ">3g-opt<", ">2g<", ">1g<", ">4g4g<"] {
+        assert!(s.contains(label), "svg lacks {label}");
+    }
     bad(
-        &["layout", "--arch", "x86_64", "--mode", "all", "--format", "svg"],
-        "--mode all is for --arch riscv64",
+        &["layout", "--arch", "arm32", "--mode", "all", "--kasan", "sw-tags"],
+        "arm32 has only generic KASAN",
     );
 }
 
