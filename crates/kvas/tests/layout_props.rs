@@ -166,3 +166,37 @@ fn what_plan_refuses_plan_unchecked_leaves_to_the_checker() {
         assert!(!v.is_empty(), "{target}: the checker must report what plan refused");
     }
 }
+
+fn any_u64() -> impl Strategy<Value = u64> {
+    // Edge values as often as random ones: overflow hides at the top.
+    prop_oneof![
+        any::<u64>(),
+        Just(0),
+        Just(u64::MAX),
+        Just(u64::MAX - 4095),
+        Just(1u64 << 63),
+        0u64..(8 << 30)
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(3000))]
+
+    #[test]
+    fn no_options_make_the_planner_or_checker_panic(
+        t in target(),
+        kasan in prop_oneof![Just(Kasan::None), Just(Kasan::Generic), Just(Kasan::SwTags)],
+        kernel_size in any_u64(),
+        kaslr_offset in any_u64(),
+        ram in prop::option::of(any_u64()),
+    ) {
+        let options = Options { kasan, kernel_size, kaslr_offset, ram, ..Options::default() };
+        if let Ok(layout) = plan(t, &options) {
+            let v = check(&layout);
+            prop_assert!(v.is_empty(), "{t} {options:?}: {:?}", v.iter().collect::<Vec<_>>());
+        }
+        if let Ok(layout) = kvas::layout::plan_unchecked(t, &options) {
+            let _ = check(&layout).len();
+        }
+    }
+}

@@ -64,7 +64,7 @@ pub(crate) fn parts(split: Arm32Split, options: &Options, validate: bool) -> Res
         Some(ram) => (ram, 0),
         None => (lowmem_max, 0),
     };
-    if validate && options.kernel_size + TEXT_OFFSET > lowmem_size {
+    if validate && options.kernel_size.saturating_add(TEXT_OFFSET) > lowmem_size {
         return Err(Error::KernelTooLarge {
             size: options.kernel_size,
             max: lowmem_size - TEXT_OFFSET,
