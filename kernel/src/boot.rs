@@ -29,6 +29,9 @@ core::arch::global_asm!(
     .globl _start
     # OpenSBI enters here in S-mode, MMU off: a0 = hart id, a1 = physical address of the DTB.
 _start:
+    # s3 = instructions retired so far: boot cost is measured from here (exact under
+    # QEMU's -icount; OpenSBI lets S-mode read instret).
+    rdinstret s3
     csrw    sie, zero
     csrci   sstatus, 2
     mv      s0, a0
@@ -50,6 +53,7 @@ _start:
     mv      a0, s0
     mv      a1, s1
     mv      a2, s2
+    mv      a3, s3
     call    {boot_main}
 3:  wfi
     j       3b
@@ -77,7 +81,7 @@ extern "C" {
 }
 
 /// First Rust code, MMU off, running at the physical load address `load_pa`.
-extern "C" fn boot_main(_hartid: u64, dtb_pa: u64, load_pa: u64) -> ! {
+extern "C" fn boot_main(_hartid: u64, dtb_pa: u64, load_pa: u64, instret_at_entry: u64) -> ! {
     if !crate::reloc::table_is_sealed() {
         // Only literal strings: without the table, data pointers are link addresses.
         crate::console::puts("kvas: fatal: image not sealed (build it with `make kernel`)\n");
@@ -100,7 +104,7 @@ extern "C" fn boot_main(_hartid: u64, dtb_pa: u64, load_pa: u64) -> ! {
     let delta = KERNEL_LINK_ADDR.wrapping_sub(load_pa);
     let entry = crate::kmain::kmain as extern "C" fn() -> ! as usize as u64;
     let satp = early.satp;
-    early::publish(Early { frames, ..early });
+    early::publish(Early { frames, instret_at_entry, ..early });
     // SAFETY: the early tables map the image at its link address (W^X) and its text at its
     // physical address, so the code after the satp write, kmain and the boot stack are all
     // reachable; the pointers are moved back to the link address first.

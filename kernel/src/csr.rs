@@ -19,3 +19,11 @@ pub unsafe fn write_stvec(addr: u64) {
     // SAFETY: the caller vouches for the entry.
     unsafe { asm!("csrw stvec, {}", in(reg) addr) };
 }
+
+/// Instructions retired (exact under QEMU's `-icount`).
+pub fn read_instret() -> u64 {
+    let v: u64;
+    // SAFETY: reading instret has no side effect; OpenSBI lets S-mode read it.
+    unsafe { asm!("rdinstret {}", out(reg) v) };
+    v
+}

@@ -36,6 +36,8 @@ pub struct Early {
     pub root: PhysAddr,
     /// The allocator that holds the early tables' frames.
     pub frames: EarlyFrames,
+    /// `instret` at `_start`.
+    pub instret_at_entry: u64,
 }
 
 impl Early {
@@ -107,7 +109,16 @@ pub fn build(info: &BootInfo, load_pa: u64, frames: &mut EarlyFrames) -> Result<
     }
     let root = t.root();
     let satp = Satp { mode: Some(probe.mode), asid: 0, root }.encode()?;
-    Ok(Early { info: *info, load_pa, sections: s, probe, satp, root, frames: EarlyFrames::new(0) })
+    Ok(Early {
+        info: *info,
+        load_pa,
+        sections: s,
+        probe,
+        satp,
+        root,
+        frames: EarlyFrames::new(0),
+        instret_at_entry: 0,
+    })
 }
 
 struct Slot(UnsafeCell<MaybeUninit<Early>>);

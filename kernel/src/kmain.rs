@@ -25,6 +25,9 @@ pub extern "C" fn kmain() -> ! {
     for (r, kind) in e.info.reserved() {
         kprintln!("kvas: reserved {:#x} size {:#x} {}", r.base, r.size, kind.name());
     }
+    // The layout dump goes here; the boot cost is counted up to it.
+    let instructions = crate::csr::read_instret().wrapping_sub(e.instret_at_entry);
+    kprintln!("kvas: boot instructions {instructions} (instret from entry to this report)");
     let (passed, failed) = selftest::run_all(e);
     kprintln!("{passed} passed, {failed} failed");
     if e.info.cmdline.hold {

@@ -9,6 +9,10 @@ use core::sync::atomic::{AtomicU64, Ordering};
 /// The finisher's FAIL command; bits 16.. carry the exit code.
 const FINISHER_FAIL: u32 = 0x3333;
 
+/// How long a failing power-off waits for the finisher before it falls back to SRST: one
+/// second of QEMU virt's 10 MHz timebase.
+const FINISHER_GRACE_TICKS: u64 = 10_000_000;
+
 /// The finisher's address in the current address space (0: none).
 static FINISHER: AtomicU64 = AtomicU64::new(0);
 
@@ -28,12 +32,28 @@ pub fn shutdown(success: bool) -> ! {
             // SAFETY: `set_finisher` was given an address that reaches the finisher's
             // register in the current address space; the write ends the machine.
             unsafe { core::ptr::write_volatile(finisher as *mut u32, FINISHER_FAIL | 1 << 16) };
+            // QEMU shuts down asynchronously: an SRST now would race it with a "pass".
+            wait_ticks(FINISHER_GRACE_TICKS);
         }
         let _ = sbi_rt::system_reset(sbi_rt::Shutdown, sbi_rt::SystemFailure);
     }
     // SRST missing or refused: the legacy call, which does not return.
     #[allow(deprecated)]
     sbi_rt::legacy::shutdown()
+}
+
+/// Spins for `ticks` of the `time` CSR.
+fn wait_ticks(ticks: u64) {
+    let now = || -> u64 {
+        let t: u64;
+        // SAFETY: reading the time CSR has no side effect (OpenSBI lets S-mode read it).
+        unsafe { core::arch::asm!("rdtime {}", out(reg) t) };
+        t
+    };
+    let start = now();
+    while now().wrapping_sub(start) < ticks {
+        core::hint::spin_loop();
+    }
 }
 
 /// Idles forever with interrupts off.

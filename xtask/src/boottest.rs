@@ -21,6 +21,8 @@ pub struct Case {
     pub lines: Vec<String>,
     /// Whether the kernel must power off with success (else: with failure).
     pub success: bool,
+    /// `Some(limit)`: the kernel must still be running (holding) after `limit`.
+    pub hold: Option<Duration>,
 }
 
 /// The `kvas: ram` line of QEMU virt's single bank of `size` bytes.
@@ -31,7 +33,13 @@ fn ram_line(size: u64) -> String {
 fn case(base: &Boot, name: &str, f: impl FnOnce(&mut Boot), lines: &[&str]) -> Case {
     let mut boot = base.clone();
     f(&mut boot);
-    Case { name: name.into(), boot, lines: lines.iter().map(|s| s.to_string()).collect(), success: true }
+    Case {
+        name: name.into(),
+        boot,
+        lines: lines.iter().map(|s| s.to_string()).collect(),
+        success: true,
+        hold: None,
+    }
 }
 
 fn failing(mut c: Case) -> Case {
@@ -70,7 +78,7 @@ pub fn cases(kernel: &Path, dir: &Path) -> Result<Vec<Case>, String> {
         let paging = format!("kvas: paging mode {mode}");
         let mut lines = vec![paging];
         lines.extend(rejected.iter().map(|m| format!("kvas: probe: {m} rejected*")));
-        v.push(Case { name: format!("probe-falls-back-{mode}"), boot: b, lines, success: true });
+        v.push(Case { name: format!("probe-falls-back-{mode}"), boot: b, lines, success: true, hold: None });
     }
 
     // Discontiguous RAM: two banks with a 768 MiB hole (QEMU puts the DTB at the top of its
@@ -88,11 +96,12 @@ pub fn cases(kernel: &Path, dir: &Path) -> Result<Vec<Case>, String> {
             "kvas: ram 0xc0000000 size 0x40000000".into(),
         ],
         success: true,
+        hold: None,
     });
 
     // Other load addresses: the same image with its program headers moved.
     let elf = std::fs::read(kernel).map_err(|e| format!("reading {}: {e}", kernel.display()))?;
-    for (load, mem) in [(0x8060_0000u64, "512M"), (0xc000_0000, "2G")] {
+    for (load, mem) in [(0x8060_0000u64, "512M"), (0xc000_0000, "2G"), (0x1_8000_0000, "5G")] {
         let path = dir.join(format!("kvas-kernel-{load:x}.elf"));
         let moved = image::with_load_address(&elf, load).map_err(|e| e.to_string())?;
         std::fs::write(&path, moved).map_err(|e| format!("writing {}: {e}", path.display()))?;
@@ -121,7 +130,14 @@ pub fn cases(kernel: &Path, dir: &Path) -> Result<Vec<Case>, String> {
         boot: b,
         lines: vec!["kvas: fatal: the device tree has no memory node (device_type = \"memory\")".into()],
         success: false,
+        hold: None,
     }));
+
+    // `hold`: reports, then idles instead of powering off.
+    let mut c =
+        case(&base, "hold", |b| b.append = "hold".into(), &["kvas: paging mode sv57", "kvas: holding"]);
+    c.hold = Some(Duration::from_secs(3));
+    v.push(c);
     Ok(v)
 }
 
@@ -135,16 +151,26 @@ fn matches(line: &str, want: &str) -> bool {
 
 /// What is wrong with an outcome, if anything.
 pub fn judge(case: &Case, out: &Outcome) -> Result<(), String> {
-    if out.timed_out {
+    let lines: Vec<&str> = out.output.lines().map(|l| l.trim_end_matches('\r')).collect();
+    if case.hold.is_some() {
+        if !out.timed_out {
+            return Err(format!("expected the kernel to hold, but QEMU exited with {:?}", out.code));
+        }
+    } else if out.timed_out {
         return Err(format!("no power-off within {} s", TIME_LIMIT.as_secs()));
     }
-    let lines: Vec<&str> = out.output.lines().map(|l| l.trim_end_matches('\r')).collect();
     for want in &case.lines {
         if !lines.iter().any(|l| matches(l, want)) {
             return Err(format!("missing line {want:?}"));
         }
     }
     let summary = lines.iter().rev().find_map(|l| parse_summary(l));
+    if case.hold.is_some() {
+        return match summary {
+            Some((p, 0)) if p > 0 => Ok(()),
+            s => Err(format!("held, but the summary is {s:?}")),
+        };
+    }
     match (case.success, summary, out.code) {
         (true, Some((p, 0)), Some(0)) if p > 0 => Ok(()),
         (false, s, Some(c)) if c != 0 && s.is_none() => Ok(()),
@@ -167,7 +193,7 @@ pub fn run(kernel: &Path, filter: Option<&str>) -> Result<ExitCode, String> {
     std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
     let (mut passed, mut failed) = (0, 0);
     for case in cases(kernel, &dir)?.into_iter().filter(|c| filter.is_none_or(|f| c.name.contains(f))) {
-        let out = run_bounded(&case.boot, TIME_LIMIT)?;
+        let out = run_bounded(&case.boot, case.hold.unwrap_or(TIME_LIMIT))?;
         match judge(&case, &out) {
             Ok(()) => {
                 passed += 1;
@@ -187,9 +213,51 @@ pub fn run(kernel: &Path, filter: Option<&str>) -> Result<ExitCode, String> {
     Ok(if failed == 0 && passed > 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
+/// The number after `prefix` on the line that starts with it.
+fn number_after(output: &str, prefix: &str) -> Option<u64> {
+    let rest = output.lines().find_map(|l| l.trim_end_matches('\r').strip_prefix(prefix))?;
+    let word = rest.split_whitespace().next()?;
+    match word.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16).ok(),
+        None => word.parse().ok(),
+    }
+}
+
+/// Boots once per mode with `-icount shift=0` (so counts do not depend on the host) and
+/// prints `mode=svNN instructions=N image_bytes=M elf_bytes=E`.
+pub fn boot_cost(kernel: &Path) -> Result<ExitCode, String> {
+    let elf_bytes = std::fs::metadata(kernel).map_err(|e| format!("{}: {e}", kernel.display()))?.len();
+    for (mode, append) in [("sv57", ""), ("sv48", "no5lvl"), ("sv39", "no4lvl")] {
+        let mut boot = Boot::new(kernel.to_path_buf());
+        boot.append = append.into();
+        boot.extra = vec!["-icount".into(), "shift=0".into()];
+        let out = run_bounded(&boot, TIME_LIMIT)?;
+        let instructions = number_after(&out.output, "kvas: boot instructions ");
+        let image =
+            out.output.lines().find_map(|l| l.split_once(" size ").filter(|_| l.starts_with("kvas: image ")));
+        let image = image.and_then(|(_, size)| number_after(&format!("x {size}"), "x "));
+        match (instructions, image) {
+            (Some(i), Some(b)) => {
+                println!("mode={mode} instructions={i} image_bytes={b} elf_bytes={elf_bytes}")
+            }
+            _ => return Err(format!("{mode}: no boot-instructions or image line in:\n{}", out.output)),
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_after_prefixes() {
+        let out =
+            "x\nkvas: boot instructions 647820 (instret)\nkvas: image 0x1 loaded at 0x2 size 0x65000\r\n";
+        assert_eq!(number_after(out, "kvas: boot instructions "), Some(647820));
+        assert_eq!(number_after(out, "kvas: image 0x1 loaded at "), Some(2));
+        assert_eq!(number_after(out, "kvas: nothing "), None);
+    }
 
     #[test]
     fn summary_line_parses_and_rejects() {
@@ -212,6 +280,11 @@ mod tests {
         assert!(judge(c, &outcome(good, None)).unwrap_err().contains("no power-off"));
         assert!(judge(c, &outcome("4 passed, 0 failed\n", Some(0))).unwrap_err().contains("missing"));
         assert!(judge(c, &outcome("kvas: paging mode sv57\n4 passed, 1 failed\n", Some(0))).is_err());
+        let mut held = case(&Boot::new("k".into()), "h", |_| {}, &["kvas: holding"]);
+        held.hold = Some(Duration::from_secs(1));
+        let out = "4 passed, 0 failed\nkvas: holding\n";
+        assert_eq!(judge(&held, &outcome(out, None)), Ok(()));
+        assert!(judge(&held, &outcome(out, Some(0))).unwrap_err().contains("expected the kernel to hold"));
     }
 }
 

@@ -5,6 +5,8 @@
 //! - `kernel-path`: builds, then prints the absolute path of that ELF.
 //! - `qemu [--mode sv39|sv48|sv57] [--append WORDS] [--cpu CPU] [--memory SIZE] [-- QEMU-ARGS]`:
 //!   builds and boots it interactively in QEMU (virt, OpenSBI, -nographic).
+//! - `boot-cost`: boots once per mode under `-icount shift=0` and prints the instructions
+//!   from kernel entry to its report, and the image size (for docs/PERFORMANCE.md).
 //! - `boot-test [NAME-SUBSTRING]`: builds and runs the boot tests (see [`boottest`]), each
 //!   bounded in time; exits non-zero if any fails.
 
@@ -87,9 +89,10 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         Some("qemu") => qemu(&args[1..]),
+        Some("boot-cost") => boottest::boot_cost(&build_kernel()?),
         Some("boot-test") => boottest::run(&build_kernel()?, args.get(1).map(String::as_str)),
         _ => Err("usage: cargo run -p xtask -- build | kernel-path | qemu [--mode MODE] [--append WORDS] \
-                  [--cpu CPU] [--memory SIZE] [-- QEMU-ARGS] | boot-test [FILTER]"
+                  [--cpu CPU] [--memory SIZE] [-- QEMU-ARGS] | boot-cost | boot-test [FILTER]"
             .into()),
     }
 }
