@@ -9,7 +9,7 @@ use fdt::node::FdtNode;
 use fdt::Fdt;
 use kvas::arch::riscv::Mode;
 
-use crate::cmdline::Cmdline;
+use super::cmdline::Cmdline;
 
 /// Most RAM banks kept; more is an error, never a silent truncation.
 pub const MAX_BANKS: usize = 16;
@@ -85,7 +85,7 @@ pub enum DtError {
 impl fmt::Display for DtError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            DtError::Parse(pa, e) => write!(f, "the device tree at {pa:#x} does not parse: {e:?}"),
+            DtError::Parse(pa, e) => write!(f, "the device tree at {pa:#x} does not parse: {e}"),
             DtError::NoMemory => f.write_str("the device tree has no memory node (device_type = \"memory\")"),
             DtError::TooMany(what, max) => write!(f, "the device tree has more than {max} {what}"),
             DtError::NoMmu => f.write_str("a hart's mmu-type offers no Sv39, Sv48 or Sv57 paging"),

@@ -99,6 +99,31 @@ pub fn cases(kernel: &Path, dir: &Path) -> Result<Vec<Case>, String> {
         hold: None,
     });
 
+    // NUMA: one memory node per node, adjacent, one hart each (the second stays in OpenSBI).
+    let mut c = case(
+        &base,
+        "numa-two-nodes",
+        |b| {
+            b.memory = "1537M".into();
+            b.harts = 2;
+            b.extra = [
+                "-object",
+                "memory-backend-ram,id=m0,size=513M",
+                "-object",
+                "memory-backend-ram,id=m1,size=1024M",
+                "-numa",
+                "node,memdev=m0,cpus=0",
+                "-numa",
+                "node,memdev=m1,cpus=1",
+            ]
+            .map(String::from)
+            .to_vec();
+        },
+        &["kvas: ram 0x80000000 size 0x20100000", "kvas: ram 0xa0100000 size 0x40000000"],
+    );
+    c.lines.insert(0, "kvas: paging mode sv57".into());
+    v.push(c);
+
     // Other load addresses: the same image with its program headers moved.
     let elf = std::fs::read(kernel).map_err(|e| format!("reading {}: {e}", kernel.display()))?;
     for (load, mem) in [(0x8060_0000u64, "512M"), (0xc000_0000, "2G"), (0x1_8000_0000, "5G")] {

@@ -20,7 +20,7 @@ pub fn dump(boot: &Boot, dir: &Path) -> Result<String, String> {
     let blob = dir.join("qemu.dtb");
     let mut c = Command::new(QEMU);
     c.arg("-machine").arg(format!("virt,dumpdtb={}", blob.display()));
-    c.args(["-m", &boot.memory, "-smp", "1", "-nographic"]);
+    c.args(["-m", &boot.memory, "-smp", &boot.harts.to_string(), "-nographic"]);
     if let Some(cpu) = &boot.cpu {
         c.args(["-cpu", cpu]);
     }

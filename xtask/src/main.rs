@@ -14,6 +14,8 @@ mod boottest;
 mod dtb;
 mod elf;
 mod image;
+#[cfg(test)]
+mod kernel_dt_tests;
 mod qemu;
 mod toolchain;
 

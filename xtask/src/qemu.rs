@@ -17,6 +17,8 @@ pub struct Boot {
     pub kernel: PathBuf,
     /// `-m` (RAM size).
     pub memory: String,
+    /// `-smp` (harts).
+    pub harts: u32,
     /// `-cpu`, when not the default.
     pub cpu: Option<String>,
     /// The kernel command line (`-append`).
@@ -28,16 +30,24 @@ pub struct Boot {
 }
 
 impl Boot {
-    /// A boot of `kernel` with 512 MiB of RAM, default CPU and an empty command line.
+    /// A boot of `kernel` with one hart, 512 MiB of RAM, default CPU and an empty command line.
     pub fn new(kernel: PathBuf) -> Self {
-        Boot { kernel, memory: "512M".into(), cpu: None, append: String::new(), dtb: None, extra: Vec::new() }
+        Boot {
+            kernel,
+            memory: "512M".into(),
+            harts: 1,
+            cpu: None,
+            append: String::new(),
+            dtb: None,
+            extra: Vec::new(),
+        }
     }
 
     /// The QEMU command line.
     pub fn command(&self) -> Command {
         let mut c = Command::new(QEMU);
-        c.args(["-machine", "virt", "-bios", "default", "-nographic", "-no-reboot", "-smp", "1"]);
-        c.args(["-m", &self.memory]);
+        c.args(["-machine", "virt", "-bios", "default", "-nographic", "-no-reboot"]);
+        c.args(["-smp", &self.harts.to_string(), "-m", &self.memory]);
         if let Some(cpu) = &self.cpu {
             c.args(["-cpu", cpu]);
         }
