@@ -11,8 +11,10 @@ XTASK = $(CARGO) run -q -p xtask --
 run:
 	$(XTASK) qemu
 
+# Each mode's paging parameters and a demo mapping walked through the simulator's MMU
+# (what `make run` showed before the kernel booted).
 demo:
-	$(CARGO) run -q -p kvas-cli --bin kvas -- demo
+	$(CARGO) run -q -p kvas --example demo
 
 test:
 	$(CARGO) test --workspace

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs what building and booting the kvas kernel needs, from Debian's packages, when missing.
+# Installs what `make test` needs and is missing: the host toolchain's clippy and rustfmt, and
+# for the kernel, Debian's packages.
 #
-# Idempotent and fast when everything is present (it only asks dpkg). When something is missing it
+# Idempotent and fast when everything is present (it only asks rustup and dpkg). When something is missing it
 # runs `apt-get update` once, installs the bookworm packages, and takes QEMU 10 (which can cap a
 # hart's satp modes, so the kernel's depth probe is testable) from bookworm-backports, adding a
 # backports line for the Debian mirror apt already uses.
@@ -14,6 +15,13 @@ MIN_QEMU_MAJOR=10
 BACKPORTS_LIST=/etc/apt/sources.list.d/kvas-bookworm-backports.list
 
 log() { echo "deps: $*" >&2; }
+
+if ! command -v cargo >/dev/null 2>&1; then
+    log "cargo not found; install Rust with rustup first"
+    exit 1
+fi
+rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
+log "host toolchain ready ($(cargo --version))"
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q '^install ok installed$'; }
 
