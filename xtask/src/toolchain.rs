@@ -77,9 +77,10 @@ pub fn detect() -> Result<Toolchain, String> {
     Ok(Toolchain::Debian { rustc, cargo })
 }
 
-/// Variables a surrounding `cargo run` or rustup sets that must not leak into the kernel build.
+/// Variables a surrounding `cargo run` sets that must not leak into the kernel build. (rustup's
+/// `RUSTUP_TOOLCHAIN` stays for the rustup build, so it uses the toolchain [`detect`] checked,
+/// and goes for the Debian build.)
 const SCRUB: &[&str] = &[
-    "RUSTUP_TOOLCHAIN",
     "RUSTC",
     "RUSTDOC",
     "RUSTC_WRAPPER",
@@ -108,7 +109,7 @@ pub fn build(toolchain: &Toolchain, kernel_dir: &Path) -> Result<PathBuf, String
         }
         Toolchain::Debian { rustc, cargo } => {
             let mut c = Command::new(cargo);
-            for v in SCRUB {
+            for v in SCRUB.iter().chain(&["RUSTUP_TOOLCHAIN"]) {
                 c.env_remove(v);
             }
             c.env("RUSTC", rustc).env("RUSTC_BOOTSTRAP", "1").args([
