@@ -1,13 +1,23 @@
 //! The early page tables, built with the MMU off by the kvas engine through the identity
 //! view: the kernel image at its link address with W^X (text RX, rodata R, data and bss
-//! RW), its text identity-mapped (the trampoline for the `satp` write), and the test
-//! finisher's page.
+//! RW), its text identity-mapped (the trampoline for the `satp` write), and the fixmap
+//! (kvas::layout's window for the mode): the test finisher's page and the DTB.
+//!
+//! The fixmap, `[FIXADDR_START, FIXADDR_START + 6 MiB)`:
+//!
+//! ```text
+//!  FIXADDR_START          device page (the test finisher)
+//!  FIXADDR_START + 2 MiB  DTB window: two 2 MiB leaves from the DTB's 2 MiB boundary, so a
+//!                         DTB of up to 2 MiB (Linux's MAX_FDT_SIZE) is covered wherever it is
+//!  FIXADDR_TOP
+//! ```
 
 use core::cell::UnsafeCell;
 use core::fmt;
 use core::mem::MaybeUninit;
 
 use kvas::arch::riscv::{Mode, Riscv, Satp};
+use kvas::layout::{Kasan, Riscv64Layout};
 use kvas::paging::{Attrs, OffsetMemory, PageTable};
 use kvas::{Error, PageSize, PhysAddr, VirtAddr};
 
@@ -17,8 +27,12 @@ use crate::frames::EarlyFrames;
 use crate::image::Sections;
 use crate::probe::{self, Probe};
 
-/// Where the test finisher's page is mapped (the page right below the image).
-pub const FINISHER_VA: u64 = KERNEL_LINK_ADDR - 0x1000;
+/// Largest DTB the fixmap window maps (Linux's `MAX_FDT_SIZE`).
+pub const MAX_FDT_SIZE: u64 = 2 << 20;
+/// Offset of the DTB window in the fixmap.
+const FIX_FDT_OFFSET: u64 = 2 << 20;
+/// Size of the DTB window (Linux's `FIX_FDT_SIZE`).
+const FIX_FDT_SIZE: u64 = 4 << 20;
 
 /// What boot hands to the virtual kernel.
 pub struct Early {
@@ -34,6 +48,8 @@ pub struct Early {
     pub satp: u64,
     /// The early tables' root.
     pub root: PhysAddr,
+    /// kvas::layout's plan for the image in this mode (its fixmap is used here).
+    pub layout: Riscv64Layout,
     /// The allocator that holds the early tables' frames.
     pub frames: EarlyFrames,
     /// `instret` at `_start`.
@@ -44,6 +60,16 @@ impl Early {
     /// The mode paging runs in.
     pub fn mode(&self) -> Mode {
         self.probe.mode
+    }
+
+    /// Where the finisher's register is mapped, if there is one.
+    pub fn finisher_va(&self) -> Option<u64> {
+        self.info.finisher.map(|pa| self.layout.fixmap().start() + (pa & 0xfff))
+    }
+
+    /// Where the DTB is mapped.
+    pub fn dtb_va(&self) -> u64 {
+        self.layout.fixmap().start() + FIX_FDT_OFFSET + (self.info.dtb.base & (MAX_FDT_SIZE - 1))
     }
 
     /// `virtual - physical` for the image.
@@ -67,6 +93,8 @@ pub enum EarlyError {
     Paging(Error),
     /// The hart took none of the allowed modes.
     NoMode(Mode),
+    /// The DTB is larger than the fixmap window.
+    DtbTooLarge(u64),
 }
 
 impl From<Error> for EarlyError {
@@ -80,6 +108,9 @@ impl fmt::Display for EarlyError {
         match self {
             EarlyError::Paging(e) => write!(f, "early page tables: {e}"),
             EarlyError::NoMode(max) => write!(f, "the hart accepts no paging mode up to {max}"),
+            EarlyError::DtbTooLarge(size) => {
+                write!(f, "the DTB is {size:#x} bytes, larger than the fixmap window's {MAX_FDT_SIZE:#x}")
+            }
         }
     }
 }
@@ -104,9 +135,17 @@ pub fn build(info: &BootInfo, load_pa: u64, frames: &mut EarlyFrames) -> Result<
     let (va, pa) = image(s.data_start);
     map(va, pa, s.end - s.data_start, Attrs::KERNEL_RW, frames)?;
     map(load_pa, load_pa, s.text_end, Attrs::KERNEL_RX, frames)?;
+    let layout =
+        Riscv64Layout::from_image(probe.mode, Kasan::None, KERNEL_LINK_ADDR, KERNEL_LINK_ADDR + s.end, None)?;
+    let fixmap = layout.fixmap().start();
     if let Some(fin) = info.finisher {
-        map(FINISHER_VA, fin & !0xfff, 0x1000, Attrs::KERNEL_RW, frames)?;
+        map(fixmap, fin & !0xfff, 0x1000, Attrs::KERNEL_RW, frames)?;
     }
+    if info.dtb.size > MAX_FDT_SIZE {
+        return Err(EarlyError::DtbTooLarge(info.dtb.size));
+    }
+    let dtb_base = info.dtb.base & !(MAX_FDT_SIZE - 1);
+    map(fixmap + FIX_FDT_OFFSET, dtb_base, FIX_FDT_SIZE, Attrs::KERNEL_RO, frames)?;
     let root = t.root();
     let satp = Satp { mode: Some(probe.mode), asid: 0, root }.encode()?;
     Ok(Early {
@@ -116,6 +155,7 @@ pub fn build(info: &BootInfo, load_pa: u64, frames: &mut EarlyFrames) -> Result<
         probe,
         satp,
         root,
+        layout,
         frames: EarlyFrames::new(0),
         instret_at_entry: 0,
     })

@@ -4,6 +4,7 @@
 use core::fmt::{self, Write};
 
 use kvas::arch::riscv::Satp;
+use kvas::layout::{check, plan, Options, Target};
 use kvas::paging::Attrs;
 use kvas::VirtAddr;
 
@@ -53,6 +54,8 @@ const TESTS: &[(&str, Test)] = &[
     ("relocated-pointers", relocated_pointers),
     ("early-frames", early_frames),
     ("dtb-in-ram", dtb_in_ram),
+    ("dtb-through-fixmap", dtb_through_fixmap),
+    ("layout-matches-kernel", layout_matches_kernel),
 ];
 
 /// Runs every test; returns (passed, failed).
@@ -175,6 +178,58 @@ fn dtb_in_ram(e: &Early) -> Result<(), Reason> {
     let d = e.info.dtb;
     if d.size == 0 || !e.info.banks().iter().any(|b| d.base >= b.base && d.base + d.size <= b.base + b.size) {
         fail!("the DTB at {:#x} size {:#x} lies in no RAM bank", d.base, d.size);
+    }
+    Ok(())
+}
+
+fn dtb_through_fixmap(e: &Early) -> Result<(), Reason> {
+    let va = e.dtb_va();
+    if !e.layout.fixmap().contains(va) {
+        fail!("the DTB window {va:#x} is outside the fixmap {:?}", e.layout.fixmap());
+    }
+    // SAFETY: the early tables map the DTB's 2 MiB-aligned 4 MiB window read-only here, and
+    // the header's 8 bytes lie inside it.
+    let (magic, size) = unsafe {
+        let p = va as *const u32;
+        (u32::from_be(core::ptr::read_volatile(p)), u32::from_be(core::ptr::read_volatile(p.add(1))))
+    };
+    if magic != 0xd00d_feed || size as u64 != e.info.dtb.size {
+        fail!("at {va:#x}: magic {magic:#x} size {size:#x}, expected 0xd00dfeed and {:#x}", e.info.dtb.size);
+    }
+    Ok(())
+}
+
+fn layout_matches_kernel(e: &Early) -> Result<(), Reason> {
+    let options = Options {
+        kernel_size: e.sections.end,
+        ram: Some(crate::kmain::lowmem_bytes(e)),
+        ..Options::default()
+    };
+    let layout = match plan(Target::Riscv64(e.mode()), &options) {
+        Ok(l) => l,
+        Err(err) => fail!("kvas::layout refuses this kernel: {err}"),
+    };
+    let violations = check(&layout);
+    if let Some(v) = violations.iter().next() {
+        fail!("{} invariant(s) broken, first: {v:?}", violations.len());
+    }
+    let start = crate::image::start();
+    match layout.region("kernel") {
+        Some(k) if k.start() == start => {}
+        k => fail!("the image runs at {start:#x} but the layout's kernel region is {k:?}"),
+    }
+    match layout.modules_window() {
+        Some(m) if m.end() == start => {}
+        m => fail!("the modules window {m:?} does not end at the image start {start:#x}"),
+    }
+    match layout.region("fixmap") {
+        Some(f) if f.span() == e.layout.fixmap() => {}
+        f => fail!("the early tables used fixmap {:?}, the layout says {f:?}", e.layout.fixmap()),
+    }
+    if let Some(va) = e.finisher_va() {
+        if !e.layout.fixmap().contains(va) {
+            fail!("the finisher is mapped at {va:#x}, outside the fixmap");
+        }
     }
     Ok(())
 }

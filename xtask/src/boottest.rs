@@ -50,10 +50,25 @@ fn failing(mut c: Case) -> Case {
 /// Every boot test; images and device trees they need are made in `dir`.
 pub fn cases(kernel: &Path, dir: &Path) -> Result<Vec<Case>, String> {
     let base = Boot::new(kernel.to_path_buf());
+    // The fixmap rows of Linux's vm-layout.rst (shared/reference/linux-vm-layouts.md §1).
+    const SV57_FIXMAP: &str = "      fixmap : 0xff1bfffffea00000 - 0xff1bffffff000000   (6144 kB)";
+    const SV48_FIXMAP: &str = "      fixmap : 0xffff8d7ffea00000 - 0xffff8d7fff000000   (6144 kB)";
+    const SV39_FIXMAP: &str = "      fixmap : 0xffffffc4fea00000 - 0xffffffc4ff000000   (6144 kB)";
+    const DUMP: &str = "Virtual kernel memory layout:";
     let mut v = vec![
-        case(&base, "default-sv57", |_| {}, &["kvas: paging mode sv57"]),
-        case(&base, "no5lvl-sv48", |b| b.append = "no5lvl".into(), &["kvas: paging mode sv48"]),
-        case(&base, "no4lvl-sv39", |b| b.append = "no4lvl".into(), &["kvas: paging mode sv39"]),
+        case(&base, "default-sv57", |_| {}, &["kvas: paging mode sv57", DUMP, SV57_FIXMAP]),
+        case(
+            &base,
+            "no5lvl-sv48",
+            |b| b.append = "no5lvl".into(),
+            &["kvas: paging mode sv48", DUMP, SV48_FIXMAP],
+        ),
+        case(
+            &base,
+            "no4lvl-sv39",
+            |b| b.append = "no4lvl".into(),
+            &["kvas: paging mode sv39", DUMP, SV39_FIXMAP],
+        ),
         case(&base, "cpu-sv48", |b| b.cpu = Some("rv64,sv48=on".into()), &["kvas: paging mode sv48"]),
         case(&base, "cpu-sv39", |b| b.cpu = Some("rv64,sv39=on".into()), &["kvas: paging mode sv39"]),
     ];
