@@ -72,6 +72,25 @@ impl Early {
         self.layout.fixmap().start() + FIX_FDT_OFFSET + (self.info.dtb.base & (MAX_FDT_SIZE - 1))
     }
 
+    /// Removes the identity mapping of the text that carried the `satp` write (after the
+    /// jump to the link address nothing runs there), gives its tables back, and flushes.
+    pub fn drop_trampoline(&mut self) -> Result<(), Error> {
+        let mut tables = self.tables();
+        let flush =
+            tables.unmap_range(VirtAddr::new(self.load_pa), self.sections.text_end, &mut self.frames)?;
+        flush.apply(
+            |va| {
+                // SAFETY: flushing a TLB entry has no other effect.
+                unsafe { core::arch::asm!("sfence.vma {}, zero", in(reg) va.as_u64()) }
+            },
+            || {
+                // SAFETY: as above.
+                unsafe { core::arch::asm!("sfence.vma") }
+            },
+        );
+        Ok(())
+    }
+
     /// `virtual - physical` for the image.
     pub fn image_offset(&self) -> u64 {
         KERNEL_LINK_ADDR.wrapping_sub(self.load_pa)
@@ -172,6 +191,16 @@ static EARLY: Slot = Slot(UnsafeCell::new(MaybeUninit::uninit()));
 pub fn publish(early: Early) {
     // SAFETY: called once by boot_main before anything reads the slot.
     unsafe { (*EARLY.0.get()).write(early) };
+}
+
+/// The boot hand-off, mutable: for kmain, once, before anything reads it through [`get`].
+///
+/// # Safety
+///
+/// No other reference to the hand-off may be live while the returned one is used.
+pub unsafe fn get_mut() -> &'static mut Early {
+    // SAFETY: published before kmain runs; the caller guarantees exclusivity.
+    unsafe { (*EARLY.0.get()).assume_init_mut() }
 }
 
 /// The boot hand-off.

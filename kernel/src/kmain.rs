@@ -18,6 +18,10 @@ pub fn lowmem_bytes(e: &Early) -> u64 {
 /// Entered from `kvas_enter_virtual` on the boot stack's virtual address.
 pub extern "C" fn kmain() -> ! {
     crate::trap::init();
+    // SAFETY: the only mutable use of the hand-off, before anything else reads it.
+    if let Err(err) = unsafe { early::get_mut() }.drop_trampoline() {
+        power::fatal(format_args!("removing the boot trampoline: {err}"));
+    }
     let e = early::get();
     power::set_finisher(e.finisher_va().unwrap_or(0));
     kprintln!(

@@ -56,6 +56,8 @@ const TESTS: &[(&str, Test)] = &[
     ("dtb-in-ram", dtb_in_ram),
     ("dtb-through-fixmap", dtb_through_fixmap),
     ("layout-matches-kernel", layout_matches_kernel),
+    ("no-writable-executable-page", no_writable_executable_page),
+    ("trampoline-removed", trampoline_removed),
 ];
 
 /// Runs every test; returns (passed, failed).
@@ -232,4 +234,37 @@ fn layout_matches_kernel(e: &Early) -> Result<(), Reason> {
         }
     }
     Ok(())
+}
+
+fn no_writable_executable_page(e: &Early) -> Result<(), Reason> {
+    let mut leaves = 0;
+    for m in e.tables().mappings() {
+        match m {
+            Ok(m) if m.attrs.is_writable_and_executable() => {
+                fail!(
+                    "{:#x} -> {:#x} ({}) is writable and executable",
+                    m.va.as_u64(),
+                    m.pa.as_u64(),
+                    m.size.name()
+                )
+            }
+            Ok(_) => leaves += 1,
+            Err(err) => fail!("walking the tables: {err}"),
+        }
+    }
+    if leaves == 0 {
+        fail!("the walk found no leaf at all");
+    }
+    Ok(())
+}
+
+fn trampoline_removed(e: &Early) -> Result<(), Reason> {
+    let t = e.tables();
+    if let Ok(tr) = t.translate(VirtAddr::new(e.load_pa)) {
+        fail!("the identity mapping of the text is still there: {:#x} -> {:#x}", e.load_pa, tr.pa.as_u64());
+    }
+    match t.translate(VirtAddr::new(KERNEL_LINK_ADDR)) {
+        Ok(tr) if tr.pa.as_u64() == e.load_pa => Ok(()),
+        other => fail!("the image at its link address no longer translates to {:#x}: {other:?}", e.load_pa),
+    }
 }
