@@ -82,6 +82,8 @@ pub fn cases(kernel: &Path, dir: &Path) -> Result<Vec<Case>, String> {
         ));
     }
 
+    v.push(case(&base, "smp-4", |b| b.harts = 4, &["kvas: paging mode sv57"]));
+
     // The probe itself: harts capped by the CPU model, device trees without mmu-type.
     for (cpu, mode, rejected) in
         [("rv64,sv48=on", "sv48", &["sv57"][..]), ("rv64,sv39=on", "sv39", &["sv57", "sv48"][..])]
