@@ -58,6 +58,9 @@ pub const PTE_PPN_BITS: u32 = 44;
 /// Bits 54–63: zero unless Svnapot/Svpbmt are enabled, which kvas does not do.
 pub const PTE_EXTENSION_BITS: u64 = !0 << 54;
 
+/// The bits that tell a well-formed pointer to the next level: all but G and RSW.
+const POINTER_MASK: u64 = PTE_EXTENSION_BITS | 0xdf;
+
 /// A RISC-V paging mode with 64-bit entries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Mode {
@@ -192,20 +195,8 @@ fn decode(raw: u64, level: u8) -> Pte {
         // A misaligned superpage.
         return Pte::Reserved;
     }
-    let mut attrs = Attrs::empty();
-    for (bit, attr) in [
-        (PteFlags::R, Attrs::READ),
-        (PteFlags::W, Attrs::WRITE),
-        (PteFlags::X, Attrs::EXECUTE),
-        (PteFlags::U, Attrs::USER),
-        (PteFlags::G, Attrs::GLOBAL),
-        (PteFlags::A, Attrs::ACCESSED),
-        (PteFlags::D, Attrs::DIRTY),
-    ] {
-        if flags.contains(bit) {
-            attrs |= attr;
-        }
-    }
+    // R W X U G A D sit in PTE bits 1..=7 and in Attrs bits 0..=6.
+    let attrs = Attrs::from_bits_truncate(((raw >> 1) & 0x7f) as u16);
     Pte::Leaf { pa, attrs }
 }
 
@@ -225,6 +216,7 @@ fn encode_table(table: PhysAddr) -> u64 {
     ((table.as_u64() >> 12) << PTE_PPN_SHIFT) | PteFlags::V.bits()
 }
 
+#[inline(always)]
 fn check_leaf(pa: PhysAddr, len: u64, attrs: Attrs) -> Result<(), Error> {
     if !attrs.intersects(Attrs::READ | Attrs::EXECUTE) {
         return Err(Error::InvalidAttributes { reason: "a RISC-V leaf must be readable or executable" });
@@ -267,6 +259,16 @@ macro_rules! riscv_format {
             fn is_valid(&self, raw: u64) -> bool {
                 raw & PteFlags::V.bits() != 0
             }
+            #[inline(always)]
+            fn next_table(&self, raw: u64, level: u8) -> Option<PhysAddr> {
+                // V set; R, W, X, U, A, D and the extension bits clear; G free.
+                if raw & POINTER_MASK == PteFlags::V.bits() && level > 0 {
+                    Some(PhysAddr::new_truncate((raw >> PTE_PPN_SHIFT) << 12))
+                } else {
+                    None
+                }
+            }
+            #[inline(always)]
             fn check_leaf(&self, pa: PhysAddr, len: u64, attrs: Attrs) -> Result<(), Error> {
                 check_leaf(pa, len, attrs)
             }
@@ -376,6 +378,12 @@ mod tests {
         let raw = f.encode_table(t);
         assert_eq!(raw & 0x3ff, PteFlags::V.bits());
         assert_eq!(f.decode(raw, 2), Pte::Table(t));
+        assert_eq!(f.next_table(raw, 2), Some(t));
+        assert_eq!(f.next_table(raw | PteFlags::G.bits(), 1), Some(t), "G is allowed on pointers");
+        for bad in [raw | PteFlags::A.bits(), raw | PteFlags::R.bits(), raw | 1 << 63, raw & !1] {
+            assert_eq!(f.next_table(bad, 2), None, "{bad:#x}");
+        }
+        assert_eq!(f.next_table(raw, 0), None, "no pointers at level 0");
     }
 
     #[test]

@@ -2,46 +2,71 @@
 
 use crate::addr::VirtAddr;
 
-/// The addresses whose translations a change made stale, or "everything".
+/// The pages whose translations a change made stale, or "everything".
 ///
 /// Every mutating engine call returns one. The engine never flushes by itself:
-/// on RISC-V the caller issues `sfence.vma` for each address, or one global
-/// `sfence.vma` when the batch has overflowed, because only the caller knows
-/// whether the table is live and on which harts.
+/// only the caller knows whether the table is live and on which harts. On
+/// RISC-V the caller issues `sfence.vma` for each address of
+/// [`Flush::addresses`], or one global `sfence.vma` when [`Flush::is_all`].
+///
+/// The batch is kept as Linux's `flush_tlb_range` keeps it: a run of pages
+/// `start, start + stride, ..., last`. Merging two runs keeps their hull at the
+/// finer stride, a superset of both; past [`Flush::THRESHOLD`] pages a single
+/// global flush is cheaper, as Linux decides with `tlb_flush_all_threshold`.
+/// The value is 24 bytes, so single-page calls return it cheaply.
 #[must_use = "the TLB may still hold the old translations: apply() or ignore() the flush"]
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Flush {
-    addrs: [VirtAddr; Flush::BATCH],
-    len: u8,
+    start: u64,
+    last: u64,
+    /// log2 of the stride; `EMPTY` when nothing is recorded.
+    shift: u8,
     all: bool,
 }
 
+const EMPTY: u8 = u8::MAX;
+
 impl Flush {
-    /// How many single-address flushes a batch holds before it turns into "all".
-    pub const BATCH: usize = 16;
+    /// How many single-page flushes a batch stands for before it becomes "all"
+    /// (Linux riscv's default `tlb_flush_all_threshold`).
+    pub const THRESHOLD: u64 = 64;
 
     /// Nothing to flush.
     pub const fn none() -> Self {
-        Self { addrs: [VirtAddr::ZERO; Self::BATCH], len: 0, all: false }
+        Self { start: 0, last: 0, shift: EMPTY, all: false }
     }
 
     /// Flush everything.
     pub const fn all() -> Self {
-        Self { addrs: [VirtAddr::ZERO; Self::BATCH], len: 0, all: true }
+        Self { start: 0, last: 0, shift: EMPTY, all: true }
     }
 
-    /// Adds one address (any address inside the changed page).
+    /// Adds the 4 KiB page at `va`.
     #[inline]
     pub fn add(&mut self, va: VirtAddr) {
-        if self.all {
+        self.add_run(va, 1, 4096);
+    }
+
+    /// Adds `count` pages of `stride` bytes (a power of two) from `va`.
+    #[inline]
+    pub fn add_run(&mut self, va: VirtAddr, count: u64, stride: u64) {
+        if self.all || count == 0 {
             return;
         }
-        if (self.len as usize) < Self::BATCH {
-            self.addrs[self.len as usize] = va;
-            self.len += 1;
-        } else {
+        let shift = stride.trailing_zeros() as u8;
+        let start = va.as_u64() & !(stride - 1);
+        let last = start.wrapping_add((count - 1) << shift);
+        if last < start {
+            // The run wraps past the top of the address space: not a real range.
             self.all = true;
-            self.len = 0;
+            return;
+        }
+        if self.shift == EMPTY {
+            (self.start, self.last, self.shift) = (start, last, shift);
+        } else {
+            self.start = self.start.min(start);
+            self.last = self.last.max(last);
+            self.shift = self.shift.min(shift);
         }
     }
 
@@ -49,33 +74,36 @@ impl Flush {
     pub fn merge(&mut self, other: Flush) {
         if other.all {
             self.all = true;
-            self.len = 0;
-        } else {
-            other.addresses().iter().for_each(|&va| self.add(va));
+        } else if other.shift != EMPTY {
+            let count = ((other.last - other.start) >> other.shift) + 1;
+            self.add_run(VirtAddr::new(other.start), count, 1 << other.shift);
         }
     }
 
     /// Whether nothing needs flushing.
     pub const fn is_empty(&self) -> bool {
-        !self.all && self.len == 0
+        !self.all && self.shift == EMPTY
     }
 
-    /// Whether the whole TLB must be flushed.
+    /// Whether the whole TLB should be flushed (asked for, or past the threshold).
     pub const fn is_all(&self) -> bool {
-        self.all
+        self.all || (self.shift != EMPTY && ((self.last - self.start) >> self.shift) >= Self::THRESHOLD)
     }
 
-    /// The single addresses to flush (empty when [`Flush::is_all`]).
-    pub fn addresses(&self) -> &[VirtAddr] {
-        &self.addrs[..self.len as usize]
+    /// The single addresses to flush, one per page of the run (none when
+    /// [`Flush::is_all`]).
+    pub fn addresses(&self) -> impl Iterator<Item = VirtAddr> {
+        let (start, shift) = (self.start, self.shift);
+        let count = if self.is_all() || self.shift == EMPTY { 0 } else { ((self.last - start) >> shift) + 1 };
+        (0..count).map(move |k| VirtAddr::new(start + (k << shift)))
     }
 
-    /// Calls `page` for each address, or `all` once if the batch overflowed.
-    pub fn apply(self, mut page: impl FnMut(VirtAddr), all: impl FnOnce()) {
-        if self.all {
+    /// Calls `page` for each address, or `all` once if the whole TLB should go.
+    pub fn apply(self, page: impl FnMut(VirtAddr), all: impl FnOnce()) {
+        if self.is_all() {
             all();
         } else {
-            self.addresses().iter().for_each(|&va| page(va));
+            self.addresses().for_each(page);
         }
     }
 
@@ -88,18 +116,19 @@ impl Flush {
 mod tests {
     use super::*;
 
+    fn addrs(f: &Flush) -> Vec<u64> {
+        f.addresses().map(VirtAddr::as_u64).collect()
+    }
+
     #[test]
-    fn overflows_into_all() {
+    fn a_run_lists_its_pages_until_the_threshold() {
         let mut f = Flush::none();
         assert!(f.is_empty());
-        for i in 0..Flush::BATCH as u64 {
-            f.add(VirtAddr::new(i << 12));
-        }
-        assert_eq!(f.addresses().len(), Flush::BATCH);
-        assert!(!f.is_all());
-        f.add(VirtAddr::new(0xdead_0000));
+        f.add_run(VirtAddr::new(0x1000), 3, 0x1000);
+        assert_eq!(addrs(&f), [0x1000, 0x2000, 0x3000]);
+        f.add_run(VirtAddr::new(0x4000), Flush::THRESHOLD, 0x1000);
         assert!(f.is_all());
-        assert!(f.addresses().is_empty());
+        assert_eq!(addrs(&f), [0u64; 0]);
         let mut pages = 0;
         let mut alls = 0;
         f.apply(|_| pages += 1, || alls += 1);
@@ -107,14 +136,32 @@ mod tests {
     }
 
     #[test]
-    fn merge_keeps_both() {
+    fn huge_pages_need_one_address_each() {
+        let mut f = Flush::none();
+        f.add_run(VirtAddr::new(0xffff_ffc0_0000_0000), 4, 1 << 30);
+        assert_eq!(addrs(&f).len(), 4);
+        assert!(!f.is_all());
+    }
+
+    #[test]
+    fn merging_keeps_the_hull_at_the_finer_stride() {
         let mut a = Flush::none();
-        a.add(VirtAddr::new(0x1000));
+        a.add(VirtAddr::new(0x20_1000));
         let mut b = Flush::none();
-        b.add(VirtAddr::new(0x2000));
+        b.add_run(VirtAddr::new(0x20_0000), 1, 0x20_0000);
         a.merge(b);
-        assert_eq!(a.addresses(), &[VirtAddr::new(0x1000), VirtAddr::new(0x2000)]);
+        assert_eq!(addrs(&a), [0x20_0000, 0x20_1000]);
+        assert!(!a.is_all());
         a.merge(Flush::all());
         assert!(a.is_all());
+    }
+
+    #[test]
+    fn the_top_page_of_the_address_space_is_a_normal_page() {
+        let mut f = Flush::none();
+        f.add(VirtAddr::new(u64::MAX - 0xfff));
+        assert_eq!(addrs(&f), [u64::MAX - 0xfff]);
+        f.add_run(VirtAddr::new(u64::MAX - 0xfff), 2, 0x1000);
+        assert!(f.is_all(), "a run that wraps cannot be listed");
     }
 }

@@ -48,6 +48,16 @@ pub trait TableFormat: Copy {
     /// Whether `raw` is a valid entry of any kind (the fast path of the walk).
     fn is_valid(&self, raw: u64) -> bool;
 
+    /// The next table if `raw` is a well-formed pointer at `level`, else `None`
+    /// (the fast path of the walk; agrees with [`TableFormat::decode`]).
+    #[inline(always)]
+    fn next_table(&self, raw: u64, level: u8) -> Option<PhysAddr> {
+        match self.decode(raw, level) {
+            Pte::Table(next) => Some(next),
+            _ => None,
+        }
+    }
+
     /// Refuses attributes no leaf may carry, and physical ranges
     /// `[pa, pa + len)` the format cannot encode.
     fn check_leaf(&self, pa: PhysAddr, len: u64, attrs: Attrs) -> Result<(), Error>;

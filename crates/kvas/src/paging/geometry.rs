@@ -162,7 +162,7 @@ pub(crate) fn check_range(geometry: Geometry, va: VirtAddr, len: u64) -> Result<
     if !va.is_aligned(PAGE_SIZE) {
         return Err(Error::Misaligned { what: "virtual address", value: va.as_u64(), align: PAGE_SIZE });
     }
-    if len % PAGE_SIZE != 0 {
+    if len & (PAGE_SIZE - 1) != 0 {
         return Err(Error::Misaligned { what: "length", value: len, align: PAGE_SIZE });
     }
     geometry.check_canonical(va)?;

@@ -7,11 +7,21 @@
 //! leaves the tables exactly as they were.
 
 mod attrs;
+mod chunks;
 mod flush;
 mod format;
 mod frame;
-mod geometry;
+pub(crate) mod geometry;
+mod iter;
+mod map;
 mod memory;
+mod protect;
+mod reserve;
+mod split;
+mod table;
+#[cfg(test)]
+mod tests;
+mod unmap;
 
 pub use attrs::Attrs;
 pub use flush::Flush;
@@ -19,3 +29,4 @@ pub use format::{Pte, TableFormat};
 pub use frame::FrameAllocator;
 pub use geometry::Geometry;
 pub use memory::{OffsetMemory, PhysMemory};
+pub use table::{Mapping, PageTable, TableStats, Translation};

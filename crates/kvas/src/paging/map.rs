@@ -1,0 +1,315 @@
+//! Mapping: one page, or a range with the largest leaves its alignment allows.
+//!
+//! A range is mapped in three steps. The *plan* walks the range once, finds any
+//! mapping in the way and counts the table frames the range needs; the
+//! *reserve* takes exactly that many frames (or gives them back and fails); the
+//! *fill* writes entries and cannot fail. So an error always leaves the tables
+//! as they were, and no frame leaks.
+//!
+//! The fill writes runs of leaves with one pass over each table, and the plan
+//! counts the frames that missing subtrees need arithmetically (all full-size
+//! chunks of a level have the same shape), so neither walks per page.
+
+use crate::addr::{PageSize, PhysAddr, VirtAddr, PAGE_SIZE};
+use crate::paging::chunks::Chunks;
+use crate::paging::geometry::check_range;
+use crate::paging::reserve::Reserve;
+use crate::paging::table::LeafHint;
+use crate::paging::{Attrs, Flush, FrameAllocator, Geometry, PageTable, PhysMemory, Pte, TableFormat};
+use crate::Error;
+
+/// One range request, passed down the recursion.
+#[derive(Clone, Copy)]
+struct Request {
+    attrs: Attrs,
+    max_leaf: u8,
+}
+
+impl Request {
+    /// Whether `[va, va + len)` → `pa` can be one leaf at `level`.
+    #[inline(always)]
+    fn leafable(self, level: u8, va: u64, pa: u64, len: u64) -> bool {
+        let gran = Geometry::granularity(level);
+        level <= self.max_leaf && len == gran && (va | pa) & (gran - 1) == 0
+    }
+
+    /// Tables needed to map `[va, va + len)` inside a *new* level-`level` table.
+    fn tables_below_new(self, level: u8, va: u64, pa: u64, len: u64) -> u64 {
+        let gran = Geometry::granularity(level);
+        let (mut va, mut pa, mut remaining) = (va, pa, len);
+        let mut need = 0;
+        let head = (gran - (va & (gran - 1))) & (gran - 1);
+        if head != 0 {
+            let chunk = head.min(remaining);
+            need += self.chunk_cost(level, va, pa, chunk);
+            (va, pa, remaining) = (va + chunk, pa + chunk, remaining - chunk);
+        }
+        let full = remaining / gran;
+        if full > 0 {
+            // Every full chunk has the same alignment relative to its level.
+            need += full * self.chunk_cost(level, va, pa, gran);
+            (va, pa, remaining) = (va + full * gran, pa + full * gran, remaining - full * gran);
+        }
+        if remaining > 0 {
+            need += self.chunk_cost(level, va, pa, remaining);
+        }
+        need
+    }
+
+    /// Tables needed for one chunk of a new level-`level` table.
+    fn chunk_cost(self, level: u8, va: u64, pa: u64, len: u64) -> u64 {
+        if level == 0 || self.leafable(level, va, pa, len) {
+            0
+        } else {
+            1 + self.tables_below_new(level - 1, va, pa, len)
+        }
+    }
+}
+
+impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
+    /// Maps one page of `size` at `va` to `pa`.
+    ///
+    /// Fails with [`Error::AlreadyMapped`] if any mapping is in the way, and with
+    /// [`Error::OutOfFrames`] if a table cannot be had; either way the tables are
+    /// as they were.
+    pub fn map(
+        &mut self,
+        va: VirtAddr,
+        pa: PhysAddr,
+        size: PageSize,
+        attrs: Attrs,
+        alloc: &mut impl FrameAllocator,
+    ) -> Result<Flush, Error> {
+        let g = self.format.geometry();
+        let leaf_level = g.leaf_level(size)?;
+        if !va.is_aligned(size.bytes()) {
+            return Err(Error::Misaligned {
+                what: "virtual address",
+                value: va.as_u64(),
+                align: size.bytes(),
+            });
+        }
+        if !pa.is_aligned(size.bytes()) {
+            return Err(Error::Misaligned {
+                what: "physical address",
+                value: pa.as_u64(),
+                align: size.bytes(),
+            });
+        }
+        g.check_canonical(va)?;
+        self.format.check_leaf(pa, size.bytes(), attrs)?;
+
+        if let Some(table) = self.hint.lookup(va).filter(|_| leaf_level == 0) {
+            let idx = Geometry::index(va.as_u64(), 0);
+            if self.format.is_valid(self.entry(table, idx)) {
+                return Err(Error::AlreadyMapped { va, level: 0 });
+            }
+            self.set_entry(table, idx, self.format.encode_leaf(pa, attrs, 0));
+            let mut flush = Flush::none();
+            flush.add(va);
+            return Ok(flush);
+        }
+
+        // Tables created on the way down, to undo if a deeper step fails.
+        let mut created = [(PhysAddr::ZERO, 0usize, PhysAddr::ZERO); Geometry::MAX_LEVELS];
+        let mut n_created = 0;
+        let mut table = self.root;
+        let mut level = g.root_level();
+        let outcome = loop {
+            let idx = Geometry::index(va.as_u64(), level);
+            let raw = self.entry(table, idx);
+            if level == leaf_level {
+                if self.format.is_valid(raw) {
+                    break Err(Error::AlreadyMapped { va, level });
+                }
+                self.set_entry(table, idx, self.format.encode_leaf(pa, attrs, level));
+                if level == 0 {
+                    self.hint = LeafHint::new(va, table);
+                }
+                break Ok(());
+            }
+            if let Some(next) = self.format.next_table(raw, level) {
+                table = next;
+            } else if !self.format.is_valid(raw) {
+                let Some(frame) = alloc.allocate_frame() else {
+                    let got = n_created as u64;
+                    break Err(Error::OutOfFrames { va, needed: got + u64::from(level - leaf_level), got });
+                };
+                self.clear_frame(frame);
+                self.set_entry(table, idx, self.format.encode_table(frame));
+                created[n_created] = (table, idx, frame);
+                n_created += 1;
+                table = frame;
+            } else {
+                match self.format.decode(raw, level) {
+                    Pte::Table(next) => table = next,
+                    Pte::Leaf { .. } => break Err(Error::AlreadyMapped { va, level }),
+                    _ => break Err(Error::CorruptEntry { va, level, raw }),
+                }
+            }
+            level -= 1;
+        };
+        match outcome {
+            Ok(()) => {
+                let mut flush = Flush::none();
+                flush.add(va);
+                Ok(flush)
+            }
+            Err(e) => {
+                // Unlink and free the new tables, deepest first; they hold nothing.
+                for &(parent, idx, frame) in created[..n_created].iter().rev() {
+                    self.set_entry(parent, idx, 0);
+                    alloc.free_frame(frame);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Maps `[va, va + len)` to `[pa, pa + len)`, each piece with the largest leaf
+    /// that the alignment of both addresses and the remaining length allow, but
+    /// no larger than `max` (a `max` beyond the mode's largest leaf means "the
+    /// largest the mode has").
+    ///
+    /// Fails whole, leaving the tables untouched, if anything in the range is
+    /// mapped already (or a leaf would replace a table), or if the allocator
+    /// cannot give every table the range needs.
+    pub fn map_range(
+        &mut self,
+        va: VirtAddr,
+        pa: PhysAddr,
+        len: u64,
+        attrs: Attrs,
+        max: PageSize,
+        alloc: &mut impl FrameAllocator,
+    ) -> Result<Flush, Error> {
+        let g = self.format.geometry();
+        check_range(g, va, len)?;
+        if !pa.is_aligned(PAGE_SIZE) {
+            return Err(Error::Misaligned { what: "physical address", value: pa.as_u64(), align: PAGE_SIZE });
+        }
+        self.format.check_leaf(pa, len, attrs)?;
+        if len == 0 {
+            return Ok(Flush::none());
+        }
+        let req = Request { attrs, max_leaf: max.level().min(g.max_leaf_level()) };
+        let needed = self.plan_map(self.root, g.root_level(), va.as_u64(), pa.as_u64(), len, req)?;
+        let mut reserve =
+            Reserve::take(&self.mem, alloc, needed).map_err(|got| Error::OutOfFrames { va, needed, got })?;
+        let mut flush = Flush::none();
+        let filled = self.fill(
+            self.root,
+            g.root_level(),
+            va.as_u64(),
+            pa.as_u64(),
+            len,
+            req,
+            &mut reserve,
+            &mut flush,
+        );
+        reserve.release(&self.mem, alloc);
+        filled.map(|()| flush)
+    }
+
+    /// Counts the tables a range needs below `table`, or finds what is in the way.
+    fn plan_map(
+        &self,
+        table: PhysAddr,
+        level: u8,
+        va: u64,
+        pa: u64,
+        len: u64,
+        req: Request,
+    ) -> Result<u64, Error> {
+        let mut need = 0;
+        for c in Chunks::new(va, len, level) {
+            let cpa = pa + (c.va - va);
+            let raw = self.entry(table, c.idx);
+            let leafable = req.leafable(level, c.va, cpa, c.len);
+            if !self.format.is_valid(raw) {
+                if !leafable {
+                    need += 1 + req.tables_below_new(level - 1, c.va, cpa, c.len);
+                }
+                continue;
+            }
+            let at = VirtAddr::new(c.va);
+            match self.format.decode(raw, level) {
+                Pte::Table(next) if level > 0 && !leafable => {
+                    need += self.plan_map(next, level - 1, c.va, cpa, c.len, req)?
+                }
+                // A table where a leaf would go: name the first page it maps.
+                Pte::Table(next) if level > 0 => {
+                    let (va, level) = self.first_leaf(next, level - 1, c.va, c.len).unwrap_or((at, level));
+                    return Err(Error::AlreadyMapped { va, level });
+                }
+                Pte::Table(_) | Pte::Leaf { .. } => return Err(Error::AlreadyMapped { va: at, level }),
+                Pte::Reserved | Pte::Absent => return Err(Error::CorruptEntry { va: at, level, raw }),
+            }
+        }
+        Ok(need)
+    }
+
+    /// The first valid leaf in `[va, va + len)` below `table`, and its level.
+    fn first_leaf(&self, table: PhysAddr, level: u8, va: u64, len: u64) -> Option<(VirtAddr, u8)> {
+        for c in Chunks::new(va, len, level) {
+            let raw = self.entry(table, c.idx);
+            match self.format.decode(raw, level) {
+                Pte::Absent => continue,
+                Pte::Table(next) if level > 0 => match self.first_leaf(next, level - 1, c.va, c.len) {
+                    Some(found) => return Some(found),
+                    None => continue,
+                },
+                _ => return Some((VirtAddr::new(c.va), level)),
+            }
+        }
+        None
+    }
+
+    /// Writes the range's entries below `table`; the plan has vouched for every step.
+    #[allow(clippy::too_many_arguments)]
+    fn fill(
+        &self,
+        table: PhysAddr,
+        level: u8,
+        va: u64,
+        pa: u64,
+        len: u64,
+        req: Request,
+        reserve: &mut Reserve,
+        flush: &mut Flush,
+    ) -> Result<(), Error> {
+        let gran = Geometry::granularity(level);
+        let (mut va, mut pa, mut remaining) = (va, pa, len);
+        while remaining > 0 {
+            let idx = Geometry::index(va, level);
+            if req.leafable(level, va, pa, gran.min(remaining)) {
+                let run = ((remaining / gran) as usize).min(Geometry::ENTRIES - idx);
+                self.fill_leaves(table, idx, run, PhysAddr::new_truncate(pa), req.attrs, level);
+                flush.add_run(VirtAddr::new(va), run as u64, gran);
+                let bytes = run as u64 * gran;
+                (va, pa, remaining) = (va.wrapping_add(bytes), pa + bytes, remaining - bytes);
+                continue;
+            }
+            let chunk = (gran - (va & (gran - 1))).min(remaining);
+            let raw = self.entry(table, idx);
+            let next = if self.format.is_valid(raw) {
+                match self.format.decode(raw, level) {
+                    Pte::Table(next) => next,
+                    _ => return Err(Error::CorruptEntry { va: VirtAddr::new(va), level, raw }),
+                }
+            } else {
+                let frame = reserve.pop(&self.mem).ok_or(Error::OutOfFrames {
+                    va: VirtAddr::new(va),
+                    needed: 1,
+                    got: 0,
+                })?;
+                self.clear_frame(frame);
+                self.set_entry(table, idx, self.format.encode_table(frame));
+                frame
+            };
+            self.fill(next, level - 1, va, pa, chunk, req, reserve, flush)?;
+            (va, pa, remaining) = (va.wrapping_add(chunk), pa + chunk, remaining - chunk);
+        }
+        Ok(())
+    }
+}

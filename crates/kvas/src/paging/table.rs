@@ -1,0 +1,285 @@
+//! [`PageTable`]: a root frame, a format and a view of physical memory.
+//!
+//! # Invariant
+//!
+//! Every physical address the engine reads or writes entries of is a *table
+//! frame*: the root, a frame the engine took from a [`FrameAllocator`], or a frame
+//! reachable from the root when the table was adopted with
+//! [`PageTable::from_root`]. [`PhysMemory`]'s contract makes each of them valid
+//! for 4 KiB, and indices are always below 512, so the few `unsafe` blocks here
+//! (all entry accesses go through [`PageTable::entry`], [`PageTable::set_entry`],
+//! [`PageTable::clear_frame`] and [`PageTable::fill_leaves`]) stay in bounds.
+//!
+//! Entries are read and written with volatile accesses, as Linux uses
+//! `READ_ONCE`/`WRITE_ONCE`: a hardware walker may read them at any time.
+
+use crate::addr::{PageSize, PhysAddr, VirtAddr};
+use crate::paging::iter::Visit;
+use crate::paging::{Attrs, FrameAllocator, Geometry, PhysMemory, Pte, TableFormat};
+use crate::Error;
+
+/// A page table whose depth is the format's run-time geometry.
+pub struct PageTable<F: TableFormat, M: PhysMemory> {
+    pub(super) format: F,
+    pub(super) mem: M,
+    pub(super) root: PhysAddr,
+    /// The last level-0 table a single-page map or unmap reached: a one-entry
+    /// paging-structure cache, as hardware keeps, so that runs of neighbouring
+    /// 4 KiB pages skip the upper levels. See [`LeafHint`].
+    pub(super) hint: LeafHint,
+}
+
+/// Which level-0 table holds the entries for one 2 MiB-aligned stretch of VA.
+///
+/// Only tables are cached, never entries, so the hint stays true as entries
+/// come and go; it goes stale only when its table is freed, and every path
+/// that frees a table clears it first ([`PageTable::forget_hint`]).
+#[derive(Clone, Copy)]
+pub(super) struct LeafHint {
+    /// `va >> 21` of the stretch, or `u64::MAX` (no VA shifts to it) for none.
+    tag: u64,
+    table: PhysAddr,
+}
+
+impl LeafHint {
+    pub(super) const NONE: Self = Self { tag: u64::MAX, table: PhysAddr::ZERO };
+
+    pub(super) const fn new(va: VirtAddr, table: PhysAddr) -> Self {
+        Self { tag: va.as_u64() >> Geometry::shift(1), table }
+    }
+
+    /// The level-0 table that holds `va`'s entry, if this hint knows it.
+    #[inline(always)]
+    pub(super) fn lookup(self, va: VirtAddr) -> Option<PhysAddr> {
+        (self.tag == va.as_u64() >> Geometry::shift(1)).then_some(self.table)
+    }
+}
+
+/// Where a virtual address leads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Translation {
+    /// The physical address of the byte at the translated virtual address.
+    pub pa: PhysAddr,
+    /// The leaf's attributes.
+    pub attrs: Attrs,
+    /// The leaf's size.
+    pub size: PageSize,
+}
+
+/// One leaf of the table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mapping {
+    /// The first virtual address the leaf maps.
+    pub va: VirtAddr,
+    /// The physical address it maps to.
+    pub pa: PhysAddr,
+    /// The leaf's size.
+    pub size: PageSize,
+    /// The leaf's attributes.
+    pub attrs: Attrs,
+}
+
+/// How many table frames and leaves a table holds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TableStats {
+    /// Table frames, the root included.
+    pub tables: u64,
+    /// Leaves by level: `leaves[0]` counts 4 KiB leaves, `leaves[1]` 2 MiB, ...
+    pub leaves: [u64; Geometry::MAX_LEVELS],
+}
+
+impl TableStats {
+    /// The number of leaves of `size`.
+    pub const fn leaves_of(&self, size: PageSize) -> u64 {
+        self.leaves[size.level() as usize]
+    }
+
+    /// The bytes all leaves map.
+    pub fn mapped_bytes(&self) -> u64 {
+        PageSize::ALL
+            .iter()
+            .map(|s| self.leaves_of(*s).saturating_mul(s.bytes()))
+            .fold(0, u64::saturating_add)
+    }
+}
+
+impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
+    /// An empty table: takes one frame for the root and clears it.
+    pub fn new(format: F, mem: M, alloc: &mut impl FrameAllocator) -> Result<Self, Error> {
+        let root =
+            alloc.allocate_frame().ok_or(Error::OutOfFrames { va: VirtAddr::ZERO, needed: 1, got: 0 })?;
+        if !root.is_aligned(crate::PAGE_SIZE) {
+            alloc.free_frame(root);
+            return Err(Error::Misaligned {
+                what: "root table frame",
+                value: root.as_u64(),
+                align: crate::PAGE_SIZE,
+            });
+        }
+        let table = Self { format, mem, root, hint: LeafHint::NONE };
+        table.clear_frame(root);
+        Ok(table)
+    }
+
+    /// Adopts an existing table.
+    ///
+    /// # Safety
+    ///
+    /// `root`, and every table frame reachable from it through valid non-leaf
+    /// entries, must be a 4 KiB table frame that `mem` reaches as [`PhysMemory`]
+    /// promises, used by nothing else while this value lives, and laid out in
+    /// `format`. Frames freed by later calls go to the allocator passed to them,
+    /// so they must have come from a compatible allocator.
+    pub unsafe fn from_root(format: F, mem: M, root: PhysAddr) -> Self {
+        Self { format, mem, root, hint: LeafHint::NONE }
+    }
+
+    /// The root table's physical address (what `satp`, CR3 or TTBR points at).
+    pub fn root(&self) -> PhysAddr {
+        self.root
+    }
+
+    /// The table's format (and so its run-time geometry).
+    pub fn format(&self) -> F {
+        self.format
+    }
+
+    /// The physical-memory view the engine uses.
+    pub fn memory(&self) -> &M {
+        &self.mem
+    }
+
+    /// Where `va` leads, or [`Error::NotMapped`].
+    #[inline]
+    pub fn translate(&self, va: VirtAddr) -> Result<Translation, Error> {
+        let g = self.format.geometry();
+        g.check_canonical(va)?;
+        // One branch on the run-time depth; each arm walks with a constant depth
+        // that the compiler unrolls (the software form of Linux's folded levels).
+        let (table, level) = match g.root_level() {
+            2 => self.descend(va, 2),
+            3 => self.descend(va, 3),
+            4 => self.descend(va, 4),
+            root => self.descend(va, root),
+        };
+        let raw = self.entry(table, Geometry::index(va.as_u64(), level));
+        match self.format.decode(raw, level) {
+            Pte::Leaf { pa, attrs } if level <= g.max_leaf_level() => {
+                let offset = va.as_u64() & (Geometry::granularity(level) - 1);
+                let size = PageSize::from_level(level).ok_or(Error::CorruptEntry { va, level, raw })?;
+                Ok(Translation { pa: pa.add(offset), attrs, size })
+            }
+            Pte::Absent => Err(Error::NotMapped { va }),
+            _ => Err(Error::CorruptEntry { va, level, raw }),
+        }
+    }
+
+    /// Follows well-formed pointers from the root towards `va`'s leaf; returns the
+    /// table and level of the first entry that is not one.
+    #[inline(always)]
+    pub(super) fn descend(&self, va: VirtAddr, root_level: u8) -> (PhysAddr, u8) {
+        let mut table = self.root;
+        let mut level = root_level;
+        while level > 0 {
+            match self.format.next_table(self.entry(table, Geometry::index(va.as_u64(), level)), level) {
+                Some(next) => table = next,
+                None => break,
+            }
+            level -= 1;
+        }
+        (table, level)
+    }
+
+    /// Counts table frames (root included) and leaves per level.
+    pub fn stats(&self) -> Result<TableStats, Error> {
+        let mut stats = TableStats::default();
+        for item in self.walk_tables() {
+            match item? {
+                Visit::Table => stats.tables += 1,
+                Visit::Leaf(m) => stats.leaves[m.size.level() as usize] += 1,
+            }
+        }
+        Ok(stats)
+    }
+
+    /// Frees every table frame, the root included. The pages the leaves map are
+    /// not touched: they belong to whoever mapped them. Entries that the format
+    /// reserves are not followed.
+    pub fn destroy(self, alloc: &mut impl FrameAllocator) {
+        let g = self.format.geometry();
+        self.free_subtree(self.root, g.root_level(), alloc);
+    }
+
+    pub(super) fn free_subtree(&self, table: PhysAddr, level: u8, alloc: &mut impl FrameAllocator) {
+        if level > 0 {
+            for idx in 0..Geometry::ENTRIES {
+                if let Pte::Table(next) = self.format.decode(self.entry(table, idx), level) {
+                    self.free_subtree(next, level - 1, alloc);
+                }
+            }
+        }
+        alloc.free_frame(table);
+    }
+
+    /// Drops the leaf-table hint; called before any table is freed.
+    #[inline(always)]
+    pub(super) fn forget_hint(&mut self) {
+        self.hint = LeafHint::NONE;
+    }
+
+    /// Reads entry `idx` of `table`.
+    #[inline(always)]
+    pub(super) fn entry(&self, table: PhysAddr, idx: usize) -> u64 {
+        debug_assert!(idx < Geometry::ENTRIES);
+        // SAFETY: `table` is a table frame (module invariant), which PhysMemory
+        // makes valid for 4 KiB; `idx < 512` keeps the access inside it.
+        unsafe { self.mem.frame_ptr(table).add(idx).read_volatile() }
+    }
+
+    /// Writes entry `idx` of `table`.
+    #[inline(always)]
+    pub(super) fn set_entry(&self, table: PhysAddr, idx: usize, raw: u64) {
+        debug_assert!(idx < Geometry::ENTRIES);
+        // SAFETY: as in `entry`.
+        unsafe { self.mem.frame_ptr(table).add(idx).write_volatile(raw) }
+    }
+
+    /// Clears a frame that is about to become a table.
+    pub(super) fn clear_frame(&self, frame: PhysAddr) {
+        let ptr = self.mem.frame_ptr(frame);
+        for idx in 0..Geometry::ENTRIES {
+            // SAFETY: `frame` is a table frame (module invariant); idx < 512.
+            unsafe { ptr.add(idx).write_volatile(0) };
+        }
+    }
+
+    /// Writes `count` consecutive leaves at `level` into `table` from `idx`,
+    /// the first mapping `pa`, each next one `granularity(level)` further.
+    #[inline(always)]
+    pub(super) fn fill_leaves(
+        &self,
+        table: PhysAddr,
+        idx: usize,
+        count: usize,
+        pa: PhysAddr,
+        attrs: Attrs,
+        level: u8,
+    ) {
+        debug_assert!(idx + count <= Geometry::ENTRIES);
+        let ptr = self.mem.frame_ptr(table);
+        let step = Geometry::granularity(level);
+        for k in 0..count {
+            let raw = self.format.encode_leaf(pa.add(k as u64 * step), attrs, level);
+            // SAFETY: `table` is a table frame (module invariant) and
+            // idx + k < idx + count <= 512.
+            unsafe { ptr.add(idx + k).write_volatile(raw) };
+        }
+    }
+
+    /// Whether every entry of `table` is invalid; looks at `hint` and its
+    /// neighbours first, where a live entry is most likely.
+    #[inline]
+    pub(super) fn is_empty(&self, table: PhysAddr, hint: usize) -> bool {
+        (hint..Geometry::ENTRIES).chain(0..hint).all(|idx| !self.format.is_valid(self.entry(table, idx)))
+    }
+}

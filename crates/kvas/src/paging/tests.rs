@@ -1,0 +1,538 @@
+//! Engine tests: every behaviour and error path, in every RISC-V mode.
+
+use std::vec::Vec;
+
+use crate::addr::{PageSize, PhysAddr, VirtAddr};
+use crate::arch::riscv::{Mode, Riscv};
+use crate::paging::{Attrs, FrameAllocator, Mapping, OffsetMemory, PageTable, TableStats};
+use crate::Error;
+
+const MODES: [Mode; 3] = [Mode::Sv39, Mode::Sv48, Mode::Sv57];
+const ARENA_FRAMES: usize = 256;
+/// The fake physical address of the arena's first frame.
+const ARENA_BASE: u64 = 0x8000_0000;
+
+/// Table frames backed by a heap arena, with a limit to make allocation fail.
+struct Arena {
+    mem: Vec<[u64; 512]>,
+    free: Vec<PhysAddr>,
+    live: usize,
+    limit: usize,
+}
+
+impl Arena {
+    fn new() -> Self {
+        let free =
+            (0..ARENA_FRAMES).rev().map(|i| PhysAddr::new(ARENA_BASE + i as u64 * 4096).unwrap()).collect();
+        Self { mem: vec![[0xdead_beef; 512]; ARENA_FRAMES], free, live: 0, limit: usize::MAX }
+    }
+
+    fn view(&mut self) -> OffsetMemory {
+        let host = self.mem.as_mut_ptr() as u64;
+        // SAFETY: every frame the allocator hands out lies in `mem`, which outlives
+        // the page table in each test and is not otherwise referenced meanwhile.
+        unsafe { OffsetMemory::new(host.wrapping_sub(ARENA_BASE)) }
+    }
+}
+
+impl FrameAllocator for Arena {
+    fn allocate_frame(&mut self) -> Option<PhysAddr> {
+        if self.live >= self.limit {
+            return None;
+        }
+        let f = self.free.pop()?;
+        self.live += 1;
+        Some(f)
+    }
+
+    fn free_frame(&mut self, frame: PhysAddr) {
+        assert!(!self.free.contains(&frame), "double free of {frame}");
+        self.live -= 1;
+        self.free.push(frame);
+    }
+}
+
+fn table(mode: Mode, arena: &mut Arena) -> PageTable<Riscv, OffsetMemory> {
+    let view = arena.view();
+    PageTable::new(Riscv::new(mode), view, arena).unwrap()
+}
+
+fn kva(mode: Mode, offset: u64) -> VirtAddr {
+    VirtAddr::new(mode.geometry().kernel_half_start().as_u64() + offset)
+}
+
+fn pa(raw: u64) -> PhysAddr {
+    PhysAddr::new(raw).unwrap()
+}
+
+type Snapshot = (Vec<Mapping>, TableStats, usize);
+
+fn snapshot(pt: &PageTable<Riscv, OffsetMemory>, arena: &Arena) -> Snapshot {
+    (pt.mappings().collect::<Result<_, _>>().unwrap(), pt.stats().unwrap(), arena.live)
+}
+
+mod mapping {
+    use super::*;
+
+    #[test]
+    fn every_page_size_translates_at_its_first_and_last_byte() {
+        for mode in MODES {
+            let mut arena = Arena::new();
+            let mut pt = table(mode, &mut arena);
+            for (i, size) in mode.geometry().page_sizes().enumerate() {
+                let va = kva(mode, size.bytes() * (2 * i as u64 + 2));
+                let target = pa(size.bytes() * (i as u64 + 1));
+                pt.map(va, target, size, Attrs::KERNEL_RW, &mut arena).unwrap().ignore();
+                for off in [0, size.bytes() - 1] {
+                    let t = pt.translate(va.wrapping_add(off)).unwrap();
+                    assert_eq!(
+                        (t.pa.as_u64(), t.size, t.attrs),
+                        (target.as_u64() + off, size, Attrs::KERNEL_RW)
+                    );
+                }
+                assert_eq!(
+                    pt.translate(va.wrapping_add(size.bytes())),
+                    Err(Error::NotMapped { va: va.wrapping_add(size.bytes()) })
+                );
+            }
+            assert_eq!(mode.geometry().page_sizes().count(), mode.levels() as usize);
+        }
+    }
+
+    #[test]
+    fn the_lower_half_maps_too() {
+        for mode in MODES {
+            let mut arena = Arena::new();
+            let mut pt = table(mode, &mut arena);
+            let va = VirtAddr::new(0x1000);
+            pt.map(
+                va,
+                pa(0x9000_0000),
+                PageSize::Size4K,
+                Attrs::READ | Attrs::USER | Attrs::ACCESSED,
+                &mut arena,
+            )
+            .unwrap()
+            .ignore();
+            assert_eq!(pt.translate(VirtAddr::new(0x1234)).unwrap().pa.as_u64(), 0x9000_0234);
+            assert_eq!(pt.mappings().next().unwrap().unwrap().va, va);
+        }
+    }
+
+    #[test]
+    fn bad_requests_are_refused_with_what_and_where() {
+        for mode in MODES {
+            let mut arena = Arena::new();
+            let mut pt = table(mode, &mut arena);
+            let va = kva(mode, 0);
+            let rw = Attrs::KERNEL_RW;
+            let err = |r: Result<crate::paging::Flush, Error>| r.unwrap_err();
+            assert_eq!(
+                err(pt.map(va.wrapping_add(0x1000), pa(0), PageSize::Size2M, rw, &mut arena)),
+                Error::Misaligned { what: "virtual address", value: va.as_u64() + 0x1000, align: 0x20_0000 }
+            );
+            assert_eq!(
+                err(pt.map(va, pa(0x1000), PageSize::Size2M, rw, &mut arena)),
+                Error::Misaligned { what: "physical address", value: 0x1000, align: 0x20_0000 }
+            );
+            let hole = VirtAddr::new(mode.geometry().user_half_end());
+            assert_eq!(
+                err(pt.map(hole, pa(0), PageSize::Size4K, rw, &mut arena)),
+                Error::NonCanonical { va: hole, va_bits: mode.va_bits() }
+            );
+            assert_eq!(
+                err(pt.map(va, pa(0), PageSize::Size4K, Attrs::WRITE, &mut arena)),
+                Error::InvalidAttributes { reason: "a RISC-V leaf must be readable or executable" }
+            );
+            if mode == Mode::Sv39 {
+                assert_eq!(
+                    err(pt.map(va, pa(0), PageSize::Size512G, rw, &mut arena)),
+                    Error::UnsupportedPageSize { size: PageSize::Size512G, levels: 3 }
+                );
+            }
+            assert_eq!(arena.live, 1, "refusals take no frames");
+        }
+    }
+
+    #[test]
+    fn a_mapping_in_the_way_is_reported_and_nothing_changes() {
+        for mode in MODES {
+            let mut arena = Arena::new();
+            let mut pt = table(mode, &mut arena);
+            let va = kva(mode, 0x4000_0000);
+            pt.map(va.wrapping_add(0x3000), pa(0x8000_0000), PageSize::Size4K, Attrs::KERNEL_RO, &mut arena)
+                .unwrap()
+                .ignore();
+            let before = snapshot(&pt, &arena);
+            assert_eq!(
+                pt.map(va, pa(0), PageSize::Size2M, Attrs::KERNEL_RW, &mut arena).unwrap_err(),
+                Error::AlreadyMapped { va, level: 1 }
+            );
+            assert_eq!(
+                pt.map(va.wrapping_add(0x3000), pa(0), PageSize::Size4K, Attrs::KERNEL_RW, &mut arena)
+                    .unwrap_err(),
+                Error::AlreadyMapped { va: va.wrapping_add(0x3000), level: 0 }
+            );
+            // A 4 KiB page inside an existing 2 MiB leaf meets the leaf one level up.
+            let big = kva(mode, 0x8000_0000);
+            pt.map(big, pa(0x4000_0000), PageSize::Size2M, Attrs::KERNEL_RW, &mut arena).unwrap().ignore();
+            let before_big = snapshot(&pt, &arena);
+            assert_eq!(
+                pt.map(big.wrapping_add(0x5000), pa(0), PageSize::Size4K, Attrs::KERNEL_RW, &mut arena)
+                    .unwrap_err(),
+                Error::AlreadyMapped { va: big.wrapping_add(0x5000), level: 1 }
+            );
+            assert_eq!(snapshot(&pt, &arena), before_big);
+            assert_ne!(before, before_big);
+        }
+    }
+
+    #[test]
+    fn running_out_of_frames_half_way_down_undoes_the_new_tables() {
+        for mode in MODES {
+            let mut arena = Arena::new();
+            let mut pt = table(mode, &mut arena);
+            let before = snapshot(&pt, &arena);
+            arena.limit = 2; // the root and one more: not enough for a 4 KiB leaf
+            let va = kva(mode, 0x1234_5000);
+            let needed = u64::from(mode.levels() - 1);
+            assert_eq!(
+                pt.map(va, pa(0x8000_0000), PageSize::Size4K, Attrs::KERNEL_RW, &mut arena).unwrap_err(),
+                Error::OutOfFrames { va, needed, got: 1 }
+            );
+            assert_eq!(snapshot(&pt, &arena), before);
+        }
+    }
+}
+
+mod ranges {
+    use super::*;
+
+    #[test]
+    fn the_largest_leaf_that_alignment_and_length_allow() {
+        for mode in MODES {
+            let mut arena = Arena::new();
+            let mut pt = table(mode, &mut arena);
+            // 4 KiB short of 2 MiB boundary, then 2 MiB pieces, then a 1 GiB leaf, then a 4 KiB tail.
+            let va = kva(mode, 0x3fe0_0000 - 0x1000);
+            let len = 0x1000 + 0x20_0000 + (1 << 30) + 0x1000;
+            pt.map_range(va, pa(0x7fe0_0000 - 0x1000), len, Attrs::KERNEL_RW, PageSize::Size256T, &mut arena)
+                .unwrap()
+                .ignore();
+            let stats = pt.stats().unwrap();
+            assert_eq!(stats.leaves[..3], [2, 1, 1], "{mode}");
+            assert_eq!(stats.mapped_bytes(), len);
+            let t = pt.translate(va.wrapping_add(len - 1)).unwrap();
+            assert_eq!(t.pa.as_u64(), 0x7fe0_0000 - 0x1000 + len - 1);
+        }
+    }
+
+    #[test]
+    fn the_cap_and_a_misaligned_physical_address_force_smaller_leaves() {
+        for mode in MODES {
+            let mut arena = Arena::new();
+            let mut pt = table(mode, &mut arena);
+            let va = kva(mode, 0);
+            pt.map_range(va, pa(0x8000_0000), 4 << 20, Attrs::KERNEL_RW, PageSize::Size4K, &mut arena)
+                .unwrap()
+                .ignore();
+            assert_eq!(pt.stats().unwrap().leaves[..2], [1024, 0]);
+            let va2 = kva(mode, 1 << 30);
+            pt.map_range(va2, pa(0x8010_0000), 4 << 20, Attrs::KERNEL_RW, PageSize::Size1G, &mut arena)
+                .unwrap()
+                .ignore();
+            assert_eq!(pt.stats().unwrap().leaves[..2], [2048, 0]);
+        }
+    }
+
+    #[test]
+    fn a_conflict_half_way_leaves_everything_as_it_was() {
+        for mode in MODES {
+            let mut arena = Arena::new();
+            let mut pt = table(mode, &mut arena);
+            let va = kva(mode, 0x4000_0000);
+            let blocker = va.wrapping_add(0x30_0000);
+            pt.map(blocker, pa(0), PageSize::Size4K, Attrs::KERNEL_RO, &mut arena).unwrap().ignore();
+            let before = snapshot(&pt, &arena);
+            assert_eq!(
+                pt.map_range(va, pa(0x1_0000_0000), 8 << 20, Attrs::KERNEL_RW, PageSize::Size1G, &mut arena)
+                    .unwrap_err(),
+                Error::AlreadyMapped { va: blocker, level: 0 }
+            );
+            assert_eq!(snapshot(&pt, &arena), before);
+        }
+    }
+
+    #[test]
+    fn running_out_of_frames_changes_nothing_and_returns_every_frame() {
+        for mode in MODES {
+            let mut arena = Arena::new();
+            let mut pt = table(mode, &mut arena);
+            let before = snapshot(&pt, &arena);
+            // 8 MiB at 4 KiB: 4 leaf tables plus the path: more than 3 frames.
+            arena.limit = 4;
+            let va = kva(mode, 0);
+            let needed = 4 + u64::from(mode.levels() - 2);
+            assert_eq!(
+                pt.map_range(va, pa(0x8000_0000), 8 << 20, Attrs::KERNEL_RW, PageSize::Size4K, &mut arena)
+                    .unwrap_err(),
+                Error::OutOfFrames { va, needed, got: 3 }
+            );
+            assert_eq!(snapshot(&pt, &arena), before);
+            arena.limit = usize::MAX;
+            pt.map_range(va, pa(0x8000_0000), 8 << 20, Attrs::KERNEL_RW, PageSize::Size4K, &mut arena)
+                .unwrap()
+                .ignore();
+            assert_eq!(arena.live as u64, 1 + needed, "the plan counts exactly");
+        }
+    }
+
+    #[test]
+    fn ranges_are_checked_before_anything_happens() {
+        for mode in MODES {
+            let mut arena = Arena::new();
+            let mut pt = table(mode, &mut arena);
+            let top = VirtAddr::new(u64::MAX - 0xfff);
+            assert_eq!(
+                pt.map_range(top, pa(0), 0x2000, Attrs::KERNEL_RW, PageSize::Size4K, &mut arena).unwrap_err(),
+                Error::RangeWraps { start: top.as_u64(), len: 0x2000 }
+            );
+            let va = kva(mode, 0);
+            assert_eq!(
+                pt.map_range(va, pa(0x800), 0x1000, Attrs::KERNEL_RW, PageSize::Size4K, &mut arena)
+                    .unwrap_err(),
+                Error::Misaligned { what: "physical address", value: 0x800, align: 0x1000 }
+            );
+            let wide = PhysAddr::new((1 << 56) - 0x1000).unwrap();
+            assert!(matches!(
+                pt.map_range(va, wide, 0x2000, Attrs::KERNEL_RW, PageSize::Size4K, &mut arena),
+                Err(Error::PhysAddrUnencodable { .. })
+            ));
+            assert!(pt
+                .map_range(va, pa(0), 0, Attrs::KERNEL_RW, PageSize::Size4K, &mut arena)
+                .unwrap()
+                .is_empty());
+            assert_eq!(arena.live, 1);
+        }
+    }
+
+    #[test]
+    fn flushes_name_each_page_until_the_batch_overflows() {
+        let mode = Mode::Sv48;
+        let mut arena = Arena::new();
+        let mut pt = table(mode, &mut arena);
+        let va = kva(mode, 0);
+        let f = pt.map_range(va, pa(0), 3 * 4096, Attrs::KERNEL_RW, PageSize::Size4K, &mut arena).unwrap();
+        assert_eq!(f.addresses().collect::<Vec<_>>(), [va, va.wrapping_add(0x1000), va.wrapping_add(0x2000)]);
+        let f = pt.map_range(
+            va.wrapping_add(1 << 30),
+            pa(0),
+            1 << 20,
+            Attrs::KERNEL_RW,
+            PageSize::Size4K,
+            &mut arena,
+        );
+        assert!(f.unwrap().is_all());
+    }
+}
+
+mod unmapping {
+    use super::*;
+
+    #[test]
+    fn unmapping_everything_returns_every_frame_but_the_root() {
+        for mode in MODES {
+            let mut arena = Arena::new();
+            let mut pt = table(mode, &mut arena);
+            let va = kva(mode, 0x1_0000_0000);
+            let len = (1 << 30) + (6 << 20) + 0x3000;
+            pt.map_range(va, pa(0x4000_0000), len, Attrs::KERNEL_RW, PageSize::Size256T, &mut arena)
+                .unwrap()
+                .ignore();
+            assert!(arena.live > 1);
+            pt.unmap_range(va, len, &mut arena).unwrap().ignore();
+            assert_eq!(arena.live, 1);
+            assert_eq!(pt.stats().unwrap(), TableStats { tables: 1, leaves: [0; 5] });
+        }
+    }
+
+    #[test]
+    fn single_pages_go_and_empty_tables_with_them() {
+        for mode in MODES {
+            let mut arena = Arena::new();
+            let mut pt = table(mode, &mut arena);
+            let va = kva(mode, 0x20_0000);
+            pt.map(va, pa(0x8000_0000), PageSize::Size4K, Attrs::KERNEL_RW, &mut arena).unwrap().ignore();
+            pt.map(va.wrapping_add(0x1000), pa(0x8000_1000), PageSize::Size4K, Attrs::KERNEL_RW, &mut arena)
+                .unwrap()
+                .ignore();
+            let tables = arena.live;
+            assert_eq!(
+                pt.unmap(va, PageSize::Size4K, &mut arena).unwrap().addresses().collect::<Vec<_>>(),
+                [va]
+            );
+            assert_eq!(arena.live, tables, "the leaf table still holds a page");
+            assert_eq!(pt.unmap(va, PageSize::Size4K, &mut arena).unwrap_err(), Error::NotMapped { va });
+            pt.unmap(va.wrapping_add(0x1000), PageSize::Size4K, &mut arena).unwrap().ignore();
+            assert_eq!(arena.live, 1);
+        }
+    }
+
+    #[test]
+    fn a_page_inside_a_huge_leaf_splits_it() {
+        for mode in MODES {
+            let mut arena = Arena::new();
+            let mut pt = table(mode, &mut arena);
+            let va = kva(mode, 1 << 30);
+            pt.map(va, pa(1 << 30), PageSize::Size1G, Attrs::KERNEL_RW, &mut arena).unwrap().ignore();
+            let hole = va.wrapping_add(0x12_3000);
+            pt.unmap(hole, PageSize::Size4K, &mut arena).unwrap().ignore();
+            assert_eq!(pt.translate(hole), Err(Error::NotMapped { va: hole }));
+            let stats = pt.stats().unwrap();
+            assert_eq!(stats.leaves[..3], [511, 511, 0]);
+            assert_eq!(stats.mapped_bytes(), (1 << 30) - 4096);
+            let next = hole.wrapping_add(0x1000);
+            assert_eq!(pt.translate(next).unwrap().pa.as_u64(), (1 << 30) + 0x12_4000);
+        }
+    }
+
+    #[test]
+    fn holes_are_skipped_and_splits_that_cannot_get_frames_change_nothing() {
+        for mode in MODES {
+            let mut arena = Arena::new();
+            let mut pt = table(mode, &mut arena);
+            let va = kva(mode, 0);
+            pt.map(va, pa(0), PageSize::Size2M, Attrs::KERNEL_RW, &mut arena).unwrap().ignore();
+            pt.map(va.wrapping_add(8 << 20), pa(8 << 20), PageSize::Size2M, Attrs::KERNEL_RW, &mut arena)
+                .unwrap()
+                .ignore();
+            let before = snapshot(&pt, &arena);
+            arena.limit = arena.live; // no frame for the split
+            let cut = va.wrapping_add(0x1000);
+            assert_eq!(
+                pt.unmap_range(cut, 9 << 20, &mut arena).unwrap_err(),
+                Error::OutOfFrames { va: cut, needed: 2, got: 0 }
+            );
+            assert_eq!(snapshot(&pt, &arena), before);
+            arena.limit = usize::MAX;
+            pt.unmap_range(cut, 9 << 20, &mut arena).unwrap().ignore();
+            let left: Vec<_> = pt.mappings().map(|m| m.unwrap().va).collect();
+            assert_eq!(left.first(), Some(&va));
+            assert_eq!(
+                pt.stats().unwrap().mapped_bytes(),
+                0x1000 + (2 << 20) - (0x1000 + (1 << 20)) + 0x1000 - 0x1000
+            );
+        }
+    }
+}
+
+mod protecting {
+    use super::*;
+
+    #[test]
+    fn protect_changes_attributes_and_splits_edges() {
+        for mode in MODES {
+            let mut arena = Arena::new();
+            let mut pt = table(mode, &mut arena);
+            let va = kva(mode, 0);
+            pt.map_range(va, pa(0x8000_0000), 4 << 20, Attrs::KERNEL_RW, PageSize::Size2M, &mut arena)
+                .unwrap()
+                .ignore();
+            let part = va.wrapping_add(0x1f_f000);
+            pt.protect_range(part, 0x2000, Attrs::KERNEL_RO, &mut arena).unwrap().ignore();
+            assert_eq!(pt.translate(part).unwrap().attrs, Attrs::KERNEL_RO);
+            assert_eq!(pt.translate(part.wrapping_add(0x1000)).unwrap().attrs, Attrs::KERNEL_RO);
+            assert_eq!(pt.translate(part.wrapping_add(0x2000)).unwrap().attrs, Attrs::KERNEL_RW);
+            assert_eq!(pt.translate(part.wrapping_add(0x2000)).unwrap().pa.as_u64(), 0x8020_1000);
+            assert_eq!(pt.stats().unwrap().leaves[..2], [1024, 0]);
+        }
+    }
+
+    #[test]
+    fn a_hole_refuses_the_whole_range() {
+        for mode in MODES {
+            let mut arena = Arena::new();
+            let mut pt = table(mode, &mut arena);
+            let va = kva(mode, 0);
+            pt.map(va, pa(0), PageSize::Size2M, Attrs::KERNEL_RW, &mut arena).unwrap().ignore();
+            let before = snapshot(&pt, &arena);
+            let hole = va.wrapping_add(2 << 20);
+            assert_eq!(
+                pt.protect_range(va.wrapping_add(0x1000), 4 << 20, Attrs::KERNEL_RO, &mut arena).unwrap_err(),
+                Error::NotMapped { va: hole }
+            );
+            assert_eq!(snapshot(&pt, &arena), before);
+            assert!(matches!(
+                pt.protect_range(va, 4096, Attrs::WRITE, &mut arena),
+                Err(Error::InvalidAttributes { .. })
+            ));
+        }
+    }
+}
+
+mod walking {
+    use super::*;
+
+    #[test]
+    fn mappings_come_in_address_order_with_sign_extended_addresses() {
+        for mode in MODES {
+            let mut arena = Arena::new();
+            let mut pt = table(mode, &mut arena);
+            let wanted = [
+                (VirtAddr::new(0x40_0000), PageSize::Size2M),
+                (kva(mode, 0), PageSize::Size4K),
+                (VirtAddr::new(u64::MAX - 0xfff), PageSize::Size4K),
+            ];
+            for (i, (va, size)) in wanted.iter().rev().enumerate() {
+                pt.map(*va, pa(0x20_0000 * i as u64), *size, Attrs::KERNEL_RO, &mut arena).unwrap().ignore();
+            }
+            let got: Vec<_> =
+                pt.mappings().map(|m| m.map(|m| (m.va, m.size))).collect::<Result<_, _>>().unwrap();
+            assert_eq!(got, wanted);
+        }
+    }
+
+    #[test]
+    fn a_reserved_entry_is_reported_by_every_walk() {
+        for mode in MODES {
+            let mut arena = Arena::new();
+            let mut pt = table(mode, &mut arena);
+            let va = kva(mode, 0);
+            pt.map(va, pa(0), PageSize::Size4K, Attrs::KERNEL_RW, &mut arena).unwrap().ignore();
+            // Corrupt the leaf: W without R is reserved.
+            let leaf_table = {
+                let mut t = pt.root();
+                for level in (1..mode.levels()).rev() {
+                    let raw = pt.entry(t, crate::paging::Geometry::index(va.as_u64(), level));
+                    t = PhysAddr::new_truncate((raw >> 10) << 12);
+                }
+                t
+            };
+            let idx = crate::paging::Geometry::index(va.as_u64(), 0);
+            let raw = 0b101; // V | W
+            pt.set_entry(leaf_table, idx, raw);
+            let corrupt = Error::CorruptEntry { va, level: 0, raw };
+            assert_eq!(pt.translate(va), Err(corrupt));
+            assert_eq!(pt.mappings().next(), Some(Err(corrupt)));
+            assert_eq!(pt.protect_range(va, 4096, Attrs::KERNEL_RO, &mut arena).unwrap_err(), corrupt);
+            assert_eq!(pt.unmap_range(va, 4096, &mut arena).unwrap_err(), corrupt);
+            assert!(pt.stats().is_err());
+        }
+    }
+
+    #[test]
+    fn destroy_frees_every_table() {
+        for mode in MODES {
+            let mut arena = Arena::new();
+            let mut pt = table(mode, &mut arena);
+            pt.map_range(kva(mode, 0), pa(0), 8 << 20, Attrs::KERNEL_RW, PageSize::Size4K, &mut arena)
+                .unwrap()
+                .ignore();
+            pt.map(VirtAddr::new(0x1000), pa(0), PageSize::Size4K, Attrs::KERNEL_RW, &mut arena)
+                .unwrap()
+                .ignore();
+            pt.destroy(&mut arena);
+            assert_eq!(arena.live, 0);
+        }
+    }
+}
