@@ -123,7 +123,7 @@ pub fn alloc_zeroed() -> Option<u64> {
 pub fn free(frame: u64) {
     ARENA.with(|a| {
         assert!(
-            frame >= a.base.get() && frame < a.next.get() && frame % FRAME == 0,
+            frame >= a.base.get() && frame < a.next.get() && frame & (FRAME - 1) == 0,
             "freed frame {frame:#x} is not an arena frame"
         );
         // SAFETY: the frame lies inside the leaked arena buffer (checked above)

@@ -88,3 +88,40 @@ fn parse(args: &[String]) -> Result<(Options, Vec<String>), String> {
     let reps = reps.unwrap_or(if quick { QUICK_REPS } else { FULL_REPS });
     Ok((Options { reps, workloads }, names))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn quick_runs_everything_with_fewer_samples() {
+        let (options, names) = parse(&args(&["--quick"])).unwrap();
+        assert_eq!(options.reps, QUICK_REPS);
+        assert_eq!(options.workloads, Workload::ALL.to_vec());
+        assert!(names.is_empty());
+        assert_eq!(parse(&[]).unwrap().0.reps, FULL_REPS);
+    }
+
+    #[test]
+    fn filters_and_reps_are_taken() {
+        let (options, names) =
+            parse(&args(&["--reps", "3", "--workload", "map-2m", "--impl", "kvas-sv39"])).unwrap();
+        assert_eq!(options.reps, 3);
+        assert_eq!(options.workloads, vec![Workload::Map2m]);
+        assert_eq!(names, vec!["kvas-sv39".to_string()]);
+    }
+
+    #[test]
+    fn bad_arguments_say_what_is_wrong() {
+        let err = |list: &[&str]| parse(&args(list)).unwrap_err();
+        assert!(err(&["--fast"]).contains("unknown argument \"--fast\""));
+        assert!(err(&["--reps", "0"]).contains("positive number"));
+        assert!(err(&["--reps"]).contains("--reps needs a number"));
+        assert!(err(&["--workload", "map-3k"]).contains("unknown workload \"map-3k\""));
+        assert!(err(&["--impl", "linux"]).contains("unknown implementation \"linux\""));
+    }
+}

@@ -28,7 +28,7 @@ pub const PA_BASE: u64 = 0x8000_0000;
 pub const TRANSLATE_OFFSET: u64 = 0x123;
 /// `map-linear-64g`: 64 GiB of RAM at 0x8000_0000, the first 2 MiB held by
 /// firmware (as OpenSBI holds them on QEMU `virt`), mapped at Linux's Sv39
-/// `PAGE_OFFSET`: 511 leaves of 2 MiB, then 63 of 1 GiB, then one of 2 MiB.
+/// `PAGE_OFFSET`: 511 leaves of 2 MiB up to the first 1 GiB boundary, then 63 of 1 GiB.
 pub const LINEAR_PA: u64 = 0x8000_0000 + PAGE_2M;
 /// Virtual start of the linear map (`PAGE_OFFSET` + 2 MiB).
 pub const LINEAR_VA: u64 = 0xffff_ffd6_0000_0000 + PAGE_2M;
@@ -418,10 +418,12 @@ mod tests {
 
     #[test]
     fn linear_map_uses_the_leaves_the_docs_promise() {
-        // 511 x 2 MiB up to the first 1 GiB boundary, 63 x 1 GiB, 1 x 2 MiB.
-        let head = (LINEAR_PA + PAGE_1G - 1) / PAGE_1G * PAGE_1G - LINEAR_PA;
+        // 511 x 2 MiB up to the first 1 GiB boundary, then 63 x 1 GiB; virtual and
+        // physical addresses agree modulo 1 GiB, so the big leaves are possible.
+        let head = LINEAR_PA.div_ceil(PAGE_1G) * PAGE_1G - LINEAR_PA;
         assert_eq!(head / PAGE_2M, 511);
         assert_eq!((LINEAR_LEN - head) / PAGE_1G, 63);
-        assert_eq!((LINEAR_LEN - head) % PAGE_1G, PAGE_2M);
+        assert_eq!((LINEAR_LEN - head) % PAGE_1G, 0);
+        assert_eq!((LINEAR_VA - LINEAR_PA) % PAGE_1G, 0);
     }
 }
