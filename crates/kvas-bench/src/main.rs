@@ -16,8 +16,8 @@ use kvas_bench::workload::Workload;
 const USAGE: &str = "usage: kvas-bench [--quick] [--reps N] [--workload NAME]... [--impl NAME]...";
 
 /// Samples per measurement with `--quick`, and without it.
-const QUICK_REPS: usize = 15;
-const FULL_REPS: usize = 61;
+const QUICK_REPS: usize = 41;
+const FULL_REPS: usize = 201;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
