@@ -4,7 +4,7 @@ CARGO ?= cargo
 .PHONY: run test bench deps lint fmt
 
 run:
-	$(CARGO) run -q -p kvas-cli --bin kvas -- demo
+	$(CARGO) run -q -p kvas --example demo
 
 test:
 	$(CARGO) test --workspace
