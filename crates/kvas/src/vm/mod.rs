@@ -12,6 +12,34 @@
 //! - [`ModulesWindow`]: the modules window with the 128 MiB BPF window at its
 //!   top, two guarded allocators that never lend each other room.
 //!
+//! ```
+//! use kvas::arch::riscv::Mode;
+//! use kvas::layout::{Options, Riscv64Layout};
+//! use kvas::vm::{ModulesWindow, Vmalloc};
+//!
+//! let layout = Riscv64Layout::plan(Mode::Sv39, &Options::default())?;
+//! let mut vmalloc = Vmalloc::<1024>::from_layout(&layout)?; // [VMALLOC_START, VMALLOC_END)
+//! let area = vmalloc.allocate(5000)?; // 2 pages + an unmapped guard page
+//! assert_eq!((area.size(), area.guard_page()), (8192, area.range().end()));
+//! vmalloc.free(area)?; // merges with both neighbours
+//! assert_eq!(vmalloc.allocator().free_range_count(), 1);
+//!
+//! let mut modules = ModulesWindow::<256>::from_layout(&layout)?; // BPF = the top 128 MiB
+//! let m = modules.allocate_module(64 << 10)?;
+//! let b = modules.allocate_bpf(4096)?;
+//! assert_eq!(m.start().as_u64(), layout.modules().start());
+//! assert_eq!(b.start().as_u64(), layout.bpf().start());
+//!
+//! let mut tiny = Vmalloc::<4>::new(area.start(), area.start().wrapping_add(0x4000))?;
+//! let err = tiny.allocate(0x4000).unwrap_err();
+//! assert_eq!(
+//!     err.to_string(),
+//!     "vmalloc window exhausted: no free range holds 0x5000 bytes aligned to 0x1000; \
+//!      the largest free range is 0x4000 bytes"
+//! );
+//! # Ok::<(), kvas::Error>(())
+//! ```
+//!
 //! # The structure
 //!
 //! Linux keeps free vmap areas in an rbtree sorted by address, each node
