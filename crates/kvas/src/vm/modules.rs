@@ -23,6 +23,7 @@ use crate::layout::{Riscv64Layout, Span};
 use crate::Error;
 
 use super::range::VirtRange;
+use super::range_alloc::window_pages;
 use super::vmalloc::{VmArea, Vmalloc};
 
 /// `BPF_JIT_REGION_SIZE`: the BPF window at the top of the modules window.
@@ -42,31 +43,35 @@ impl<const N: usize> ModulesWindow<N> {
     ///
     /// Refuses misaligned bounds ([`Error::Misaligned`]) and a window that is
     /// empty or leaves no room for modules below BPF ([`Error::VaWindowInvalid`]).
-    pub fn new(modules_start: VirtAddr, modules_end: VirtAddr) -> Result<Self, Error> {
-        let (s, e) = (modules_start.as_u64(), modules_end.as_u64());
-        let size = e.wrapping_sub(s);
-        if (e != 0 && e <= s) || (e == 0 && s == 0) {
-            return Err(Error::VaWindowInvalid { start: s, end: e, reason: "the window is empty" });
+    pub const fn new(modules_start: VirtAddr, modules_end: VirtAddr) -> Result<Self, Error> {
+        let bpf_start = match split(modules_start, modules_end) {
+            Ok(b) => b,
+            Err(e) => return Err(e),
+        };
+        let modules = match Vmalloc::with_name("modules", modules_start, bpf_start) {
+            Ok(v) => v,
+            Err(e) => return Err(e),
+        };
+        match Vmalloc::with_name("bpf", bpf_start, modules_end) {
+            Ok(bpf) => Ok(ModulesWindow { modules, bpf }),
+            Err(e) => Err(e),
         }
-        if size <= BPF_WINDOW_SIZE {
-            return Err(Error::VaWindowInvalid {
-                start: s,
-                end: e,
-                reason: "the window leaves no room for modules below the 128 MiB BPF window",
-            });
-        }
-        let bpf_start = VirtAddr::new(e.wrapping_sub(BPF_WINDOW_SIZE));
-        if !bpf_start.is_aligned(PAGE_SIZE) {
-            return Err(Error::Misaligned { what: "window end", value: e, align: PAGE_SIZE });
-        }
-        Ok(ModulesWindow {
-            modules: Vmalloc::with_name("modules", modules_start, bpf_start)?,
-            bpf: Vmalloc::with_name("bpf", bpf_start, modules_end)?,
-        })
+    }
+
+    /// Starts over in place with the window `[modules_start, modules_end)`,
+    /// every area forgotten. Refuses what [`Self::new`] refuses, and then changes
+    /// nothing.
+    pub fn reset(&mut self, modules_start: VirtAddr, modules_end: VirtAddr) -> Result<(), Error> {
+        let bpf_start = split(modules_start, modules_end)?;
+        // Both parts are checked before either changes.
+        window_pages::<N>(modules_start, bpf_start)?;
+        window_pages::<N>(bpf_start, modules_end)?;
+        self.modules.reset(modules_start, bpf_start)?;
+        self.bpf.reset(bpf_start, modules_end)
     }
 
     /// The whole modules window of a layout [`Span`] (BPF included).
-    pub fn from_span(window: Span) -> Result<Self, Error> {
+    pub const fn from_span(window: Span) -> Result<Self, Error> {
         Self::new(VirtAddr::new(window.start()), VirtAddr::new(window.end()))
     }
 
@@ -115,6 +120,27 @@ impl<const N: usize> ModulesWindow<N> {
         let m = self.modules.window();
         VirtRange::from_pages(m.first_page(), m.pages() + self.bpf.window().pages())
     }
+}
+
+/// Checks the window `[s, e)` and returns where BPF's part starts.
+const fn split(modules_start: VirtAddr, modules_end: VirtAddr) -> Result<VirtAddr, Error> {
+    let (s, e) = (modules_start.as_u64(), modules_end.as_u64());
+    let size = e.wrapping_sub(s);
+    if (e != 0 && e <= s) || (e == 0 && s == 0) {
+        return Err(Error::VaWindowInvalid { start: s, end: e, reason: "the window is empty" });
+    }
+    if size <= BPF_WINDOW_SIZE {
+        return Err(Error::VaWindowInvalid {
+            start: s,
+            end: e,
+            reason: "the window leaves no room for modules below the 128 MiB BPF window",
+        });
+    }
+    let bpf_start = VirtAddr::new(e.wrapping_sub(BPF_WINDOW_SIZE));
+    if !bpf_start.is_aligned(PAGE_SIZE) {
+        return Err(Error::Misaligned { what: "window end", value: e, align: PAGE_SIZE });
+    }
+    Ok(bpf_start)
 }
 
 #[cfg(test)]
@@ -196,6 +222,21 @@ mod tests {
             ModulesWindow::<4>::new(VirtAddr::new(END - 256 * MIB + 8), VirtAddr::new(END)),
             Err(Error::Misaligned { what: "window start", .. })
         ));
+    }
+
+    #[test]
+    fn reset_moves_both_parts_or_neither() {
+        let mut w = window();
+        w.allocate_module(PAGE).unwrap();
+        w.allocate_bpf(PAGE).unwrap();
+        let before = (w.modules().window(), w.bpf().window(), w.modules().free_bytes());
+        let bad = w.reset(VirtAddr::new(END - 256 * MIB), VirtAddr::new(END - 200 * MIB));
+        assert!(matches!(bad, Err(Error::VaWindowInvalid { .. })));
+        assert_eq!((w.modules().window(), w.bpf().window(), w.modules().free_bytes()), before);
+        w.reset(VirtAddr::new(END - 512 * MIB), VirtAddr::new(END - 128 * MIB)).unwrap();
+        assert_eq!(w.bpf().window().start().as_u64(), END - 256 * MIB);
+        assert_eq!(w.modules().free_bytes() + w.bpf().free_bytes(), 384 * MIB);
+        assert_eq!(w.allocate_bpf(1).unwrap().start().as_u64(), END - 256 * MIB);
     }
 
     #[test]

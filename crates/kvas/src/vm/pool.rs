@@ -31,6 +31,11 @@ impl Node {
     /// A node that is in no tree.
     pub(crate) const EMPTY: Node = Node { start: 0, end: 0, left: NIL, right: NIL, height: 0, max_len: 0 };
 
+    /// A node for `[start, end)` that is a whole tree by itself.
+    pub(crate) const fn root(start: u64, end: u64) -> Node {
+        Node { start, end, left: NIL, right: NIL, height: 1, max_len: end - start }
+    }
+
     /// The range's length in pages.
     pub(crate) const fn len(&self) -> u64 {
         self.end - self.start
@@ -54,8 +59,27 @@ impl<const N: usize> NodePool<N> {
     pub(crate) const MAX_CAPACITY: usize = NIL as usize;
 
     /// An empty pool. `N` must not exceed [`Self::MAX_CAPACITY`] (the caller checks).
+    #[cfg(test)]
     pub(crate) const fn new() -> Self {
         NodePool { nodes: [Node::EMPTY; N], next_unused: 0, spare: NIL, in_use: 0 }
+    }
+
+    /// A pool whose node 0 is taken for `[start, end)` as a lone tree root
+    /// (height 1), the rest untouched. `N` must be at least 1 (the caller checks).
+    pub(crate) const fn with_one(start: u64, end: u64) -> Self {
+        let mut nodes = [Node::EMPTY; N];
+        nodes[0] = Node::root(start, end);
+        NodePool { nodes, next_unused: 1, spare: NIL, in_use: 1 }
+    }
+
+    /// Forgets every node but node 0, which becomes the lone root `[start, end)`:
+    /// what [`Self::with_one`] builds, in O(1) and in place. (A node is always
+    /// rewritten whole when taken, so stale contents past `next_unused` are harmless.)
+    pub(crate) fn reset_to_one(&mut self, start: u64, end: u64) {
+        self.nodes[0] = Node::root(start, end);
+        self.next_unused = 1;
+        self.spare = NIL;
+        self.in_use = 1;
     }
 
     /// How many nodes can still be taken.
@@ -125,6 +149,26 @@ mod tests {
         assert_eq!(pool.take(0, 1), Some(2));
         assert_eq!(pool.take(0, 1), Some(1));
         assert_eq!(pool.take(0, 1), None);
+    }
+
+    #[test]
+    fn a_pool_with_one_root_and_its_reset() {
+        let mut pool = NodePool::<2>::with_one(3, 10);
+        assert_eq!(pool.nodes()[0], Node::root(3, 10));
+        assert_eq!(pool.nodes()[0].max_len, 7);
+        assert_eq!((pool.in_use(), pool.take(0, 1)), (1, Some(1)));
+        assert_eq!(pool.take(0, 1), None);
+        pool.give_back(1);
+        pool.reset_to_one(5, 6);
+        assert_eq!((pool.nodes()[0], pool.in_use()), (Node::root(5, 6), 1));
+        assert_eq!(pool.take(0, 1), Some(1));
+        assert_eq!(pool.take(0, 1), None);
+    }
+
+    #[test]
+    fn a_node_is_40_bytes() {
+        // docs/VM.md sizes pools with this.
+        assert_eq!(core::mem::size_of::<Node>(), 40);
     }
 
     #[test]

@@ -57,37 +57,19 @@ impl<const N: usize> RangeAllocator<N> {
     /// window's name in error messages ("vmalloc", "modules", ...).
     ///
     /// Refuses a misaligned bound, an empty window, and a pool of no node (or of
-    /// more nodes than `u32` indices address).
-    pub fn new(name: &'static str, start: VirtAddr, end: VirtAddr) -> Result<Self, Error> {
-        let (s, e) = (start.as_u64(), end.as_u64());
-        if !start.is_aligned(PAGE_SIZE) {
-            return Err(Error::Misaligned { what: "window start", value: s, align: PAGE_SIZE });
-        }
-        if !end.is_aligned(PAGE_SIZE) {
-            return Err(Error::Misaligned { what: "window end", value: e, align: PAGE_SIZE });
-        }
-        let first = s / PAGE_SIZE;
-        let last = if e == 0 { PAGE_NUMBER_END } else { e / PAGE_SIZE };
-        if last <= first {
-            return Err(Error::VaWindowInvalid { start: s, end: e, reason: "the window is empty" });
-        }
-        if N == 0 || N > NodePool::<N>::MAX_CAPACITY {
-            return Err(Error::VaWindowInvalid {
-                start: s,
-                end: e,
-                reason: "the node pool must hold between 1 and 2^32 - 1 nodes",
-            });
-        }
-        let mut pool = NodePool::new();
-        let mut free = Tree::EMPTY;
-        let idx = pool.take(first, last).ok_or(Error::VaNodePoolFull { window: name, capacity: N })?;
-        free.insert(pool.nodes_mut(), idx);
+    /// more nodes than `u32` indices address). A `const fn`, so that a `static`
+    /// can hold an allocator; see [`Self::reset`] to give it its window at boot.
+    pub const fn new(name: &'static str, start: VirtAddr, end: VirtAddr) -> Result<Self, Error> {
+        let (first, last) = match window_pages::<N>(start, end) {
+            Ok(w) => w,
+            Err(e) => return Err(e),
+        };
         Ok(RangeAllocator {
             name,
             start: first,
             end: last,
-            pool,
-            free,
+            pool: NodePool::with_one(first, last),
+            free: Tree::with_root(0),
             busy: Tree::EMPTY,
             free_pages: last - first,
             free_ranges: 1,
@@ -96,8 +78,25 @@ impl<const N: usize> RangeAllocator<N> {
     }
 
     /// An allocator for a layout [`Span`] (inclusive last address).
-    pub fn from_span(name: &'static str, span: Span) -> Result<Self, Error> {
+    pub const fn from_span(name: &'static str, span: Span) -> Result<Self, Error> {
         Self::new(name, VirtAddr::new(span.start()), VirtAddr::new(span.end()))
+    }
+
+    /// Starts over in place with the window `[start, end)`, all free: every
+    /// allocation is forgotten. O(1), and no copy of the node pool, so a kernel
+    /// can set up an allocator that lives in a `static`. Refuses what
+    /// [`Self::new`] refuses, and then changes nothing.
+    pub fn reset(&mut self, start: VirtAddr, end: VirtAddr) -> Result<(), Error> {
+        let (first, last) = window_pages::<N>(start, end)?;
+        self.start = first;
+        self.end = last;
+        self.pool.reset_to_one(first, last);
+        self.free = Tree::with_root(0);
+        self.busy = Tree::EMPTY;
+        self.free_pages = last - first;
+        self.free_ranges = 1;
+        self.allocations = 0;
+        Ok(())
     }
 
     /// The window's name, as error messages print it.
@@ -381,6 +380,34 @@ impl<const N: usize> RangeAllocator<N> {
     }
 }
 
+/// Checks a window `[start, end)` (`end == 0` for 2^64) and a pool size `N`;
+/// returns the window in page numbers.
+pub(crate) const fn window_pages<const N: usize>(
+    start: VirtAddr,
+    end: VirtAddr,
+) -> Result<(u64, u64), Error> {
+    let (s, e) = (start.as_u64(), end.as_u64());
+    if !start.is_aligned(PAGE_SIZE) {
+        return Err(Error::Misaligned { what: "window start", value: s, align: PAGE_SIZE });
+    }
+    if !end.is_aligned(PAGE_SIZE) {
+        return Err(Error::Misaligned { what: "window end", value: e, align: PAGE_SIZE });
+    }
+    let first = s / PAGE_SIZE;
+    let last = if e == 0 { PAGE_NUMBER_END } else { e / PAGE_SIZE };
+    if last <= first {
+        return Err(Error::VaWindowInvalid { start: s, end: e, reason: "the window is empty" });
+    }
+    if N == 0 || N > NodePool::<N>::MAX_CAPACITY {
+        return Err(Error::VaWindowInvalid {
+            start: s,
+            end: e,
+            reason: "the node pool must hold between 1 and 2^32 - 1 nodes",
+        });
+    }
+    Ok((first, last))
+}
+
 fn to_range(node: &Node) -> VirtRange {
     VirtRange::from_pages(node.start, node.len())
 }
@@ -392,7 +419,7 @@ mod tests {
     const PAGE: u64 = PAGE_SIZE;
     const BASE: u64 = 0xffff_ffc0_0000_0000;
 
-    fn va(x: u64) -> VirtAddr {
+    const fn va(x: u64) -> VirtAddr {
         VirtAddr::new(x)
     }
 
@@ -654,6 +681,35 @@ mod tests {
         }
         a.check().unwrap();
         assert_eq!(free_list(&a), vec![(BASE, 4096 * PAGE)]);
+    }
+
+    /// Built at compile time: what a kernel `static` needs.
+    const AT_BUILD: Result<RangeAllocator<4>, Error> =
+        RangeAllocator::new("static", va(BASE), va(BASE + PAGE));
+
+    #[test]
+    fn a_const_allocator_can_be_reset_in_place_at_boot() {
+        let Ok(mut a) = AT_BUILD else { panic!("{AT_BUILD:?}") };
+        assert_eq!(a.window(), range(BASE, 1));
+        a.check().unwrap();
+        a.reset(va(BASE + 8 * PAGE), va(BASE + 16 * PAGE)).unwrap();
+        a.check().unwrap();
+        let r = a.allocate(2 * PAGE, PAGE).unwrap();
+        assert_eq!(r, range(BASE + 8 * PAGE, 2));
+        a.allocate(PAGE, PAGE).unwrap();
+        a.free(r).unwrap();
+        // A bad window changes nothing.
+        let bad = a.reset(va(BASE + 16 * PAGE), va(BASE + 8 * PAGE));
+        assert!(matches!(bad, Err(Error::VaWindowInvalid { reason: "the window is empty", .. })));
+        assert_eq!(a.allocation_count(), 1);
+        a.check().unwrap();
+        // Reset forgets every allocation and every node.
+        a.reset(va(BASE), va(BASE + 4 * PAGE)).unwrap();
+        assert_eq!((a.allocation_count(), a.nodes_in_use(), a.free_bytes()), (0, 1, 4 * PAGE));
+        a.check().unwrap();
+        let all: Vec<VirtRange> = (0..4).map(|_| a.allocate(PAGE, PAGE).unwrap()).collect();
+        assert_eq!(all[3], range(BASE + 3 * PAGE, 1));
+        a.check().unwrap();
     }
 
     #[test]

@@ -235,6 +235,11 @@ impl Tree {
     /// The empty tree.
     pub(crate) const EMPTY: Tree = Tree { root: NIL };
 
+    /// A tree whose root is node `root`, already a valid tree by itself.
+    pub(crate) const fn with_root(root: u32) -> Tree {
+        Tree { root }
+    }
+
     /// Whether the tree holds no node.
     #[cfg(test)]
     pub(crate) const fn is_empty(&self) -> bool {

@@ -67,19 +67,28 @@ pub struct Vmalloc<const N: usize> {
 
 impl<const N: usize> Vmalloc<N> {
     /// A window `[start, end)` named "vmalloc" (see [`RangeAllocator::new`] for
-    /// the checks and for `end == 0`).
-    pub fn new(start: VirtAddr, end: VirtAddr) -> Result<Self, Error> {
+    /// the checks, for `end == 0`, and for why this is a `const fn`).
+    pub const fn new(start: VirtAddr, end: VirtAddr) -> Result<Self, Error> {
         Self::with_name("vmalloc", start, end)
     }
 
     /// A guarded window with another name (the modules and BPF windows use one).
-    pub fn with_name(name: &'static str, start: VirtAddr, end: VirtAddr) -> Result<Self, Error> {
-        Ok(Vmalloc { inner: RangeAllocator::new(name, start, end)? })
+    pub const fn with_name(name: &'static str, start: VirtAddr, end: VirtAddr) -> Result<Self, Error> {
+        match RangeAllocator::new(name, start, end) {
+            Ok(inner) => Ok(Vmalloc { inner }),
+            Err(e) => Err(e),
+        }
     }
 
     /// A guarded window over a layout [`Span`].
-    pub fn from_span(name: &'static str, span: Span) -> Result<Self, Error> {
-        Ok(Vmalloc { inner: RangeAllocator::from_span(name, span)? })
+    pub const fn from_span(name: &'static str, span: Span) -> Result<Self, Error> {
+        Self::with_name(name, VirtAddr::new(span.start()), VirtAddr::new(span.end()))
+    }
+
+    /// Starts over in place with the window `[start, end)`, every area
+    /// forgotten ([`RangeAllocator::reset`]).
+    pub fn reset(&mut self, start: VirtAddr, end: VirtAddr) -> Result<(), Error> {
+        self.inner.reset(start, end)
     }
 
     /// The vmalloc window of a riscv64 layout, `[VMALLOC_START, VMALLOC_END)`.
@@ -265,6 +274,28 @@ mod tests {
         assert_eq!(v.free_bytes(), 16 * PAGE);
         assert_eq!(v.allocator().free_range_count(), 1);
         v.allocator().check().unwrap();
+    }
+
+    #[test]
+    fn reset_forgets_every_area() {
+        new_is_a_const_fn();
+        let mut v = window::<8>(16);
+        let a = v.allocate(PAGE).unwrap();
+        v.reset(VirtAddr::new(BASE + 16 * PAGE), VirtAddr::new(BASE + 32 * PAGE)).unwrap();
+        assert_eq!(
+            v.free(a).unwrap_err().to_string(),
+            format!(
+                "vmalloc free of 0x2000 bytes at {} refused: the range is not inside the window",
+                a.start()
+            )
+        );
+        assert_eq!(v.allocate(PAGE).unwrap().start(), VirtAddr::new(BASE + 16 * PAGE));
+    }
+
+    /// `Vmalloc::new` is usable in a constant.
+    fn new_is_a_const_fn() {
+        const V: Result<Vmalloc<2>, Error> = Vmalloc::new(VirtAddr::new(BASE), VirtAddr::new(BASE + PAGE));
+        assert!(V.is_ok());
     }
 
     #[test]
