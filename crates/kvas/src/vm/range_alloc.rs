@@ -523,8 +523,8 @@ mod tests {
         assert_eq!(a.largest_free(), 4 * PAGE);
         assert_eq!(a.allocate(4 * PAGE, 4 * PAGE), Ok(range(BASE + 16 * PAGE, 4)));
         a.free(low).unwrap();
-        // Free: [0, 16). 8 pages aligned to 32 pages: none of [0, 16) is... BASE is
-        // 1 GiB-aligned, so page 0 is aligned to anything up to 1 GiB.
+        // Free: [0, 16), no range of 8 + 31 pages, but BASE is 1 GiB-aligned, so
+        // page 0 is 32-page aligned and the 8 pages fit there.
         assert_eq!(a.allocate(8 * PAGE, 32 * PAGE), Ok(range(BASE, 8)));
         a.check().unwrap();
     }
