@@ -7,6 +7,7 @@
 //!
 //! ```text
 //!  FIXADDR_START          device page (the test finisher)
+//!  FIXADDR_START + 4 KiB  the window slot through which fixmap.rs reaches any frame
 //!  FIXADDR_START + 2 MiB  DTB window: two 2 MiB leaves from the DTB's 2 MiB boundary, so a
 //!                         DTB of up to 2 MiB (Linux's MAX_FDT_SIZE) is covered wherever it is
 //!  FIXADDR_TOP
@@ -163,6 +164,9 @@ pub fn build(info: &BootInfo, load_pa: u64, frames: &mut EarlyFrames) -> Result<
     if info.dtb.size > MAX_FDT_SIZE {
         return Err(EarlyError::DtbTooLarge(info.dtb.size));
     }
+    // The window slot (fixmap.rs), first aliasing a page of .data until its first use.
+    let (_, data_pa) = image(s.data_start);
+    map(fixmap + crate::fixmap::SLOT_OFFSET, data_pa, 0x1000, Attrs::KERNEL_RW, frames)?;
     let dtb_base = info.dtb.base & !(MAX_FDT_SIZE - 1);
     map(fixmap + FIX_FDT_OFFSET, dtb_base, FIX_FDT_SIZE, Attrs::KERNEL_RO, frames)?;
     let root = t.root();

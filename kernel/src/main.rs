@@ -12,6 +12,7 @@ mod console;
 mod csr;
 mod devicetree;
 mod early;
+mod fixmap;
 mod frames;
 mod image;
 mod kmain;

@@ -3,10 +3,12 @@
 
 use core::fmt::{self, Write};
 
+use kvas::arch::riscv::Riscv;
 use kvas::arch::riscv::Satp;
 use kvas::layout::{check, plan, Options, Target};
 use kvas::paging::Attrs;
-use kvas::VirtAddr;
+use kvas::paging::{FrameAllocator, PageTable};
+use kvas::{PageSize, PhysAddr, VirtAddr};
 
 use crate::boot::KERNEL_LINK_ADDR;
 use crate::early::Early;
@@ -58,6 +60,7 @@ const TESTS: &[(&str, Test)] = &[
     ("layout-matches-kernel", layout_matches_kernel),
     ("no-writable-executable-page", no_writable_executable_page),
     ("trampoline-removed", trampoline_removed),
+    ("fixmap-window-tables", fixmap_window_tables),
 ];
 
 /// Runs every test; returns (passed, failed).
@@ -267,4 +270,90 @@ fn trampoline_removed(e: &Early) -> Result<(), Reason> {
         Ok(tr) if tr.pa.as_u64() == e.load_pa => Ok(()),
         other => fail!("the image at its link address no longer translates to {:#x}: {other:?}", e.load_pa),
     }
+}
+
+/// Frames from a run of free RAM, counting what is out.
+struct RunFrames {
+    next: u64,
+    end: u64,
+    freed: [u64; 16],
+    nfreed: usize,
+    out: i64,
+}
+
+impl FrameAllocator for RunFrames {
+    fn allocate_frame(&mut self) -> Option<PhysAddr> {
+        let pa = if self.nfreed > 0 {
+            self.nfreed -= 1;
+            self.freed[self.nfreed]
+        } else if self.next < self.end {
+            self.next += 0x1000;
+            self.next - 0x1000
+        } else {
+            return None;
+        };
+        self.out += 1;
+        PhysAddr::new(pa).ok()
+    }
+
+    fn free_frame(&mut self, frame: PhysAddr) {
+        self.out -= 1;
+        if self.nfreed < self.freed.len() {
+            self.freed[self.nfreed] = frame.as_u64();
+            self.nfreed += 1;
+        }
+    }
+}
+
+fn fixmap_window_tables(e: &Early) -> Result<(), Reason> {
+    // 16 free frames right after the image: inside a bank, clear of reservations and the DTB.
+    let start = (e.load_pa + e.sections.end + 0xfff) & !0xfff;
+    let end = start + 16 * 0x1000;
+    let in_bank = e.info.banks().iter().any(|b| start >= b.base && end <= b.base + b.size);
+    let dtb = e.info.dtb;
+    let clash = e.info.reserved().iter().any(|(r, _)| start < r.base + r.size && r.base < end)
+        || (start < dtb.base + dtb.size && dtb.base < end);
+    if !in_bank || clash {
+        fail!("no 64 KiB of free RAM right after the image at {start:#x} to build a test table in");
+    }
+    let mut frames = RunFrames { next: start, end, freed: [0; 16], nfreed: 0, out: 0 };
+    // SAFETY: the early tables are live, the slot is mapped in them and used by nothing else,
+    // and nothing else edits the tables while this test runs.
+    let window = unsafe {
+        crate::fixmap::FixmapWindow::new(e.tables(), e.layout.fixmap().start() + crate::fixmap::SLOT_OFFSET)
+    };
+    let mut t = match PageTable::new(Riscv::new(e.mode()), window, &mut frames) {
+        Ok(t) => t,
+        Err(err) => fail!("a root through the window: {err}"),
+    };
+    // 4 MiB + 4 KiB of 4 KiB pages in vmalloc: three leaf tables and their parents.
+    let va = e.layout.vmalloc().start();
+    let len = (4 << 20) + 0x1000;
+    let pa = match PhysAddr::new(0x1_0000_0000) {
+        Ok(pa) => pa,
+        Err(err) => fail!("{err}"),
+    };
+    if let Err(err) =
+        t.map_range(VirtAddr::new(va), pa, len, kvas::paging::Attrs::KERNEL_RW, PageSize::Size4K, &mut frames)
+    {
+        fail!("mapping through the window: {err}");
+    }
+    for off in [0, 0x1000, 2 << 20, len - 0x1000] {
+        match t.translate(VirtAddr::new(va + off)) {
+            Ok(tr) if tr.pa.as_u64() == pa.as_u64() + off => {}
+            other => fail!("{:#x} translates to {other:?}, not {:#x}", va + off, pa.as_u64() + off),
+        }
+    }
+    let leaves = match t.stats() {
+        Ok(st) => st.leaves[0],
+        Err(err) => fail!("stats through the window: {err}"),
+    };
+    if leaves != len / 0x1000 {
+        fail!("{leaves} 4 KiB leaves, expected {}", len / 0x1000);
+    }
+    t.destroy(&mut frames);
+    if frames.out != 0 {
+        fail!("{} frames still out after destroy", frames.out);
+    }
+    Ok(())
 }
