@@ -16,6 +16,7 @@ mod fixmap;
 mod frames;
 mod image;
 mod kmain;
+mod meminit;
 mod power;
 mod probe;
 mod reloc;
