@@ -98,6 +98,52 @@ pub enum Error {
         /// Why it was refused.
         reason: &'static str,
     },
+    /// A layout needs more regions than a fixed-capacity region list holds.
+    TooManyRegions {
+        /// The list's capacity.
+        max: usize,
+    },
+    /// A kernel image larger than the window the layout gives it.
+    KernelTooLarge {
+        /// The image size in bytes.
+        size: u64,
+        /// The largest image the window holds.
+        max: u64,
+        /// Which window.
+        window: &'static str,
+    },
+    /// A KASLR offset beyond the range the architecture randomizes over.
+    KaslrOutOfRange {
+        /// The offset asked for.
+        offset: u64,
+        /// The largest offset allowed for this image size.
+        max: u64,
+    },
+    /// More RAM than the layout can map.
+    RamTooLarge {
+        /// The RAM asked for, in bytes.
+        ram: u64,
+        /// The most the window maps.
+        max: u64,
+        /// Which window.
+        window: &'static str,
+    },
+    /// An option value the planner refuses.
+    InvalidOption {
+        /// Which option.
+        option: &'static str,
+        /// The value given.
+        value: u64,
+        /// Why it is refused.
+        reason: &'static str,
+    },
+    /// An option the architecture or mode does not have.
+    UnsupportedOption {
+        /// Which option.
+        option: &'static str,
+        /// Why it does not apply.
+        reason: &'static str,
+    },
     /// A physical range that is empty, wraps past 2^64 or ends above the 56-bit
     /// physical address space.
     BadPhysRange {
@@ -145,6 +191,64 @@ pub enum Error {
         /// The whole raw `satp` value.
         satp: u64,
     },
+    /// A virtual-range allocator window that cannot be managed.
+    VaWindowInvalid {
+        /// The first address of the window.
+        start: u64,
+        /// Its exclusive end (0 stands for 2^64).
+        end: u64,
+        /// Why it was refused.
+        reason: &'static str,
+    },
+    /// An allocation request a virtual-range allocator refuses before searching.
+    VaRequestInvalid {
+        /// Which window ("vmalloc", "modules", "bpf", ...).
+        window: &'static str,
+        /// The size asked for, in bytes.
+        size: u64,
+        /// The alignment asked for, in bytes.
+        align: u64,
+        /// Why it is refused.
+        reason: &'static str,
+    },
+    /// No free range of a virtual-range allocator's window fits the request.
+    VaExhausted {
+        /// Which window.
+        window: &'static str,
+        /// The size that was needed, in bytes (guard page included).
+        size: u64,
+        /// The alignment asked for, in bytes.
+        align: u64,
+        /// The largest free range left, in bytes.
+        largest_free: u64,
+    },
+    /// The fixed-capacity node pool of a virtual-range allocator is full;
+    /// nothing was changed.
+    VaNodePoolFull {
+        /// Which window.
+        window: &'static str,
+        /// How many nodes the pool holds.
+        capacity: usize,
+    },
+    /// A free that does not match a live allocation; nothing was changed.
+    VaBadFree {
+        /// Which window.
+        window: &'static str,
+        /// The first address of the range given.
+        addr: VirtAddr,
+        /// Its size in bytes.
+        size: u64,
+        /// Why it is refused.
+        reason: &'static str,
+    },
+    /// A virtual-range allocator whose internal invariants do not hold (found
+    /// by its self-check).
+    VaCorrupt {
+        /// Which window.
+        window: &'static str,
+        /// Which invariant failed.
+        reason: &'static str,
+    },
 }
 
 impl fmt::Display for Error {
@@ -187,6 +291,20 @@ impl fmt::Display for Error {
                 "reserved page-table entry {raw:#018x} at level {level} while walking {va}"
             ),
             Error::InvalidGeometry { reason } => write!(f, "invalid page-table geometry: {reason}"),
+            Error::TooManyRegions { max } => write!(f, "layout needs more than {max} regions"),
+            Error::KernelTooLarge { size, max, window } => write!(
+                f,
+                "kernel image of {size:#x} bytes does not fit the {window}: at most {max:#x} bytes"
+            ),
+            Error::KaslrOutOfRange { offset, max } => write!(
+                f,
+                "KASLR offset {offset:#x} is out of range: at most {max:#x} for this kernel size"
+            ),
+            Error::RamTooLarge { ram, max, window } => {
+                write!(f, "RAM of {ram:#x} bytes is larger than the {window}: at most {max:#x} bytes")
+            }
+            Error::InvalidOption { option, value, reason } => write!(f, "{option} {value:#x}: {reason}"),
+            Error::UnsupportedOption { option, reason } => write!(f, "{option} is not supported: {reason}"),
             Error::BadPhysRange { start, size, reason } => {
                 write!(f, "physical range of {size:#x} bytes at {start:#x} refused: {reason}")
             }
@@ -204,6 +322,25 @@ impl fmt::Display for Error {
                 "satp {satp:#018x} has MODE {}, not Bare (0), Sv39 (8), Sv48 (9) or Sv57 (10)",
                 satp >> 60
             ),
+            Error::VaWindowInvalid { start, end, reason } => {
+                write!(f, "virtual-range window [{start:#x}, {end:#x}) refused: {reason}")
+            }
+            Error::VaRequestInvalid { window, size, align, reason } => write!(
+                f,
+                "{window} allocation of {size:#x} bytes aligned to {align:#x} refused: {reason}"
+            ),
+            Error::VaExhausted { window, size, align, largest_free } => write!(
+                f,
+                "{window} window exhausted: no free range holds {size:#x} bytes aligned to {align:#x}; the largest free range is {largest_free:#x} bytes"
+            ),
+            Error::VaNodePoolFull { window, capacity } => write!(
+                f,
+                "{window} allocator: all {capacity} range nodes are in use; nothing was changed"
+            ),
+            Error::VaBadFree { window, addr, size, reason } => {
+                write!(f, "{window} free of {size:#x} bytes at {addr} refused: {reason}")
+            }
+            Error::VaCorrupt { window, reason } => write!(f, "{window} allocator is corrupt: {reason}"),
         }
     }
 }
@@ -223,5 +360,12 @@ mod tests {
         assert!(e.to_string().contains("bits 63..47 must equal bit 47"));
         let e = Error::OutOfFrames { va: VirtAddr::new(0x1000), needed: 3, got: 1 };
         assert!(e.to_string().contains("needed 3, the allocator gave 1"));
+        let e = Error::KaslrOutOfRange { offset: 0x4000_0000, max: 0x3fe0_0000 };
+        assert_eq!(
+            e.to_string(),
+            "KASLR offset 0x40000000 is out of range: at most 0x3fe00000 for this kernel size"
+        );
+        let e = Error::RamTooLarge { ram: 1 << 38, max: 1 << 37, window: "linear map" };
+        assert!(e.to_string().contains("larger than the linear map: at most 0x2000000000"));
     }
 }

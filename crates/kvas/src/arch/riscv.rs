@@ -61,6 +61,10 @@ pub const PTE_EXTENSION_BITS: u64 = !0 << 54;
 /// The bits that tell a well-formed pointer to the next level: all but G and RSW.
 const POINTER_MASK: u64 = PTE_EXTENSION_BITS | 0xdf;
 
+/// The values of V, R, W, X (bits 0..=3) that make a valid leaf, as a bit set:
+/// V+R, V+R+W, V+X, V+R+X, V+R+W+X.
+const LEAF_LOW_BITS: u16 = 1 << 0b0011 | 1 << 0b0111 | 1 << 0b1001 | 1 << 0b1011 | 1 << 0b1111;
+
 /// A RISC-V paging mode with 64-bit entries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Mode {
@@ -260,6 +264,15 @@ macro_rules! riscv_format {
                 raw & PteFlags::V.bits() != 0
             }
             #[inline(always)]
+            fn leaf(&self, raw: u64, level: u8) -> Option<(PhysAddr, Attrs)> {
+                // V with R, RW, X, RX or RWX; no extension bits; PPN aligned to the level.
+                let ppn = raw >> PTE_PPN_SHIFT;
+                let ok = raw & PTE_EXTENSION_BITS == 0
+                    && (LEAF_LOW_BITS >> (raw & 0xf)) & 1 != 0
+                    && ppn & ((1 << (9 * u32::from(level))) - 1) == 0;
+                ok.then(|| (PhysAddr::new_truncate(ppn << 12), Attrs::from_bits_truncate(((raw >> 1) & 0x7f) as u16)))
+            }
+            #[inline(always)]
             fn next_table(&self, raw: u64, level: u8) -> Option<PhysAddr> {
                 // V set; R, W, X, U, A, D and the extension bits clear; G free.
                 if raw & POINTER_MASK == PteFlags::V.bits() && level > 0 {
@@ -396,6 +409,27 @@ mod tests {
         assert_eq!(f.decode(v | PteFlags::A.bits() | (1 << 10), 1), Pte::Reserved, "A on a pointer");
         assert_eq!(f.decode(v | PteFlags::R.bits() | (1 << 10), 1), Pte::Reserved, "misaligned megapage");
         assert_eq!(f.decode(v | PteFlags::R.bits() | (1 << 60), 0), Pte::Reserved, "extension bits");
+    }
+
+    #[test]
+    fn the_fast_paths_agree_with_decode() {
+        let f = Riscv::new(Mode::Sv57);
+        for level in 0..5u8 {
+            for low in 0..1024u64 {
+                for ppn in [0u64, 1, 1 << 9, 1 << 18, 1 << 27, 1 << 36] {
+                    for high in [0u64, 1 << 54, 1 << 63] {
+                        let raw = high | ppn << 10 | low;
+                        let (leaf, table) = match f.decode(raw, level) {
+                            Pte::Leaf { pa, attrs } => (Some((pa, attrs)), None),
+                            Pte::Table(pa) => (None, Some(pa)),
+                            _ => (None, None),
+                        };
+                        assert_eq!(f.leaf(raw, level), leaf, "leaf {raw:#x} at {level}");
+                        assert_eq!(f.next_table(raw, level), table, "table {raw:#x} at {level}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -58,6 +58,16 @@ pub trait TableFormat: Copy {
         }
     }
 
+    /// The page and attributes if `raw` is a well-formed leaf at `level`, else
+    /// `None` (the fast path of translation; agrees with [`TableFormat::decode`]).
+    #[inline(always)]
+    fn leaf(&self, raw: u64, level: u8) -> Option<(PhysAddr, Attrs)> {
+        match self.decode(raw, level) {
+            Pte::Leaf { pa, attrs } => Some((pa, attrs)),
+            _ => None,
+        }
+    }
+
     /// Refuses attributes no leaf may carry, and physical ranges
     /// `[pa, pa + len)` the format cannot encode.
     fn check_leaf(&self, pa: PhysAddr, len: u64, attrs: Attrs) -> Result<(), Error>;

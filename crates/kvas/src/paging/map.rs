@@ -72,6 +72,7 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
     /// Fails with [`Error::AlreadyMapped`] if any mapping is in the way, and with
     /// [`Error::OutOfFrames`] if a table cannot be had; either way the tables are
     /// as they were.
+    #[inline(always)]
     pub fn map(
         &mut self,
         va: VirtAddr,
@@ -80,15 +81,27 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         attrs: Attrs,
         alloc: &mut impl FrameAllocator,
     ) -> Result<Flush, Error> {
-        let g = self.format.geometry();
-        let leaf_level = g.leaf_level(size)?;
-        if !va.is_aligned(size.bytes()) {
-            return Err(Error::Misaligned {
-                what: "virtual address",
-                value: va.as_u64(),
-                align: size.bytes(),
-            });
+        if size == PageSize::Size4K && va.is_aligned(PAGE_SIZE) && pa.is_aligned(PAGE_SIZE) {
+            if let Some(table) = self.hint.get().lookup(va) {
+                // A hit stands for a canonical address (see `translate`).
+                self.format.check_leaf(pa, PAGE_SIZE, attrs)?;
+                return self.put_leaf(table, va, pa, attrs, 0);
+            }
         }
+        self.map_walk(va, pa, size, attrs, alloc)
+    }
+
+    /// The walking part of [`PageTable::map`], out of line.
+    #[inline(never)]
+    fn map_walk(
+        &mut self,
+        va: VirtAddr,
+        pa: PhysAddr,
+        size: PageSize,
+        attrs: Attrs,
+        alloc: &mut impl FrameAllocator,
+    ) -> Result<Flush, Error> {
+        let leaf_level = self.format.geometry().check_page(va, size)?;
         if !pa.is_aligned(size.bytes()) {
             return Err(Error::Misaligned {
                 what: "physical address",
@@ -96,73 +109,77 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
                 align: size.bytes(),
             });
         }
-        g.check_canonical(va)?;
         self.format.check_leaf(pa, size.bytes(), attrs)?;
-
-        if let Some(table) = self.hint.lookup(va).filter(|_| leaf_level == 0) {
-            let idx = Geometry::index(va.as_u64(), 0);
-            if self.format.is_valid(self.entry(table, idx)) {
-                return Err(Error::AlreadyMapped { va, level: 0 });
-            }
-            self.set_entry(table, idx, self.format.encode_leaf(pa, attrs, 0));
-            let mut flush = Flush::none();
-            flush.add(va);
-            return Ok(flush);
+        let (mut table, mut level, raw) = self.walk(va, leaf_level);
+        if level == leaf_level || self.format.is_valid(raw) {
+            return self.put_leaf_checked(table, va, pa, attrs, level, leaf_level, raw);
         }
-
-        // Tables created on the way down, to undo if a deeper step fails.
-        let mut created = [(PhysAddr::ZERO, 0usize, PhysAddr::ZERO); Geometry::MAX_LEVELS];
-        let mut n_created = 0;
-        let mut table = self.root;
-        let mut level = g.root_level();
-        let outcome = loop {
-            let idx = Geometry::index(va.as_u64(), level);
-            let raw = self.entry(table, idx);
-            if level == leaf_level {
-                if self.format.is_valid(raw) {
-                    break Err(Error::AlreadyMapped { va, level });
+        // Missing tables from `level` down: link them top-down, each cleared
+        // before it becomes reachable. If one cannot be had, the chain built so
+        // far (empty tables only) is unlinked where it hangs and freed.
+        let (top_table, top_level) = (table, level);
+        while level > leaf_level {
+            let Some(frame) = alloc.allocate_frame() else {
+                let got = u64::from(top_level - level);
+                let idx = Geometry::index(va.as_u64(), top_level);
+                if let Some(first) = self.format.next_table(self.entry(top_table, idx), top_level) {
+                    self.set_entry(top_table, idx, 0);
+                    self.free_subtree(first, top_level - 1, alloc);
                 }
-                self.set_entry(table, idx, self.format.encode_leaf(pa, attrs, level));
-                if level == 0 {
-                    self.hint = LeafHint::new(va, table);
-                }
-                break Ok(());
-            }
-            if let Some(next) = self.format.next_table(raw, level) {
-                table = next;
-            } else if !self.format.is_valid(raw) {
-                let Some(frame) = alloc.allocate_frame() else {
-                    let got = n_created as u64;
-                    break Err(Error::OutOfFrames { va, needed: got + u64::from(level - leaf_level), got });
-                };
-                self.clear_frame(frame);
-                self.set_entry(table, idx, self.format.encode_table(frame));
-                created[n_created] = (table, idx, frame);
-                n_created += 1;
-                table = frame;
-            } else {
-                match self.format.decode(raw, level) {
-                    Pte::Table(next) => table = next,
-                    Pte::Leaf { .. } => break Err(Error::AlreadyMapped { va, level }),
-                    _ => break Err(Error::CorruptEntry { va, level, raw }),
-                }
-            }
+                return Err(Error::OutOfFrames { va, needed: u64::from(top_level - leaf_level), got });
+            };
+            self.clear_frame(frame);
+            self.set_entry(table, Geometry::index(va.as_u64(), level), self.format.encode_table(frame));
+            table = frame;
             level -= 1;
-        };
-        match outcome {
-            Ok(()) => {
-                let mut flush = Flush::none();
-                flush.add(va);
-                Ok(flush)
-            }
-            Err(e) => {
-                // Unlink and free the new tables, deepest first; they hold nothing.
-                for &(parent, idx, frame) in created[..n_created].iter().rev() {
-                    self.set_entry(parent, idx, 0);
-                    alloc.free_frame(frame);
-                }
-                Err(e)
-            }
+        }
+        self.put_leaf(table, va, pa, attrs, leaf_level)
+    }
+
+    /// Writes a leaf into an entry the caller knows to be free of pointers; fails
+    /// if the entry is valid.
+    #[inline(always)]
+    fn put_leaf(
+        &mut self,
+        table: PhysAddr,
+        va: VirtAddr,
+        pa: PhysAddr,
+        attrs: Attrs,
+        level: u8,
+    ) -> Result<Flush, Error> {
+        let idx = Geometry::index(va.as_u64(), level);
+        if self.format.is_valid(self.entry(table, idx)) {
+            return Err(Error::AlreadyMapped { va, level });
+        }
+        self.set_entry(table, idx, self.format.encode_leaf(pa, attrs, level));
+        if level == 0 {
+            self.hint.set(LeafHint::new(va, table));
+        }
+        let mut flush = Flush::none();
+        flush.add(va);
+        Ok(flush)
+    }
+
+    /// The walk stopped at `level` on entry `raw`: the leaf's own slot, or a
+    /// valid non-pointer above it (a leaf in the way, or a reserved entry).
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn put_leaf_checked(
+        &mut self,
+        table: PhysAddr,
+        va: VirtAddr,
+        pa: PhysAddr,
+        attrs: Attrs,
+        level: u8,
+        leaf_level: u8,
+        raw: u64,
+    ) -> Result<Flush, Error> {
+        if level == leaf_level {
+            return self.put_leaf(table, va, pa, attrs, level);
+        }
+        match self.format.decode(raw, level) {
+            Pte::Leaf { .. } => Err(Error::AlreadyMapped { va, level }),
+            _ => Err(Error::CorruptEntry { va, level, raw }),
         }
     }
 

@@ -13,20 +13,26 @@
 //! Entries are read and written with volatile accesses, as Linux uses
 //! `READ_ONCE`/`WRITE_ONCE`: a hardware walker may read them at any time.
 
+use core::cell::Cell;
+
 use crate::addr::{PageSize, PhysAddr, VirtAddr};
 use crate::paging::iter::Visit;
 use crate::paging::{Attrs, FrameAllocator, Geometry, PhysMemory, Pte, TableFormat};
 use crate::Error;
 
 /// A page table whose depth is the format's run-time geometry.
+///
+/// It is `Send` but not `Sync`: it keeps a one-entry walk cache that even
+/// [`PageTable::translate`] updates. Share one between harts behind a lock, as
+/// any table that is also changed must be.
 pub struct PageTable<F: TableFormat, M: PhysMemory> {
     pub(super) format: F,
     pub(super) mem: M,
     pub(super) root: PhysAddr,
-    /// The last level-0 table a single-page map or unmap reached: a one-entry
+    /// The last level-0 table a single-page walk reached: a one-entry
     /// paging-structure cache, as hardware keeps, so that runs of neighbouring
     /// 4 KiB pages skip the upper levels. See [`LeafHint`].
-    pub(super) hint: LeafHint,
+    pub(super) hint: Cell<LeafHint>,
 }
 
 /// Which level-0 table holds the entries for one 2 MiB-aligned stretch of VA.
@@ -116,7 +122,7 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
                 align: crate::PAGE_SIZE,
             });
         }
-        let table = Self { format, mem, root, hint: LeafHint::NONE };
+        let table = Self { format, mem, root, hint: Cell::new(LeafHint::NONE) };
         table.clear_frame(root);
         Ok(table)
     }
@@ -131,7 +137,7 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
     /// `format`. Frames freed by later calls go to the allocator passed to them,
     /// so they must have come from a compatible allocator.
     pub unsafe fn from_root(format: F, mem: M, root: PhysAddr) -> Self {
-        Self { format, mem, root, hint: LeafHint::NONE }
+        Self { format, mem, root, hint: Cell::new(LeafHint::NONE) }
     }
 
     /// The root table's physical address (what `satp`, CR3 or TTBR points at).
@@ -150,44 +156,92 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
     }
 
     /// Where `va` leads, or [`Error::NotMapped`].
-    #[inline]
+    ///
+    /// Inlined into the caller: a hit in the leaf-table hint is a tag compare,
+    /// one load and a leaf test. (A hit needs no canonical check: the hint's tag
+    /// holds bits 63..21 of an address already checked, and canonical form is
+    /// decided by bits 38 and up.) Everything else is out of line.
+    #[inline(always)]
     pub fn translate(&self, va: VirtAddr) -> Result<Translation, Error> {
+        if let Some(table) = self.hint.get().lookup(va) {
+            let raw = self.entry(table, Geometry::index(va.as_u64(), 0));
+            if let Some((pa, attrs)) = self.format.leaf(raw, 0) {
+                let pa = pa.add(va.as_u64() & (crate::PAGE_SIZE - 1));
+                return Ok(Translation { pa, attrs, size: PageSize::Size4K });
+            }
+        }
+        self.translate_walk(va)
+    }
+
+    /// [`PageTable::translate`] by a full walk; remembers a level-0 table it reaches.
+    #[inline(never)]
+    fn translate_walk(&self, va: VirtAddr) -> Result<Translation, Error> {
         let g = self.format.geometry();
         g.check_canonical(va)?;
-        // One branch on the run-time depth; each arm walks with a constant depth
-        // that the compiler unrolls (the software form of Linux's folded levels).
-        let (table, level) = match g.root_level() {
-            2 => self.descend(va, 2),
-            3 => self.descend(va, 3),
-            4 => self.descend(va, 4),
-            root => self.descend(va, root),
-        };
-        let raw = self.entry(table, Geometry::index(va.as_u64(), level));
-        match self.format.decode(raw, level) {
-            Pte::Leaf { pa, attrs } if level <= g.max_leaf_level() => {
+        let (table, level, raw) = self.walk(va, 0);
+        if level == 0 {
+            self.hint.set(LeafHint::new(va, table));
+        }
+        match self.format.leaf(raw, level) {
+            Some((pa, attrs)) if level <= g.max_leaf_level() => {
                 let offset = va.as_u64() & (Geometry::granularity(level) - 1);
                 let size = PageSize::from_level(level).ok_or(Error::CorruptEntry { va, level, raw })?;
                 Ok(Translation { pa: pa.add(offset), attrs, size })
             }
-            Pte::Absent => Err(Error::NotMapped { va }),
+            _ if !self.format.is_valid(raw) => Err(Error::NotMapped { va }),
             _ => Err(Error::CorruptEntry { va, level, raw }),
         }
     }
 
-    /// Follows well-formed pointers from the root towards `va`'s leaf; returns the
-    /// table and level of the first entry that is not one.
+    /// Follows well-formed pointers from the root towards `va`, stopping at
+    /// `stop` or at the first entry that is not a pointer. Returns the table,
+    /// the level and the raw entry found there.
+    ///
+    /// One branch on the run-time depth picks an arm with a constant depth that
+    /// the compiler unrolls: the software form of Linux's folded levels.
     #[inline(always)]
-    pub(super) fn descend(&self, va: VirtAddr, root_level: u8) -> (PhysAddr, u8) {
+    pub(super) fn walk(&self, va: VirtAddr, stop: u8) -> (PhysAddr, u8, u64) {
+        match self.format.geometry().root_level() {
+            2 => self.descend(va, 2, stop),
+            3 => self.descend(va, 3, stop),
+            4 => self.descend(va, 4, stop),
+            root => self.descend(va, root, stop),
+        }
+    }
+
+    #[inline(always)]
+    fn descend(&self, va: VirtAddr, root_level: u8, stop: u8) -> (PhysAddr, u8, u64) {
         let mut table = self.root;
         let mut level = root_level;
-        while level > 0 {
-            match self.format.next_table(self.entry(table, Geometry::index(va.as_u64(), level)), level) {
+        loop {
+            let raw = self.entry(table, Geometry::index(va.as_u64(), level));
+            if level == stop {
+                return (table, level, raw);
+            }
+            match self.format.next_table(raw, level) {
                 Some(next) => table = next,
-                None => break,
+                None => return (table, level, raw),
             }
             level -= 1;
         }
-        (table, level)
+    }
+
+    /// The tables and indices from the root down to the level-`to` table on
+    /// `va`'s path, which must consist of pointers. Slots below `to` are unused.
+    pub(super) fn path(&self, va: VirtAddr, to: u8) -> [(PhysAddr, usize); Geometry::MAX_LEVELS] {
+        let mut path = [(PhysAddr::ZERO, 0usize); Geometry::MAX_LEVELS];
+        let mut table = self.root;
+        for level in (to..=self.format.geometry().root_level()).rev() {
+            let idx = Geometry::index(va.as_u64(), level);
+            path[level as usize] = (table, idx);
+            if level > to {
+                match self.format.next_table(self.entry(table, idx), level) {
+                    Some(next) => table = next,
+                    None => break,
+                }
+            }
+        }
+        path
     }
 
     /// Counts table frames (root included) and leaves per level.
@@ -224,7 +278,7 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
     /// Drops the leaf-table hint; called before any table is freed.
     #[inline(always)]
     pub(super) fn forget_hint(&mut self) {
-        self.hint = LeafHint::NONE;
+        self.hint.set(LeafHint::NONE);
     }
 
     /// Reads entry `idx` of `table`.
@@ -276,10 +330,15 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         }
     }
 
-    /// Whether every entry of `table` is invalid; looks at `hint` and its
-    /// neighbours first, where a live entry is most likely.
+    /// Whether every entry of `table` is invalid; looks past `hint` first, where
+    /// a live entry is most likely after a run of changes.
     #[inline]
     pub(super) fn is_empty(&self, table: PhysAddr, hint: usize) -> bool {
-        (hint..Geometry::ENTRIES).chain(0..hint).all(|idx| !self.format.is_valid(self.entry(table, idx)))
+        let ptr = self.mem.frame_ptr(table);
+        let valid = |idx: usize| {
+            // SAFETY: `table` is a table frame (module invariant); idx < 512.
+            self.format.is_valid(unsafe { ptr.add(idx).read_volatile() })
+        };
+        !((hint + 1..Geometry::ENTRIES).any(valid) || (0..=hint.min(Geometry::ENTRIES - 1)).any(valid))
     }
 }

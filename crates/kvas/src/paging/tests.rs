@@ -75,6 +75,30 @@ mod mapping {
     use super::*;
 
     #[test]
+    fn a_new_table_needs_an_aligned_root_frame() {
+        let mut arena = Arena::new();
+        let view = arena.view();
+        arena.limit = 0;
+        assert_eq!(
+            PageTable::new(Riscv::new(Mode::Sv39), view, &mut arena).err(),
+            Some(Error::OutOfFrames { va: VirtAddr::ZERO, needed: 1, got: 0 })
+        );
+        struct Odd;
+        impl FrameAllocator for Odd {
+            fn allocate_frame(&mut self) -> Option<PhysAddr> {
+                PhysAddr::new(0x8000_0800).ok()
+            }
+            fn free_frame(&mut self, frame: PhysAddr) {
+                assert_eq!(frame.as_u64(), 0x8000_0800, "the refused root goes back");
+            }
+        }
+        assert_eq!(
+            PageTable::new(Riscv::new(Mode::Sv39), view, &mut Odd).err(),
+            Some(Error::Misaligned { what: "root table frame", value: 0x8000_0800, align: 4096 })
+        );
+    }
+
+    #[test]
     fn every_page_size_translates_at_its_first_and_last_byte() {
         for mode in MODES {
             let mut arena = Arena::new();

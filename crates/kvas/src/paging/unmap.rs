@@ -15,94 +15,69 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
     /// [`Error::NotMapped`] if nothing maps `va`. Where a larger leaf covers the
     /// page it is split; where smaller leaves map it, they all go (as
     /// [`PageTable::unmap_range`] does). Tables left empty are freed.
+    #[inline(always)]
     pub fn unmap(
         &mut self,
         va: VirtAddr,
         size: PageSize,
         alloc: &mut impl FrameAllocator,
     ) -> Result<Flush, Error> {
-        let g = self.format.geometry();
-        let leaf_level = g.leaf_level(size)?;
-        if !va.is_aligned(size.bytes()) {
-            return Err(Error::Misaligned {
-                what: "virtual address",
-                value: va.as_u64(),
-                align: size.bytes(),
-            });
-        }
-        g.check_canonical(va)?;
-        if let Some(table) = self.hint.lookup(va).filter(|_| leaf_level == 0) {
-            let idx = Geometry::index(va.as_u64(), 0);
-            let raw = self.entry(table, idx);
-            match self.format.decode(raw, 0) {
-                Pte::Leaf { .. } => {}
-                Pte::Absent => return Err(Error::NotMapped { va }),
-                _ => return Err(Error::CorruptEntry { va, level: 0, raw }),
+        if size == PageSize::Size4K && va.is_aligned(PAGE_SIZE) {
+            // A hit stands for a canonical address (see `translate`).
+            if let Some(table) = self.hint.get().lookup(va) {
+                let idx = Geometry::index(va.as_u64(), 0);
+                let raw = self.entry(table, idx);
+                if self.format.leaf(raw, 0).is_some() {
+                    self.set_entry(table, idx, 0);
+                    if self.is_empty(table, idx) {
+                        self.free_emptied(va, 0, alloc);
+                    }
+                    let mut flush = Flush::none();
+                    flush.add(va);
+                    return Ok(flush);
+                }
             }
+        }
+        self.unmap_walk(va, size, alloc)
+    }
+
+    /// The walking part of [`PageTable::unmap`], out of line.
+    #[inline(never)]
+    fn unmap_walk(
+        &mut self,
+        va: VirtAddr,
+        size: PageSize,
+        alloc: &mut impl FrameAllocator,
+    ) -> Result<Flush, Error> {
+        let leaf_level = self.format.geometry().check_page(va, size)?;
+        let (table, level, raw) = self.walk(va, leaf_level);
+        if level == leaf_level && self.format.leaf(raw, level).is_some() {
+            let idx = Geometry::index(va.as_u64(), level);
             self.set_entry(table, idx, 0);
+            if level == 0 {
+                self.hint.set(LeafHint::new(va, table));
+            }
             if self.is_empty(table, idx) {
-                let path = self.path_to_leaf_table(va, table);
-                self.free_empty_path(&path, 0, alloc);
+                self.free_emptied(va, level, alloc);
             }
             let mut flush = Flush::none();
             flush.add(va);
             return Ok(flush);
         }
-        let mut path = [(PhysAddr::ZERO, 0usize); Geometry::MAX_LEVELS];
-        let mut table = self.root;
-        let mut level = g.root_level();
-        loop {
-            let idx = Geometry::index(va.as_u64(), level);
-            path[level as usize] = (table, idx);
-            let raw = self.entry(table, idx);
-            if level > leaf_level {
-                if let Some(next) = self.format.next_table(raw, level) {
-                    table = next;
-                    level -= 1;
-                    continue;
-                }
-            }
-            if !self.format.is_valid(raw) {
-                return Err(Error::NotMapped { va });
-            }
-            match self.format.decode(raw, level) {
-                Pte::Leaf { .. } if level == leaf_level => break,
-                Pte::Table(next) if level > leaf_level => {
-                    table = next;
-                    level -= 1;
-                }
-                // A larger leaf to split, or smaller leaves: the range path.
-                Pte::Leaf { .. } | Pte::Table(_) => return self.unmap_range(va, size.bytes(), alloc),
-                _ => return Err(Error::CorruptEntry { va, level, raw }),
-            }
+        match self.format.decode(raw, level) {
+            Pte::Absent => Err(Error::NotMapped { va }),
+            // A larger leaf to split, or smaller leaves below: the range path.
+            Pte::Leaf { .. } | Pte::Table(_) => self.unmap_range(va, size.bytes(), alloc),
+            Pte::Reserved => Err(Error::CorruptEntry { va, level, raw }),
         }
-        self.set_entry(table, path[level as usize].1, 0);
-        let mut flush = Flush::none();
-        flush.add(va);
-        if level == 0 {
-            self.hint = LeafHint::new(va, table);
-        }
-        self.free_empty_path(&path, level, alloc);
-        Ok(flush)
     }
 
-    /// The tables and indices from the root down to `leaf_table`, the level-0
-    /// table that holds `va`'s entry.
-    fn path_to_leaf_table(
-        &self,
-        va: VirtAddr,
-        leaf_table: PhysAddr,
-    ) -> [(PhysAddr, usize); Geometry::MAX_LEVELS] {
-        let mut path = [(PhysAddr::ZERO, 0usize); Geometry::MAX_LEVELS];
-        let mut table = self.root;
-        for level in (1..=self.format.geometry().root_level()).rev() {
-            let idx = Geometry::index(va.as_u64(), level);
-            path[level as usize] = (table, idx);
-            // The hint guarantees pointers all the way down.
-            table = self.format.next_table(self.entry(table, idx), level).unwrap_or(leaf_table);
-        }
-        path[0] = (leaf_table, Geometry::index(va.as_u64(), 0));
-        path
+    /// `va`'s level-`level` table has just emptied: frees it and every table
+    /// above it that empties with it (never the root).
+    #[inline(never)]
+    fn free_emptied(&mut self, va: VirtAddr, level: u8, alloc: &mut impl FrameAllocator) {
+        let path = self.path(va, level);
+        self.free_empty_path(&path, level, alloc);
     }
 
     /// Frees the tables on `path` (from `level` up, never the root) that are

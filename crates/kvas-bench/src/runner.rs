@@ -1,0 +1,170 @@
+//! `kvas-bench --quick`: every workload on every implementation, medians of
+//! interleaved samples, printed as the contract's
+//! `workload=NAME impl=NAME ns_per_op=X` lines.
+
+use std::io::Write;
+
+use crate::arena;
+use crate::registry::Impl;
+use crate::workload::{Inputs, Workload};
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Timed samples per workload and implementation (the median is reported).
+    pub reps: usize,
+    /// The workloads to run, in order.
+    pub workloads: Vec<Workload>,
+}
+
+/// One reported measurement.
+#[derive(Clone, Debug)]
+pub struct Row {
+    /// The workload.
+    pub workload: Workload,
+    /// The implementation's contract name.
+    pub name: &'static str,
+    /// Whether it is kvas (not a peer).
+    pub kvas: bool,
+    /// The median nanoseconds per operation.
+    pub ns_per_op: f64,
+}
+
+/// The contract line for one row.
+pub fn line(row: &Row) -> String {
+    format!("workload={} impl={} ns_per_op={:.2}", row.workload.name(), row.name, row.ns_per_op)
+}
+
+/// The median of `samples` (the mean of the middle two for an even count).
+pub fn median(samples: &mut [f64]) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    let n = samples.len();
+    if n == 0 {
+        f64::NAN
+    } else if n % 2 == 1 {
+        samples[n / 2]
+    } else {
+        (samples[n / 2 - 1] + samples[n / 2]) / 2.0
+    }
+}
+
+/// Verifies every implementation, then measures each workload: one warm-up
+/// sample per implementation, then `reps` rounds in which every
+/// implementation takes one sample (starting each round at a different
+/// implementation, so that no one always runs first or after the same
+/// neighbour). Prints each workload's lines to `out` as soon as it is done.
+///
+/// Returns the rows, and the errors of implementations that failed their
+/// verification or a sample (those are left out of the rows).
+pub fn run(impls: &[Impl], options: &Options, out: &mut impl Write) -> (Vec<Row>, Vec<String>) {
+    arena::init(arena::DEFAULT_BYTES);
+    let inputs = Inputs::new();
+    let mut errors = Vec::new();
+    let mut live: Vec<Impl> = Vec::new();
+    for imp in impls {
+        match (imp.verify)() {
+            Ok(()) => live.push(*imp),
+            Err(e) => errors.push(format!("{}: verification failed: {e}", imp.name)),
+        }
+    }
+    let mut rows = Vec::new();
+    for &workload in &options.workloads {
+        let mut running: Vec<Impl> = live.iter().copied().filter(|imp| (imp.supports)(workload)).collect();
+        let mut samples: Vec<Vec<f64>> = vec![Vec::with_capacity(options.reps); running.len()];
+        let mut failed = vec![false; running.len()];
+        for round in 0..=options.reps {
+            for k in 0..running.len() {
+                let i = (k + round) % running.len();
+                if failed[i] {
+                    continue;
+                }
+                match (running[i].measure)(workload, &inputs) {
+                    // Round 0 warms caches and branch predictors up; it is not kept.
+                    Ok(sample) if round > 0 => samples[i].push(sample.ns_per_op()),
+                    Ok(_) => {}
+                    Err(e) => {
+                        failed[i] = true;
+                        errors.push(format!("{} on {}: {e}", running[i].name, workload.name()));
+                    }
+                }
+            }
+        }
+        for (i, imp) in running.drain(..).enumerate() {
+            if failed[i] {
+                continue;
+            }
+            let row =
+                Row { workload, name: imp.name, kvas: imp.is_kvas(), ns_per_op: median(&mut samples[i]) };
+            // A closed stdout (a pipe to `head`) must not stop the measurement.
+            let _ = writeln!(out, "{}", line(&row));
+            rows.push(row);
+        }
+        let _ = out.flush();
+    }
+    arena::reset();
+    (rows, errors)
+}
+
+/// A human summary: per workload, the fastest peer and how many times faster
+/// each kvas depth is; and run-time depth against compile-time depth.
+pub fn summary(rows: &[Row]) -> String {
+    let mut text = String::new();
+    for workload in Workload::ALL {
+        let here: Vec<&Row> = rows.iter().filter(|r| r.workload == workload).collect();
+        let Some(peer) = here.iter().filter(|r| !r.kvas).min_by(|a, b| a.ns_per_op.total_cmp(&b.ns_per_op))
+        else {
+            continue;
+        };
+        let kvas: Vec<String> = here
+            .iter()
+            .filter(|r| r.kvas)
+            .map(|r| format!("{} {:.2}x", r.name, peer.ns_per_op / r.ns_per_op))
+            .collect();
+        text += &format!(
+            "{:<15} fastest peer {} {:.2} ns; kvas speed-up: {}\n",
+            workload.name(),
+            peer.name,
+            peer.ns_per_op,
+            if kvas.is_empty() { "-".to_string() } else { kvas.join(", ") }
+        );
+    }
+    for workload in Workload::ALL {
+        let find = |name: &str| rows.iter().find(|r| r.workload == workload && r.name == name);
+        if let (Some(rt), Some(fixed)) = (find("kvas-sv48"), find("kvas-sv48-fixed")) {
+            text += &format!(
+                "{:<15} kvas-sv48 / kvas-sv48-fixed = {:.3}\n",
+                workload.name(),
+                rt.ns_per_op / fixed.ns_per_op
+            );
+        }
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_of_odd_and_even_counts() {
+        assert_eq!(median(&mut [3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&mut [4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert!(median(&mut []).is_nan());
+    }
+
+    #[test]
+    fn lines_follow_the_contract() {
+        let row = Row { workload: Workload::Map4k, name: "kvas-sv39", kvas: true, ns_per_op: 3.25159 };
+        assert_eq!(line(&row), "workload=map-4k impl=kvas-sv39 ns_per_op=3.25");
+    }
+
+    #[test]
+    fn summary_names_the_fastest_peer() {
+        let row = |name, kvas, ns_per_op| Row { workload: Workload::Map2m, name, kvas, ns_per_op };
+        let rows =
+            [row("kvas-sv39", true, 2.0), row("ptm-sv39", false, 5.0), row("x86_64-4level", false, 4.0)];
+        let text = summary(&rows);
+        assert!(text.contains("fastest peer x86_64-4level 4.00 ns"), "{text}");
+        assert!(text.contains("kvas-sv39 2.00x"), "{text}");
+    }
+}

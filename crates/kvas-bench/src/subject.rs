@@ -1,0 +1,77 @@
+//! What a benchmarked implementation offers: one small trait pair that each
+//! page-table library is wrapped in, so that every workload is one generic
+//! function compiled once per implementation (no dynamic dispatch in the
+//! timed loops).
+
+use crate::workload::Workload;
+
+/// A page table under test, built in the [`crate::arena`].
+pub trait Subject {
+    /// The handle that mutations go through. For most libraries it is just
+    /// `&mut Self`; page_table_multiarch mutates through a cursor, which a
+    /// caller keeps for a whole batch of operations, as a kernel would.
+    type Ops<'a>: Ops
+    where
+        Self: 'a;
+
+    /// A new, empty table whose frames come from the arena.
+    fn new() -> Self;
+
+    /// Whether the workload applies to this subject (a library without a
+    /// range API sits out `map-range-4k`).
+    fn supports(workload: Workload) -> bool {
+        let _ = workload;
+        true
+    }
+
+    /// Starts a batch of mutations.
+    fn ops(&mut self) -> Self::Ops<'_>;
+
+    /// The physical address `va` translates to, through the library's own
+    /// translate (or walk) API.
+    fn translate(&self, va: u64) -> Option<u64>;
+}
+
+/// The mutations the workloads use. Each returns whether it succeeded; the
+/// workloads count failures outside the timed region.
+pub trait Ops {
+    /// Maps one 4 KiB page with one call.
+    fn map_4k(&mut self, va: u64, pa: u64) -> bool;
+
+    /// Maps one 2 MiB page with one call.
+    fn map_2m(&mut self, va: u64, pa: u64) -> bool;
+
+    /// Unmaps one 4 KiB page with one call.
+    fn unmap_4k(&mut self, va: u64) -> bool;
+
+    /// Maps `[va, va + len)` to `pa..` with 4 KiB leaves only, in one call to
+    /// the library's range API.
+    fn map_range_4k(&mut self, va: u64, pa: u64, len: u64) -> bool;
+
+    /// Maps `[va, va + len)` to `pa..` with the largest leaves alignment
+    /// allows (up to 1 GiB, the largest size every peer has).
+    fn map_linear(&mut self, va: u64, pa: u64, len: u64) -> bool;
+}
+
+/// The largest page (4 KiB, 2 MiB or 1 GiB) that maps the start of
+/// `[va, va + remaining)` to `pa`: the harness's own choice for a library
+/// without a range API (the x86_64 crate).
+pub fn best_page(va: u64, pa: u64, remaining: u64) -> u64 {
+    [1u64 << 30, 1 << 21]
+        .into_iter()
+        .find(|&size| (va | pa) & (size - 1) == 0 && remaining >= size)
+        .unwrap_or(4096)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::best_page;
+
+    #[test]
+    fn best_page_needs_alignment_of_both_and_length() {
+        assert_eq!(best_page(0x4000_0000, 0x8000_0000, 1 << 30), 1 << 30);
+        assert_eq!(best_page(0x4000_0000, 0x8020_0000, 1 << 30), 1 << 21);
+        assert_eq!(best_page(0x4000_0000, 0x8000_0000, (1 << 30) - 4096), 1 << 21);
+        assert_eq!(best_page(0x4000_1000, 0x8000_1000, 1 << 30), 4096);
+    }
+}

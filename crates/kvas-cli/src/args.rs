@@ -1,0 +1,201 @@
+//! Arguments shared by the subcommands: the target, the planner options, sizes.
+
+use std::fmt::Display;
+use std::process::ExitCode;
+
+use clap::ValueEnum;
+use kvas::layout::{plan, Kasan, Layout, Options, Profile, Target};
+
+/// An architecture name on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Arch {
+    /// RISC-V 64: sv39, sv48, sv57.
+    Riscv64,
+    /// RISC-V 32: sv32.
+    Riscv32,
+    /// x86-64: 4level, 5level.
+    #[value(name = "x86_64")]
+    X86_64,
+    /// arm64: 4k-48, 64k-52, 4k-52.
+    Arm64,
+    /// arm32: 3g, 3g-opt, 2g, 1g, 4g4g.
+    Arm32,
+}
+
+impl Arch {
+    /// The name kvas::layout uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            Arch::Riscv64 => "riscv64",
+            Arch::Riscv32 => "riscv32",
+            Arch::X86_64 => "x86_64",
+            Arch::Arm64 => "arm64",
+            Arch::Arm32 => "arm32",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum KasanArg {
+    None,
+    Generic,
+    SwTags,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ProfileArg {
+    /// Linux 6.17's code.
+    Linux,
+    /// Linux's Documentation tables (differs on arm64).
+    LinuxDoc,
+}
+
+/// The planner's options.
+#[derive(clap::Args, Clone, Debug)]
+pub struct OptionArgs {
+    /// KASAN shadow to reserve.
+    #[arg(long, value_enum, default_value = "none")]
+    pub kasan: KasanArg,
+    /// Kernel image size (_end - _start); 0 gives the documented nominal windows.
+    #[arg(long, value_name = "BYTES", value_parser = parse_size, default_value = "0")]
+    pub kernel_size: u64,
+    /// KASLR virtual offset of the kernel image (a multiple of 2 MiB).
+    #[arg(long, value_name = "BYTES", value_parser = parse_size, default_value = "0")]
+    pub kaslr_offset: u64,
+    /// RAM to map (sizes lowmem; highmem on 32-bit).
+    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    pub ram: Option<u64>,
+    /// arm32 only: the vmalloc reserve (Linux's vmalloc=, default 240M) that sets the lowmem ceiling.
+    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    pub vmalloc: Option<u64>,
+    /// Source of truth: Linux 6.17's code or its documentation tables.
+    #[arg(long, value_enum, default_value = "linux")]
+    pub profile: ProfileArg,
+}
+
+impl OptionArgs {
+    /// The library's options.
+    pub fn options(&self) -> Options {
+        Options {
+            kasan: match self.kasan {
+                KasanArg::None => Kasan::None,
+                KasanArg::Generic => Kasan::Generic,
+                KasanArg::SwTags => Kasan::SwTags,
+            },
+            kernel_size: self.kernel_size,
+            kaslr_offset: self.kaslr_offset,
+            ram: self.ram,
+            vmalloc: self.vmalloc,
+            profile: match self.profile {
+                ProfileArg::Linux => Profile::Linux,
+                ProfileArg::LinuxDoc => Profile::LinuxDoc,
+            },
+        }
+    }
+}
+
+/// `--arch` and `--mode` plus the options.
+#[derive(clap::Args, Clone, Debug)]
+pub struct TargetArgs {
+    /// Architecture.
+    #[arg(long, value_enum)]
+    pub arch: Arch,
+    /// Paging mode or split (riscv64: sv39|sv48|sv57; x86_64: 4level|5level;
+    /// arm64: 4k-48|64k-52|4k-52; riscv32: sv32; arm32: 3g|3g-opt|2g|1g|4g4g);
+    /// `kvas layout` also takes `all`: every mode of the architecture.
+    #[arg(long)]
+    pub mode: String,
+    #[command(flatten)]
+    pub opts: OptionArgs,
+}
+
+impl TargetArgs {
+    /// The target named by `--arch` and `--mode`.
+    pub fn target(&self) -> Result<Target, String> {
+        target(self.arch.name(), &self.mode)
+    }
+
+    /// Plans the layout.
+    pub fn plan(&self) -> Result<Layout, String> {
+        let target = self.target()?;
+        plan(target, &self.opts.options()).map_err(|e| format!("{target}: {e}"))
+    }
+}
+
+/// The target for `arch` and `mode`, or a message listing the valid modes.
+pub fn target(arch: &str, mode: &str) -> Result<Target, String> {
+    let Some(modes) = Target::modes_of(arch) else {
+        return Err(format!(
+            "unknown architecture '{arch}' (expected riscv64, riscv32, x86_64, arm64, arm32)"
+        ));
+    };
+    let modes: Vec<_> = modes.collect();
+    Target::parse(arch, mode)
+        .ok_or_else(|| format!("unknown mode '{mode}' for {arch} (expected {})", modes.join(", ")))
+}
+
+/// Prints `kvas: error: MSG` on stderr; exit status 2.
+pub fn fail(msg: impl Display) -> ExitCode {
+    eprintln!("kvas: error: {msg}");
+    ExitCode::from(2)
+}
+
+/// Parses a size or address: `0x` hex, decimal, or a binary `K/M/G/T/P/E` suffix
+/// (optionally followed by `iB` or `B`); `_` separators are allowed.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let s: String = text.trim().chars().filter(|&c| c != '_').collect();
+    if s.is_empty() {
+        return Err("empty size".into());
+    }
+    if let Some(hex) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        return u64::from_str_radix(hex, 16).map_err(|e| format!("'{text}' is not a hex number: {e}"));
+    }
+    let digits = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, suffix) = s.split_at(digits);
+    if num.is_empty() {
+        return Err(format!("'{text}' does not start with a number"));
+    }
+    let value: u64 = num.parse().map_err(|e| format!("'{text}': {e}"))?;
+    let unit = suffix.strip_suffix("iB").or_else(|| suffix.strip_suffix('B')).unwrap_or(suffix);
+    let shift = match unit.to_ascii_uppercase().as_str() {
+        "" => 0,
+        "K" => 10,
+        "M" => 20,
+        "G" => 30,
+        "T" => 40,
+        "P" => 50,
+        "E" => 60,
+        _ => return Err(format!("'{text}' has an unknown unit '{suffix}' (expected K, M, G, T, P or E)")),
+    };
+    value.checked_mul(1u64 << shift).ok_or_else(|| format!("'{text}' overflows 64 bits"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("0x1000"), Ok(0x1000));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("2M"), Ok(2 << 20));
+        assert_eq!(parse_size("2MiB"), Ok(2 << 20));
+        assert_eq!(parse_size("16E"), Err("'16E' overflows 64 bits".into()));
+        assert_eq!(parse_size("15E"), Ok(15 << 60));
+        assert_eq!(parse_size("0xffff_ffff_8000_0000"), Ok(0xffff_ffff_8000_0000));
+        assert!(parse_size("12Q").unwrap_err().contains("unknown unit"));
+        assert!(parse_size("0x1g").is_err());
+        assert!(parse_size("G").is_err());
+        assert!(parse_size("99999999999999999999").is_err());
+    }
+
+    #[test]
+    fn targets() {
+        assert!(target("riscv64", "sv48").is_ok());
+        assert_eq!(
+            target("riscv64", "sv40").unwrap_err(),
+            "unknown mode 'sv40' for riscv64 (expected sv39, sv48, sv57)"
+        );
+        assert!(target("mips", "x").unwrap_err().starts_with("unknown architecture 'mips'"));
+    }
+}

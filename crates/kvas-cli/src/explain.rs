@@ -1,0 +1,120 @@
+//! `kvas explain ADDR`: the region of an address, its offset, and its physical address.
+
+use std::process::ExitCode;
+
+use kvas::layout::{Layout, Target};
+
+use crate::args::{fail, parse_size, TargetArgs};
+use crate::units::{addr, human};
+
+/// `kvas explain` arguments.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The virtual address (0x hex or decimal).
+    #[arg(value_parser = parse_size)]
+    pub addr: u64,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Physical start of RAM (phys_ram_base / PHYS_OFFSET); default per arch.
+    #[arg(long, value_name = "PA", value_parser = parse_size)]
+    pub ram_base: Option<u64>,
+    /// Physical load address of the kernel image (_start); default per arch.
+    #[arg(long, value_name = "PA", value_parser = parse_size)]
+    pub load_addr: Option<u64>,
+}
+
+/// QEMU `virt`-style defaults: (RAM base, kernel load address).
+fn defaults(t: Target) -> (u64, u64) {
+    match t {
+        Target::Riscv64(_) => (0x8000_0000, 0x8020_0000),
+        Target::Riscv32 => (0x8000_0000, 0x8040_0000),
+        Target::Arm64(_) => (0x4000_0000, 0x4020_0000),
+        Target::Arm32(_) => (0x4000_0000, 0x4000_8000),
+        Target::X86_64(_) => (0, 0x100_0000),
+    }
+}
+
+/// Prints what the address is; 2 on bad arguments.
+pub fn run(a: &Args) -> ExitCode {
+    let l = match a.target.plan() {
+        Ok(l) => l,
+        Err(e) => return fail(e),
+    };
+    if !l.target().is_64bit() && a.addr > u64::from(u32::MAX) {
+        return fail(format!("address {:#x} does not fit a 32-bit address space", a.addr));
+    }
+    let (ram_default, load_default) = defaults(l.target());
+    let ram_base = a.ram_base.unwrap_or(ram_default);
+    let load = a.load_addr.unwrap_or(load_default);
+    for line in explain(&l, a.addr, ram_base, load) {
+        outln!("{line}");
+    }
+    ExitCode::SUCCESS
+}
+
+/// The lines `kvas explain` prints.
+pub fn explain(l: &Layout, va: u64, ram_base: u64, load: u64) -> Vec<String> {
+    let wide = l.target().is_64bit();
+    let a = |x: u64| format!("0x{}", addr(x, wide));
+    let mut out = Vec::new();
+    let Some(r) = l.region_containing(va) else {
+        let below = l.regions().iter().rev().find(|r| r.last() < va);
+        let above = l.regions().iter().find(|r| r.start() > va);
+        out.push(format!(
+            "{}: in no region (unlisted gap between {} and {})",
+            a(va),
+            below.map_or("the bottom", |r| r.name()),
+            above.map_or("the top", |r| r.name())
+        ));
+        return out;
+    };
+    out.push(format!(
+        "{}: {} ({}), offset {:#x} into {}-{} ({})",
+        a(va),
+        r.name(),
+        r.description(),
+        va - r.start(),
+        a(r.start()),
+        a(r.last()),
+        human(r.size())
+    ));
+    let parts = l.parts();
+    if r.name() == parts.image_region && r.name() != parts.linear_region {
+        // __pa() of a kernel-image address: va - va_kernel_pa_offset.
+        let start = parts.image_start;
+        let offset = start.wrapping_sub(load);
+        match l.image() {
+            Some(img) if !img.contains(va) => {
+                out.push(format!("  outside the image ({}-{})", a(img.start()), a(img.last())));
+            }
+            _ if va < start => out.push(format!("  below _start ({}): not mapped", a(start))),
+            img => out.push(format!(
+                "  kernel image +{:#x}: physical {:#x} (va - va_kernel_pa_offset {:#x}, _start loaded at {:#x}{})",
+                va - start,
+                va.wrapping_sub(offset),
+                offset,
+                load,
+                if img.is_none() { "; image size not given" } else { "" }
+            )),
+        }
+    }
+    if r.name() == parts.linear_region {
+        let base = match l.target() {
+            // phys_ram_base = memblock_start_of_DRAM() & PMD_MASK
+            Target::Riscv64(_) => ram_base & !((2 << 20) - 1),
+            _ => ram_base,
+        };
+        let va_pa_offset = l.page_offset().wrapping_sub(base);
+        let pa = va.wrapping_sub(va_pa_offset);
+        out.push(format!(
+            "  linear map: physical {pa:#x} (va - va_pa_offset {va_pa_offset:#x}, RAM base {base:#x})"
+        ));
+        if let Some(low) = l.lowmem().filter(|low| !low.contains(va)) {
+            out.push(format!("  beyond the end of RAM: lowmem ends at {}", a(low.last())));
+        }
+    }
+    if r.name() == "hole" {
+        out.push(format!("  not canonical for {}-bit virtual addresses: any access faults", l.va_bits()));
+    }
+    out
+}

@@ -1,0 +1,383 @@
+//! The engine against a reference model, checked by the simulator's MMU.
+//!
+//! Random sequences of `map`, `map_range`, `unmap`, `unmap_range` and
+//! `protect_range` run in Sv39, Sv48 and Sv57 against a model that knows only
+//! which virtual range maps to which physical range with which attributes.
+//! After every step:
+//! - the oracle MMU ([`kvas::sim::Mmu`]) translates every probed address (both
+//!   ends of every request and of every mapped range, and their neighbours) for
+//!   every kind of access exactly as the model says, and so does the engine;
+//! - the live table frames are exactly the tables the engine's leaves need (no
+//!   leak, no empty table), and no frame was freed twice;
+//! - an operation that fails has changed nothing; running the allocator dry on
+//!   purpose must give `OutOfFrames` and leave the tables as they were.
+//!
+//! At the end, unmapping everything returns every frame but the root.
+
+use std::collections::BTreeSet;
+
+use kvas::arch::riscv::{Mode, Riscv, Satp};
+use kvas::paging::{Attrs, Geometry, Mapping, PageTable};
+use kvas::sim::{Access, Context, Mmu, Ram, TrackingAllocator};
+use kvas::{Error, PageSize, PhysAddr, VirtAddr};
+use proptest::prelude::*;
+
+const PAGE: u64 = 4096;
+
+/// One virtual range of the model: `[start, end)` → `pa`.., with `attrs`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Seg {
+    start: u128,
+    end: u128,
+    pa: u64,
+    attrs: Attrs,
+}
+
+#[derive(Default, Clone, Debug)]
+struct Model {
+    segs: Vec<Seg>,
+}
+
+impl Model {
+    fn lookup(&self, va: u64) -> Option<(u64, Attrs)> {
+        let va = u128::from(va);
+        self.segs
+            .iter()
+            .find(|s| s.start <= va && va < s.end)
+            .map(|s| (s.pa + (va - s.start) as u64, s.attrs))
+    }
+
+    fn overlaps(&self, start: u128, end: u128) -> bool {
+        self.segs.iter().any(|s| s.start < end && start < s.end)
+    }
+
+    /// The first address in `[start, end)` that nothing maps.
+    fn first_hole(&self, start: u128, end: u128) -> Option<u128> {
+        let mut at = start;
+        let mut segs: Vec<&Seg> = self.segs.iter().filter(|s| s.start < end && start < s.end).collect();
+        segs.sort_by_key(|s| s.start);
+        for s in segs {
+            if s.start > at {
+                return Some(at);
+            }
+            at = at.max(s.end);
+        }
+        (at < end).then_some(at)
+    }
+
+    /// Removes `[start, end)`, keeping the pieces outside it.
+    fn cut(&mut self, start: u128, end: u128) {
+        let mut out = Vec::new();
+        for s in &self.segs {
+            if s.end <= start || end <= s.start {
+                out.push(*s);
+                continue;
+            }
+            if s.start < start {
+                out.push(Seg { end: start, ..*s });
+            }
+            if end < s.end {
+                out.push(Seg { start: end, pa: s.pa + (end - s.start) as u64, ..*s });
+            }
+        }
+        self.segs = out;
+    }
+
+    fn insert(&mut self, start: u128, end: u128, pa: u64, attrs: Attrs) {
+        self.segs.push(Seg { start, end, pa, attrs });
+    }
+
+    fn relabel(&mut self, start: u128, end: u128, attrs: Attrs) {
+        let inside: Vec<Seg> = self
+            .segs
+            .iter()
+            .filter(|s| s.start < end && start < s.end)
+            .map(|s| {
+                let lo = s.start.max(start);
+                let hi = s.end.min(end);
+                Seg { start: lo, end: hi, pa: s.pa + (lo - s.start) as u64, attrs }
+            })
+            .collect();
+        self.cut(start, end);
+        self.segs.extend(inside);
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    Map {
+        va: u64,
+        pa: u64,
+        size: PageSize,
+        attrs: Attrs,
+    },
+    MapRange {
+        va: u64,
+        pa: u64,
+        len: u64,
+        attrs: Attrs,
+        max: PageSize,
+    },
+    Unmap {
+        va: u64,
+        size: PageSize,
+    },
+    UnmapRange {
+        va: u64,
+        len: u64,
+    },
+    Protect {
+        va: u64,
+        len: u64,
+        attrs: Attrs,
+    },
+    /// Lets the allocator give only this many more frames during the next op.
+    Starve(u64),
+}
+
+const ATTRS: [Attrs; 4] = [
+    Attrs::KERNEL_RW,
+    Attrs::KERNEL_RO,
+    Attrs::KERNEL_RX,
+    Attrs::READ.union(Attrs::WRITE).union(Attrs::USER).union(Attrs::ACCESSED).union(Attrs::DIRTY),
+];
+
+/// An offset built from a few multiples of neighbouring granularities, so that
+/// requests start and end on, next to and across every boundary.
+fn offset(max_level: u8) -> impl Strategy<Value = u64> {
+    (0..=max_level, 0u64..4, 0u64..3, 0u64..3).prop_map(|(level, a, b, c)| {
+        a * Geometry::granularity(level) + b * Geometry::granularity(level.saturating_sub(1)) + c * PAGE
+    })
+}
+
+fn page_size(max_level: u8) -> impl Strategy<Value = PageSize> {
+    (0..=max_level).prop_map(|l| PageSize::from_level(l).unwrap())
+}
+
+fn op(max_level: u8) -> impl Strategy<Value = Op> {
+    let attrs = proptest::sample::select(ATTRS.to_vec());
+    let len = || offset(max_level).prop_map(|l| l.max(PAGE));
+    prop_oneof![
+        (page_size(max_level), 0u64..4, 0u64..3, 0u64..4, attrs.clone()).prop_map(
+            move |(size, a, b, p, attrs)| {
+                let up = Geometry::granularity((size.level() + 1).min(max_level));
+                Op::Map { va: a * up + b * size.bytes(), pa: p * size.bytes(), size, attrs }
+            }
+        ),
+        (offset(max_level), offset(max_level), len(), attrs.clone(), page_size(max_level)).prop_map(
+            |(va, pa, len, attrs, max)| {
+                // At most ~4096 leaves of the size the relative alignment allows,
+                // so that a case needs thousands of table frames, not millions.
+                let align = (va ^ pa).trailing_zeros().min(63);
+                let leaf = (1u64 << align).min(max.bytes()).max(PAGE);
+                Op::MapRange { va, pa, len: len.min(4096 * leaf), attrs, max }
+            }
+        ),
+        (page_size(max_level), 0u64..4, 0u64..3).prop_map(move |(size, a, b)| {
+            let up = Geometry::granularity((size.level() + 1).min(max_level));
+            Op::Unmap { va: a * up + b * size.bytes(), size }
+        }),
+        (offset(max_level), len()).prop_map(|(va, len)| Op::UnmapRange { va, len }),
+        (offset(max_level), len(), attrs).prop_map(|(va, len, attrs)| Op::Protect { va, len, attrs }),
+        (0u64..4).prop_map(Op::Starve),
+    ]
+}
+
+struct World<'r> {
+    mode: Mode,
+    base: u64,
+    pt: PageTable<Riscv, &'r Ram>,
+    alloc: TrackingAllocator,
+    model: Model,
+    probes: BTreeSet<u64>,
+}
+
+impl World<'_> {
+    fn probe_range(&mut self, start: u64, len: u64) {
+        for va in [start.wrapping_sub(PAGE), start, start + PAGE, start + len - PAGE, start + len] {
+            self.probes.insert(va);
+        }
+    }
+
+    fn snapshot(&self) -> (Vec<Mapping>, usize) {
+        (self.pt.mappings().collect::<Result<_, _>>().unwrap(), self.alloc.live())
+    }
+
+    fn apply(&mut self, op: &Op, starve: Option<u64>) -> Result<(), TestCaseError> {
+        let before = self.snapshot();
+        if let Some(n) = starve {
+            self.alloc.set_limit(Some(self.alloc.allocations() + n));
+        }
+        let b = u128::from(self.base);
+        let (result, expected) = match *op {
+            Op::Map { va, pa, size, attrs } => {
+                let (start, end) = (b + u128::from(va), b + u128::from(va + size.bytes()));
+                self.probe_range(self.base + va, size.bytes());
+                let r = self.pt.map(
+                    VirtAddr::new(self.base + va),
+                    PhysAddr::new(pa).unwrap(),
+                    size,
+                    attrs,
+                    &mut self.alloc,
+                );
+                let overlap = self.model.overlaps(start, end);
+                if r.is_ok() && !overlap {
+                    self.model.insert(start, end, pa, attrs);
+                }
+                (r.map(|f| f.ignore()), if overlap { Some("AlreadyMapped") } else { None })
+            }
+            Op::MapRange { va, pa, len, attrs, max } => {
+                let (start, end) = (b + u128::from(va), b + u128::from(va + len));
+                self.probe_range(self.base + va, len);
+                let r = self.pt.map_range(
+                    VirtAddr::new(self.base + va),
+                    PhysAddr::new(pa).unwrap(),
+                    len,
+                    attrs,
+                    max,
+                    &mut self.alloc,
+                );
+                let overlap = self.model.overlaps(start, end);
+                if r.is_ok() && !overlap {
+                    self.model.insert(start, end, pa, attrs);
+                }
+                (r.map(|f| f.ignore()), if overlap { Some("AlreadyMapped") } else { None })
+            }
+            Op::Unmap { va, size } => {
+                let (start, end) = (b + u128::from(va), b + u128::from(va + size.bytes()));
+                self.probe_range(self.base + va, size.bytes());
+                let r = self.pt.unmap(VirtAddr::new(self.base + va), size, &mut self.alloc);
+                let nothing = !self.model.overlaps(start, end);
+                if r.is_ok() {
+                    self.model.cut(start, end);
+                }
+                if nothing {
+                    prop_assert_eq!(&r, &Err(Error::NotMapped { va: VirtAddr::new(self.base + va) }));
+                }
+                (r.map(|f| f.ignore()), if nothing { Some("NotMapped") } else { None })
+            }
+            Op::UnmapRange { va, len } => {
+                let (start, end) = (b + u128::from(va), b + u128::from(va + len));
+                self.probe_range(self.base + va, len);
+                let r = self.pt.unmap_range(VirtAddr::new(self.base + va), len, &mut self.alloc);
+                if r.is_ok() {
+                    self.model.cut(start, end);
+                }
+                (r.map(|f| f.ignore()), None)
+            }
+            Op::Protect { va, len, attrs } => {
+                let (start, end) = (b + u128::from(va), b + u128::from(va + len));
+                self.probe_range(self.base + va, len);
+                let r = self.pt.protect_range(VirtAddr::new(self.base + va), len, attrs, &mut self.alloc);
+                let hole = self.model.first_hole(start, end);
+                if let Some(h) = hole {
+                    prop_assert_eq!(&r, &Err(Error::NotMapped { va: VirtAddr::new(h as u64) }));
+                } else if r.is_ok() {
+                    self.model.relabel(start, end, attrs);
+                }
+                (r.map(|f| f.ignore()), hole.map(|_| "NotMapped"))
+            }
+            Op::Starve(_) => unreachable!(),
+        };
+        self.alloc.set_limit(None);
+        match (&result, expected) {
+            (Ok(()), None) => {}
+            (Err(Error::AlreadyMapped { .. }), Some("AlreadyMapped"))
+            | (Err(Error::NotMapped { .. }), Some("NotMapped")) => {
+                prop_assert_eq!(self.snapshot(), before, "a refused {:?} changed the tables", op);
+            }
+            (Err(Error::OutOfFrames { .. }), None) if starve.is_some() => {
+                prop_assert_eq!(self.snapshot(), before, "{:?} ran out of frames and changed the tables", op);
+            }
+            _ => prop_assert!(false, "{:?} gave {:?}, the model expected {:?}", op, result, expected),
+        }
+        Ok(())
+    }
+
+    fn check(&self, ram: &Ram) -> Result<(), TestCaseError> {
+        let satp = Satp { mode: Some(self.mode), asid: 0, root: self.pt.root() }.encode().unwrap();
+        let mmu = Mmu::from_satp(satp).unwrap();
+        let mut probes: BTreeSet<u64> = self.probes.clone();
+        for s in &self.model.segs {
+            probes.insert(s.start as u64);
+            probes.insert((s.end - u128::from(PAGE)) as u64);
+        }
+        let ctx = Context::SUPERVISOR.with_sum(true);
+        for &va in &probes {
+            let expected = self.model.lookup(va);
+            for access in Access::ALL {
+                let got = mmu.translate(ram, VirtAddr::new(va), access, ctx);
+                let allowed = expected.filter(|(_, a)| match access {
+                    Access::Load => a.contains(Attrs::READ),
+                    Access::Store => a.contains(Attrs::WRITE | Attrs::DIRTY),
+                    Access::Fetch => a.contains(Attrs::EXECUTE) && !a.contains(Attrs::USER),
+                });
+                match (got, allowed) {
+                    (Ok(t), Some((pa, _))) => prop_assert_eq!(t.pa.as_u64(), pa, "{:#x} {:?}", va, access),
+                    (Err(_), None) => {}
+                    (got, want) => {
+                        prop_assert!(false, "{:#x} {:?}: MMU {:?}, model {:?}", va, access, got, want)
+                    }
+                }
+            }
+            let engine = self.pt.translate(VirtAddr::new(va)).ok().map(|t| (t.pa.as_u64(), t.attrs));
+            prop_assert_eq!(engine, expected, "engine translate {:#x}", va);
+        }
+        // Exactly the tables the leaves need: the root, and the table holding
+        // each leaf and every table above it.
+        let g = self.mode.geometry();
+        let mut needed = BTreeSet::from([(g.root_level(), 0u64)]);
+        for m in self.pt.mappings() {
+            let m = m.unwrap();
+            for level in m.size.level()..g.root_level() {
+                needed.insert((level, m.va.as_u64() >> Geometry::shift(level + 1)));
+            }
+        }
+        prop_assert_eq!(self.alloc.live(), needed.len(), "live frames vs tables the leaves need");
+        prop_assert_eq!(self.pt.stats().unwrap().tables as usize, needed.len());
+        prop_assert!(self.alloc.misuse().is_empty(), "{:?}", self.alloc.misuse());
+        Ok(())
+    }
+}
+
+fn run(mode: Mode, ops: Vec<Op>) -> Result<(), TestCaseError> {
+    let ram = Ram::new();
+    let mut alloc = TrackingAllocator::new(PhysAddr::new(0x10_0000_0000).unwrap(), 1 << 30).unwrap();
+    let pt = PageTable::new(Riscv::new(mode), &ram, &mut alloc).unwrap();
+    let base = mode.geometry().kernel_half_start().as_u64();
+    let mut w = World { mode, base, pt, alloc, model: Model::default(), probes: BTreeSet::new() };
+    let mut starve = None;
+    for op in &ops {
+        if let Op::Starve(n) = op {
+            starve = Some(*n);
+            continue;
+        }
+        w.apply(op, starve.take())?;
+        w.check(&ram)?;
+    }
+    // Everything goes: only the root is left.
+    let window = 8 * Geometry::granularity(mode.geometry().max_leaf_level());
+    w.pt.unmap_range(VirtAddr::new(base), window, &mut w.alloc).unwrap().ignore();
+    prop_assert_eq!(w.alloc.live(), 1);
+    prop_assert!(w.pt.mappings().next().is_none());
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn sv39_matches_the_model(ops in proptest::collection::vec(op(2), 1..24)) {
+        run(Mode::Sv39, ops)?;
+    }
+
+    #[test]
+    fn sv48_matches_the_model(ops in proptest::collection::vec(op(3), 1..24)) {
+        run(Mode::Sv48, ops)?;
+    }
+
+    #[test]
+    fn sv57_matches_the_model(ops in proptest::collection::vec(op(4), 1..24)) {
+        run(Mode::Sv57, ops)?;
+    }
+}

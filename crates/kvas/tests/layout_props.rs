@@ -1,0 +1,209 @@
+//! Property tests: the checker accepts every planned layout for random valid
+//! options, and rejects deliberate breakages (overlap, misalignment, a modules
+//! window out of reach).
+
+use kvas::layout::{check, plan, Kasan, Layout, Options, Span, Target, Violation};
+use proptest::prelude::*;
+
+fn target() -> impl Strategy<Value = Target> {
+    (0..Target::ALL.len()).prop_map(|i| Target::ALL[i])
+}
+
+/// Options valid for `target`: KASAN and KASLR only where the architecture has
+/// them; RAM from 128 MiB to 1 GiB in 64 KiB steps; images up to 64 MiB.
+fn valid(target: Target) -> impl Strategy<Value = (Target, Options)> {
+    let kasan = match target {
+        Target::Riscv32 => Just(Kasan::None).boxed(),
+        Target::Riscv64(_) | Target::Arm64(_) => {
+            prop_oneof![Just(Kasan::None), Just(Kasan::Generic), Just(Kasan::SwTags)].boxed()
+        }
+        _ => prop_oneof![Just(Kasan::None), Just(Kasan::Generic)].boxed(),
+    };
+    let kaslr = match target {
+        Target::Riscv64(_) | Target::X86_64(_) | Target::Arm64(_) => (0u64..200).boxed(),
+        _ => Just(0u64).boxed(),
+    };
+    // arm32's vmalloc= from 16 MiB to 400 MiB in 2 MiB steps.
+    let vmalloc = match target {
+        Target::Arm32(_) => prop::option::of(8u64..=200).boxed(),
+        _ => Just(None).boxed(),
+    };
+    (kasan, 0u64..(64 << 20), kaslr, prop::option::of(2048u64..16384), vmalloc).prop_map(
+        move |(kasan, kernel_size, slot, ram, vmalloc)| {
+            let options = Options {
+                kasan,
+                kernel_size,
+                kaslr_offset: slot * (2 << 20),
+                ram: ram.map(|units| units << 16),
+                vmalloc: vmalloc.map(|steps| steps * (2 << 20)),
+                ..Options::default()
+            };
+            (target, options)
+        },
+    )
+}
+
+fn planned() -> impl Strategy<Value = Layout> {
+    target().prop_flat_map(valid).prop_map(|(t, o)| plan(t, &o).unwrap())
+}
+
+fn rebuilt(layout: &Layout, index: usize, span: Span) -> Layout {
+    let mut parts = *layout.parts();
+    let slot = &mut parts.regions.as_mut_slice()[index];
+    *slot = slot.with_span(span);
+    Layout::from_parts(parts)
+}
+
+proptest! {
+    #[test]
+    fn every_planned_layout_passes(layout in planned()) {
+        let v = check(&layout);
+        prop_assert!(v.is_empty(), "{}: {:?}", layout.target(), v.iter().collect::<Vec<_>>());
+        prop_assert!(layout.regions().windows(2).all(|w| w[0].last() < w[1].start()));
+        if let (Some(image), Some(lowmem)) = (layout.image(), layout.lowmem()) {
+            prop_assert!(image.size() > 0 && lowmem.size() > 0);
+        }
+    }
+
+    #[test]
+    fn an_overlap_is_reported_with_both_regions(layout in planned(), pick in any::<prop::sample::Index>()) {
+        let n = layout.regions().len();
+        let i = pick.index(n - 1);
+        let (a, b) = (layout.regions()[i], layout.regions()[i + 1]);
+        // Stretch region i one page into its successor.
+        let broken = rebuilt(&layout, i, Span::new(a.start(), b.start() + 0xfff.min(b.last() - b.start())).unwrap());
+        let v = check(&broken);
+        let named = v.iter().any(|x| matches!(x, Violation::Overlap { a: x1, b: x2 }
+            if x1.name() == a.name() && x2.name() == b.name()));
+        prop_assert!(named, "{}: {:?}", layout.target(), v.iter().collect::<Vec<_>>());
+        let line = v.iter().find(|x| matches!(x, Violation::Overlap { .. })).unwrap().to_string();
+        prop_assert!(line.contains(a.name()) && line.contains(b.name()) && line.contains("0x"), "{line}");
+    }
+
+    #[test]
+    fn a_misaligned_region_is_reported(layout in planned(), pick in any::<prop::sample::Index>()) {
+        let aligned: Vec<usize> =
+            (0..layout.regions().len()).filter(|&i| layout.regions()[i].align() > 1).collect();
+        let i = aligned[pick.index(aligned.len())];
+        let r = layout.regions()[i];
+        // Move the start up by half the alignment (but stay inside the region).
+        let shift = (r.align() / 2).min(r.size() - 1).max(1);
+        let broken = rebuilt(&layout, i, Span::new(r.start() + shift, r.last()).unwrap());
+        let v = check(&broken);
+        prop_assert!(
+            v.iter().any(|x| matches!(x, Violation::Misaligned { region } if region.name() == r.name())),
+            "{}: {:?}", layout.target(), v.iter().collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn a_modules_window_out_of_reach_is_reported(layout in planned(), extra in 1u64..(1 << 30)) {
+        let parts = layout.parts();
+        let name = parts.modules_regions[0];
+        let i = layout.regions().iter().position(|r| r.name() == name).unwrap();
+        let r = layout.regions()[i];
+        // Move the bottom of the modules window just beyond the farthest reach of the text.
+        let far = parts.text.last().checked_sub(layout.reach().far + extra);
+        let Some(start) = far.filter(|s| *s < r.start()) else { return Ok(()) };
+        let start = start & !0xfff;
+        let broken = rebuilt(&layout, i, Span::new(start, r.last()).unwrap());
+        let v = check(&broken);
+        prop_assert!(
+            v.iter().any(|x| matches!(x, Violation::OutOfReach { reach, .. } if *reach == layout.reach().far)),
+            "{}: {:?}", layout.target(), v.iter().collect::<Vec<_>>()
+        );
+    }
+}
+
+#[test]
+fn ram_beyond_the_linear_map_and_an_image_outside_its_region_are_reported() {
+    let layout = plan(
+        Target::Riscv64(kvas::arch::riscv::Mode::Sv39),
+        &Options { kernel_size: 16 << 20, ram: Some(1 << 30), ..Options::default() },
+    )
+    .unwrap();
+    let mut parts = *layout.parts();
+    parts.options.ram = Some(256 << 30);
+    parts.image = Some(Span::from_size(0xffff_ffff_0000_0000, 4096).unwrap());
+    let v = check(&Layout::from_parts(parts));
+    let lines: Vec<String> = v.iter().map(ToString::to_string).collect();
+    assert!(lines.iter().any(|l| l.starts_with("linear map too small: linear")
+        && l.contains("at most 0x2000000000 bytes, RAM is 0x4000000000")));
+    assert!(lines
+        .iter()
+        .any(|l| l.starts_with("kernel image [0xffffffff00000000") && l.contains("kernel [")));
+    assert_eq!(v.len(), 3, "{lines:?}");
+    assert!(lines.iter().any(|l| l.contains("leaves its window [0xffffffff80000000-0xffffffffbfffffff]")));
+}
+
+#[test]
+fn what_plan_refuses_plan_unchecked_leaves_to_the_checker() {
+    use kvas::layout::{plan_unchecked, Arm32Split, Arm64Mode, X86Mode};
+    use kvas::Error;
+    let mib = 1u64 << 20;
+    let cases: [(Target, Options); 6] = [
+        (
+            Target::Riscv64(kvas::arch::riscv::Mode::Sv48),
+            Options { kernel_size: 4 * mib, kaslr_offset: 1022 * mib, ..Options::default() },
+        ),
+        (
+            Target::Riscv64(kvas::arch::riscv::Mode::Sv57),
+            Options { ram: Some(33 << 50), ..Options::default() },
+        ),
+        (Target::X86_64(X86Mode::Level5), Options { kernel_size: 600 * mib, ..Options::default() }),
+        (
+            Target::Arm64(Arm64Mode::K64Va52),
+            Options { kernel_size: 8 * mib, kaslr_offset: 3 << 30, ..Options::default() },
+        ),
+        (Target::Arm32(Arm32Split::G1), Options { ram: Some(5 << 30), ..Options::default() }),
+        (Target::Riscv32, Options { kernel_size: 2 << 30, ..Options::default() }),
+    ];
+    for (target, options) in cases {
+        let refused = plan(target, &options);
+        assert!(
+            matches!(
+                refused,
+                Err(Error::KaslrOutOfRange { .. } | Error::RamTooLarge { .. } | Error::KernelTooLarge { .. })
+            ),
+            "{target}: {refused:?}"
+        );
+        let layout = plan_unchecked(target, &options).unwrap();
+        let v = check(&layout);
+        assert!(!v.is_empty(), "{target}: the checker must report what plan refused");
+    }
+}
+
+fn any_u64() -> impl Strategy<Value = u64> {
+    // Edge values as often as random ones: overflow hides at the top.
+    prop_oneof![
+        any::<u64>(),
+        Just(0),
+        Just(u64::MAX),
+        Just(u64::MAX - 4095),
+        Just(1u64 << 63),
+        0u64..(8 << 30)
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(3000))]
+
+    #[test]
+    fn no_options_make_the_planner_or_checker_panic(
+        t in target(),
+        kasan in prop_oneof![Just(Kasan::None), Just(Kasan::Generic), Just(Kasan::SwTags)],
+        kernel_size in any_u64(),
+        kaslr_offset in any_u64(),
+        ram in prop::option::of(any_u64()),
+        vmalloc in prop::option::of(any_u64()),
+    ) {
+        let options = Options { kasan, kernel_size, kaslr_offset, ram, vmalloc, ..Options::default() };
+        if let Ok(layout) = plan(t, &options) {
+            let v = check(&layout);
+            prop_assert!(v.is_empty(), "{t} {options:?}: {:?}", v.iter().collect::<Vec<_>>());
+        }
+        if let Ok(layout) = kvas::layout::plan_unchecked(t, &options) {
+            let _ = check(&layout).len();
+        }
+    }
+}
