@@ -41,28 +41,10 @@ pub use base::{choose_base, BaseRule};
 
 use crate::addr::{PageSize, PhysAddr, VirtAddr};
 use crate::arch::riscv::Mode;
+use crate::layout::riscv64;
 use crate::paging::{Attrs, Flush, FrameAllocator, PageTable, PhysMemory, TableFormat};
 use crate::phys::{MemoryMap, PhysRange};
 use crate::Error;
-
-// TODO(layout): take PAGE_OFFSET and KERN_VIRT_SIZE from `kvas::layout` once it
-// lands; these are Linux's values (reference §2: PAGE_OFFSET_L3/L4/L5 and
-// KERN_VIRT_SIZE = 128 × PGDIR_SIZE).
-const fn riscv_page_offset(mode: Mode) -> u64 {
-    match mode {
-        Mode::Sv39 => 0xffff_ffd6_0000_0000,
-        Mode::Sv48 => 0xffff_af80_0000_0000,
-        Mode::Sv57 => 0xff60_0000_0000_0000,
-    }
-}
-
-const fn riscv_linear_size(mode: Mode) -> u64 {
-    match mode {
-        Mode::Sv39 => 128 << 30,
-        Mode::Sv48 => 64 << 40,
-        Mode::Sv57 => 32 << 50,
-    }
-}
 
 /// Where and how to build the linear map.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,8 +66,8 @@ impl LinearConfig {
     /// leaf size the privileged spec allows, and the [`BaseRule::LargestLeaf`] base.
     pub const fn riscv(mode: Mode) -> Self {
         Self {
-            page_offset: VirtAddr::new(riscv_page_offset(mode)),
-            size: riscv_linear_size(mode),
+            page_offset: VirtAddr::new(riscv64::page_offset(mode)),
+            size: riscv64::kern_virt_size(mode),
             max_leaf: PageSize::Size256T,
             base_rule: BaseRule::LargestLeaf,
             kernel_text: None,
