@@ -208,6 +208,11 @@ pub fn minimum(mode: Mode, pieces: &[(u64, u64, bool)], offset: u64, max_level: 
     (leaves, tables)
 }
 
+/// Mappable bytes of a raw map with no window at all.
+pub fn bytes_from_unbounded(raw: &RawMap) -> u64 {
+    expected_pieces(raw, 0, u64::MAX, None).iter().map(|p| p.1 - p.0).sum()
+}
+
 /// Free pages of a raw map, computed without the library: RAM minus every reservation.
 pub fn free_pages(raw: &RawMap) -> u64 {
     let ram = union(raw.banks.clone());
@@ -255,9 +260,29 @@ pub fn check(mode: Mode, raw: &RawMap, map: &MemoryMap, cfg: &LinearConfig, b: &
     let total: u64 = pieces.iter().map(|p| p.1 - p.0).sum();
     assert_eq!(lm.mapped_bytes, total, "mapped bytes");
 
-    // The base is at or below the first RAM byte.
+    // The base follows its rule (DESIGN: linear/base.rs), checked from scratch.
     let first = union(raw.banks.clone())[0].0;
-    assert!(base <= first);
+    let bytes_from =
+        |b: u64| -> u64 { expected_pieces(raw, b, b + cfg.size, None).iter().map(|p| p.1 - p.0).sum() };
+    let all = bytes_from_unbounded(raw);
+    match cfg.base_rule {
+        linear::BaseRule::Linux => assert_eq!(base, first & !((2 << 20) - 1)),
+        linear::BaseRule::LargestLeaf => {
+            let max_level = cfg.max_leaf.level().min(mode.levels() - 1);
+            let po_align = 1u64 << cfg.page_offset.as_u64().trailing_zeros();
+            let top = Geometry::granularity(max_level).min(po_align);
+            let fits = bytes_from(first) == all;
+            if fits {
+                assert_eq!(lm.mapped_bytes, all, "RAM that fits is never capped");
+                if base & (top - 1) != 0 {
+                    assert!(bytes_from(first & !(top - 1)) < all, "backed off without need");
+                }
+            } else {
+                assert_eq!(base, first & !(top - 1), "capping is unavoidable: keep the alignment");
+            }
+            assert!((0..=max_level).any(|l| base == first & !(Geometry::granularity(l).min(po_align) - 1)));
+        }
+    }
 
     // Every leaf lies inside one expected piece, at the linear offset, with the
     // piece's permissions; none is writable and executable.
