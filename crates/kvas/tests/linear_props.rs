@@ -8,8 +8,8 @@
 //! When free RAM cannot hold that minimum (tiny or fully reserved maps), the
 //! build must fail with `OutOfFrames` and leave nothing behind instead.
 //!
-//! `PROPTEST_CASES` sets the number of maps per mode (default 4 in a debug build,
-//! whose simulator is slow, and 64 in release); the deep run is
+//! `PROPTEST_CASES` sets the number of maps per mode (default 32 in a debug
+//! build, whose simulator is slow, and 256 in release); the deep run is
 //! `PROPTEST_CASES=1000 cargo test --release -p kvas --test linear_props`.
 
 mod linear_support;
@@ -82,7 +82,7 @@ fn config() -> ProptestConfig {
     let cases = std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|c| c.parse().ok())
-        .unwrap_or(if cfg!(debug_assertions) { 4 } else { 64 });
+        .unwrap_or(if cfg!(debug_assertions) { 32 } else { 256 });
     ProptestConfig { cases, ..ProptestConfig::default() }
 }
 
