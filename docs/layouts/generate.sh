@@ -6,6 +6,8 @@ cargo build -q -p kvas-cli
 kvas=target/debug/kvas
 out=docs/layouts
 $kvas layout --arch riscv64 --mode all --kasan generic --format svg > $out/riscv64-all.svg
+$kvas layout --arch riscv64 --mode all --kasan generic --kernel-size 20M --kaslr-offset 64M --format svg \
+    > $out/riscv64-all-kaslr.svg
 for m in sv39 sv48 sv57; do
     $kvas layout --arch riscv64 --mode $m --kasan generic --format svg > $out/riscv64-$m.svg
     $kvas layout --arch riscv64 --mode $m --kasan generic > $out/riscv64-$m.txt

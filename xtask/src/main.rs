@@ -1,1 +1,111 @@
-fn main() {}
+//! `cargo run -p xtask -- <command>`: builds and boots the kvas kernel.
+//!
+//! - `build`: builds the kernel with the right toolchain (see [`toolchain`]) and seals its
+//!   relocation table (see [`image`]); the result is `kernel/target/kvas-kernel.elf`.
+//! - `kernel-path`: builds, then prints the absolute path of that ELF.
+//! - `qemu [--mode sv39|sv48|sv57] [--append WORDS] [--cpu CPU] [--memory SIZE] [-- QEMU-ARGS]`:
+//!   builds and boots it interactively in QEMU (virt, OpenSBI, -nographic).
+//! - `boot-cost`: boots once per mode under `-icount shift=0` and prints the instructions
+//!   from kernel entry to its report, and the image size (for docs/PERFORMANCE.md).
+//! - `boot-test [NAME-SUBSTRING]`: builds and runs the boot tests (see [`boottest`]), each
+//!   bounded in time; exits non-zero if any fails.
+
+mod boottest;
+mod dtb;
+mod elf;
+mod image;
+#[cfg(test)]
+mod kernel_dt_tests;
+mod qemu;
+mod toolchain;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the repository").to_path_buf()
+}
+
+/// Where the sealed kernel ELF goes.
+pub fn kernel_elf() -> PathBuf {
+    repo_root().join("kernel/target/kvas-kernel.elf")
+}
+
+/// Builds the kernel and seals it; returns the sealed ELF's path.
+pub fn build_kernel() -> Result<PathBuf, String> {
+    let tc = toolchain::detect()?;
+    eprintln!("xtask: building the kernel with the {} toolchain", tc.name());
+    let linked = toolchain::build(&tc, &repo_root().join("kernel"))?;
+    let mut bytes = std::fs::read(&linked).map_err(|e| format!("reading {}: {e}", linked.display()))?;
+    let report = image::seal(&mut bytes).map_err(|e| format!("{}: {e}", linked.display()))?;
+    let out = kernel_elf();
+    std::fs::write(&out, &bytes).map_err(|e| format!("writing {}: {e}", out.display()))?;
+    eprintln!(
+        "xtask: {} ({} bytes, {} of {} relocation slots)",
+        out.display(),
+        bytes.len(),
+        report.slots,
+        report.capacity
+    );
+    Ok(out)
+}
+
+fn mode_words(mode: &str) -> Result<&'static str, String> {
+    match mode {
+        "sv57" => Ok(""),
+        "sv48" => Ok("no5lvl"),
+        "sv39" => Ok("no4lvl"),
+        other => Err(format!("--mode {other}: expected sv39, sv48 or sv57")),
+    }
+}
+
+fn qemu(args: &[String]) -> Result<ExitCode, String> {
+    let mut boot = qemu::Boot::new(PathBuf::new());
+    let mut words = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut value = |flag: &str| it.next().cloned().ok_or_else(|| format!("{flag} needs a value"));
+        match a.as_str() {
+            "--mode" => words.push(mode_words(&value("--mode")?)?.to_string()),
+            "--append" => words.push(value("--append")?),
+            "--cpu" => boot.cpu = Some(value("--cpu")?),
+            "--memory" => boot.memory = value("--memory")?,
+            "--" => {
+                boot.extra = it.by_ref().cloned().collect();
+            }
+            other => return Err(format!("qemu: unknown argument {other:?}")),
+        }
+    }
+    boot.append = words.iter().filter(|w| !w.is_empty()).cloned().collect::<Vec<_>>().join(" ");
+    boot.kernel = build_kernel()?;
+    eprintln!("xtask: {}", boot.describe());
+    let status = boot.command().status().map_err(|e| format!("cannot start {}: {e}", qemu::QEMU))?;
+    Ok(if status.success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn run(args: &[String]) -> Result<ExitCode, String> {
+    match args.first().map(String::as_str) {
+        Some("build") => build_kernel().map(|_| ExitCode::SUCCESS),
+        Some("kernel-path") => {
+            println!("{}", build_kernel()?.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Some("qemu") => qemu(&args[1..]),
+        Some("boot-cost") => boottest::boot_cost(&build_kernel()?),
+        Some("boot-test") => boottest::run(&build_kernel()?, args.get(1).map(String::as_str)),
+        _ => Err("usage: cargo run -p xtask -- build | kernel-path | qemu [--mode MODE] [--append WORDS] \
+                  [--cpu CPU] [--memory SIZE] [-- QEMU-ARGS] | boot-cost | boot-test [FILTER]"
+            .into()),
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(&args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -65,6 +65,9 @@ pub struct OptionArgs {
     /// RAM to map (sizes lowmem; highmem on 32-bit).
     #[arg(long, value_name = "BYTES", value_parser = parse_size)]
     pub ram: Option<u64>,
+    /// arm32 only: the vmalloc reserve (Linux's vmalloc=, default 240M) that sets the lowmem ceiling.
+    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    pub vmalloc: Option<u64>,
     /// Source of truth: Linux 6.17's code or its documentation tables.
     #[arg(long, value_enum, default_value = "linux")]
     pub profile: ProfileArg,
@@ -82,6 +85,7 @@ impl OptionArgs {
             kernel_size: self.kernel_size,
             kaslr_offset: self.kaslr_offset,
             ram: self.ram,
+            vmalloc: self.vmalloc,
             profile: match self.profile {
                 ProfileArg::Linux => Profile::Linux,
                 ProfileArg::LinuxDoc => Profile::LinuxDoc,

@@ -67,6 +67,7 @@ fn from_file(path: &PathBuf) -> Result<Layout, String> {
         options.kernel_size = num("kernel_size").unwrap_or(0);
         options.kaslr_offset = num("kaslr_offset").unwrap_or(0);
         options.ram = num("ram");
+        options.vmalloc = num("vmalloc");
         if let Some(k) = o.get("kasan").and_then(Value::as_str) {
             options.kasan = kvas::layout::Kasan::from_name(k).ok_or(format!("unknown kasan '{k}'"))?;
         }

@@ -43,6 +43,7 @@ pub fn to_json(l: &Layout) -> Value {
             "kernel_size": o.kernel_size,
             "kaslr_offset": o.kaslr_offset,
             "ram": o.ram,
+            "vmalloc": o.vmalloc,
         },
         "facts": {
             "user_bytes": l.user_bytes(),

@@ -5,7 +5,7 @@
 
 use std::fmt::Write;
 
-use kvas::layout::{Layout, Region};
+use kvas::layout::{Layout, Region, Span};
 
 use crate::units::{addr, human};
 
@@ -187,7 +187,7 @@ pub fn render(layouts: &[Layout], caption: &str) -> String {
             );
         }
         for (r, p) in l.regions().iter().zip(bands) {
-            band(&mut s, x, r, p, wide, single);
+            band(&mut s, x, r, p, wide, single, l.image());
         }
         let _ = writeln!(
             s,
@@ -250,7 +250,7 @@ fn facts(l: &Layout) -> Vec<String> {
     f
 }
 
-fn band(s: &mut String, x: f64, r: &Region, p: &Placed, wide: bool, single: bool) {
+fn band(s: &mut String, x: f64, r: &Region, p: &Placed, wide: bool, single: bool, image: Option<Span>) {
     let void = is_void(r);
     let fill = if r.name() == "hole" || void { "url(#hatch)" } else { color(r.name()) };
     let title = format!(
@@ -296,6 +296,16 @@ fn band(s: &mut String, x: f64, r: &Region, p: &Placed, wide: bool, single: bool
         cy + 4.5,
         human(r.size())
     );
+    if let Some(img) = image.filter(|i| r.span().contains(i.start()) && p.height >= 40.0) {
+        let _ = writeln!(
+            s,
+            r##"<text x="{:.1}" y="{:.1}" font-size="10.5" fill="{text_fill}">image {} at {}</text>"##,
+            x + 14.0,
+            cy + 19.0,
+            human(img.size()),
+            addr(img.start(), wide)
+        );
+    }
     let _ = writeln!(
         s,
         r##"<text x="{:.1}" y="{:.1}" font-size="10" text-anchor="end" font-family="DejaVu Sans Mono, monospace" fill="#333" stroke="#fff" stroke-width="3" paint-order="stroke">{}</text>"##,

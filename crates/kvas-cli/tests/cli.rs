@@ -80,6 +80,12 @@ fn table_reports_lowmem_highmem_and_the_vmalloc_budget() {
     assert!(t.contains("lowmem          768 MiB (c0000000-efffffff)"), "{t}");
     assert!(t.contains("highmem         256 MiB"), "{t}");
     assert!(t.contains("vmalloc         240 MiB"), "{t}");
+    // vmalloc= moves the lowmem ceiling: 496 MiB of vmalloc leaves 512 MiB of lowmem.
+    let t = ok(&["layout", "--arch", "arm32", "--mode", "3g", "--ram", "1G", "--vmalloc", "496M"]);
+    assert!(t.contains("lowmem          512 MiB (c0000000-dfffffff)"), "{t}");
+    assert!(t.contains("highmem         512 MiB") && t.contains("vmalloc         496 MiB"), "{t}");
+    let d = ok(&["diff", "arm32:3g:ram=1G", "arm32:3g:ram=1G,vmalloc=496M"]);
+    assert!(d.contains("  shrunk  lowmem") && d.contains("  grown   vmalloc"), "{d}");
     let t = ok(&["layout", "--arch", "arm32", "--mode", "4g4g"]);
     assert!(t.contains("user space      4 GiB"), "{t}");
     let t = ok(&["layout", "--arch", "riscv64", "--mode", "sv48", "--kasan", "generic"]);
@@ -299,6 +305,16 @@ fn bad_input_exits_2_with_a_clear_message() {
         "x86_64 kernel text mapping",
     );
     bad(&["layout"], "--arch");
+    bad(
+        &["layout", "--arch", "arm32", "--mode", "3g", "--vmalloc", "8M"],
+        "--vmalloc 0x800000: must lie in [16 MiB",
+    );
+    bad(
+        &["layout", "--arch", "arm32", "--mode", "3g", "--vmalloc", "17M"],
+        "--vmalloc 0x1100000 is not aligned to 0x200000",
+    );
+    bad(&["layout", "--arch", "arm32", "--mode", "1g", "--vmalloc", "3G"], "must lie in");
+    bad(&["layout", "--arch", "riscv64", "--mode", "sv39", "--vmalloc", "1G"], "--vmalloc is not supported");
 }
 
 #[test]

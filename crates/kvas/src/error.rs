@@ -144,6 +144,48 @@ pub enum Error {
         /// Why it does not apply.
         reason: &'static str,
     },
+    /// A physical range that is empty, wraps past 2^64 or ends above the 56-bit
+    /// physical address space.
+    BadPhysRange {
+        /// Where it starts.
+        start: u64,
+        /// Its length in bytes.
+        size: u64,
+        /// Why it was refused.
+        reason: &'static str,
+    },
+    /// A fixed-capacity table (RAM banks, reservations) is full.
+    TooManyRanges {
+        /// What overflowed ("RAM banks", "reserved ranges").
+        what: &'static str,
+        /// Its capacity.
+        max: usize,
+    },
+    /// A memory list in text form (`BASE:SIZE,...`) that does not parse.
+    BadMemSpec {
+        /// Which entry of the comma-separated list (1 = the first).
+        entry: usize,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A flattened device tree whose structure is broken.
+    DtbMalformed {
+        /// The byte offset in the blob where the problem was found.
+        offset: usize,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// A device-tree node whose contents kvas cannot use.
+    DtbNode {
+        /// Which node ("/memory", "/reserved-memory/*", "/chosen").
+        node: &'static str,
+        /// Which node of that name, counting from 1 in tree order.
+        index: usize,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A memory map with no RAM in it.
+    NoRam,
     /// A raw `satp` value whose MODE field is not Bare, Sv39, Sv48 or Sv57.
     UnsupportedSatpMode {
         /// The whole raw `satp` value.
@@ -205,6 +247,18 @@ impl fmt::Display for Error {
             }
             Error::InvalidOption { option, value, reason } => write!(f, "{option} {value:#x}: {reason}"),
             Error::UnsupportedOption { option, reason } => write!(f, "{option} is not supported: {reason}"),
+            Error::BadPhysRange { start, size, reason } => {
+                write!(f, "physical range of {size:#x} bytes at {start:#x} refused: {reason}")
+            }
+            Error::TooManyRanges { what, max } => write!(f, "too many {what}: at most {max} fit"),
+            Error::BadMemSpec { entry, reason } => write!(f, "memory list, entry {entry}: {reason}"),
+            Error::DtbMalformed { offset, reason } => {
+                write!(f, "malformed device tree at byte {offset:#x}: {reason}")
+            }
+            Error::DtbNode { node, index, reason } => {
+                write!(f, "device tree node {node} (number {index} in the tree): {reason}")
+            }
+            Error::NoRam => write!(f, "the memory map holds no RAM"),
             Error::UnsupportedSatpMode { satp } => write!(
                 f,
                 "satp {satp:#018x} has MODE {}, not Bare (0), Sv39 (8), Sv48 (9) or Sv57 (10)",

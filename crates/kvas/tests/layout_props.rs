@@ -23,13 +23,19 @@ fn valid(target: Target) -> impl Strategy<Value = (Target, Options)> {
         Target::Riscv64(_) | Target::X86_64(_) | Target::Arm64(_) => (0u64..200).boxed(),
         _ => Just(0u64).boxed(),
     };
-    (kasan, 0u64..(64 << 20), kaslr, prop::option::of(2048u64..16384)).prop_map(
-        move |(kasan, kernel_size, slot, ram)| {
+    // arm32's vmalloc= from 16 MiB to 400 MiB in 2 MiB steps.
+    let vmalloc = match target {
+        Target::Arm32(_) => prop::option::of(8u64..=200).boxed(),
+        _ => Just(None).boxed(),
+    };
+    (kasan, 0u64..(64 << 20), kaslr, prop::option::of(2048u64..16384), vmalloc).prop_map(
+        move |(kasan, kernel_size, slot, ram, vmalloc)| {
             let options = Options {
                 kasan,
                 kernel_size,
                 kaslr_offset: slot * (2 << 20),
                 ram: ram.map(|units| units << 16),
+                vmalloc: vmalloc.map(|steps| steps * (2 << 20)),
                 ..Options::default()
             };
             (target, options)
@@ -164,5 +170,40 @@ fn what_plan_refuses_plan_unchecked_leaves_to_the_checker() {
         let layout = plan_unchecked(target, &options).unwrap();
         let v = check(&layout);
         assert!(!v.is_empty(), "{target}: the checker must report what plan refused");
+    }
+}
+
+fn any_u64() -> impl Strategy<Value = u64> {
+    // Edge values as often as random ones: overflow hides at the top.
+    prop_oneof![
+        any::<u64>(),
+        Just(0),
+        Just(u64::MAX),
+        Just(u64::MAX - 4095),
+        Just(1u64 << 63),
+        0u64..(8 << 30)
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(3000))]
+
+    #[test]
+    fn no_options_make_the_planner_or_checker_panic(
+        t in target(),
+        kasan in prop_oneof![Just(Kasan::None), Just(Kasan::Generic), Just(Kasan::SwTags)],
+        kernel_size in any_u64(),
+        kaslr_offset in any_u64(),
+        ram in prop::option::of(any_u64()),
+        vmalloc in prop::option::of(any_u64()),
+    ) {
+        let options = Options { kasan, kernel_size, kaslr_offset, ram, vmalloc, ..Options::default() };
+        if let Ok(layout) = plan(t, &options) {
+            let v = check(&layout);
+            prop_assert!(v.is_empty(), "{t} {options:?}: {:?}", v.iter().collect::<Vec<_>>());
+        }
+        if let Ok(layout) = kvas::layout::plan_unchecked(t, &options) {
+            let _ = check(&layout).len();
+        }
     }
 }

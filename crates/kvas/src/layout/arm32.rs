@@ -22,7 +22,7 @@ const PMD_SIZE: u64 = 2 * SZ_1M;
 pub const VMALLOC_END: u64 = 0xff80_0000;
 /// `VMALLOC_OFFSET`: the guard between lowmem and vmalloc.
 pub const VMALLOC_OFFSET: u64 = 8 * SZ_1M;
-/// The default vmalloc size (`vmalloc=` changes it in Linux).
+/// The default vmalloc size (`vmalloc=`, kvas's `--vmalloc`, changes it).
 pub const VMALLOC_DEFAULT: u64 = 240 * SZ_1M;
 /// `TEXT_OFFSET`: the kernel's `_text` above `PAGE_OFFSET`.
 pub const TEXT_OFFSET: u64 = 0x8000;
@@ -54,7 +54,21 @@ pub(crate) fn parts(split: Arm32Split, options: &Options, validate: bool) -> Res
     let (po, kasan_offset) = split_consts(split);
     let modules = po - 16 * SZ_1M;
     let pkmap = po - PMD_SIZE;
-    let ceiling = VMALLOC_END - VMALLOC_DEFAULT - VMALLOC_OFFSET;
+    // vmalloc= is clamped by Linux to [16 MiB, VMALLOC_END - (PAGE_OFFSET + 32 MiB + VMALLOC_OFFSET)];
+    // kvas refuses a value outside instead of clamping it silently.
+    let vmalloc = options.vmalloc.unwrap_or(VMALLOC_DEFAULT);
+    let vmalloc_max = VMALLOC_END - (po + 32 * SZ_1M + VMALLOC_OFFSET);
+    if vmalloc < 16 * SZ_1M || vmalloc > vmalloc_max {
+        return Err(Error::InvalidOption {
+            option: "--vmalloc",
+            value: vmalloc,
+            reason: "must lie in [16 MiB, VMALLOC_END - (PAGE_OFFSET + 32 MiB + VMALLOC_OFFSET)]",
+        });
+    }
+    if vmalloc % PMD_SIZE != 0 {
+        return Err(Error::Misaligned { what: "--vmalloc", value: vmalloc, align: PMD_SIZE });
+    }
+    let ceiling = VMALLOC_END - vmalloc - VMALLOC_OFFSET;
     let lowmem_max = ceiling - po;
     let (lowmem_size, highmem) = match options.ram {
         Some(ram) if ram > 1 << 32 && validate => {
@@ -64,7 +78,7 @@ pub(crate) fn parts(split: Arm32Split, options: &Options, validate: bool) -> Res
         Some(ram) => (ram, 0),
         None => (lowmem_max, 0),
     };
-    if validate && options.kernel_size + TEXT_OFFSET > lowmem_size {
+    if validate && options.kernel_size.saturating_add(TEXT_OFFSET) > lowmem_size {
         return Err(Error::KernelTooLarge {
             size: options.kernel_size,
             max: lowmem_size - TEXT_OFFSET,

@@ -44,6 +44,12 @@ const fn page_end(va: u32) -> u64 {
 }
 
 pub(crate) fn parts(mode: Arm64Mode, options: &Options, validate: bool) -> Result<LayoutParts, Error> {
+    if options.vmalloc.is_some() {
+        return Err(Error::UnsupportedOption {
+            option: "--vmalloc",
+            reason: "only arm32 sizes vmalloc at boot; this mode fixes it",
+        });
+    }
     let (page_shift, va_bits) = geometry(mode);
     let page = 1u64 << page_shift;
     let va_min = if va_bits > 48 { 48 } else { va_bits };

@@ -29,6 +29,12 @@ pub const REACH: Reach =
     Reach { direct_insn: "auipc+jalr", direct: 2 << 30, far_insn: "auipc+jalr", far: 2 << 30 };
 
 pub(crate) fn parts(options: &Options, validate: bool) -> Result<LayoutParts, Error> {
+    if options.vmalloc.is_some() {
+        return Err(Error::UnsupportedOption {
+            option: "--vmalloc",
+            reason: "only arm32 sizes vmalloc at boot; this mode fixes it",
+        });
+    }
     if options.kasan != Kasan::None {
         return Err(Error::UnsupportedOption {
             option: "--kasan",

@@ -107,6 +107,12 @@ impl Riscv64Layout {
     }
 
     fn build(mode: Mode, options: &Options, validate: bool) -> Result<Self, Error> {
+        if options.vmalloc.is_some() {
+            return Err(Error::UnsupportedOption {
+                option: "--vmalloc",
+                reason: "only arm32 sizes vmalloc at boot; riscv64 fixes it per mode",
+            });
+        }
         let size = options.kernel_size;
         if validate && size > PUD_SIZE {
             return Err(Error::KernelTooLarge { size, max: PUD_SIZE, window: "riscv64 kernel PUD" });

@@ -201,6 +201,9 @@ pub struct Options {
     pub kaslr_offset: u64,
     /// The RAM to map, in bytes; `None` for "as much as the layout allows".
     pub ram: Option<u64>,
+    /// arm32's `vmalloc=`: the vmalloc reserve that sets the lowmem ceiling
+    /// (`None`: Linux's default 240 MiB). Other architectures fix vmalloc by mode.
+    pub vmalloc: Option<u64>,
     /// The source of truth.
     pub profile: Profile,
 }

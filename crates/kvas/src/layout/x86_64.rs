@@ -71,6 +71,12 @@ const fn consts(mode: X86Mode) -> ModeConsts {
 }
 
 pub(crate) fn parts(mode: X86Mode, options: &Options, validate: bool) -> Result<LayoutParts, Error> {
+    if options.vmalloc.is_some() {
+        return Err(Error::UnsupportedOption {
+            option: "--vmalloc",
+            reason: "only arm32 sizes vmalloc at boot; this mode fixes it",
+        });
+    }
     if options.kasan == Kasan::SwTags {
         return Err(Error::UnsupportedOption {
             option: "--kasan sw-tags",

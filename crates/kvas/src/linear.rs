@@ -1,1 +1,0 @@
-//! The linear-map builder: all RAM at PAGE_OFFSET with the largest leaves possible.

@@ -1,0 +1,254 @@
+//! The linear map: all RAM at `PAGE_OFFSET`, with the fewest leaves and tables.
+//!
+//! [`build`] maps every byte of RAM that a [`MemoryMap`] calls mappable (RAM
+//! minus `no-map` reservations) at `PAGE_OFFSET + (pa - base)`, where `base` is
+//! chosen by a [`BaseRule`] (see [`base`] for why kvas does not round to 2 MiB
+//! as Linux does). Banks may start and end at any 4 KiB boundary, with holes
+//! between them; each piece goes to the engine's
+//! [`PageTable::map_range`], which puts down the largest leaf that the
+//! alignment and the remaining length allow, up to the root level (1 GiB in
+//! Sv39, 512 GiB in Sv48, 256 TiB in Sv57).
+//!
+//! ```text
+//!   physical                                      virtual
+//!   base ─┬─ (hole) ───────────────┐              PAGE_OFFSET ─┬─ unmapped
+//!         ├─ bank 0 (no-map cut) ──┼─ same offset ─────────────┼─ RW, no X
+//!         ├─ kernel text ──────────┼───────────────────────────┼─ RO alias (W^X)
+//!         ├─ bank 1 ───────────────┤                           ├─ RW, no X
+//!   base + size ─ (cap) ───────────┘  PAGE_OFFSET + size ──────┘
+//!         RAM beyond: not mapped, reported in [`LinearMap::capped`]
+//! ```
+//!
+//! Nothing in the linear map is executable, and the alias of the kernel's text
+//! is read-only, so no page is both writable and executable. RAM beyond the
+//! window (`size` bytes, Linux's `KERN_VIRT_SIZE`) is left out and reported.
+//!
+//! **Minimal by construction.** Each maximal run of same-attribute mappable RAM
+//! is one `map_range` call; the engine's greedy largest-leaf choice splits a run
+//! into the fewest aligned blocks, and it creates a table only where a leaf
+//! below that table's level is needed. `tests/linear_props.rs` checks both
+//! counts against an independent computation over random memory maps.
+//!
+//! **All or nothing.** If a piece cannot be mapped (the allocator runs dry, or
+//! something is already mapped there), the pieces already mapped are unmapped
+//! again, their tables freed, and the error returned.
+
+pub mod base;
+#[cfg(feature = "std")]
+pub mod report;
+
+pub use base::{choose_base, BaseRule};
+
+use crate::addr::{PageSize, PhysAddr, VirtAddr};
+use crate::arch::riscv::Mode;
+use crate::paging::{Attrs, Flush, FrameAllocator, PageTable, PhysMemory, TableFormat};
+use crate::phys::{MemoryMap, PhysRange};
+use crate::Error;
+
+// TODO(layout): take PAGE_OFFSET and KERN_VIRT_SIZE from `kvas::layout` once it
+// lands; these are Linux's values (reference §2: PAGE_OFFSET_L3/L4/L5 and
+// KERN_VIRT_SIZE = 128 × PGDIR_SIZE).
+const fn riscv_page_offset(mode: Mode) -> u64 {
+    match mode {
+        Mode::Sv39 => 0xffff_ffd6_0000_0000,
+        Mode::Sv48 => 0xffff_af80_0000_0000,
+        Mode::Sv57 => 0xff60_0000_0000_0000,
+    }
+}
+
+const fn riscv_linear_size(mode: Mode) -> u64 {
+    match mode {
+        Mode::Sv39 => 128 << 30,
+        Mode::Sv48 => 64 << 40,
+        Mode::Sv57 => 32 << 50,
+    }
+}
+
+/// Where and how to build the linear map.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LinearConfig {
+    /// The virtual address of the linear map's first byte.
+    pub page_offset: VirtAddr,
+    /// The window's size: RAM at or beyond `base + size` is left out.
+    pub size: u64,
+    /// The largest leaf to use (capped by the mode's own largest).
+    pub max_leaf: PageSize,
+    /// How the physical base is chosen.
+    pub base_rule: BaseRule,
+    /// The kernel's text, whose linear alias is mapped read-only.
+    pub kernel_text: Option<PhysRange>,
+}
+
+impl LinearConfig {
+    /// kvas on RISC-V: Linux's `PAGE_OFFSET` and window size for `mode`, every
+    /// leaf size the privileged spec allows, and the [`BaseRule::LargestLeaf`] base.
+    pub const fn riscv(mode: Mode) -> Self {
+        Self {
+            page_offset: VirtAddr::new(riscv_page_offset(mode)),
+            size: riscv_linear_size(mode),
+            max_leaf: PageSize::Size256T,
+            base_rule: BaseRule::LargestLeaf,
+            kernel_text: None,
+        }
+    }
+
+    /// What Linux does on RISC-V: the 2 MiB base rule, and `best_map_size`'s
+    /// largest leaf (2 MiB in Sv39, 1 GiB in Sv48, 512 GiB in Sv57).
+    pub const fn riscv_linux(mode: Mode) -> Self {
+        let max_leaf = match mode {
+            Mode::Sv39 => PageSize::Size2M,
+            Mode::Sv48 => PageSize::Size1G,
+            Mode::Sv57 => PageSize::Size512G,
+        };
+        Self { max_leaf, base_rule: BaseRule::Linux, ..Self::riscv(mode) }
+    }
+}
+
+/// What [`build`] mapped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LinearMap {
+    /// The physical address mapped at `page_offset`.
+    pub base: PhysAddr,
+    /// The virtual address of `base`.
+    pub page_offset: VirtAddr,
+    /// The window's size.
+    pub size: u64,
+    /// Bytes of RAM mapped.
+    pub mapped_bytes: u64,
+    /// How many `map_range` pieces (maximal same-attribute runs) there were.
+    pub pieces: usize,
+    /// Mappable RAM left out because it lies beyond the window:
+    /// `[base + size, end of RAM)`, if any.
+    pub capped: Option<PhysRange>,
+    /// How many bytes of RAM that range holds.
+    pub capped_bytes: u64,
+}
+
+impl LinearMap {
+    /// The linear-map address of `pa`, if `pa` lies in the window.
+    pub fn va_of(&self, pa: PhysAddr) -> Option<VirtAddr> {
+        let off = pa.as_u64().checked_sub(self.base.as_u64())?;
+        (off < self.size).then(|| self.page_offset.wrapping_add(off))
+    }
+
+    /// The physical address behind a linear-map address, if it lies in the window.
+    pub fn pa_of(&self, va: VirtAddr) -> Option<PhysAddr> {
+        let off = va.as_u64().checked_sub(self.page_offset.as_u64())?;
+        if off < self.size {
+            PhysAddr::new(self.base.as_u64() + off).ok()
+        } else {
+            None
+        }
+    }
+
+    /// `va - pa` for every address of the linear map (Linux's `va_pa_offset`).
+    pub fn va_pa_offset(&self) -> u64 {
+        self.page_offset.as_u64().wrapping_sub(self.base.as_u64())
+    }
+}
+
+impl core::fmt::Display for LinearMap {
+    /// One line, plus a warning line if RAM was capped.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "linear map: {:#x} bytes of RAM at {} (phys base {}), {} pieces",
+            self.mapped_bytes, self.page_offset, self.base, self.pieces
+        )?;
+        if let Some(c) = self.capped {
+            write!(
+                f,
+                "\nwarning: physical memory overflows the linear map: {:#x} bytes in {} not mapped",
+                self.capped_bytes, c
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Calls `each(range, attrs)` for every maximal same-attribute run of mappable
+/// RAM inside `[base, limit)`: read-write, or read-only over `text`.
+pub fn for_each_piece(
+    map: &MemoryMap,
+    base: u64,
+    limit: u64,
+    text: Option<PhysRange>,
+    mut each: impl FnMut(PhysRange, Attrs) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let window = PhysRange::from_bounds(base, limit)?;
+    let text = text.map(PhysRange::pages_around);
+    for ram in map.mappable() {
+        let Some(ram) = ram.intersect(window) else { continue };
+        match text.and_then(|t| ram.intersect(t)) {
+            None => each(ram, Attrs::KERNEL_RW)?,
+            Some(ro) => {
+                if ram.start_u64() < ro.start_u64() {
+                    each(PhysRange::from_bounds(ram.start_u64(), ro.start_u64())?, Attrs::KERNEL_RW)?;
+                }
+                each(ro, Attrs::KERNEL_RO)?;
+                if ro.end() < ram.end() {
+                    each(PhysRange::from_bounds(ro.end(), ram.end())?, Attrs::KERNEL_RW)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Maps all mappable RAM of `map` into `pt` as `cfg` says (see the module
+/// documentation). Returns what was mapped and the TLB work owed; on error the
+/// table is as it was.
+pub fn build<F: TableFormat, M: PhysMemory>(
+    pt: &mut PageTable<F, M>,
+    map: &MemoryMap,
+    cfg: &LinearConfig,
+    alloc: &mut impl FrameAllocator,
+) -> Result<(LinearMap, Flush), Error> {
+    let g = pt.format().geometry();
+    let max_level = cfg.max_leaf.level().min(g.max_leaf_level());
+    let base = choose_base(cfg.base_rule, map, cfg.page_offset, cfg.size, max_level)?;
+    let limit = base.saturating_add(cfg.size).min(crate::phys::PHYS_END);
+    let offset = cfg.page_offset.as_u64().wrapping_sub(base);
+
+    let mut flush = Flush::none();
+    let mut mapped_bytes = 0;
+    let mut pieces = 0;
+    let outcome = for_each_piece(map, base, limit, cfg.kernel_text, |piece, attrs| {
+        let va = VirtAddr::new(piece.start_u64().wrapping_add(offset));
+        let f = pt.map_range(va, piece.start(), piece.size(), attrs, cfg.max_leaf, alloc)?;
+        flush.merge(f);
+        mapped_bytes += piece.size();
+        pieces += 1;
+        Ok(())
+    });
+    if let Err(e) = outcome {
+        // Undo exactly what was mapped: the same pieces, so no leaf straddles an
+        // end and the unmap needs no frames; emptied tables go back to `alloc`.
+        let mut undone = 0;
+        let _ = for_each_piece(map, base, limit, cfg.kernel_text, |piece, _| {
+            if undone < pieces {
+                undone += 1;
+                let va = VirtAddr::new(piece.start_u64().wrapping_add(offset));
+                pt.unmap_range(va, piece.size(), alloc)?.ignore();
+            }
+            Ok(())
+        });
+        return Err(e);
+    }
+
+    let capped_bytes = map.mappable().map(|r| r.end().saturating_sub(r.start_u64().max(limit))).sum();
+    let capped = match map.mappable().last() {
+        Some(last) if capped_bytes > 0 => Some(PhysRange::from_bounds(limit, last.end())?),
+        _ => None,
+    };
+    let lm = LinearMap {
+        base: PhysAddr::new(base)?,
+        page_offset: cfg.page_offset,
+        size: cfg.size,
+        mapped_bytes,
+        pieces,
+        capped,
+        capped_bytes,
+    };
+    Ok((lm, flush))
+}

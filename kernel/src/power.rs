@@ -1,0 +1,72 @@
+//! Power-off: SBI SRST, plus QEMU's test finisher for a failing exit status.
+//!
+//! OpenSBI turns any SRST shutdown into the finisher's "pass" write, so QEMU exits 0 even
+//! with reason "system failure". When the device tree names a `sifive,test0` finisher, a
+//! failing power-off first writes its FAIL code itself (QEMU then exits with status 1).
+
+use core::sync::atomic::{AtomicU64, Ordering};
+
+/// The finisher's FAIL command; bits 16.. carry the exit code.
+const FINISHER_FAIL: u32 = 0x3333;
+
+/// How long a failing power-off waits for the finisher before it falls back to SRST: one
+/// second of QEMU virt's 10 MHz timebase.
+const FINISHER_GRACE_TICKS: u64 = 10_000_000;
+
+/// The finisher's address in the current address space (0: none).
+static FINISHER: AtomicU64 = AtomicU64::new(0);
+
+/// Tells where the finisher is reachable now (physical with the MMU off, mapped later).
+pub fn set_finisher(addr: u64) {
+    FINISHER.store(addr, Ordering::Relaxed);
+}
+
+/// Powers the machine off: SRST with reason "no reason" when `success`, "system failure"
+/// (and the finisher's FAIL, exit status 1) otherwise.
+pub fn shutdown(success: bool) -> ! {
+    if success {
+        let _ = sbi_rt::system_reset(sbi_rt::Shutdown, sbi_rt::NoReason);
+    } else {
+        let finisher = FINISHER.load(Ordering::Relaxed);
+        if finisher != 0 {
+            // SAFETY: `set_finisher` was given an address that reaches the finisher's
+            // register in the current address space; the write ends the machine.
+            unsafe { core::ptr::write_volatile(finisher as *mut u32, FINISHER_FAIL | 1 << 16) };
+            // QEMU shuts down asynchronously: an SRST now would race it with a "pass".
+            wait_ticks(FINISHER_GRACE_TICKS);
+        }
+        let _ = sbi_rt::system_reset(sbi_rt::Shutdown, sbi_rt::SystemFailure);
+    }
+    // SRST missing or refused: the legacy call, which does not return.
+    #[allow(deprecated)]
+    sbi_rt::legacy::shutdown()
+}
+
+/// Spins for `ticks` of the `time` CSR.
+fn wait_ticks(ticks: u64) {
+    let now = || -> u64 {
+        let t: u64;
+        // SAFETY: reading the time CSR has no side effect (OpenSBI lets S-mode read it).
+        unsafe { core::arch::asm!("rdtime {}", out(reg) t) };
+        t
+    };
+    let start = now();
+    while now().wrapping_sub(start) < ticks {
+        core::hint::spin_loop();
+    }
+}
+
+/// Idles forever with interrupts off.
+pub fn halt() -> ! {
+    loop {
+        // SAFETY: `wfi` only waits; with interrupts disabled it may return at any time, and
+        // the loop waits again.
+        unsafe { core::arch::asm!("wfi") };
+    }
+}
+
+/// Prints `kvas: fatal: WHAT` and powers off with failure.
+pub fn fatal(what: core::fmt::Arguments) -> ! {
+    crate::kprintln!("kvas: fatal: {}", what);
+    shutdown(false)
+}

@@ -1,0 +1,270 @@
+//! Self-tests inside the kernel, each able to fail; one line each:
+//! `selftest NAME ... ok` or `selftest NAME ... FAILED: reason`.
+
+use core::fmt::{self, Write};
+
+use kvas::arch::riscv::Satp;
+use kvas::layout::{check, plan, Options, Target};
+use kvas::paging::Attrs;
+use kvas::VirtAddr;
+
+use crate::boot::KERNEL_LINK_ADDR;
+use crate::early::Early;
+use crate::kprintln;
+use crate::trap::probe_store;
+
+/// A failure reason, formatted into a fixed buffer (no allocator).
+pub struct Reason {
+    buf: [u8; 200],
+    len: usize,
+}
+
+impl Write for Reason {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let n = s.len().min(self.buf.len() - self.len);
+        self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
+        self.len += n;
+        Ok(())
+    }
+}
+
+impl Reason {
+    fn as_str(&self) -> &str {
+        core::str::from_utf8(&self.buf[..self.len]).unwrap_or("(reason not UTF-8)")
+    }
+}
+
+/// Fails the current test with a formatted reason.
+macro_rules! fail {
+    ($($arg:tt)*) => {{
+        let mut r = Reason { buf: [0; 200], len: 0 };
+        let _ = write!(r, $($arg)*);
+        return Err(r);
+    }};
+}
+
+type Test = fn(&Early) -> Result<(), Reason>;
+
+const TESTS: &[(&str, Test)] = &[
+    ("satp-mode", satp_mode),
+    ("image-mapping", image_mapping),
+    ("text-write-faults", text_write_faults),
+    ("rodata-write-faults", rodata_write_faults),
+    ("data-writable", data_writable),
+    ("relocated-pointers", relocated_pointers),
+    ("early-frames", early_frames),
+    ("dtb-in-ram", dtb_in_ram),
+    ("dtb-through-fixmap", dtb_through_fixmap),
+    ("layout-matches-kernel", layout_matches_kernel),
+    ("no-writable-executable-page", no_writable_executable_page),
+    ("trampoline-removed", trampoline_removed),
+];
+
+/// Runs every test; returns (passed, failed).
+pub fn run_all(e: &Early) -> (u32, u32) {
+    let (mut passed, mut failed) = (0, 0);
+    for (name, test) in TESTS {
+        match test(e) {
+            Ok(()) => {
+                passed += 1;
+                kprintln!("selftest {name} ... ok");
+            }
+            Err(r) => {
+                failed += 1;
+                kprintln!("selftest {name} ... FAILED: {}", r.as_str());
+            }
+        }
+    }
+    (passed, failed)
+}
+
+fn satp_mode(e: &Early) -> Result<(), Reason> {
+    let raw = crate::csr::read_satp();
+    match Satp::decode(raw) {
+        Some(s) if s.mode == Some(e.mode()) && s.root == e.root => Ok(()),
+        _ => fail!("satp is {raw:#x}, expected mode {} with root {:#x}", e.mode(), e.root.as_u64()),
+    }
+}
+
+fn image_mapping(e: &Early) -> Result<(), Reason> {
+    let t = e.tables();
+    let s = &e.sections;
+    for (what, off, want) in [
+        ("text", 0, Attrs::KERNEL_RX),
+        ("rodata", s.rodata_start, Attrs::KERNEL_RO),
+        ("data", s.data_start, Attrs::KERNEL_RW),
+        ("bss end", s.end - 1, Attrs::KERNEL_RW),
+    ] {
+        let va = KERNEL_LINK_ADDR + off;
+        match t.translate(VirtAddr::new(va)) {
+            Ok(tr) if tr.pa.as_u64() != e.load_pa + off => {
+                fail!("{what} {va:#x} maps to {:#x}, not {:#x}", tr.pa.as_u64(), e.load_pa + off)
+            }
+            Ok(tr) if tr.attrs != want => fail!("{what} {va:#x} has {:?}, expected {:?}", tr.attrs, want),
+            Ok(_) => {}
+            Err(err) => fail!("{what} {va:#x}: {err}"),
+        }
+    }
+    Ok(())
+}
+
+fn expect_write_fault(what: &str, va: u64) -> Result<(), Reason> {
+    // SAFETY: reading a byte of the mapped image.
+    let before = unsafe { core::ptr::read_volatile(va as *const u8) };
+    match probe_store(va, before ^ 0xff) {
+        Ok(()) => fail!("a store to {what} at {va:#x} succeeded"),
+        Err(f) if f.scause != 15 || f.stval != va => {
+            fail!("store to {what}: scause {:#x} stval {:#x}, expected 0xf and {va:#x}", f.scause, f.stval)
+        }
+        Err(_) => {}
+    }
+    // SAFETY: as above.
+    let after = unsafe { core::ptr::read_volatile(va as *const u8) };
+    if after != before {
+        fail!("{what} at {va:#x} changed from {before:#x} to {after:#x} despite the fault");
+    }
+    Ok(())
+}
+
+fn text_write_faults(_: &Early) -> Result<(), Reason> {
+    expect_write_fault("kernel text", text_write_faults as Test as usize as u64)
+}
+
+fn rodata_write_faults(e: &Early) -> Result<(), Reason> {
+    expect_write_fault("kernel rodata", KERNEL_LINK_ADDR + e.sections.rodata_start)
+}
+
+static mut SCRATCH: u8 = 0x5a;
+
+fn data_writable(_: &Early) -> Result<(), Reason> {
+    let va = core::ptr::addr_of_mut!(SCRATCH) as u64;
+    if let Err(f) = probe_store(va, 0xa5) {
+        fail!("store to .data at {va:#x} faulted: scause {:#x}", f.scause);
+    }
+    // SAFETY: a plain read of a byte only this test touches.
+    let v = unsafe { core::ptr::read_volatile(va as *const u8) };
+    if v != 0xa5 {
+        fail!("store to .data at {va:#x} did not stick: read {v:#x}");
+    }
+    Ok(())
+}
+
+static GREETING: &str = "kvas";
+
+fn relocated_pointers(e: &Early) -> Result<(), Reason> {
+    let image = KERNEL_LINK_ADDR..KERNEL_LINK_ADDR + e.sections.end;
+    let p = GREETING.as_ptr() as u64;
+    if !image.contains(&p) {
+        fail!("a &'static str in a static points to {p:#x}, outside the image at its link address");
+    }
+    let named: &dyn Fn() -> &'static str = &|| GREETING;
+    if named() != "kvas" {
+        fail!("a call through a vtable returned the wrong string");
+    }
+    Ok(())
+}
+
+fn early_frames(e: &Early) -> Result<(), Reason> {
+    let tables = match e.tables().stats() {
+        Ok(st) => st.tables,
+        Err(err) => fail!("walking the early tables: {err}"),
+    };
+    let in_use = e.frames.in_use() as u64;
+    if in_use != tables {
+        fail!("{in_use} pool frames in use but the early tables hold {tables}: the probe tables leaked");
+    }
+    Ok(())
+}
+
+fn dtb_in_ram(e: &Early) -> Result<(), Reason> {
+    let d = e.info.dtb;
+    if d.size == 0 || !e.info.banks().iter().any(|b| d.base >= b.base && d.base + d.size <= b.base + b.size) {
+        fail!("the DTB at {:#x} size {:#x} lies in no RAM bank", d.base, d.size);
+    }
+    Ok(())
+}
+
+fn dtb_through_fixmap(e: &Early) -> Result<(), Reason> {
+    let va = e.dtb_va();
+    if !e.layout.fixmap().contains(va) {
+        fail!("the DTB window {va:#x} is outside the fixmap {:?}", e.layout.fixmap());
+    }
+    // SAFETY: the early tables map the DTB's 2 MiB-aligned 4 MiB window read-only here, and
+    // the header's 8 bytes lie inside it.
+    let (magic, size) = unsafe {
+        let p = va as *const u32;
+        (u32::from_be(core::ptr::read_volatile(p)), u32::from_be(core::ptr::read_volatile(p.add(1))))
+    };
+    if magic != 0xd00d_feed || size as u64 != e.info.dtb.size {
+        fail!("at {va:#x}: magic {magic:#x} size {size:#x}, expected 0xd00dfeed and {:#x}", e.info.dtb.size);
+    }
+    Ok(())
+}
+
+fn layout_matches_kernel(e: &Early) -> Result<(), Reason> {
+    let options = Options {
+        kernel_size: e.sections.end,
+        ram: Some(crate::kmain::lowmem_bytes(e)),
+        ..Options::default()
+    };
+    let layout = match plan(Target::Riscv64(e.mode()), &options) {
+        Ok(l) => l,
+        Err(err) => fail!("kvas::layout refuses this kernel: {err}"),
+    };
+    let violations = check(&layout);
+    if let Some(v) = violations.iter().next() {
+        fail!("{} invariant(s) broken, first: {v:?}", violations.len());
+    }
+    let start = crate::image::start();
+    match layout.region("kernel") {
+        Some(k) if k.start() == start => {}
+        k => fail!("the image runs at {start:#x} but the layout's kernel region is {k:?}"),
+    }
+    match layout.modules_window() {
+        Some(m) if m.end() == start => {}
+        m => fail!("the modules window {m:?} does not end at the image start {start:#x}"),
+    }
+    match layout.region("fixmap") {
+        Some(f) if f.span() == e.layout.fixmap() => {}
+        f => fail!("the early tables used fixmap {:?}, the layout says {f:?}", e.layout.fixmap()),
+    }
+    if let Some(va) = e.finisher_va() {
+        if !e.layout.fixmap().contains(va) {
+            fail!("the finisher is mapped at {va:#x}, outside the fixmap");
+        }
+    }
+    Ok(())
+}
+
+fn no_writable_executable_page(e: &Early) -> Result<(), Reason> {
+    let mut leaves = 0;
+    for m in e.tables().mappings() {
+        match m {
+            Ok(m) if m.attrs.is_writable_and_executable() => {
+                fail!(
+                    "{:#x} -> {:#x} ({}) is writable and executable",
+                    m.va.as_u64(),
+                    m.pa.as_u64(),
+                    m.size.name()
+                )
+            }
+            Ok(_) => leaves += 1,
+            Err(err) => fail!("walking the tables: {err}"),
+        }
+    }
+    if leaves == 0 {
+        fail!("the walk found no leaf at all");
+    }
+    Ok(())
+}
+
+fn trampoline_removed(e: &Early) -> Result<(), Reason> {
+    let t = e.tables();
+    if let Ok(tr) = t.translate(VirtAddr::new(e.load_pa)) {
+        fail!("the identity mapping of the text is still there: {:#x} -> {:#x}", e.load_pa, tr.pa.as_u64());
+    }
+    match t.translate(VirtAddr::new(KERNEL_LINK_ADDR)) {
+        Ok(tr) if tr.pa.as_u64() == e.load_pa => Ok(()),
+        other => fail!("the image at its link address no longer translates to {:#x}: {other:?}", e.load_pa),
+    }
+}

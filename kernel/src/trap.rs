@@ -1,0 +1,131 @@
+//! Supervisor trap handling: every trap is a synchronous exception (interrupts stay off).
+//! The handler prints `scause`, `stval` and `sepc`; a fault at the one instruction of
+//! [`probe_store`] is expected (self-tests use it to check that a page is read-only) and is
+//! recovered by resuming at its fixup, which reports the fault to the caller.
+
+use core::sync::atomic::{AtomicU64, Ordering};
+
+/// Registers saved by the trap entry, in the order the assembly stores them.
+#[repr(C)]
+pub struct TrapFrame {
+    /// x0..x31 (x0 and x2 are not meaningful).
+    pub regs: [u64; 32],
+    /// Where the trap happened; the handler may change it.
+    pub sepc: u64,
+    /// Why.
+    pub scause: u64,
+    /// The faulting address (or instruction).
+    pub stval: u64,
+    _pad: u64,
+}
+
+core::arch::global_asm!(
+    r#"
+    .section .text
+    .balign 4
+    .globl kvas_trap_entry
+kvas_trap_entry:
+    addi    sp, sp, -288
+    sd      x1, 8(sp)
+    .irp r, 3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
+    sd      x\r, \r*8(sp)
+    .endr
+    csrr    t0, sepc
+    sd      t0, 256(sp)
+    csrr    t0, scause
+    sd      t0, 264(sp)
+    csrr    t0, stval
+    sd      t0, 272(sp)
+    mv      a0, sp
+    call    {handler}
+    ld      t0, 256(sp)
+    csrw    sepc, t0
+    ld      x1, 8(sp)
+    .irp r, 3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
+    ld      x\r, \r*8(sp)
+    .endr
+    addi    sp, sp, 288
+    sret
+
+    .balign 4
+    .globl kvas_probe_store
+    # kvas_probe_store(addr: a0, byte: a1) -> 0 if the store happened, 1 if it faulted.
+kvas_probe_store:
+    .globl kvas_probe_store_insn
+kvas_probe_store_insn:
+    sb      a1, 0(a0)
+    li      a0, 0
+    ret
+    .globl kvas_probe_store_fixup
+kvas_probe_store_fixup:
+    li      a0, 1
+    ret
+    "#,
+    handler = sym trap_handler,
+);
+
+extern "C" {
+    fn kvas_trap_entry();
+    fn kvas_probe_store(addr: u64, byte: u8) -> u64;
+    fn kvas_probe_store_insn();
+    fn kvas_probe_store_fixup();
+}
+
+/// The last recovered fault: scause, stval, sepc.
+static RECOVERED: [AtomicU64; 3] = [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)];
+
+/// A fault caught by [`probe_store`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fault {
+    /// `scause`.
+    pub scause: u64,
+    /// `stval`.
+    pub stval: u64,
+    /// `sepc`.
+    pub sepc: u64,
+}
+
+/// Points `stvec` at the trap entry as seen from the current address space.
+pub fn init() {
+    // SAFETY: the entry is code of this image, reached PC-relatively (or through a relocated
+    // pointer), so its address is valid in the address space that runs this.
+    unsafe { crate::csr::write_stvec(kvas_trap_entry as unsafe extern "C" fn() as usize as u64) };
+}
+
+/// Stores `byte` at `addr`; `Err` with the fault if the store traps.
+pub fn probe_store(addr: u64, byte: u8) -> Result<(), Fault> {
+    // SAFETY: a fault on this store is caught by the handler; a successful store changes a
+    // byte the caller chose.
+    if unsafe { kvas_probe_store(addr, byte) } == 0 {
+        return Ok(());
+    }
+    let [c, v, e] = &RECOVERED;
+    Err(Fault {
+        scause: c.load(Ordering::Relaxed),
+        stval: v.load(Ordering::Relaxed),
+        sepc: e.load(Ordering::Relaxed),
+    })
+}
+
+extern "C" fn trap_handler(frame: &mut TrapFrame) {
+    if frame.sepc == kvas_probe_store_insn as unsafe extern "C" fn() as usize as u64 {
+        crate::kprintln!(
+            "kvas: trap: scause {:#x} stval {:#x} sepc {:#x} (expected; recovered)",
+            frame.scause,
+            frame.stval,
+            frame.sepc
+        );
+        for (slot, v) in RECOVERED.iter().zip([frame.scause, frame.stval, frame.sepc]) {
+            slot.store(v, Ordering::Relaxed);
+        }
+        frame.sepc = kvas_probe_store_fixup as unsafe extern "C" fn() as usize as u64;
+        return;
+    }
+    crate::kprintln!(
+        "kvas: fatal: unexpected trap: scause {:#x} stval {:#x} sepc {:#x}",
+        frame.scause,
+        frame.stval,
+        frame.sepc
+    );
+    crate::power::shutdown(false)
+}

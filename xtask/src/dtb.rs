@@ -1,0 +1,102 @@
+//! Device trees for boot tests: QEMU's own (`-machine virt,dumpdtb=`), edited as source text
+//! with `dtc` (device-tree-compiler), to make machines QEMU alone cannot: discontiguous RAM,
+//! harts without `mmu-type`, no memory node.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::qemu::{Boot, QEMU};
+
+fn run(cmd: &mut Command, what: &str) -> Result<Vec<u8>, String> {
+    let out = cmd.stdin(Stdio::null()).output().map_err(|e| format!("{what}: {e} (run `make deps`)"))?;
+    if !out.status.success() {
+        return Err(format!("{what} failed: {}", String::from_utf8_lossy(&out.stderr).trim()));
+    }
+    Ok(out.stdout)
+}
+
+/// The device tree QEMU would give `boot` (its memory, CPU and command line), as source.
+pub fn dump(boot: &Boot, dir: &Path) -> Result<String, String> {
+    let blob = dir.join("qemu.dtb");
+    let mut c = Command::new(QEMU);
+    c.arg("-machine").arg(format!("virt,dumpdtb={}", blob.display()));
+    c.args(["-m", &boot.memory, "-smp", &boot.harts.to_string(), "-nographic"]);
+    if let Some(cpu) = &boot.cpu {
+        c.args(["-cpu", cpu]);
+    }
+    if !boot.append.is_empty() {
+        c.args(["-append", &boot.append]);
+    }
+    run(&mut c, "dumping QEMU's device tree")?;
+    let dts = run(Command::new("dtc").args(["-q", "-I", "dtb", "-O", "dts"]).arg(&blob), "dtc (dtb to dts)")?;
+    String::from_utf8(dts).map_err(|e| format!("dtc printed non-UTF-8: {e}"))
+}
+
+/// Compiles `dts` to `dir/name.dtb`.
+pub fn compile(dts: &str, dir: &Path, name: &str) -> Result<PathBuf, String> {
+    let src = dir.join(format!("{name}.dts"));
+    let out = dir.join(format!("{name}.dtb"));
+    std::fs::write(&src, dts).map_err(|e| format!("writing {}: {e}", src.display()))?;
+    run(
+        Command::new("dtc").args(["-q", "-I", "dts", "-O", "dtb", "-o"]).arg(&out).arg(&src),
+        "dtc (dts to dtb)",
+    )?;
+    Ok(out)
+}
+
+/// Replaces the node whose header line is `name {` (the whole block, to its `};`) with
+/// `replacement` (nothing, to delete it).
+pub fn replace_node(dts: &str, name: &str, replacement: &str) -> Result<String, String> {
+    let header = format!("{name} {{");
+    let start = dts.find(&header).ok_or_else(|| format!("no node {name} in the device tree"))?;
+    let line_start = dts[..start].rfind('\n').map_or(0, |i| i + 1);
+    let indent = &dts[line_start..start];
+    let close = format!("\n{indent}}};\n");
+    let end =
+        dts[start..].find(&close).ok_or_else(|| format!("node {name} is not closed"))? + start + close.len();
+    Ok(format!("{}{}{}", &dts[..line_start], replacement, &dts[end..]))
+}
+
+/// Removes every `mmu-type` property.
+pub fn without_mmu_type(dts: &str) -> String {
+    dts.lines().filter(|l| !l.trim_start().starts_with("mmu-type")).map(|l| format!("{l}\n")).collect()
+}
+
+/// A memory node source for the bank `[base, base + size)`.
+pub fn memory_node(base: u64, size: u64) -> String {
+    format!(
+        "\tmemory@{base:x} {{\n\t\tdevice_type = \"memory\";\n\t\treg = <{:#x} {:#x} {:#x} {:#x}>;\n\t}};\n",
+        base >> 32,
+        base & 0xffff_ffff,
+        size >> 32,
+        size & 0xffff_ffff
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DTS: &str = "/ {\n\tmemory@80000000 {\n\t\tdevice_type = \"memory\";\n\t\treg = <0x00 0x80000000 \
+                       0x00 0x20000000>;\n\t};\n\n\tcpus {\n\t\tcpu@0 {\n\t\t\tmmu-type = \"riscv,sv57\";\n\t\t};\n\t};\n};\n";
+
+    #[test]
+    fn replaces_and_deletes_nodes() {
+        let two = memory_node(0x8000_0000, 0x1000_0000) + &memory_node(0x1_0000_0000, 0x1000_0000);
+        let out = replace_node(DTS, "memory@80000000", &two).unwrap();
+        assert!(out.contains("memory@100000000 {"), "{out}");
+        assert!(out.contains("reg = <0x1 0x0 0x0 0x10000000>;"), "{out}");
+        assert!(!out.contains("0x20000000"), "{out}");
+        let gone = replace_node(DTS, "memory@80000000", "").unwrap();
+        assert!(!gone.contains("memory"), "{gone}");
+        assert!(gone.contains("cpus {"), "{gone}");
+        assert!(replace_node(DTS, "memory@90000000", "").unwrap_err().contains("no node"));
+    }
+
+    #[test]
+    fn strips_mmu_type() {
+        let out = without_mmu_type(DTS);
+        assert!(!out.contains("mmu-type"));
+        assert!(out.contains("cpu@0 {"));
+    }
+}

@@ -1,0 +1,163 @@
+//! Post-link processing of the kernel ELF.
+//!
+//! The kernel runs its first Rust code with the MMU off at whatever physical address it was
+//! loaded, while it is linked at `KERNEL_LINK_ADDR`. Its code is position independent, but
+//! its data holds absolute pointers (vtables, panic locations, `format_args!` pieces, GOT
+//! entries). The link keeps its relocation records (`--emit-relocs`); [`seal`] reads them,
+//! refuses code that uses absolute addresses, and writes the offset of every 64-bit data
+//! slot that points into the image to the kernel's `.kvas_reloc` table, which boot applies
+//! (kernel/src/reloc.rs). [`with_load_address`] moves the physical load address in the
+//! program headers, for boot tests at other addresses.
+
+use crate::elf::{u32_at, u64_at, Elf, ElfError, PT_LOAD, SHF_ALLOC, SHF_EXECINSTR, SHT_RELA};
+
+/// "kvasrel1", as kernel/src/reloc.rs expects.
+const RELOC_MAGIC: u64 = u64::from_le_bytes(*b"kvasrel1");
+const EM_RISCV: u16 = 243;
+
+const R_RISCV_64: u32 = 2;
+/// Relocation types that put an absolute address into code.
+const ABSOLUTE_IN_CODE: &[(u32, &str)] = &[
+    (1, "R_RISCV_32"),
+    (2, "R_RISCV_64"),
+    (26, "R_RISCV_HI20"),
+    (27, "R_RISCV_LO12_I"),
+    (28, "R_RISCV_LO12_S"),
+];
+/// Relocation types the kernel must never contain (dynamic linking, TLS).
+const FORBIDDEN: &[(u32, &str)] = &[
+    (3, "R_RISCV_RELATIVE"),
+    (4, "R_RISCV_COPY"),
+    (5, "R_RISCV_JUMP_SLOT"),
+    (6, "R_RISCV_TLS_DTPMOD32"),
+    (7, "R_RISCV_TLS_DTPMOD64"),
+    (10, "R_RISCV_TLS_TPREL32"),
+    (11, "R_RISCV_TLS_TPREL64"),
+    (21, "R_RISCV_TLS_GOT_HI20"),
+    (22, "R_RISCV_TLS_GD_HI20"),
+    (29, "R_RISCV_TPREL_HI20"),
+];
+
+/// What [`seal`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub struct SealReport {
+    /// Pointer slots listed in the table.
+    pub slots: usize,
+    /// Capacity of the table.
+    pub capacity: usize,
+}
+
+/// Fills the relocation table of the kernel ELF in `image` (in place).
+pub fn seal(image: &mut [u8]) -> Result<SealReport, ElfError> {
+    let (slots, table_off, capacity) = {
+        let elf = Elf::parse(image)?;
+        if elf.machine != EM_RISCV {
+            return Err(ElfError(format!("e_machine is {}, not RISC-V ({EM_RISCV})", elf.machine)));
+        }
+        let start = elf.symbol("__kernel_start")?;
+        let end = elf.symbol("__kernel_end")?;
+        let mut slots = Vec::new();
+        let mut add_slot = |va: u64, what: &str| -> Result<(), ElfError> {
+            let value = u64_at(elf.data, elf.file_offset(va)?)?;
+            if (start..=end).contains(&value) {
+                if va & 7 != 0 {
+                    return Err(ElfError(format!("{what}: pointer slot at {va:#x} is not 8-byte aligned")));
+                }
+                slots.push(u32::try_from(va - start).map_err(|_| {
+                    ElfError(format!("{what}: slot {va:#x} lies more than 4 GiB past the image start"))
+                })?);
+            }
+            Ok(())
+        };
+        for rela in elf.sections.iter().filter(|s| s.kind == SHT_RELA) {
+            let target = elf.sections.get(rela.info as usize).ok_or_else(|| {
+                ElfError(format!("{}: target section index {} out of range", rela.name, rela.info))
+            })?;
+            if target.flags & SHF_ALLOC == 0 {
+                continue; // debug information
+            }
+            let code = target.flags & SHF_EXECINSTR != 0;
+            for r in elf.relas(rela)? {
+                if let Some((_, name)) = FORBIDDEN.iter().find(|(k, _)| *k == r.kind) {
+                    return Err(ElfError(format!(
+                        "{}: {name} at {:#x}: the kernel must be a static, TLS-free image",
+                        rela.name, r.offset
+                    )));
+                }
+                if code {
+                    if let Some((_, name)) = ABSOLUTE_IN_CODE.iter().find(|(k, _)| *k == r.kind) {
+                        return Err(ElfError(format!(
+                            "{}: {name} at {:#x}: code uses an absolute address, which breaks with the \
+                             MMU off (build with relocation-model=pie, code-model=medium)",
+                            rela.name, r.offset
+                        )));
+                    }
+                } else if r.kind == R_RISCV_64 {
+                    add_slot(r.offset, &rela.name)?;
+                }
+            }
+        }
+        // The linker fills GOT entries itself, without records: every one pointing into the
+        // image is a slot too.
+        if let Some(got) = elf.section(".got") {
+            for va in (got.addr..got.addr + got.size).step_by(8) {
+                add_slot(va, ".got")?;
+            }
+        }
+        slots.sort_unstable();
+        slots.dedup();
+        let table = elf.symbol("__kvas_reloc")?;
+        let section = elf.section(".kvas_reloc").ok_or_else(|| ElfError("no .kvas_reloc section".into()))?;
+        let capacity = ((section.size - 16) / 4) as usize;
+        (slots, elf.file_offset(table)?, capacity)
+    };
+    if slots.len() > capacity {
+        return Err(ElfError(format!(
+            "{} pointer slots do not fit the relocation table of {capacity}: raise RELOC_CAPACITY in \
+             kernel/src/reloc.rs",
+            slots.len()
+        )));
+    }
+    image[table_off..table_off + 8].copy_from_slice(&RELOC_MAGIC.to_le_bytes());
+    image[table_off + 8..table_off + 16].copy_from_slice(&(slots.len() as u64).to_le_bytes());
+    for (i, s) in slots.iter().enumerate() {
+        let o = table_off + 16 + 4 * i;
+        image[o..o + 4].copy_from_slice(&s.to_le_bytes());
+    }
+    Ok(SealReport { slots: slots.len(), capacity })
+}
+
+/// Moves the physical load address of every loadable segment so that the image starts at
+/// `load` (the virtual addresses, and so the entry point, stay).
+pub fn with_load_address(image: &[u8], load: u64) -> Result<Vec<u8>, ElfError> {
+    let elf = Elf::parse(image)?;
+    let loads: Vec<_> = elf.segments.iter().filter(|s| s.kind == PT_LOAD).collect();
+    let base = loads.iter().map(|s| s.paddr).min().ok_or_else(|| ElfError("no PT_LOAD segment".into()))?;
+    let mut out = image.to_vec();
+    for s in loads {
+        let paddr = s.paddr - base + load;
+        out[s.header_offset + 24..s.header_offset + 32].copy_from_slice(&paddr.to_le_bytes());
+    }
+    // Sanity: re-read one header.
+    let _ = u32_at(&out, 0)?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_what_is_not_elf() {
+        let mut junk = b"not an elf at all".to_vec();
+        let e = seal(&mut junk).unwrap_err();
+        assert!(e.0.contains("not an ELF"), "{e}");
+    }
+
+    #[test]
+    fn rejects_truncated_elf() {
+        let mut head = b"\x7fELF\x02\x01\x01".to_vec();
+        let e = seal(&mut head).unwrap_err();
+        assert!(e.0.contains("truncated"), "{e}");
+    }
+}

@@ -1,0 +1,130 @@
+//! Picks the toolchain that builds the kernel for `riscv64gc-unknown-none-elf`, and builds it.
+//!
+//! 1. The rustup toolchain, when its target `riscv64gc-unknown-none-elf` is installed
+//!    (`rustup target add riscv64gc-unknown-none-elf`).
+//! 2. Otherwise Debian's `/usr/bin/rustc` and `/usr/bin/cargo` (packages rustc-web,
+//!    cargo-web) with `RUSTC_BOOTSTRAP=1 -Zbuild-std=core,alloc`, building `core` and
+//!    `alloc` from the library source of rust-web-src (found through the compiler's sysroot
+//!    at `lib/rustlib/src/rust/library`).
+//!
+//! Both link with `riscv64-unknown-elf-ld` (binutils-riscv64-unknown-elf), as
+//! kernel/.cargo/config.toml says. `make deps` installs the Debian packages.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The kernel's target triple.
+pub const TARGET: &str = "riscv64gc-unknown-none-elf";
+
+/// A way to build the kernel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Toolchain {
+    /// rustup's toolchain with the target's prebuilt `core`.
+    Rustup,
+    /// Debian's compiler, building `core` and `alloc` from source.
+    Debian {
+        /// Debian's rustc.
+        rustc: PathBuf,
+        /// Debian's cargo.
+        cargo: PathBuf,
+    },
+}
+
+impl Toolchain {
+    /// A short name, also the name of the target directory.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Toolchain::Rustup => "rustup",
+            Toolchain::Debian { .. } => "debian",
+        }
+    }
+}
+
+fn sysroot(rustc: &Path) -> Option<PathBuf> {
+    let out = Command::new(rustc).args(["--print", "sysroot"]).output().ok()?;
+    out.status.success().then(|| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+}
+
+/// Chooses the toolchain (see the module doc). `KVAS_TOOLCHAIN=rustup|debian` forces one.
+pub fn detect() -> Result<Toolchain, String> {
+    let forced = std::env::var("KVAS_TOOLCHAIN").ok();
+    let rustup_has_target = sysroot(Path::new("rustc"))
+        .map(|s| s.join("lib/rustlib").join(TARGET).join("lib").is_dir())
+        .unwrap_or(false);
+    if forced.as_deref() != Some("debian") && rustup_has_target {
+        return Ok(Toolchain::Rustup);
+    }
+    if forced.as_deref() == Some("rustup") {
+        return Err(format!("KVAS_TOOLCHAIN=rustup, but the rustc on PATH has no {TARGET} target"));
+    }
+    let rustc = PathBuf::from("/usr/bin/rustc");
+    let cargo = PathBuf::from("/usr/bin/cargo");
+    if !rustc.exists() || !cargo.exists() {
+        return Err(format!(
+            "no toolchain for {TARGET}: `rustup target add {TARGET}` is not installed and Debian's \
+             rustc-web/cargo-web are missing; run `make deps`"
+        ));
+    }
+    let src = sysroot(&rustc)
+        .map(|s| s.join("lib/rustlib/src/rust/library"))
+        .ok_or_else(|| format!("{} --print sysroot failed", rustc.display()))?;
+    if !src.join("core").is_dir() {
+        return Err(format!(
+            "Debian's rustc has no library source at {}: install rust-web-src (`make deps`)",
+            src.display()
+        ));
+    }
+    Ok(Toolchain::Debian { rustc, cargo })
+}
+
+/// Variables a surrounding `cargo run` sets that must not leak into the kernel build. (rustup's
+/// `RUSTUP_TOOLCHAIN` stays for the rustup build, so it uses the toolchain [`detect`] checked,
+/// and goes for the Debian build.)
+const SCRUB: &[&str] = &[
+    "RUSTC",
+    "RUSTDOC",
+    "RUSTC_WRAPPER",
+    "RUSTC_WORKSPACE_WRAPPER",
+    "RUSTFLAGS",
+    "CARGO_ENCODED_RUSTFLAGS",
+    "CARGO_BUILD_TARGET",
+    "CARGO_TARGET_DIR",
+    "CARGO_BUILD_RUSTC",
+    "CARGO_MAKEFLAGS",
+    "MAKEFLAGS",
+    "MFLAGS",
+];
+
+/// Builds the kernel crate in `kernel_dir` with `toolchain`; returns the linked ELF's path.
+pub fn build(toolchain: &Toolchain, kernel_dir: &Path) -> Result<PathBuf, String> {
+    let target_dir = kernel_dir.join("target").join(toolchain.name());
+    let mut cmd = match toolchain {
+        Toolchain::Rustup => {
+            let mut c = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+            for v in SCRUB {
+                c.env_remove(v);
+            }
+            c.args(["build", "--release"]);
+            c
+        }
+        Toolchain::Debian { rustc, cargo } => {
+            let mut c = Command::new(cargo);
+            for v in SCRUB.iter().chain(&["RUSTUP_TOOLCHAIN"]) {
+                c.env_remove(v);
+            }
+            c.env("RUSTC", rustc).env("RUSTC_BOOTSTRAP", "1").args([
+                "build",
+                "--release",
+                "-Zbuild-std=core,alloc",
+                "-Zbuild-std-features=compiler-builtins-mem",
+            ]);
+            c
+        }
+    };
+    cmd.current_dir(kernel_dir).env("CARGO_TARGET_DIR", &target_dir).args(["--target", TARGET]);
+    let status = cmd.status().map_err(|e| format!("cannot run cargo for the kernel: {e}"))?;
+    if !status.success() {
+        return Err(format!("kernel build with the {} toolchain failed ({status})", toolchain.name()));
+    }
+    Ok(target_dir.join(TARGET).join("release").join("kvas-kernel"))
+}
