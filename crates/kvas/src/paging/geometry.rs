@@ -120,6 +120,22 @@ impl Geometry {
         }
     }
 
+    /// Checks a single-page request: the mode has leaves of `size`, and `va` is
+    /// aligned to it and canonical. Returns the leaf's level.
+    #[inline(always)]
+    pub fn check_page(self, va: VirtAddr, size: PageSize) -> Result<u8, Error> {
+        let level = self.leaf_level(size)?;
+        if !va.is_aligned(size.bytes()) {
+            return Err(Error::Misaligned {
+                what: "virtual address",
+                value: va.as_u64(),
+                align: size.bytes(),
+            });
+        }
+        self.check_canonical(va)?;
+        Ok(level)
+    }
+
     /// The leaf sizes this mode allows, smallest first.
     pub fn page_sizes(self) -> impl Iterator<Item = PageSize> {
         PageSize::ALL.into_iter().take(self.max_leaf_level as usize + 1)

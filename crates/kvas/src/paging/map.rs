@@ -82,14 +82,7 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         alloc: &mut impl FrameAllocator,
     ) -> Result<Flush, Error> {
         let g = self.format.geometry();
-        let leaf_level = g.leaf_level(size)?;
-        if !va.is_aligned(size.bytes()) {
-            return Err(Error::Misaligned {
-                what: "virtual address",
-                value: va.as_u64(),
-                align: size.bytes(),
-            });
-        }
+        let leaf_level = g.check_page(va, size)?;
         if !pa.is_aligned(size.bytes()) {
             return Err(Error::Misaligned {
                 what: "physical address",
@@ -97,7 +90,6 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
                 align: size.bytes(),
             });
         }
-        g.check_canonical(va)?;
         self.format.check_leaf(pa, size.bytes(), attrs)?;
 
         if leaf_level == 0 {

@@ -23,14 +23,7 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         alloc: &mut impl FrameAllocator,
     ) -> Result<Flush, Error> {
         let g = self.format.geometry();
-        let leaf_level = g.leaf_level(size)?;
-        if !va.is_aligned(size.bytes()) {
-            return Err(Error::Misaligned {
-                what: "virtual address",
-                value: va.as_u64(),
-                align: size.bytes(),
-            });
-        }
+        let leaf_level = g.check_page(va, size)?;
         g.check_canonical(va)?;
         if leaf_level == 0 {
             if let Some(table) = self.hint.get().lookup(va) {
