@@ -104,7 +104,7 @@ extern "C" fn boot_main(_hartid: u64, dtb_pa: u64, load_pa: u64, instret_at_entr
     let delta = KERNEL_LINK_ADDR.wrapping_sub(load_pa);
     let entry = crate::kmain::kmain as extern "C" fn() -> ! as usize as u64;
     let satp = early.satp;
-    early::publish(Early { frames, instret_at_entry, ..early });
+    early::publish(Early { instret_at_entry, ..early });
     // SAFETY: the early tables map the image at its link address (W^X) and its text at its
     // physical address, so the code after the satp write, kmain and the boot stack are all
     // reachable; the pointers are moved back to the link address first.

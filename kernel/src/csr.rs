@@ -10,6 +10,17 @@ pub fn read_satp() -> u64 {
     v
 }
 
+/// Writes `satp` between two full TLB flushes.
+///
+/// # Safety
+///
+/// The new tables must map the code that runs next (this function's caller included) and
+/// everything it touches.
+pub unsafe fn write_satp(v: u64) {
+    // SAFETY: the caller vouches for the new address space.
+    unsafe { asm!("sfence.vma", "csrw satp, {}", "sfence.vma", in(reg) v) };
+}
+
 /// Sets the trap vector (direct mode).
 ///
 /// # Safety

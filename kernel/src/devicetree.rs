@@ -1,7 +1,9 @@
-//! Reads what boot needs from the flattened device tree (with the `fdt` crate): RAM banks,
-//! reserved ranges, the command line, the harts' `mmu-type`, and the test finisher device.
-//! Everything is copied into a [`BootInfo`] of plain numbers, so it survives the switch to
-//! virtual addresses without the DTB being mapped.
+//! What boot needs from the flattened device tree with the MMU off (with the `fdt` crate):
+//! the command line and the harts' `mmu-type` (the depth caps), the test finisher device,
+//! the DTB's size (for its fixmap window) and the RAM banks (to fail early and clearly when
+//! there are none). Everything is copied into a [`BootInfo`] of plain numbers. The memory
+//! map proper — RAM and every reservation — is kvas::phys's, read later through the fixmap
+//! (meminit.rs).
 
 use core::fmt;
 
@@ -13,8 +15,6 @@ use super::cmdline::Cmdline;
 
 /// Most RAM banks kept; more is an error, never a silent truncation.
 pub const MAX_BANKS: usize = 16;
-/// Most reserved ranges kept.
-pub const MAX_RESERVED: usize = 32;
 
 /// A physical range.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -25,29 +25,6 @@ pub struct Range {
     pub size: u64,
 }
 
-/// How a reserved range may be used.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum ReservedKind {
-    /// `no-map`: must not be mapped at all (firmware).
-    #[default]
-    NoMap,
-    /// `reusable`: the OS may use it until its owner claims it.
-    Reusable,
-    /// Neither property, or a `/memreserve/` entry: mapped but not allocated.
-    Reserved,
-}
-
-impl ReservedKind {
-    /// The word printed on the `kvas: reserved` line.
-    pub fn name(self) -> &'static str {
-        match self {
-            ReservedKind::NoMap => "no-map",
-            ReservedKind::Reusable => "reusable",
-            ReservedKind::Reserved => "reserved",
-        }
-    }
-}
-
 /// What boot learned from the device tree.
 #[derive(Clone, Copy, Debug)]
 pub struct BootInfo {
@@ -55,10 +32,6 @@ pub struct BootInfo {
     pub banks: [Range; MAX_BANKS],
     /// How many of `banks` are used.
     pub nbanks: usize,
-    /// Reserved ranges: /reserved-memory children and /memreserve/ entries.
-    pub reserved: [(Range, ReservedKind); MAX_RESERVED],
-    /// How many of `reserved` are used.
-    pub nreserved: usize,
     /// The command line words kvas honours.
     pub cmdline: Cmdline,
     /// The deepest mode every hart's `mmu-type` allows (`None`: no property, no cap).
@@ -76,7 +49,7 @@ pub enum DtError {
     Parse(u64, fdt::FdtError),
     /// No node with `device_type = "memory"` and a `reg`.
     NoMemory,
-    /// More banks or reserved ranges than kvas keeps.
+    /// More banks than kvas keeps.
     TooMany(&'static str, usize),
     /// A hart says `mmu-type = "riscv,none"` or something unknown.
     NoMmu,
@@ -140,8 +113,6 @@ pub unsafe fn parse(dtb_pa: u64) -> Result<BootInfo, DtError> {
     let mut info = BootInfo {
         banks: [Range::default(); MAX_BANKS],
         nbanks: 0,
-        reserved: [(Range::default(), ReservedKind::NoMap); MAX_RESERVED],
-        nreserved: 0,
         cmdline: Cmdline::default(),
         mmu_cap: None,
         finisher: None,
@@ -159,29 +130,6 @@ pub unsafe fn parse(dtb_pa: u64) -> Result<BootInfo, DtError> {
     info.finisher = find_finisher(&fdt);
     if info.nbanks == 0 {
         return Err(DtError::NoMemory);
-    }
-    let mut add_reserved = |r: Range, kind| -> Result<(), DtError> {
-        *info.reserved.get_mut(info.nreserved).ok_or(DtError::TooMany("reserved ranges", MAX_RESERVED))? =
-            (r, kind);
-        info.nreserved += 1;
-        Ok(())
-    };
-    if let Some(resv) = fdt.find_node("/reserved-memory") {
-        for child in resv.children() {
-            let kind = if child.property("no-map").is_some() {
-                ReservedKind::NoMap
-            } else if child.property("reusable").is_some() {
-                ReservedKind::Reusable
-            } else {
-                ReservedKind::Reserved
-            };
-            for r in regs(&child) {
-                add_reserved(r, kind)?;
-            }
-        }
-    }
-    for m in fdt.memory_reservations() {
-        add_reserved(Range { base: m.address() as u64, size: m.size() as u64 }, ReservedKind::Reserved)?;
     }
     if let Some(chosen) = fdt.find_node("/chosen") {
         if let Some(args) = chosen.property("bootargs").and_then(|p| p.as_str()) {
@@ -207,10 +155,5 @@ impl BootInfo {
     /// The RAM banks.
     pub fn banks(&self) -> &[Range] {
         &self.banks[..self.nbanks]
-    }
-
-    /// The reserved ranges.
-    pub fn reserved(&self) -> &[(Range, ReservedKind)] {
-        &self.reserved[..self.nreserved]
     }
 }

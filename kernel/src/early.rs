@@ -7,6 +7,7 @@
 //!
 //! ```text
 //!  FIXADDR_START          device page (the test finisher)
+//!  FIXADDR_START + 4 KiB  the window slot through which fixmap.rs reaches any frame
 //!  FIXADDR_START + 2 MiB  DTB window: two 2 MiB leaves from the DTB's 2 MiB boundary, so a
 //!                         DTB of up to 2 MiB (Linux's MAX_FDT_SIZE) is covered wherever it is
 //!  FIXADDR_TOP
@@ -18,7 +19,7 @@ use core::mem::MaybeUninit;
 
 use kvas::arch::riscv::{Mode, Riscv, Satp};
 use kvas::layout::{Kasan, Riscv64Layout};
-use kvas::paging::{Attrs, OffsetMemory, PageTable};
+use kvas::paging::{Attrs, FrameAllocator, OffsetMemory, PageTable, PhysMemory};
 use kvas::{Error, PageSize, PhysAddr, VirtAddr};
 
 use crate::boot::KERNEL_LINK_ADDR;
@@ -46,12 +47,13 @@ pub struct Early {
     pub probe: Probe,
     /// The `satp` value of the early tables.
     pub satp: u64,
-    /// The early tables' root.
+    /// The live tables' root: the early tables', then the final ones'.
     pub root: PhysAddr,
+    /// `virtual - physical` through which the live tables' frames are reachable: the image
+    /// offset for the early tables, the linear map's for the final ones.
+    pub table_offset: u64,
     /// kvas::layout's plan for the image in this mode (its fixmap is used here).
     pub layout: Riscv64Layout,
-    /// The allocator that holds the early tables' frames.
-    pub frames: EarlyFrames,
     /// `instret` at `_start`.
     pub instret_at_entry: u64,
 }
@@ -72,36 +74,13 @@ impl Early {
         self.layout.fixmap().start() + FIX_FDT_OFFSET + (self.info.dtb.base & (MAX_FDT_SIZE - 1))
     }
 
-    /// Removes the identity mapping of the text that carried the `satp` write (after the
-    /// jump to the link address nothing runs there), gives its tables back, and flushes.
-    pub fn drop_trampoline(&mut self) -> Result<(), Error> {
-        let mut tables = self.tables();
-        let flush =
-            tables.unmap_range(VirtAddr::new(self.load_pa), self.sections.text_end, &mut self.frames)?;
-        flush.apply(
-            |va| {
-                // SAFETY: flushing a TLB entry has no other effect.
-                unsafe { core::arch::asm!("sfence.vma {}, zero", in(reg) va.as_u64()) }
-            },
-            || {
-                // SAFETY: as above.
-                unsafe { core::arch::asm!("sfence.vma") }
-            },
-        );
-        Ok(())
-    }
-
-    /// `virtual - physical` for the image.
-    pub fn image_offset(&self) -> u64 {
-        KERNEL_LINK_ADDR.wrapping_sub(self.load_pa)
-    }
-
-    /// The early tables, reached through the image mapping (their frames are in .bss).
+    /// The live tables (`root`), reached at `table_offset`: the early tables through the
+    /// image mapping (their frames are in .bss), the final ones through the linear map.
     pub fn tables(&self) -> PageTable<Riscv, OffsetMemory> {
-        // SAFETY: every early table frame comes from the pool inside the image, which is
-        // mapped read-write at physical + image_offset; nothing else references them.
+        // SAFETY: every frame of the live tables is mapped read-write at physical +
+        // table_offset (see the field), and nothing else references them.
         unsafe {
-            PageTable::from_root(Riscv::new(self.mode()), OffsetMemory::new(self.image_offset()), self.root)
+            PageTable::from_root(Riscv::new(self.mode()), OffsetMemory::new(self.table_offset), self.root)
         }
     }
 }
@@ -134,6 +113,59 @@ impl fmt::Display for EarlyError {
     }
 }
 
+/// What [`map_kernel`] maps besides the image.
+pub struct KernelMaps<'a> {
+    /// What the device tree said (the finisher, the DTB).
+    pub info: &'a BootInfo,
+    /// Physical load address of the image.
+    pub load_pa: u64,
+    /// The image's sections.
+    pub sections: &'a Sections,
+    /// The layout (for the fixmap).
+    pub layout: &'a Riscv64Layout,
+    /// Whether to identity-map the text (the early tables' trampoline).
+    pub trampoline: bool,
+}
+
+/// Maps what every kvas address space holds: the image at its link address with W^X
+/// (text RX, rodata R, data and bss RW), the fixmap (device page, window slot, DTB), and,
+/// for the early tables, the identity trampoline. The early and the final tables both come
+/// from here, each through its own view of physical memory.
+pub fn map_kernel<M: PhysMemory>(
+    t: &mut PageTable<Riscv, M>,
+    k: &KernelMaps,
+    frames: &mut impl FrameAllocator,
+) -> Result<(), EarlyError> {
+    let s = k.sections;
+    let mut map = |va: u64, pa: u64, len: u64, attrs: Attrs| -> Result<(), Error> {
+        t.map_range(VirtAddr::new(va), PhysAddr::new(pa)?, len, attrs, PageSize::Size2M, frames)
+            .map(|f| f.ignore())
+    };
+    let image = |off: u64| (KERNEL_LINK_ADDR + off, k.load_pa + off);
+    let (va, pa) = image(0);
+    map(va, pa, s.text_end, Attrs::KERNEL_RX)?;
+    let (va, pa) = image(s.rodata_start);
+    map(va, pa, s.rodata_end - s.rodata_start, Attrs::KERNEL_RO)?;
+    let (va, pa) = image(s.data_start);
+    map(va, pa, s.end - s.data_start, Attrs::KERNEL_RW)?;
+    if k.trampoline {
+        map(k.load_pa, k.load_pa, s.text_end, Attrs::KERNEL_RX)?;
+    }
+    let fixmap = k.layout.fixmap().start();
+    if let Some(fin) = k.info.finisher {
+        map(fixmap, fin & !0xfff, 0x1000, Attrs::KERNEL_RW)?;
+    }
+    if k.info.dtb.size > MAX_FDT_SIZE {
+        return Err(EarlyError::DtbTooLarge(k.info.dtb.size));
+    }
+    // The window slot (fixmap.rs), first aliasing a page of .data until its first use.
+    let (_, data_pa) = image(s.data_start);
+    map(fixmap + crate::fixmap::SLOT_OFFSET, data_pa, 0x1000, Attrs::KERNEL_RW)?;
+    let dtb_base = k.info.dtb.base & !(MAX_FDT_SIZE - 1);
+    map(fixmap + FIX_FDT_OFFSET, dtb_base, FIX_FDT_SIZE, Attrs::KERNEL_RO)?;
+    Ok(())
+}
+
 /// Chooses the mode and builds the early tables (MMU off).
 pub fn build(info: &BootInfo, load_pa: u64, frames: &mut EarlyFrames) -> Result<Early, EarlyError> {
     let s = crate::image::sections();
@@ -142,29 +174,10 @@ pub fn build(info: &BootInfo, load_pa: u64, frames: &mut EarlyFrames) -> Result<
     // SAFETY: the MMU is off: every frame is at its physical address.
     let identity = unsafe { OffsetMemory::new(0) };
     let mut t = PageTable::new(Riscv::new(probe.mode), identity, frames)?;
-    let mut map = |va: u64, pa: u64, len: u64, attrs: Attrs, frames: &mut EarlyFrames| -> Result<(), Error> {
-        t.map_range(VirtAddr::new(va), PhysAddr::new(pa)?, len, attrs, PageSize::Size2M, frames)
-            .map(|f| f.ignore())
-    };
-    let image = |off: u64| (KERNEL_LINK_ADDR + off, load_pa + off);
-    let (va, pa) = image(0);
-    map(va, pa, s.text_end, Attrs::KERNEL_RX, frames)?;
-    let (va, pa) = image(s.rodata_start);
-    map(va, pa, s.rodata_end - s.rodata_start, Attrs::KERNEL_RO, frames)?;
-    let (va, pa) = image(s.data_start);
-    map(va, pa, s.end - s.data_start, Attrs::KERNEL_RW, frames)?;
-    map(load_pa, load_pa, s.text_end, Attrs::KERNEL_RX, frames)?;
     let layout =
         Riscv64Layout::from_image(probe.mode, Kasan::None, KERNEL_LINK_ADDR, KERNEL_LINK_ADDR + s.end, None)?;
-    let fixmap = layout.fixmap().start();
-    if let Some(fin) = info.finisher {
-        map(fixmap, fin & !0xfff, 0x1000, Attrs::KERNEL_RW, frames)?;
-    }
-    if info.dtb.size > MAX_FDT_SIZE {
-        return Err(EarlyError::DtbTooLarge(info.dtb.size));
-    }
-    let dtb_base = info.dtb.base & !(MAX_FDT_SIZE - 1);
-    map(fixmap + FIX_FDT_OFFSET, dtb_base, FIX_FDT_SIZE, Attrs::KERNEL_RO, frames)?;
+    let k = KernelMaps { info, load_pa, sections: &s, layout: &layout, trampoline: true };
+    map_kernel(&mut t, &k, frames)?;
     let root = t.root();
     let satp = Satp { mode: Some(probe.mode), asid: 0, root }.encode()?;
     Ok(Early {
@@ -174,8 +187,8 @@ pub fn build(info: &BootInfo, load_pa: u64, frames: &mut EarlyFrames) -> Result<
         probe,
         satp,
         root,
+        table_offset: KERNEL_LINK_ADDR.wrapping_sub(load_pa),
         layout,
-        frames: EarlyFrames::new(0),
         instret_at_entry: 0,
     })
 }

@@ -34,11 +34,6 @@ impl EarlyFrames {
         let base = (POOL.0.get() as u64).wrapping_sub(virt_minus_phys);
         EarlyFrames { base, next: 0, freed: [0; POOL_FRAMES], nfreed: 0 }
     }
-
-    /// Frames handed out and not given back.
-    pub fn in_use(&self) -> usize {
-        self.next - self.nfreed
-    }
 }
 
 impl FrameAllocator for EarlyFrames {

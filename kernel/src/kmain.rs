@@ -1,28 +1,22 @@
-//! The virtual kernel: runs at the link address with the early tables on, reports per the
-//! serial contract (shared/DESIGN.md), runs the self-tests and powers off (or holds).
+//! The virtual kernel: runs at the link address with the early tables on, builds and
+//! switches to the final tables (meminit.rs), reports per the serial contract
+//! (shared/DESIGN.md), runs the self-tests and powers off (or holds).
 
 use kvas::layout::{plan, Options, Target, VmLayoutDump};
 
-use crate::early::{self, Early};
+use crate::early;
 use crate::{kprint, kprintln, power, selftest};
-
-/// Linux's `high_memory - PAGE_OFFSET`: from the first bank's 2 MiB boundary
-/// (`phys_ram_base`) to the end of the last, capped to the linear map as Linux trims it.
-pub fn lowmem_bytes(e: &Early) -> u64 {
-    let banks = e.info.banks();
-    let base = banks.iter().map(|b| b.base).min().unwrap_or(0) & !((2 << 20) - 1);
-    let end = banks.iter().map(|b| b.base + b.size).max().unwrap_or(base);
-    ((end - base) & !0xfff).min(e.layout.linear().size())
-}
 
 /// Entered from `kvas_enter_virtual` on the boot stack's virtual address.
 pub extern "C" fn kmain() -> ! {
     crate::trap::init();
     // SAFETY: the only mutable use of the hand-off, before anything else reads it.
-    if let Err(err) = unsafe { early::get_mut() }.drop_trampoline() {
-        power::fatal(format_args!("removing the boot trampoline: {err}"));
+    let e = unsafe { early::get_mut() };
+    if let Err(err) = crate::meminit::init(e) {
+        power::fatal(format_args!("{err}"));
     }
     let e = early::get();
+    let mem = crate::meminit::memory();
     power::set_finisher(e.finisher_va().unwrap_or(0));
     kprintln!(
         "kvas: image {:#x} loaded at {:#x} size {:#x}",
@@ -34,15 +28,16 @@ pub extern "C" fn kmain() -> ! {
         kprintln!("kvas: probe: {mode} rejected (satp read back {back:#x})");
     }
     kprintln!("kvas: paging mode {}", e.mode());
-    for bank in e.info.banks() {
-        kprintln!("kvas: ram {:#x} size {:#x}", bank.base, bank.size);
+    for bank in mem.map.banks() {
+        kprintln!("kvas: ram {:#x} size {:#x}", bank.start_u64(), bank.size());
     }
-    for (r, kind) in e.info.reserved() {
-        kprintln!("kvas: reserved {:#x} size {:#x} {}", r.base, r.size, kind.name());
+    for r in mem.map.reservations() {
+        kprintln!("kvas: reserved {:#x} size {:#x} {}", r.range.start_u64(), r.range.size(), r.kind.name());
     }
     // The boot cost is counted up to the layout dump.
     let instructions = crate::csr::read_instret().wrapping_sub(e.instret_at_entry);
-    let options = Options { kernel_size: e.sections.end, ram: Some(lowmem_bytes(e)), ..Options::default() };
+    let options =
+        Options { kernel_size: e.sections.end, ram: Some(mem.lowmem_bytes()), ..Options::default() };
     match plan(Target::Riscv64(e.mode()), &options) {
         Ok(layout) => kprint!("{}", VmLayoutDump(&layout)),
         Err(err) => kprintln!("kvas: no layout: {err}"),

@@ -3,10 +3,12 @@
 
 use core::fmt::{self, Write};
 
+use kvas::arch::riscv::Riscv;
 use kvas::arch::riscv::Satp;
 use kvas::layout::{check, plan, Options, Target};
 use kvas::paging::Attrs;
-use kvas::VirtAddr;
+use kvas::paging::PageTable;
+use kvas::{PageSize, PhysAddr, VirtAddr};
 
 use crate::boot::KERNEL_LINK_ADDR;
 use crate::early::Early;
@@ -52,12 +54,15 @@ const TESTS: &[(&str, Test)] = &[
     ("rodata-write-faults", rodata_write_faults),
     ("data-writable", data_writable),
     ("relocated-pointers", relocated_pointers),
-    ("early-frames", early_frames),
+    ("table-frames", table_frames),
     ("dtb-in-ram", dtb_in_ram),
     ("dtb-through-fixmap", dtb_through_fixmap),
     ("layout-matches-kernel", layout_matches_kernel),
     ("no-writable-executable-page", no_writable_executable_page),
     ("trampoline-removed", trampoline_removed),
+    ("fixmap-window-tables", fixmap_window_tables),
+    ("linear-first-last-page", linear_first_last_page),
+    ("virt-phys-round-trip", virt_phys_round_trip),
 ];
 
 /// Runs every test; returns (passed, failed).
@@ -164,14 +169,14 @@ fn relocated_pointers(e: &Early) -> Result<(), Reason> {
     Ok(())
 }
 
-fn early_frames(e: &Early) -> Result<(), Reason> {
+fn table_frames(e: &Early) -> Result<(), Reason> {
     let tables = match e.tables().stats() {
         Ok(st) => st.tables,
-        Err(err) => fail!("walking the early tables: {err}"),
+        Err(err) => fail!("walking the live tables: {err}"),
     };
-    let in_use = e.frames.in_use() as u64;
+    let in_use = crate::meminit::memory().frames.in_use();
     if in_use != tables {
-        fail!("{in_use} pool frames in use but the early tables hold {tables}: the probe tables leaked");
+        fail!("the allocator has {in_use} frames out but the live tables hold {tables}");
     }
     Ok(())
 }
@@ -204,7 +209,7 @@ fn dtb_through_fixmap(e: &Early) -> Result<(), Reason> {
 fn layout_matches_kernel(e: &Early) -> Result<(), Reason> {
     let options = Options {
         kernel_size: e.sections.end,
-        ram: Some(crate::kmain::lowmem_bytes(e)),
+        ram: Some(crate::meminit::memory().lowmem_bytes()),
         ..Options::default()
     };
     let layout = match plan(Target::Riscv64(e.mode()), &options) {
@@ -266,5 +271,129 @@ fn trampoline_removed(e: &Early) -> Result<(), Reason> {
     match t.translate(VirtAddr::new(KERNEL_LINK_ADDR)) {
         Ok(tr) if tr.pa.as_u64() == e.load_pa => Ok(()),
         other => fail!("the image at its link address no longer translates to {:#x}: {other:?}", e.load_pa),
+    }
+}
+
+fn fixmap_window_tables(e: &Early) -> Result<(), Reason> {
+    // SAFETY: no reference from meminit::memory() is live in this test.
+    let frames = unsafe { &mut crate::meminit::memory_mut().frames };
+    let before = frames.in_use();
+    // SAFETY: the live tables map the slot, nothing else uses it, and nothing else edits the
+    // tables while this test runs.
+    let window = unsafe {
+        crate::fixmap::FixmapWindow::new(e.tables(), e.layout.fixmap().start() + crate::fixmap::SLOT_OFFSET)
+    };
+    let mut t = match PageTable::new(Riscv::new(e.mode()), window, &mut *frames) {
+        Ok(t) => t,
+        Err(err) => fail!("a root through the window: {err}"),
+    };
+    // 4 MiB + 4 KiB of 4 KiB pages in vmalloc: three leaf tables and their parents.
+    let va = e.layout.vmalloc().start();
+    let len = (4 << 20) + 0x1000;
+    let pa = match PhysAddr::new(0x1_0000_0000) {
+        Ok(pa) => pa,
+        Err(err) => fail!("{err}"),
+    };
+    if let Err(err) = t.map_range(
+        VirtAddr::new(va),
+        pa,
+        len,
+        kvas::paging::Attrs::KERNEL_RW,
+        PageSize::Size4K,
+        &mut *frames,
+    ) {
+        fail!("mapping through the window: {err}");
+    }
+    for off in [0, 0x1000, 2 << 20, len - 0x1000] {
+        match t.translate(VirtAddr::new(va + off)) {
+            Ok(tr) if tr.pa.as_u64() == pa.as_u64() + off => {}
+            other => fail!("{:#x} translates to {other:?}, not {:#x}", va + off, pa.as_u64() + off),
+        }
+    }
+    let leaves = match t.stats() {
+        Ok(st) => st.leaves[0],
+        Err(err) => fail!("stats through the window: {err}"),
+    };
+    if leaves != len / 0x1000 {
+        fail!("{leaves} 4 KiB leaves, expected {}", len / 0x1000);
+    }
+    t.destroy(&mut *frames);
+    if frames.in_use() != before {
+        fail!("{} frames out after destroy, {before} before the test", frames.in_use());
+    }
+    Ok(())
+}
+
+/// Checks that `pa` is reachable through the linear map: the engine translates its linear
+/// address back to it, a load works, and (outside the kernel text's read-only alias) a
+/// store of the same byte back works.
+fn check_linear_page(e: &Early, pa: u64) -> Result<(), Reason> {
+    let lm = &crate::meminit::memory().linear;
+    let Some(va) = kvas::PhysAddr::new(pa).ok().and_then(|p| lm.va_of(p)) else {
+        fail!("RAM at {pa:#x} has no linear address");
+    };
+    let va = va.as_u64();
+    match e.tables().translate(VirtAddr::new(va)) {
+        Ok(tr) if tr.pa.as_u64() == pa => {}
+        other => fail!("linear {va:#x} translates to {other:?}, not {pa:#x}"),
+    }
+    // SAFETY: the live tables map va (just checked) to RAM.
+    let byte = unsafe { core::ptr::read_volatile(va as *const u8) };
+    let text = e.load_pa..e.load_pa + e.sections.text_end;
+    if !text.contains(&pa) {
+        if let Err(f) = probe_store(va, byte) {
+            fail!("store to linear {va:#x} (pa {pa:#x}) faulted: scause {:#x}", f.scause);
+        }
+    }
+    Ok(())
+}
+
+fn linear_first_last_page(e: &Early) -> Result<(), Reason> {
+    let mem = crate::meminit::memory();
+    let mut pages = 0;
+    for r in mem.map.mappable() {
+        if r.start_u64() >= mem.linear.base.as_u64() + mem.linear.size {
+            continue; // beyond the window (reported as capped)
+        }
+        for pa in [r.start_u64(), r.end() - 0x1000] {
+            check_linear_page(e, pa)?;
+            pages += 1;
+        }
+    }
+    if pages == 0 {
+        fail!("the memory map has no mappable RAM");
+    }
+    Ok(())
+}
+
+fn virt_phys_round_trip(e: &Early) -> Result<(), Reason> {
+    let mem = crate::meminit::memory();
+    let lm = &mem.linear;
+    // Through the linear map: every bank's first and last byte, the image, the DTB.
+    let mut pas = [0u64; 8];
+    let mut n = 0;
+    for p in [e.load_pa, e.load_pa + e.sections.end - 1, e.info.dtb.base]
+        .into_iter()
+        .chain(mem.map.banks().iter().take(2).flat_map(|b| [b.start_u64(), b.end() - 1]))
+    {
+        pas[n] = p;
+        n += 1;
+    }
+    for &pa in &pas[..n] {
+        let Ok(p) = kvas::PhysAddr::new(pa) else { fail!("{pa:#x} is not a physical address") };
+        let Some(va) = lm.va_of(p) else { continue };
+        if lm.pa_of(va) != Some(p) {
+            fail!("phys_to_virt({pa:#x}) = {:#x} but virt_to_phys of it is {:?}", va.as_u64(), lm.pa_of(va));
+        }
+        if va.as_u64().wrapping_sub(pa) != lm.va_pa_offset() {
+            fail!("{pa:#x} -> {:#x} is not at va_pa_offset {:#x}", va.as_u64(), lm.va_pa_offset());
+        }
+    }
+    // Through the image mapping: a symbol's virtual address and its physical one.
+    let sym = relocated_pointers as Test as usize as u64;
+    let off = sym - KERNEL_LINK_ADDR;
+    match e.tables().translate(VirtAddr::new(sym)) {
+        Ok(tr) if tr.pa.as_u64() == e.load_pa + off => Ok(()),
+        other => fail!("kernel symbol {sym:#x} translates to {other:?}, not {:#x}", e.load_pa + off),
     }
 }

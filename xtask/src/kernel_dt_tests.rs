@@ -8,7 +8,7 @@ mod cmdline;
 #[path = "../../kernel/src/devicetree.rs"]
 mod devicetree;
 
-use devicetree::{parse, DtError, Range, ReservedKind, MAX_BANKS};
+use devicetree::{parse, DtError, Range, MAX_BANKS};
 use kvas::arch::riscv::Mode;
 
 /// Builds a flattened device tree (version 17).
@@ -140,7 +140,7 @@ fn parse_blob(blob: &[u8]) -> Result<devicetree::BootInfo, DtError> {
 }
 
 #[test]
-fn reads_banks_reservations_cmdline_caps_and_finisher() {
+fn reads_banks_cmdline_caps_and_finisher() {
     let blob = virt(
         &[(0x8000_0000, 0x1000_0000), (0xc000_0000, 0x4000_0000)],
         &["riscv,sv48", "riscv,sv39"],
@@ -150,15 +150,6 @@ fn reads_banks_reservations_cmdline_caps_and_finisher() {
     assert_eq!(
         info.banks(),
         &[Range { base: 0x8000_0000, size: 0x1000_0000 }, Range { base: 0xc000_0000, size: 0x4000_0000 }]
-    );
-    assert_eq!(
-        info.reserved(),
-        &[
-            (Range { base: 0x8000_0000, size: 0x40000 }, ReservedKind::NoMap),
-            (Range { base: 0x9000_0000, size: 0x100_0000 }, ReservedKind::Reusable),
-            (Range { base: 0x9100_0000, size: 0x1000 }, ReservedKind::Reserved),
-            (Range { base: 0x9f00_0000, size: 0x2000 }, ReservedKind::Reserved),
-        ]
     );
     assert!(info.cmdline.no5lvl && info.cmdline.hold && !info.cmdline.no4lvl && !info.cmdline.nokaslr);
     assert_eq!(info.mmu_cap, Some(Mode::Sv39), "the shallowest hart caps the mode");

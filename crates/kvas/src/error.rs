@@ -191,6 +191,64 @@ pub enum Error {
         /// The whole raw `satp` value.
         satp: u64,
     },
+    /// A virtual-range allocator window that cannot be managed.
+    VaWindowInvalid {
+        /// The first address of the window.
+        start: u64,
+        /// Its exclusive end (0 stands for 2^64).
+        end: u64,
+        /// Why it was refused.
+        reason: &'static str,
+    },
+    /// An allocation request a virtual-range allocator refuses before searching.
+    VaRequestInvalid {
+        /// Which window ("vmalloc", "modules", "bpf", ...).
+        window: &'static str,
+        /// The size asked for, in bytes.
+        size: u64,
+        /// The alignment asked for, in bytes.
+        align: u64,
+        /// Why it is refused.
+        reason: &'static str,
+    },
+    /// No free range of a virtual-range allocator's window fits the request.
+    VaExhausted {
+        /// Which window.
+        window: &'static str,
+        /// The size that was needed, in bytes (guard page included).
+        size: u64,
+        /// The alignment asked for, in bytes.
+        align: u64,
+        /// The largest free range left, in bytes.
+        largest_free: u64,
+    },
+    /// The fixed-capacity node pool of a virtual-range allocator is full;
+    /// nothing was changed.
+    VaNodePoolFull {
+        /// Which window.
+        window: &'static str,
+        /// How many nodes the pool holds.
+        capacity: usize,
+    },
+    /// A free that does not match a live allocation; nothing was changed.
+    VaBadFree {
+        /// Which window.
+        window: &'static str,
+        /// The first address of the range given.
+        addr: VirtAddr,
+        /// Its size in bytes.
+        size: u64,
+        /// Why it is refused.
+        reason: &'static str,
+    },
+    /// A virtual-range allocator whose internal invariants do not hold (found
+    /// by its self-check).
+    VaCorrupt {
+        /// Which window.
+        window: &'static str,
+        /// Which invariant failed.
+        reason: &'static str,
+    },
 }
 
 impl fmt::Display for Error {
@@ -264,6 +322,25 @@ impl fmt::Display for Error {
                 "satp {satp:#018x} has MODE {}, not Bare (0), Sv39 (8), Sv48 (9) or Sv57 (10)",
                 satp >> 60
             ),
+            Error::VaWindowInvalid { start, end, reason } => {
+                write!(f, "virtual-range window [{start:#x}, {end:#x}) refused: {reason}")
+            }
+            Error::VaRequestInvalid { window, size, align, reason } => write!(
+                f,
+                "{window} allocation of {size:#x} bytes aligned to {align:#x} refused: {reason}"
+            ),
+            Error::VaExhausted { window, size, align, largest_free } => write!(
+                f,
+                "{window} window exhausted: no free range holds {size:#x} bytes aligned to {align:#x}; the largest free range is {largest_free:#x} bytes"
+            ),
+            Error::VaNodePoolFull { window, capacity } => write!(
+                f,
+                "{window} allocator: all {capacity} range nodes are in use; nothing was changed"
+            ),
+            Error::VaBadFree { window, addr, size, reason } => {
+                write!(f, "{window} free of {size:#x} bytes at {addr} refused: {reason}")
+            }
+            Error::VaCorrupt { window, reason } => write!(f, "{window} allocator is corrupt: {reason}"),
         }
     }
 }

@@ -81,23 +81,14 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         attrs: Attrs,
         alloc: &mut impl FrameAllocator,
     ) -> Result<Flush, Error> {
-        let g = self.format.geometry();
-        let leaf_level = g.check_page(va, size)?;
-        if !pa.is_aligned(size.bytes()) {
-            return Err(Error::Misaligned {
-                what: "physical address",
-                value: pa.as_u64(),
-                align: size.bytes(),
-            });
-        }
-        self.format.check_leaf(pa, size.bytes(), attrs)?;
-
-        if leaf_level == 0 {
+        if size == PageSize::Size4K && va.is_aligned(PAGE_SIZE) && pa.is_aligned(PAGE_SIZE) {
             if let Some(table) = self.hint.get().lookup(va) {
+                // A hit stands for a canonical address (see `translate`).
+                self.format.check_leaf(pa, PAGE_SIZE, attrs)?;
                 return self.put_leaf(table, va, pa, attrs, 0);
             }
         }
-        self.map_walk(va, pa, leaf_level, attrs, alloc)
+        self.map_walk(va, pa, size, attrs, alloc)
     }
 
     /// The walking part of [`PageTable::map`], out of line.
@@ -106,10 +97,19 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         &mut self,
         va: VirtAddr,
         pa: PhysAddr,
-        leaf_level: u8,
+        size: PageSize,
         attrs: Attrs,
         alloc: &mut impl FrameAllocator,
     ) -> Result<Flush, Error> {
+        let leaf_level = self.format.geometry().check_page(va, size)?;
+        if !pa.is_aligned(size.bytes()) {
+            return Err(Error::Misaligned {
+                what: "physical address",
+                value: pa.as_u64(),
+                align: size.bytes(),
+            });
+        }
+        self.format.check_leaf(pa, size.bytes(), attrs)?;
         let (mut table, mut level, raw) = self.walk(va, leaf_level);
         if level == leaf_level || self.format.is_valid(raw) {
             return self.put_leaf_checked(table, va, pa, attrs, level, leaf_level, raw);

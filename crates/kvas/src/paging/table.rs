@@ -157,16 +157,31 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
 
     /// Where `va` leads, or [`Error::NotMapped`].
     ///
-    /// Inlined into the caller: a hit in the leaf-table hint costs a few
-    /// instructions; the full walk is out of line ([`PageTable::walk_to_leaf`]).
+    /// Inlined into the caller: a hit in the leaf-table hint is a tag compare,
+    /// one load and a leaf test. (A hit needs no canonical check: the hint's tag
+    /// holds bits 63..21 of an address already checked, and canonical form is
+    /// decided by bits 38 and up.) Everything else is out of line.
     #[inline(always)]
     pub fn translate(&self, va: VirtAddr) -> Result<Translation, Error> {
+        if let Some(table) = self.hint.get().lookup(va) {
+            let raw = self.entry(table, Geometry::index(va.as_u64(), 0));
+            if let Some((pa, attrs)) = self.format.leaf(raw, 0) {
+                let pa = pa.add(va.as_u64() & (crate::PAGE_SIZE - 1));
+                return Ok(Translation { pa, attrs, size: PageSize::Size4K });
+            }
+        }
+        self.translate_walk(va)
+    }
+
+    /// [`PageTable::translate`] by a full walk; remembers a level-0 table it reaches.
+    #[inline(never)]
+    fn translate_walk(&self, va: VirtAddr) -> Result<Translation, Error> {
         let g = self.format.geometry();
         g.check_canonical(va)?;
-        let (level, raw) = match self.hint.get().lookup(va) {
-            Some(table) => (0, self.entry(table, Geometry::index(va.as_u64(), 0))),
-            None => self.walk_to_leaf(va),
-        };
+        let (table, level, raw) = self.walk(va, 0);
+        if level == 0 {
+            self.hint.set(LeafHint::new(va, table));
+        }
         match self.format.leaf(raw, level) {
             Some((pa, attrs)) if level <= g.max_leaf_level() => {
                 let offset = va.as_u64() & (Geometry::granularity(level) - 1);
@@ -176,17 +191,6 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
             _ if !self.format.is_valid(raw) => Err(Error::NotMapped { va }),
             _ => Err(Error::CorruptEntry { va, level, raw }),
         }
-    }
-
-    /// The full walk of [`PageTable::translate`]: the level and raw entry where it
-    /// stops. Remembers a level-0 table it reaches.
-    #[inline(never)]
-    fn walk_to_leaf(&self, va: VirtAddr) -> (u8, u64) {
-        let (table, level, raw) = self.walk(va, 0);
-        if level == 0 {
-            self.hint.set(LeafHint::new(va, table));
-        }
-        (level, raw)
     }
 
     /// Follows well-formed pointers from the root towards `va`, stopping at

@@ -22,10 +22,8 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         size: PageSize,
         alloc: &mut impl FrameAllocator,
     ) -> Result<Flush, Error> {
-        let g = self.format.geometry();
-        let leaf_level = g.check_page(va, size)?;
-        g.check_canonical(va)?;
-        if leaf_level == 0 {
+        if size == PageSize::Size4K && va.is_aligned(PAGE_SIZE) {
+            // A hit stands for a canonical address (see `translate`).
             if let Some(table) = self.hint.get().lookup(va) {
                 let idx = Geometry::index(va.as_u64(), 0);
                 let raw = self.entry(table, idx);
@@ -51,7 +49,7 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         size: PageSize,
         alloc: &mut impl FrameAllocator,
     ) -> Result<Flush, Error> {
-        let leaf_level = size.level();
+        let leaf_level = self.format.geometry().check_page(va, size)?;
         let (table, level, raw) = self.walk(va, leaf_level);
         if level == leaf_level && self.format.leaf(raw, level).is_some() {
             let idx = Geometry::index(va.as_u64(), level);
