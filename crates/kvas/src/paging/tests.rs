@@ -576,6 +576,10 @@ mod pinning {
             assert_eq!(pt.populate(va, 4 * span, top, &mut arena), Ok(4));
             assert_eq!(arena.live, 5);
             assert_eq!(pt.populate(va, 4 * span, top, &mut arena), Ok(0), "idempotent");
+            // An empty pinned table maps nothing: unmapping a root-sized page there
+            // is still NotMapped (the range path removes nothing).
+            let root_size = PageSize::from_level(top + 1).unwrap();
+            assert_eq!(pt.unmap(va, root_size, &mut arena).unwrap_err(), Error::NotMapped { va });
             // Mapping below them needs no new table at the top level.
             pt.map(va.wrapping_add(span), pa(0), PageSize::Size4K, Attrs::KERNEL_RW, &mut arena)
                 .unwrap()

@@ -67,7 +67,12 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         match self.format.decode(raw, level) {
             Pte::Absent => Err(Error::NotMapped { va }),
             // A larger leaf to split, or smaller leaves below: the range path.
-            Pte::Leaf { .. } | Pte::Table(_) => self.unmap_range(va, size.bytes(), alloc),
+            // (A table may be an empty pinned one: if the range path removes
+            // nothing, nothing mapped the page.)
+            Pte::Leaf { .. } | Pte::Table(_) => match self.unmap_range(va, size.bytes(), alloc)? {
+                flush if flush.is_empty() => Err(Error::NotMapped { va }),
+                flush => Ok(flush),
+            },
             Pte::Reserved => Err(Error::CorruptEntry { va, level, raw }),
         }
     }
