@@ -7,7 +7,7 @@
 # under `valgrind --tool=callgrind`; the difference is exactly two samples (setup and
 # checks included). translate-seq and unmap-4k first map the 1 GiB, so map-4k's
 # count is subtracted from theirs. map-2m's figure includes building a fresh table
-# per 512 maps (root allocation and clearing), about 1-2 instructions per map.
+# per 512 maps (root allocation and clearing, outside the clock), a few instructions per map.
 set -eu
 cd "$(dirname "$0")/../../.."
 cargo build -q --release -p kvas-bench
