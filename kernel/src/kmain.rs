@@ -16,6 +16,9 @@ pub extern "C" fn kmain() -> ! {
         power::fatal(format_args!("{err}"));
     }
     let e = early::get();
+    if let Err(err) = crate::vmalloc::init(e) {
+        power::fatal(format_args!("vmalloc windows: {err}"));
+    }
     let mem = crate::meminit::memory();
     power::set_finisher(e.finisher_va().unwrap_or(0));
     kprintln!(

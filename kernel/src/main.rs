@@ -22,6 +22,7 @@ mod probe;
 mod reloc;
 mod selftest;
 mod trap;
+mod vmalloc;
 
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo) -> ! {

@@ -45,6 +45,9 @@ macro_rules! fail {
     }};
 }
 
+#[path = "selftest_vm.rs"]
+mod vm;
+
 type Test = fn(&Early) -> Result<(), Reason>;
 
 const TESTS: &[(&str, Test)] = &[
@@ -63,6 +66,9 @@ const TESTS: &[(&str, Test)] = &[
     ("fixmap-window-tables", fixmap_window_tables),
     ("linear-first-last-page", linear_first_last_page),
     ("virt-phys-round-trip", virt_phys_round_trip),
+    ("vmalloc-write-read", vm::write_read),
+    ("vmalloc-guard-page-faults", vm::guard_page),
+    ("vfree-unmaps-and-flushes", vm::vfree_unmaps),
 ];
 
 /// Runs every test; returns (passed, failed).
