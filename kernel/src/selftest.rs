@@ -31,6 +31,10 @@ impl Write for Reason {
 }
 
 impl Reason {
+    fn new() -> Self {
+        Reason { buf: [0; 200], len: 0 }
+    }
+
     fn as_str(&self) -> &str {
         core::str::from_utf8(&self.buf[..self.len]).unwrap_or("(reason not UTF-8)")
     }
@@ -45,6 +49,8 @@ macro_rules! fail {
     }};
 }
 
+#[path = "selftest_mod.rs"]
+mod modules;
 #[path = "selftest_vm.rs"]
 mod vm;
 
@@ -69,6 +75,9 @@ const TESTS: &[(&str, Test)] = &[
     ("vmalloc-write-read", vm::write_read),
     ("vmalloc-guard-page-faults", vm::guard_page),
     ("vfree-unmaps-and-flushes", vm::vfree_unmaps),
+    ("module-load-call-unload", modules::load_call_unload),
+    ("module-out-of-reach-refused", modules::out_of_reach_refused),
+    ("module-malformed-refused", modules::malformed_refused),
 ];
 
 /// Runs every test; returns (passed, failed).
