@@ -72,6 +72,7 @@ const TESTS: &[(&str, Test)] = &[
     ("fixmap-window-tables", fixmap_window_tables),
     ("linear-first-last-page", linear_first_last_page),
     ("virt-phys-round-trip", virt_phys_round_trip),
+    ("vmalloc-tables-preallocated", vm::tables_preallocated),
     ("vmalloc-write-read", vm::write_read),
     ("vmalloc-guard-page-faults", vm::guard_page),
     ("vfree-unmaps-and-flushes", vm::vfree_unmaps),

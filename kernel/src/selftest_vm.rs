@@ -2,13 +2,14 @@
 
 use core::fmt::Write;
 
-use kvas::paging::Attrs;
+use kvas::arch::riscv::Riscv;
+use kvas::paging::{Attrs, Geometry, Pte, TableFormat};
 use kvas::VirtAddr;
 
 use super::Reason;
 use crate::early::Early;
 use crate::trap::{probe_load, probe_store};
-use crate::vmalloc::{vfree, vmalloc};
+use crate::vmalloc::{preallocated_spans, vfree, vmalloc};
 
 fn in_use() -> u64 {
     crate::meminit::memory().frames.in_use()
@@ -132,4 +133,56 @@ pub fn vfree_unmaps(e: &Early) -> Result<(), Reason> {
         Err(kvas::Error::VaBadFree { .. }) => Ok(()),
         Err(err) => fail!("a second vfree failed with {err}, not a refused free"),
     }
+}
+
+/// Every root entry over the vmalloc region and the modules window points at a pinned
+/// table; populating again creates none, also after a vmalloc/vfree cycle that emptied
+/// the tables below them.
+pub fn tables_preallocated(e: &Early) -> Result<(), Reason> {
+    let format = Riscv::new(e.mode());
+    let root_level = format.geometry().root_level();
+    let step = Geometry::granularity(root_level);
+    let root = (e.root.as_u64().wrapping_add(e.table_offset)) as *const u64;
+    let mut entries = 0;
+    for span in preallocated_spans(e) {
+        let mut va = span.start() & !(step - 1);
+        while va < span.end() {
+            let idx = Geometry::index(va, root_level);
+            // SAFETY: the live root is mapped at its physical address + table_offset, and
+            // idx < 512.
+            let raw = unsafe { root.add(idx).read_volatile() };
+            let is_table = format.is_valid(raw) && matches!(format.decode(raw, root_level), Pte::Table(_));
+            if !is_table || !format.is_pinned(raw) {
+                fail!("root entry {idx} (for {va:#x}) is {raw:#x}: not a pinned table");
+            }
+            entries += 1;
+            match va.checked_add(step) {
+                Some(next) => va = next,
+                None => break,
+            }
+        }
+    }
+    if entries == 0 {
+        fail!("no root entry covers the vmalloc region or the modules window");
+    }
+    let cycle = vmalloc(4096).map_err(|err| format_reason(format_args!("vmalloc: {err}")))?;
+    if let Err(err) = vfree(cycle) {
+        fail!("vfree: {err}");
+    }
+    let mut t = e.tables();
+    // SAFETY: no reference from meminit::memory() is live in this test.
+    let frames = unsafe { &mut crate::meminit::memory_mut().frames };
+    for span in preallocated_spans(e) {
+        match t.populate(VirtAddr::new(span.start()), span.size(), root_level - 1, &mut *frames) {
+            Ok(0) => {}
+            other => fail!("populating {span:?} again gave {other:?}: its tables were not all there"),
+        }
+    }
+    Ok(())
+}
+
+fn format_reason(args: core::fmt::Arguments) -> Reason {
+    let mut r = Reason::new();
+    let _ = r.write_fmt(args);
+    r
 }

@@ -55,14 +55,38 @@ pub unsafe fn vm() -> &'static mut KernelVm {
     unsafe { &mut *VM.0.get() }
 }
 
-/// Gives the allocators the layout's windows (after memory init).
-pub fn init(e: &Early) -> Result<(), Error> {
+/// Gives the allocators the layout's windows and preallocates their top tables (after
+/// memory init, on the final tables). Returns how many tables it created.
+pub fn init(e: &Early) -> Result<u64, Error> {
     // SAFETY: nothing else uses the allocators yet.
     let vm = unsafe { vm() };
     let v = e.layout.vmalloc();
     vm.vmalloc.reset(VirtAddr::new(v.start()), VirtAddr::new(v.end()))?;
     let m = e.layout.modules_window();
-    vm.modules.reset(VirtAddr::new(m.start()), VirtAddr::new(m.end()))
+    vm.modules.reset(VirtAddr::new(m.start()), VirtAddr::new(m.end()))?;
+    preallocate_tables(e)
+}
+
+/// The windows whose top tables are preallocated: vmalloc, and modules with BPF.
+pub fn preallocated_spans(e: &Early) -> [kvas::layout::Span; 2] {
+    [e.layout.vmalloc(), e.layout.modules_window()]
+}
+
+/// Creates every table right below the root for the vmalloc region and the modules window,
+/// pinned so the engine never frees them (Linux's `pgtable_cache_init`): the root's kernel
+/// half then never changes after boot, so copies of it in other address spaces stay right.
+/// Returns how many tables it created.
+pub fn preallocate_tables(e: &Early) -> Result<u64, Error> {
+    let mut t = live_tables();
+    let level = e.mode().levels() - 2;
+    let frames = frames();
+    let mut made = 0;
+    for span in preallocated_spans(e) {
+        made += t.populate(VirtAddr::new(span.start()), span.size(), level, &mut *frames)?;
+    }
+    // New entries in the live root, where there were invalid ones (which may be cached).
+    flush_all();
+    Ok(made)
 }
 
 /// The live area (vmalloc or module) whose guard page holds `addr`, for the trap handler.

@@ -24,7 +24,7 @@ mod toolchain;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-fn repo_root() -> PathBuf {
+pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the repository").to_path_buf()
 }
 
