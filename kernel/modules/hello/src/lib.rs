@@ -28,6 +28,33 @@ extern "C" fn triple(x: u64) -> u64 {
     x.wrapping_mul(3)
 }
 
+// `hello_span`: a function whose size the module also records in data as a label
+// difference. With relaxation on, the assembler cannot know the difference (the `call`
+// inside could shrink), so it emits an `ADD32`/`SUB32` pair, and `ADD64`/`SUB64` for the
+// 8-byte copy: the loader computes them, and since it does not relax, both are 8.
+core::arch::global_asm!(
+    ".pushsection .text.hello_span, \"ax\", @progbits",
+    ".balign 4",
+    "hello_span:",
+    "1:",
+    "call {triple}",
+    "2:",
+    "ret",
+    ".popsection",
+    ".pushsection .rodata.hello_span_len, \"a\", @progbits",
+    ".balign 8",
+    "hello_span_len32: .4byte 2b - 1b",
+    ".balign 8",
+    "hello_span_len64: .8byte 2b - 1b",
+    ".popsection",
+    triple = sym triple,
+);
+
+extern "C" {
+    static hello_span_len32: u32;
+    static hello_span_len64: u64;
+}
+
 #[inline(never)]
 fn pick(k: u64, x: u64) -> u64 {
     match k {
@@ -72,8 +99,10 @@ pub extern "C" fn kvas_module_init(seed: u64) -> u64 {
             ".option pop",
             f = sym double, inout("a0") abs => jumped, clobber_abi("C"),
         );
+        let span =
+            core::ptr::read_volatile(&hello_span_len32) as u64 + core::ptr::read_volatile(&hello_span_len64);
         let add: unsafe extern "C" fn(u64, u64) -> u64 = core::ptr::read_volatile(&KERNEL_ADD);
-        add(sum, jumped)
+        add(sum, jumped.wrapping_add(span))
     }
 }
 
