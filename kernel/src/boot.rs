@@ -94,7 +94,14 @@ extern "C" fn boot_main(_hartid: u64, dtb_pa: u64, load_pa: u64, instret_at_entr
     if let Some(f) = unsafe { devicetree::finisher(dtb_pa) } {
         crate::power::set_finisher(f);
     }
-    let info = unsafe { devicetree::parse(dtb_pa) }.unwrap_or_else(|e| fatal(format_args!("{e}")));
+    let mut info = unsafe { devicetree::parse(dtb_pa) }.unwrap_or_else(|e| fatal(format_args!("{e}")));
+    if let Some(alt) = info.cmdline.dtb_at {
+        // SAFETY: with the MMU off all of RAM is readable at its physical address; the
+        // command line names where a test put the blob (cmdline.rs, `kvas.dtb=`). The
+        // finisher stays the firmware DTB's, so a blob that does not parse still ends in
+        // a failing exit status.
+        info = unsafe { devicetree::parse(alt) }.unwrap_or_else(|e| fatal(format_args!("{e}")));
+    }
     if load_pa % LOAD_ALIGN != 0 {
         fatal(format_args!("kernel loaded at {load_pa:#x}, which is not 2 MiB aligned"));
     }

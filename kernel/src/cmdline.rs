@@ -11,6 +11,11 @@ pub struct Cmdline {
     pub hold: bool,
     /// `nokaslr`: no randomized kernel placement (kvas does not randomize yet).
     pub nokaslr: bool,
+    /// `kvas.dtb=ADDR` (hex with `0x`, or decimal): read the device tree at physical `ADDR`
+    /// instead of the firmware's. For the boot test that feeds the kernel a blob that does
+    /// not parse (QEMU's `-device loader` puts it there): QEMU refuses a broken `-dtb` and
+    /// OpenSBI parses the real one first. A value that is not a number is ignored.
+    pub dtb_at: Option<u64>,
 }
 
 impl Cmdline {
@@ -23,9 +28,17 @@ impl Cmdline {
                 "no4lvl" => c.no4lvl = true,
                 "hold" => c.hold = true,
                 "nokaslr" => c.nokaslr = true,
+                w if w.starts_with("kvas.dtb=") => c.dtb_at = number(&w["kvas.dtb=".len()..]),
                 _ => {}
             }
         }
         c
+    }
+}
+
+fn number(s: &str) -> Option<u64> {
+    match s.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16).ok(),
+        None => s.parse().ok(),
     }
 }

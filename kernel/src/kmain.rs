@@ -16,6 +16,10 @@ pub extern "C" fn kmain() -> ! {
         power::fatal(format_args!("{err}"));
     }
     let e = early::get();
+    let pinned = match crate::vmalloc::init(e) {
+        Ok(n) => n,
+        Err(err) => power::fatal(format_args!("vmalloc windows: {err}")),
+    };
     let mem = crate::meminit::memory();
     power::set_finisher(e.finisher_va().unwrap_or(0));
     kprintln!(
@@ -43,6 +47,7 @@ pub extern "C" fn kmain() -> ! {
         Err(err) => kprintln!("kvas: no layout: {err}"),
     }
     kprintln!("kvas: boot instructions {instructions} (instret from entry to the layout dump)");
+    kprintln!("kvas: vmalloc and modules: {pinned} tables below the root preallocated, pinned");
     let (passed, failed) = selftest::run_all(e);
     kprintln!("{passed} passed, {failed} failed");
     if e.info.cmdline.hold {

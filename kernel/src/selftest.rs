@@ -31,6 +31,10 @@ impl Write for Reason {
 }
 
 impl Reason {
+    fn new() -> Self {
+        Reason { buf: [0; 200], len: 0 }
+    }
+
     fn as_str(&self) -> &str {
         core::str::from_utf8(&self.buf[..self.len]).unwrap_or("(reason not UTF-8)")
     }
@@ -44,6 +48,11 @@ macro_rules! fail {
         return Err(r);
     }};
 }
+
+#[path = "selftest_mod.rs"]
+mod modules;
+#[path = "selftest_vm.rs"]
+mod vm;
 
 type Test = fn(&Early) -> Result<(), Reason>;
 
@@ -63,6 +72,13 @@ const TESTS: &[(&str, Test)] = &[
     ("fixmap-window-tables", fixmap_window_tables),
     ("linear-first-last-page", linear_first_last_page),
     ("virt-phys-round-trip", virt_phys_round_trip),
+    ("vmalloc-tables-preallocated", vm::tables_preallocated),
+    ("vmalloc-write-read", vm::write_read),
+    ("vmalloc-guard-page-faults", vm::guard_page),
+    ("vfree-unmaps-and-flushes", vm::vfree_unmaps),
+    ("module-load-call-unload", modules::load_call_unload),
+    ("module-out-of-reach-refused", modules::out_of_reach_refused),
+    ("module-malformed-refused", modules::malformed_refused),
 ];
 
 /// Runs every test; returns (passed, failed).

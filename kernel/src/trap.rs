@@ -60,6 +60,21 @@ kvas_probe_store_insn:
 kvas_probe_store_fixup:
     li      a0, 1
     ret
+
+    .balign 4
+    .globl kvas_probe_load
+    # kvas_probe_load(addr: a0, out: a1) -> 0 if the load happened (byte at *out), 1 if it faulted.
+kvas_probe_load:
+    .globl kvas_probe_load_insn
+kvas_probe_load_insn:
+    lbu     t0, 0(a0)
+    sb      t0, 0(a1)
+    li      a0, 0
+    ret
+    .globl kvas_probe_load_fixup
+kvas_probe_load_fixup:
+    li      a0, 1
+    ret
     "#,
     handler = sym trap_handler,
 );
@@ -69,10 +84,15 @@ extern "C" {
     fn kvas_probe_store(addr: u64, byte: u8) -> u64;
     fn kvas_probe_store_insn();
     fn kvas_probe_store_fixup();
+    fn kvas_probe_load(addr: u64, out: *mut u8) -> u64;
+    fn kvas_probe_load_insn();
+    fn kvas_probe_load_fixup();
 }
 
-/// The last recovered fault: scause, stval, sepc.
-static RECOVERED: [AtomicU64; 3] = [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)];
+/// The last recovered fault: scause, stval, sepc, and the guard page's area (start, end;
+/// 0 when the fault was not on a guard page).
+static RECOVERED: [AtomicU64; 5] =
+    [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)];
 
 /// A fault caught by [`probe_store`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,6 +103,8 @@ pub struct Fault {
     pub stval: u64,
     /// `sepc`.
     pub sepc: u64,
+    /// The vmalloc or module area `[start, end)` whose guard page `stval` is in, if any.
+    pub guard_of: Option<(u64, u64)>,
 }
 
 /// Points `stvec` at the trap entry as seen from the current address space.
@@ -99,26 +121,60 @@ pub fn probe_store(addr: u64, byte: u8) -> Result<(), Fault> {
     if unsafe { kvas_probe_store(addr, byte) } == 0 {
         return Ok(());
     }
-    let [c, v, e] = &RECOVERED;
-    Err(Fault {
+    Err(recovered())
+}
+
+/// Loads the byte at `addr`; `Err` with the fault if the load traps.
+pub fn probe_load(addr: u64) -> Result<u8, Fault> {
+    let mut byte = 0u8;
+    // SAFETY: a fault on this load is caught by the handler; `byte` is a valid destination.
+    if unsafe { kvas_probe_load(addr, &mut byte) } == 0 {
+        return Ok(byte);
+    }
+    Err(recovered())
+}
+
+fn recovered() -> Fault {
+    let [c, v, e, gs, ge] = &RECOVERED;
+    let (gs, ge) = (gs.load(Ordering::Relaxed), ge.load(Ordering::Relaxed));
+    Fault {
         scause: c.load(Ordering::Relaxed),
         stval: v.load(Ordering::Relaxed),
         sepc: e.load(Ordering::Relaxed),
-    })
+        guard_of: (ge != 0).then_some((gs, ge)),
+    }
+}
+
+/// Page-fault causes: instruction, load, store/AMO.
+fn is_page_fault(scause: u64) -> bool {
+    matches!(scause, 12 | 13 | 15)
 }
 
 extern "C" fn trap_handler(frame: &mut TrapFrame) {
-    if frame.sepc == kvas_probe_store_insn as unsafe extern "C" fn() as usize as u64 {
+    let addr = |f: unsafe extern "C" fn()| f as usize as u64;
+    let fixup = if frame.sepc == addr(kvas_probe_store_insn) {
+        Some(addr(kvas_probe_store_fixup))
+    } else if frame.sepc == addr(kvas_probe_load_insn) {
+        Some(addr(kvas_probe_load_fixup))
+    } else {
+        None
+    };
+    let guard = if is_page_fault(frame.scause) { crate::vmalloc::guard_hit(frame.stval) } else { None };
+    let (gs, ge) = guard.map_or((0, 0), |a| (a.start().as_u64(), a.start().as_u64() + a.size()));
+    if guard.is_some() {
+        crate::kprintln!("kvas: trap: guard page hit at {:#x}, after the area {gs:#x}-{ge:#x}", frame.stval);
+    }
+    if let Some(fixup) = fixup {
         crate::kprintln!(
             "kvas: trap: scause {:#x} stval {:#x} sepc {:#x} (expected; recovered)",
             frame.scause,
             frame.stval,
             frame.sepc
         );
-        for (slot, v) in RECOVERED.iter().zip([frame.scause, frame.stval, frame.sepc]) {
+        for (slot, v) in RECOVERED.iter().zip([frame.scause, frame.stval, frame.sepc, gs, ge]) {
             slot.store(v, Ordering::Relaxed);
         }
-        frame.sepc = kvas_probe_store_fixup as unsafe extern "C" fn() as usize as u64;
+        frame.sepc = fixup;
         return;
     }
     crate::kprintln!(

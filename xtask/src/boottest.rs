@@ -23,7 +23,15 @@ pub struct Case {
     pub success: bool,
     /// `Some(limit)`: the kernel must still be running (holding) after `limit`.
     pub hold: Option<Duration>,
+    /// `Some(mode)`: the kernel's `modules` and `kernel` layout lines must be what
+    /// `kvas layout --arch riscv64 --mode MODE --kernel-size SIZE --format dump` prints for
+    /// the image size the kernel reports.
+    pub layout_mode: Option<&'static str>,
 }
+
+/// Where the bad-DTB test's loader puts its blob: in the 512 MiB of RAM, away from the
+/// image (0x80200000), OpenSBI and QEMU's DTB (at the top).
+const BAD_DTB_ADDR: u64 = 0x8800_0000;
 
 /// The `kvas: ram` line of QEMU virt's single bank of `size` bytes.
 fn ram_line(size: u64) -> String {
@@ -39,6 +47,7 @@ fn case(base: &Boot, name: &str, f: impl FnOnce(&mut Boot), lines: &[&str]) -> C
         lines: lines.iter().map(|s| s.to_string()).collect(),
         success: true,
         hold: None,
+        layout_mode: None,
     }
 }
 
@@ -55,19 +64,32 @@ pub fn cases(kernel: &Path, dir: &Path) -> Result<Vec<Case>, String> {
     const SV48_FIXMAP: &str = "      fixmap : 0xffff8d7ffea00000 - 0xffff8d7fff000000   (6144 kB)";
     const SV39_FIXMAP: &str = "      fixmap : 0xffffffc4fea00000 - 0xffffffc4ff000000   (6144 kB)";
     const DUMP: &str = "Virtual kernel memory layout:";
+    let with_layout = |mut c: Case, mode: &'static str| {
+        c.layout_mode = Some(mode);
+        c
+    };
     let mut v = vec![
-        case(&base, "default-sv57", |_| {}, &["kvas: paging mode sv57", DUMP, SV57_FIXMAP]),
-        case(
-            &base,
-            "no5lvl-sv48",
-            |b| b.append = "no5lvl".into(),
-            &["kvas: paging mode sv48", DUMP, SV48_FIXMAP],
+        with_layout(
+            case(&base, "default-sv57", |_| {}, &["kvas: paging mode sv57", DUMP, SV57_FIXMAP]),
+            "sv57",
         ),
-        case(
-            &base,
-            "no4lvl-sv39",
-            |b| b.append = "no4lvl".into(),
-            &["kvas: paging mode sv39", DUMP, SV39_FIXMAP],
+        with_layout(
+            case(
+                &base,
+                "no5lvl-sv48",
+                |b| b.append = "no5lvl".into(),
+                &["kvas: paging mode sv48", DUMP, SV48_FIXMAP],
+            ),
+            "sv48",
+        ),
+        with_layout(
+            case(
+                &base,
+                "no4lvl-sv39",
+                |b| b.append = "no4lvl".into(),
+                &["kvas: paging mode sv39", DUMP, SV39_FIXMAP],
+            ),
+            "sv39",
         ),
         case(&base, "cpu-sv48", |b| b.cpu = Some("rv64,sv48=on".into()), &["kvas: paging mode sv48"]),
         case(&base, "cpu-sv39", |b| b.cpu = Some("rv64,sv39=on".into()), &["kvas: paging mode sv39"]),
@@ -95,7 +117,14 @@ pub fn cases(kernel: &Path, dir: &Path) -> Result<Vec<Case>, String> {
         let paging = format!("kvas: paging mode {mode}");
         let mut lines = vec![paging];
         lines.extend(rejected.iter().map(|m| format!("kvas: probe: {m} rejected*")));
-        v.push(Case { name: format!("probe-falls-back-{mode}"), boot: b, lines, success: true, hold: None });
+        v.push(Case {
+            name: format!("probe-falls-back-{mode}"),
+            boot: b,
+            lines,
+            success: true,
+            hold: None,
+            layout_mode: None,
+        });
     }
 
     // Discontiguous RAM: two banks with a 768 MiB hole (QEMU puts the DTB at the top of its
@@ -114,6 +143,7 @@ pub fn cases(kernel: &Path, dir: &Path) -> Result<Vec<Case>, String> {
         ],
         success: true,
         hold: None,
+        layout_mode: None,
     });
 
     // NUMA: one memory node per node, adjacent, one hart each (the second stays in OpenSBI).
@@ -174,7 +204,24 @@ pub fn cases(kernel: &Path, dir: &Path) -> Result<Vec<Case>, String> {
         lines: vec!["kvas: fatal: the device tree has no memory node (device_type = \"memory\")".into()],
         success: false,
         hold: None,
+        layout_mode: None,
     }));
+    // A device tree that does not parse: QEMU refuses a broken -dtb and OpenSBI parses the
+    // real one first, so QEMU's loader puts a blob in RAM and `kvas.dtb=` (cmdline.rs) makes
+    // the kernel read it; the firmware's DTB still gives the finisher for the exit status.
+    let blob = dir.join("not-a-dtb.bin");
+    std::fs::write(&blob, b"this is not a flattened device tree\n".repeat(4))
+        .map_err(|e| format!("writing {}: {e}", blob.display()))?;
+    v.push(failing(case(
+        &base,
+        "bad-dtb-does-not-parse",
+        |b| {
+            b.append = format!("kvas.dtb={BAD_DTB_ADDR:#x}");
+            b.extra =
+                vec!["-device".into(), format!("loader,file={},addr={BAD_DTB_ADDR:#x}", blob.display())];
+        },
+        &["kvas: fatal: the device tree at 0x88000000 does not parse: bad FDT magic value"],
+    )));
 
     // `hold`: reports, then idles instead of powering off.
     let mut c =
@@ -237,7 +284,11 @@ pub fn run(kernel: &Path, filter: Option<&str>) -> Result<ExitCode, String> {
     let (mut passed, mut failed) = (0, 0);
     for case in cases(kernel, &dir)?.into_iter().filter(|c| filter.is_none_or(|f| c.name.contains(f))) {
         let out = run_bounded(&case.boot, case.hold.unwrap_or(TIME_LIMIT))?;
-        match judge(&case, &out) {
+        let verdict = judge(&case, &out).and_then(|()| match case.layout_mode {
+            Some(mode) => layout_agrees(&out.output, mode),
+            None => Ok(()),
+        });
+        match verdict {
             Ok(()) => {
                 passed += 1;
                 println!("boot-test {} ... ok ({:.1} s)", case.name, out.elapsed.as_secs_f64());
@@ -254,6 +305,49 @@ pub fn run(kernel: &Path, filter: Option<&str>) -> Result<ExitCode, String> {
     }
     println!("boot-tests: {passed} passed, {failed} failed");
     Ok(if failed == 0 && passed > 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// The image size from the kernel's `kvas: image ... size 0xN` line.
+fn image_size(output: &str) -> Option<u64> {
+    let line = output.lines().find(|l| l.starts_with("kvas: image "))?;
+    let (_, size) = line.trim_end_matches('\r').rsplit_once(" size ")?;
+    u64::from_str_radix(size.strip_prefix("0x")?, 16).ok()
+}
+
+/// The layout lines of region `name` (`      modules : 0x... - 0x...   (...)`) in `text`.
+fn dump_line<'a>(text: &'a str, name: &str) -> Option<&'a str> {
+    let prefix = format!("{name} : ");
+    text.lines().map(|l| l.trim_end_matches('\r')).find(|l| l.trim_start().starts_with(&prefix))
+}
+
+/// Compares the `modules` and `kernel` lines of the kernel's dump and the CLI's.
+pub fn same_layout_lines(kernel: &str, cli: &str) -> Result<(), String> {
+    for name in ["modules", "kernel"] {
+        match (dump_line(kernel, name), dump_line(cli, name)) {
+            (Some(k), Some(c)) if k == c => {}
+            (k, c) => return Err(format!("{name} line: kernel {k:?}, kvas layout {c:?}")),
+        }
+    }
+    Ok(())
+}
+
+/// Runs `kvas layout ... --format dump` for the image size the kernel printed and compares.
+fn layout_agrees(output: &str, mode: &str) -> Result<(), String> {
+    let size = image_size(output).ok_or("no `kvas: image ... size` line")?;
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let size = format!("{size:#x}");
+    let args = ["layout", "--arch", "riscv64", "--mode", mode, "--kernel-size", &size, "--format", "dump"];
+    let out = std::process::Command::new(cargo)
+        .args(["run", "-q", "-p", "kvas-cli", "--"])
+        .args(args)
+        .current_dir(crate::repo_root())
+        .output()
+        .map_err(|e| format!("running kvas layout: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("kvas {} failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr)));
+    }
+    same_layout_lines(output, &String::from_utf8_lossy(&out.stdout))
+        .map_err(|e| format!("kvas {} disagrees: {e}", args.join(" ")))
 }
 
 /// The number after `prefix` on the line that starts with it.
@@ -328,6 +422,30 @@ mod tests {
         let out = "4 passed, 0 failed\nkvas: holding\n";
         assert_eq!(judge(&held, &outcome(out, None)), Ok(()));
         assert!(judge(&held, &outcome(out, Some(0))).unwrap_err().contains("expected the kernel to hold"));
+    }
+}
+
+#[cfg(test)]
+mod layout_tests {
+    use super::*;
+
+    const KERNEL: &str = "kvas: image 0xffffffff80000000 loaded at 0x80200000 size 0x79000\r\n\
+        Virtual kernel memory layout:\n\
+     \x20     modules : 0xffffffff00079000 - 0xffffffff80000000   (2047 MB)\n\
+     \x20      kernel : 0xffffffff80000000 - 0xffffffffffffffff   (2047 MB)\n";
+
+    #[test]
+    fn image_size_and_lines() {
+        assert_eq!(image_size(KERNEL), Some(0x79000));
+        assert_eq!(image_size("kvas: paging mode sv39\n"), None);
+        assert_eq!(
+            dump_line(KERNEL, "modules"),
+            Some("      modules : 0xffffffff00079000 - 0xffffffff80000000   (2047 MB)")
+        );
+        assert_eq!(same_layout_lines(KERNEL, KERNEL), Ok(()));
+        let other = KERNEL.replace("0xffffffff00079000", "0xffffffff0007a000");
+        assert!(same_layout_lines(KERNEL, &other).unwrap_err().contains("modules line"));
+        assert!(same_layout_lines(KERNEL, "nothing").is_err());
     }
 }
 

@@ -200,3 +200,13 @@ fn a_hart_without_paging_is_an_error() {
     let e = parse_blob(&virt(&[(0x8000_0000, 1 << 28)], &["riscv,none"], None)).unwrap_err();
     assert!(matches!(e, DtError::NoMmu), "{e:?}");
 }
+
+#[test]
+fn cmdline_dtb_address_word() {
+    let c = cmdline::Cmdline::parse("no5lvl kvas.dtb=0x88000000 hold");
+    assert_eq!(c.dtb_at, Some(0x8800_0000));
+    assert!(c.no5lvl && c.hold);
+    assert_eq!(cmdline::Cmdline::parse("kvas.dtb=2281701376").dtb_at, Some(0x8800_0000));
+    assert_eq!(cmdline::Cmdline::parse("kvas.dtb=0xzz").dtb_at, None);
+    assert_eq!(cmdline::Cmdline::parse("kvas.dtbx=0x1 dtb=0x1").dtb_at, None);
+}

@@ -16,13 +16,15 @@ mod elf;
 mod image;
 #[cfg(test)]
 mod kernel_dt_tests;
+#[cfg(test)]
+mod kernel_reloc_tests;
 mod qemu;
 mod toolchain;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-fn repo_root() -> PathBuf {
+pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the repository").to_path_buf()
 }
 
@@ -35,6 +37,17 @@ pub fn kernel_elf() -> PathBuf {
 pub fn build_kernel() -> Result<PathBuf, String> {
     let tc = toolchain::detect()?;
     eprintln!("xtask: building the kernel with the {} toolchain", tc.name());
+    let kernel = repo_root().join("kernel");
+    // The module the kernel embeds (include_bytes! of this path) comes first.
+    let module = kernel.join("target/modules/hello.o");
+    std::fs::create_dir_all(kernel.join("target/modules"))
+        .map_err(|e| format!("creating target/modules: {e}"))?;
+    toolchain::build_module(
+        &tc,
+        &kernel.join("modules/hello"),
+        &kernel.join("target").join(format!("{}-modules", tc.name())),
+        &module,
+    )?;
     let linked = toolchain::build(&tc, &repo_root().join("kernel"))?;
     let mut bytes = std::fs::read(&linked).map_err(|e| format!("reading {}: {e}", linked.display()))?;
     let report = image::seal(&mut bytes).map_err(|e| format!("{}: {e}", linked.display()))?;

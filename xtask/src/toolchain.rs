@@ -98,13 +98,53 @@ const SCRUB: &[&str] = &[
 /// Builds the kernel crate in `kernel_dir` with `toolchain`; returns the linked ELF's path.
 pub fn build(toolchain: &Toolchain, kernel_dir: &Path) -> Result<PathBuf, String> {
     let target_dir = kernel_dir.join("target").join(toolchain.name());
-    let mut cmd = match toolchain {
+    let mut cmd = cargo(toolchain, "build", &["core", "alloc"]);
+    cmd.current_dir(kernel_dir).env("CARGO_TARGET_DIR", &target_dir).args(["--target", TARGET]);
+    let status = cmd.status().map_err(|e| format!("cannot run cargo for the kernel: {e}"))?;
+    if !status.success() {
+        return Err(format!("kernel build with the {} toolchain failed ({status})", toolchain.name()));
+    }
+    Ok(target_dir.join(TARGET).join("release").join("kvas-kernel"))
+}
+
+/// Code generation of a loadable module: the kernel's code model (auipc-based, ±2 GiB),
+/// static relocation model (no GOT: the loader resolves symbols directly) and linker
+/// relaxation on, as Linux builds modules, so the object carries `R_RISCV_RELAX` hints.
+pub const MODULE_RUSTFLAGS: &[&str] =
+    &["-Ccode-model=medium", "-Crelocation-model=static", "-Ctarget-feature=+relax"];
+
+/// Builds the module crate in `module_dir` into the relocatable object `out` (`--emit=obj`,
+/// the crate's own code only; it may use no function of `core`).
+pub fn build_module(
+    toolchain: &Toolchain,
+    module_dir: &Path,
+    target_dir: &Path,
+    out: &Path,
+) -> Result<(), String> {
+    // `cargo rustc`: the flags after `--` go to the module crate only.
+    let mut c = cargo(toolchain, "rustc", &["core"]);
+    c.current_dir(module_dir)
+        .env("CARGO_TARGET_DIR", target_dir)
+        .env("CARGO_ENCODED_RUSTFLAGS", MODULE_RUSTFLAGS.join("\x1f"))
+        .args(["--target", TARGET, "--"])
+        .arg(format!("--emit=obj={}", out.display()));
+    let status = c.status().map_err(|e| format!("cannot run cargo for the module: {e}"))?;
+    if !status.success() {
+        return Err(format!("module build in {} failed ({status})", module_dir.display()));
+    }
+    Ok(())
+}
+
+/// `cargo SUBCOMMAND --release` for the target with `toolchain` (Debian's: building
+/// `std_crates` from source), with the surrounding cargo's variables scrubbed.
+fn cargo(toolchain: &Toolchain, subcommand: &str, std_crates: &[&str]) -> Command {
+    match toolchain {
         Toolchain::Rustup => {
             let mut c = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
             for v in SCRUB {
                 c.env_remove(v);
             }
-            c.args(["build", "--release"]);
+            c.args([subcommand, "--release"]);
             c
         }
         Toolchain::Debian { rustc, cargo } => {
@@ -113,18 +153,12 @@ pub fn build(toolchain: &Toolchain, kernel_dir: &Path) -> Result<PathBuf, String
                 c.env_remove(v);
             }
             c.env("RUSTC", rustc).env("RUSTC_BOOTSTRAP", "1").args([
-                "build",
-                "--release",
-                "-Zbuild-std=core,alloc",
-                "-Zbuild-std-features=compiler-builtins-mem",
+                subcommand.to_string(),
+                "--release".to_string(),
+                format!("-Zbuild-std={}", std_crates.join(",")),
+                "-Zbuild-std-features=compiler-builtins-mem".to_string(),
             ]);
             c
         }
-    };
-    cmd.current_dir(kernel_dir).env("CARGO_TARGET_DIR", &target_dir).args(["--target", TARGET]);
-    let status = cmd.status().map_err(|e| format!("cannot run cargo for the kernel: {e}"))?;
-    if !status.success() {
-        return Err(format!("kernel build with the {} toolchain failed ({status})", toolchain.name()));
     }
-    Ok(target_dir.join(TARGET).join("release").join("kvas-kernel"))
 }

@@ -1,9 +1,10 @@
 //! `kvas-bench`: runs every workload on kvas and its peers and prints
 //! `workload=NAME impl=NAME ns_per_op=X` lines (medians), then a summary of
-//! the ratios on stderr.
+//! the ratios on stderr (with `--markdown`, the tables of docs/PERFORMANCE.md).
 //!
 //! ```text
 //! kvas-bench --quick                 # the contract run, under a minute
+//! kvas-bench --quick --markdown      # the same, with docs/PERFORMANCE.md's tables on stderr
 //! kvas-bench [--reps N] [--workload NAME]... [--impl NAME]...
 //! ```
 
@@ -13,7 +14,8 @@ use kvas_bench::registry;
 use kvas_bench::runner::{self, Options};
 use kvas_bench::workload::Workload;
 
-const USAGE: &str = "usage: kvas-bench [--quick] [--reps N] [--workload NAME]... [--impl NAME]...";
+const USAGE: &str =
+    "usage: kvas-bench [--quick] [--markdown] [--reps N] [--workload NAME]... [--impl NAME]...";
 
 /// Samples per measurement with `--quick`, and without it.
 const QUICK_REPS: usize = 41;
@@ -21,7 +23,7 @@ const FULL_REPS: usize = 201;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (options, names) = match parse(&args) {
+    let (options, names, markdown) = match parse(&args) {
         Ok(parsed) => parsed,
         Err(message) => {
             eprintln!("kvas-bench: {message}\n{USAGE}");
@@ -33,7 +35,11 @@ fn main() -> ExitCode {
         .filter(|imp| names.is_empty() || names.iter().any(|n| n == imp.name))
         .collect();
     let (rows, errors) = runner::run(&impls, &options, &mut std::io::stdout().lock());
-    eprint!("{}", runner::summary(&rows));
+    if markdown {
+        eprint!("{}", runner::markdown(&rows));
+    } else {
+        eprint!("{}", runner::summary(&rows));
+    }
     for error in &errors {
         eprintln!("kvas-bench: {error}");
     }
@@ -44,9 +50,10 @@ fn main() -> ExitCode {
     }
 }
 
-fn parse(args: &[String]) -> Result<(Options, Vec<String>), String> {
+fn parse(args: &[String]) -> Result<(Options, Vec<String>, bool), String> {
     let mut reps = None;
     let mut quick = false;
+    let mut markdown = false;
     let mut workloads = Vec::new();
     let mut names = Vec::new();
     let known: Vec<&str> = registry::all().iter().map(|imp| imp.name).collect();
@@ -55,6 +62,7 @@ fn parse(args: &[String]) -> Result<(Options, Vec<String>), String> {
         let mut value = |what: &str| args.next().ok_or(format!("{arg} needs {what}"));
         match arg.as_str() {
             "--quick" => quick = true,
+            "--markdown" => markdown = true,
             "--reps" => {
                 let n = value("a number")?;
                 reps = Some(
@@ -86,7 +94,7 @@ fn parse(args: &[String]) -> Result<(Options, Vec<String>), String> {
         workloads = Workload::ALL.to_vec();
     }
     let reps = reps.unwrap_or(if quick { QUICK_REPS } else { FULL_REPS });
-    Ok((Options { reps, workloads }, names))
+    Ok((Options { reps, workloads }, names, markdown))
 }
 
 #[cfg(test)]
@@ -99,7 +107,8 @@ mod tests {
 
     #[test]
     fn quick_runs_everything_with_fewer_samples() {
-        let (options, names) = parse(&args(&["--quick"])).unwrap();
+        let (options, names, markdown) = parse(&args(&["--quick"])).unwrap();
+        assert!(!markdown);
         assert_eq!(options.reps, QUICK_REPS);
         assert_eq!(options.workloads, Workload::ALL.to_vec());
         assert!(names.is_empty());
@@ -108,8 +117,10 @@ mod tests {
 
     #[test]
     fn filters_and_reps_are_taken() {
-        let (options, names) =
-            parse(&args(&["--reps", "3", "--workload", "map-2m", "--impl", "kvas-sv39"])).unwrap();
+        let (options, names, markdown) =
+            parse(&args(&["--reps", "3", "--workload", "map-2m", "--impl", "kvas-sv39", "--markdown"]))
+                .unwrap();
+        assert!(markdown);
         assert_eq!(options.reps, 3);
         assert_eq!(options.workloads, vec![Workload::Map2m]);
         assert_eq!(names, vec!["kvas-sv39".to_string()]);

@@ -12,7 +12,8 @@
 //! - an operation that fails has changed nothing; running the allocator dry on
 //!   purpose must give `OutOfFrames` and leave the tables as they were.
 //!
-//! At the end, unmapping everything returns every frame but the root.
+//! At the end, unmapping everything returns every frame but the root and the
+//! pinned tables that `populate` made.
 
 use std::collections::BTreeSet;
 
@@ -131,6 +132,11 @@ enum Op {
         len: u64,
         attrs: Attrs,
     },
+    /// Preallocates pinned tables one level below the root.
+    Populate {
+        va: u64,
+        len: u64,
+    },
     /// Lets the allocator give only this many more frames during the next op.
     Starve(u64),
 }
@@ -179,6 +185,7 @@ fn op(max_level: u8) -> impl Strategy<Value = Op> {
         }),
         (offset(max_level), len()).prop_map(|(va, len)| Op::UnmapRange { va, len }),
         (offset(max_level), len(), attrs).prop_map(|(va, len, attrs)| Op::Protect { va, len, attrs }),
+        (offset(max_level), len()).prop_map(|(va, len)| Op::Populate { va, len }),
         (0u64..4).prop_map(Op::Starve),
     ]
 }
@@ -190,6 +197,8 @@ struct World<'r> {
     alloc: TrackingAllocator,
     model: Model,
     probes: BTreeSet<u64>,
+    /// Root entries (by index prefix) whose tables are pinned.
+    pinned: BTreeSet<u64>,
 }
 
 impl World<'_> {
@@ -209,6 +218,8 @@ impl World<'_> {
             self.alloc.set_limit(Some(self.alloc.allocations() + n));
         }
         let b = u128::from(self.base);
+        let root_level = self.mode.geometry().root_level();
+        let root_shift = Geometry::shift(root_level);
         let (result, expected) = match *op {
             Op::Map { va, pa, size, attrs } => {
                 let (start, end) = (b + u128::from(va), b + u128::from(va + size.bytes()));
@@ -220,7 +231,10 @@ impl World<'_> {
                     attrs,
                     &mut self.alloc,
                 );
-                let overlap = self.model.overlaps(start, end);
+                // A root-level leaf cannot replace a pinned table.
+                let pinned_in_way =
+                    size.level() == root_level && self.pinned.contains(&((self.base + va) >> root_shift));
+                let overlap = self.model.overlaps(start, end) || pinned_in_way;
                 if r.is_ok() && !overlap {
                     self.model.insert(start, end, pa, attrs);
                 }
@@ -277,6 +291,21 @@ impl World<'_> {
                 }
                 (r.map(|f| f.ignore()), hole.map(|_| "NotMapped"))
             }
+            Op::Populate { va, len } => {
+                let (start, last) = (self.base + va, self.base + va + len - 1);
+                // Refused if a root-level leaf lies in the range (the engine's own
+                // leaves say where those are; the oracle checks translations).
+                let blocked = self.pt.mappings().map(Result::unwrap).any(|m| {
+                    m.size.level() == root_level
+                        && m.va.as_u64() <= last
+                        && start <= m.va.as_u64() + (m.size.bytes() - 1)
+                });
+                let r = self.pt.populate(VirtAddr::new(start), len, root_level - 1, &mut self.alloc);
+                if r.is_ok() {
+                    self.pinned.extend((start >> root_shift)..=(last >> root_shift));
+                }
+                (r.map(|_| ()), if blocked { Some("AlreadyMapped") } else { None })
+            }
             Op::Starve(_) => unreachable!(),
         };
         self.alloc.set_limit(None);
@@ -327,6 +356,10 @@ impl World<'_> {
         // each leaf and every table above it.
         let g = self.mode.geometry();
         let mut needed = BTreeSet::from([(g.root_level(), 0u64)]);
+        // Pinned tables stay whether or not a leaf needs them.
+        for &prefix in &self.pinned {
+            needed.insert((g.root_level() - 1, prefix));
+        }
         for m in self.pt.mappings() {
             let m = m.unwrap();
             for level in m.size.level()..g.root_level() {
@@ -345,7 +378,15 @@ fn run(mode: Mode, ops: Vec<Op>) -> Result<(), TestCaseError> {
     let mut alloc = TrackingAllocator::new(PhysAddr::new(0x10_0000_0000).unwrap(), 1 << 30).unwrap();
     let pt = PageTable::new(Riscv::new(mode), &ram, &mut alloc).unwrap();
     let base = mode.geometry().kernel_half_start().as_u64();
-    let mut w = World { mode, base, pt, alloc, model: Model::default(), probes: BTreeSet::new() };
+    let mut w = World {
+        mode,
+        base,
+        pt,
+        alloc,
+        model: Model::default(),
+        probes: BTreeSet::new(),
+        pinned: BTreeSet::new(),
+    };
     let mut starve = None;
     for op in &ops {
         if let Op::Starve(n) = op {
@@ -355,10 +396,10 @@ fn run(mode: Mode, ops: Vec<Op>) -> Result<(), TestCaseError> {
         w.apply(op, starve.take())?;
         w.check(&ram)?;
     }
-    // Everything goes: only the root is left.
+    // Everything goes: only the root and the pinned tables are left.
     let window = 8 * Geometry::granularity(mode.geometry().max_leaf_level());
     w.pt.unmap_range(VirtAddr::new(base), window, &mut w.alloc).unwrap().ignore();
-    prop_assert_eq!(w.alloc.live(), 1);
+    prop_assert_eq!(w.alloc.live(), 1 + w.pinned.len());
     prop_assert!(w.pt.mappings().next().is_none());
     Ok(())
 }

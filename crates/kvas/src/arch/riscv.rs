@@ -58,6 +58,10 @@ pub const PTE_PPN_BITS: u32 = 44;
 /// Bits 54–63: zero unless Svnapot/Svpbmt are enabled, which kvas does not do.
 pub const PTE_EXTENSION_BITS: u64 = !0 << 54;
 
+/// The software mark of a pinned table pointer: RSW bit 8, which the privileged
+/// spec reserves for supervisor software and the hardware ignores.
+const PINNED: PteFlags = PteFlags::RSW0;
+
 /// The bits that tell a well-formed pointer to the next level: all but G and RSW.
 const POINTER_MASK: u64 = PTE_EXTENSION_BITS | 0xdf;
 
@@ -255,6 +259,13 @@ macro_rules! riscv_format {
             fn encode_table(&self, table: PhysAddr) -> u64 {
                 encode_table(table)
             }
+            fn encode_pinned_table(&self, table: PhysAddr) -> u64 {
+                encode_table(table) | PINNED.bits()
+            }
+            #[inline(always)]
+            fn is_pinned(&self, raw: u64) -> bool {
+                raw & PINNED.bits() != 0
+            }
             #[inline(always)]
             fn encode_leaf(&self, pa: PhysAddr, attrs: Attrs, _level: u8) -> u64 {
                 encode_leaf(pa, attrs)
@@ -397,6 +408,13 @@ mod tests {
             assert_eq!(f.next_table(bad, 2), None, "{bad:#x}");
         }
         assert_eq!(f.next_table(raw, 0), None, "no pointers at level 0");
+        let pinned = f.encode_pinned_table(t);
+        assert!(f.is_pinned(pinned) && !f.is_pinned(raw));
+        assert_eq!(
+            (f.decode(pinned, 2), f.next_table(pinned, 2)),
+            (Pte::Table(t), Some(t)),
+            "the mark is software's"
+        );
     }
 
     #[test]

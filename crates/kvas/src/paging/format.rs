@@ -41,6 +41,21 @@ pub trait TableFormat: Copy {
     /// Encodes a pointer to a next-level table.
     fn encode_table(&self, table: PhysAddr) -> u64;
 
+    /// Encodes a pointer to a *pinned* table: one the engine never frees when it
+    /// empties (see [`crate::paging::PageTable::populate`]). The mark must be a
+    /// bit the hardware ignores. A format without such a bit keeps the default,
+    /// and its tables are then never pinned.
+    fn encode_pinned_table(&self, table: PhysAddr) -> u64 {
+        self.encode_table(table)
+    }
+
+    /// Whether `raw`, a pointer, carries the pinned mark.
+    #[inline(always)]
+    fn is_pinned(&self, raw: u64) -> bool {
+        let _ = raw;
+        false
+    }
+
     /// Encodes a leaf at `level` mapping `pa`. The engine has already checked
     /// `pa` and `attrs` with [`TableFormat::check_leaf`] and aligned `pa` to the level.
     fn encode_leaf(&self, pa: PhysAddr, attrs: Attrs, level: u8) -> u64;

@@ -188,9 +188,10 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
     /// no larger than `max` (a `max` beyond the mode's largest leaf means "the
     /// largest the mode has").
     ///
-    /// Fails whole, leaving the tables untouched, if anything in the range is
-    /// mapped already (or a leaf would replace a table), or if the allocator
-    /// cannot give every table the range needs.
+    /// Where a table already exists (a pinned one, say), the range is mapped
+    /// inside it with smaller leaves. Fails whole, leaving the tables untouched,
+    /// if anything in the range is mapped already, or if the allocator cannot
+    /// give every table the range needs.
     pub fn map_range(
         &mut self,
         va: VirtAddr,
@@ -242,44 +243,24 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         for c in Chunks::new(va, len, level) {
             let cpa = pa + (c.va - va);
             let raw = self.entry(table, c.idx);
-            let leafable = req.leafable(level, c.va, cpa, c.len);
             if !self.format.is_valid(raw) {
-                if !leafable {
+                if !req.leafable(level, c.va, cpa, c.len) {
                     need += 1 + req.tables_below_new(level - 1, c.va, cpa, c.len);
                 }
                 continue;
             }
             let at = VirtAddr::new(c.va);
             match self.format.decode(raw, level) {
-                Pte::Table(next) if level > 0 && !leafable => {
-                    need += self.plan_map(next, level - 1, c.va, cpa, c.len, req)?
-                }
-                // A table where a leaf would go: name the first page it maps.
+                // An existing table, even where a leaf could go (it may be an
+                // empty pinned table): map inside it with smaller leaves.
                 Pte::Table(next) if level > 0 => {
-                    let (va, level) = self.first_leaf(next, level - 1, c.va, c.len).unwrap_or((at, level));
-                    return Err(Error::AlreadyMapped { va, level });
+                    need += self.plan_map(next, level - 1, c.va, cpa, c.len, req)?
                 }
                 Pte::Table(_) | Pte::Leaf { .. } => return Err(Error::AlreadyMapped { va: at, level }),
                 Pte::Reserved | Pte::Absent => return Err(Error::CorruptEntry { va: at, level, raw }),
             }
         }
         Ok(need)
-    }
-
-    /// The first valid leaf in `[va, va + len)` below `table`, and its level.
-    fn first_leaf(&self, table: PhysAddr, level: u8, va: u64, len: u64) -> Option<(VirtAddr, u8)> {
-        for c in Chunks::new(va, len, level) {
-            let raw = self.entry(table, c.idx);
-            match self.format.decode(raw, level) {
-                Pte::Absent => continue,
-                Pte::Table(next) if level > 0 => match self.first_leaf(next, level - 1, c.va, c.len) {
-                    Some(found) => return Some(found),
-                    None => continue,
-                },
-                _ => return Some((VirtAddr::new(c.va), level)),
-            }
-        }
-        None
     }
 
     /// Writes the range's entries below `table`; the plan has vouched for every step.
@@ -300,12 +281,20 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         while remaining > 0 {
             let idx = Geometry::index(va, level);
             if req.leafable(level, va, pa, gran.min(remaining)) {
-                let run = ((remaining / gran) as usize).min(Geometry::ENTRIES - idx);
-                self.fill_leaves(table, idx, run, PhysAddr::new_truncate(pa), req.attrs, level);
-                flush.add_run(VirtAddr::new(va), run as u64, gran);
-                let bytes = run as u64 * gran;
-                (va, pa, remaining) = (va.wrapping_add(bytes), pa + bytes, remaining - bytes);
-                continue;
+                let mut run = ((remaining / gran) as usize).min(Geometry::ENTRIES - idx);
+                if level > 0 {
+                    // Stop before an existing table (the plan saw it and counted on
+                    // mapping inside it); at level 0 nothing valid is left in range.
+                    run =
+                        (idx..idx + run).take_while(|&i| !self.format.is_valid(self.entry(table, i))).count();
+                }
+                if run > 0 {
+                    self.fill_leaves(table, idx, run, PhysAddr::new_truncate(pa), req.attrs, level);
+                    flush.add_run(VirtAddr::new(va), run as u64, gran);
+                    let bytes = run as u64 * gran;
+                    (va, pa, remaining) = (va.wrapping_add(bytes), pa + bytes, remaining - bytes);
+                    continue;
+                }
             }
             let chunk = (gran - (va & (gran - 1))).min(remaining);
             let raw = self.entry(table, idx);

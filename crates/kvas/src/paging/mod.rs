@@ -34,6 +34,7 @@ pub(crate) mod geometry;
 mod iter;
 mod map;
 mod memory;
+mod populate;
 mod protect;
 mod reserve;
 mod split;

@@ -66,7 +66,9 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
                 Pte::Leaf { .. } if c.full => {}
                 Pte::Leaf { .. } => need += splits_for_part(level, c.va, c.len),
                 Pte::Table(next) if level > 0 => {
-                    if enter_full || !c.full {
+                    // A pinned table is cleared in place rather than freed whole,
+                    // so the plan must see inside it too.
+                    if enter_full || !c.full || self.format.is_pinned(raw) {
                         need += self.plan_splits(next, level - 1, c.va, c.len, holes, enter_full)?;
                     }
                 }

@@ -560,3 +560,87 @@ mod walking {
         }
     }
 }
+
+mod pinning {
+    use super::*;
+
+    #[test]
+    fn populated_tables_exist_up_front_and_survive_every_unmap() {
+        for mode in MODES {
+            let mut arena = Arena::new();
+            let mut pt = table(mode, &mut arena);
+            let top = mode.geometry().root_level() - 1;
+            let span = crate::paging::Geometry::granularity(top + 1);
+            // Four root entries' worth, as a kernel does for vmalloc.
+            let va = kva(mode, 0);
+            assert_eq!(pt.populate(va, 4 * span, top, &mut arena), Ok(4));
+            assert_eq!(arena.live, 5);
+            assert_eq!(pt.populate(va, 4 * span, top, &mut arena), Ok(0), "idempotent");
+            // An empty pinned table maps nothing: unmapping a root-sized page there
+            // is still NotMapped (the range path removes nothing).
+            let root_size = PageSize::from_level(top + 1).unwrap();
+            assert_eq!(pt.unmap(va, root_size, &mut arena).unwrap_err(), Error::NotMapped { va });
+            // Mapping below them needs no new table at the top level.
+            pt.map(va.wrapping_add(span), pa(0), PageSize::Size4K, Attrs::KERNEL_RW, &mut arena)
+                .unwrap()
+                .ignore();
+            let below = arena.live - 5;
+            assert_eq!(below as u8, top, "only the levels below the pinned table");
+            pt.unmap(va.wrapping_add(span), PageSize::Size4K, &mut arena).unwrap().ignore();
+            assert_eq!(arena.live, 5, "the single-page path keeps pinned tables");
+            // Largest leaves over a pinned table: one level down, inside it.
+            pt.map_range(
+                va.wrapping_add(3 * span),
+                pa(0),
+                span,
+                Attrs::KERNEL_RW,
+                PageSize::Size256T,
+                &mut arena,
+            )
+            .unwrap()
+            .ignore();
+            let stats = pt.stats().unwrap();
+            assert_eq!((stats.tables, stats.leaves[top as usize]), (5, 512));
+            pt.map(va.wrapping_add(0x20_0000), pa(0), PageSize::Size2M, Attrs::KERNEL_RW, &mut arena)
+                .unwrap()
+                .ignore();
+            pt.unmap_range(va, 4 * span, &mut arena).unwrap().ignore();
+            assert_eq!(arena.live, 5, "the range path keeps pinned tables too");
+            assert_eq!(pt.stats().unwrap().tables, 5);
+            pt.destroy(&mut arena);
+            assert_eq!(arena.live, 0, "destroy frees pinned tables");
+        }
+    }
+
+    #[test]
+    fn populate_refuses_leaves_in_the_way_and_changes_nothing() {
+        for mode in MODES {
+            let mut arena = Arena::new();
+            let mut pt = table(mode, &mut arena);
+            let root_level = mode.geometry().root_level();
+            let top = root_level - 1;
+            let va = kva(mode, 0);
+            let span = crate::paging::Geometry::granularity(top + 1);
+            // A root-level leaf in the range.
+            let big = PageSize::from_level(root_level).unwrap();
+            pt.map(va.wrapping_add(span), pa(0), big, Attrs::KERNEL_RW, &mut arena).unwrap().ignore();
+            let before = snapshot(&pt, &arena);
+            assert_eq!(
+                pt.populate(va, 2 * span, top, &mut arena),
+                Err(Error::AlreadyMapped { va: va.wrapping_add(span), level: root_level })
+            );
+            assert_eq!(snapshot(&pt, &arena), before);
+            // Out of frames: nothing changes either.
+            arena.limit = arena.live;
+            assert_eq!(
+                pt.populate(va, span, top, &mut arena),
+                Err(Error::OutOfFrames { va, needed: 1, got: 0 })
+            );
+            assert_eq!(snapshot(&pt, &arena), before);
+            assert_eq!(
+                pt.populate(va, span, root_level, &mut arena),
+                Err(Error::InvalidGeometry { reason: "populate needs a level below the root" })
+            );
+        }
+    }
+}

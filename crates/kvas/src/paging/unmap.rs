@@ -67,7 +67,12 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         match self.format.decode(raw, level) {
             Pte::Absent => Err(Error::NotMapped { va }),
             // A larger leaf to split, or smaller leaves below: the range path.
-            Pte::Leaf { .. } | Pte::Table(_) => self.unmap_range(va, size.bytes(), alloc),
+            // (A table may be an empty pinned one: if the range path removes
+            // nothing, nothing mapped the page.)
+            Pte::Leaf { .. } | Pte::Table(_) => match self.unmap_range(va, size.bytes(), alloc)? {
+                flush if flush.is_empty() => Err(Error::NotMapped { va }),
+                flush => Ok(flush),
+            },
             Pte::Reserved => Err(Error::CorruptEntry { va, level, raw }),
         }
     }
@@ -91,11 +96,11 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         let root_level = self.format.geometry().root_level();
         while level < root_level {
             let (child, idx) = path[level as usize];
-            if !self.is_empty(child, idx) {
+            let (parent, parent_idx) = path[level as usize + 1];
+            if self.format.is_pinned(self.entry(parent, parent_idx)) || !self.is_empty(child, idx) {
                 break;
             }
             self.forget_hint();
-            let (parent, parent_idx) = path[level as usize + 1];
             self.set_entry(parent, parent_idx, 0);
             alloc.free_frame(child);
             level += 1;
@@ -158,13 +163,14 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
                     self.clear(next, level - 1, c.va, c.len, reserve, alloc, flush)?;
                 }
                 Pte::Table(next) if level > 0 => {
-                    if c.full {
+                    let pinned = self.format.is_pinned(raw);
+                    if c.full && !pinned {
                         self.set_entry(table, c.idx, 0);
                         self.free_subtree(next, level - 1, alloc);
                         flush.add_run(at, c.len / PAGE_SIZE, PAGE_SIZE);
                     } else {
                         self.clear(next, level - 1, c.va, c.len, reserve, alloc, flush)?;
-                        if self.is_empty(next, Geometry::index(c.va, level - 1)) {
+                        if !pinned && self.is_empty(next, Geometry::index(c.va, level - 1)) {
                             self.set_entry(table, c.idx, 0);
                             alloc.free_frame(next);
                         }
