@@ -1,8 +1,9 @@
 //! `make bench` (`cargo bench -p kvas-bench`): every workload on every
 //! implementation under criterion. One criterion iteration is one sample of
 //! the workload (262144 pages for the per-page workloads), timed by the same
-//! harness as `kvas-bench --quick`, so only the measured calls count; the
-//! throughput line gives operations per second.
+//! harness as `kvas-bench --quick`, so only the measured calls count (a
+//! stretch during which the thread was preempted counts at the rate of the
+//! others); the throughput line gives operations per second.
 //!
 //! Filter as usual: `cargo bench -p kvas-bench -- map-4k/kvas`.
 
@@ -29,7 +30,7 @@ fn paging(c: &mut Criterion) {
                 b.iter_custom(|iters| {
                     (0..iters)
                         .map(|_| match (imp.measure)(workload, &inputs) {
-                            Ok(sample) => sample.elapsed,
+                            Ok(sample) => sample.elapsed_all(),
                             Err(e) => panic!("{} on {}: {e}", imp.name, workload.name()),
                         })
                         .sum::<Duration>()

@@ -11,6 +11,7 @@
 #![warn(missing_docs)]
 
 pub mod arena;
+pub mod clock;
 pub mod engine;
 pub mod peers;
 pub mod registry;

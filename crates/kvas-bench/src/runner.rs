@@ -6,7 +6,7 @@ use std::io::Write;
 
 use crate::arena;
 use crate::registry::Impl;
-use crate::workload::{Inputs, Workload};
+use crate::workload::{Inputs, Sample, Workload};
 
 /// What to run.
 #[derive(Clone, Debug)]
@@ -28,6 +28,9 @@ pub struct Row {
     pub kvas: bool,
     /// The median nanoseconds per operation.
     pub ns_per_op: f64,
+    /// The share of timed operations left out because the thread was
+    /// preempted during their stretch ([`crate::clock`]).
+    pub dropped: f64,
 }
 
 /// The contract line for one row.
@@ -48,11 +51,36 @@ pub fn median(samples: &mut [f64]) -> f64 {
     }
 }
 
+/// How many times a sample whose every stretch was preempted is taken again.
+pub const RETRIES: u32 = 20;
+
+/// One sample of `imp` on `workload`, taken again (up to [`RETRIES`] times)
+/// while it kept no stretch at all; adds its left-out operations to `dropped`.
+fn measure_unpreempted(
+    imp: Impl,
+    workload: Workload,
+    inputs: &Inputs,
+    dropped: &mut [u64; 2],
+) -> Result<Sample, String> {
+    let mut attempts = 0;
+    loop {
+        let sample = (imp.measure)(workload, inputs)?;
+        attempts += 1;
+        dropped[0] += sample.dropped;
+        dropped[1] += sample.ops + sample.dropped;
+        if sample.ops > 0 || attempts > RETRIES {
+            return Ok(sample);
+        }
+    }
+}
+
 /// Verifies every implementation, then measures each workload: one warm-up
 /// sample per implementation, then `reps` rounds in which every
 /// implementation takes one sample (starting each round at a different
 /// implementation, so that no one always runs first or after the same
-/// neighbour). Prints each workload's lines to `out` as soon as it is done.
+/// neighbour). Stretches during which the thread was preempted are left out
+/// of each sample ([`crate::clock`]). Prints each workload's lines to `out` as
+/// soon as it is done.
 ///
 /// Returns the rows, and the errors of implementations that failed their
 /// verification or a sample (those are left out of the rows).
@@ -72,13 +100,14 @@ pub fn run(impls: &[Impl], options: &Options, out: &mut impl Write) -> (Vec<Row>
         let mut running: Vec<Impl> = live.iter().copied().filter(|imp| (imp.supports)(workload)).collect();
         let mut samples: Vec<Vec<f64>> = vec![Vec::with_capacity(options.reps); running.len()];
         let mut failed = vec![false; running.len()];
+        let mut dropped = vec![[0u64; 2]; running.len()];
         for round in 0..=options.reps {
             for k in 0..running.len() {
                 let i = (k + round) % running.len();
                 if failed[i] {
                     continue;
                 }
-                match (running[i].measure)(workload, &inputs) {
+                match measure_unpreempted(running[i], workload, &inputs, &mut dropped[i]) {
                     // Round 0 warms caches and branch predictors up; it is not kept.
                     Ok(sample) if round > 0 => samples[i].push(sample.ns_per_op()),
                     Ok(_) => {}
@@ -93,8 +122,9 @@ pub fn run(impls: &[Impl], options: &Options, out: &mut impl Write) -> (Vec<Row>
             if failed[i] {
                 continue;
             }
-            let row =
-                Row { workload, name: imp.name, kvas: imp.is_kvas(), ns_per_op: median(&mut samples[i]) };
+            let ns_per_op = median(&mut samples[i]);
+            let dropped = dropped[i][0] as f64 / dropped[i][1].max(1) as f64;
+            let row = Row { workload, name: imp.name, kvas: imp.is_kvas(), ns_per_op, dropped };
             // A closed stdout (a pipe to `head`) must not stop the measurement.
             let _ = writeln!(out, "{}", line(&row));
             rows.push(row);
@@ -138,7 +168,23 @@ pub fn summary(rows: &[Row]) -> String {
             );
         }
     }
+    text += &dropped_line(rows);
     text
+}
+
+/// How much of the timed work was left out because of preemptions.
+fn dropped_line(rows: &[Row]) -> String {
+    let Some(worst) = rows.iter().max_by(|a, b| a.dropped.total_cmp(&b.dropped)) else {
+        return String::new();
+    };
+    let mean = rows.iter().map(|r| r.dropped).sum::<f64>() / rows.len() as f64;
+    format!(
+        "preempted stretches left out: {:.1}% of the timed operations on average, at most {:.1}% ({} on {})\n",
+        100.0 * mean,
+        100.0 * worst.dropped,
+        worst.name,
+        worst.workload.name()
+    )
 }
 
 /// A target from the issue that asked for these benchmarks.
@@ -255,6 +301,8 @@ pub fn markdown(rows: &[Row]) -> String {
             text += &format!("| {} | {ratio:.3} | ≤ {DEPTH_OVERHEAD:.2} | {met} |\n", w.name());
         }
     }
+    text += "\n";
+    text += &dropped_line(rows);
     text
 }
 
@@ -271,13 +319,19 @@ mod tests {
 
     #[test]
     fn lines_follow_the_contract() {
-        let row = Row { workload: Workload::Map4k, name: "kvas-sv39", kvas: true, ns_per_op: 3.25159 };
+        let row = Row {
+            workload: Workload::Map4k,
+            name: "kvas-sv39",
+            kvas: true,
+            ns_per_op: 3.25159,
+            dropped: 0.0,
+        };
         assert_eq!(line(&row), "workload=map-4k impl=kvas-sv39 ns_per_op=3.25");
     }
 
     #[test]
     fn markdown_judges_the_targets() {
-        let row = |workload, name, kvas, ns_per_op| Row { workload, name, kvas, ns_per_op };
+        let row = |workload, name, kvas, ns_per_op| Row { workload, name, kvas, ns_per_op, dropped: 0.25 };
         let rows = [
             row(Workload::Map4k, "kvas-sv48", true, 2.0),
             row(Workload::Map4k, "kvas-sv48-fixed", true, 1.99),
@@ -297,15 +351,18 @@ mod tests {
         assert!(text.contains("| map-range-4k | ptm-sv48 4.00 | 4.44× | — | ≤ 1.3 ns | yes |"), "{text}");
         assert!(text.contains("| map-4k | 1.005 | ≤ 1.03 | yes |"), "{text}");
         assert!(text.contains("| unmap-4k | 2.000 | ≤ 1.03 | **no** |"), "{text}");
+        assert!(text.contains("25.0% of the timed operations on average, at most 25.0%"), "{text}");
     }
 
     #[test]
     fn summary_names_the_fastest_peer() {
-        let row = |name, kvas, ns_per_op| Row { workload: Workload::Map2m, name, kvas, ns_per_op };
+        let row =
+            |name, kvas, ns_per_op| Row { workload: Workload::Map2m, name, kvas, ns_per_op, dropped: 0.0 };
         let rows =
             [row("kvas-sv39", true, 2.0), row("ptm-sv39", false, 5.0), row("x86_64-4level", false, 4.0)];
         let text = summary(&rows);
         assert!(text.contains("fastest peer x86_64-4level 4.00 ns"), "{text}");
         assert!(text.contains("kvas-sv39 2.00x"), "{text}");
+        assert!(text.contains("left out: 0.0%"), "{text}");
     }
 }

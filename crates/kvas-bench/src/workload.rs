@@ -4,9 +4,10 @@
 //! result, freeing) outside the clock.
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::arena;
+use crate::clock::Stopwatch;
 use crate::subject::{Ops, Subject};
 
 /// 4 KiB pages in the 1 GiB that the per-page workloads map.
@@ -146,34 +147,51 @@ impl Default for Inputs {
     }
 }
 
-/// The time `rounds` rounds of a workload took, and the operations they did.
+/// The time `rounds` rounds of a workload took inside the measured calls,
+/// leaving out stretches during which the thread was preempted
+/// ([`crate::clock`]).
 #[derive(Clone, Copy, Debug)]
 pub struct Sample {
-    /// Time spent inside the measured calls.
+    /// Time of the kept stretches.
     pub elapsed: Duration,
-    /// Operations counted.
+    /// Operations in the kept stretches.
     pub ops: u64,
+    /// Operations whose stretch was left out.
+    pub dropped: u64,
 }
 
 impl Sample {
-    /// Nanoseconds per operation.
+    /// Nanoseconds per operation (NaN if every stretch was left out).
     pub fn ns_per_op(&self) -> f64 {
         self.elapsed.as_nanos() as f64 / self.ops as f64
     }
+
+    /// The time all operations would have taken at the kept stretches' rate.
+    pub fn elapsed_all(&self) -> Duration {
+        if self.ops == 0 {
+            return Duration::ZERO;
+        }
+        self.elapsed.mul_f64((self.ops + self.dropped) as f64 / self.ops as f64)
+    }
 }
+
+/// Operations per timed stretch of the per-page workloads: short enough that
+/// most stretches run between two preemptions, long enough (tens of
+/// microseconds) that reading the clock does not matter; a multiple of 512,
+/// so each stretch allocates the same number of leaf tables.
+pub const STRETCH: u64 = 8192;
 
 /// The sum of physical addresses a full translate pass must produce.
 fn expected_translate_sum() -> u64 {
     (0..PAGES).fold(0u64, |sum, i| sum.wrapping_add(PA_BASE + i * PAGE + TRANSLATE_OFFSET))
 }
 
+/// Maps the 1 GiB page by page, untimed (the setup of the translate and unmap
+/// workloads). It runs the very code `map-4k` times, so that instruction
+/// counts of those workloads minus `map-4k`'s are exactly theirs
+/// (`scripts/instructions.sh`).
 fn map_pages<S: Subject>(subject: &mut S) -> u64 {
-    let mut ops = subject.ops();
-    let mut failed = 0;
-    for i in 0..PAGES {
-        failed += !ops.map_4k(VA_BASE + i * PAGE, PA_BASE + i * PAGE) as u64;
-    }
-    failed
+    map_pages_timed(subject, &mut Stopwatch::default())
 }
 
 fn check(what: &str, failed: u64, of: u64) -> Result<(), String> {
@@ -207,60 +225,96 @@ fn check_leaf_tables() -> Result<(), String> {
 /// Runs one sample of `workload` on fresh tables of type `S`. Errors say what
 /// went wrong: a failed call, a wrong translation, tables of the wrong shape.
 pub fn measure<S: Subject>(workload: Workload, inputs: &Inputs) -> Result<Sample, String> {
-    let mut elapsed = Duration::ZERO;
+    let mut watch = Stopwatch::default();
     for _ in 0..workload.rounds() {
         arena::reset();
         let mut subject = S::new();
-        elapsed += round(&mut subject, workload, inputs)?;
+        round(&mut subject, workload, inputs, &mut watch)?;
         drop(subject);
     }
-    Ok(Sample { elapsed, ops: workload.ops() * u64::from(workload.rounds()) })
+    Ok(Sample { elapsed: watch.elapsed, ops: watch.ops, dropped: watch.dropped })
 }
 
-fn round<S: Subject>(subject: &mut S, workload: Workload, inputs: &Inputs) -> Result<Duration, String> {
-    let elapsed;
+/// Maps the 1 GiB page by page, timing stretches of [`STRETCH`] calls.
+fn map_pages_timed<S: Subject>(subject: &mut S, watch: &mut Stopwatch) -> u64 {
+    let mut ops = subject.ops();
+    let mut failed = 0;
+    for first in (0..PAGES).step_by(STRETCH as usize) {
+        failed += watch.time(STRETCH, || {
+            let mut failed = 0;
+            for i in first..first + STRETCH {
+                failed += !ops.map_4k(VA_BASE + i * PAGE, PA_BASE + i * PAGE) as u64;
+            }
+            failed
+        });
+    }
+    failed
+}
+
+/// Translates `VA_BASE + page * PAGE + TRANSLATE_OFFSET` for each page of
+/// each stretch (of [`STRETCH`] pages), timing each stretch; returns the sum of
+/// the physical addresses and the count of pages that did not translate.
+fn translate_timed<S: Subject, I: Iterator<Item = u64>>(
+    subject: &S,
+    stretches: impl Iterator<Item = I>,
+    watch: &mut Stopwatch,
+) -> (u64, u64) {
+    let (mut sum, mut missing) = (0u64, 0u64);
+    for stretch in stretches {
+        let (s, m) = watch.time(STRETCH, || {
+            let (mut sum, mut missing) = (0u64, 0u64);
+            for page in stretch {
+                match subject.translate(VA_BASE + page * PAGE + TRANSLATE_OFFSET) {
+                    Some(pa) => sum = sum.wrapping_add(pa),
+                    None => missing += 1,
+                }
+            }
+            (sum, missing)
+        });
+        sum = sum.wrapping_add(s);
+        missing += m;
+    }
+    (sum, missing)
+}
+
+fn round<S: Subject>(
+    subject: &mut S,
+    workload: Workload,
+    inputs: &Inputs,
+    watch: &mut Stopwatch,
+) -> Result<(), String> {
     match workload {
         Workload::Map4k => {
-            let start = Instant::now();
-            let failed = map_pages(subject);
-            elapsed = start.elapsed();
+            let failed = map_pages_timed(subject, watch);
             check("map", failed, PAGES)?;
             check_leaf_tables()?;
         }
         Workload::TranslateSeq | Workload::TranslateRand => {
             check("map", map_pages(subject), PAGES)?;
-            let (mut sum, mut missing) = (0u64, 0u64);
-            let order = inputs.order();
-            let start = Instant::now();
-            if workload == Workload::TranslateSeq {
-                for i in 0..PAGES {
-                    match subject.translate(VA_BASE + i * PAGE + TRANSLATE_OFFSET) {
-                        Some(pa) => sum = sum.wrapping_add(pa),
-                        None => missing += 1,
-                    }
-                }
+            let (sum, missing) = if workload == Workload::TranslateSeq {
+                let stretches = (0..PAGES).step_by(STRETCH as usize).map(|first| first..first + STRETCH);
+                translate_timed(subject, stretches, watch)
             } else {
-                for &i in order {
-                    match subject.translate(VA_BASE + u64::from(i) * PAGE + TRANSLATE_OFFSET) {
-                        Some(pa) => sum = sum.wrapping_add(pa),
-                        None => missing += 1,
-                    }
-                }
-            }
-            elapsed = start.elapsed();
+                let stretches = inputs.order().chunks(STRETCH as usize);
+                translate_timed(subject, stretches.map(|c| c.iter().map(|&i| u64::from(i))), watch)
+            };
             check_sum(black_box(sum), missing)?;
         }
         Workload::Unmap4k => {
             check("map", map_pages(subject), PAGES)?;
-            let start = Instant::now();
             let mut failed = 0;
             {
                 let mut ops = subject.ops();
-                for i in 0..PAGES {
-                    failed += !ops.unmap_4k(VA_BASE + i * PAGE) as u64;
+                for first in (0..PAGES).step_by(STRETCH as usize) {
+                    failed += watch.time(STRETCH, || {
+                        let mut failed = 0;
+                        for i in first..first + STRETCH {
+                            failed += !ops.unmap_4k(VA_BASE + i * PAGE) as u64;
+                        }
+                        failed
+                    });
                 }
             }
-            elapsed = start.elapsed();
             check("unmap", failed, PAGES)?;
             if let Some(pa) = subject.translate(VA_BASE + 77 * PAGE) {
                 return Err(format!("an unmapped page still translates to {pa:#x}"));
@@ -268,38 +322,39 @@ fn round<S: Subject>(subject: &mut S, workload: Workload, inputs: &Inputs) -> Re
         }
         Workload::Map2m => {
             let n = PAGES / 512;
-            let start = Instant::now();
-            let mut failed = 0;
-            {
+            let failed = {
                 let mut ops = subject.ops();
-                for i in 0..n {
-                    failed += !ops.map_2m(VA_BASE + i * PAGE_2M, PA_BASE + i * PAGE_2M) as u64;
-                }
-            }
-            elapsed = start.elapsed();
+                watch.time(n, || {
+                    let mut failed = 0;
+                    for i in 0..n {
+                        failed += !ops.map_2m(VA_BASE + i * PAGE_2M, PA_BASE + i * PAGE_2M) as u64;
+                    }
+                    failed
+                })
+            };
             check("map", failed, n)?;
             if arena::in_use() > 4 {
                 return Err(format!("1 GiB of 2 MiB pages took {} table frames", arena::in_use()));
             }
         }
         Workload::MapRange4k => {
-            let start = Instant::now();
-            let ok = subject.ops().map_range_4k(VA_BASE, PA_BASE, PAGES * PAGE);
-            elapsed = start.elapsed();
+            let mut ops = subject.ops();
+            let ok = watch.time(PAGES, || ops.map_range_4k(VA_BASE, PA_BASE, PAGES * PAGE));
+            drop(ops);
             check("range map", !ok as u64, 1)?;
             check_leaf_tables()?;
         }
         Workload::MapLinear64g => {
-            let start = Instant::now();
-            let ok = subject.ops().map_linear(LINEAR_VA, LINEAR_PA, LINEAR_LEN);
-            elapsed = start.elapsed();
+            let mut ops = subject.ops();
+            let ok = watch.time(1, || ops.map_linear(LINEAR_VA, LINEAR_PA, LINEAR_LEN));
+            drop(ops);
             check("linear map", !ok as u64, 1)?;
             if arena::in_use() > 8 {
                 return Err(format!("the 64 GiB linear map took {} table frames", arena::in_use()));
             }
         }
     }
-    Ok(elapsed)
+    Ok(())
 }
 
 /// Checks, once and outside any timing, that `S` maps what each of its

@@ -27,6 +27,7 @@ mod diff;
 mod explain;
 mod json;
 mod layout;
+mod map;
 mod svg;
 mod table;
 mod units;
@@ -53,6 +54,8 @@ enum Command {
     Diff(diff::Args),
     /// Name the region of an address and translate it to physical.
     Explain(explain::Args),
+    /// Build the page tables for a memory map in simulated RAM; count pages and leaves.
+    Map(map::Args),
 }
 
 fn main() -> ExitCode {
@@ -61,5 +64,6 @@ fn main() -> ExitCode {
         Command::Check(a) => check::run(&a),
         Command::Diff(a) => diff::run(&a),
         Command::Explain(a) => explain::run(&a),
+        Command::Map(a) => map::run(&a),
     }
 }

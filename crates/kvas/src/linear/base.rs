@@ -13,11 +13,18 @@
 //! **kvas** rounds the first byte of RAM down to the largest leaf size the
 //! mode allows (1 GiB in Sv39, 512 GiB in Sv48, 256 TiB in Sv57), capped by the
 //! alignment of `PAGE_OFFSET` itself, so that every leaf size stays possible.
-//! Rounding down moves the end of the linear window down by the same amount; if
-//! that would push RAM out of the window, it backs off to the next smaller leaf
-//! size, down to 4 KiB. The rule never maps less RAM than the tightest base (the
-//! first page of RAM) would, and it costs at most the rounding in unused
-//! virtual addresses at the bottom of the window.
+//! Rounding down moves the end of the linear window down by the same amount:
+//!
+//! - if all RAM fits the window from the tightest base (the first page of RAM)
+//!   but would not from the rounded one, the rule backs off to the next smaller
+//!   leaf size, down to 4 KiB: it never caps RAM that would otherwise fit;
+//! - if RAM overflows the window even from the tightest base, capping is
+//!   unavoidable and the base keeps the largest alignment: the cap moves down by
+//!   less than one root-level leaf (under 1/128 of the window), where backing off
+//!   could cost millions of 4 KiB leaves (128 GiB of them in Sv39).
+//!
+//! It costs at most the rounding in unused virtual addresses at the bottom of
+//! the window.
 
 use crate::addr::{VirtAddr, PAGE_SIZE};
 use crate::paging::Geometry;
@@ -63,13 +70,14 @@ pub fn choose_base(
         BaseRule::Linux => Ok(first & !(LINUX_ALIGN - 1)),
         BaseRule::LargestLeaf => {
             let tightest = covered(map, first, size);
+            let fits = tightest == covered(map, first, u64::MAX);
             // PAGE_OFFSET's own alignment caps what any base can achieve.
             let po_align = 1u64 << page_offset.as_u64().trailing_zeros().min(63);
             let mut level = max_leaf_level;
             loop {
                 let align = Geometry::granularity(level).min(po_align).max(PAGE_SIZE);
                 let base = first & !(align - 1);
-                if level == 0 || covered(map, base, size) == tightest {
+                if level == 0 || !fits || covered(map, base, size) == tightest {
                     return Ok(base);
                 }
                 level -= 1;
@@ -103,6 +111,14 @@ mod tests {
         assert_eq!(choose_base(BaseRule::LargestLeaf, &map, SV39_PO, 128 * G, 2), Ok(0x8020_0000));
         // A window one GiB larger leaves room: back to 1 GiB.
         assert_eq!(choose_base(BaseRule::LargestLeaf, &map, SV39_PO, 129 * G, 2), Ok(0x8000_0000));
+    }
+
+    #[test]
+    fn keeps_the_largest_alignment_when_capping_is_unavoidable() {
+        // RAM from a 4 KiB offset overflows the Sv39 window whatever the base:
+        // backing off to a 4 KiB base would save 4 KiB and cost 32 Mi 4 KiB leaves.
+        let map = MemoryMap::from_text("0x1000:200G").unwrap();
+        assert_eq!(choose_base(BaseRule::LargestLeaf, &map, SV39_PO, 128 * G, 2), Ok(0));
     }
 
     #[test]

@@ -41,28 +41,10 @@ pub use base::{choose_base, BaseRule};
 
 use crate::addr::{PageSize, PhysAddr, VirtAddr};
 use crate::arch::riscv::Mode;
+use crate::layout::riscv64;
 use crate::paging::{Attrs, Flush, FrameAllocator, PageTable, PhysMemory, TableFormat};
 use crate::phys::{MemoryMap, PhysRange};
 use crate::Error;
-
-// TODO(layout): take PAGE_OFFSET and KERN_VIRT_SIZE from `kvas::layout` once it
-// lands; these are Linux's values (reference §2: PAGE_OFFSET_L3/L4/L5 and
-// KERN_VIRT_SIZE = 128 × PGDIR_SIZE).
-const fn riscv_page_offset(mode: Mode) -> u64 {
-    match mode {
-        Mode::Sv39 => 0xffff_ffd6_0000_0000,
-        Mode::Sv48 => 0xffff_af80_0000_0000,
-        Mode::Sv57 => 0xff60_0000_0000_0000,
-    }
-}
-
-const fn riscv_linear_size(mode: Mode) -> u64 {
-    match mode {
-        Mode::Sv39 => 128 << 30,
-        Mode::Sv48 => 64 << 40,
-        Mode::Sv57 => 32 << 50,
-    }
-}
 
 /// Where and how to build the linear map.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,8 +66,8 @@ impl LinearConfig {
     /// leaf size the privileged spec allows, and the [`BaseRule::LargestLeaf`] base.
     pub const fn riscv(mode: Mode) -> Self {
         Self {
-            page_offset: VirtAddr::new(riscv_page_offset(mode)),
-            size: riscv_linear_size(mode),
+            page_offset: VirtAddr::new(riscv64::page_offset(mode)),
+            size: riscv64::kern_virt_size(mode),
             max_leaf: PageSize::Size256T,
             base_rule: BaseRule::LargestLeaf,
             kernel_text: None,
@@ -251,4 +233,77 @@ pub fn build<F: TableFormat, M: PhysMemory>(
         capped_bytes,
     };
     Ok((lm, flush))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pieces(
+        map: &MemoryMap,
+        base: u64,
+        limit: u64,
+        text: Option<PhysRange>,
+    ) -> std::vec::Vec<(u64, u64, bool)> {
+        let mut out = std::vec::Vec::new();
+        for_each_piece(map, base, limit, text, |r, a| {
+            out.push((r.start_u64(), r.end(), a == Attrs::KERNEL_RO));
+            Ok(())
+        })
+        .unwrap();
+        out
+    }
+
+    #[test]
+    fn pieces_split_at_the_text_and_stop_at_the_window() {
+        let mut map = MemoryMap::from_text("0x80000000:1G,0xc0001000:1G").unwrap();
+        map.reserve_text("0x80000000:256K").unwrap();
+        let text = PhysRange::new(0x8020_0800, 0x1000).unwrap(); // widened to two pages
+        assert_eq!(
+            pieces(&map, 0x8000_0000, 0x1_0000_0000, Some(text)),
+            [
+                (0x8004_0000, 0x8020_0000, false),
+                (0x8020_0000, 0x8020_2000, true),
+                (0x8020_2000, 0xc000_0000, false),
+                (0xc000_1000, 0x1_0000_0000, false),
+            ]
+        );
+        // A text range covering a whole run leaves one read-only piece.
+        let whole = PhysRange::new(0xc000_0000, 0x4000_2000).unwrap();
+        assert_eq!(
+            pieces(&map, 0xc000_0000, 0x1_0000_1000, Some(whole)),
+            [(0xc000_1000, 0x1_0000_1000, true)]
+        );
+        assert!(for_each_piece(&map, 0x1000, 0x1000, None, |_, _| Ok(())).is_err(), "an empty window");
+    }
+
+    #[test]
+    fn va_and_pa_convert_inside_the_window_only() {
+        let lm = LinearMap {
+            base: PhysAddr::new(0x8000_0000).unwrap(),
+            page_offset: VirtAddr::new(0xffff_ffd6_0000_0000),
+            size: 128 << 30,
+            mapped_bytes: 0,
+            pieces: 0,
+            capped: None,
+            capped_bytes: 0,
+        };
+        let pa = PhysAddr::new(0x8123_4567).unwrap();
+        let va = lm.va_of(pa).unwrap();
+        assert_eq!(va.as_u64(), 0xffff_ffd6_0123_4567);
+        assert_eq!(lm.pa_of(va), Some(pa));
+        assert_eq!(lm.va_of(PhysAddr::new(0x7fff_ffff).unwrap()), None, "below the base");
+        assert_eq!(lm.va_of(PhysAddr::new(0x80_8000_0000).unwrap()), None, "past the window");
+        assert_eq!(lm.pa_of(VirtAddr::new(0xffff_ffd5_ffff_ffff)), None);
+        assert_eq!(lm.va_pa_offset(), 0xffff_ffd6_0000_0000u64.wrapping_sub(0x8000_0000));
+    }
+
+    #[test]
+    fn linux_config_caps_leaves_as_best_map_size_does() {
+        assert_eq!(LinearConfig::riscv_linux(Mode::Sv39).max_leaf, PageSize::Size2M);
+        assert_eq!(LinearConfig::riscv_linux(Mode::Sv48).max_leaf, PageSize::Size1G);
+        assert_eq!(LinearConfig::riscv_linux(Mode::Sv57).max_leaf, PageSize::Size512G);
+        assert_eq!(LinearConfig::riscv(Mode::Sv57).size, 32 << 50);
+        assert_eq!(LinearConfig::riscv(Mode::Sv48).page_offset.as_u64(), 0xffff_af80_0000_0000);
+    }
 }
