@@ -10,18 +10,22 @@
 //! RAM), `PAGE_OFFSET - base` is then 2 MiB modulo 1 GiB, and *no* 1 GiB leaf
 //! is possible anywhere in the linear map, however much RAM there is.
 //!
-//! **kvas** rounds the first byte of RAM down to the largest leaf size the
-//! mode allows (1 GiB in Sv39, 512 GiB in Sv48, 256 TiB in Sv57), capped by the
-//! alignment of `PAGE_OFFSET` itself, so that every leaf size stays possible.
-//! Rounding down moves the end of the linear window down by the same amount:
+//! **kvas** considers the first byte of RAM rounded down to each leaf size the
+//! mode allows, from the largest (1 GiB in Sv39, 512 GiB in Sv48, 256 TiB in
+//! Sv57, capped by the alignment of `PAGE_OFFSET` itself) down to 4 KiB, and
+//! takes the one that leaves the most memory for the kernel: the RAM the window
+//! maps minus the page-table memory needed to map it ([`usable_bytes`]); on a
+//! tie, the larger alignment. Rounding down moves the window's end down by the
+//! same amount, so it can cap RAM at the top; the rule trades that against the
+//! tables a smaller alignment costs:
 //!
-//! - if all RAM fits the window from the tightest base (the first page of RAM)
-//!   but would not from the rounded one, the rule backs off to the next smaller
-//!   leaf size, down to 4 KiB: it never caps RAM that would otherwise fit;
-//! - if RAM overflows the window even from the tightest base, capping is
-//!   unavoidable and the base keeps the largest alignment: the cap moves down by
-//!   less than one root-level leaf (under 1/128 of the window), where backing off
-//!   could cost millions of 4 KiB leaves (128 GiB of them in Sv39).
+//! - 8 GiB at `0x80200000` (Sv39): a 1 GiB-aligned base (`0x80000000`) loses
+//!   nothing and saves 6 table pages over a 2 MiB-aligned one;
+//! - 128 GiB at `0x80200000` (Sv39, a 128 GiB window): the 1 GiB-aligned base
+//!   would cap 2 MiB of RAM, more than the 126 extra table pages (504 KiB) of a
+//!   2 MiB-aligned one, so the base stays at `0x80200000`;
+//! - 200 GiB at `0x1000` (Sv39): RAM is capped anyway, and a 4 KiB-aligned base
+//!   would need 32 Mi leaves in 65 Ki tables (256 MiB) to save 4 KiB: base 0.
 //!
 //! It costs at most the rounding in unused virtual addresses at the bottom of
 //! the window.
@@ -34,8 +38,8 @@ use crate::Error;
 /// How the linear map's physical base is chosen (see the module documentation).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum BaseRule {
-    /// kvas: the first byte of RAM rounded down to the largest leaf size that
-    /// does not push RAM out of the window.
+    /// kvas: the first byte of RAM rounded down to the leaf size that leaves the
+    /// most memory (mapped RAM minus page tables), the largest on a tie.
     LargestLeaf,
     /// Linux: the first byte of RAM rounded down to 2 MiB.
     Linux,
@@ -44,16 +48,54 @@ pub enum BaseRule {
 /// Linux's `PMD_SIZE` rounding.
 const LINUX_ALIGN: u64 = 2 << 20;
 
-/// Bytes of the memory map's mappable RAM inside `[base, base + size)`.
-pub(crate) fn covered(map: &MemoryMap, base: u64, size: u64) -> u64 {
+/// What the linear map with physical base `base` leaves for the kernel: the
+/// mappable RAM in `[base, base + size)` minus 4 KiB for each page-table page
+/// below the level of the largest leaf (`max_leaf_level`) it needs, counted
+/// with the engine's largest-leaf choice but without building anything.
+/// (Tables above that level, and the kernel-text split, are left out: they
+/// barely differ between the bases [`choose_base`] compares.)
+pub fn usable_bytes(map: &MemoryMap, page_offset: VirtAddr, base: u64, size: u64, max_leaf_level: u8) -> u64 {
     let end = base.saturating_add(size);
-    map.mappable()
-        .map(|r| {
-            let s = r.start_u64().max(base);
-            let e = r.end().min(end);
-            e.saturating_sub(s)
-        })
-        .sum()
+    let offset = page_offset.as_u64().wrapping_sub(base);
+    // Leaves at `level` are possible only if the VA-PA offset is aligned to it.
+    let top = (0..=max_leaf_level).rev().find(|&l| offset & (Geometry::granularity(l) - 1) == 0).unwrap_or(0);
+    let mut bytes = 0u64;
+    let mut tables = 0u64;
+    // Ranges come sorted, so each level's blocks come in order: count a block
+    // once by remembering the last one counted (+1, 0 = none yet).
+    let mut last = [0u64; Geometry::MAX_LEVELS];
+    for r in map.mappable() {
+        let (s, e) = (r.start_u64().max(base), r.end().min(end));
+        if s >= e {
+            continue;
+        }
+        bytes += e - s;
+        let (vs, ve) = (s.wrapping_add(offset), e.wrapping_add(offset));
+        for level in 0..max_leaf_level {
+            // A table at `level` covers a block of the next level's size.
+            let g = Geometry::granularity(level + 1);
+            let mut count = |first: u64, last_block: u64| {
+                let from = first.max(last[level as usize]);
+                if last_block + 1 > from {
+                    tables += last_block + 1 - from;
+                    last[level as usize] = last_block + 1;
+                }
+            };
+            if level >= top {
+                // No leaf above `level`: every block the range touches needs a table.
+                count(vs / g, (ve - 1) / g);
+            } else {
+                // Only the partial blocks at either end need one.
+                if vs % g != 0 {
+                    count(vs / g, vs / g);
+                }
+                if ve % g != 0 {
+                    count((ve - 1) / g, (ve - 1) / g);
+                }
+            }
+        }
+    }
+    bytes.saturating_sub(tables * PAGE_SIZE)
 }
 
 /// The physical address that `page_offset` maps under `rule`, for a window of
@@ -69,19 +111,18 @@ pub fn choose_base(
     match rule {
         BaseRule::Linux => Ok(first & !(LINUX_ALIGN - 1)),
         BaseRule::LargestLeaf => {
-            let tightest = covered(map, first, size);
-            let fits = tightest == covered(map, first, u64::MAX);
             // PAGE_OFFSET's own alignment caps what any base can achieve.
             let po_align = 1u64 << page_offset.as_u64().trailing_zeros().min(63);
-            let mut level = max_leaf_level;
-            loop {
+            let mut best: Option<(u64, u64)> = None; // (usable, base)
+            for level in (0..=max_leaf_level).rev() {
                 let align = Geometry::granularity(level).min(po_align).max(PAGE_SIZE);
                 let base = first & !(align - 1);
-                if level == 0 || !fits || covered(map, base, size) == tightest {
-                    return Ok(base);
+                let usable = usable_bytes(map, page_offset, base, size, max_leaf_level);
+                if best.is_none_or(|(u, _)| usable > u) {
+                    best = Some((usable, base));
                 }
-                level -= 1;
             }
+            Ok(best.map_or(first, |(_, base)| base))
         }
     }
 }
@@ -119,6 +160,27 @@ mod tests {
         // backing off to a 4 KiB base would save 4 KiB and cost 32 Mi 4 KiB leaves.
         let map = MemoryMap::from_text("0x1000:200G").unwrap();
         assert_eq!(choose_base(BaseRule::LargestLeaf, &map, SV39_PO, 128 * G, 2), Ok(0));
+    }
+
+    #[test]
+    fn usable_bytes_counts_tables_below_the_largest_leaf() {
+        let map = MemoryMap::from_text("0x80200000:8G").unwrap();
+        // 1 GiB-aligned base: two level-1 tables, for the partial GiB at each end.
+        assert_eq!(usable_bytes(&map, SV39_PO, 0x8000_0000, 128 * G, 2), (8 * G) - 2 * 4096);
+        // 2 MiB-aligned base: no gigapage, so one level-1 table per GiB.
+        assert_eq!(usable_bytes(&map, SV39_PO, 0x8020_0000, 128 * G, 2), (8 * G) - 8 * 4096);
+        // 4 KiB-aligned base (PAGE_OFFSET - base only 4 KiB-aligned): also 4096 level-0 tables.
+        assert_eq!(usable_bytes(&map, SV39_PO, 0x8020_1000, 128 * G, 2), (8 * G - 4096) - (8 + 4096) * 4096);
+    }
+
+    #[test]
+    fn a_few_mib_of_capped_ram_do_not_buy_a_gigabyte_of_tables() {
+        // Found by the fuzzer: the tightest base keeps 16 MiB at the top of the
+        // Sv57 window, but only with 2 MiB leaves for 255 TiB (1 GiB of tables).
+        let map = MemoryMap::from_text("0x79000000:0xfeff0ffff000,0x80000001000000:1G").unwrap();
+        let sv57_po = VirtAddr::new(0xff60_0000_0000_0000);
+        let base = choose_base(BaseRule::LargestLeaf, &map, sv57_po, 32 << 50, 4).unwrap();
+        assert_eq!(base & (G - 1), 0, "base {base:#x}");
     }
 
     #[test]

@@ -144,6 +144,17 @@ pub fn expected_pieces(
 /// (physical, each its own attributes) at `pa + offset`, with leaves up to
 /// `max_level`, computed by counting aligned blocks — no walk, no engine.
 pub fn minimum(mode: Mode, pieces: &[(u64, u64, bool)], offset: u64, max_level: u8) -> ([u64; 5], u64) {
+    let (leaves, by_level) = minimum_by_level(mode, pieces, offset, max_level);
+    (leaves, 1 + by_level.iter().sum::<u64>())
+}
+
+/// [`minimum`], with the table pages counted per level (the root not included).
+pub fn minimum_by_level(
+    mode: Mode,
+    pieces: &[(u64, u64, bool)],
+    offset: u64,
+    max_level: u8,
+) -> ([u64; 5], [u64; 5]) {
     let root = mode.levels() - 1;
     // Leaf levels usable at all: the VA-PA offset must be aligned to the leaf.
     let mut top = 0;
@@ -168,7 +179,7 @@ pub fn minimum(mode: Mode, pieces: &[(u64, u64, bool)], offset: u64, max_level: 
             leaves[level as usize] += n - above;
         }
     }
-    let mut tables = 1;
+    let mut tables = [0u64; 5];
     for level in 0..root {
         // A level-`level` table covers a block of the next level's size; it is
         // needed iff some byte in that block is not covered by a larger leaf.
@@ -195,22 +206,17 @@ pub fn minimum(mode: Mode, pieces: &[(u64, u64, bool)], offset: u64, max_level: 
             match last {
                 Some((la, lb)) if a <= lb + 1 => last = Some((la, lb.max(b))),
                 Some((la, lb)) => {
-                    tables += lb - la + 1;
+                    tables[level as usize] += lb - la + 1;
                     last = Some((a, b));
                 }
                 None => last = Some((a, b)),
             }
         }
         if let Some((la, lb)) = last {
-            tables += lb - la + 1;
+            tables[level as usize] += lb - la + 1;
         }
     }
     (leaves, tables)
-}
-
-/// Mappable bytes of a raw map with no window at all.
-pub fn bytes_from_unbounded(raw: &RawMap) -> u64 {
-    expected_pieces(raw, 0, u64::MAX, None).iter().map(|p| p.1 - p.0).sum()
 }
 
 /// Free pages of a raw map, computed without the library: RAM minus every reservation.
@@ -260,27 +266,32 @@ pub fn check(mode: Mode, raw: &RawMap, map: &MemoryMap, cfg: &LinearConfig, b: &
     let total: u64 = pieces.iter().map(|p| p.1 - p.0).sum();
     assert_eq!(lm.mapped_bytes, total, "mapped bytes");
 
-    // The base follows its rule (DESIGN: linear/base.rs), checked from scratch.
+    // The base follows its rule (crates/kvas/src/linear/base.rs), checked from scratch.
     let first = union(raw.banks.clone())[0].0;
-    let bytes_from =
-        |b: u64| -> u64 { expected_pieces(raw, b, b + cfg.size, None).iter().map(|p| p.1 - p.0).sum() };
-    let all = bytes_from_unbounded(raw);
     match cfg.base_rule {
         linear::BaseRule::Linux => assert_eq!(base, first & !((2 << 20) - 1)),
         linear::BaseRule::LargestLeaf => {
+            // The base leaves the most memory (RAM mapped minus tables below the
+            // largest leaf level) among the first byte rounded to each leaf size;
+            // on a tie, the larger alignment.
             let max_level = cfg.max_leaf.level().min(mode.levels() - 1);
             let po_align = 1u64 << cfg.page_offset.as_u64().trailing_zeros();
-            let top = Geometry::granularity(max_level).min(po_align);
-            let fits = bytes_from(first) == all;
-            if fits {
-                assert_eq!(lm.mapped_bytes, all, "RAM that fits is never capped");
-                if base & (top - 1) != 0 {
-                    assert!(bytes_from(first & !(top - 1)) < all, "backed off without need");
-                }
-            } else {
-                assert_eq!(base, first & !(top - 1), "capping is unavoidable: keep the alignment");
-            }
-            assert!((0..=max_level).any(|l| base == first & !(Geometry::granularity(l).min(po_align) - 1)));
+            let usable = |b: u64| -> u64 {
+                let pieces = expected_pieces(raw, b, b + cfg.size, None);
+                let bytes: u64 = pieces.iter().map(|p| p.1 - p.0).sum();
+                let (_, tables) =
+                    minimum_by_level(mode, &pieces, cfg.page_offset.as_u64().wrapping_sub(b), max_level);
+                bytes - 4096 * tables[..max_level as usize].iter().sum::<u64>()
+            };
+            let candidates: Vec<u64> = (0..=max_level)
+                .rev()
+                .map(|l| first & !(Geometry::granularity(l).min(po_align) - 1))
+                .collect();
+            assert!(candidates.contains(&base), "base {base:#x} is not a rounding of {first:#x}");
+            let best = candidates.iter().map(|&c| usable(c)).max().unwrap();
+            assert_eq!(usable(base), best, "base {base:#x} does not leave the most memory");
+            let first_best = candidates.iter().find(|&&c| usable(c) == best).unwrap();
+            assert_eq!(base, *first_best, "on a tie the larger alignment wins");
         }
     }
 
