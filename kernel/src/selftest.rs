@@ -340,12 +340,15 @@ fn fixmap_window_tables(e: &Early) -> Result<(), Reason> {
     Ok(())
 }
 
-/// Checks that `pa` is reachable through the linear map: the engine translates its linear
-/// address back to it, a load works, and (outside the kernel text's read-only alias) a
-/// store of the same byte back works.
+/// Checks that `pa` is reachable through the linear map with content written through
+/// another mapping: the engine translates its linear address back to `pa`; a word written
+/// through the fixmap window (which maps `pa` on its own) reads back through the linear
+/// address and, outside the kernel text's read-only alias, a word written through the
+/// linear address reads back through the window. The page's first word is restored.
 fn check_linear_page(e: &Early, pa: u64) -> Result<(), Reason> {
     let lm = &crate::meminit::memory().linear;
-    let Some(va) = kvas::PhysAddr::new(pa).ok().and_then(|p| lm.va_of(p)) else {
+    let Some(phys) = kvas::PhysAddr::new(pa).ok() else { fail!("{pa:#x} is not a physical address") };
+    let Some(va) = lm.va_of(phys) else {
         fail!("RAM at {pa:#x} has no linear address");
     };
     let va = va.as_u64();
@@ -353,12 +356,41 @@ fn check_linear_page(e: &Early, pa: u64) -> Result<(), Reason> {
         Ok(tr) if tr.pa.as_u64() == pa => {}
         other => fail!("linear {va:#x} translates to {other:?}, not {pa:#x}"),
     }
-    // SAFETY: the live tables map va (just checked) to RAM.
-    let byte = unsafe { core::ptr::read_volatile(va as *const u8) };
+    // SAFETY: the live tables map the slot, nothing else uses it, and nothing else edits the
+    // tables while this test runs (interrupts are off, one hart).
+    let window = unsafe {
+        crate::fixmap::FixmapWindow::new(e.tables(), e.layout.fixmap().start() + crate::fixmap::SLOT_OFFSET)
+    };
+    let fix = kvas::paging::PhysMemory::frame_ptr(&window, phys);
+    let lin = va as *mut u64;
     let text = e.load_pa..e.load_pa + e.sections.text_end;
-    if !text.contains(&pa) {
-        if let Err(f) = probe_store(va, byte) {
-            fail!("store to linear {va:#x} (pa {pa:#x}) faulted: scause {:#x}", f.scause);
+    // SAFETY: `fix` maps the frame at `pa` read-write until the next frame_ptr call (none
+    // follows); `lin` is its linear alias, mapped (checked above). Both are 8-byte aligned.
+    // The kernel is alone on one hart with interrupts off, so nothing else reads the word
+    // while it holds the pattern, and it is restored before the test returns.
+    unsafe {
+        let saved = core::ptr::read_volatile(fix);
+        if core::ptr::read_volatile(lin) != saved {
+            fail!("pa {pa:#x} reads differently through the linear map and the fixmap");
+        }
+        if text.contains(&pa) {
+            // The linear alias of kernel text is read-only (W^X): compare only.
+            return Ok(());
+        }
+        let pattern = pa ^ 0x6b76_6173_2d6c_696e; // "kvas-lin"
+        core::ptr::write_volatile(fix, pattern);
+        let through_linear = core::ptr::read_volatile(lin);
+        core::ptr::write_volatile(lin, !pattern);
+        let through_fixmap = core::ptr::read_volatile(fix);
+        core::ptr::write_volatile(fix, saved);
+        if through_linear != pattern {
+            fail!("wrote {pattern:#x} at pa {pa:#x} through the fixmap, read {through_linear:#x} at linear {va:#x}");
+        }
+        if through_fixmap != !pattern {
+            fail!("wrote through linear {va:#x}, the fixmap read {through_fixmap:#x} at pa {pa:#x}");
+        }
+        if core::ptr::read_volatile(lin) != saved {
+            fail!("pa {pa:#x} did not keep its restored word");
         }
     }
     Ok(())

@@ -99,6 +99,11 @@ pub fn load_call_unload(e: &Early) -> Result<(), Reason> {
         if !modules.contains(start) || !modules.contains(m.area.guard_page().as_u64()) {
             fail!("module at {start:#x}-{end:#x} is outside the modules window {modules:?}");
         }
+        // First fit in an empty window: MODULES_VADDR = PFN_ALIGN(_end) - 2 GiB, the farthest
+        // place from the image, so its calls into the kernel are the longest the window allows.
+        if start != modules.start() {
+            fail!("module at {start:#x}, not at the bottom of the empty window {:#x}", modules.start());
+        }
         let t = e.tables();
         for ((s, en), want) in m.parts.iter().zip([Attrs::KERNEL_RX, Attrs::KERNEL_RO, Attrs::KERNEL_RW]) {
             if s == en {

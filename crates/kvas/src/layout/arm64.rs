@@ -9,7 +9,7 @@
 //! up to `PAGE_END`, the KASAN shadow ending at `_PAGE_END(VA_BITS_MIN)`, then
 //! 2 GiB of modules and vmalloc from `MODULES_END`, where the image is mapped.
 
-use crate::layout::plan::{check_ram, region, LayoutParts, Reach};
+use crate::layout::plan::{check_image, check_ram, region, LayoutParts, Reach};
 use crate::layout::region::{RegionList, Span};
 use crate::layout::target::{Arm64Mode, Options, Profile, Target};
 use crate::Error;
@@ -75,19 +75,10 @@ pub(crate) fn parts(mode: Arm64Mode, options: &Options, validate: bool) -> Resul
             return Err(Error::RamTooLarge { ram, max: linear_end - page_offset, window: "linear map" });
         }
     }
-    let size = options.kernel_size;
-    if validate && size > SZ_2G {
-        return Err(Error::KernelTooLarge { size, max: SZ_2G, window: "arm64 kernel image window" });
-    }
-    let off = options.kaslr_offset;
-    if validate && off % SZ_2M != 0 {
-        return Err(Error::Misaligned { what: "KASLR offset", value: off, align: SZ_2M });
-    }
+    let (size, off) = (options.kernel_size, options.kaslr_offset);
     // kvas models KASLR only where the fixed modules window stays within ADRP reach.
     let max_off = SZ_2G.saturating_sub(size) & !(SZ_2M - 1);
-    if validate && off > max_off {
-        return Err(Error::KaslrOutOfRange { offset: off, max: max_off });
-    }
+    check_image(validate, size, SZ_2G, "arm64 kernel image window", off, max_off)?;
 
     let mut r = RegionList::new();
     r.push(region("user", 0, 1 << va_bits, page, "user")?)?;

@@ -208,6 +208,33 @@ pub(crate) fn region(
 }
 
 /// Refuses RAM that is zero or not a multiple of `page`.
+/// Checks, when `validate`, a kernel image of `size` bytes against its window of
+/// `window` bytes (named `what`), and a KASLR offset `off`: 2 MiB aligned and at most
+/// `max_off`, which each architecture derives from its own rule.
+pub(crate) fn check_image(
+    validate: bool,
+    size: u64,
+    window: u64,
+    what: &'static str,
+    off: u64,
+    max_off: u64,
+) -> Result<(), Error> {
+    const SZ_2M: u64 = 2 << 20;
+    if !validate {
+        return Ok(());
+    }
+    if size > window {
+        return Err(Error::KernelTooLarge { size, max: window, window: what });
+    }
+    if off % SZ_2M != 0 {
+        return Err(Error::Misaligned { what: "KASLR offset", value: off, align: SZ_2M });
+    }
+    if off > max_off {
+        return Err(Error::KaslrOutOfRange { offset: off, max: max_off });
+    }
+    Ok(())
+}
+
 pub(crate) fn check_ram(ram: Option<u64>, page: u64) -> Result<(), Error> {
     match ram {
         Some(0) => Err(Error::InvalidOption { option: "RAM size", value: 0, reason: "must not be zero" }),

@@ -12,7 +12,7 @@
 //! `[PFN_ALIGN(_end) - 2 GiB, PFN_ALIGN(_start))` with BPF in its top 128 MiB.
 
 use crate::arch::riscv::Mode;
-use crate::layout::plan::{LayoutParts, Reach};
+use crate::layout::plan::{check_image, LayoutParts, Reach};
 use crate::layout::region::{Region, RegionList, Span};
 use crate::layout::target::{Kasan, Options, Target};
 use crate::Error;
@@ -113,20 +113,11 @@ impl Riscv64Layout {
                 reason: "only arm32 sizes vmalloc at boot; riscv64 fixes it per mode",
             });
         }
-        let size = options.kernel_size;
-        if validate && size > PUD_SIZE {
-            return Err(Error::KernelTooLarge { size, max: PUD_SIZE, window: "riscv64 kernel PUD" });
-        }
-        let off = options.kaslr_offset;
-        if validate && off % PMD_SIZE != 0 {
-            return Err(Error::Misaligned { what: "KASLR offset", value: off, align: PMD_SIZE });
-        }
+        let (size, off) = (options.kernel_size, options.kaslr_offset);
         // setup_vm(): nr_pos = (PUD_SIZE - kernel_size) / PMD_SIZE; offset = (seed % nr_pos) * PMD_SIZE.
         let nr_pos = PUD_SIZE.saturating_sub(size) / PMD_SIZE;
         let max_off = nr_pos.saturating_sub(1) * PMD_SIZE;
-        if validate && off > max_off {
-            return Err(Error::KaslrOutOfRange { offset: off, max: max_off });
-        }
+        check_image(validate, size, PUD_SIZE, "riscv64 kernel PUD", off, max_off)?;
         let po = page_offset(mode);
         let kvs = kern_virt_size(mode);
         let va_bits = mode.va_bits();

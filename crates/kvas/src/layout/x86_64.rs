@@ -8,7 +8,7 @@
 //! shadow of the kernel half, ending at `KASAN_SHADOW_OFFSET + 2^61`, its start
 //! rounded down to a PGD slot as `kasan_init()` clears it.
 
-use crate::layout::plan::{check_ram, region, LayoutParts, Reach};
+use crate::layout::plan::{check_image, check_ram, region, LayoutParts, Reach};
 use crate::layout::region::{RegionList, Span};
 use crate::layout::target::{Kasan, Options, Target, X86Mode};
 use crate::Error;
@@ -96,18 +96,9 @@ pub(crate) fn parts(mode: X86Mode, options: &Options, validate: bool) -> Result<
         }
     }
     let image_max = KERNEL_IMAGE_SIZE - LOAD_PHYSICAL_ADDR;
-    let size = options.kernel_size;
-    if validate && size > image_max {
-        return Err(Error::KernelTooLarge { size, max: image_max, window: "x86_64 kernel text mapping" });
-    }
-    let off = options.kaslr_offset;
-    if validate && off % SZ_2M != 0 {
-        return Err(Error::Misaligned { what: "KASLR offset", value: off, align: SZ_2M });
-    }
+    let (size, off) = (options.kernel_size, options.kaslr_offset);
     let max_off = image_max.saturating_sub(size) & !(SZ_2M - 1);
-    if validate && off > max_off {
-        return Err(Error::KaslrOutOfRange { offset: off, max: max_off });
-    }
+    check_image(validate, size, image_max, "x86_64 kernel text mapping", off, max_off)?;
     let vmalloc_end = c.vmalloc_base + c.vmalloc_size;
     let vmemmap_end = c.vmemmap_base + 2 * slot;
     let kasan_end = KASAN_SHADOW_OFFSET.wrapping_add(1 << 61);

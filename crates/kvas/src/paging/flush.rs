@@ -36,6 +36,13 @@ impl Flush {
         Self { start: 0, last: 0, shift: EMPTY, all: false }
     }
 
+    /// The one 4 KiB page at `va`.
+    #[inline(always)]
+    pub const fn page(va: VirtAddr) -> Self {
+        let start = va.as_u64() & !0xfff;
+        Self { start, last: start, shift: 12, all: false }
+    }
+
     /// Flush everything.
     pub const fn all() -> Self {
         Self { start: 0, last: 0, shift: EMPTY, all: true }
@@ -133,6 +140,13 @@ mod tests {
         let mut alls = 0;
         f.apply(|_| pages += 1, || alls += 1);
         assert_eq!((pages, alls), (0, 1));
+    }
+
+    #[test]
+    fn a_single_page_is_the_same_however_it_is_made() {
+        let mut f = Flush::none();
+        f.add(VirtAddr::new(0xffff_ffff_8000_1234));
+        assert_eq!(Flush::page(VirtAddr::new(0xffff_ffff_8000_1234)), f);
     }
 
     #[test]

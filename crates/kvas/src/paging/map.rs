@@ -14,7 +14,7 @@ use crate::addr::{PageSize, PhysAddr, VirtAddr, PAGE_SIZE};
 use crate::paging::chunks::Chunks;
 use crate::paging::geometry::check_range;
 use crate::paging::reserve::Reserve;
-use crate::paging::table::LeafHint;
+use crate::paging::table::HINT_LEVELS;
 use crate::paging::{Attrs, Flush, FrameAllocator, Geometry, PageTable, PhysMemory, Pte, TableFormat};
 use crate::Error;
 
@@ -81,11 +81,16 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         attrs: Attrs,
         alloc: &mut impl FrameAllocator,
     ) -> Result<Flush, Error> {
-        if size == PageSize::Size4K && va.is_aligned(PAGE_SIZE) && pa.is_aligned(PAGE_SIZE) {
-            if let Some(table) = self.hint.get().lookup(va) {
+        let level = size.level();
+        if (level as usize) < HINT_LEVELS
+            && level <= self.format.geometry().max_leaf_level()
+            && va.is_aligned(size.bytes())
+            && pa.is_aligned(size.bytes())
+        {
+            if let Some(table) = self.hints[level as usize].get().lookup(level, va) {
                 // A hit stands for a canonical address (see `translate`).
-                self.format.check_leaf(pa, PAGE_SIZE, attrs)?;
-                return self.put_leaf(table, va, pa, attrs, 0);
+                self.format.check_leaf(pa, size.bytes(), attrs)?;
+                return self.put_leaf(table, va, pa, attrs, level);
             }
         }
         self.map_walk(va, pa, size, attrs, alloc)
@@ -152,12 +157,8 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
             return Err(Error::AlreadyMapped { va, level });
         }
         self.set_entry(table, idx, self.format.encode_leaf(pa, attrs, level));
-        if level == 0 {
-            self.hint.set(LeafHint::new(va, table));
-        }
-        let mut flush = Flush::none();
-        flush.add(va);
-        Ok(flush)
+        self.remember(level, va, table);
+        Ok(Flush::page(va))
     }
 
     /// The walk stopped at `level` on entry `raw`: the leaf's own slot, or a

@@ -29,35 +29,46 @@ pub struct PageTable<F: TableFormat, M: PhysMemory> {
     pub(super) format: F,
     pub(super) mem: M,
     pub(super) root: PhysAddr,
-    /// The last level-0 table a single-page walk reached: a one-entry
-    /// paging-structure cache, as hardware keeps, so that runs of neighbouring
-    /// 4 KiB pages skip the upper levels. See [`LeafHint`].
-    pub(super) hint: Cell<LeafHint>,
+    /// The last level-0 and level-1 tables a single-page walk reached: a
+    /// one-entry paging-structure cache per level, as hardware keeps, so that
+    /// runs of neighbouring 4 KiB or 2 MiB pages skip the upper levels. See
+    /// [`LeafHint`].
+    pub(super) hints: [Cell<LeafHint>; HINT_LEVELS],
 }
 
-/// Which level-0 table holds the entries for one 2 MiB-aligned stretch of VA.
+/// How many levels keep a hint: level 0 (4 KiB leaves) and level 1 (2 MiB).
+pub(super) const HINT_LEVELS: usize = 2;
+
+/// Which level-`L` table holds the entries for one aligned stretch of VA
+/// (2 MiB for a level-0 table, 1 GiB for a level-1 table).
 ///
 /// Only tables are cached, never entries, so the hint stays true as entries
 /// come and go; it goes stale only when its table is freed, and every path
 /// that frees a table clears it first ([`PageTable::forget_hint`]).
 #[derive(Clone, Copy)]
 pub(super) struct LeafHint {
-    /// `va >> 21` of the stretch, or `u64::MAX` (no VA shifts to it) for none.
+    /// `va >> shift(L + 1)` of the stretch, or `u64::MAX` (no VA shifts to it)
+    /// for none.
     tag: u64,
     table: PhysAddr,
 }
 
+/// No table remembered at any level.
+#[allow(clippy::declare_interior_mutable_const)] // used only to initialise fresh tables
+const NO_HINTS: [Cell<LeafHint>; HINT_LEVELS] = [const { Cell::new(LeafHint::NONE) }; HINT_LEVELS];
+
 impl LeafHint {
     pub(super) const NONE: Self = Self { tag: u64::MAX, table: PhysAddr::ZERO };
 
-    pub(super) const fn new(va: VirtAddr, table: PhysAddr) -> Self {
-        Self { tag: va.as_u64() >> Geometry::shift(1), table }
+    /// The hint that `table`, a level-`level` table, holds `va`'s entry.
+    pub(super) const fn new(level: u8, va: VirtAddr, table: PhysAddr) -> Self {
+        Self { tag: va.as_u64() >> Geometry::shift(level + 1), table }
     }
 
-    /// The level-0 table that holds `va`'s entry, if this hint knows it.
+    /// The level-`level` table that holds `va`'s entry, if this hint knows it.
     #[inline(always)]
-    pub(super) fn lookup(self, va: VirtAddr) -> Option<PhysAddr> {
-        (self.tag == va.as_u64() >> Geometry::shift(1)).then_some(self.table)
+    pub(super) fn lookup(self, level: u8, va: VirtAddr) -> Option<PhysAddr> {
+        (self.tag == va.as_u64() >> Geometry::shift(level + 1)).then_some(self.table)
     }
 }
 
@@ -122,7 +133,7 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
                 align: crate::PAGE_SIZE,
             });
         }
-        let table = Self { format, mem, root, hint: Cell::new(LeafHint::NONE) };
+        let table = Self { format, mem, root, hints: NO_HINTS };
         table.clear_frame(root);
         Ok(table)
     }
@@ -137,7 +148,7 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
     /// `format`. Frames freed by later calls go to the allocator passed to them,
     /// so they must have come from a compatible allocator.
     pub unsafe fn from_root(format: F, mem: M, root: PhysAddr) -> Self {
-        Self { format, mem, root, hint: Cell::new(LeafHint::NONE) }
+        Self { format, mem, root, hints: NO_HINTS }
     }
 
     /// The root table's physical address (what `satp`, CR3 or TTBR points at).
@@ -163,7 +174,7 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
     /// decided by bits 38 and up.) Everything else is out of line.
     #[inline(always)]
     pub fn translate(&self, va: VirtAddr) -> Result<Translation, Error> {
-        if let Some(table) = self.hint.get().lookup(va) {
+        if let Some(table) = self.hints[0].get().lookup(0, va) {
             let raw = self.entry(table, Geometry::index(va.as_u64(), 0));
             if let Some((pa, attrs)) = self.format.leaf(raw, 0) {
                 let pa = pa.add(va.as_u64() & (crate::PAGE_SIZE - 1));
@@ -180,7 +191,7 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         g.check_canonical(va)?;
         let (table, level, raw) = self.walk(va, 0);
         if level == 0 {
-            self.hint.set(LeafHint::new(va, table));
+            self.hints[0].set(LeafHint::new(0, va, table));
         }
         match self.format.leaf(raw, level) {
             Some((pa, attrs)) if level <= g.max_leaf_level() => {
@@ -275,10 +286,18 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         alloc.free_frame(table);
     }
 
-    /// Drops the leaf-table hint; called before any table is freed.
+    /// Drops the table hints; called before any table is freed.
     #[inline(always)]
     pub(super) fn forget_hint(&mut self) {
-        self.hint.set(LeafHint::NONE);
+        self.hints.iter().for_each(|h| h.set(LeafHint::NONE));
+    }
+
+    /// Remembers that `table`, a level-`level` table, holds `va`'s entry.
+    #[inline(always)]
+    pub(super) fn remember(&self, level: u8, va: VirtAddr, table: PhysAddr) {
+        if let Some(hint) = self.hints.get(level as usize) {
+            hint.set(LeafHint::new(level, va, table));
+        }
     }
 
     /// Reads entry `idx` of `table`.
@@ -299,12 +318,16 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
     }
 
     /// Clears a frame that is about to become a table.
+    ///
+    /// The frame is not linked into any table yet, so no hardware walker can read
+    /// it: a plain (vectorised) fill is enough, and the compiler fence keeps it
+    /// before the volatile store that links the frame in.
     pub(super) fn clear_frame(&self, frame: PhysAddr) {
         let ptr = self.mem.frame_ptr(frame);
-        for idx in 0..Geometry::ENTRIES {
-            // SAFETY: `frame` is a table frame (module invariant); idx < 512.
-            unsafe { ptr.add(idx).write_volatile(0) };
-        }
+        // SAFETY: `frame` is a table frame (module invariant): PhysMemory makes the
+        // 4 KiB at `ptr` valid for writes and unaliased, and 512 entries are 4 KiB.
+        unsafe { core::ptr::write_bytes(ptr, 0, Geometry::ENTRIES) };
+        core::sync::atomic::compiler_fence(core::sync::atomic::Ordering::Release);
     }
 
     /// Writes `count` consecutive leaves at `level` into `table` from `idx`,
@@ -332,8 +355,17 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
 
     /// Whether every entry of `table` is invalid; looks past `hint` first, where
     /// a live entry is most likely after a run of changes.
-    #[inline]
+    #[inline(always)]
     pub(super) fn is_empty(&self, table: PhysAddr, hint: usize) -> bool {
+        // The common case of a run of unmaps: the next entry is still live.
+        if hint + 1 < Geometry::ENTRIES && self.format.is_valid(self.entry(table, hint + 1)) {
+            return false;
+        }
+        self.is_empty_scan(table, hint)
+    }
+
+    #[inline(never)]
+    fn is_empty_scan(&self, table: PhysAddr, hint: usize) -> bool {
         let ptr = self.mem.frame_ptr(table);
         let valid = |idx: usize| {
             // SAFETY: `table` is a table frame (module invariant); idx < 512.

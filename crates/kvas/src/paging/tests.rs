@@ -644,3 +644,29 @@ mod pinning {
         }
     }
 }
+
+mod hints {
+    use super::*;
+
+    #[test]
+    fn a_freed_table_is_never_written_through_a_stale_hint() {
+        for mode in MODES {
+            for size in [PageSize::Size4K, PageSize::Size2M] {
+                let mut arena = Arena::new();
+                let mut pt = table(mode, &mut arena);
+                let va = kva(mode, 0x4000_0000);
+                // Remember the table, free it (single page, then range), map next door.
+                pt.map(va, pa(0), size, Attrs::KERNEL_RW, &mut arena).unwrap().ignore();
+                pt.unmap(va, size, &mut arena).unwrap().ignore();
+                assert_eq!(arena.live, 1);
+                let next = va.wrapping_add(size.bytes());
+                pt.map(next, pa(size.bytes()), size, Attrs::KERNEL_RW, &mut arena).unwrap().ignore();
+                assert_eq!(pt.translate(next).map(|t| t.pa.as_u64()), Ok(size.bytes()), "{mode} {size}");
+                pt.unmap_range(next, size.bytes(), &mut arena).unwrap().ignore();
+                assert_eq!(arena.live, 1);
+                pt.map(va, pa(0), size, Attrs::KERNEL_RW, &mut arena).unwrap().ignore();
+                assert_eq!(pt.translate(va).map(|t| t.size), Ok(size), "{mode} {size}");
+            }
+        }
+    }
+}

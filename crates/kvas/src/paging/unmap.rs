@@ -5,7 +5,6 @@ use crate::paging::chunks::Chunks;
 use crate::paging::geometry::check_range;
 use crate::paging::reserve::Reserve;
 use crate::paging::split::Holes;
-use crate::paging::table::LeafHint;
 use crate::paging::{Flush, FrameAllocator, Geometry, PageTable, PhysMemory, Pte, TableFormat};
 use crate::Error;
 
@@ -24,7 +23,7 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
     ) -> Result<Flush, Error> {
         if size == PageSize::Size4K && va.is_aligned(PAGE_SIZE) {
             // A hit stands for a canonical address (see `translate`).
-            if let Some(table) = self.hint.get().lookup(va) {
+            if let Some(table) = self.hints[0].get().lookup(0, va) {
                 let idx = Geometry::index(va.as_u64(), 0);
                 let raw = self.entry(table, idx);
                 if self.format.leaf(raw, 0).is_some() {
@@ -32,9 +31,7 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
                     if self.is_empty(table, idx) {
                         self.free_emptied(va, 0, alloc);
                     }
-                    let mut flush = Flush::none();
-                    flush.add(va);
-                    return Ok(flush);
+                    return Ok(Flush::page(va));
                 }
             }
         }
@@ -54,15 +51,11 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         if level == leaf_level && self.format.leaf(raw, level).is_some() {
             let idx = Geometry::index(va.as_u64(), level);
             self.set_entry(table, idx, 0);
-            if level == 0 {
-                self.hint.set(LeafHint::new(va, table));
-            }
+            self.remember(level, va, table);
             if self.is_empty(table, idx) {
                 self.free_emptied(va, level, alloc);
             }
-            let mut flush = Flush::none();
-            flush.add(va);
-            return Ok(flush);
+            return Ok(Flush::page(va));
         }
         match self.format.decode(raw, level) {
             Pte::Absent => Err(Error::NotMapped { va }),
