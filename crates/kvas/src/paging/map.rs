@@ -286,8 +286,7 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
                 if level > 0 {
                     // Stop before an existing table (the plan saw it and counted on
                     // mapping inside it); at level 0 nothing valid is left in range.
-                    run =
-                        (idx..idx + run).take_while(|&i| !self.format.is_valid(self.entry(table, i))).count();
+                    run = self.free_run(table, idx, run);
                 }
                 if run > 0 {
                     self.fill_leaves(table, idx, run, PhysAddr::new_truncate(pa), req.attrs, level);

@@ -353,6 +353,19 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         }
     }
 
+    /// How many entries of `table` from `idx` on, at most `max`, are invalid: one
+    /// pointer lookup for the whole run (a fixmap window or the simulator pays
+    /// per lookup).
+    #[inline]
+    pub(super) fn free_run(&self, table: PhysAddr, idx: usize, max: usize) -> usize {
+        debug_assert!(idx + max <= Geometry::ENTRIES);
+        let ptr = self.mem.frame_ptr(table);
+        (idx..idx + max)
+            // SAFETY: `table` is a table frame (module invariant); i < idx + max <= 512.
+            .take_while(|&i| !self.format.is_valid(unsafe { ptr.add(i).read_volatile() }))
+            .count()
+    }
+
     /// Whether every entry of `table` is invalid; looks past `hint` first, where
     /// a live entry is most likely after a run of changes.
     #[inline(always)]
