@@ -2,20 +2,22 @@
 //! built in simulated RAM and counted (table pages, leaves by size).
 //!
 //! The memory map comes from `--mem BASE:SIZE,...` or a device tree (`--dtb`),
-//! with `--reserve BASE:SIZE[:KIND],...` on top (kind `no-map` by default). The
-//! tables are built by `kvas::linear` with frames from the map's free RAM, as
-//! at boot. So far the linear map is the only region built, with or without
-//! `--only linear`.
+//! with `--reserve BASE:SIZE[:KIND],...` on top (kind `no-map` by default).
+//! Frames come from the map's free RAM, as at boot. By default it builds what
+//! the kvas kernel builds (`kvas::linear::report::MapReport::build_kernel`): the
+//! image at `--load-addr` (`--kernel-size`, the first `--text-size` bytes RX),
+//! the fixmap's window slot, the linear map and the pinned tables below the root
+//! for vmalloc and the modules window; `--only linear` builds the linear map alone.
 
 use std::process::ExitCode;
 
 use clap::ValueEnum;
 use kvas::arch::riscv::Mode;
-use kvas::linear::report::MapReport;
+use kvas::linear::report::{KernelImage, MapReport};
 use kvas::linear::LinearConfig;
 use kvas::phys::{DeviceTree, MemoryMap, PhysRange};
 
-use crate::args::{fail, Arch};
+use crate::args::{fail, parse_size, Arch};
 
 /// Output format of `kvas map`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -67,6 +69,15 @@ pub struct Args {
     /// Build only these regions.
     #[arg(long, value_enum)]
     pub only: Option<Only>,
+    /// Where the kernel image is loaded (without --only).
+    #[arg(long, value_name = "ADDR", value_parser = parse_size, default_value = "0x80200000")]
+    pub load_addr: u64,
+    /// The kernel image's size in bytes (without --only).
+    #[arg(long, value_name = "BYTES", value_parser = parse_size, default_value = "2M")]
+    pub kernel_size: u64,
+    /// Bytes of text at the start of the image, mapped RX; the rest RW (without --only).
+    #[arg(long, value_name = "BYTES", value_parser = parse_size, default_value = "1M")]
+    pub text_size: u64,
     /// Whose rules place the linear map (base and largest leaf).
     #[arg(long, value_enum, default_value = "kvas")]
     pub rules: Rules,
@@ -81,8 +92,23 @@ pub fn run(a: &Args) -> ExitCode {
         Ok(x) => x,
         Err(e) => return fail(e),
     };
-    let report = match MapReport::build(mode, &map, &cfg) {
+    let built = match a.only {
+        Some(Only::Linear) => MapReport::build(mode, &map, &cfg),
+        None => {
+            let load = match kvas::PhysAddr::new(a.load_addr) {
+                Ok(p) => p,
+                Err(e) => return fail(format!("--load-addr: {e}")),
+            };
+            let image = KernelImage { load, text: a.text_size, size: a.kernel_size };
+            MapReport::build_kernel(mode, &map, &cfg, &image)
+        }
+    };
+    let report = match built {
         Ok(r) => r,
+        // The image's own placement is an argument, not a build failure.
+        Err(e @ (kvas::Error::InvalidOption { .. } | kvas::Error::Misaligned { .. })) => {
+            return fail(e.to_string())
+        }
         Err(e) => {
             eprintln!("kvas: error: building the tables failed: {e}");
             return ExitCode::from(1);

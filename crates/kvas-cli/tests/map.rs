@@ -62,11 +62,22 @@ fn json_follows_the_contract_in_every_mode() {
 #[test]
 fn a_device_tree_and_reservations() {
     let dtb = format!("{DTB}qemu-virt-8g.dtb");
-    let v = json(&["map", "--mode", "sv39", "--dtb", &dtb, "--format", "json"]);
+    let v = json(&["map", "--mode", "sv39", "--dtb", &dtb, "--only", "linear", "--format", "json"]);
     assert_eq!((v["pt_pages"].as_u64(), v["leaves"]["1G"].as_u64()), (Some(1), Some(8)));
     // OpenSBI's no-map range cuts the first gigapage into 2 MiB and 4 KiB pieces.
-    let v =
-        json(&["map", "--mode", "sv39", "--dtb", &dtb, "--reserve", "0x80000000:256K", "--format", "json"]);
+    let v = json(&[
+        "map",
+        "--mode",
+        "sv39",
+        "--dtb",
+        &dtb,
+        "--reserve",
+        "0x80000000:256K",
+        "--only",
+        "linear",
+        "--format",
+        "json",
+    ]);
     assert_eq!(v["leaves"]["1G"].as_u64(), Some(7));
     assert_eq!(v["leaves"]["2M"].as_u64(), Some(511));
     assert_eq!(v["leaves"]["4K"].as_u64(), Some(512 - 64));
@@ -75,9 +86,21 @@ fn a_device_tree_and_reservations() {
 
 #[test]
 fn linux_rules_show_the_cost_of_a_2m_base() {
-    let kvas_v = json(&["map", "--mode", "sv39", "--mem", "0x80200000:8G", "--format", "json"]);
-    let linux_v =
-        json(&["map", "--mode", "sv39", "--mem", "0x80200000:8G", "--rules", "linux", "--format", "json"]);
+    let kvas_v =
+        json(&["map", "--mode", "sv39", "--mem", "0x80200000:8G", "--only", "linear", "--format", "json"]);
+    let linux_v = json(&[
+        "map",
+        "--mode",
+        "sv39",
+        "--mem",
+        "0x80200000:8G",
+        "--rules",
+        "linux",
+        "--only",
+        "linear",
+        "--format",
+        "json",
+    ]);
     assert_eq!(kvas_v["pt_pages"].as_u64(), Some(3));
     assert_eq!(linux_v["pt_pages"].as_u64(), Some(9));
     assert_eq!(linux_v["leaves"]["2M"].as_u64(), Some(4096));
@@ -85,14 +108,57 @@ fn linux_rules_show_the_cost_of_a_2m_base() {
 
 #[test]
 fn table_output_and_warnings() {
-    let o =
-        kvas(&["map", "--mode", "sv39", "--mem", "0x80000000:130G", "--kernel-text", "0x80200000:0x1234"]);
+    let o = kvas(&[
+        "map",
+        "--mode",
+        "sv39",
+        "--mem",
+        "0x80000000:130G",
+        "--kernel-text",
+        "0x80200000:0x1234",
+        "--only",
+        "linear",
+    ]);
     assert_eq!(o.status.code(), Some(0));
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("table pages: 3 (root included)"), "{out}");
     assert!(out.lines().any(|l| l.starts_with("linear")), "{out}");
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("kvas: warning: physical memory overflows the linear map"), "{err}");
+}
+
+#[test]
+fn without_only_it_builds_what_the_kernel_builds() {
+    for mode in ["sv39", "sv48", "sv57"] {
+        let all = json(&["map", "--mode", mode, "--mem", "0x80000000:2G", "--format", "json"]);
+        // The linear map of --only linear with the image's text given: its alias is read-only.
+        let linear = json(&[
+            "map",
+            "--mode",
+            mode,
+            "--mem",
+            "0x80000000:2G",
+            "--only",
+            "linear",
+            "--kernel-text",
+            "0x80200000:1M",
+            "--format",
+            "json",
+        ]);
+        let names: Vec<&str> =
+            all["regions"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
+        assert_eq!(names, ["fixmap", "vmalloc", "linear", "modules", "kernel"], "{mode}");
+        let kernel = &all["regions"][4];
+        // The default image: 2 MiB at 0x80200000, the first 1 MiB text.
+        assert_eq!(kernel["bytes"].as_u64(), Some(2 << 20), "{mode}");
+        assert_eq!(kernel["leaves"]["4K"].as_u64(), Some(512), "{mode}");
+        // The same linear map; the rest costs table pages (64 pinned ones at least).
+        assert_eq!(all["regions"][2]["leaves"], linear["regions"][0]["leaves"], "{mode}");
+        assert!(all["pt_pages"].as_u64().unwrap() > linear["pt_pages"].as_u64().unwrap() + 64, "{mode}");
+    }
+    let o = kvas(&["map", "--mode", "sv48", "--mem", "0x80000000:1G", "--load-addr", "0x100000000"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("must lie in mappable RAM"));
 }
 
 #[test]
@@ -115,7 +181,7 @@ fn bad_input_exits_2_and_a_failed_build_exits_1() {
         assert!(!err.contains("panicked"));
     }
     // One page of RAM cannot hold its own tables.
-    let o = kvas(&["map", "--mode", "sv39", "--mem", "0:4K"]);
+    let o = kvas(&["map", "--mode", "sv39", "--mem", "0:4K", "--only", "linear"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("out of page-table frames"));
     // --mem and --dtb together, or neither: clap refuses (exit 2).

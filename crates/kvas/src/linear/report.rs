@@ -1,28 +1,38 @@
-//! What `kvas map` prints: the linear map built in simulated RAM, counted.
+//! What `kvas map` prints: the page tables a kvas kernel builds, in simulated
+//! RAM, counted.
 //!
-//! [`MapReport::build`] does what a kvas kernel would do at boot: it takes page
-//! table frames from the memory map's free RAM with the
-//! [`EarlyFrameAllocator`], builds the linear map with [`super::build`] in a
-//! [`Ram`], and counts table pages and leaves. [`MapReport::to_json`] and
-//! [`MapReport::to_table`] print it as the `kvas map` contract says (see
-//! `DESIGN.md`).
+//! [`MapReport::build_kernel`] does what the kvas kernel does at boot
+//! (`kernel/src/early.rs`, `meminit.rs`, `vmalloc.rs`): it takes page-table
+//! frames from the memory map's free RAM with the [`EarlyFrameAllocator`] (the
+//! image reserved), maps the kernel image at `KERNEL_LINK_ADDR` with W^X (text
+//! RX, the rest RW, leaves up to 2 MiB), the fixmap's window slot, the linear
+//! map with [`super::build`], and preallocates the pinned tables right below the
+//! root for vmalloc and the modules window. [`MapReport::build`] builds the
+//! linear map alone (`--only linear`). [`MapReport::to_json`] and
+//! [`MapReport::to_table`] print the result as the `kvas map` contract says
+//! (see `DESIGN.md`).
 
 use std::format;
 use std::string::String;
 use std::vec::Vec;
 
-use crate::addr::{PageSize, VirtAddr};
+use crate::addr::{PageSize, PhysAddr, VirtAddr, PAGE_SIZE};
 use crate::arch::riscv::{Mode, Riscv};
+use crate::layout::riscv64::{Riscv64Layout, KERNEL_LINK_ADDR};
+use crate::layout::Kasan;
 use crate::linear::{LinearConfig, LinearMap};
-use crate::paging::{Geometry, PageTable};
-use crate::phys::{EarlyFrameAllocator, MemoryMap};
+use crate::paging::{Attrs, Geometry, PageTable};
+use crate::phys::{EarlyFrameAllocator, MemoryMap, PhysRange, ReserveKind, ReservedBy};
 use crate::sim::Ram;
 use crate::Error;
+
+/// Where in the fixmap the kernel keeps its window slot (`kernel/src/fixmap.rs`).
+const FIXMAP_SLOT_OFFSET: u64 = 0x1000;
 
 /// Leaves and bytes of one region of the report.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RegionReport {
-    /// The region's id (`linear`).
+    /// The region's id (`kernel`, `fixmap`, `vmalloc`, `modules`, `linear`).
     pub name: &'static str,
     /// Leaves by level (index 0 = 4 KiB).
     pub leaves: [u64; Geometry::MAX_LEVELS],
@@ -49,25 +59,97 @@ pub struct MapReport {
     pub warnings: Vec<String>,
 }
 
+/// The kernel image that [`MapReport::build_kernel`] maps, as the kvas kernel
+/// lays it out: text first, then everything else.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KernelImage {
+    /// Where the image is loaded (4 KiB aligned; the kvas kernel needs 2 MiB).
+    pub load: PhysAddr,
+    /// Bytes of text at the start of the image (mapped RX, its linear alias RO).
+    pub text: u64,
+    /// Bytes of the whole image (the rest after the text is mapped RW).
+    pub size: u64,
+}
+
 impl MapReport {
-    /// Builds the linear map of `map` for `mode` as `cfg` says, in simulated RAM.
+    /// Builds the linear map of `map` for `mode` as `cfg` says, alone, in
+    /// simulated RAM (`kvas map --only linear`).
     pub fn build(mode: Mode, map: &MemoryMap, cfg: &LinearConfig) -> Result<MapReport, Error> {
+        Self::build_with(mode, map, cfg, None)
+    }
+
+    /// Builds every table the kvas kernel builds at boot for `map` with `image`
+    /// loaded: the image, the fixmap's window slot, the linear map, and the
+    /// pinned tables below the root for vmalloc and the modules window.
+    pub fn build_kernel(
+        mode: Mode,
+        map: &MemoryMap,
+        cfg: &LinearConfig,
+        image: &KernelImage,
+    ) -> Result<MapReport, Error> {
+        Self::build_with(mode, map, cfg, Some(image))
+    }
+
+    fn build_with(
+        mode: Mode,
+        map: &MemoryMap,
+        cfg: &LinearConfig,
+        image: Option<&KernelImage>,
+    ) -> Result<MapReport, Error> {
         let ram = Ram::new();
-        let mut alloc = EarlyFrameAllocator::new(map);
+        let mut map = map.clone();
+        let mut cfg = *cfg;
+        let layout = match image {
+            Some(k) => Some(Self::prepare_image(mode, &mut map, &mut cfg, k)?),
+            None => None,
+        };
+        let mut alloc = EarlyFrameAllocator::new(&map);
         let mut pt = PageTable::new(Riscv::new(mode), &ram, &mut alloc)?;
-        let (linear, flush) = super::build(&mut pt, map, cfg, &mut alloc)?;
+        if let (Some(k), Some(layout)) = (image, &layout) {
+            let link = VirtAddr::new(KERNEL_LINK_ADDR);
+            pt.map_range(link, k.load, k.text, Attrs::KERNEL_RX, PageSize::Size2M, &mut alloc)?.ignore();
+            let data =
+                k.load.checked_add(k.text).ok_or(Error::PhysAddrTooWide { raw: u64::MAX, max_bits: 56 })?;
+            let rest = k.size - k.text;
+            let data_va = link.wrapping_add(k.text);
+            pt.map_range(data_va, data, rest, Attrs::KERNEL_RW, PageSize::Size2M, &mut alloc)?.ignore();
+            // The fixmap's window slot, first aliasing a page of the image (as the kernel does).
+            let slot = VirtAddr::new(layout.fixmap().start() + FIXMAP_SLOT_OFFSET);
+            pt.map(slot, k.load, PageSize::Size4K, Attrs::KERNEL_RW, &mut alloc)?.ignore();
+        }
+        let (linear, flush) = super::build(&mut pt, &map, &cfg, &mut alloc)?;
         flush.ignore(); // simulated: no TLB holds these entries
+        let mut regions = Vec::new();
+        if let Some(layout) = &layout {
+            let level = mode.levels() - 2;
+            for span in [layout.vmalloc(), layout.modules_window()] {
+                pt.populate(VirtAddr::new(span.start()), span.size(), level, &mut alloc)?;
+            }
+            let image_size = image.map_or(0, |k| k.size);
+            regions.push(("kernel", KERNEL_LINK_ADDR, image_size));
+            regions.push(("fixmap", layout.fixmap().start(), layout.fixmap().size()));
+            regions.push(("vmalloc", layout.vmalloc().start(), layout.vmalloc().size()));
+            regions.push(("modules", layout.modules_window().start(), layout.modules_window().size()));
+        }
+        regions.push(("linear", linear.page_offset.as_u64(), linear.size));
         let stats = pt.stats()?;
-        let window_end = linear.page_offset.as_u64().wrapping_add(linear.size);
-        let mut region = RegionReport { name: "linear", leaves: [0; Geometry::MAX_LEVELS], bytes: 0 };
+        let mut counted: Vec<RegionReport> = regions
+            .iter()
+            .map(|&(name, _, _)| RegionReport { name, leaves: [0; Geometry::MAX_LEVELS], bytes: 0 })
+            .collect();
         for m in pt.mappings() {
             let m = m?;
             let va = m.va.as_u64();
-            if va >= linear.page_offset.as_u64() && va < window_end {
-                region.leaves[m.size.level() as usize] += 1;
-                region.bytes += m.size.bytes();
+            let found = regions.iter().position(|&(_, start, size)| va >= start && va - start < size);
+            if let Some(i) = found {
+                counted[i].leaves[m.size.level() as usize] += 1;
+                counted[i].bytes += m.size.bytes();
             }
         }
+        // Regions in address order, as a layout lists them.
+        let mut order: Vec<usize> = (0..regions.len()).collect();
+        order.sort_by_key(|&i| regions[i].1);
+        let regions = order.into_iter().map(|i| counted[i].clone()).collect();
         let mut warnings: Vec<String> = map.notices().iter().map(|n| format!("{n}")).collect();
         if map.dropped_notices() > 0 {
             warnings.push(format!("{} more memory-map notices not kept", map.dropped_notices()));
@@ -83,10 +165,47 @@ impl MapReport {
             pt_pages: stats.tables,
             leaves: stats.leaves,
             mapped_bytes: stats.mapped_bytes(),
-            regions: std::vec![region],
+            regions,
             linear,
             warnings,
         })
+    }
+
+    /// Checks `k`, reserves its frames in `map`, points `cfg`'s read-only text
+    /// alias at its text (unless set), and plans the kernel's layout.
+    fn prepare_image(
+        mode: Mode,
+        map: &mut MemoryMap,
+        cfg: &mut LinearConfig,
+        k: &KernelImage,
+    ) -> Result<Riscv64Layout, Error> {
+        for (what, value) in
+            [("kernel load address", k.load.as_u64()), ("kernel size", k.size), ("text size", k.text)]
+        {
+            if value % PAGE_SIZE != 0 {
+                return Err(Error::Misaligned { what, value, align: PAGE_SIZE });
+            }
+        }
+        if k.text == 0 || k.text > k.size {
+            return Err(Error::InvalidOption {
+                option: "--text-size",
+                value: k.text,
+                reason: "must be more than 0 and at most the kernel size",
+            });
+        }
+        let range = PhysRange::new(k.load.as_u64(), k.size)?;
+        if !map.mappable().any(|r| r.start_u64() <= range.start_u64() && range.end() <= r.end()) {
+            return Err(Error::InvalidOption {
+                option: "--load-addr",
+                value: k.load.as_u64(),
+                reason: "the kernel image must lie in mappable RAM",
+            });
+        }
+        map.reserve(range.start_u64(), range.size(), ReserveKind::Reserved, ReservedBy::Kernel)?;
+        if cfg.kernel_text.is_none() {
+            cfg.kernel_text = Some(PhysRange::new(k.load.as_u64(), k.text)?);
+        }
+        Riscv64Layout::from_image(mode, Kasan::None, KERNEL_LINK_ADDR, KERNEL_LINK_ADDR + k.size, None)
     }
 
     fn sizes(&self) -> impl Iterator<Item = PageSize> {
@@ -105,14 +224,21 @@ impl MapReport {
             .regions
             .iter()
             .map(|r| {
+                let placement = if r.name == "linear" {
+                    format!(
+                        ", \"page_offset\": \"{:#018x}\", \"phys_base\": \"{:#x}\", \"capped_bytes\": {}",
+                        self.linear.page_offset.as_u64(),
+                        self.linear.base.as_u64(),
+                        self.linear.capped_bytes
+                    )
+                } else {
+                    String::new()
+                };
                 format!(
-                    "{{ \"name\": \"{}\", \"leaves\": {}, \"bytes\": {}, \"page_offset\": \"{:#018x}\", \"phys_base\": \"{:#x}\", \"capped_bytes\": {} }}",
+                    "{{ \"name\": \"{}\", \"leaves\": {}, \"bytes\": {}{placement} }}",
                     r.name,
                     self.leaves_json(&r.leaves),
-                    r.bytes,
-                    self.linear.page_offset.as_u64(),
-                    self.linear.base.as_u64(),
-                    self.linear.capped_bytes
+                    r.bytes
                 )
             })
             .collect();
@@ -172,6 +298,52 @@ mod tests {
         let table = r.to_table();
         assert!(table.contains("table pages: 2 (root included)"), "{table}");
         assert!(r.warnings.is_empty());
+    }
+
+    #[test]
+    fn the_kernel_build_maps_what_the_kernel_maps() {
+        let map = MemoryMap::from_text("0x80000000:2G").unwrap();
+        let image =
+            KernelImage { load: PhysAddr::new(0x8020_0000).unwrap(), text: 0x10_0000, size: 0x40_0000 };
+        for mode in [Mode::Sv39, Mode::Sv48, Mode::Sv57] {
+            let cfg = LinearConfig::riscv(mode);
+            let r = MapReport::build_kernel(mode, &map, &cfg, &image).unwrap();
+            let names: Vec<&str> = r.regions.iter().map(|r| r.name).collect();
+            assert_eq!(names, ["fixmap", "vmalloc", "linear", "modules", "kernel"], "{mode}");
+            let region = |n: &str| r.regions.iter().find(|r| r.name == n).unwrap().clone();
+            // Text 1 MiB of 4 KiB pages; data 3 MiB: 1 MiB of 4 KiB up to the 2 MiB
+            // boundary (image at 0x80200000 = link + 0), then one 2 MiB leaf.
+            assert_eq!(region("kernel").bytes, 0x40_0000, "{mode}");
+            assert_eq!(region("kernel").leaves[..2], [512, 1], "{mode}");
+            assert_eq!(region("fixmap").leaves[0], 1);
+            assert_eq!((region("vmalloc").bytes, region("modules").bytes), (0, 0));
+            // The linear map alone, plus the image path, the fixmap path and 64 + the
+            // modules window's pinned tables below the root.
+            let alone = MapReport::build(mode, &map, &cfg).unwrap();
+            assert!(r.pt_pages > alone.pt_pages + 64, "{mode}: {} vs {}", r.pt_pages, alone.pt_pages);
+            assert!(r.to_json().contains("{ \"name\": \"kernel\", \"leaves\": {"), "{}", r.to_json());
+        }
+    }
+
+    #[test]
+    fn a_kernel_outside_ram_or_misaligned_is_refused() {
+        let map = MemoryMap::from_text("0x80000000:1G").unwrap();
+        let cfg = LinearConfig::riscv(Mode::Sv48);
+        let outside = KernelImage { load: PhysAddr::new(0x1_0000_0000).unwrap(), text: 0x1000, size: 0x2000 };
+        assert!(matches!(
+            MapReport::build_kernel(Mode::Sv48, &map, &cfg, &outside),
+            Err(Error::InvalidOption { option: "--load-addr", .. })
+        ));
+        let odd = KernelImage { load: PhysAddr::new(0x8020_0800).unwrap(), text: 0x1000, size: 0x2000 };
+        assert!(matches!(
+            MapReport::build_kernel(Mode::Sv48, &map, &cfg, &odd),
+            Err(Error::Misaligned { what: "kernel load address", .. })
+        ));
+        let text = KernelImage { load: PhysAddr::new(0x8020_0000).unwrap(), text: 0x3000, size: 0x2000 };
+        assert!(matches!(
+            MapReport::build_kernel(Mode::Sv48, &map, &cfg, &text),
+            Err(Error::InvalidOption { option: "--text-size", .. })
+        ));
     }
 
     #[test]
