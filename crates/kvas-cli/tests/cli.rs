@@ -201,7 +201,7 @@ fn check_reports_refused_options_as_violations() {
         "kernel image [0xffffffff81100000-0xffffffff818fffff] must start on a multiple of 0x200000",
     );
     violated(&["check", "--arch", "arm32", "--mode", "3g", "--kernel-size", "800M"], "leaves its window");
-    violated(&["check", "--arch", "riscv32", "--mode", "sv32", "--ram", "2G"], "RAM is 0x80000000");
+    violated(&["check", "--arch", "riscv32", "--mode", "sv32", "--ram", "17G"], "RAM is 0x440000000");
     bad(&["check", "--arch", "riscv64", "--mode", "sv39", "--kaslr-offset", "16E"], "overflows 64 bits");
     bad(&["check", "--arch", "arm32", "--mode", "3g", "--kaslr-offset", "2M"], "arm32 has no KASLR");
 }
@@ -299,7 +299,7 @@ fn bad_input_exits_2_with_a_clear_message() {
     bad(&["layout", "--arch", "arm64", "--mode", "4k-52", "--profile", "linux-doc"], "no 4K/52-bit");
     bad(&["layout", "--arch", "arm32", "--mode", "3g", "--kaslr-offset", "2M"], "arm32 has no KASLR");
     bad(&["layout", "--arch", "arm32", "--mode", "3g", "--ram", "5G"], "arm32 physical address space");
-    bad(&["layout", "--arch", "riscv32", "--mode", "sv32", "--ram", "1G"], "riscv32 linear map");
+    bad(&["layout", "--arch", "riscv32", "--mode", "sv32", "--ram", "17G"], "Sv32 physical address space");
     bad(
         &["layout", "--arch", "x86_64", "--mode", "4level", "--kernel-size", "500M"],
         "x86_64 kernel text mapping",

@@ -150,13 +150,16 @@ fn what_plan_refuses_plan_unchecked_leaves_to_the_checker() {
             Target::Riscv64(kvas::arch::riscv::Mode::Sv57),
             Options { ram: Some(33 << 50), ..Options::default() },
         ),
-        (Target::X86_64(X86Mode::Level5), Options { kernel_size: 600 * mib, ..Options::default() }),
+        (
+            Target::X86_64(X86Mode::Level5),
+            Options { kernel_size: 600 * mib, kaslr: Some(false), ..Options::default() },
+        ),
         (
             Target::Arm64(Arm64Mode::K64Va52),
             Options { kernel_size: 8 * mib, kaslr_offset: 3 << 30, ..Options::default() },
         ),
         (Target::Arm32(Arm32Split::G1), Options { ram: Some(5 << 30), ..Options::default() }),
-        (Target::Riscv32, Options { kernel_size: 2 << 30, ..Options::default() }),
+        (Target::Riscv32, Options { kernel_size: 1 << 30, ..Options::default() }),
     ];
     for (target, options) in cases {
         let refused = plan(target, &options);
@@ -196,8 +199,9 @@ proptest! {
         kaslr_offset in any_u64(),
         ram in prop::option::of(any_u64()),
         vmalloc in prop::option::of(any_u64()),
+        kaslr in prop::option::of(any::<bool>()),
     ) {
-        let options = Options { kasan, kernel_size, kaslr_offset, ram, vmalloc, ..Options::default() };
+        let options = Options { kasan, kernel_size, kaslr_offset, ram, vmalloc, kaslr, ..Options::default() };
         if let Ok(layout) = plan(t, &options) {
             let v = check(&layout);
             prop_assert!(v.is_empty(), "{t} {options:?}: {:?}", v.iter().collect::<Vec<_>>());
