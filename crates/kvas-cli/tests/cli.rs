@@ -301,7 +301,7 @@ fn bad_input_exits_2_with_a_clear_message() {
     bad(&["layout", "--arch", "arm32", "--mode", "3g", "--ram", "5G"], "arm32 physical address space");
     bad(&["layout", "--arch", "riscv32", "--mode", "sv32", "--ram", "17G"], "Sv32 physical address space");
     bad(
-        &["layout", "--arch", "x86_64", "--mode", "4level", "--kernel-size", "500M"],
+        &["layout", "--arch", "x86_64", "--mode", "4level", "--kaslr", "off", "--kernel-size", "500M"],
         "x86_64 kernel text mapping",
     );
     bad(&["layout"], "--arch");
