@@ -76,13 +76,17 @@ fn facts(out: &mut String, l: &Layout) {
     }
     if l.target() == Target::Riscv32 {
         // arch/riscv/mm/init.c: memory_limit = KERN_VIRT_SIZE; the page at -PAGE_SIZE is reserved.
-        let dropped = l.options().ram.map_or(0, |ram| ram.saturating_sub(kvas::layout::riscv32::MEMORY_LIMIT));
+        let dropped =
+            l.options().ram.map_or(0, |ram| ram.saturating_sub(kvas::layout::riscv32::MEMORY_LIMIT));
         let _ = writeln!(
             out,
             "  highmem         none (riscv32 has no HIGHMEM): RAM is capped at 1 GiB (memory_limit = KERN_VIRT_SIZE){}",
             if dropped > 0 { format!(", {} dropped", human(dropped)) } else { String::new() }
         );
-        let _ = writeln!(out, "                  and its top page is reserved (it would sit at ERR_PTR addresses)");
+        let _ = writeln!(
+            out,
+            "                  and its top page is reserved (it would sit at ERR_PTR addresses)"
+        );
     }
     let _ = writeln!(out, "  vmalloc         {}", human(l.vmalloc_bytes()));
     if let Some(k) = l.region("kasan") {

@@ -372,11 +372,23 @@ fn check_refuses_what_layout_refuses() {
 #[test]
 fn errors_name_the_options_and_their_values() {
     // Issue 10 item 7: no invented 0xffffffffffffffff-byte range, both options named.
-    let args =
-        ["check", "--arch", "riscv64", "--mode", "sv39", "--kaslr-offset", "0xffffffffffe00000", "--kernel-size", "2M"];
+    let args = [
+        "check",
+        "--arch",
+        "riscv64",
+        "--mode",
+        "sv39",
+        "--kaslr-offset",
+        "0xffffffffffe00000",
+        "--kernel-size",
+        "2M",
+    ];
     bad(&args, "--kaslr-offset 0xffffffffffe00000 plus --kernel-size 0x200000 from KERNEL_LINK_ADDR");
     assert!(!stderr(&kvas(&args)).contains("0xffffffffffffffff bytes"));
-    bad(&args.map(|a| if a == "check" { "layout" } else { a }), "KASLR offset 0xffffffffffe00000 is out of range");
+    bad(
+        &args.map(|a| if a == "check" { "layout" } else { a }),
+        "KASLR offset 0xffffffffffe00000 is out of range",
+    );
     bad(
         &["check", "--arch", "x86_64", "--mode", "4level", "--kernel-size", "3G"],
         "--kernel-size 0xc0000000 from __START_KERNEL 0xffffffff81000000 runs past the end",
@@ -394,7 +406,10 @@ fn errors_name_the_options_and_their_values() {
         "--kernel-size 0x80000000: the image would run past the end of the 32-bit address space",
     );
     bad(&["layout", "--arch", "arm32", "--mode", "3g", "--kaslr", "on"], "--kaslr on is not supported");
-    bad(&["layout", "--arch", "x86_64", "--mode", "4level", "--kaslr", "off", "--kaslr-offset", "2M"], "must be 0 without KASLR");
+    bad(
+        &["layout", "--arch", "x86_64", "--mode", "4level", "--kaslr", "off", "--kaslr-offset", "2M"],
+        "must be 0 without KASLR",
+    );
 }
 
 #[test]
@@ -402,12 +417,27 @@ fn explain_refuses_physical_addresses_beyond_the_architecture() {
     // Issue 10 item 9.
     let sv39 = ["explain", "--arch", "riscv64", "--mode", "sv39"];
     let with = |extra: &[&'static str]| -> Vec<&'static str> { sv39.iter().chain(extra).copied().collect() };
-    bad(&with(&["0xffffffd600001000", "--ram-base", "0xffffffffffe00000"]), "--ram-base 0xffffffffffe00000 is not a physical address of riscv64 sv39: it has 56 bits");
-    bad(&with(&["0xffffffff80001000", "--load-addr", "0xffffffffffffffff"]), "--load-addr 0xffffffffffffffff is not a physical address");
+    bad(
+        &with(&["0xffffffd600001000", "--ram-base", "0xffffffffffe00000"]),
+        "--ram-base 0xffffffffffe00000 is not a physical address of riscv64 sv39: it has 56 bits",
+    );
+    bad(
+        &with(&["0xffffffff80001000", "--load-addr", "0xffffffffffffffff"]),
+        "--load-addr 0xffffffffffffffff is not a physical address",
+    );
     // Valid bases whose sum with the offset leaves the 56 bits.
-    bad(&with(&["0xffffffff80001000", "--load-addr", "0xfffffffffff000"]), "beyond the 56-bit physical addresses");
-    bad(&with(&["0xfffffff5ffffffff", "--ram-base", "0xffffffffe00000"]), "beyond the 56-bit physical addresses");
-    bad(&["explain", "0xc0001000", "--arch", "arm32", "--mode", "3g", "--ram-base", "0x100000000"], "it has 32 bits");
+    bad(
+        &with(&["0xffffffff80001000", "--load-addr", "0xfffffffffff000"]),
+        "beyond the 56-bit physical addresses",
+    );
+    bad(
+        &with(&["0xfffffff5ffffffff", "--ram-base", "0xffffffffe00000"]),
+        "beyond the 56-bit physical addresses",
+    );
+    bad(
+        &["explain", "0xc0001000", "--arch", "arm32", "--mode", "3g", "--ram-base", "0x100000000"],
+        "it has 32 bits",
+    );
     let ok_line = ok(&with(&["0xffffffd600001000", "--ram-base", "0x80000000"]));
     assert!(ok_line.contains("physical 0x80001000"), "{ok_line}");
 }
@@ -439,7 +469,9 @@ fn x86_64_kaslr_on_and_off() {
     assert!(on.contains("KASLR           on: offset 0x0, Linux draws 0 to 0x3f000000"), "{on}");
     let off = ok(&["layout", "--arch", "x86_64", "--mode", "4level", "--kaslr", "off"]);
     assert!(off.contains("modules window  1520 MiB (ffffffffa0000000-fffffffffeffffff)"), "{off}");
-    let json: Value = serde_json::from_str(&ok(&["layout", "--arch", "x86_64", "--mode", "5level", "--format", "json"])).unwrap();
+    let json: Value =
+        serde_json::from_str(&ok(&["layout", "--arch", "x86_64", "--mode", "5level", "--format", "json"]))
+            .unwrap();
     assert_eq!(json["options"]["kaslr"], Value::Bool(true));
     let modules = json["regions"].as_array().unwrap().iter().find(|r| r["name"] == "modules").unwrap();
     assert_eq!(hex(&modules["start"]), 0xffff_ffff_c000_0000);
@@ -455,7 +487,9 @@ fn x86_64_kaslr_on_and_off() {
 #[test]
 fn arm64_every_mode_and_arm32_rows_and_riscv32_ram() {
     let all = ok(&["layout", "--arch", "arm64", "--mode", "all", "--format", "dump"]);
-    for mode in ["4k-39", "4k-48", "4k-52", "16k-36", "16k-47", "16k-48", "16k-52", "64k-42", "64k-48", "64k-52"] {
+    for mode in
+        ["4k-39", "4k-48", "4k-52", "16k-36", "16k-47", "16k-48", "16k-52", "64k-42", "64k-48", "64k-52"]
+    {
         assert!(all.contains(&format!("# arm64 {mode}\n")), "{mode}: {all}");
         ok(&["check", "--arch", "arm64", "--mode", mode]);
     }

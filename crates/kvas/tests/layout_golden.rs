@@ -296,8 +296,14 @@ fn x86_64_kaslr_sets_kernel_image_size() {
         let on = plan(Target::X86_64(mode), &Options::default()).unwrap();
         assert!(on.parts().kaslr, "distribution kernels build KASLR: the default is on");
         let span = |l: &Layout, n: &str| l.region(n).unwrap().span();
-        assert_eq!((span(&on, "kernel").start(), span(&on, "kernel").last()), (0xffff_ffff_8000_0000, 0xffff_ffff_bfff_ffff));
-        assert_eq!((span(&on, "modules").start(), span(&on, "modules").last()), (0xffff_ffff_c000_0000, 0xffff_ffff_feff_ffff));
+        assert_eq!(
+            (span(&on, "kernel").start(), span(&on, "kernel").last()),
+            (0xffff_ffff_8000_0000, 0xffff_ffff_bfff_ffff)
+        );
+        assert_eq!(
+            (span(&on, "modules").start(), span(&on, "modules").last()),
+            (0xffff_ffff_c000_0000, 0xffff_ffff_feff_ffff)
+        );
         assert_eq!(span(&on, "modules").size(), 1008 << 20);
         let off = plan(Target::X86_64(mode), &Options { kaslr: Some(false), ..Options::default() }).unwrap();
         assert_eq!(span(&off, "modules").start(), 0xffff_ffff_a000_0000);
@@ -307,7 +313,12 @@ fn x86_64_kaslr_sets_kernel_image_size() {
     // arch/x86/boot/compressed/kaslr.c find_random_virt_addr(): slots = 1 +
     // (KERNEL_IMAGE_SIZE - LOAD_PHYSICAL_ADDR - image_size) / CONFIG_PHYSICAL_ALIGN.
     let t = Target::X86_64(X86Mode::Level4);
-    let o = |size: u64, off: u64, kaslr| Options { kernel_size: size, kaslr_offset: off, kaslr, ..Options::default() };
+    let o = |size: u64, off: u64, kaslr| Options {
+        kernel_size: size,
+        kaslr_offset: off,
+        kaslr,
+        ..Options::default()
+    };
     assert!(plan(t, &o(20 << 20, 988 << 20, None)).is_ok(), "(1024 - 16 - 20) MiB is the last slot");
     assert_eq!(
         plan(t, &o(20 << 20, 990 << 20, None)).unwrap_err(),
@@ -364,7 +375,9 @@ fn arm64_fixmap_size_comes_from_the_fixmap_enum() {
     assert_eq!(kvas::layout::arm64_fixmap_pages(12), (1038, 1491));
     assert_eq!(kvas::layout::arm64_fixmap_pages(14), (654, 771));
     assert_eq!(kvas::layout::arm64_fixmap_pages(16), (558, 591));
-    for (mode, tot) in [(Arm64Mode::K4Va48, 1491u64 << 12), (Arm64Mode::K16Va47, 771 << 14), (Arm64Mode::K64Va52, 591 << 16)] {
+    for (mode, tot) in
+        [(Arm64Mode::K4Va48, 1491u64 << 12), (Arm64Mode::K16Va47, 771 << 14), (Arm64Mode::K64Va52, 591 << 16)]
+    {
         let l = plan(Target::Arm64(mode), &Options::default()).unwrap();
         let fix = l.region("fixmap").unwrap().span();
         // [FIXADDR_TOT_START, FIXADDR_TOP), FIXADDR_TOP = -8 MiB.
@@ -423,7 +436,10 @@ fn kaslr_offsets_linux_never_draws_are_violations() {
     let o = Options { kaslr_offset: 1 << 30, ..Options::default() };
     let l = kvas::layout::plan_unchecked(Target::Riscv64(Mode::Sv39), &o).unwrap();
     let v: Vec<String> = check(&l).iter().map(ToString::to_string).collect();
-    assert!(v.iter().any(|s| s.contains("KASLR offset 0x40000000 is out of range") && s.contains("0x3fe00000")), "{v:?}");
+    assert!(
+        v.iter().any(|s| s.contains("KASLR offset 0x40000000 is out of range") && s.contains("0x3fe00000")),
+        "{v:?}"
+    );
     // A 3 MiB image: nr_pos = (1G - 3M) / 2M = 510 slots, the last at 1018 MiB;
     // 1020 MiB still fits the PUD, but Linux never draws it.
     let o = Options { kernel_size: 3 << 20, kaslr_offset: 1020 << 20, ..Options::default() };

@@ -128,10 +128,28 @@ pub(crate) fn parts(split: Arm32Split, options: &Options, validate: bool) -> Res
     // Documentation/arch/arm/memory.rst, top of the space. Its overlapping rows
     // (the XScale cache flush area over both TCMs, ARMv6 cache aliasing over the
     // last two rows) are named in the descriptions, so regions stay disjoint.
-    r.push(region("itcm", 0xfffe_0000, 0xfffe_8000, PAGE_SIZE, "ITCM (XScale: cache flush area fffe0000-fffeffff)")?)?;
-    r.push(region("dtcm", 0xfffe_8000, 0xffff_0000, PAGE_SIZE, "DTCM (XScale: cache flush area fffe0000-fffeffff)")?)?;
+    r.push(region(
+        "itcm",
+        0xfffe_0000,
+        0xfffe_8000,
+        PAGE_SIZE,
+        "ITCM (XScale: cache flush area fffe0000-fffeffff)",
+    )?)?;
+    r.push(region(
+        "dtcm",
+        0xfffe_8000,
+        0xffff_0000,
+        PAGE_SIZE,
+        "DTCM (XScale: cache flush area fffe0000-fffeffff)",
+    )?)?;
     r.push(region("vectors", 0xffff_0000, 0xffff_1000, PAGE_SIZE, "vector page")?)?;
-    r.push(region("reserved", 0xffff_1000, 0xffff_8000, PAGE_SIZE, "reserved (ARMv6+: cache aliasing from ffff4000)")?)?;
+    r.push(region(
+        "reserved",
+        0xffff_1000,
+        0xffff_8000,
+        PAGE_SIZE,
+        "reserved (ARMv6+: cache aliasing from ffff4000)",
+    )?)?;
     r.push(region(
         "copy-user",
         0xffff_8000,

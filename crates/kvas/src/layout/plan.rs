@@ -242,7 +242,13 @@ pub(crate) fn check_image(
 /// Where an image of `size` bytes starts when placed `off` bytes above `base`
 /// (named `base_name`), refusing, with both options named, an image that would
 /// run past `top` (2^64, or 2^32 on 32-bit).
-pub(crate) fn place_image(base: u64, base_name: &'static str, off: u64, size: u64, top: u128) -> Result<u64, Error> {
+pub(crate) fn place_image(
+    base: u64,
+    base_name: &'static str,
+    off: u64,
+    size: u64,
+    top: u128,
+) -> Result<u64, Error> {
     let start = u128::from(base) + u128::from(off);
     if start >= top || start + u128::from(size) > top {
         return Err(Error::OptionsOverflow {

@@ -202,10 +202,7 @@ pub(crate) fn parts(mode: X86Mode, options: &Options, validate: bool) -> Result<
         image,
         image_start: text_start,
         image_region: "kernel",
-        image_window: Span::from_end(
-            START_KERNEL_MAP + LOAD_PHYSICAL_ADDR,
-            START_KERNEL_MAP + image_size,
-        )?,
+        image_window: Span::from_end(START_KERNEL_MAP + LOAD_PHYSICAL_ADDR, START_KERNEL_MAP + image_size)?,
         image_align: SZ_2M,
         kaslr,
         kaslr_max: max_off,

@@ -224,7 +224,9 @@ pub fn choose(
             }
             let c = cost(map, page_offset, base, size, max_leaf_level);
             // More memory left, or as much with fewer leaves; a tie keeps the earlier (Linux's).
-            if (c.usable(), core::cmp::Reverse(c.leaves)) > (chosen.usable(), core::cmp::Reverse(chosen.leaves)) {
+            if (c.usable(), core::cmp::Reverse(c.leaves))
+                > (chosen.usable(), core::cmp::Reverse(chosen.leaves))
+            {
                 chosen = c;
             }
         }

@@ -293,7 +293,10 @@ pub fn check(mode: Mode, raw: &RawMap, map: &MemoryMap, cfg: &LinearConfig, b: &
                     candidates.push(first & !(align - 1));
                 }
             }
-            assert!(candidates.contains(&base), "base {base:#x} is neither Linux's nor a larger rounding of {first:#x}");
+            assert!(
+                candidates.contains(&base),
+                "base {base:#x} is neither Linux's nor a larger rounding of {first:#x}"
+            );
             let best = candidates.iter().map(|&c| score(c)).max().unwrap();
             assert_eq!(score(base), best, "base {base:#x} does not gain the most");
             let first_best = candidates.iter().find(|&&c| score(c) == best).unwrap();
