@@ -21,9 +21,9 @@ pub struct Args {
     /// Physical load address of the kernel image (_start); default per arch.
     #[arg(long, value_name = "PA", value_parser = parse_size)]
     pub load_addr: Option<u64>,
-    /// Whose mapping of the kernel image: Linux maps it in whole 2 MiB steps
-    /// (riscv64 create_kernel_page_table, x86-64 level2_kernel_pgt), so the tail of
-    /// the last step past _end is mapped too.
+    /// Whose mapping of the kernel image: on riscv64 Linux maps it in whole 2 MiB
+    /// steps (create_kernel_page_table), so the tail of the last step past _end is
+    /// mapped too.
     #[arg(long, value_enum, default_value = "kvas")]
     pub rules: Rules,
 }
@@ -33,7 +33,7 @@ pub struct Args {
 pub enum Rules {
     /// kvas: the image up to _end.
     Kvas,
-    /// Linux: the image in whole 2 MiB steps (riscv64, x86_64).
+    /// Linux: the image in whole 2 MiB steps (riscv64).
     Linux,
 }
 
@@ -88,7 +88,7 @@ fn phys(l: &Layout, base: u64, delta: u64) -> Option<u64> {
 /// The end of the image's mapping under `rules`: `_end`, or Linux's last 2 MiB step.
 fn mapped_end(l: &Layout, rules: Rules) -> Option<u64> {
     let img = l.image()?;
-    let steps = rules == Rules::Linux && matches!(l.target(), Target::Riscv64(_) | Target::X86_64(_));
+    let steps = rules == Rules::Linux && matches!(l.target(), Target::Riscv64(_));
     Some(if steps { img.start() + img.size().next_multiple_of(2 << 20) } else { img.end() })
 }
 
