@@ -158,7 +158,8 @@ pub(crate) fn parts(mode: Arm64Mode, options: &Options, validate: bool) -> Resul
         }
     }
     let lowmem = match options.ram {
-        Some(ram) => Some(Span::from_size(page_offset, ram)?),
+        // RAM beyond the window is the checker's to report; lowmem is what is mapped.
+        Some(ram) => Some(Span::from_size(page_offset, ram.min(linear_end - page_offset))?),
         None => None,
     };
     Ok(LayoutParts {

@@ -187,7 +187,8 @@ pub(crate) fn parts(mode: X86Mode, options: &Options, validate: bool) -> Result<
         _ => Some(Span::from_size(text_start, size)?),
     };
     let lowmem = match options.ram {
-        Some(ram) => Some(Span::from_size(page_offset, ram)?),
+        // RAM beyond the window is the checker's to report; lowmem is what is mapped.
+        Some(ram) => Some(Span::from_size(page_offset, ram.min(linear_end - page_offset))?),
         None => None,
     };
     Ok(LayoutParts {
