@@ -32,7 +32,7 @@ pub const NR_CPUS: u64 = 512;
 
 /// The fixmap's pages, counted from `enum fixed_addresses` in 6.17's
 /// `asm/fixmap.h` for a kernel built as `defconfig` builds it (`KVM` with
-/// [`NR_CPUS`] VNCR slots, `ACPI_APEI_GHES` with `ARM_SDE_INTERFACE`,
+/// `NR_CPUS` = 512 VNCR slots, `ACPI_APEI_GHES` with `ARM_SDE_INTERFACE`,
 /// `UNMAP_KERNEL_AT_EL0` with `RELOCATABLE`): `(__end_of_permanent_fixed_addresses,
 /// __end_of_fixed_addresses)`, whose pages make `FIXADDR_SIZE` and `FIXADDR_TOT_SIZE`.
 pub const fn fixmap_pages(page_shift: u32) -> (u64, u64) {
