@@ -367,16 +367,17 @@ fn arm64_every_va_bits_and_granule() {
 
 #[test]
 fn arm64_fixmap_size_comes_from_the_fixmap_enum() {
-    // asm/fixmap.h (6.17), defconfig (KVM with NR_CPUS = 512, ACPI_APEI_GHES with
-    // ARM_SDE_INTERFACE, UNMAP_KERNEL_AT_EL0 with RELOCATABLE, MAX_FDT_SIZE = 2 MiB):
-    // FIX_FDT = 1 + 2M/PAGE_SIZE + 1; __end_of_permanent_fixed_addresses = FIX_FDT + 524;
-    // __end_of_fixed_addresses adds 7 * (256K / PAGE_SIZE) btmaps and 5 table slots.
-    // 4K: 514 + 524 = 1038, + 448 + 5 = 1491 pages; 16K: 654, 771; 64K: 558, 591.
-    assert_eq!(kvas::layout::arm64_fixmap_pages(12), (1038, 1491));
-    assert_eq!(kvas::layout::arm64_fixmap_pages(14), (654, 771));
-    assert_eq!(kvas::layout::arm64_fixmap_pages(16), (558, 591));
+    // asm/fixmap.h (6.17), arch/arm64/configs/defconfig (KVM with NR_CPUS = 512,
+    // ACPI_APEI_GHES without ARM_SDE_INTERFACE, UNMAP_KERNEL_AT_EL0 with RELOCATABLE,
+    // MAX_FDT_SIZE = 2 MiB): FIX_FDT = 1 + 2M/PAGE_SIZE + 1;
+    // __end_of_permanent_fixed_addresses = FIX_FDT + 522; __end_of_fixed_addresses
+    // adds 7 * (256K / PAGE_SIZE) btmaps and 5 table slots.
+    // 4K: 514 + 522 = 1036, + 448 + 5 = 1489 pages; 16K: 652, 769; 64K: 556, 589.
+    assert_eq!(kvas::layout::arm64_fixmap_pages(12), (1036, 1489));
+    assert_eq!(kvas::layout::arm64_fixmap_pages(14), (652, 769));
+    assert_eq!(kvas::layout::arm64_fixmap_pages(16), (556, 589));
     for (mode, tot) in
-        [(Arm64Mode::K4Va48, 1491u64 << 12), (Arm64Mode::K16Va47, 771 << 14), (Arm64Mode::K64Va52, 591 << 16)]
+        [(Arm64Mode::K4Va48, 1489u64 << 12), (Arm64Mode::K16Va47, 769 << 14), (Arm64Mode::K64Va52, 589 << 16)]
     {
         let l = plan(Target::Arm64(mode), &Options::default()).unwrap();
         let fix = l.region("fixmap").unwrap().span();

@@ -31,17 +31,19 @@ pub const MAX_FDT_SIZE: u64 = SZ_2M;
 pub const NR_CPUS: u64 = 512;
 
 /// The fixmap's pages, counted from `enum fixed_addresses` in 6.17's
-/// `asm/fixmap.h` for a kernel built as `defconfig` builds it (`KVM` with
-/// `NR_CPUS` = 512 VNCR slots, `ACPI_APEI_GHES` with `ARM_SDE_INTERFACE`,
-/// `UNMAP_KERNEL_AT_EL0` with `RELOCATABLE`): `(__end_of_permanent_fixed_addresses,
+/// `asm/fixmap.h` for a kernel built from `arch/arm64/configs/defconfig` (`KVM`
+/// with `NR_CPUS` = 512 VNCR slots, `ACPI_APEI_GHES` without `ARM_SDE_INTERFACE`,
+/// `UNMAP_KERNEL_AT_EL0` (default y) with `RELOCATABLE` (from `RANDOMIZE_BASE`)):
+/// `(__end_of_permanent_fixed_addresses,
 /// __end_of_fixed_addresses)`, whose pages make `FIXADDR_SIZE` and `FIXADDR_TOT_SIZE`.
 pub const fn fixmap_pages(page_shift: u32) -> (u64, u64) {
     let page = 1u64 << page_shift;
     // FIX_HOLE = 0, FIX_FDT_END = 1, FIX_FDT = FIX_FDT_END + DIV_ROUND_UP(MAX_FDT_SIZE, PAGE_SIZE) + 1.
     let fix_fdt = 1 + MAX_FDT_SIZE.div_ceil(page) + 1;
     // FIX_EARLYCON_MEM_BASE, FIX_TEXT_POKE0, FIX_VNCR_END, FIX_VNCR = FIX_VNCR_END + NR_CPUS,
-    // four GHES slots, FIX_ENTRY_TRAMP_TEXT4..1: the next value is the end of the permanent ones.
-    let permanent = fix_fdt + 2 + 1 + NR_CPUS + 4 + 4 + 1;
+    // FIX_APEI_GHES_IRQ and _SEA (the two SDEI slots need ARM_SDE_INTERFACE, not in
+    // defconfig), FIX_ENTRY_TRAMP_TEXT4..1: the next value ends the permanent ones.
+    let permanent = fix_fdt + 2 + 1 + NR_CPUS + 2 + 4 + 1;
     // FIX_BTMAP_BEGIN = FIX_BTMAP_END + TOTAL_FIX_BTMAPS - 1 (7 slots of SZ_256K / PAGE_SIZE),
     // then FIX_PTE, FIX_PMD, FIX_PUD, FIX_P4D, FIX_PGD.
     let btmaps = 7 * ((256 << 10) / page);
