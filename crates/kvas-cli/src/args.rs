@@ -79,8 +79,9 @@ pub struct OptionArgs {
     #[arg(long, value_enum, default_value = "linux")]
     pub profile: ProfileArg,
     /// CONFIG_RANDOMIZE_BASE (default: what distribution kernels build: on for
-    /// x86_64, arm64 and riscv64, off on 32-bit). On x86_64 it sets KERNEL_IMAGE_SIZE
-    /// (1 GiB on, 512 MiB off) and so where modules start.
+    /// x86_64, arm64 and riscv64, off on 32-bit; off on x86_64 with --profile
+    /// linux-doc, as mm.rst). On x86_64 it sets KERNEL_IMAGE_SIZE (1 GiB on,
+    /// 512 MiB off) and so where modules start.
     #[arg(long, value_enum)]
     pub kaslr: Option<OnOff>,
 }

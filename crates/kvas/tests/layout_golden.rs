@@ -155,9 +155,16 @@ fn x86_64_every_documented_row() {
     let mut l5 = rst_rows(include_str!("data/x86_64-5level.txt"));
     assert_eq!(l5.len(), 11);
     // "Identical layout to the 47-bit one from here on".
-    l5.extend(l4.into_iter().filter(|r| r.start.is_none_or(|s| s >= 0xffff_fc00_0000_0000)));
+    l5.extend(
+        l4.iter()
+            .filter(|r| r.start.is_none_or(|s| s >= 0xffff_fc00_0000_0000))
+            .map(|r| Row { desc: r.desc.clone(), ..*r }),
+    );
     let layout = assert_table(Target::X86_64(X86Mode::Level5), &generic(), &l5);
     assert_eq!(layout.va_bits(), 57);
+    // The doc profile is mm.rst's kernel: KASLR off unless asked for.
+    let doc = Options { kasan: Kasan::Generic, profile: Profile::LinuxDoc, ..Options::default() };
+    assert_table(Target::X86_64(X86Mode::Level4), &doc, &l4);
 }
 
 #[test]

@@ -257,7 +257,8 @@ pub enum Profile {
     Linux,
     /// The layouts Linux's Documentation tables print. Identical to [`Profile::Linux`]
     /// except on arm64, whose `memory.rst` predates the 6.9 move of vmemmap, PCI I/O
-    /// and the fixmap to the top of the address space.
+    /// and the fixmap to the top of the address space, and on x86-64, where KASLR
+    /// defaults to off as in `mm.rst`'s table (512 MiB of kernel text mapping).
     LinuxDoc,
 }
 
@@ -294,7 +295,8 @@ pub struct Options {
     /// The source of truth.
     pub profile: Profile,
     /// `CONFIG_RANDOMIZE_BASE`: `None` for what distribution kernels build (on
-    /// where the architecture has KASLR: x86-64, arm64, riscv64; off on 32-bit).
+    /// where the architecture has KASLR: x86-64, arm64, riscv64; off on 32-bit),
+    /// except that [`Profile::LinuxDoc`] on x86-64 defaults to off, as mm.rst's table.
     /// On x86-64 it sets `KERNEL_IMAGE_SIZE` (1 GiB with KASLR, 512 MiB without),
     /// and so where the modules area starts; off, the KASLR offset must be 0.
     pub kaslr: Option<bool>,
@@ -305,7 +307,9 @@ impl Options {
     /// distribution default. Refuses KASLR on an architecture without it.
     pub fn kaslr_for(&self, target: Target) -> Result<bool, crate::Error> {
         let has = matches!(target, Target::Riscv64(_) | Target::X86_64(_) | Target::Arm64(_));
-        let on = self.kaslr.unwrap_or(has);
+        // mm.rst's x86-64 table is a kernel without KASLR: the doc profile defaults to it.
+        let doc_x86 = self.profile == Profile::LinuxDoc && matches!(target, Target::X86_64(_));
+        let on = self.kaslr.unwrap_or(has && !doc_x86);
         if on && !has {
             return Err(crate::Error::UnsupportedOption {
                 option: "--kaslr on",
