@@ -93,7 +93,7 @@ pub(crate) fn parts(options: &Options, validate: bool) -> Result<LayoutParts, Er
     )?)?;
     let image = match options.kernel_size {
         0 => None,
-        size if size > (1 << 32) - (PAGE_OFFSET) => {
+        size if size > (1 << 32) - PAGE_OFFSET => {
             return Err(Error::InvalidOption {
                 option: "--kernel-size",
                 value: size,
