@@ -89,7 +89,7 @@ fn phys(l: &Layout, base: u64, delta: u64) -> Option<u64> {
 fn mapped_end(l: &Layout, rules: Rules) -> Option<u64> {
     let img = l.image()?;
     let steps = rules == Rules::Linux && matches!(l.target(), Target::Riscv64(_));
-    Some(if steps { img.start() + img.size().next_multiple_of(2 << 20) } else { img.end() })
+    Some(if steps { img.start().saturating_add(img.size().next_multiple_of(2 << 20)) } else { img.end() })
 }
 
 /// The lines `kvas explain` prints, or why the address has no physical address
