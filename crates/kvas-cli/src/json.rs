@@ -45,6 +45,7 @@ pub fn to_json(l: &Layout) -> Value {
             "ram": o.ram,
             "vmalloc": o.vmalloc,
             "kaslr": l.parts().kaslr,
+            "split": o.split.map(|s| s.name()),
         },
         "facts": {
             "user_bytes": l.user_bytes(),

@@ -575,7 +575,7 @@ fn arm32_4g4g_is_seed_001s_shape() {
     // 4 GiB of RAM (all arm32's 32-bit physical addresses reach): 4096 - 3824 = 272 MiB of highmem.
     assert_eq!(l.highmem(), 272 * mib);
     for (name, start, last) in [
-        ("guard", 0, 0x001f_ffff),
+        ("null-trap", 0, 0x001f_ffff),
         ("modules", 0x0020_0000, 0x00df_ffff),
         ("pkmap", 0x00e0_0000, 0x00ff_ffff),
         ("vmalloc", 0xf080_0000, 0xff7f_ffff),

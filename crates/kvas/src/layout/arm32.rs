@@ -118,7 +118,7 @@ pub(crate) fn parts(split: Arm32Split, options: &Options, validate: bool) -> Res
     // 4G/4G: user space owns everything below the shared top in its own space.
     let (user_bytes, modules) = if split == Arm32Split::G4G4 {
         r.push(region(
-            "guard",
+            "null-trap",
             0,
             PMD_SIZE,
             PMD_SIZE,

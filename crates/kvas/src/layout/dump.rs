@@ -24,6 +24,8 @@ use crate::layout::target::Target;
 pub fn write_line(f: &mut impl fmt::Write, name: &str, b: u64, t: u64, is_64bit: bool) -> fmt::Result {
     // Linux computes `t - b` in an unsigned long: 32 bits wide on 32-bit kernels.
     let d = if is_64bit { t.wrapping_sub(b) } else { t.wrapping_sub(b) & 0xffff_ffff };
+    // An exclusive end of 2^32 is 0 in a 32-bit unsigned long, as Linux prints it.
+    let t = if is_64bit { t } else { t & 0xffff_ffff };
     let (shift, unit) = if is_64bit && d >> 40 >= 10 {
         (40, "TB")
     } else if d >> 30 >= 10 {
@@ -105,7 +107,7 @@ impl fmt::Display for VmLayoutDump<'_> {
             }
             _ => {
                 for r in l.regions() {
-                    if matches!(r.name(), "user" | "hole" | "unused" | "guard") {
+                    if matches!(r.name(), "user" | "hole" | "unused" | "guard" | "null-trap") {
                         continue;
                     }
                     write_line(f, r.name(), r.start(), r.span().end(), wide)?;

@@ -106,7 +106,7 @@ pub(crate) fn parts(split: Vmsplit, options: &Options, validate: bool) -> Result
     let (user_end, half_start) = match split {
         Vmsplit::G4G4 => {
             r.push(region(
-                "guard",
+                "null-trap",
                 0,
                 po,
                 PGDIR_SIZE,
