@@ -72,7 +72,7 @@ fn facts(out: &mut String, l: &Layout) {
             addr(l.user_bytes(), wide)
         );
     }
-    if let Some(lin) = l.region(l.parts().linear_region) {
+    if let Some(lin) = l.region(l.parts().linear_region).filter(|_| o_split(l).is_none()) {
         let _ =
             writeln!(out, "  linear map      {} window at 0x{}", human(lin.size()), addr(lin.start(), wide));
     }
@@ -179,6 +179,38 @@ fn facts(out: &mut String, l: &Layout) {
             }
         }
     }
+    kaslr_windows(out, l);
+}
+
+/// Where the modules window can be, over every KASLR offset Linux draws.
+fn kaslr_windows(out: &mut String, l: &Layout) {
+    let wide = l.target().is_64bit();
+    let span = |s: kvas::layout::Span| format!("{}-{}", addr(s.start(), wide), addr(s.last(), wide));
+    let Some(w) = kvas::layout::kaslr::modules_windows(l) else { return };
+    if !w.moves() {
+        let note = match l.target() {
+            Target::Arm64(_) => " (kvas's model: Linux also randomises arm64's module region)",
+            _ => "",
+        };
+        let _ = writeln!(
+            out,
+            "  with KASLR      the modules window stays put for every offset; only the image moves{note}"
+        );
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "  with KASLR      the modules window follows the image (PFN_ALIGN(_end) - 2 GiB to _start):\n                  offset 0 gives {}, offset {:#x} gives {};\n                  every window lies in {} ({}){}",
+        span(w.lowest),
+        w.max_offset,
+        span(w.highest),
+        span(w.union()),
+        human(w.union().size()),
+        match w.common() {
+            Some(c) => format!(", and {} ({}) is in every one", span(c), human(c.size())),
+            None => String::new(),
+        }
+    );
 }
 
 /// The riscv32 split the layout was planned with, if any.
