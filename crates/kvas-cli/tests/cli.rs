@@ -750,6 +750,13 @@ fn explain_takes_the_kaslr_offset_layout_takes() {
     assert!(e.contains("kernel image +0x1000: physical 0x80201000"), "{e}");
     let e = ok(&[&["explain", "0xffffffff863ff000"][..], &opts].concat());
     assert!(e.contains(": bpf ("), "{e}");
+    // The kernel's `kvas: kaslr offset` line and its dump: the dump follows the
+    // offset. _end = 0xffffffff86400000 + 20 MiB = 0xffffffff87800000, so the
+    // modules start 2 GiB below it at 0xffffffff07800000 (0x7ec00000 = 2028 MB up
+    // to _start); the kernel line runs to ADDRESS_SPACE_END: 0x79bfffff >> 20 = 1947 MB.
+    let d = ok(&[&["layout"][..], &opts, &["--format", "dump"]].concat());
+    assert!(d.contains("     modules : 0xffffffff07800000 - 0xffffffff86400000   (2028 MB)\n"), "{d}");
+    assert!(d.contains("      kernel : 0xffffffff86400000 - 0xffffffffffffffff   (1947 MB)\n"), "{d}");
     // An offset layout refuses, explain refuses with the same words.
     let bad_opts = ["--arch", "riscv64", "--mode", "sv48", "--kernel-size", "20M", "--kaslr-offset", "1004M"];
     bad(&[&["layout"][..], &bad_opts].concat(), "at most 0x3ea00000");
