@@ -1,7 +1,8 @@
 //! The layout planner: every region of a kernel address space, per architecture,
 //! mode and options, computed from Linux's formulas; and the invariant checker.
 //!
-//! [`plan`] gives a [`Layout`] for any [`Target`] (riscv64 Sv39/48/57, riscv32,
+//! [`plan`] gives a [`Layout`] for any [`Target`] (riscv64 Sv39/48/57, riscv32 —
+//! Linux's, or the kvas kernel's under a [`Vmsplit`], see [`riscv32_split`] —,
 //! x86-64 4/5-level with or without KASLR, arm64 in every granule and VA size,
 //! arm32 splits); [`check()`] lists the
 //! invariants it breaks; [`VmLayoutDump`] prints Linux's `print_vm_layout()` block.
