@@ -324,7 +324,7 @@ impl fmt::Display for Error {
             }
             Error::NoRam => write!(f, "the memory map holds no RAM"),
             Error::NoUsableRam { limit: u64::MAX } => {
-                write!(f, "no usable RAM is left: every page of RAM is reserved or no-map")
+                write!(f, "no usable RAM is left: every bank was dropped, reserved or no-map")
             }
             Error::NoUsableRam { limit } => write!(
                 f,

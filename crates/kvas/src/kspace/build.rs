@@ -74,6 +74,9 @@ impl<'m> Plan<'m> {
         let linear = match spec.linear {
             None => None,
             Some(mut cfg) => {
+                if map.mappable().next().is_none() {
+                    return Err(Error::NoUsableRam { limit: u64::MAX });
+                }
                 let base = cfg.choose_base(map, spec.mode.geometry())?;
                 cfg.kfence = match spec.kfence {
                     Kfence::Off => None,
@@ -203,6 +206,7 @@ impl<'m> Plan<'m> {
                 region.bytes = counted.bytes;
                 region.tables = counted.tables;
                 built.push(region);
+                built.linear_counted = true;
                 linear_map = Some(linear::placement(self.map, &cfg, base, counted.bytes, counted.pieces)?);
             } else {
                 step(built, RegionKind::Linear, po, cfg.size, pt, frames, |pt, fr| {
