@@ -197,7 +197,10 @@ fn no_usable_ram_is_named_as_such() {
 
 // --- the linear map counted equals the linear map built ---
 
-fn random_map() -> impl Strategy<Value = (Vec<(u64, u64)>, Vec<(u64, u64, bool)>)> {
+/// RAM banks `(start, end)` and reservations `(start, size, no_map)`.
+type RandomMap = (Vec<(u64, u64)>, Vec<(u64, u64, bool)>);
+
+fn random_map() -> impl Strategy<Value = RandomMap> {
     let unit = prop_oneof![Just(12u32), Just(21), Just(30)];
     let bank = (0u64..64, unit.clone(), 0u64..600, 1u64..8, unit, 0u64..600);
     let res = (0u64..(1 << 18), 1u64..600, any::<bool>());
