@@ -13,14 +13,19 @@
 //!   physical                                      virtual
 //!   base ─┬─ (hole) ───────────────┐              PAGE_OFFSET ─┬─ unmapped
 //!         ├─ bank 0 (no-map cut) ──┼─ same offset ─────────────┼─ RW, no X
-//!         ├─ kernel text ──────────┼───────────────────────────┼─ RO alias (W^X)
+//!         ├─ kernel text, rodata ──┼───────────────────────────┼─ RO alias (W^X)
+//!         ├─ KFENCE pool ──────────┼───────────────────────────┼─ RW, 4 KiB pages only
 //!         ├─ bank 1 ───────────────┤                           ├─ RW, no X
 //!   base + size ─ (cap) ───────────┘  PAGE_OFFSET + size ──────┘
 //!         RAM beyond: not mapped, reported in [`LinearMap::capped`]
 //! ```
 //!
-//! Nothing in the linear map is executable, and the alias of the kernel's text
-//! is read-only, so no page is both writable and executable. RAM beyond the
+//! Nothing in the linear map is executable, and the aliases of the kernel's
+//! text and rodata are read-only (as Linux's `mark_rodata_ro` makes
+//! `lm_alias(rodata)` read-only), so no page is both writable and executable
+//! and the image's read-only data cannot be written through its alias. The
+//! KFENCE pool, if any, is mapped with 4 KiB pages only. [`crate::kspace`]
+//! fills these in from the kernel image. RAM beyond the
 //! window (`size` bytes, Linux's `KERN_VIRT_SIZE`) is left out and reported.
 //!
 //! **Minimal by construction.** Each maximal run of same-attribute mappable RAM
