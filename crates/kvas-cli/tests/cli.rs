@@ -494,4 +494,11 @@ fn map_refuses_image_sections_that_do_not_fit() {
     );
     bad(&["map", "--mode", "sv39", "--mem", "0x80000000:1G", "--kfence", "nowhere"], "--kfence");
     bad(&["map", "--mode", "sv39", "--mem", "0x80000000:1G", "--load-addr", "0x40000000"], "--load-addr");
+    // Issue 10 item 7's class: an image past the kernel PUD is named, not an overflow panic.
+    bad(&["map", "--mode", "sv39", "--mem", "0x80000000:4G", "--kernel-size", "3G"], "riscv64 kernel PUD");
+    // A KFENCE pool over the image is refused, not mapped twice.
+    bad(
+        &["map", "--mode", "sv39", "--mem", "0x80000000:1G", "--rules", "linux", "--kfence", "0x80200000"],
+        "free RAM",
+    );
 }

@@ -154,7 +154,7 @@ fn early_tables_hold_the_trampoline_and_no_linear_map() {
         let spec = KernelSpec::early(mode, image(), fix).unwrap();
         let ram = Ram::new();
         let mut frames = TrackingAllocator::new(PhysAddr::new(0x1_0000_0000).unwrap(), 64 * 4096).unwrap();
-        let (pt, built) = kspace::build_with(&spec, &MemoryMap::new(), &ram, &mut frames).unwrap();
+        let (pt, built) = kspace::build_early(&spec, &ram, &mut frames).unwrap();
         let names: Vec<&str> = built.regions().iter().map(|r| r.kind.name()).collect();
         assert_eq!(names, ["trampoline", "fixmap", "kernel"], "{mode}");
         let t = built.region(RegionKind::Trampoline).unwrap();

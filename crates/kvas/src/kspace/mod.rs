@@ -49,7 +49,7 @@
 //! How the kernel uses it:
 //!
 //! - early tables, MMU off: `KernelSpec::early(mode, image, fixmap)` and
-//!   [`build_with`] with its `.bss` frame pool and an identity `PhysMemory`;
+//!   [`build_early`] with its `.bss` frame pool and an identity `PhysMemory`;
 //! - final tables, early tables live: `KernelSpec::new(mode, Rules::Kvas, image)`
 //!   with the fixmap set, [`KernelSpec::prepare`] on its memory map, then
 //!   [`build`] through its fixmap window; print [`Built::lines`].
@@ -68,7 +68,7 @@ mod count;
 mod line;
 mod spec;
 
-pub use build::{build, build_with, KernelTables, Plan};
+pub use build::{build, build_early, build_with, KernelTables, Plan};
 pub use built::{Built, BuiltRegion, RegionKind, MAX_BUILT_REGIONS};
 pub use count::{count_linear, LinearCount};
 pub use line::BuiltLine;

@@ -2,7 +2,7 @@
 
 use crate::addr::{PhysAddr, PAGE_SIZE};
 use crate::arch::riscv::Mode;
-use crate::layout::riscv64::{Riscv64Layout, KERNEL_LINK_ADDR, PMD_SIZE};
+use crate::layout::riscv64::{Riscv64Layout, KERNEL_LINK_ADDR, PMD_SIZE, PUD_SIZE};
 use crate::layout::Kasan;
 use crate::linear::LinearConfig;
 use crate::phys::{MemoryMap, PhysRange, ReserveKind, ReservedBy};
@@ -229,7 +229,12 @@ impl KernelSpec {
     /// [`Rules::Linux`], also the KFENCE pool ([`Kfence::TopDown`]) and no window slot.
     pub fn new(mode: Mode, rules: Rules, image: KernelImage) -> Result<Self, Error> {
         image.check()?;
-        let end = KERNEL_LINK_ADDR + image.footprint(rules)?.size();
+        let size = image.footprint(rules)?.size();
+        // The image lives in the riscv64 kernel PUD above KERNEL_LINK_ADDR.
+        if size > PUD_SIZE {
+            return Err(Error::KernelTooLarge { size, max: PUD_SIZE, window: "riscv64 kernel PUD" });
+        }
+        let end = KERNEL_LINK_ADDR + size;
         let layout = Riscv64Layout::from_image(mode, Kasan::None, KERNEL_LINK_ADDR, end, None)?;
         let s = image.sections;
         let base = match rules {
