@@ -114,6 +114,9 @@ pub struct Args {
     /// rules; with linux rules where Linux's top-down memblock allocation puts it).
     #[arg(long, value_name = "ADDR|off")]
     pub kfence: Option<String>,
+    /// The image's KASLR offset above KERNEL_LINK_ADDR (a multiple of 2 MiB).
+    #[arg(long, value_name = "BYTES", value_parser = parse_size, default_value = "0")]
+    pub kaslr_offset: u64,
     /// Whose rules place the linear map (base and largest leaf) and the image.
     #[arg(long, value_enum, default_value = "kvas")]
     pub rules: Rules,
@@ -246,7 +249,9 @@ fn spec(a: &Args, mode: Mode, blob_size: Option<u64>) -> Result<KernelSpec, Stri
             }
             let sections = ImageSections::contiguous(a.text_size, a.rodata_size, a.kernel_size);
             let image = KernelImage { load, sections };
-            let mut spec = KernelSpec::new(mode, rules, image).map_err(|e| e.to_string())?;
+            let mut spec = KernelSpec::new(mode, rules, image)
+                .and_then(|s| s.with_kaslr_offset(a.kaslr_offset))
+                .map_err(|e| format!("{e}"))?;
             if let Some(f) = a.finisher {
                 spec.fixmap.device = Some(PhysAddr::new(f).map_err(|e| format!("--finisher: {e}"))?);
             }

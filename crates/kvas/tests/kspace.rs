@@ -422,3 +422,26 @@ fn linux_linear_map_on_qemu_5g() {
     let b = kspace::build(&spec, &map, &Ram::new()).unwrap().built;
     assert_eq!(leaves(&b, RegionKind::Linear), [0, 512, 4, 0, 0]);
 }
+
+#[test]
+fn a_kaslr_offset_moves_the_image_and_the_modules_window_with_it() {
+    for mode in MODES {
+        let mut map = MemoryMap::from_text("0x80000000:1G").unwrap();
+        let spec =
+            KernelSpec::new(mode, Rules::Kvas, image()).unwrap().with_kaslr_offset(0x2000_0000).unwrap();
+        let spec = spec.prepare(&mut map).unwrap();
+        let ram = Ram::new();
+        let t = kspace::build(&spec, &map, &ram).unwrap();
+        let k = t.built.region(RegionKind::Kernel).unwrap();
+        assert_eq!((k.start.as_u64(), k.bytes), (0xffff_ffff_a000_0000, 4 * M), "{mode}");
+        let tr = t.table.translate(VirtAddr::new(0xffff_ffff_a000_0000)).unwrap();
+        assert_eq!(tr.pa.as_u64(), 0x8020_0000, "{mode}");
+        assert!(
+            t.table.translate(VirtAddr::new(KERNEL_LINK_ADDR)).is_err(),
+            "{mode}: nothing at the link address"
+        );
+        let m = t.built.region(RegionKind::Modules).unwrap();
+        assert!(m.start.as_u64() + m.size <= 0xffff_ffff_a000_0000 + 4 * M, "{mode}");
+        assert!(KernelSpec::new(mode, Rules::Kvas, image()).unwrap().with_kaslr_offset(0x1000).is_err());
+    }
+}

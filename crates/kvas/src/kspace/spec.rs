@@ -261,6 +261,21 @@ impl KernelSpec {
         })
     }
 
+    /// The same spec with the image moved `offset` bytes above `KERNEL_LINK_ADDR`
+    /// (KASLR): the layout is re-planned, which refuses an offset Linux's range
+    /// does not allow (a multiple of 2 MiB, image inside the kernel PUD).
+    pub fn with_kaslr_offset(mut self, offset: u64) -> Result<Self, Error> {
+        let size = match self.image {
+            Some(image) => image.footprint(self.rules)?.size(),
+            None => 0,
+        };
+        let start = KERNEL_LINK_ADDR.checked_add(offset);
+        let start = start.ok_or(Error::RangeWraps { start: KERNEL_LINK_ADDR, len: offset })?;
+        let end = start.checked_add(size).ok_or(Error::RangeWraps { start, len: size })?;
+        self.layout = Riscv64Layout::from_image(self.mode, self.layout.kasan(), start, end, None)?;
+        Ok(self)
+    }
+
     /// The MMU-off tables of the kvas kernel: the image, its identity
     /// trampoline and the fixmap; no linear map, no pinned tables.
     pub fn early(mode: Mode, image: KernelImage, fixmap: FixmapSpec) -> Result<Self, Error> {
