@@ -435,3 +435,26 @@ impl<A: FrameAllocator> FrameAllocator for Counting<'_, A> {
         self.inner.free_frame(frame);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kfence_goes_to_the_top_of_the_highest_free_range_that_holds_it() {
+        let mut map = MemoryMap::from_text("0x80000000:1G").unwrap();
+        // A DTB-like reservation near the top leaves less than 2 MiB above it.
+        map.reserve_text("0xbfe00000:0x2000:reserved").unwrap();
+        assert_eq!(
+            kfence_top_down(&map, u64::MAX),
+            Ok(PhysRange::new(0xbfc0_0000, KFENCE_POOL_SIZE).unwrap())
+        );
+        // Below a limit (the end of the linear window): under it.
+        assert_eq!(
+            kfence_top_down(&map, 0x9000_1000),
+            Ok(PhysRange::new(0x8fe0_1000, KFENCE_POOL_SIZE).unwrap())
+        );
+        map.reserve_text("0x80000000:1G:reserved").unwrap();
+        assert_eq!(kfence_top_down(&map, u64::MAX), Err(Error::NoUsableRam { limit: u64::MAX }));
+    }
+}

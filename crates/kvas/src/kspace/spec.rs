@@ -303,3 +303,55 @@ impl KernelSpec {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sections_are_checked_in_order_and_aligned() {
+        assert_eq!(ImageSections::contiguous(0x1000, 0x2000, 0x4000).check(), Ok(()));
+        let e = ImageSections::contiguous(0x1800, 0, 0x4000).check().unwrap_err();
+        assert_eq!(e, Error::Misaligned { what: "text size", value: 0x1800, align: PAGE_SIZE });
+        let e = ImageSections::contiguous(0, 0x1000, 0x4000).check().unwrap_err();
+        assert!(matches!(e, Error::InvalidOption { option: "--text-size", .. }), "{e}");
+        let e = ImageSections::contiguous(0x2000, 0x3000, 0x4000).check().unwrap_err();
+        assert!(matches!(e, Error::InvalidOption { option: "--rodata-size", .. }), "{e}");
+        let out_of_order =
+            ImageSections { rodata_start: 0, ..ImageSections::contiguous(0x2000, 0x1000, 0x4000) };
+        assert!(out_of_order.check().is_err());
+    }
+
+    #[test]
+    fn linux_reserves_and_maps_the_image_rounded_up_to_2m() {
+        let image = KernelImage {
+            load: PhysAddr::new(0x8020_0000).unwrap(),
+            sections: ImageSections::contiguous(0xc0_0000, 0x60_0000, 0x1e6_c000),
+        };
+        assert_eq!(image.footprint(Rules::Kvas).unwrap().size(), 0x1e6_c000);
+        assert_eq!(image.footprint(Rules::Linux).unwrap().size(), 16 * PMD_SIZE);
+        let mut map = MemoryMap::from_text("0x80000000:1G").unwrap();
+        image.reserve_in(&mut map, Rules::Linux).unwrap();
+        assert_eq!(map.free().next().unwrap().end(), 0x8020_0000);
+        assert_eq!(map.free().nth(1).unwrap().start_u64(), 0x8220_0000);
+        // Outside mappable RAM: refused, the map unchanged.
+        let mut small = MemoryMap::from_text("0x80000000:16M").unwrap();
+        let e = image.reserve_in(&mut small, Rules::Kvas).unwrap_err();
+        assert!(matches!(e, Error::InvalidOption { option: "--load-addr", .. }), "{e}");
+        assert!(small.reservations().is_empty());
+    }
+
+    #[test]
+    fn the_rodata_alias_is_read_only_in_every_rule() {
+        let image = KernelImage {
+            load: PhysAddr::new(0x8020_0000).unwrap(),
+            sections: ImageSections::contiguous(0x10_0000, 0x4_0000, 0x40_0000),
+        };
+        for rules in [Rules::Kvas, Rules::Linux] {
+            let spec = KernelSpec::new(Mode::Sv48, rules, image).unwrap();
+            let cfg = spec.linear.unwrap();
+            assert_eq!(cfg.kernel_text, Some(PhysRange::new(0x8020_0000, 0x10_0000).unwrap()));
+            assert_eq!(cfg.kernel_rodata, Some(PhysRange::new(0x8030_0000, 0x4_0000).unwrap()));
+        }
+    }
+}
