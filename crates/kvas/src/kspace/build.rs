@@ -445,6 +445,8 @@ mod tests {
         let mut map = MemoryMap::from_text("0x80000000:1G").unwrap();
         // A DTB-like reservation near the top leaves less than 2 MiB above it.
         map.reserve_text("0xbfe00000:0x2000:reserved").unwrap();
+        // And one lower down: the pool goes in the highest range, not the first.
+        map.reserve_text("0x90000000:0x1000:reserved").unwrap();
         assert_eq!(
             kfence_top_down(&map, u64::MAX),
             Ok(PhysRange::new(0xbfc0_0000, KFENCE_POOL_SIZE).unwrap())
@@ -452,7 +454,7 @@ mod tests {
         // Below a limit (the end of the linear window): under it.
         assert_eq!(
             kfence_top_down(&map, 0x9000_1000),
-            Ok(PhysRange::new(0x8fe0_1000, KFENCE_POOL_SIZE).unwrap())
+            Ok(PhysRange::new(0x8fe0_0000, KFENCE_POOL_SIZE).unwrap())
         );
         map.reserve_text("0x80000000:1G:reserved").unwrap();
         assert_eq!(kfence_top_down(&map, u64::MAX), Err(Error::NoUsableRam { limit: u64::MAX }));
