@@ -179,6 +179,14 @@ fn build(spec: &KernelSpec, map: &MemoryMap) -> Result<kspace::Built, Error> {
         Some((cfg, base)) => {
             let c = kspace::count_linear(map, &cfg, base, spec.mode.geometry())?;
             let leaves: u64 = c.leaves.iter().sum();
+            // Counted, not built: the frames the tables would take must still exist.
+            if c.tables > frames.remaining() {
+                return Err(Error::OutOfFrames {
+                    va: cfg.page_offset,
+                    needed: c.tables,
+                    got: frames.remaining(),
+                });
+            }
             (c.tables > SIM_MAX_TABLES || leaves > SIM_MAX_LEAVES).then_some((c.tables, leaves))
         }
         None => None,

@@ -502,3 +502,24 @@ fn map_refuses_image_sections_that_do_not_fit() {
         "free RAM",
     );
 }
+
+#[test]
+fn map_counted_tables_still_need_free_frames() {
+    // The petabyte again, but only 16 MiB (4096 frames) free for its 2^20 + 2^11 + 4
+    // tables: counting must not report a build that could not happen.
+    let o = kvas(&[
+        "map",
+        "--mode",
+        "sv57",
+        "--rules",
+        "linux",
+        "--mem",
+        "0x200000:1P",
+        "--reserve",
+        "0x1200000:0x3ffffff000000:reserved",
+        "--only",
+        "linear",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("1050628"), "{}", stderr(&o));
+}
