@@ -110,6 +110,11 @@ pub struct Args {
     /// the rest of the image is data and bss, RW (without --only).
     #[arg(long, value_name = "BYTES", value_parser = parse_size, default_value = "0")]
     pub rodata_size: u64,
+    /// Where rodata starts in the image (default: right after the text). Linux
+    /// keeps its init data between the two (`__init_data_begin` to `__start_rodata`),
+    /// mapped RW; the kvas kernel has no gap.
+    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    pub rodata_start: Option<u64>,
     /// The KFENCE pool's physical address, or `off` (default: off with kvas
     /// rules; with linux rules where Linux's top-down memblock allocation puts it).
     #[arg(long, value_name = "ADDR|off")]
@@ -248,14 +253,26 @@ fn spec(a: &Args, mode: Mode, blob_size: Option<u64>) -> Result<KernelSpec, Stri
         }
         None => {
             let load = PhysAddr::new(a.load_addr).map_err(|e| format!("--load-addr: {e}"))?;
-            let end = a.text_size.checked_add(a.rodata_size).filter(|&e| e <= a.kernel_size);
-            if end.is_none() {
+            let rodata_start = a.rodata_start.unwrap_or(a.text_size);
+            if rodata_start < a.text_size {
                 return Err(format!(
-                    "--text-size {:#x} plus --rodata-size {:#x} exceed --kernel-size {:#x}",
-                    a.text_size, a.rodata_size, a.kernel_size
+                    "--rodata-start {rodata_start:#x} lies inside the text (--text-size {:#x})",
+                    a.text_size
                 ));
             }
-            let sections = ImageSections::contiguous(a.text_size, a.rodata_size, a.kernel_size);
+            let end = rodata_start.checked_add(a.rodata_size).filter(|&e| e <= a.kernel_size);
+            let Some(rodata_end) = end else {
+                return Err(format!(
+                    "--text-size {:#x} (or --rodata-start {rodata_start:#x}) plus --rodata-size {:#x} exceed --kernel-size {:#x}",
+                    a.text_size, a.rodata_size, a.kernel_size
+                ));
+            };
+            let sections = ImageSections {
+                rodata_start,
+                rodata_end,
+                data_start: rodata_end,
+                ..ImageSections::contiguous(a.text_size, 0, a.kernel_size)
+            };
             let image = KernelImage { load, sections };
             let mut spec = KernelSpec::new(mode, rules, image)
                 .and_then(|s| s.with_kaslr_offset(a.kaslr_offset))
