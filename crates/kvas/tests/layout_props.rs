@@ -225,3 +225,28 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    /// One riscv32 image serves every split: for any image size and RAM, the
+    /// regions from the shared top (0xf0000000) up are the same under every
+    /// `vmsplit=`, lowmem ends at or below it, and lowmem plus highmem is the RAM.
+    #[test]
+    fn riscv32_splits_share_the_top(kernel_size in 0u64..(240 << 20), pages in 1u64..(4 << 20)) {
+        use kvas::layout::riscv32_split::SHARED_START;
+        let ram = pages << 12;
+        let top = |split: Vmsplit| {
+            let o = Options { kernel_size, ram: Some(ram), split: Some(split), ..Options::default() };
+            let l = plan(Target::Riscv32, &o).unwrap();
+            let lowmem = l.lowmem().unwrap();
+            assert!(lowmem.end() <= SHARED_START, "{split:?}: {lowmem}");
+            assert_eq!(lowmem.size() + l.highmem(), ram, "{split:?}");
+            assert!(check(&l).is_empty(), "{split:?}: {:?}", check(&l).iter().collect::<Vec<_>>());
+            l.regions().iter().filter(|r| r.start() >= SHARED_START).copied().collect::<Vec<_>>()
+        };
+        let g3 = top(Vmsplit::G3);
+        prop_assert!(g3.iter().any(|r| r.name() == "kernel"));
+        for split in [Vmsplit::G2, Vmsplit::G1, Vmsplit::G4G4] {
+            prop_assert_eq!(&top(split), &g3, "{:?}", split);
+        }
+    }
+}
