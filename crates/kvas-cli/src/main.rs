@@ -27,6 +27,7 @@ mod diff;
 mod explain;
 mod json;
 mod layout;
+mod layout_file;
 mod map;
 mod svg;
 mod table;
