@@ -13,7 +13,11 @@
 //! Exhaustion is `None` from [`FrameAllocator::allocate_frame`], which the
 //! engine turns into [`Error::OutOfFrames`](crate::Error::OutOfFrames) after
 //! undoing the partial operation; frames given back with
-//! [`FrameAllocator::free_frame`] are handed out again first.
+//! [`FrameAllocator::free_frame`] are handed out again first. An operation that
+//! fails gives back every frame it took, newest first: the allocator rewinds
+//! over them, so a failed map loses none, however many it took. A frame the
+//! allocator could not have handed out (reserved, above the limit, misaligned)
+//! is refused, counted by [`EarlyFrameAllocator::refused`], never handed out.
 
 use crate::addr::{PhysAddr, PAGE_SIZE};
 use crate::paging::FrameAllocator;
@@ -39,6 +43,8 @@ pub struct EarlyFrameAllocator<'a> {
     n_returned: usize,
     /// Frames given back when the return stack was full: lost until reboot.
     lost: u64,
+    /// Frames given back that this allocator could not have handed out.
+    refused: u64,
     handed_out: u64,
 }
 
@@ -58,6 +64,7 @@ impl<'a> EarlyFrameAllocator<'a> {
             returned: [PhysAddr::ZERO; RETURNED_CAPACITY],
             n_returned: 0,
             lost: 0,
+            refused: 0,
             handed_out: 0,
         }
     }
@@ -93,6 +100,12 @@ impl<'a> EarlyFrameAllocator<'a> {
     pub fn lost(&self) -> u64 {
         self.lost
     }
+
+    /// Frames given back that lie outside this allocator's free RAM (or above
+    /// its limit, or not 4 KiB-aligned): ignored, never handed out.
+    pub fn refused(&self) -> u64 {
+        self.refused
+    }
 }
 
 impl FrameAllocator for EarlyFrameAllocator<'_> {
@@ -118,15 +131,25 @@ impl FrameAllocator for EarlyFrameAllocator<'_> {
     }
 
     fn free_frame(&mut self, frame: PhysAddr) {
-        self.handed_out = self.handed_out.saturating_sub(1);
         let f = frame.as_u64();
+        let is_free = self.map.free().any(|r| r.contains(f));
+        if !is_free || f % PAGE_SIZE != 0 || f.saturating_add(PAGE_SIZE) > self.limit {
+            // Not a frame this allocator hands out (a reserved page, say): giving
+            // it out later would put page tables over the kernel or firmware.
+            self.refused += 1;
+            return;
+        }
+        self.handed_out = self.handed_out.saturating_sub(1);
         // The engine gives frames back newest first when it undoes an operation:
         // if `frame` is the highest free frame below the bump pointer, rewinding
-        // the pointer to it returns it exactly, however many there are.
+        // the pointer to it returns it exactly, however many there are. It is
+        // the highest when no free RAM lies in `[f + 4 KiB, next)` (which is
+        // empty when `f` is the frame just below the pointer): every free frame
+        // there was handed out, and may be out still or on the return stack.
         let above = f.saturating_add(PAGE_SIZE);
-        let is_free = self.map.free().any(|r| r.contains(f));
-        let free_between = self.map.free().any(|r| r.start_u64() < self.next && r.end() > above);
-        if f < self.next && is_free && !free_between {
+        let free_between =
+            above < self.next && self.map.free().any(|r| r.start_u64() < self.next && r.end() > above);
+        if f < self.next && !free_between {
             self.next = f;
             self.cur_end = 0;
         } else if self.n_returned < RETURNED_CAPACITY {
@@ -210,6 +233,22 @@ mod tests {
         frames[..RETURNED_CAPACITY + 2].iter().for_each(|&f| a.free_frame(f));
         assert_eq!(a.lost(), 2);
         assert_eq!(a.in_use(), 1);
+    }
+
+    #[test]
+    fn frames_it_never_gave_are_refused_not_handed_out() {
+        let m = map();
+        let mut a = EarlyFrameAllocator::with_limit(&m, 0x9000_3000);
+        let first = a.allocate_frame().unwrap();
+        // Inside the no-map reservation, inside the kernel's page, misaligned, above the limit.
+        for foreign in [0x8000_0000, 0x8004_1000, 0x8004_0800, 0x9000_3000] {
+            a.free_frame(PhysAddr::new(foreign).unwrap());
+        }
+        assert_eq!((a.refused(), a.lost(), a.in_use()), (4, 0, 1));
+        let rest: Vec<u64> = core::iter::from_fn(|| a.allocate_frame()).map(PhysAddr::as_u64).collect();
+        assert_eq!(rest, vec![0x8004_2000, 0x9000_0000, 0x9000_2000]);
+        a.free_frame(first);
+        assert_eq!((a.refused(), a.in_use()), (4, 3));
     }
 
     #[test]
