@@ -154,6 +154,25 @@ pub enum Error {
         /// Why it was refused.
         reason: &'static str,
     },
+    /// A virtual range that is empty or wraps past 2^64 (a misaligned one is
+    /// [`Error::Misaligned`]).
+    BadVirtRange {
+        /// Where it starts.
+        start: u64,
+        /// Its length in bytes.
+        size: u64,
+        /// Why it was refused.
+        reason: &'static str,
+    },
+    /// A range given by its bounds whose end lies below its start.
+    RangeReversed {
+        /// What the range is ("physical range", ...).
+        what: &'static str,
+        /// The start given.
+        start: u64,
+        /// The (exclusive) end given.
+        end: u64,
+    },
     /// A fixed-capacity table (RAM banks, reservations) is full.
     TooManyRanges {
         /// What overflowed ("RAM banks", "reserved ranges").
@@ -307,6 +326,12 @@ impl fmt::Display for Error {
             Error::UnsupportedOption { option, reason } => write!(f, "{option} is not supported: {reason}"),
             Error::BadPhysRange { start, size, reason } => {
                 write!(f, "physical range of {size:#x} bytes at {start:#x} refused: {reason}")
+            }
+            Error::BadVirtRange { start, size, reason } => {
+                write!(f, "virtual range of {size:#x} bytes at {start:#x} refused: {reason}")
+            }
+            Error::RangeReversed { what, start, end } => {
+                write!(f, "{what} [{start:#x}, {end:#x}) ends before it starts")
             }
             Error::TooManyRanges { what, max } => write!(f, "too many {what}: at most {max} fit"),
             Error::BadMemSpec { entry, reason } => write!(f, "memory list, entry {entry}: {reason}"),

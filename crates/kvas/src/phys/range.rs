@@ -39,10 +39,14 @@ impl PhysRange {
         Ok(Self { start, end })
     }
 
-    /// `[start, end)`, with the checks of [`PhysRange::new`].
+    /// `[start, end)`, with the checks of [`PhysRange::new`]; an end below the
+    /// start is [`Error::RangeReversed`].
     pub const fn from_bounds(start: u64, end: u64) -> Result<Self, Error> {
-        if end <= start {
-            return Err(Error::BadPhysRange { start, size: end.wrapping_sub(start), reason: "it is empty" });
+        if end < start {
+            return Err(Error::RangeReversed { what: "physical range", start, end });
+        }
+        if end == start {
+            return Err(Error::BadPhysRange { start, size: 0, reason: "it is empty" });
         }
         Self::new(start, end - start)
     }
@@ -159,7 +163,14 @@ mod tests {
             Err(Error::BadPhysRange { reason: "it ends above the 56-bit physical address space", .. })
         ));
         assert_eq!(PhysRange::new(PHYS_END - 4096, 4096).map(PhysRange::end), Ok(PHYS_END));
-        assert!(PhysRange::from_bounds(0x2000, 0x1000).is_err());
+        assert_eq!(
+            PhysRange::from_bounds(0x2000, 0x1000).unwrap_err().to_string(),
+            "physical range [0x2000, 0x1000) ends before it starts"
+        );
+        assert_eq!(
+            PhysRange::from_bounds(0x2000, 0x2000).unwrap_err().to_string(),
+            "physical range of 0x0 bytes at 0x2000 refused: it is empty"
+        );
     }
 
     #[test]
