@@ -481,3 +481,25 @@ fn check_from_passes_the_unedited_layout_of_every_mode() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn output_that_cannot_be_written_is_an_error_not_success() {
+    let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else {
+        return; // Not Linux: no device that is always full.
+    };
+    for args in [
+        &["layout", "--arch", "riscv64", "--mode", "sv39"][..],
+        &["layout", "--arch", "riscv64", "--mode", "sv39", "--format", "json"],
+        &["check", "--arch", "riscv64", "--mode", "sv39"],
+        &["map", "--mode", "sv39", "--mem", "0x80000000:1G", "--only", "linear"],
+    ] {
+        let o = Command::new(env!("CARGO_BIN_EXE_kvas"))
+            .args(args)
+            .stdout(full.try_clone().unwrap())
+            .output()
+            .unwrap();
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "kvas {args:?}: {err}");
+        assert!(err.contains("kvas: error: cannot write the output: No space left on device"), "{err}");
+    }
+}
