@@ -5,9 +5,10 @@
 //! invalid type: string "0x200000", expected u64`), never a value silently
 //! read as 0. What the file may say:
 //!
-//! - `arch`, `mode` and `regions` are required; each region needs `name`,
-//!   `start` and `end` (`0x` hex strings, `end` inclusive); `size` and
-//!   `description` may be left out.
+//! - `arch`, `mode` and `regions` are required; each region needs `name` (one
+//!   the planner gives that target with those options: a misspelt name is
+//!   refused, not checked as a stranger), `start` and `end` (`0x` hex strings,
+//!   `end` inclusive); `size` and `description` may be left out.
 //! - `profile` and `options` (`kasan`, `kernel_size`, `kaslr_offset`, `ram`,
 //!   `vmalloc`) plan the layout the regions are checked against; missing ones
 //!   take their defaults.
@@ -31,8 +32,10 @@ struct Hex(u64);
 impl<'de> Deserialize<'de> for Hex {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        let digits =
-            s.strip_prefix("0x").ok_or_else(|| de::Error::custom(format!("{s:?} is not a 0x hex string")))?;
+        let digits = s
+            .strip_prefix("0x")
+            .filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_hexdigit()))
+            .ok_or_else(|| de::Error::custom(format!("{s:?} is not a 0x hex string")))?;
         u64::from_str_radix(digits, 16)
             .map(Hex)
             .map_err(|e| de::Error::custom(format!("{s:?} is not a 64-bit hex number: {e}")))
@@ -172,6 +175,15 @@ fn regions(list: &[RegionFile], template: &Layout) -> Result<RegionList, String>
             return Err(format!(
                 "{at}: size {size:#x} does not match start {start:#018x} and end {end:#018x} ({:#x} bytes): correct or drop it",
                 span.size()
+            ));
+        }
+        if template.region(&r.name).is_none() {
+            let known: Vec<&str> = template.regions().iter().map(Region::name).collect();
+            return Err(format!(
+                "regions[{i}]: {:?} is not a region of {} with these options (expected one of {})",
+                r.name,
+                template.target(),
+                known.join(", ")
             ));
         }
         let name: &'static str = Box::leak(r.name.clone().into_boxed_str());

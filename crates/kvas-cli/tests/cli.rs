@@ -417,6 +417,16 @@ fn check_from_refuses_mistyped_unknown_and_inconsistent_fields() {
             "regions[0] (user): end 0x0000000000000fff is below start 0x0000000000002000",
         ),
         (
+            "region-plus.json",
+            Box::new(|v| v["regions"][0]["start"] = "0x+1".into()),
+            "regions[0].start: \"0x+1\" is not a 0x hex string",
+        ),
+        (
+            "region-name.json",
+            Box::new(|v| v["regions"][5]["name"] = "vmaloc".into()),
+            "regions[5]: \"vmaloc\" is not a region of riscv64 sv39 with these options (expected one of user,",
+        ),
+        (
             "va-bits.json",
             Box::new(|v| v["va_bits"] = 48.into()),
             "va_bits: the file says 48, but riscv64 sv39 has 39",
