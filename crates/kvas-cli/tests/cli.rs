@@ -513,3 +513,20 @@ fn output_that_cannot_be_written_is_an_error_not_success() {
         assert!(err.contains("kvas: error: cannot write the output: No space left on device"), "{err}");
     }
 }
+
+#[test]
+fn diff_specs_name_the_key_and_refuse_repeats_and_empty_entries() {
+    let b = "riscv64:sv48";
+    bad(
+        &["diff", "riscv64:sv39:kernel-size=3Q", b],
+        "'riscv64:sv39:kernel-size=3Q': kernel-size: '3Q' has an unknown unit",
+    );
+    bad(&["diff", b, "riscv64:sv39:ram=-1"], "'riscv64:sv39:ram=-1': ram: '-1' does not start with a number");
+    bad(&["diff", "riscv64:sv39:ram=", b], "'riscv64:sv39:ram=': ram: empty size");
+    bad(&["diff", "riscv64:sv39:ram=1G,ram=2G", b], "'riscv64:sv39:ram=1G,ram=2G': ram is given twice");
+    bad(&["diff", "riscv64:sv39:kasan=generic,", b], "an empty entry in the KEY=VALUE list");
+    bad(&["diff", "riscv64:sv39:", b], "an empty entry in the KEY=VALUE list");
+    // A good spec still works.
+    let out = ok(&["diff", "riscv64:sv39:kasan=generic,ram=2G", b]);
+    assert!(out.contains("regions changed"), "{out}");
+}
