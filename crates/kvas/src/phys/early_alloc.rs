@@ -16,8 +16,9 @@
 //! [`FrameAllocator::free_frame`] are handed out again first. An operation that
 //! fails gives back every frame it took, newest first: the allocator rewinds
 //! over them, so a failed map loses none, however many it took. A frame the
-//! allocator could not have handed out (reserved, above the limit, misaligned)
-//! is refused, counted by [`EarlyFrameAllocator::refused`], never handed out.
+//! allocator does not have out (reserved, above the limit, misaligned, never
+//! handed out, or given back already) is refused, counted by
+//! [`EarlyFrameAllocator::refused`], and never handed out.
 
 use crate::addr::{PhysAddr, PAGE_SIZE};
 use crate::paging::FrameAllocator;
@@ -43,7 +44,7 @@ pub struct EarlyFrameAllocator<'a> {
     n_returned: usize,
     /// Frames given back when the return stack was full: lost until reboot.
     lost: u64,
-    /// Frames given back that this allocator could not have handed out.
+    /// Frames given back that this allocator did not have out.
     refused: u64,
     handed_out: u64,
 }
@@ -101,8 +102,9 @@ impl<'a> EarlyFrameAllocator<'a> {
         self.lost
     }
 
-    /// Frames given back that lie outside this allocator's free RAM (or above
-    /// its limit, or not 4 KiB-aligned): ignored, never handed out.
+    /// Frames given back that this allocator did not have out: outside its
+    /// free RAM, above its limit, not 4 KiB-aligned, never handed out, or given
+    /// back already. Ignored, so that no frame is ever handed out twice.
     pub fn refused(&self) -> u64 {
         self.refused
     }
@@ -139,6 +141,13 @@ impl FrameAllocator for EarlyFrameAllocator<'_> {
             self.refused += 1;
             return;
         }
+        // Every frame out lies below the bump pointer (a rewind never passes
+        // one), so a frame at or above it, or already on the return stack, is
+        // not out: a second free, which would hand one frame out twice.
+        if f >= self.next || self.returned[..self.n_returned].contains(&frame) {
+            self.refused += 1;
+            return;
+        }
         self.handed_out = self.handed_out.saturating_sub(1);
         // The engine gives frames back newest first when it undoes an operation:
         // if `frame` is the highest free frame below the bump pointer, rewinding
@@ -149,7 +158,7 @@ impl FrameAllocator for EarlyFrameAllocator<'_> {
         let above = f.saturating_add(PAGE_SIZE);
         let free_between =
             above < self.next && self.map.free().any(|r| r.start_u64() < self.next && r.end() > above);
-        if f < self.next && !free_between {
+        if !free_between {
             self.next = f;
             self.cur_end = 0;
         } else if self.n_returned < RETURNED_CAPACITY {
@@ -249,6 +258,27 @@ mod tests {
         assert_eq!(rest, vec![0x8004_2000, 0x9000_0000, 0x9000_2000]);
         a.free_frame(first);
         assert_eq!((a.refused(), a.in_use()), (4, 3));
+    }
+
+    #[test]
+    fn a_frame_given_back_twice_or_never_handed_out_is_refused() {
+        let m = map();
+        let mut a = EarlyFrameAllocator::new(&m);
+        let f1 = a.allocate_frame().unwrap();
+        let f2 = a.allocate_frame().unwrap();
+        let _f3 = a.allocate_frame().unwrap();
+        a.free_frame(f1); // onto the return stack
+        a.free_frame(f1); // again
+        a.free_frame(PhysAddr::new(0x9000_3000).unwrap()); // free RAM, never handed out
+        assert_eq!((a.refused(), a.in_use(), a.remaining()), (2, 2, 3));
+        a.free_frame(f2);
+        a.free_frame(f2);
+        assert_eq!(a.refused(), 3);
+        let rest: Vec<_> = core::iter::from_fn(|| a.allocate_frame()).collect();
+        let mut sorted = rest.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), rest.len(), "a frame handed out twice: {rest:?}");
     }
 
     #[test]
