@@ -203,6 +203,30 @@ pub enum Error {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// A device-tree range (a `reg` entry, a `/memreserve/` entry, the initrd)
+    /// that is not a usable physical range.
+    DtbRange {
+        /// Which node ("/memory", "/reserved-memory/*", "/memreserve/", "/chosen").
+        node: &'static str,
+        /// Which node (or entry) of that name, counting from 1 in tree order.
+        index: usize,
+        /// Where the range starts.
+        start: u64,
+        /// Its length in bytes.
+        size: u64,
+        /// Why it was refused.
+        reason: &'static str,
+    },
+    /// A device tree whose memory nodes give no usable RAM, and why.
+    DtbNoRam {
+        /// Children of the root with `device_type = "memory"`.
+        memory_nodes: usize,
+        /// How many of them are disabled.
+        disabled: usize,
+        /// The `reg` (or `linux,usable-memory`) entries of the enabled ones,
+        /// each empty or smaller than a page.
+        entries: usize,
+    },
     /// A memory map with no RAM in it.
     NoRam,
     /// A raw `satp` value whose MODE field is not Bare, Sv39, Sv48 or Sv57.
@@ -341,6 +365,22 @@ impl fmt::Display for Error {
             Error::DtbNode { node, index, reason } => {
                 write!(f, "device tree node {node} (number {index} in the tree): {reason}")
             }
+            Error::DtbRange { node, index, start, size, reason } => write!(
+                f,
+                "device tree node {node} (number {index} in the tree): range of {size:#x} bytes at {start:#x} refused: {reason}"
+            ),
+            Error::DtbNoRam { memory_nodes: 0, .. } => {
+                write!(f, "the device tree has no memory node (no child of / has device_type = \"memory\")")
+            }
+            Error::DtbNoRam { memory_nodes, disabled, .. } if disabled == memory_nodes => write!(
+                f,
+                "the device tree's memory nodes ({memory_nodes}) are all disabled (status = \"disabled\")"
+            ),
+            Error::DtbNoRam { memory_nodes, disabled, entries } => write!(
+                f,
+                "the device tree's {} enabled memory node(s) hold no whole 4 KiB page: each of their {entries} reg entries is empty or smaller than a page",
+                memory_nodes - disabled
+            ),
             Error::NoRam => write!(f, "the memory map holds no RAM"),
             Error::UnsupportedSatpMode { satp } => write!(
                 f,
