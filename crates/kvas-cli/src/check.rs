@@ -20,8 +20,9 @@ pub struct Args {
     #[command(flatten)]
     pub opts: OptionArgs,
     /// Check the regions of a `kvas layout --format json` file (edited, say)
-    /// instead of a planned layout; arch, mode and options come from the file.
-    #[arg(long, value_name = "FILE")]
+    /// instead of a planned layout; arch, mode and options come from the file
+    /// (so giving them too is refused rather than ignored).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["arch", "mode", "OptionArgs"])]
     pub from: Option<PathBuf>,
 }
 

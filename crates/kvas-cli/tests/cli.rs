@@ -530,3 +530,19 @@ fn diff_specs_name_the_key_and_refuse_repeats_and_empty_entries() {
     let out = ok(&["diff", "riscv64:sv39:kasan=generic,ram=2G", b]);
     assert!(out.contains("regions changed"), "{out}");
 }
+
+#[test]
+fn check_from_refuses_options_it_would_ignore() {
+    let dir = scratch("from-conflicts");
+    let path = edited_layout(&dir, "plain.json", |_| {});
+    ok(&["check", "--from", &path]);
+    bad(
+        &["check", "--from", &path, "--arch", "riscv64"],
+        "'--from <FILE>' cannot be used with '--arch <ARCH>'",
+    );
+    bad(&["check", "--from", &path, "--mode", "sv48"], "'--from <FILE>' cannot be used with '--mode <MODE>'");
+    for opt in [["--kernel-size", "3G"], ["--ram", "1G"], ["--kasan", "generic"], ["--kaslr-offset", "2M"]] {
+        bad(&["check", "--from", &path, opt[0], opt[1]], "'--from <FILE>' cannot be used with");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
