@@ -17,6 +17,7 @@
 //!   with both numbers.
 //! - `facts` are recomputed from the regions: they are checked for type only.
 
+use std::io::Read;
 use std::path::Path;
 
 use kvas::layout::{plan_unchecked, Kasan, Layout, Options, Profile, Region, RegionList, Span};
@@ -132,9 +133,24 @@ pub fn read(text: &str) -> Result<Layout, String> {
     Ok(Layout::from_parts(parts))
 }
 
+/// The largest layout file read: a layout is a few KiB; a file past this (or
+/// a device such as `/dev/zero`) is refused before it can take the memory.
+pub const MAX_FILE_BYTES: u64 = 16 << 20;
+
 /// Reads the layout file at `path`; errors start with the path.
 pub fn read_path(path: &Path) -> Result<Layout, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let io_err = |e: std::io::Error| format!("{}: {e}", path.display());
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(io_err)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(format!(
+            "{}: larger than {} MiB, too large for a layout file",
+            path.display(),
+            MAX_FILE_BYTES >> 20
+        ));
+    }
     let text = std::str::from_utf8(&bytes)
         .map_err(|e| format!("{}: not UTF-8 text (byte {})", path.display(), e.valid_up_to()))?;
     read(text).map_err(|e| format!("{}: {e}", path.display()))

@@ -459,6 +459,13 @@ fn check_from_refuses_mistyped_unknown_and_inconsistent_fields() {
     std::fs::write(&binary, b"{\"arch\": \"\xff\"}").unwrap();
     bad(&["check", "--from", binary.to_str().unwrap()], "not UTF-8 text (byte 10)");
     bad(&["check", "--from", dir.to_str().unwrap()], "Is a directory");
+    if std::path::Path::new("/dev/zero").exists() {
+        // Endless input is refused at 16 MiB, not read until memory runs out.
+        bad(&["check", "--from", "/dev/zero"], "/dev/zero: larger than 16 MiB, too large for a layout file");
+    }
+    let big = dir.join("big.json");
+    std::fs::write(&big, vec![b' '; (16 << 20) + 1]).unwrap();
+    bad(&["check", "--from", big.to_str().unwrap()], "larger than 16 MiB");
     bad(&["check", "--from", dir.join("absent.json").to_str().unwrap()], "No such file");
     std::fs::remove_dir_all(&dir).unwrap();
 }
