@@ -25,18 +25,19 @@ impl PhysRange {
         if size == 0 {
             return Err(Error::BadPhysRange { start, size, reason: "it is empty" });
         }
-        let end = match start.checked_add(size) {
-            Some(end) => end,
-            None => return Err(Error::BadPhysRange { start, size, reason: "it wraps past 2^64" }),
-        };
-        if end > PHYS_END {
+        // In 128 bits: a range ending exactly at 2^64 does not wrap, it is too high.
+        let end = start as u128 + size as u128;
+        if end > 1 << 64 {
+            return Err(Error::BadPhysRange { start, size, reason: "it wraps past 2^64" });
+        }
+        if end > PHYS_END as u128 {
             return Err(Error::BadPhysRange {
                 start,
                 size,
                 reason: "it ends above the 56-bit physical address space",
             });
         }
-        Ok(Self { start, end })
+        Ok(Self { start, end: end as u64 })
     }
 
     /// `[start, end)`, with the checks of [`PhysRange::new`]; an end below the

@@ -23,7 +23,7 @@ use crate::layout::{Riscv64Layout, Span};
 use crate::Error;
 
 use super::range::VirtRange;
-use super::range_alloc::window_pages;
+use super::range_alloc::{window_pages, WHOLE_SPACE};
 use super::vmalloc::{VmArea, Vmalloc};
 
 /// `BPF_JIT_REGION_SIZE`: the BPF window at the top of the modules window.
@@ -42,8 +42,9 @@ impl<const N: usize> ModulesWindow<N> {
     /// `MODULES_END`), its top [`BPF_WINDOW_SIZE`] bytes for BPF.
     ///
     /// `modules_end == 0` stands for 2^64. Refuses misaligned bounds
-    /// ([`Error::Misaligned`]) and a window that is empty, ends before it starts
-    /// or leaves no room for modules below BPF ([`Error::VaWindowInvalid`]).
+    /// ([`Error::Misaligned`]) and a window that is empty, ends before it
+    /// starts, covers all 2^64 bytes or leaves no room for modules below BPF
+    /// ([`Error::VaWindowInvalid`]).
     pub const fn new(modules_start: VirtAddr, modules_end: VirtAddr) -> Result<Self, Error> {
         let bpf_start = match split(modules_start, modules_end) {
             Ok(b) => b,
@@ -134,6 +135,9 @@ const fn split(modules_start: VirtAddr, modules_end: VirtAddr) -> Result<VirtAdd
     if end < s as u128 {
         return Err(Error::VaWindowInvalid { start: s, end: e, reason: "the window ends before it starts" });
     }
+    if s == 0 && e == 0 {
+        return Err(Error::VaWindowInvalid { start: s, end: e, reason: WHOLE_SPACE });
+    }
     if end - s as u128 <= BPF_WINDOW_SIZE as u128 {
         return Err(Error::VaWindowInvalid {
             start: s,
@@ -223,9 +227,10 @@ mod tests {
             Err(Error::VaWindowInvalid { reason: "the window is empty", .. })
         ));
         // `end == 0` stands for 2^64: from 0 it is the whole space, not empty.
-        let whole = ModulesWindow::<4>::new(VirtAddr::new(0), VirtAddr::new(0)).unwrap();
-        assert_eq!(whole.bpf().window().start(), VirtAddr::new(0u64.wrapping_sub(128 * MIB)));
-        assert_eq!(whole.window().pages(), 1 << 52);
+        assert!(matches!(
+            ModulesWindow::<4>::new(VirtAddr::new(0), VirtAddr::new(0)),
+            Err(Error::VaWindowInvalid { reason: WHOLE_SPACE, .. })
+        ));
         assert!(matches!(
             ModulesWindow::<4>::new(VirtAddr::new(END - 256 * MIB), VirtAddr::new(END + 8)),
             Err(Error::Misaligned { what: "window end", .. })

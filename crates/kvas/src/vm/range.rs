@@ -11,8 +11,9 @@ pub(crate) const PAGE_NUMBER_END: u64 = 1 << (64 - PAGE_SIZE.trailing_zeros());
 /// A half-open range `[start, start + size)` of whole 4 KiB pages.
 ///
 /// By holding a `VirtRange` code can rely on: `start` and `size` are multiples
-/// of [`PAGE_SIZE`], `size > 0`, and the range ends at or below 2^64 (it may
-/// reach the very top of the address space, where [`VirtRange::end`] wraps to 0).
+/// of [`PAGE_SIZE`], `0 < size < 2^64`, and the range ends at or below 2^64 (it
+/// may reach the very top of the address space, where [`VirtRange::end`] wraps
+/// to 0).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct VirtRange {
     /// First page number.

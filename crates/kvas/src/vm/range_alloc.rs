@@ -56,8 +56,8 @@ impl<const N: usize> RangeAllocator<N> {
     /// for 2^64 (a window reaching the top of the address space); `name` is the
     /// window's name in error messages ("vmalloc", "modules", ...).
     ///
-    /// Refuses a misaligned bound, an empty window or one that ends before it
-    /// starts, and a pool of no node (or of
+    /// Refuses a misaligned bound, an empty window, one that ends before it
+    /// starts or covers all 2^64 bytes, and a pool of no node (or of
     /// more nodes than `u32` indices address). A `const fn`, so that a `static`
     /// can hold an allocator; see [`Self::reset`] to give it its window at boot.
     pub const fn new(name: &'static str, start: VirtAddr, end: VirtAddr) -> Result<Self, Error> {
@@ -381,6 +381,10 @@ impl<const N: usize> RangeAllocator<N> {
     }
 }
 
+/// Why a window of all 2^64 bytes is refused.
+pub(crate) const WHOLE_SPACE: &str =
+    "the window is the whole 64-bit address space, whose size does not fit in 64 bits";
+
 /// Checks a window `[start, end)` (`end == 0` for 2^64) and a pool size `N`;
 /// returns the window in page numbers.
 pub(crate) const fn window_pages<const N: usize>(
@@ -401,6 +405,9 @@ pub(crate) const fn window_pages<const N: usize>(
     }
     if last < first {
         return Err(Error::VaWindowInvalid { start: s, end: e, reason: "the window ends before it starts" });
+    }
+    if first == 0 && last == PAGE_NUMBER_END {
+        return Err(Error::VaWindowInvalid { start: s, end: e, reason: WHOLE_SPACE });
     }
     if N == 0 || N > NodePool::<N>::MAX_CAPACITY {
         return Err(Error::VaWindowInvalid {
