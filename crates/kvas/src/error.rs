@@ -187,6 +187,18 @@ pub enum Error {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// An entry of a memory list in text form whose numbers parse but do not
+    /// make a usable physical range.
+    MemSpecRange {
+        /// Which entry of the comma-separated list (1 = the first).
+        entry: usize,
+        /// Its BASE.
+        start: u64,
+        /// Its SIZE.
+        size: u64,
+        /// Why it was refused.
+        reason: &'static str,
+    },
     /// A flattened device tree whose structure is broken.
     DtbMalformed {
         /// The byte offset in the blob where the problem was found.
@@ -359,6 +371,10 @@ impl fmt::Display for Error {
             }
             Error::TooManyRanges { what, max } => write!(f, "too many {what}: at most {max} fit"),
             Error::BadMemSpec { entry, reason } => write!(f, "memory list, entry {entry}: {reason}"),
+            Error::MemSpecRange { entry, start, size, reason } => write!(
+                f,
+                "memory list, entry {entry}: range of {size:#x} bytes at {start:#x} refused: {reason}"
+            ),
             Error::DtbMalformed { offset, reason } => {
                 write!(f, "malformed device tree at byte {offset:#x}: {reason}")
             }
