@@ -183,8 +183,8 @@ impl<'a> DeviceTree<'a> {
             }
         }
 
-        for (i, r) in fdt.memory_reservations().enumerate() {
-            map.reserve(r.address() as u64, r.size() as u64, ReserveKind::Reserved, ReservedBy::MemReserve)
+        for (i, (address, size)) in dtb_check::memory_reservations(blob).enumerate() {
+            map.reserve(address, size, ReserveKind::Reserved, ReservedBy::MemReserve)
                 .map_err(|e| in_node(e, "/memreserve/", i + 1))?;
         }
         if let Some(range) = initrd {
@@ -239,6 +239,7 @@ mod tests {
     const HAND_TINY_BANKS: &[u8] = include_bytes!("../../tests/data/hand-tiny-banks.dtb");
     const HAND_WRAPPING_BANK: &[u8] = include_bytes!("../../tests/data/hand-wrapping-bank.dtb");
     const HAND_MEMRESERVE_HIGH: &[u8] = include_bytes!("../../tests/data/hand-memreserve-high.dtb");
+    const HAND_MEMRESERVE_WIDE: &[u8] = include_bytes!("../../tests/data/hand-memreserve-wide.dtb");
 
     fn r(start: u64, end: u64) -> PhysRange {
         PhysRange::from_bounds(start, end).unwrap()
@@ -360,6 +361,18 @@ mod tests {
             err(HAND_MEMRESERVE_HIGH),
             "device tree node /memreserve/ (number 2 in the tree): range of 0x1000 bytes at 0x100000000000000 refused: it ends above the 56-bit physical address space"
         );
+    }
+
+    /// `/memreserve/` entries are 64-bit in the blob and stay 64-bit, whatever
+    /// the width of `usize` (the `fdt` crate's accessors would cut them to 32
+    /// bits on a 32-bit target).
+    #[test]
+    fn memreserve_entries_are_read_as_64_bit_values() {
+        let pairs: Vec<_> = dtb_check::memory_reservations(HAND_MEMRESERVE_WIDE).collect();
+        assert_eq!(pairs, vec![(0x8010_0000, 0x1000), (0x10_8000_2000, 0x1_0000_0000)]);
+        let dt = DeviceTree::parse(HAND_MEMRESERVE_WIDE, None).unwrap();
+        let wide = res(0x10_8000_2000, 0x11_8000_2000, ReserveKind::Reserved, ReservedBy::MemReserve);
+        assert_eq!(dt.map.reservations()[1], wide);
     }
 
     #[test]
