@@ -194,7 +194,12 @@ fn regions(list: &[RegionFile], template: &Layout) -> Result<RegionList, String>
             ));
         }
         if template.region(&r.name).is_none() {
-            let known: Vec<&str> = template.regions().iter().map(Region::name).collect();
+            let mut known: Vec<&str> = Vec::new();
+            for name in template.regions().iter().map(Region::name) {
+                if !known.contains(&name) {
+                    known.push(name);
+                }
+            }
             return Err(format!(
                 "regions[{i}]: {:?} is not a region of {} with these options (expected one of {})",
                 r.name,

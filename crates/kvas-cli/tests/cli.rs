@@ -417,6 +417,14 @@ fn check_from_refuses_mistyped_unknown_and_inconsistent_fields() {
             "regions[0] (user): end 0x0000000000000fff is below start 0x0000000000002000",
         ),
         (
+            "region-whole.json",
+            Box::new(|v| {
+                v["regions"][0]["end"] = "0xffffffffffffffff".into();
+                v["regions"][0]["size"] = Value::Null;
+            }),
+            "regions[0] (user): [0x0000000000000000, 0xffffffffffffffff] is the whole 64-bit space",
+        ),
+        (
             "region-plus.json",
             Box::new(|v| v["regions"][0]["start"] = "0x+1".into()),
             "regions[0].start: \"0x+1\" is not a 0x hex string",
