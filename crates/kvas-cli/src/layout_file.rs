@@ -17,7 +17,6 @@
 //!   with both numbers.
 //! - `facts` are recomputed from the regions: they are checked for type only.
 
-use std::io::Read;
 use std::path::Path;
 
 use kvas::layout::{plan_unchecked, Kasan, Layout, Options, Profile, Region, RegionList, Span};
@@ -139,18 +138,7 @@ pub const MAX_FILE_BYTES: u64 = 16 << 20;
 
 /// Reads the layout file at `path`; errors start with the path.
 pub fn read_path(path: &Path) -> Result<Layout, String> {
-    let io_err = |e: std::io::Error| format!("{}: {e}", path.display());
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes))
-        .map_err(io_err)?;
-    if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(format!(
-            "{}: larger than {} MiB, too large for a layout file",
-            path.display(),
-            MAX_FILE_BYTES >> 20
-        ));
-    }
+    let bytes = crate::input::read_bounded(path, MAX_FILE_BYTES, "a layout file")?;
     let text = std::str::from_utf8(&bytes)
         .map_err(|e| format!("{}: not UTF-8 text (byte {})", path.display(), e.valid_up_to()))?;
     read(text).map_err(|e| format!("{}: {e}", path.display()))

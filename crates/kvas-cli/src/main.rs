@@ -27,6 +27,7 @@ mod args;
 mod check;
 mod diff;
 mod explain;
+mod input;
 mod json;
 mod layout;
 mod layout_file;
