@@ -44,6 +44,7 @@ pub fn to_json(l: &Layout) -> Value {
             "kaslr_offset": o.kaslr_offset,
             "ram": o.ram,
             "vmalloc": o.vmalloc,
+            "kaslr": l.parts().kaslr,
         },
         "facts": {
             "user_bytes": l.user_bytes(),

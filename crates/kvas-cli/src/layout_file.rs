@@ -10,7 +10,7 @@
 //!   refused, not checked as a stranger), `start` and `end` (`0x` hex strings,
 //!   `end` inclusive); `size` and `description` may be left out.
 //! - `profile` and `options` (`kasan`, `kernel_size`, `kaslr_offset`, `ram`,
-//!   `vmalloc`) plan the layout the regions are checked against; missing ones
+//!   `vmalloc`, `kaslr`) plan the layout the regions are checked against; missing ones
 //!   take their defaults.
 //! - Values derived from those (`va_bits`, `page_offset`, a region's `size`)
 //!   may be left out; when present they must agree, or the file is refused
@@ -74,6 +74,7 @@ struct OptionsFile {
     kaslr_offset: Option<u64>,
     ram: Option<u64>,
     vmalloc: Option<u64>,
+    kaslr: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -151,6 +152,7 @@ fn options(file: &LayoutFile) -> Result<Options, String> {
     options.kaslr_offset = o.and_then(|o| o.kaslr_offset).unwrap_or(0);
     options.ram = o.and_then(|o| o.ram);
     options.vmalloc = o.and_then(|o| o.vmalloc);
+    options.kaslr = o.and_then(|o| o.kaslr);
     if let Some(k) = o.and_then(|o| o.kasan.as_ref()) {
         options.kasan = Kasan::from_name(k)
             .ok_or_else(|| format!("options.kasan: unknown value {k:?} (expected none, generic, sw-tags)"))?;

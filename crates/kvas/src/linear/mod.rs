@@ -2,8 +2,8 @@
 //!
 //! [`build`] maps every byte of RAM that a [`MemoryMap`] calls mappable (RAM
 //! minus `no-map` reservations) at `PAGE_OFFSET + (pa - base)`, where `base` is
-//! chosen by a [`BaseRule`] (see [`base`] for why kvas does not round to 2 MiB
-//! as Linux does). Banks may start and end at any 4 KiB boundary, with holes
+//! chosen by a [`BaseRule`] (see [`base`] for when kvas moves it from Linux's
+//! 2 MiB rounding, and what that saves). Banks may start and end at any 4 KiB boundary, with holes
 //! between them; each piece goes to the engine's
 //! [`PageTable::map_range`], which puts down the largest leaf that the
 //! alignment and the remaining length allow, up to the root level (1 GiB in
