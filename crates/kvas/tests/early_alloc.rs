@@ -2,6 +2,7 @@
 //! of frames must give every frame back (issue 10, item 12).
 
 use kvas::arch::riscv::{Mode, Riscv};
+use kvas::linear::{self, LinearConfig};
 use kvas::paging::{Attrs, FrameAllocator, PageTable};
 use kvas::phys::{EarlyFrameAllocator, MemoryMap, ReserveKind, ReservedBy};
 use kvas::sim::Ram;
@@ -74,6 +75,26 @@ fn a_failed_map_after_frees_gives_back_the_returned_frames_too() {
     assert_eq!((state(&alloc), to_come(&alloc)), before);
 }
 
+#[test]
+fn a_linear_map_undone_gives_every_frame_back() {
+    // Two banks of RAM mapped with 4 KiB leaves: the first needs 151 tables and
+    // gets them, the second runs dry, and the first is unmapped again. Its
+    // tables come back oldest first; before runs, 86 of 199 frames were lost.
+    let mut map = MemoryMap::new();
+    map.add_ram(0x8000_0000, 300 * MIB).unwrap();
+    map.add_ram(0x1_0000_0000, 300 * MIB).unwrap();
+    let mut frames = MemoryMap::new();
+    frames.add_ram(0x4000_0000, 200 * 4096).unwrap();
+    let ram = Ram::new();
+    let mut alloc = EarlyFrameAllocator::new(&frames);
+    let mut pt = PageTable::new(Riscv::new(Mode::Sv39), &ram, &mut alloc).unwrap();
+    let before = (state(&alloc), to_come(&alloc));
+    let cfg = LinearConfig { max_leaf: PageSize::Size4K, ..LinearConfig::riscv(Mode::Sv39) };
+    let err = linear::build(&mut pt, &map, &cfg, &mut alloc).unwrap_err();
+    assert!(matches!(err, Error::OutOfFrames { needed: 151, got: 48, .. }), "{err}");
+    assert_eq!((state(&alloc), to_come(&alloc)), before);
+}
+
 /// A memory map with one to three banks and a few reservations, holding
 /// between a handful and a few hundred free frames.
 fn memory_map() -> impl Strategy<Value = MemoryMap> {
@@ -131,6 +152,35 @@ proptest! {
             }
             Err(e) => prop_assert!(false, "unexpected error {e}"),
             Ok(flush) => flush.ignore(),
+        }
+    }
+
+    /// The same for a whole linear map: whatever RAM it maps and whichever
+    /// piece runs dry, the pieces already mapped are undone and every frame
+    /// comes back.
+    #[test]
+    fn a_failed_linear_map_returns_every_frame(
+        frames in memory_map(),
+        banks in prop::collection::vec((0u64..8, 1u64..96), 1..4),
+        mode in prop::sample::select(&[Mode::Sv39, Mode::Sv48][..]),
+        max in prop::sample::select(&[PageSize::Size4K, PageSize::Size2M][..]),
+    ) {
+        let mut map = MemoryMap::new();
+        let mut at = 0x1_0000_0000u64;
+        for (gap, two_mib) in banks {
+            at += gap * 2 * MIB + 4096;
+            map.add_ram(at, two_mib * 2 * MIB).unwrap();
+            at += two_mib * 2 * MIB;
+        }
+        let ram = Ram::new();
+        let mut alloc = EarlyFrameAllocator::new(&frames);
+        let Ok(mut pt) = PageTable::new(Riscv::new(mode), &ram, &mut alloc) else { return Ok(()) };
+        let before = (state(&alloc), to_come(&alloc));
+        let cfg = LinearConfig { max_leaf: max, ..LinearConfig::riscv(mode) };
+        match linear::build(&mut pt, &map, &cfg, &mut alloc) {
+            Err(Error::OutOfFrames { .. }) => prop_assert_eq!((state(&alloc), to_come(&alloc)), before),
+            Err(e) => prop_assert!(false, "unexpected error {e}"),
+            Ok((_, flush)) => flush.ignore(),
         }
     }
 }

@@ -13,9 +13,12 @@
 //! Exhaustion is `None` from [`FrameAllocator::allocate_frame`], which the
 //! engine turns into [`Error::OutOfFrames`](crate::Error::OutOfFrames) after
 //! undoing the partial operation; frames given back with
-//! [`FrameAllocator::free_frame`] are handed out again first. An operation that
-//! fails gives back every frame it took, newest first: the allocator rewinds
-//! over them, so a failed map loses none, however many it took. A frame the
+//! [`FrameAllocator::free_frame`] are handed out again first. Frames given back
+//! are kept as runs of contiguous frames, and a run that reaches the bump
+//! pointer moves it down: the frames of an operation that fails (a map short
+//! of frames, a linear map undone) come back whatever the order, however many
+//! there are. Only frees scattered over more than [`RETURNED_CAPACITY`] runs
+//! are lost ([`EarlyFrameAllocator::lost`]). A frame the
 //! allocator does not have out (reserved, above the limit, misaligned, never
 //! handed out, or given back already) is refused, counted by
 //! [`EarlyFrameAllocator::refused`], and never handed out.
@@ -25,24 +28,34 @@ use crate::paging::FrameAllocator;
 use crate::phys::memory_map::MemoryMap;
 use crate::phys::range::PhysRange;
 
-/// How many returned frames the allocator remembers for reuse.
+/// How many runs of returned frames the allocator remembers for reuse (a run
+/// is any number of physically contiguous frames).
 pub const RETURNED_CAPACITY: usize = 64;
+
+/// Returned frames `[start, end)`, physically contiguous.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Run {
+    start: u64,
+    end: u64,
+}
 
 /// Bump allocation over the free RAM of a [`MemoryMap`], with a small stack of
 /// returned frames.
 #[derive(Clone, Debug)]
 pub struct EarlyFrameAllocator<'a> {
     map: &'a MemoryMap,
-    /// The next never-used frame candidate.
+    /// The next never-used frame candidate. Every frame out (and every frame
+    /// returned) lies below it.
     next: u64,
     /// The end of the free range `next` lies in (0 before the first look-up).
     cur_end: u64,
     /// Frames must end at or below this address (e.g. the end of what the
     /// linear map will cover, so the running kernel can reach its tables).
     limit: u64,
-    returned: [PhysAddr; RETURNED_CAPACITY],
+    /// Runs of returned frames, disjoint and not touching.
+    returned: [Run; RETURNED_CAPACITY],
     n_returned: usize,
-    /// Frames given back when the return stack was full: lost until reboot.
+    /// Frames given back when every run slot was taken: lost until reboot.
     lost: u64,
     /// Frames given back that this allocator did not have out.
     refused: u64,
@@ -62,7 +75,7 @@ impl<'a> EarlyFrameAllocator<'a> {
             next: 0,
             cur_end: 0,
             limit,
-            returned: [PhysAddr::ZERO; RETURNED_CAPACITY],
+            returned: [Run { start: 0, end: 0 }; RETURNED_CAPACITY],
             n_returned: 0,
             lost: 0,
             refused: 0,
@@ -89,7 +102,7 @@ impl<'a> EarlyFrameAllocator<'a> {
                 (start < end).then(|| (end - start) / PAGE_SIZE)
             })
             .sum();
-        fresh + self.n_returned as u64
+        fresh + self.runs().iter().map(|r| (r.end - r.start) / PAGE_SIZE).sum::<u64>()
     }
 
     /// How many frames are out (handed out and not given back).
@@ -97,7 +110,7 @@ impl<'a> EarlyFrameAllocator<'a> {
         self.handed_out
     }
 
-    /// Frames given back while the return stack was full (never reused).
+    /// Frames given back while every run slot was taken (never reused).
     pub fn lost(&self) -> u64 {
         self.lost
     }
@@ -108,13 +121,61 @@ impl<'a> EarlyFrameAllocator<'a> {
     pub fn refused(&self) -> u64 {
         self.refused
     }
+
+    fn runs(&self) -> &[Run] {
+        &self.returned[..self.n_returned]
+    }
+
+    /// Whether no free RAM lies in `[from, self.next)`: then every frame from
+    /// `from` up is fresh once the bump pointer is moved down to it.
+    fn reaches_next(&self, from: u64) -> bool {
+        from >= self.next || !self.map.free().any(|r| r.start_u64() < self.next && r.end() > from)
+    }
+
+    fn remove_run(&mut self, i: usize) {
+        self.returned.copy_within(i + 1..self.n_returned, i);
+        self.n_returned -= 1;
+    }
+
+    /// Moves the bump pointer down over every run that reaches it.
+    fn rewind(&mut self) {
+        while let Some(i) = self.runs().iter().position(|r| self.reaches_next(r.end)) {
+            self.next = self.returned[i].start;
+            self.cur_end = 0;
+            self.remove_run(i);
+        }
+    }
+
+    /// Adds `f` to the run it touches, merging runs it joins, or starts a run.
+    fn add_to_runs(&mut self, f: u64) {
+        let above = f + PAGE_SIZE;
+        let below = self.runs().iter().position(|r| r.end == f);
+        let over = self.runs().iter().position(|r| r.start == above);
+        match (below, over) {
+            (Some(b), Some(o)) => {
+                self.returned[b].end = self.returned[o].end;
+                self.remove_run(o);
+            }
+            (Some(b), None) => self.returned[b].end = above,
+            (None, Some(o)) => self.returned[o].start = f,
+            (None, None) if self.n_returned < RETURNED_CAPACITY => {
+                self.returned[self.n_returned] = Run { start: f, end: above };
+                self.n_returned += 1;
+            }
+            (None, None) => self.lost += 1,
+        }
+    }
 }
 
 impl FrameAllocator for EarlyFrameAllocator<'_> {
     fn allocate_frame(&mut self) -> Option<PhysAddr> {
-        let frame = if self.n_returned > 0 {
-            self.n_returned -= 1;
-            self.returned[self.n_returned]
+        let frame = if let Some(run) = self.returned[..self.n_returned].last_mut() {
+            let frame = run.start;
+            run.start += PAGE_SIZE;
+            if run.start == run.end {
+                self.n_returned -= 1;
+            }
+            frame
         } else {
             if self.next >= self.cur_end {
                 let range = self.free_from(self.next)?;
@@ -126,10 +187,10 @@ impl FrameAllocator for EarlyFrameAllocator<'_> {
                 return None;
             }
             self.next = frame + PAGE_SIZE;
-            PhysAddr::new_truncate(frame)
+            frame
         };
         self.handed_out += 1;
-        Some(frame)
+        Some(PhysAddr::new_truncate(frame))
     }
 
     fn free_frame(&mut self, frame: PhysAddr) {
@@ -141,32 +202,21 @@ impl FrameAllocator for EarlyFrameAllocator<'_> {
             self.refused += 1;
             return;
         }
-        // Every frame out lies below the bump pointer (a rewind never passes
-        // one), so a frame at or above it, or already on the return stack, is
-        // not out: a second free, which would hand one frame out twice.
-        if f >= self.next || self.returned[..self.n_returned].contains(&frame) {
+        // Every frame out lies below the bump pointer and in no run, so a frame
+        // at or above it, or in a run already, is not out: a second free, which
+        // would hand one frame out twice.
+        if f >= self.next || self.runs().iter().any(|r| r.start <= f && f < r.end) {
             self.refused += 1;
             return;
         }
         self.handed_out = self.handed_out.saturating_sub(1);
-        // The engine gives frames back newest first when it undoes an operation:
-        // if `frame` is the highest free frame below the bump pointer, rewinding
-        // the pointer to it returns it exactly, however many there are. It is
-        // the highest when no free RAM lies in `[f + 4 KiB, next)` (which is
-        // empty when `f` is the frame just below the pointer): every free frame
-        // there was handed out, and may be out still or on the return stack.
-        let above = f.saturating_add(PAGE_SIZE);
-        let free_between =
-            above < self.next && self.map.free().any(|r| r.start_u64() < self.next && r.end() > above);
-        if !free_between {
-            self.next = f;
-            self.cur_end = 0;
-        } else if self.n_returned < RETURNED_CAPACITY {
-            self.returned[self.n_returned] = frame;
-            self.n_returned += 1;
-        } else {
-            self.lost += 1;
-        }
+        // Contiguous frames given back join one run, in whatever order they
+        // come; a run (or a frame) with no free RAM between it and the bump
+        // pointer moves the pointer down over it. So the frames of a failed
+        // operation, given back newest first or oldest first, all become fresh
+        // again, however many there are.
+        self.add_to_runs(f);
+        self.rewind();
     }
 }
 
@@ -233,15 +283,36 @@ mod tests {
     }
 
     #[test]
-    fn a_full_return_stack_counts_lost_frames() {
+    fn scattered_frees_past_the_run_slots_are_counted_lost() {
         let mut m = MemoryMap::new();
         m.add_ram(0, 0x100_0000).unwrap();
         let mut a = EarlyFrameAllocator::new(&m);
-        let frames: Vec<_> = (0..RETURNED_CAPACITY + 3).map(|_| a.allocate_frame().unwrap()).collect();
-        // Oldest first: no rewinding possible, so they go on the stack until it is full.
-        frames[..RETURNED_CAPACITY + 2].iter().for_each(|&f| a.free_frame(f));
-        assert_eq!(a.lost(), 2);
-        assert_eq!(a.in_use(), 1);
+        let frames: Vec<_> = (0..2 * RETURNED_CAPACITY + 6).map(|_| a.allocate_frame().unwrap()).collect();
+        // Every other frame, oldest first: each is a run of its own, and none
+        // reaches the bump pointer, so the slots fill and the last two are lost.
+        frames.iter().step_by(2).take(RETURNED_CAPACITY + 2).for_each(|&f| a.free_frame(f));
+        assert_eq!((a.lost(), a.in_use()), (2, RETURNED_CAPACITY as u64 + 4));
+        assert_eq!(a.remaining(), 0x1000 - frames.len() as u64 + RETURNED_CAPACITY as u64);
+    }
+
+    #[test]
+    fn contiguous_frees_in_any_order_come_back_whole() {
+        let mut m = MemoryMap::new();
+        m.add_ram(0, 0x100_0000).unwrap();
+        for order in ["oldest first", "newest first", "second half, then the first"] {
+            let mut a = EarlyFrameAllocator::new(&m);
+            let n = 4 * RETURNED_CAPACITY;
+            let frames: Vec<_> = (0..n).map(|_| a.allocate_frame().unwrap()).collect();
+            let mut given: Vec<_> = frames.clone();
+            match order {
+                "oldest first" => {}
+                "newest first" => given.reverse(),
+                _ => given.rotate_left(n / 2),
+            }
+            given.iter().for_each(|&f| a.free_frame(f));
+            assert_eq!((a.lost(), a.in_use(), a.remaining()), (0, 0, 0x1000), "{order}");
+            assert_eq!(a.allocate_frame(), Some(frames[0]), "{order}: the bump pointer is back");
+        }
     }
 
     #[test]
