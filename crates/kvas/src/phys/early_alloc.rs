@@ -137,10 +137,14 @@ impl<'a> EarlyFrameAllocator<'a> {
         self.n_returned -= 1;
     }
 
-    /// Moves the bump pointer down over every run that reaches it.
+    /// Moves the bump pointer down over every run that reaches it. Only the
+    /// highest run can (any other lies below it, and it is free RAM).
     fn rewind(&mut self) {
-        while let Some(i) = self.runs().iter().position(|r| self.reaches_next(r.end)) {
-            self.next = self.returned[i].start;
+        while let Some((i, top)) = self.runs().iter().enumerate().max_by_key(|(_, r)| r.end) {
+            if !self.reaches_next(top.end) {
+                break;
+            }
+            self.next = top.start;
             self.cur_end = 0;
             self.remove_run(i);
         }
