@@ -735,3 +735,44 @@ fn arm64_every_mode_and_arm32_rows_and_riscv32_ram() {
     let dump = ok(&["layout", "--arch", "riscv32", "--mode", "sv32", "--ram", "1G", "--format", "dump"]);
     assert!(dump.contains("      lowmem : 0xc0000000 - 0x00000000   (1024 MB)"), "{dump}");
 }
+
+/// Device trees nobody should trust: every one exits 2 with the library's
+/// reason (whatever `kvas map` prefixes it with), never a panic.
+#[test]
+fn hostile_device_trees_exit_2_with_the_reason() {
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../kvas/tests/data");
+    let dir = scratch("dtbs");
+    let map = |dtb: &std::path::Path, needle: &str| {
+        bad(&["map", "--mode", "sv39", "--only", "linear", "--dtb", dtb.to_str().unwrap()], needle)
+    };
+    map(&dir, "Is a directory");
+    map(&dir.join("absent.dtb"), "No such file");
+    let good = std::fs::read(data.join("qemu-virt-1g.dtb")).unwrap();
+    for (len, needle) in [(0, "shorter than a device-tree header"), (39, "shorter than a device-tree header")]
+    {
+        let cut = dir.join(format!("cut-{len}.dtb"));
+        std::fs::write(&cut, &good[..len]).unwrap();
+        map(&cut, needle);
+    }
+    for len in [40, 100, good.len() / 2, good.len() - 1] {
+        let cut = dir.join(format!("cut-{len}.dtb"));
+        std::fs::write(&cut, &good[..len]).unwrap();
+        map(&cut, "malformed device tree at byte");
+    }
+    let text = dir.join("text.dtb");
+    std::fs::write(&text, "/dts-v1/;\n\n/ {\n    model = \"not compiled: source text\";\n};\n").unwrap();
+    map(&text, "bad magic (not a flattened device tree)");
+    for (name, needle) in [
+        ("hand-no-memory-node.dtb", "the device tree has no memory node"),
+        ("hand-no-memory.dtb", "memory nodes (1) are all disabled"),
+        ("hand-tiny-banks.dtb", "hold no whole 4 KiB page"),
+        (
+            "hand-wrapping-bank.dtb",
+            "node /memory (number 1 in the tree): range of 0x2000 bytes at 0xfffffffffffff000",
+        ),
+        ("hand-memreserve-high.dtb", "node /memreserve/ (number 2 in the tree)"),
+    ] {
+        map(&data.join(name), needle);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
