@@ -4,3 +4,4 @@
 //! [`crate::paging::TableFormat`] and the engine does the walking.
 
 pub mod riscv;
+pub mod x86_64;
