@@ -5,3 +5,4 @@
 
 pub mod riscv;
 pub mod x86_64;
+pub mod aarch64;
