@@ -26,8 +26,8 @@ pub unsafe trait PhysMemory {
     fn frame_ptr(&self, pa: PhysAddr) -> *mut u64;
 
     /// The middle step of break-before-make (see
-    /// [`crate::paging::TableFormat::needs_break`]): the entry for `va` at
-    /// `level` has just been made invalid, and before the engine writes its
+    /// [`crate::paging::TableFormat::needs_break`]): the entry at `level` whose
+    /// range starts at `va` has just been made invalid, and before the engine writes its
     /// replacement every CPU must forget the old translation. A live table on
     /// arm64 issues `DSB ISHST; TLBI VAAE1IS, va; DSB ISH` here. The default
     /// does nothing, which is right for a table no CPU uses yet.
