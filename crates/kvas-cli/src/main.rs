@@ -28,6 +28,7 @@ mod explain;
 mod json;
 mod layout;
 mod map;
+mod map_other;
 mod svg;
 mod table;
 mod units;

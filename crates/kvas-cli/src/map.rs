@@ -88,6 +88,9 @@ pub struct Args {
 
 /// Builds and prints; 0 ok, 1 the tables could not be built, 2 bad arguments.
 pub fn run(a: &Args) -> ExitCode {
+    if a.arch != Arch::Riscv64 {
+        return crate::map_other::run(a);
+    }
     let (mode, map, cfg) = match inputs(a) {
         Ok(x) => x,
         Err(e) => return fail(e),

@@ -34,6 +34,7 @@
 //! again, their tables freed, and the error returned.
 
 pub mod base;
+pub mod direct;
 #[cfg(feature = "std")]
 pub mod report;
 
