@@ -48,7 +48,7 @@ pub enum Rules {
 #[derive(clap::Args, Debug)]
 #[command(group(clap::ArgGroup::new("memory").required(true).args(["mem", "dtb"])))]
 pub struct Args {
-    /// Architecture (riscv64 only, for now).
+    /// Architecture: riscv64, x86_64 or arm64 (the last two: the direct map only).
     #[arg(long, value_enum, default_value = "riscv64")]
     pub arch: Arch,
     /// Paging mode: sv39, sv48 or sv57.
