@@ -51,8 +51,8 @@ pub fn run(a: &Args) -> ExitCode {
             let Some(mode) = x86_64::Mode::from_name(&a.mode) else {
                 return fail(format!("unknown mode '{}' for x86_64 (expected 4level, 5level)", a.mode));
             };
-            let built = DirectMap::x86_64(mode, &map, rules)
-                .and_then(|dm| build(X86_64::new(mode), dm, &map, text));
+            let built =
+                DirectMap::x86_64(mode, &map, rules).and_then(|dm| build(X86_64::new(mode), dm, &map, text));
             (mode.name(), built, None)
         }
         Arch::Arm64 => {
@@ -131,7 +131,12 @@ fn memory(a: &Args) -> Result<(MemoryMap, Option<PhysRange>), String> {
 }
 
 /// Builds `dm` with `format` in fresh simulated RAM.
-fn build<F: TableFormat>(format: F, dm: DirectMap, map: &MemoryMap, text: Option<PhysRange>) -> Result<Built, Error> {
+fn build<F: TableFormat>(
+    format: F,
+    dm: DirectMap,
+    map: &MemoryMap,
+    text: Option<PhysRange>,
+) -> Result<Built, Error> {
     if dm.max_leaf == PageSize::Size4K {
         let bytes: u64 = map.mappable().map(|r| r.size()).sum();
         if bytes > MAX_PAGE_MAPPED {

@@ -341,7 +341,8 @@ fn a_closed_stdout_is_not_a_panic() {
 
 /// `kvas map ... --format json` for a non-RISC-V arch, parsed.
 fn map_json(arch: &str, mode: &str, mem: &str, rules: &str) -> Value {
-    let out = ok(&["map", "--arch", arch, "--mode", mode, "--mem", mem, "--rules", rules, "--format", "json"]);
+    let out =
+        ok(&["map", "--arch", arch, "--mode", mode, "--mem", mem, "--rules", rules, "--format", "json"]);
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
 }
 
@@ -376,7 +377,8 @@ fn map_arm64_linear_region_with_and_without_linux_rules() {
     let v = map_json("arm64", "4k-39", "0x40000000:2G", "linux");
     assert_eq!(leaves(&v), [524_288, 0, 0]);
     assert_eq!(v["regions"][0]["phys_base"].as_str(), Some("0x40000000"));
-    let table = ok(&["map", "--arch", "arm64", "--mode", "4k-39", "--mem", "0x40000000:2G", "--rules", "linux"]);
+    let table =
+        ok(&["map", "--arch", "arm64", "--mode", "4k-39", "--mem", "0x40000000:2G", "--rules", "linux"]);
     assert!(table.contains("with rodata=on (block mappings): leaves 4K 0, 2M 0, 1G 2"), "{table}");
     // 52-bit (LPA2): 512 GiB blocks exist; 4 TiB at 0 uses them.
     let v = map_json("arm64", "4k-52", "0:4T", "kvas");
@@ -388,7 +390,10 @@ fn map_arm64_linear_region_with_and_without_linux_rules() {
 fn map_other_arches_refuse_clearly() {
     bad(&["map", "--arch", "x86_64", "--mode", "sv48", "--mem", "0:1G"], "unknown mode 'sv48' for x86_64");
     bad(&["map", "--arch", "arm64", "--mode", "64k-52", "--mem", "0:1G"], "unknown mode '64k-52' for arm64");
-    bad(&["map", "--arch", "arm32", "--mode", "3g", "--mem", "0:1G"], "supports --arch riscv64, x86_64 and arm64");
+    bad(
+        &["map", "--arch", "arm32", "--mode", "3g", "--mem", "0:1G"],
+        "supports --arch riscv64, x86_64 and arm64",
+    );
     bad(&["map", "--arch", "x86_64", "--mode", "4level", "--mem", "0:1Q"], "--mem");
     let o = kvas(&["map", "--arch", "arm64", "--mode", "4k-48", "--mem", "0:128G", "--rules", "linux"]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));

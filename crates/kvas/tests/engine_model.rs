@@ -351,17 +351,33 @@ impl<T: Target> World<'_, T> {
         let breaks = ram.take_breaks();
         for b in &breaks {
             let hw = self.target.hw(&b.memory, root, b.va.as_u64(), Access::Load);
-            prop_assert!(hw.is_none(), "{:?}: at the break for {} (level {}) {:?} still translates", self.target, b.va, b.level, hw);
+            prop_assert!(
+                hw.is_none(),
+                "{:?}: at the break for {} (level {}) {:?} still translates",
+                self.target,
+                b.va,
+                b.level,
+                hw
+            );
         }
         for va in self.all_probes() {
             let old = self.target.hw(before, root, va, Access::Load);
             let new = self.target.hw(ram, root, va, Access::Load);
             if let (Some((_, ol, o)), Some((_, nl, n))) = (old, new) {
                 if self.target.needs_break((ol, o), (nl, n)) {
-                    let covered = breaks.iter().any(|b| {
-                        b.va.as_u64() <= va && va - b.va.as_u64() < Geometry::granularity(b.level)
-                    });
-                    prop_assert!(covered, "{:?}: {:#x} went from {:#x} (level {}) to {:#x} (level {}) without a break", self.target, va, o, ol, n, nl);
+                    let covered = breaks
+                        .iter()
+                        .any(|b| b.va.as_u64() <= va && va - b.va.as_u64() < Geometry::granularity(b.level));
+                    prop_assert!(
+                        covered,
+                        "{:?}: {:#x} went from {:#x} (level {}) to {:#x} (level {}) without a break",
+                        self.target,
+                        va,
+                        o,
+                        ol,
+                        n,
+                        nl
+                    );
                 }
             }
         }
@@ -376,7 +392,9 @@ impl<T: Target> World<'_, T> {
                 let got = self.target.hw(ram, root, va, access);
                 let allowed = expected.filter(|(_, a)| self.target.allows(*a, access));
                 match (got, allowed) {
-                    (Some((hw_pa, _, _)), Some((pa, _))) => prop_assert_eq!(hw_pa, pa, "{:#x} {:?}", va, access),
+                    (Some((hw_pa, _, _)), Some((pa, _))) => {
+                        prop_assert_eq!(hw_pa, pa, "{:#x} {:?}", va, access)
+                    }
                     (None, None) => {}
                     (got, want) => {
                         prop_assert!(false, "{:#x} {:?}: MMU {:?}, model {:?}", va, access, got, want)

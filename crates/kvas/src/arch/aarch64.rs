@@ -306,7 +306,8 @@ impl TableFormat for Aarch64 {
 
     #[inline(always)]
     fn encode_leaf(&self, pa: PhysAddr, attrs: Attrs, level: u8) -> u64 {
-        let mut raw = self.address_bits(pa.as_u64()) | AF * u64::from(attrs.contains(Attrs::ACCESSED)) | VALID;
+        let mut raw =
+            self.address_bits(pa.as_u64()) | (AF * u64::from(attrs.contains(Attrs::ACCESSED))) | VALID;
         if level == 0 {
             raw |= TABLE_OR_PAGE;
         }
@@ -416,7 +417,10 @@ mod tests {
         assert!(k52.is_canonical(VirtAddr::new(0xfff0_0000_0000_0000)));
         assert!(!k52.is_canonical(VirtAddr::new(0xffe0_0000_0000_0000)));
         assert_eq!(k52.extend(0x1f0 << 48), VirtAddr::new(0xfff0_0000_0000_0000));
-        assert_eq!(Mode::Va39.geometry(Range::Ttbr1).kernel_half_start(), VirtAddr::new(0xffff_ff80_0000_0000));
+        assert_eq!(
+            Mode::Va39.geometry(Range::Ttbr1).kernel_half_start(),
+            VirtAddr::new(0xffff_ff80_0000_0000)
+        );
         assert_eq!((Mode::Va39.txsz(), Mode::Va52.txsz()), (25, 12));
         assert_eq!(Mode::from_name("4k-52"), Some(Mode::Va52));
     }
@@ -431,7 +435,8 @@ mod tests {
         // User read-only executable page, not global: AP = 11, PXN, nG.
         let user = Attrs::READ | Attrs::EXECUTE | Attrs::USER | Attrs::ACCESSED;
         assert_eq!(f.encode_leaf(pa(0x1000), user, 0), PXN | 0x1000 | 0xfc3);
-        for (level, attrs) in [(0, Attrs::KERNEL_RW), (1, Attrs::KERNEL_RX), (2, user), (0, Attrs::KERNEL_RO)] {
+        for (level, attrs) in [(0, Attrs::KERNEL_RW), (1, Attrs::KERNEL_RX), (2, user), (0, Attrs::KERNEL_RO)]
+        {
             let at = pa(Geometry::granularity(level) * 3);
             let raw = f.encode_leaf(at, attrs, level);
             assert_eq!(f.decode(raw, level), Pte::Leaf { pa: at, attrs });
@@ -479,10 +484,10 @@ mod tests {
         let block = f.encode_leaf(pa(0x20_0000), Attrs::KERNEL_RW, 1);
         assert_eq!(f.decode(block | 0x1000, 1), Pte::Reserved, "a misaligned block");
         assert_eq!(f.decode(block, 2), Pte::Reserved, "a misaligned 1 GiB block");
-        assert_eq!(f.decode(0x4000_0000 | (block & 0xfff0_0000_0000_0fff), 2), Pte::Leaf {
-            pa: pa(0x4000_0000),
-            attrs: Attrs::KERNEL_RW
-        });
+        assert_eq!(
+            f.decode(0x4000_0000 | (block & 0xfff0_0000_0000_0fff), 2),
+            Pte::Leaf { pa: pa(0x4000_0000), attrs: Attrs::KERNEL_RW }
+        );
     }
 
     #[test]

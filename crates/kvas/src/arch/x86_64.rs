@@ -249,7 +249,10 @@ impl TableFormat for X86_64 {
         }
         match pa.as_u64().checked_add(len.saturating_sub(1)) {
             Some(last) if last >> MAX_PHYS_BITS == 0 => Ok(()),
-            _ => Err(Error::PhysAddrUnencodable { raw: pa.as_u64().saturating_add(len), max_bits: MAX_PHYS_BITS }),
+            _ => Err(Error::PhysAddrUnencodable {
+                raw: pa.as_u64().saturating_add(len),
+                max_bits: MAX_PHYS_BITS,
+            }),
         }
     }
 }
@@ -332,7 +335,8 @@ mod tests {
         // A user page: US.
         let user = Attrs::READ | Attrs::WRITE | Attrs::USER | Attrs::ACCESSED;
         assert_eq!(f.encode_leaf(pa(0x1000), user, 0), XD | 0x1000 | 0x27);
-        for (level, attrs) in [(0, Attrs::KERNEL_RW), (1, Attrs::KERNEL_RX), (2, user), (0, Attrs::KERNEL_RO)] {
+        for (level, attrs) in [(0, Attrs::KERNEL_RW), (1, Attrs::KERNEL_RX), (2, user), (0, Attrs::KERNEL_RO)]
+        {
             let at = pa(Geometry::granularity(level) * 3);
             let raw = f.encode_leaf(at, attrs, level);
             assert_eq!(f.decode(raw, level), Pte::Leaf { pa: at, attrs });

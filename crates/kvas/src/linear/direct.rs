@@ -122,15 +122,24 @@ impl DirectMap {
         let (mut pieces, mut mapped_bytes) = (0, 0);
         let mut outcome = Ok(());
         if self.isa_first {
-            outcome = pt.map_range(va_of(isa), isa.start(), ISA_END, Attrs::KERNEL_RW, self.max_leaf, alloc).map(|f| {
-                flush.merge(f);
-                pieces += 1;
-                mapped_bytes += ISA_END;
-            });
+            outcome = pt
+                .map_range(va_of(isa), isa.start(), ISA_END, Attrs::KERNEL_RW, self.max_leaf, alloc)
+                .map(|f| {
+                    flush.merge(f);
+                    pieces += 1;
+                    mapped_bytes += ISA_END;
+                });
         }
         if outcome.is_ok() && from < limit {
             outcome = for_each_piece(map, from, limit, text, |range, attrs| {
-                flush.merge(pt.map_range(va_of(range), range.start(), range.size(), attrs, self.max_leaf, alloc)?);
+                flush.merge(pt.map_range(
+                    va_of(range),
+                    range.start(),
+                    range.size(),
+                    attrs,
+                    self.max_leaf,
+                    alloc,
+                )?);
                 pieces += 1;
                 mapped_bytes += range.size();
                 Ok(())
@@ -155,7 +164,8 @@ impl DirectMap {
             }
             return Err(e);
         }
-        let capped_bytes: u64 = map.mappable().map(|r| r.end().saturating_sub(r.start_u64().max(limit))).sum();
+        let capped_bytes: u64 =
+            map.mappable().map(|r| r.end().saturating_sub(r.start_u64().max(limit))).sum();
         let capped = match map.mappable().last() {
             Some(last) if capped_bytes > 0 => Some(PhysRange::from_bounds(limit, last.end())?),
             _ => None,
@@ -209,19 +219,26 @@ mod tests {
     fn arm64_linux_with_rodata_full_uses_pages_and_rodata_on_blocks() {
         let map = MemoryMap::from_text("0x40000000:2G").unwrap();
         let full = DirectMap::arm64(aarch64::Mode::Va48, &map, Rules::LINUX).unwrap();
-        assert_eq!((full.base, full.page_offset.as_u64(), full.size), (0x4000_0000, 0xffff_0000_0000_0000, 1 << 47));
+        assert_eq!(
+            (full.base, full.page_offset.as_u64(), full.size),
+            (0x4000_0000, 0xffff_0000_0000_0000, 1 << 47)
+        );
         let on = Rules::Linux { gbpages: true, rodata_full: false };
         for (rules, leaves) in [(Rules::LINUX, [524_288, 0, 0]), (on, [0, 0, 2])] {
             let dm = DirectMap::arm64(aarch64::Mode::Va48, &map, rules).unwrap();
             let ram = Ram::new();
             let mut alloc = frames();
-            let mut pt = PageTable::new(Aarch64::new(aarch64::Mode::Va48, Range::Ttbr1), &ram, &mut alloc).unwrap();
+            let mut pt =
+                PageTable::new(Aarch64::new(aarch64::Mode::Va48, Range::Ttbr1), &ram, &mut alloc).unwrap();
             dm.build(&mut pt, &map, None, &mut alloc).unwrap().1.ignore();
             assert_eq!(&pt.stats().unwrap().leaves[..3], &leaves, "{rules:?}");
         }
         // 52-bit: PAGE_OFFSET at the bottom of the TTBR1 range, window up to _PAGE_END(48).
         let dm = DirectMap::arm64(aarch64::Mode::Va52, &map, Rules::Kvas).unwrap();
-        assert_eq!((dm.page_offset.as_u64(), dm.size, dm.max_leaf), (0xfff0_0000_0000_0000, 0xf_8000_0000_0000, PageSize::Size512G));
+        assert_eq!(
+            (dm.page_offset.as_u64(), dm.size, dm.max_leaf),
+            (0xfff0_0000_0000_0000, 0xf_8000_0000_0000, PageSize::Size512G)
+        );
     }
 
     #[test]
@@ -230,10 +247,13 @@ mod tests {
         let dm = DirectMap::arm64(aarch64::Mode::Va39, &map, Rules::Kvas).unwrap();
         let ram = Ram::new();
         let mut alloc = frames();
-        let mut pt = PageTable::new(Aarch64::new(aarch64::Mode::Va39, Range::Ttbr1), &ram, &mut alloc).unwrap();
+        let mut pt =
+            PageTable::new(Aarch64::new(aarch64::Mode::Va39, Range::Ttbr1), &ram, &mut alloc).unwrap();
         // Something already mapped where the second bank goes.
         let va = VirtAddr::new(dm.page_offset.as_u64() + (0x1_0000_0000 - dm.base));
-        pt.map(va, PhysAddr::new(0).unwrap(), PageSize::Size4K, Attrs::KERNEL_RW, &mut alloc).unwrap().ignore();
+        pt.map(va, PhysAddr::new(0).unwrap(), PageSize::Size4K, Attrs::KERNEL_RW, &mut alloc)
+            .unwrap()
+            .ignore();
         let live = alloc.live();
         assert!(matches!(dm.build(&mut pt, &map, None, &mut alloc), Err(Error::AlreadyMapped { .. })));
         assert_eq!((alloc.live(), pt.mappings().count()), (live, 1));

@@ -75,7 +75,12 @@ impl Geometry {
     /// `va_bits` may be smaller than the levels cover when the root table is
     /// only partly used (arm64 with 52-bit addresses: five levels, and the root
     /// indexed by bits 51..48 only). It must need all `levels`.
-    pub const fn with_space(levels: u8, max_leaf_level: u8, va_bits: u8, space: Space) -> Result<Self, Error> {
+    pub const fn with_space(
+        levels: u8,
+        max_leaf_level: u8,
+        va_bits: u8,
+        space: Space,
+    ) -> Result<Self, Error> {
         let g = match Self::new(levels, max_leaf_level) {
             Ok(g) => g,
             Err(e) => return Err(e),

@@ -107,7 +107,14 @@ impl Arm64Fault {
 
 impl fmt::Display for Arm64Fault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?} fault, level {}, at {} (FSC {:#04x})", self.kind, self.level, self.va, self.status_code())
+        write!(
+            f,
+            "{:?} fault, level {}, at {} (FSC {:#04x})",
+            self.kind,
+            self.level,
+            self.va,
+            self.status_code()
+        )
     }
 }
 
@@ -155,7 +162,13 @@ impl Arm64Mmu {
     }
 
     /// Translates `va` for `access` in `ctx`, reading the tables in `ram`.
-    pub fn translate(&self, ram: &Ram, va: VirtAddr, access: Access, ctx: Arm64Context) -> Result<Arm64Translation, Arm64Fault> {
+    pub fn translate(
+        &self,
+        ram: &Ram,
+        va: VirtAddr,
+        access: Access,
+        ctx: Arm64Context,
+    ) -> Result<Arm64Translation, Arm64Fault> {
         let v = va.as_u64();
         let fault = |kind, level, descriptor| Err(Arm64Fault { va, kind, level, descriptor });
         // Step 1.
@@ -227,7 +240,8 @@ impl Arm64Mmu {
                 }
         } else {
             match access {
-                Access::Fetch => !pxn && !(el0_access && !read_only),
+                // Writable at EL0 implies PXN.
+                Access::Fetch => !pxn && (!el0_access || read_only),
                 _ if ctx.pan && el0_access => false,
                 Access::Load => true,
                 Access::Store => !read_only,
@@ -288,20 +302,36 @@ mod tests {
         let mmu = Arm64Mmu::new(tcr(48), 0, ROOT).unwrap();
         let t = mmu.translate(&ram, VirtAddr::new(va + 0x1234), Access::Store, Arm64Context::EL1).unwrap();
         assert_eq!((t.pa.as_u64(), t.level), (0x4020_1234, 2));
-        assert_eq!(kind(mmu.translate(&ram, VirtAddr::new(va), Access::Load, Arm64Context::EL0)), Some((Arm64FaultKind::Permission, 2)));
-        let f = mmu.translate(&ram, VirtAddr::new(va + (2 << 20)), Access::Load, Arm64Context::EL1).unwrap_err();
+        assert_eq!(
+            kind(mmu.translate(&ram, VirtAddr::new(va), Access::Load, Arm64Context::EL0)),
+            Some((Arm64FaultKind::Permission, 2))
+        );
+        let f =
+            mmu.translate(&ram, VirtAddr::new(va + (2 << 20)), Access::Load, Arm64Context::EL1).unwrap_err();
         assert_eq!((f.kind, f.level, f.status_code()), (Arm64FaultKind::Translation, 2, 0x06));
         // Between the ranges: a level-0 Translation fault.
-        assert_eq!(kind(mmu.translate(&ram, VirtAddr::new(0xfffe_0000_0000_0000), Access::Load, Arm64Context::EL1)), Some((Arm64FaultKind::Translation, 0)));
+        assert_eq!(
+            kind(mmu.translate(&ram, VirtAddr::new(0xfffe_0000_0000_0000), Access::Load, Arm64Context::EL1)),
+            Some((Arm64FaultKind::Translation, 0))
+        );
         // Output bits above 48 without DS: an Address size fault.
         build(&ram, 48, va, 2, 0, 1 << 48 | AF | BLOCK);
-        assert_eq!(kind(mmu.translate(&ram, VirtAddr::new(va), Access::Load, Arm64Context::EL1)), Some((Arm64FaultKind::AddressSize, 2)));
+        assert_eq!(
+            kind(mmu.translate(&ram, VirtAddr::new(va), Access::Load, Arm64Context::EL1)),
+            Some((Arm64FaultKind::AddressSize, 2))
+        );
         // AF clear: an Access flag fault, before permissions.
         build(&ram, 48, va, 2, 0, 0x4020_0000 | BLOCK);
-        assert_eq!(kind(mmu.translate(&ram, VirtAddr::new(va), Access::Load, Arm64Context::EL0)), Some((Arm64FaultKind::AccessFlag, 2)));
+        assert_eq!(
+            kind(mmu.translate(&ram, VirtAddr::new(va), Access::Load, Arm64Context::EL0)),
+            Some((Arm64FaultKind::AccessFlag, 2))
+        );
         // A block at level 3 is a Translation fault.
         build(&ram, 48, va, 3, 0, 0x4020_0000 | AF | BLOCK);
-        assert_eq!(kind(mmu.translate(&ram, VirtAddr::new(va), Access::Load, Arm64Context::EL1)), Some((Arm64FaultKind::Translation, 3)));
+        assert_eq!(
+            kind(mmu.translate(&ram, VirtAddr::new(va), Access::Load, Arm64Context::EL1)),
+            Some((Arm64FaultKind::Translation, 3))
+        );
     }
 
     #[test]
@@ -314,16 +344,25 @@ mod tests {
         let at = VirtAddr::new(va);
         assert_eq!(kind(mmu.translate(&ram, at, Access::Store, Arm64Context::EL0)), None);
         assert_eq!(kind(mmu.translate(&ram, at, Access::Fetch, Arm64Context::EL0)), None);
-        assert_eq!(kind(mmu.translate(&ram, at, Access::Fetch, Arm64Context::EL1)), Some((Arm64FaultKind::Permission, 3)));
+        assert_eq!(
+            kind(mmu.translate(&ram, at, Access::Fetch, Arm64Context::EL1)),
+            Some((Arm64FaultKind::Permission, 3))
+        );
         assert_eq!(kind(mmu.translate(&ram, at, Access::Load, Arm64Context::EL1)), None);
         let pan = Arm64Context { el0: false, pan: true };
         assert_eq!(kind(mmu.translate(&ram, at, Access::Load, pan)), Some((Arm64FaultKind::Permission, 3)));
         // Writable at EL0 means never executable at EL1, even with PXN clear.
         build(&ram, 39, va, 3, 0, 0x9000_0000 | AF | 1 << 6 | UXN | PAGE);
-        assert_eq!(kind(mmu.translate(&ram, at, Access::Fetch, Arm64Context::EL1)), Some((Arm64FaultKind::Permission, 3)));
+        assert_eq!(
+            kind(mmu.translate(&ram, at, Access::Fetch, Arm64Context::EL1)),
+            Some((Arm64FaultKind::Permission, 3))
+        );
         // APTable[1] in a table makes everything below read-only.
         build(&ram, 39, va, 3, 1 << 62, 0x9000_0000 | AF | 1 << 6 | PXN | PAGE);
-        assert_eq!(kind(mmu.translate(&ram, at, Access::Store, Arm64Context::EL0)), Some((Arm64FaultKind::Permission, 3)));
+        assert_eq!(
+            kind(mmu.translate(&ram, at, Access::Store, Arm64Context::EL0)),
+            Some((Arm64FaultKind::Permission, 3))
+        );
         assert_eq!(kind(mmu.translate(&ram, at, Access::Load, Arm64Context::EL0)), None);
     }
 
@@ -335,16 +374,27 @@ mod tests {
         let oa = 0xa_0080_0000_0000u64;
         build(&ram, 52, va, 0, 0, (oa & 0x0003_ffff_ffff_f000) | (oa >> 50) << 8 | AF | UXN | BLOCK);
         let mmu = Arm64Mmu::new(tcr(52), 0, ROOT).unwrap();
-        let t = mmu.translate(&ram, VirtAddr::new(va + 0x12_3456_789a), Access::Load, Arm64Context::EL1).unwrap();
+        let t =
+            mmu.translate(&ram, VirtAddr::new(va + 0x12_3456_789a), Access::Load, Arm64Context::EL1).unwrap();
         assert_eq!((t.pa.as_u64(), t.level), (oa + 0x12_3456_789a, 0));
         // The level -1 table has 16 entries: VA bits 51..48.
         assert_eq!(ram.read_u64(PhysAddr::new(ROOT + 8 * 8).unwrap()).unwrap() & 0b11, 0b11);
-        let f = mmu.translate(&ram, VirtAddr::new(0xfff0_0000_0000_0000), Access::Load, Arm64Context::EL1).unwrap_err();
+        let f = mmu
+            .translate(&ram, VirtAddr::new(0xfff0_0000_0000_0000), Access::Load, Arm64Context::EL1)
+            .unwrap_err();
         assert_eq!((f.kind, f.level, f.status_code()), (Arm64FaultKind::Translation, -1, 0x2b));
         // Without DS no block at level 0, and no 52-bit range.
         assert!(Arm64Mmu::new(Tcr { ds: false, ..tcr(52) }, 0, ROOT).is_err());
         let mmu48 = Arm64Mmu::new(tcr(48), 0, ROOT).unwrap();
         build(&ram, 48, 0xffff_0000_0000_0000, 0, 0, 0x80_0000_0000 | AF | BLOCK);
-        assert_eq!(kind(mmu48.translate(&ram, VirtAddr::new(0xffff_0000_0000_0000), Access::Load, Arm64Context::EL1)), Some((Arm64FaultKind::Translation, 0)));
+        assert_eq!(
+            kind(mmu48.translate(
+                &ram,
+                VirtAddr::new(0xffff_0000_0000_0000),
+                Access::Load,
+                Arm64Context::EL1
+            )),
+            Some((Arm64FaultKind::Translation, 0))
+        );
     }
 }

@@ -52,7 +52,8 @@ pub struct X86Context {
 
 impl X86Context {
     /// A kernel as Linux runs one: CPL 0, WP, SMEP and SMAP on, AC clear.
-    pub const SUPERVISOR: X86Context = X86Context { user: false, wp: true, smep: true, smap: true, ac: false };
+    pub const SUPERVISOR: X86Context =
+        X86Context { user: false, wp: true, smep: true, smap: true, ac: false };
     /// CPL 3.
     pub const USER: X86Context = X86Context { user: true, ..Self::SUPERVISOR };
 }
@@ -162,7 +163,13 @@ impl X86Mmu {
     }
 
     /// Translates `va` for `access` in `ctx`, reading the tables in `ram`.
-    pub fn translate(&self, ram: &Ram, va: VirtAddr, access: Access, ctx: X86Context) -> Result<X86Translation, X86Fault> {
+    pub fn translate(
+        &self,
+        ram: &Ram,
+        va: VirtAddr,
+        access: Access,
+        ctx: X86Context,
+    ) -> Result<X86Translation, X86Fault> {
         let fault = |cause, level| Err(X86Fault { va, cause, access, user: ctx.user, level });
         let lin = va.as_u64();
         let levels: u8 = if self.la57 { 5 } else { 4 };
@@ -290,10 +297,14 @@ mod tests {
             ram.write_u64(PhysAddr::new(slot).unwrap(), next | flags).unwrap();
             table = next;
         }
-        ram.write_u64(PhysAddr::new(table + ((va >> 12) & 0x1ff) * 8).unwrap(), 0x9000_0000 | P | RW | US).unwrap();
+        ram.write_u64(PhysAddr::new(table + ((va >> 12) & 0x1ff) * 8).unwrap(), 0x9000_0000 | P | RW | US)
+            .unwrap();
         let mmu = X86Mmu::new(ROOT, false);
         let at = VirtAddr::new(va);
-        assert_eq!(cause(mmu.translate(&ram, at, Access::Store, X86Context::USER)), Some(X86FaultCause::ReadOnly));
+        assert_eq!(
+            cause(mmu.translate(&ram, at, Access::Store, X86Context::USER)),
+            Some(X86FaultCause::ReadOnly)
+        );
         assert_eq!(cause(mmu.translate(&ram, at, Access::Fetch, X86Context::USER)), None);
         let k = X86Context::SUPERVISOR;
         assert_eq!(cause(mmu.translate(&ram, at, Access::Fetch, k)), Some(X86FaultCause::Smep));
@@ -317,15 +328,27 @@ mod tests {
         assert_eq!((f.cause, f.level), (X86FaultCause::ReservedBit, Some(2)));
         // PAT (bit 12) is not reserved.
         build(&ram, 5, va, 2, P | RW | US, 0x4000_0000 | 1 << 12 | PS | P);
-        assert_eq!(mmu.translate(&ram, VirtAddr::new(va + 5), Access::Load, k).unwrap().pa.as_u64(), 0x4000_0005);
+        assert_eq!(
+            mmu.translate(&ram, VirtAddr::new(va + 5), Access::Load, k).unwrap().pa.as_u64(),
+            0x4000_0005
+        );
         // PS in a PML4E is reserved.
         build(&ram, 5, va, 3, P | RW | US, 0x80_0000_0000 | PS | P);
-        assert_eq!(cause(mmu.translate(&ram, VirtAddr::new(va), Access::Load, k)), Some(X86FaultCause::ReservedBit));
+        assert_eq!(
+            cause(mmu.translate(&ram, VirtAddr::new(va), Access::Load, k)),
+            Some(X86FaultCause::ReservedBit)
+        );
         // 57-bit canonical form; the same address is not canonical for 4 levels.
-        assert_eq!(cause(X86Mmu::new(ROOT, false).translate(&ram, VirtAddr::new(va), Access::Load, k)), Some(X86FaultCause::NonCanonical));
+        assert_eq!(
+            cause(X86Mmu::new(ROOT, false).translate(&ram, VirtAddr::new(va), Access::Load, k)),
+            Some(X86FaultCause::NonCanonical)
+        );
         // Address bits above MAXPHYADDR are reserved.
         build(&ram, 5, va, 0, P | RW | US, 1 << 40 | P);
         assert_eq!(cause(mmu.translate(&ram, VirtAddr::new(va), Access::Load, k)), None);
-        assert_eq!(cause(mmu.with_maxphyaddr(40).translate(&ram, VirtAddr::new(va), Access::Load, k)), Some(X86FaultCause::ReservedBit));
+        assert_eq!(
+            cause(mmu.with_maxphyaddr(40).translate(&ram, VirtAddr::new(va), Access::Load, k)),
+            Some(X86FaultCause::ReservedBit)
+        );
     }
 }
