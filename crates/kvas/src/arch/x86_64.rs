@@ -25,6 +25,37 @@
 //! directory (PDE, 2 MiB leaves), 2 the PDPT (1 GiB leaves), 3 the PML4, 4 the
 //! PML5. Both modes use 4 KiB, 2 MiB and 1 GiB pages (1 GiB needs
 //! `CPUID.80000001H:EDX.Page1GB`).
+//!
+//! The mode is a run-time value, as `CR4.LA57` is: one compiled engine serves
+//! both depths. The direct map's first 4 GiB in 5-level paging, checked with
+//! the simulator's model of the SDM:
+//!
+//! ```
+//! use kvas::arch::x86_64::{Cr3, Mode, X86_64};
+//! use kvas::paging::{Attrs, PageTable};
+//! use kvas::sim::{Access, Ram, TrackingAllocator, X86Context, X86Mmu};
+//! use kvas::{PageSize, PhysAddr, VirtAddr};
+//!
+//! let mode = Mode::Level5; // CR4.LA57 = 1, as the boot code found it
+//! let ram = Ram::new(); // the host simulator; a kernel passes an OffsetMemory instead
+//! let mut frames = TrackingAllocator::new(PhysAddr::new(0x1_0000_0000)?, 1 << 20)?;
+//! let mut pt = PageTable::new(X86_64::new(mode), &ram, &mut frames)?;
+//! let page_offset = VirtAddr::new(0xff11_0000_0000_0000); // page_offset_base, 5-level
+//! pt.map_range(page_offset, PhysAddr::ZERO, 4 << 30, Attrs::KERNEL_RW, PageSize::Size1G, &mut frames)?
+//!     .ignore(); // not live on any CPU yet: no TLB to flush
+//! assert_eq!(pt.stats()?.leaves_of(PageSize::Size1G), 4);
+//!
+//! // What a CPU would do with this CR3.
+//! let cr3 = Cr3 { root: pt.root(), pcid: None, no_flush: false }.encode()?;
+//! let cpu = X86Mmu::new(cr3, mode == Mode::Level5);
+//! let kernel = X86Context::SUPERVISOR;
+//! let t = cpu.translate(&ram, VirtAddr::new(0xff11_0000_8765_4321), Access::Store, kernel)?;
+//! assert_eq!((t.pa.as_u64(), t.level), (0x8765_4321, 2));
+//! // Data is never executable (XD), and user mode cannot touch it (US = 0).
+//! assert!(cpu.translate(&ram, page_offset, Access::Fetch, kernel).is_err());
+//! assert!(cpu.translate(&ram, page_offset, Access::Load, X86Context::USER).is_err());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use core::fmt;
 
