@@ -233,29 +233,36 @@ impl Aarch64 {
     }
 }
 
+/// The attributes of a well-formed leaf, without branches: each `Attrs` bit
+/// is one descriptor bit moved (and for WRITE and GLOBAL inverted).
 #[inline(always)]
 fn leaf_attrs(raw: u64) -> Attrs {
-    let mut attrs = Attrs::READ;
-    let user = raw & AP_EL0 != 0;
-    if user {
-        attrs |= Attrs::USER;
+    let user = (raw >> 6) & 1;
+    // The execute-never bit of the page's owner: UXN (54) for a user page, PXN (53) else.
+    let xn = (raw >> (53 + user)) & 1;
+    let bits = Attrs::READ.bits() as u64
+        | (((raw >> 7) & 1) ^ 1) << 1
+        | (xn ^ 1) << 2
+        | user << 3
+        | (((raw >> 11) & 1) ^ 1) << 4
+        | ((raw >> 10) & 1) << 5
+        | ((raw >> 55) & 1) << 6;
+    Attrs::from_bits_truncate(bits as u16)
+}
+
+impl Aarch64 {
+    /// Whether `raw` is a well-formed kvas leaf at `level`.
+    #[inline(always)]
+    fn is_leaf(&self, raw: u64, level: u8) -> bool {
+        let kind = if level == 0 { VALID | TABLE_OR_PAGE } else { VALID };
+        // The execute-never bit that does not belong to the page's owner must be set.
+        let other_xn = if raw & AP_EL0 != 0 { PXN } else { UXN };
+        raw & (VALID | TABLE_OR_PAGE) == kind
+            && level <= self.geometry.max_leaf_level()
+            && raw & self.leaf_zero_bits(level) == 0
+            && (self.lpa2 || raw & SH == SH_INNER)
+            && raw & other_xn != 0
     }
-    if raw & AP_RO == 0 {
-        attrs |= Attrs::WRITE;
-    }
-    if raw & (if user { UXN } else { PXN }) == 0 {
-        attrs |= Attrs::EXECUTE;
-    }
-    if raw & NG == 0 {
-        attrs |= Attrs::GLOBAL;
-    }
-    if raw & AF != 0 {
-        attrs |= Attrs::ACCESSED;
-    }
-    if raw & SW_DIRTY != 0 {
-        attrs |= Attrs::DIRTY;
-    }
-    attrs
 }
 
 impl TableFormat for Aarch64 {
@@ -274,16 +281,7 @@ impl TableFormat for Aarch64 {
         if typed && level > 0 {
             return if raw & self.table_zero_bits() == 0 { Pte::Table(pa) } else { Pte::Reserved };
         }
-        // A page at level 0, a block above it (where the mode allows one).
-        if (!typed && (level == 0 || level > self.geometry.max_leaf_level()))
-            || raw & self.leaf_zero_bits(level) != 0
-            || (!self.lpa2 && raw & SH != SH_INNER)
-        {
-            return Pte::Reserved;
-        }
-        // The execute-never bit that does not belong to the page's owner is set.
-        let other_xn = if raw & AP_EL0 != 0 { PXN } else { UXN };
-        if raw & other_xn == 0 {
+        if !self.is_leaf(raw, level) {
             return Pte::Reserved;
         }
         Pte::Leaf { pa, attrs: leaf_attrs(raw) }
@@ -341,6 +339,11 @@ impl TableFormat for Aarch64 {
     fn next_table(&self, raw: u64, level: u8) -> Option<PhysAddr> {
         let ok = level > 0 && raw & (VALID | TABLE_OR_PAGE | self.table_zero_bits()) == VALID | TABLE_OR_PAGE;
         ok.then(|| PhysAddr::new_truncate(self.address(raw)))
+    }
+
+    #[inline(always)]
+    fn leaf(&self, raw: u64, level: u8) -> Option<(PhysAddr, Attrs)> {
+        self.is_leaf(raw, level).then(|| (PhysAddr::new_truncate(self.address(raw)), leaf_attrs(raw)))
     }
 
     #[inline(always)]

@@ -167,28 +167,18 @@ impl X86_64 {
     }
 }
 
+/// The attributes of a leaf, without branches: each `Attrs` bit is one entry
+/// bit moved (EXECUTE inverted from XD).
 #[inline(always)]
 fn leaf_attrs(raw: u64) -> Attrs {
-    let mut attrs = Attrs::READ;
-    if raw & RW != 0 {
-        attrs |= Attrs::WRITE;
-    }
-    if raw & XD == 0 {
-        attrs |= Attrs::EXECUTE;
-    }
-    if raw & US != 0 {
-        attrs |= Attrs::USER;
-    }
-    if raw & G != 0 {
-        attrs |= Attrs::GLOBAL;
-    }
-    if raw & A != 0 {
-        attrs |= Attrs::ACCESSED;
-    }
-    if raw & D != 0 {
-        attrs |= Attrs::DIRTY;
-    }
-    attrs
+    let bits = Attrs::READ.bits() as u64
+        | (raw & RW)
+        | ((raw >> 63) ^ 1) << 2
+        | ((raw >> 2) & 1) << 3
+        | ((raw >> 8) & 1) << 4
+        | ((raw >> 5) & 1) << 5
+        | ((raw >> 6) & 1) << 6;
+    Attrs::from_bits_truncate(bits as u16)
 }
 
 /// The bits of a leaf at `level` that must be zero in a kvas leaf: the memory
@@ -267,6 +257,15 @@ impl TableFormat for X86_64 {
     #[inline(always)]
     fn is_valid(&self, raw: u64) -> bool {
         raw & P != 0
+    }
+
+    #[inline(always)]
+    fn leaf(&self, raw: u64, level: u8) -> Option<(PhysAddr, Attrs)> {
+        let ok = raw & P != 0
+            && (level == 0 || raw & PS != 0)
+            && level <= self.geometry.max_leaf_level()
+            && raw & leaf_zero_bits(level) == 0;
+        ok.then(|| (PhysAddr::new_truncate(raw & ADDR_MASK), leaf_attrs(raw)))
     }
 
     #[inline(always)]
