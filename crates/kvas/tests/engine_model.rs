@@ -8,7 +8,8 @@
 //! - the architecture's oracle MMU ([`kvas::sim::Mmu`], [`kvas::sim::X86Mmu`],
 //!   [`kvas::sim::Arm64Mmu`]) translates every probed address (both ends of
 //!   every request and of every mapped range, and their neighbours) for every
-//!   kind of access exactly as the model says, and so does the engine;
+//!   kind of access, from the kernel and from user mode, exactly as the model
+//!   says, and so does the engine;
 //! - where the architecture needs break-before-make (arm64), every probed leaf
 //!   that changed size, address, memory type or nG went through a recorded
 //!   break, and at each break the oracle already faulted on the entry; other
@@ -388,16 +389,30 @@ impl<T: Target> World<'_, T> {
         let root = self.pt.root();
         for va in self.all_probes() {
             let expected = self.model.lookup(va);
-            for access in Access::ALL {
-                let got = self.target.hw(ram, root, va, access);
-                let allowed = expected.filter(|(_, a)| self.target.allows(*a, access));
+            for (access, user) in Access::ALL.into_iter().flat_map(|a| [(a, false), (a, true)]) {
+                let got = self.target.hw_in(ram, root, va, access, user);
+                let allowed = expected.filter(|(_, a)| {
+                    if user {
+                        self.target.allows_user(*a, access)
+                    } else {
+                        self.target.allows(*a, access)
+                    }
+                });
                 match (got, allowed) {
                     (Some((hw_pa, _, _)), Some((pa, _))) => {
-                        prop_assert_eq!(hw_pa, pa, "{:#x} {:?}", va, access)
+                        prop_assert_eq!(hw_pa, pa, "{:#x} {:?} user {}", va, access, user)
                     }
                     (None, None) => {}
                     (got, want) => {
-                        prop_assert!(false, "{:#x} {:?}: MMU {:?}, model {:?}", va, access, got, want)
+                        prop_assert!(
+                            false,
+                            "{:#x} {:?} user {}: MMU {:?}, model {:?}",
+                            va,
+                            access,
+                            user,
+                            got,
+                            want
+                        )
                     }
                 }
             }

@@ -27,10 +27,27 @@ pub trait Target: Copy + Debug {
     /// `attrs` to do: succeed or fault.
     fn allows(&self, attrs: Attrs, access: Access) -> bool;
 
-    /// The oracle: where a kernel `access` to `va` lands with the table rooted
-    /// at `root` in `ram`, with the level and raw bits of the leaf; `None` if it
-    /// faults. Kernel accesses to user data are allowed (SUM, no SMAP, no PAN).
-    fn hw(&self, ram: &Ram, root: PhysAddr, va: u64, access: Access) -> Option<(u64, u8, u64)>;
+    /// What the model expects a user-mode access to do: the kernel's rule,
+    /// plus the page must be a user page, and user code may run it.
+    fn allows_user(&self, attrs: Attrs, access: Access) -> bool {
+        attrs.contains(Attrs::USER)
+            && match access {
+                Access::Fetch => self.allows(attrs - Attrs::USER, access),
+                _ => self.allows(attrs, access),
+            }
+    }
+
+    /// The oracle: where an `access` to `va` from the kernel (or from user
+    /// mode, if `user`) lands with the table rooted at `root` in `ram`, with
+    /// the level and raw bits of the leaf; `None` if it faults. Kernel accesses
+    /// to user data are allowed (SUM, no SMAP, no PAN).
+    fn hw_in(&self, ram: &Ram, root: PhysAddr, va: u64, access: Access, user: bool)
+        -> Option<(u64, u8, u64)>;
+
+    /// [`Target::hw_in`] from the kernel.
+    fn hw(&self, ram: &Ram, root: PhysAddr, va: u64, access: Access) -> Option<(u64, u8, u64)> {
+        self.hw_in(ram, root, va, access, false)
+    }
 
     /// Whether replacing leaf `old` at level `old_level` by `new` at
     /// `new_level`, both live, needs break-before-make by the architecture's rules.
@@ -72,9 +89,16 @@ impl Target for RvMode {
         }
     }
 
-    fn hw(&self, ram: &Ram, root: PhysAddr, va: u64, access: Access) -> Option<(u64, u8, u64)> {
+    fn hw_in(
+        &self,
+        ram: &Ram,
+        root: PhysAddr,
+        va: u64,
+        access: Access,
+        user: bool,
+    ) -> Option<(u64, u8, u64)> {
         let satp = Satp { mode: Some(*self), asid: 0, root }.encode().unwrap();
-        let ctx = Context::SUPERVISOR.with_sum(true);
+        let ctx = if user { Context::USER } else { Context::SUPERVISOR.with_sum(true) };
         let t = Mmu::from_satp(satp).unwrap().translate(ram, VirtAddr::new(va), access, ctx).ok()?;
         let leaf = t.leaf.unwrap();
         Some((t.pa.as_u64(), leaf.level, leaf.pte))
@@ -98,10 +122,17 @@ impl Target for X86Mode {
         }
     }
 
-    fn hw(&self, ram: &Ram, root: PhysAddr, va: u64, access: Access) -> Option<(u64, u8, u64)> {
+    fn hw_in(
+        &self,
+        ram: &Ram,
+        root: PhysAddr,
+        va: u64,
+        access: Access,
+        user: bool,
+    ) -> Option<(u64, u8, u64)> {
         let cr3 = Cr3 { root, pcid: None, no_flush: false }.encode().unwrap();
         let mmu = X86Mmu::new(cr3, *self == X86Mode::Level5);
-        let ctx = X86Context { smap: false, ..X86Context::SUPERVISOR };
+        let ctx = if user { X86Context::USER } else { X86Context { smap: false, ..X86Context::SUPERVISOR } };
         let t = mmu.translate(ram, VirtAddr::new(va), access, ctx).ok()?;
         Some((t.pa.as_u64(), t.level, t.entry))
     }
@@ -128,14 +159,22 @@ impl Target for Arm {
             }
     }
 
-    fn hw(&self, ram: &Ram, root: PhysAddr, va: u64, access: Access) -> Option<(u64, u8, u64)> {
+    fn hw_in(
+        &self,
+        ram: &Ram,
+        root: PhysAddr,
+        va: u64,
+        access: Access,
+        user: bool,
+    ) -> Option<(u64, u8, u64)> {
         let Arm(mode, range) = *self;
         let ttbr = Ttbr { root, asid: 0 }.encode(mode, range).unwrap();
         let txsz = 64 - mode.va_bits() as u8;
         let tcr = Tcr { t0sz: txsz, t1sz: txsz, ds: mode == ArmMode::Va52 };
         let (t0, t1) = if range == Range::Ttbr0 { (ttbr, 0) } else { (0, ttbr) };
         let mmu = Arm64Mmu::new(tcr, t0, t1).unwrap();
-        let t = mmu.translate(ram, VirtAddr::new(va), access, Arm64Context::EL1).ok()?;
+        let ctx = if user { Arm64Context::EL0 } else { Arm64Context::EL1 };
+        let t = mmu.translate(ram, VirtAddr::new(va), access, ctx).ok()?;
         Some((t.pa.as_u64(), (3 - t.level) as u8, t.descriptor))
     }
 
