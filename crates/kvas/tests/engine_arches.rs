@@ -41,6 +41,11 @@ fn scenario<T: Target>(target: T) {
         .unwrap()
         .ignore();
     assert_eq!(&pt.stats().unwrap().leaves[..3], &[3, 1, 1], "{target:?}");
+    // The entries say what was asked, so the oracle below judges the right thing.
+    for m in pt.mappings().map(Result::unwrap) {
+        let asked = if m.va.as_u64() == user { USER_RW } else { Attrs::KERNEL_RW };
+        assert_eq!(m.attrs, asked, "{target:?} {}", m.va);
+    }
     let root = pt.root();
     let check = |pt: &PageTable<T::F, &Ram>| {
         let mut n = 0;
