@@ -319,6 +319,30 @@ mod tests {
     }
 
     #[test]
+    fn one_range_spaces_take_only_their_half() {
+        let upper = Geometry::with_space(4, 2, 48, Space::Upper).unwrap();
+        let lower = Geometry::with_space(4, 2, 48, Space::Lower).unwrap();
+        let k = VirtAddr::new(0xffff_0000_0000_0000);
+        assert!(upper.is_canonical(k) && !lower.is_canonical(k));
+        assert!(!SV39.is_canonical(k));
+        let u = VirtAddr::new(0x0000_ffff_ffff_f000);
+        assert!(lower.is_canonical(u) && !upper.is_canonical(u));
+        assert_eq!((upper.kernel_half_start(), upper.user_half_end()), (k, 0));
+        assert_eq!(lower.user_half_end(), 1 << 48);
+        // A walk's index bits come back with the space's upper bits.
+        assert_eq!(upper.extend(0x0000_8000_0000_0000), VirtAddr::new(0xffff_8000_0000_0000));
+        assert_eq!(lower.extend(0x0000_8000_0000_0000), VirtAddr::new(0x0000_8000_0000_0000));
+        assert_eq!(SV39.extend(0x40_0000_0000), VirtAddr::new(0xffff_ffc0_0000_0000));
+        // Fewer address bits than the levels index: 52 over five levels, not 43.
+        assert!(Geometry::with_space(5, 3, 52, Space::Upper).is_ok());
+        assert!(Geometry::with_space(5, 3, 48, Space::Upper).is_err());
+        assert!(Geometry::with_space(4, 2, 49, Space::Upper).is_err());
+        // Ranges in a one-half space: no hole to cross, the top is the end.
+        assert_eq!(check_range(upper, VirtAddr::new(0xffff_ffff_ffff_f000), 4096), Ok(()));
+        assert!(check_range(lower, VirtAddr::new(0x0000_ffff_ffff_f000), 8192).is_err());
+    }
+
+    #[test]
     fn largest_leaf_needs_both_alignments_and_length() {
         let va = VirtAddr::new(0xffff_ffc0_0000_0000);
         let gib = PhysAddr::new(0x8000_0000).unwrap();

@@ -1,5 +1,5 @@
-//! The host simulator: simulated physical RAM and a software MMU that translates
-//! exactly as the RISC-V privileged spec says.
+//! The host simulator: simulated physical RAM and software MMUs that translate
+//! exactly as the RISC-V privileged spec, the Intel SDM and the Arm ARM say.
 //!
 //! - [`Ram`]: the whole 56-bit physical space, sparse and zero-filled. It is a
 //!   [`crate::paging::PhysMemory`], so the engine builds tables in it as it would
