@@ -266,6 +266,8 @@ impl Aarch64 {
 }
 
 impl TableFormat for Aarch64 {
+    const BREAK_BEFORE_MAKE: bool = true;
+
     #[inline(always)]
     fn geometry(&self) -> Geometry {
         self.geometry

@@ -83,6 +83,11 @@ pub trait TableFormat: Copy {
         }
     }
 
+    /// Whether the format ever needs break-before-make. When `false` (the
+    /// default), [`TableFormat::needs_break`] is never asked, and the engine
+    /// does not even read the old entry.
+    const BREAK_BEFORE_MAKE: bool = false;
+
     /// Whether replacing the valid entry `old` by the valid entry `new` needs
     /// break-before-make: first an invalid entry, then a TLB invalidation
     /// ([`crate::paging::PhysMemory::invalidate`]), only then `new`. Arm

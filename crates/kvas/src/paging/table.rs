@@ -321,7 +321,7 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
     /// `level`) by `new`, with break-before-make where the format needs it.
     #[inline(always)]
     pub(super) fn replace_entry(&self, table: PhysAddr, idx: usize, va: VirtAddr, level: u8, new: u64) {
-        if self.format.needs_break(self.entry(table, idx), new) {
+        if F::BREAK_BEFORE_MAKE && self.format.needs_break(self.entry(table, idx), new) {
             self.set_entry(table, idx, 0);
             let first = va.as_u64() & !(Geometry::granularity(level) - 1);
             self.mem.invalidate(VirtAddr::new(first), level);
