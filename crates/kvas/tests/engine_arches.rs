@@ -166,11 +166,14 @@ fn arm64_breaks_before_making_only_where_the_arm_arm_asks() {
         assert_eq!(target.hw(&b.memory, pt.root(), b.va.as_u64(), Access::Load), None, "{:?}", b.va);
     }
     // x86-64 and RISC-V never break.
-    for levels in [X86Mode::Level4] {
-        let mut x = PageTable::new(levels.format(), &ram, &mut frames).unwrap();
-        let xva = VirtAddr::new(0xffff_8000_4000_0000);
-        x.map(xva, pa, PageSize::Size1G, Attrs::KERNEL_RW, &mut frames).unwrap().ignore();
-        x.unmap(VirtAddr::new(xva.as_u64() + (3 << 20)), PageSize::Size4K, &mut frames).unwrap().ignore();
-        assert!(ram.take_breaks().is_empty());
+    fn split_without_breaks<T: Target>(target: T, ram: &Ram, frames: &mut TrackingAllocator) {
+        let mut x = PageTable::new(target.format(), ram, frames).unwrap();
+        let (xva, pa) = (VirtAddr::new(0xffff_8000_4000_0000), PhysAddr::new(0x4000_0000).unwrap());
+        x.map(xva, pa, PageSize::Size1G, Attrs::KERNEL_RW, frames).unwrap().ignore();
+        x.unmap(VirtAddr::new(xva.as_u64() + (3 << 20)), PageSize::Size4K, frames).unwrap().ignore();
+        assert!(ram.take_breaks().is_empty(), "{target:?}");
     }
+    split_without_breaks(X86Mode::Level4, &ram, &mut frames);
+    split_without_breaks(X86Mode::Level5, &ram, &mut frames);
+    split_without_breaks(Mode::Sv48, &ram, &mut frames);
 }
