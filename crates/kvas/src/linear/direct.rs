@@ -12,9 +12,9 @@
 //! | Linux leaves | 1 GiB where the CPU has `Page1GB` (gbpages), else 2 MiB; the ISA range `[0, 1 MiB)` is always mapped, on its own | `rodata=full` (the default): 4 KiB pages only (`NO_BLOCK_MAPPINGS`); with `rodata=on`: 2 MiB and 1 GiB blocks |
 //! | kvas | the base that leaves the most memory ([`choose_base`]), every leaf size the format has | the same |
 //!
-//! What Linux's x86 `memory_map_top_down` does on top (mapping the top of RAM
-//! first in growing steps, which keeps the first 2 MiB-mapped gigabyte from
-//! becoming a 1 GiB page) is not modelled.
+//! Not modelled: Linux's x86 `memory_map_top_down`, which maps RAM from the top
+//! down in growing chunks; a gigabyte split between two chunks becomes a table
+//! of 2 MiB pages where this model has one 1 GiB page.
 
 use crate::addr::{PageSize, PhysAddr, VirtAddr};
 use crate::arch::{aarch64, x86_64};
