@@ -6,6 +6,8 @@
 //! the leaf the walk ended on. How kvas attributes map to each architecture's
 //! permissions is spelled out in [`Target::allows`].
 
+#![allow(dead_code)] // each test binary uses its own part of it
+
 use std::fmt::Debug;
 
 use kvas::arch::aarch64::{Aarch64, Mode as ArmMode, Range, Ttbr};
