@@ -13,8 +13,8 @@
 //!
 //! - A kvas leaf uses `MAIR_EL1` attribute 0 (AttrIndx = 0), which the kernel
 //!   must program as Normal write-back memory, and inner shareability (SH = 3;
-//!   with LPA2, bits 9..8 hold OA[51:50] and `TCR_EL1.SHx` gives shareability).
-//! - AP[1] (bit 6) grants EL0 access ([`Attrs::USER`]), AP[2] (bit 7) makes the
+//!   with LPA2, bits 9..8 hold OA\[51:50\] and `TCR_EL1.SHx` gives shareability).
+//! - AP\[1\] (bit 6) grants EL0 access ([`Attrs::USER`]), AP\[2\] (bit 7) makes the
 //!   page read-only (no [`Attrs::WRITE`]), AF (bit 10) is [`Attrs::ACCESSED`],
 //!   nG (bit 11) is the absence of [`Attrs::GLOBAL`], and [`Attrs::DIRTY`] is
 //!   software bit 55 (as Linux's `PTE_DIRTY`). [`Attrs::EXECUTE`] clears UXN for
@@ -46,11 +46,11 @@ pub const TABLE_OR_PAGE: u64 = 1 << 1;
 pub const ATTR_INDX: u64 = 0b111 << 2;
 /// Non-secure (bit 5).
 pub const NS: u64 = 1 << 5;
-/// AP[1]: EL0 may access.
+/// AP\[1\]: EL0 may access.
 pub const AP_EL0: u64 = 1 << 6;
-/// AP[2]: read-only.
+/// AP\[2\]: read-only.
 pub const AP_RO: u64 = 1 << 7;
-/// SH, shareability (bits 9..8); OA[51:50] under LPA2.
+/// SH, shareability (bits 9..8); OA\[51:50\] under LPA2.
 pub const SH: u64 = 0b11 << 8;
 /// Inner shareable.
 pub const SH_INNER: u64 = 0b11 << 8;
@@ -381,7 +381,7 @@ impl Ttbr {
     /// 51..48. kvas keeps it in a full frame indexed by bits 56..48, where a
     /// `TTBR1` address (bits 63..52 all ones) lands on entries 496..511: the
     /// register then points 496 entries (`0xf80` bytes) into the frame, and
-    /// BADDR[51:48] goes to bits 5..2.
+    /// BADDR\[51:48\] goes to bits 5..2.
     pub fn encode(self, mode: Mode, range: Range) -> Result<u64, Error> {
         let root = self.root.as_u64();
         if !self.root.is_aligned(4096) {

@@ -6,7 +6,7 @@
 //!    Translation fault at level 0.
 //! 2. The walk starts at level `4 − ⌈(64 − TxSZ − 12) / 9⌉` (1 for 39 bits, 0
 //!    for 48, −1 for 52 with `TCR_EL1.DS = 1`) at the table `TTBR.BADDR`
-//!    (bits 47..1, and BADDR[51:48] from bits 5..2 when DS = 1); each level
+//!    (bits 47..1, and BADDR\[51:48\] from bits 5..2 when DS = 1); each level
 //!    reads one descriptor, indexed by nine VA bits (fewer at the start level).
 //! 3. Descriptor bit 0 clear → Translation fault. At level 3, bits 1..0 must
 //!    be `0b11` (a page); above it `0b11` is a table and `0b01` a block, which
@@ -15,12 +15,12 @@
 //! 4. Without DS, output-address bits 51..48 must be zero (a 48-bit physical
 //!    range), or the walk stops with an Address size fault. With DS, the
 //!    address has 52 bits: 49..12 in place and 51..50 in bits 9..8.
-//! 5. Tables pass restrictions down: APTable[0] (bit 61) denies EL0, APTable[1]
+//! 5. Tables pass restrictions down: APTable\[0\] (bit 61) denies EL0, APTable\[1\]
 //!    (bit 62) denies writes, UXNTable (60) and PXNTable (59) deny execution.
 //! 6. AF = 0 → Access flag fault (no hardware AF management).
-//! 7. Permissions from AP[2:1], UXN, PXN: EL1 may read everything, write if
-//!    AP[2] = 0, execute if PXN = 0 and the page is not writable at EL0; EL0
-//!    needs AP[1] = 1 to read, also AP[2] = 0 to write, and UXN = 0 to
+//! 7. Permissions from AP\[2:1\], UXN, PXN: EL1 may read everything, write if
+//!    AP\[2\] = 0, execute if PXN = 0 and the page is not writable at EL0; EL0
+//!    needs AP\[1\] = 1 to read, also AP\[2\] = 0 to write, and UXN = 0 to
 //!    execute. With `PSTATE.PAN = 1`, EL1 loads and stores to EL0-accessible
 //!    pages fault. Otherwise a Permission fault.
 //! 8. The output address is the block's or page's address joined with the
