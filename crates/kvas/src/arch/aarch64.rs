@@ -289,8 +289,14 @@ impl TableFormat for Aarch64 {
         Pte::Leaf { pa, attrs: leaf_attrs(raw) }
     }
 
+    /// `table` must lie below 2^48 (2^52 with LPA2), as every frame a kernel's
+    /// allocator hands out on such a CPU does; debug builds check it.
     #[inline(always)]
     fn encode_table(&self, table: PhysAddr) -> u64 {
+        debug_assert!(
+            table.as_u64() >> (if self.lpa2 { 52 } else { 48 }) == 0,
+            "table frame {table} out of range"
+        );
         let addr = if self.lpa2 { self.address_bits(table.as_u64()) } else { table.as_u64() };
         addr | TABLE_OR_PAGE | VALID
     }

@@ -213,8 +213,11 @@ impl TableFormat for X86_64 {
         Pte::Leaf { pa, attrs: leaf_attrs(raw) }
     }
 
+    /// `table` must lie below 2^52 (`MAXPHYADDR`), as every frame a kernel's
+    /// allocator hands out does; debug builds check it.
     #[inline(always)]
     fn encode_table(&self, table: PhysAddr) -> u64 {
+        debug_assert!(table.as_u64() >> MAX_PHYS_BITS == 0, "table frame {table} out of range");
         table.as_u64() | POINTER_BITS
     }
 
