@@ -6,9 +6,10 @@
 //! options belong to the riscv64 kernel's builder). `--rules kvas` picks the
 //! base that leaves the most memory and every leaf size the mode has;
 //! `--rules linux` reproduces Linux (x86: physical 0 at `PAGE_OFFSET`, the ISA
-//! range mapped on its own, 1 GiB pages; arm64: `memstart_addr` rounded to
-//! 1 GiB, and `rodata=full`'s 4 KiB pages, with the `rodata=on` block count
-//! given beside it). See `kvas::linear::direct`.
+//! range mapped whatever it holds, 1 GiB pages wherever the aligned gigabyte is
+//! all RAM; arm64: `memstart_addr` rounded to 1 GiB, and `rodata=full`'s 4 KiB
+//! pages, with the `rodata=on` block count given beside it). See
+//! `kvas::linear::direct`.
 
 use std::process::ExitCode;
 

@@ -360,7 +360,7 @@ fn map_x86_64_direct_map_in_both_depths() {
         assert_eq!((v["arch"].as_str(), v["mode"].as_str()), (Some("x86_64"), Some(mode)));
         assert_eq!(leaves(&v), [256, 511, 6]);
         assert_eq!(hex(&v["regions"][0]["page_offset"]), offset);
-        // Linux: the ISA megabyte mapped on its own first, then 1 GiB pages.
+        // Linux: the ISA megabyte mapped although it is not RAM, then 1 GiB pages.
         let v = map_json("x86_64", mode, mem, "linux");
         assert_eq!(leaves(&v), [512, 511, 6]);
         assert_eq!(v["mapped_bytes"].as_u64(), Some(7 << 30));

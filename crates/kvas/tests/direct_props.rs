@@ -58,11 +58,16 @@ fn check<T: Target>(target: T, levels_like: Mode, raw: &RawMap, dm: DirectMap, t
     let (lm, flush) = dm.build(&mut pt, &map, text_range, &mut frames).unwrap();
     flush.ignore();
     let limit = dm.base.saturating_add(dm.size);
-    let isa = 1 << 20;
-    let from = if dm.isa_first { dm.base.max(isa) } else { dm.base };
-    let mut pieces = if dm.isa_first { vec![(0, isa, false)] } else { vec![] };
     let text_pages = text.map(|(s, e)| (s & !0xfff, e.next_multiple_of(4096)));
-    pieces.extend(expected_pieces(raw, from, limit, text_pages));
+    let mut pieces = expected_pieces(raw, dm.base, limit, text_pages);
+    if dm.isa {
+        // Linux on x86 maps [0, 1 MiB) whatever it holds: the holes too.
+        let isa = 1 << 20;
+        let ram: Vec<(u64, u64)> = pieces.iter().map(|p| (p.0, p.1)).collect();
+        for (s, e) in linear_support::subtract(&[(0, isa)], &ram) {
+            pieces.push((s, e, false));
+        }
+    }
     let offset = dm.page_offset.as_u64().wrapping_sub(dm.base);
     let (leaves, tables) = minimum(levels_like, &pieces, offset, dm.max_leaf.level());
     let stats = pt.stats().unwrap();

@@ -9,12 +9,15 @@
 //! | `PAGE_OFFSET` | `0xffff888000000000` (4-level), `0xff11000000000000` (5-level) | `-(1 << va_bits)`: the bottom of the `TTBR1` range |
 //! | window | 64 TiB / 32 PiB | `PAGE_END - PAGE_OFFSET`: half the range (52-bit: up to `_PAGE_END(48)`) |
 //! | Linux base | physical 0 (`__va(x) = x + PAGE_OFFSET`) | `memstart_addr`: first RAM rounded down to `ARM64_MEMSTART_ALIGN`, 1 GiB with 4 KiB pages |
-//! | Linux leaves | 1 GiB where the CPU has `Page1GB` (gbpages), else 2 MiB; the ISA range `[0, 1 MiB)` is always mapped, on its own | `rodata=full` (the default): 4 KiB pages only (`NO_BLOCK_MAPPINGS`); with `rodata=on`: 2 MiB and 1 GiB blocks |
+//! | Linux leaves | a 1 GiB page (with `Page1GB`, gbpages) or 2 MiB page wherever the aligned block is all RAM, else 4 KiB; the ISA range `[0, 1 MiB)` is mapped whatever it holds | `rodata=full` (the default): 4 KiB pages only (`NO_BLOCK_MAPPINGS`); with `rodata=on`: 2 MiB and 1 GiB blocks |
 //! | kvas | the base that leaves the most memory ([`choose_base`]), every leaf size the format has | the same |
 //!
-//! Not modelled: Linux's x86 `memory_map_top_down`, which maps RAM from the top
-//! down in growing chunks; a gigabyte split between two chunks becomes a table
-//! of 2 MiB pages where this model has one 1 GiB page.
+//! On x86 Linux maps RAM in chunks (`memory_map_top_down`, then
+//! `split_mem_range` per chunk), but `adjust_range_page_size_mask` widens each
+//! piece to a large page whenever the aligned block around it is all RAM
+//! (`memblock_is_region_memory`), so the leaves are those of mapping each
+//! maximal run of RAM with the largest leaves, which is what [`DirectMap::build`]
+//! does; the non-RAM parts of the ISA range can only take 4 KiB pages.
 
 use crate::addr::{PageSize, PhysAddr, VirtAddr};
 use crate::arch::{aarch64, x86_64};
@@ -53,8 +56,9 @@ pub struct DirectMap {
     pub base: u64,
     /// The largest leaf.
     pub max_leaf: PageSize,
-    /// Map `[0, 1 MiB)` first and on its own, RAM or not (Linux on x86).
-    pub isa_first: bool,
+    /// Also map the parts of `[0, 1 MiB)` that are not RAM, with 4 KiB pages
+    /// (Linux on x86 maps the ISA range whatever it holds).
+    pub isa: bool,
 }
 
 /// Linux's `ARM64_MEMSTART_ALIGN` with 4 KiB pages (`PUD_SHIFT`).
@@ -73,11 +77,11 @@ impl DirectMap {
         Ok(match rules {
             Rules::Kvas => {
                 let base = choose_base(BaseRule::LargestLeaf, map, page_offset, size, 2)?;
-                DirectMap { page_offset, size, base, max_leaf: PageSize::Size1G, isa_first: false }
+                DirectMap { page_offset, size, base, max_leaf: PageSize::Size1G, isa: false }
             }
             Rules::Linux { gbpages, .. } => {
                 let max_leaf = if gbpages { PageSize::Size1G } else { PageSize::Size2M };
-                DirectMap { page_offset, size, base: 0, max_leaf, isa_first: true }
+                DirectMap { page_offset, size, base: 0, max_leaf, isa: true }
             }
         })
     }
@@ -93,12 +97,12 @@ impl DirectMap {
             Rules::Kvas => {
                 let base = choose_base(BaseRule::LargestLeaf, map, page_offset, size, top)?;
                 let max_leaf = PageSize::from_level(top).unwrap_or(PageSize::Size1G);
-                DirectMap { page_offset, size, base, max_leaf, isa_first: false }
+                DirectMap { page_offset, size, base, max_leaf, isa: false }
             }
             Rules::Linux { rodata_full, .. } => {
                 let base = map.ram_span()?.start_u64() & !(ARM64_MEMSTART_ALIGN - 1);
                 let max_leaf = if rodata_full { PageSize::Size4K } else { PageSize::Size1G };
-                DirectMap { page_offset, size, base, max_leaf, isa_first: false }
+                DirectMap { page_offset, size, base, max_leaf, isa: false }
             }
         })
     }
@@ -116,32 +120,33 @@ impl DirectMap {
         let limit = self.base.saturating_add(self.size).min(PHYS_END);
         let offset = self.page_offset.as_u64().wrapping_sub(self.base);
         let va_of = |range: PhysRange| VirtAddr::new(range.start_u64().wrapping_add(offset));
-        let isa = PhysRange::new(0, ISA_END)?;
-        let from = if self.isa_first { ISA_END.max(self.base) } else { self.base };
         let mut flush = Flush::none();
         let (mut pieces, mut mapped_bytes) = (0, 0);
-        let mut outcome = Ok(());
-        if self.isa_first {
-            outcome = pt
-                .map_range(va_of(isa), isa.start(), ISA_END, Attrs::KERNEL_RW, self.max_leaf, alloc)
-                .map(|f| {
-                    flush.merge(f);
-                    pieces += 1;
-                    mapped_bytes += ISA_END;
-                });
-        }
-        if outcome.is_ok() && from < limit {
-            outcome = for_each_piece(map, from, limit, text, |range, attrs| {
+        let mut outcome = for_each_piece(map, self.base, limit, text, |range, attrs| {
+            flush.merge(pt.map_range(
+                va_of(range),
+                range.start(),
+                range.size(),
+                attrs,
+                self.max_leaf,
+                alloc,
+            )?);
+            pieces += 1;
+            mapped_bytes += range.size();
+            Ok(())
+        });
+        if outcome.is_ok() && self.isa {
+            outcome = for_each_isa_hole(map, |hole| {
                 flush.merge(pt.map_range(
-                    va_of(range),
-                    range.start(),
-                    range.size(),
-                    attrs,
-                    self.max_leaf,
+                    va_of(hole),
+                    hole.start(),
+                    hole.size(),
+                    Attrs::KERNEL_RW,
+                    PageSize::Size4K,
                     alloc,
                 )?);
                 pieces += 1;
-                mapped_bytes += range.size();
+                mapped_bytes += hole.size();
                 Ok(())
             });
         }
@@ -149,18 +154,16 @@ impl DirectMap {
             // Undo exactly the pieces mapped, in the same order: no leaf
             // straddles an end, so the unmaps need no frames.
             let mut undo = pieces;
-            if self.isa_first && undo > 0 {
-                pt.unmap_range(va_of(isa), ISA_END, alloc)?.ignore();
-                undo -= 1;
-            }
-            if from < limit {
-                let _ = for_each_piece(map, from, limit, text, |range, _| {
-                    if undo > 0 {
-                        undo -= 1;
-                        pt.unmap_range(va_of(range), range.size(), alloc)?.ignore();
-                    }
-                    Ok(())
-                });
+            let mut unmap = |range: PhysRange| {
+                if undo > 0 {
+                    undo -= 1;
+                    pt.unmap_range(va_of(range), range.size(), alloc)?.ignore();
+                }
+                Ok(())
+            };
+            let _ = for_each_piece(map, self.base, limit, text, |range, _| unmap(range));
+            if self.isa {
+                let _ = for_each_isa_hole(map, unmap);
             }
             return Err(e);
         }
@@ -183,6 +186,27 @@ impl DirectMap {
     }
 }
 
+/// Calls `each` for every piece of `[0, 1 MiB)` that no mappable RAM covers.
+fn for_each_isa_hole(
+    map: &MemoryMap,
+    mut each: impl FnMut(PhysRange) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let mut at = 0;
+    for ram in map.mappable() {
+        if ram.start_u64() >= ISA_END {
+            break;
+        }
+        if ram.start_u64() > at {
+            each(PhysRange::from_bounds(at, ram.start_u64())?)?;
+        }
+        at = at.max(ram.end());
+    }
+    if at < ISA_END {
+        each(PhysRange::from_bounds(at, ISA_END)?)?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,25 +218,35 @@ mod tests {
         TrackingAllocator::new(PhysAddr::new(0xf000_0000_0000).unwrap(), 1 << 32).unwrap()
     }
 
+    fn x86_leaves(map: &str, mode: x86_64::Mode, rules: Rules) -> [u64; 3] {
+        let map = MemoryMap::from_text(map).unwrap();
+        let dm = DirectMap::x86_64(mode, &map, rules).unwrap();
+        let ram = Ram::new();
+        let mut alloc = frames();
+        let mut pt = PageTable::new(X86_64::new(mode), &ram, &mut alloc).unwrap();
+        dm.build(&mut pt, &map, None, &mut alloc).unwrap().1.ignore();
+        let l = pt.stats().unwrap().leaves;
+        [l[0], l[1], l[2]]
+    }
+
     #[test]
-    fn x86_linux_maps_isa_alone_then_gigabytes() {
+    fn x86_linux_maps_the_isa_range_and_large_pages_where_ram_allows() {
         let map = MemoryMap::from_text("0x100000:0xfff00000,0x100000000:3G").unwrap();
         let dm = DirectMap::x86_64(x86_64::Mode::Level5, &map, Rules::LINUX).unwrap();
         assert_eq!((dm.base, dm.page_offset.as_u64()), (0, 0xff11_0000_0000_0000));
-        let ram = Ram::new();
-        let mut alloc = frames();
-        let mut pt = PageTable::new(X86_64::new(x86_64::Mode::Level5), &ram, &mut alloc).unwrap();
-        let (lm, _) = dm.build(&mut pt, &map, None, &mut alloc).unwrap();
-        let s = pt.stats().unwrap();
-        // [0, 2M) in 4 KiB pages (ISA, then 1M..2M), [2M, 1G) in 2 MiB, then 1 GiB pages.
-        assert_eq!(&s.leaves[..3], &[512, 511, 6]);
-        assert_eq!(lm.mapped_bytes, 7 << 30);
-        // kvas: the same memory with RAM taken as it is: no ISA hole filler.
-        let dm = DirectMap::x86_64(x86_64::Mode::Level5, &map, Rules::Kvas).unwrap();
-        let ram = Ram::new();
-        let mut pt = PageTable::new(X86_64::new(x86_64::Mode::Level5), &ram, &mut alloc).unwrap();
-        dm.build(&mut pt, &map, None, &mut alloc).unwrap().1.ignore();
-        assert_eq!(&pt.stats().unwrap().leaves[..3], &[256, 511, 6]);
+        let l5 = x86_64::Mode::Level5;
+        // [0, 1M) not RAM: mapped anyway, in 4 KiB pages; [1M, 2M) then cannot
+        // be a 2 MiB page either; [2M, 1G) in 2 MiB, then 1 GiB pages.
+        assert_eq!(x86_leaves("0x100000:0xfff00000,0x100000000:3G", l5, Rules::LINUX), [512, 511, 6]);
+        // kvas leaves the ISA hole alone.
+        assert_eq!(x86_leaves("0x100000:0xfff00000,0x100000000:3G", l5, Rules::Kvas), [256, 511, 6]);
+        // A PC's map: RAM below 0x9f000, the legacy hole, RAM from 1 MiB.
+        assert_eq!(x86_leaves("0:0x9f000,0x100000:0x7ff00000", l5, Rules::LINUX), [512, 511, 1]);
+        // All RAM from 0: Linux widens the ISA mapping to the gigabyte around it.
+        assert_eq!(x86_leaves("0:4G", l5, Rules::LINUX), [0, 0, 4]);
+        // Without gbpages, 2 MiB at most.
+        let no_gb = Rules::Linux { gbpages: false, rodata_full: true };
+        assert_eq!(x86_leaves("0:4G", x86_64::Mode::Level4, no_gb), [0, 2048, 0]);
     }
 
     #[test]
