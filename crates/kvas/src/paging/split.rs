@@ -79,8 +79,8 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
     }
 
     /// Replaces the leaf at `table[idx]` (a leaf at `level` mapping `pa`) with a
-    /// table of 512 leaves one level down that map the same pages (`va` is the
-    /// leaf's first address). Returns the new table.
+    /// table of 512 leaves one level down that map the same pages (`va` is an
+    /// address inside the leaf). Returns the new table.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn split_leaf(
         &self,
