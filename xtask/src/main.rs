@@ -14,10 +14,6 @@ mod boottest;
 mod dtb;
 mod elf;
 mod image;
-#[cfg(test)]
-mod kernel_dt_tests;
-#[cfg(test)]
-mod kernel_reloc_tests;
 mod qemu;
 mod toolchain;
 

@@ -1,0 +1,20 @@
+//! Memory management after the switch: the kernel's address space, owned by one value.
+//!
+//! - [`kspace`]: `KernelSpace`, the owner of the live tables, their frames, the vm
+//!   allocators, the layout and the linear map;
+//! - [`build`]: where the kernel's address space is built (the final tables);
+//! - [`mmu`]: every `satp` write and `sfence.vma`;
+//! - [`image_map`]: the image (W^X) and the fixmap, in the early and the final tables;
+//! - [`fixmap`]: the fixmap's slots and the window onto any frame;
+//! - [`frames`]: the early tables' frame pool in .bss;
+//! - [`vmalloc`]: vmalloc and vfree on the space.
+
+pub mod build;
+pub mod fixmap;
+pub mod frames;
+pub mod image_map;
+pub mod kspace;
+pub mod mmu;
+pub mod vmalloc;
+
+pub use kspace::{KernelSpace, KernelVm};
