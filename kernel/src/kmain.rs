@@ -46,10 +46,7 @@ struct Faulting;
 
 impl core::fmt::Display for Faulting {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        // SAFETY: not safe at all, on purpose: address 8 is unmapped, so this load faults,
-        // and the trap handler must end the machine instead of returning here.
-        let v = unsafe { core::ptr::read_volatile(8 as *const u64) };
-        write!(f, "{v}")
+        write!(f, "{}", crate::trap::fault_on_purpose())
     }
 }
 
@@ -108,9 +105,7 @@ pub extern "C" fn kmain() -> ! {
     let mut space = inactive.activate(vm);
     let pinned = or_fatal(space.preallocate(), "vmalloc windows: ");
     if info.cmdline.fail == Some(FailAt::Trap) {
-        // SAFETY: not safe, on purpose: address 8 is unmapped, so this load is an
-        // unexpected page fault, which must end the machine with a failing status.
-        let _ = unsafe { core::ptr::read_volatile(8 as *const u64) };
+        crate::trap::fault_on_purpose();
     }
     let boot = Boot { handoff, sections, info };
     report(&space, &boot, pinned);

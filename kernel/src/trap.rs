@@ -133,6 +133,14 @@ pub fn probe_load(addr: u64) -> Result<u8, Fault> {
     Err(recovered())
 }
 
+/// Loads from an address no kernel mapping covers: an unexpected page fault, for the boot
+/// tests of the fatal path (`kvas.fail=trap|nested`). Never returns normally.
+pub fn fault_on_purpose() -> u64 {
+    // SAFETY: address 0x1000 lies in the (empty) user half, so this load faults before it reads
+    // anything; the trap handler ends the machine instead of returning here.
+    unsafe { core::ptr::read_volatile(0x1000 as *const u64) }
+}
+
 fn recovered() -> Fault {
     let [c, v, e] = &RECOVERED;
     Fault {

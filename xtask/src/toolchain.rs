@@ -107,6 +107,32 @@ pub fn build(toolchain: &Toolchain, kernel_dir: &Path) -> Result<PathBuf, String
     Ok(target_dir.join(TARGET).join("release").join("kvas-kernel"))
 }
 
+/// Lints the kernel crate in `kernel_dir` with clippy (`-D warnings`) for its target, with
+/// `toolchain` (Debian's: the `rust-web-clippy` package's `cargo-clippy`, which `make deps`
+/// installs).
+pub fn clippy(toolchain: &Toolchain, kernel_dir: &Path) -> Result<(), String> {
+    let target_dir = kernel_dir.join("target").join(toolchain.name());
+    let mut cmd = cargo(toolchain, "clippy", &["core", "alloc"]);
+    cmd.current_dir(kernel_dir).env("CARGO_TARGET_DIR", &target_dir).args(["--target", TARGET]);
+    cmd.args(["--", "-D", "warnings"]);
+    if let Toolchain::Debian { cargo: debian_cargo, .. } = toolchain {
+        // `cargo clippy` runs the first `cargo-clippy` on PATH: Debian's, next to its cargo,
+        // not rustup's proxy (whose toolchain has no library source for -Zbuild-std).
+        let bin = debian_cargo.parent().unwrap_or(Path::new("/usr/bin"));
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let paths = std::iter::once(bin.to_path_buf()).chain(std::env::split_paths(&path));
+        cmd.env("PATH", std::env::join_paths(paths).map_err(|e| format!("PATH: {e}"))?);
+    }
+    let status = cmd.status().map_err(|e| format!("cannot run cargo clippy for the kernel: {e}"))?;
+    if !status.success() {
+        return Err(format!(
+            "clippy found problems in the kernel ({status}); with the Debian toolchain it needs \
+             rust-web-clippy (`make deps`)"
+        ));
+    }
+    Ok(())
+}
+
 /// Code generation of a loadable module: the kernel's code model (auipc-based, ±2 GiB),
 /// static relocation model (no GOT: the loader resolves symbols directly) and linker
 /// relaxation on, as Linux builds modules, so the object carries `R_RISCV_RELAX` hints.

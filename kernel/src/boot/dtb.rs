@@ -3,7 +3,7 @@
 //! reader, `kvas_kernel_core::bootinfo` (through `kvas::phys`, structural check first), in
 //! both places.
 
-use kvas_kernel_core::bootinfo::{self, BootError, BootInfo};
+use kvas_kernel_core::bootinfo::{self, BootError};
 
 /// The blob whose header is at `va` in the current address space, `at` its physical address
 /// (for messages and for reserving it): its first 8 bytes give its size, checked against
@@ -20,26 +20,4 @@ pub unsafe fn blob<'a>(va: u64, at: u64) -> Result<&'a [u8], BootError> {
     let size = bootinfo::total_size(header, at)?;
     // SAFETY: `size` is at most MAX_FDT_SIZE (checked just above), all readable at `va`.
     Ok(unsafe { core::slice::from_raw_parts(va as *const u8, size) })
-}
-
-/// Reads the device tree at physical `pa` with the MMU off.
-///
-/// # Safety
-///
-/// The MMU is off, and `pa` holds the firmware's device tree or a blob the command line
-/// named (`kvas.dtb=`), with RAM behind it for [`bootinfo::MAX_FDT_SIZE`] bytes.
-pub unsafe fn read_physical(pa: u64) -> Result<BootInfo, BootError> {
-    // SAFETY: with the MMU off, RAM is readable at its physical address (caller).
-    bootinfo::read(unsafe { blob(pa, pa) }?, pa)
-}
-
-/// The finisher of the device tree at physical `pa`, read on its own (MMU off), so that even
-/// a tree the kernel cannot boot from ends in a failing power-off.
-///
-/// # Safety
-///
-/// As for [`read_physical`].
-pub unsafe fn finisher_physical(pa: u64) -> Option<u64> {
-    // SAFETY: as for read_physical (caller).
-    bootinfo::finisher(unsafe { blob(pa, pa) }.ok()?)
 }

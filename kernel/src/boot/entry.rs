@@ -1,6 +1,7 @@
 //! The entry point and the MMU-off boot (see the module doc of [`crate::boot`]).
 
 use kvas::phys::{MemoryMap, ReserveKind};
+use kvas_kernel_core::bootinfo::{self, BootError};
 use kvas_kernel_core::cmdline::FailAt;
 use kvas_kernel_core::BootInfo;
 
@@ -49,15 +50,20 @@ _start:
     boot_main = sym boot_main,
 );
 
+/// The blob at physical `pa`, read with the MMU off (the firmware's, or `kvas.dtb=`'s).
+fn physical_blob<'a>(pa: u64) -> Result<&'a [u8], BootError> {
+    // SAFETY: with the MMU off all of RAM is readable at its physical address, and nothing
+    // writes the blob during boot; OpenSBI passes the DTB's physical address in a1, and
+    // `kvas.dtb=` names where a test put a blob (QEMU's loader).
+    unsafe { dtb::blob(pa, pa) }
+}
+
 /// The device tree boot uses: the firmware's at `dtb_pa`, or the blob `kvas.dtb=` names.
 fn read_device_tree(dtb_pa: u64) -> (BootInfo, u64) {
-    // SAFETY (both reads): with the MMU off all of RAM is readable at its physical
-    // address; OpenSBI passes the DTB's physical address in a1, and `kvas.dtb=` names
-    // where a test put a blob (QEMU's loader).
-    let info = unsafe { dtb::read_physical(dtb_pa) }.unwrap_or_else(|e| fatal(format_args!("{e}")));
+    let read = |pa| physical_blob(pa).and_then(|blob| bootinfo::read(blob, pa));
+    let info = read(dtb_pa).unwrap_or_else(|e| fatal(format_args!("{e}")));
     match info.cmdline.dtb_at {
-        // SAFETY: as above.
-        Some(alt) => (unsafe { dtb::read_physical(alt) }.unwrap_or_else(|e| fatal(format_args!("{e}"))), alt),
+        Some(alt) => (read(alt).unwrap_or_else(|e| fatal(format_args!("{e}"))), alt),
         None => (info, dtb_pa),
     }
 }
@@ -93,14 +99,13 @@ extern "C" fn boot_main(_hartid: u64, dtb_pa: u64, load_pa: u64, instret_at_entr
     crate::console::init();
     crate::trap::init();
     // The finisher first, so that any failure below ends with a failing exit status.
-    // SAFETY: as in read_device_tree.
-    let finisher = unsafe { dtb::finisher_physical(dtb_pa) };
+    let finisher = physical_blob(dtb_pa).ok().and_then(bootinfo::finisher);
     power::set_finisher(finisher.unwrap_or(0));
     let (info, dtb_pa) = read_device_tree(dtb_pa);
     if info.cmdline.fail == Some(FailAt::Boot) {
         fatal(format_args!("kvas.fail=boot: failing on purpose with the MMU off"));
     }
-    if load_pa % LOAD_ALIGN != 0 {
+    if !load_pa.is_multiple_of(LOAD_ALIGN) {
         fatal(format_args!("kernel loaded at {load_pa:#x}, which is not 2 MiB aligned"));
     }
     let sections = crate::image::sections();
