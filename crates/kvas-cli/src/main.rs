@@ -28,6 +28,7 @@ mod explain;
 mod json;
 mod layout;
 mod map;
+mod map_report;
 mod svg;
 mod table;
 mod units;

@@ -336,3 +336,162 @@ fn a_closed_stdout_is_not_a_panic() {
         assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
     }
 }
+
+// ---------------------------------------------------------------------------
+// `kvas map` built by kvas::kspace (helper `kspace`: issues 9, 10 items 10-11, 16 item 1).
+// ---------------------------------------------------------------------------
+
+const KSPACE_DTBS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../kvas/tests/data/");
+
+#[test]
+fn map_format_built_prints_the_kernel_s_lines() {
+    // Sv39, 1 GiB: the lines the kernel prints for the same RAM and image
+    // (1 MiB text, 256 KiB rodata, 4 MiB in all, at 0x80200000), in address order.
+    let out = ok(&[
+        "map",
+        "--mode",
+        "sv39",
+        "--mem",
+        "0x80000000:1G",
+        "--kernel-size",
+        "4M",
+        "--text-size",
+        "1M",
+        "--rodata-size",
+        "256K",
+        "--finisher",
+        "0x100000",
+        "--format",
+        "built",
+    ]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 5, "{out}");
+    // fixmap: the finisher's page and the window slot, 4 KiB each.
+    assert!(lines[0].starts_with("kvas: built fixmap leaves 4K=2 2M=0 1G=0 tables "), "{out}");
+    // vmalloc: 64 pinned tables right below the root (64 GiB of 1 GiB entries in Sv39).
+    assert_eq!(lines[1], "kvas: built vmalloc leaves 4K=0 2M=0 1G=0 tables 64");
+    assert_eq!(lines[2], "kvas: built linear leaves 4K=512 2M=511 1G=0 tables 2");
+    assert!(lines[3].starts_with("kvas: built modules leaves 4K=0 2M=0 1G=0 tables "), "{out}");
+    assert_eq!(lines[4], "kvas: built kernel leaves 4K=512 2M=1 1G=0 tables 2");
+}
+
+#[test]
+fn map_without_usable_ram_says_so_and_prints_the_notices() {
+    // Issue 10 item 10: not "out of page-table frames at 0x0".
+    for (args, notice) in [
+        (
+            &["map", "--mode", "sv39", "--mem", "0x80000000:1G", "--reserve", "0x80000000:1G:reserved"][..],
+            None,
+        ),
+        (
+            &["map", "--mode", "sv39", "--mem", "0x80000000:100", "--only", "linear"][..],
+            Some("ignored RAM bank"),
+        ),
+    ] {
+        let o = kvas(args);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains("no usable RAM is left"), "{args:?}: {err}");
+        assert!(!err.contains("out of page-table frames"), "{args:?}: {err}");
+        if let Some(n) = notice {
+            assert!(err.contains(n), "{args:?}: the notice is printed on failure too: {err}");
+        }
+    }
+}
+
+#[test]
+fn map_counts_a_petabyte_of_linux_leaves_without_building_them() {
+    // Issue 10 item 11: this took 36 s and 4.2 GB. Linux's base 0x200000 keeps
+    // PAGE_OFFSET - base 2 MiB-aligned only: 2^50 / 2^21 = 2^29 leaves of 2 MiB,
+    // in 2^20 + 2^11 + 4 tables below the root.
+    let o = kvas(&[
+        "map",
+        "--mode",
+        "sv57",
+        "--rules",
+        "linux",
+        "--mem",
+        "0x200000:1P",
+        "--only",
+        "linear",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stderr(&o).contains("counted, not built"), "{}", stderr(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["leaves"]["2M"].as_u64(), Some(1 << 29));
+    assert_eq!(v["pt_pages"].as_u64(), Some(1 + (1 << 20) + (1 << 11) + 4));
+    assert_eq!(v["regions"][0]["counted"], true);
+}
+
+#[test]
+fn map_linux_rules_place_kfence_top_down_or_where_told() {
+    let dtb = format!("{KSPACE_DTBS}qemu-virt-1g.dtb");
+    let run = |extra: &[&str]| -> Value {
+        let mut args = vec![
+            "map",
+            "--mode",
+            "sv39",
+            "--rules",
+            "linux",
+            "--dtb",
+            &dtb,
+            "--dtb-addr",
+            "0xbfe00000",
+            "--kernel-size",
+            "0x1e6c000",
+            "--text-size",
+            "12M",
+            "--rodata-size",
+            "6M",
+            "--format",
+            "json",
+        ];
+        args.extend_from_slice(extra);
+        serde_json::from_str(&ok(&args)).unwrap()
+    };
+    let linear =
+        |v: &Value| v["regions"].as_array().unwrap().iter().find(|r| r["name"] == "linear").cloned().unwrap();
+    let kernel =
+        |v: &Value| v["regions"].as_array().unwrap().iter().find(|r| r["name"] == "kernel").cloned().unwrap();
+    // Default: top-down, the 2 MiB under the DTB (see tests/kspace.rs for the arithmetic).
+    let v = run(&[]);
+    assert_eq!(linear(&v)["kfence"], "0xbfc00000");
+    assert_eq!(linear(&v)["leaves"]["4K"], 512);
+    assert_eq!(linear(&v)["leaves"]["2M"], 511);
+    assert_eq!(kernel(&v)["leaves"]["2M"], 16, "0x1e6c000 bytes: 16 x 2 MiB");
+    // Off: no 4 KiB leaves at all (every piece is 2 MiB-aligned): 512 x 2M.
+    let v = run(&["--kfence", "off"]);
+    assert!(linear(&v).get("kfence").is_none());
+    assert_eq!(linear(&v)["leaves"]["4K"], 0);
+    assert_eq!(linear(&v)["leaves"]["2M"], 512);
+    // At 0x90100000 (1 MiB off the grid): 512 x 4K, and the two 2 MiB blocks it
+    // touches lose their 2M leaves: 2 x 256 x 4K more, 512 - 2 = 510 x 2M.
+    let v = run(&["--kfence", "0x90100000"]);
+    assert_eq!(linear(&v)["kfence"], "0x90100000");
+    assert_eq!(linear(&v)["leaves"]["4K"], 1024);
+    assert_eq!(linear(&v)["leaves"]["2M"], 510);
+}
+
+#[test]
+fn map_refuses_image_sections_that_do_not_fit() {
+    bad(
+        &[
+            "map",
+            "--mode",
+            "sv39",
+            "--mem",
+            "0x80000000:1G",
+            "--kernel-size",
+            "2M",
+            "--text-size",
+            "1M",
+            "--rodata-size",
+            "2M",
+        ],
+        "--rodata-size",
+    );
+    bad(&["map", "--mode", "sv39", "--mem", "0x80000000:1G", "--kfence", "nowhere"], "--kfence");
+    bad(&["map", "--mode", "sv39", "--mem", "0x80000000:1G", "--load-addr", "0x40000000"], "--load-addr");
+}

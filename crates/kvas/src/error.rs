@@ -186,6 +186,12 @@ pub enum Error {
     },
     /// A memory map with no RAM in it.
     NoRam,
+    /// RAM exists, but no free page of it is left for page tables (or a pool):
+    /// all of it is reserved, `no-map`, or at or above `limit`.
+    NoUsableRam {
+        /// Frames must end at or below this address (`u64::MAX`: no limit).
+        limit: u64,
+    },
     /// A raw `satp` value whose MODE field is not Bare, Sv39, Sv48 or Sv57.
     UnsupportedSatpMode {
         /// The whole raw `satp` value.
@@ -317,6 +323,13 @@ impl fmt::Display for Error {
                 write!(f, "device tree node {node} (number {index} in the tree): {reason}")
             }
             Error::NoRam => write!(f, "the memory map holds no RAM"),
+            Error::NoUsableRam { limit: u64::MAX } => {
+                write!(f, "no usable RAM is left: every bank was dropped, reserved or no-map")
+            }
+            Error::NoUsableRam { limit } => write!(
+                f,
+                "no usable RAM is left: every page of RAM below {limit:#x} (the end of the linear window) is reserved or no-map"
+            ),
             Error::UnsupportedSatpMode { satp } => write!(
                 f,
                 "satp {satp:#018x} has MODE {}, not Bare (0), Sv39 (8), Sv48 (9) or Sv57 (10)",
