@@ -3,9 +3,10 @@
 //! (shared/DESIGN.md), runs the self-tests and powers off (or holds).
 
 use kvas::arch::riscv::Riscv;
+use kvas::kspace::RegionKind;
 use kvas::layout::{plan, Options, Target, VmLayoutDump};
 use kvas::paging::{OffsetMemory, PageTable};
-use kvas::phys::{MemoryMap, ReserveKind, ReservedBy};
+use kvas::phys::MemoryMap;
 use kvas::PhysAddr;
 use kvas_kernel_core::cmdline::FailAt;
 use kvas_kernel_core::BootInfo;
@@ -88,27 +89,22 @@ pub extern "C" fn kmain() -> ! {
         _ => {}
     }
     let mut map: MemoryMap = info.map.clone();
-    or_fatal(
-        map.reserve(handoff.load_pa, sections.end, ReserveKind::Reserved, ReservedBy::Kernel),
-        "memory init: reserving the kernel image: ",
-    );
     let params = build::Params {
         load_pa: handoff.load_pa,
         sections: &sections,
         finisher: (handoff.finisher_pa != 0).then_some(handoff.finisher_pa),
         dtb: info.dtb,
-        layout,
         mode,
     };
-    let inactive = or_fatal(build::build(&mut early_tables, &map, &params), "");
-    let vm = or_fatal(KernelVm::new(&layout), "vmalloc windows: ");
+    let spec = or_fatal(build::spec(&mut map, &params), "");
+    let inactive = or_fatal(build::build(&mut early_tables, &map, &spec), "");
+    let vm = or_fatal(KernelVm::new(&spec.layout), "vmalloc windows: ");
     let mut space = inactive.activate(vm);
-    let pinned = or_fatal(space.preallocate(), "vmalloc windows: ");
     if info.cmdline.fail == Some(FailAt::Trap) {
         crate::trap::fault_on_purpose();
     }
     let boot = Boot { handoff, sections, info };
-    report(&space, &boot, pinned);
+    report(&space, &boot);
     let (passed, failed) = selftest::run_all(&mut space, &boot);
     kprintln!("{passed} passed, {failed} failed");
     if boot.info.cmdline.hold {
@@ -119,9 +115,10 @@ pub extern "C" fn kmain() -> ! {
 }
 
 /// The report of the serial contract, up to the layout dump.
-fn report(space: &KernelSpace, boot: &Boot, pinned: u64) {
+fn report(space: &KernelSpace, boot: &Boot) {
     let h = &boot.handoff;
     kprintln!("kvas: image {:#x} loaded at {:#x} size {:#x}", KERNEL_LINK_ADDR, h.load_pa, boot.sections.end);
+    kprintln!("kvas: dtb {:#x} size {:#x}", boot.info.dtb.base, boot.info.dtb.size);
     for (mode, back) in h.rejected() {
         kprintln!("kvas: probe: {mode} rejected (satp read back {back:#x})");
     }
@@ -154,6 +151,14 @@ fn report(space: &KernelSpace, boot: &Boot, pinned: u64) {
         Ok(layout) => kprint!("{}", VmLayoutDump(&layout)),
         Err(err) => kprintln!("kvas: no layout: {err}"),
     }
+    // What kvas::kspace built, region by region: what `kvas map --format built` predicts.
+    for line in space.built().lines() {
+        kprintln!("{line}");
+    }
     kprintln!("kvas: boot instructions {instructions} (instret from entry to the layout dump)");
+    let pinned: u64 = [RegionKind::Vmalloc, RegionKind::Modules]
+        .into_iter()
+        .filter_map(|k| space.built().region(k).map(|r| r.tables))
+        .sum();
     kprintln!("kvas: vmalloc and modules: {pinned} tables below the root preallocated, pinned");
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::boottest::Case;
 use crate::qemu::Boot;
-use crate::{dtb, image};
+use crate::{builtcheck, dtb, image};
 
 /// Where a `kvas.dtb=` test's loader puts its blob: in the 512 MiB of RAM, away from the
 /// image (0x80200000), OpenSBI and QEMU's DTB (at the top).
@@ -67,6 +67,17 @@ fn with_dts_blob(base: &Boot, dir: &Path, name: &str, dts: &str) -> Result<Boot,
     with_blob(base, dir, name, &bytes)
 }
 
+/// `c`, also checking its `kvas: built` lines against `kvas map` on the same device tree:
+/// the one the case gives QEMU, or QEMU's own dumped with the case's options.
+fn with_built(mut c: Case, dir: &Path) -> Result<Case, String> {
+    let tree = match &c.boot.dtb {
+        Some(path) => path.clone(),
+        None => dtb::dump_blob(&c.boot, dir, &c.name)?,
+    };
+    c.built = Some(builtcheck::check(c.boot.kernel.clone(), tree));
+    Ok(c)
+}
+
 /// Every boot test; images and device trees they need are made in `dir`.
 pub fn cases(kernel: &Path, dir: &Path) -> Result<Vec<Case>, String> {
     let base = Boot::new(kernel.to_path_buf());
@@ -88,15 +99,16 @@ fn good_cases(base: &Boot, dir: &Path, kernel: &Path) -> Result<Vec<Case>, Strin
     const SV48_FIXMAP: &str = "      fixmap : 0xffff8d7ffea00000 - 0xffff8d7fff000000   (6144 kB)";
     const SV39_FIXMAP: &str = "      fixmap : 0xffffffc4fea00000 - 0xffffffc4ff000000   (6144 kB)";
     const DUMP: &str = "Virtual kernel memory layout:";
+    // Every depth: the layout lines equal `kvas layout`'s, the built lines `kvas map`'s.
     let with_layout = |mut c: Case, mode: &'static str| {
         c.layout_mode = Some(mode);
-        c
+        with_built(c, dir)
     };
     let mut v = vec![
         with_layout(
             case(base, "default-sv57", |_| {}, &["kvas: paging mode sv57", DUMP, SV57_FIXMAP]),
             "sv57",
-        ),
+        )?,
         with_layout(
             case(
                 base,
@@ -105,7 +117,7 @@ fn good_cases(base: &Boot, dir: &Path, kernel: &Path) -> Result<Vec<Case>, Strin
                 &["kvas: paging mode sv48", DUMP, SV48_FIXMAP],
             ),
             "sv48",
-        ),
+        )?,
         with_layout(
             case(
                 base,
@@ -114,44 +126,44 @@ fn good_cases(base: &Boot, dir: &Path, kernel: &Path) -> Result<Vec<Case>, Strin
                 &["kvas: paging mode sv39", DUMP, SV39_FIXMAP],
             ),
             "sv39",
-        ),
+        )?,
         case(base, "cpu-sv48", |b| b.cpu = Some("rv64,sv48=on".into()), &["kvas: paging mode sv48"]),
         case(base, "cpu-sv39", |b| b.cpu = Some("rv64,sv39=on".into()), &["kvas: paging mode sv39"]),
     ];
     for (mem, size) in [("128M", 128u64 << 20), ("1G", 1 << 30), ("5G", 5 << 30)] {
         let line = ram_line(size);
-        v.push(case(
-            base,
-            &format!("ram-{mem}"),
-            |b| b.memory = mem.into(),
-            &["kvas: paging mode sv57", &line],
-        ));
+        let c =
+            case(base, &format!("ram-{mem}"), |b| b.memory = mem.into(), &["kvas: paging mode sv57", &line]);
+        v.push(with_built(c, dir)?);
     }
     v.push(case(base, "smp-4", |b| b.harts = 4, &["kvas: paging mode sv57"]));
     // 300 GiB in Sv39, whose linear map holds 128 GiB: the rest is reported, never dropped
     // silently, and every self-test passes on what is kept. QEMU's RAM is reserved lazily.
-    v.push(case(
-        base,
-        "ram-300G-sv39-capped",
-        |b| {
-            b.memory = "300G".into();
-            b.append = "no4lvl".into();
-            b.extra = [
-                "-object",
-                "memory-backend-ram,id=ram0,size=300G,reserve=off",
-                "-machine",
-                "memory-backend=ram0",
-            ]
-            .map(String::from)
-            .to_vec();
-        },
-        &[
-            "kvas: paging mode sv39",
-            "kvas: ram 0x80000000 size 0x4b00000000",
-            "kvas: warning: physical memory overflows the linear map: 0x2b00000000 bytes of RAM in \
+    v.push(with_built(
+        case(
+            base,
+            "ram-300G-sv39-capped",
+            |b| {
+                b.memory = "300G".into();
+                b.append = "no4lvl".into();
+                b.extra = [
+                    "-object",
+                    "memory-backend-ram,id=ram0,size=300G,reserve=off",
+                    "-machine",
+                    "memory-backend=ram0",
+                ]
+                .map(String::from)
+                .to_vec();
+            },
+            &[
+                "kvas: paging mode sv39",
+                "kvas: ram 0x80000000 size 0x4b00000000",
+                "kvas: warning: physical memory overflows the linear map: 0x2b00000000 bytes of RAM in \
              [0x2080000000, 0x4b80000000) not mapped",
-        ],
-    ));
+            ],
+        ),
+        dir,
+    )?);
 
     // The probe itself: harts capped by the CPU model, device trees without mmu-type.
     for (cpu, mode, rejected) in
@@ -175,25 +187,29 @@ fn good_cases(base: &Boot, dir: &Path, kernel: &Path) -> Result<Vec<Case>, Strin
     let banks = dtb::memory_node(0x8000_0000, 256 << 20) + &dtb::memory_node(0xc000_0000, 1 << 30);
     let dts = dtb::replace_node(&dtb::dump(&b, dir)?, "memory@80000000", &banks)?;
     let b = with_dtb(&b, dir, "two-banks", &dts)?;
-    v.push(case(
+    let c = case(
         &b,
         "two-banks",
         |_| {},
         &["kvas: ram 0x80000000 size 0x10000000", "kvas: ram 0xc0000000 size 0x40000000"],
-    ));
+    );
+    v.push(with_built(c, dir)?);
 
     // NUMA: one memory node per node, adjacent, one hart each (the second stays in OpenSBI).
-    v.push(case(
-        base,
-        "numa-two-nodes",
-        |b| {
-            b.memory = "1537M".into();
-            b.harts = 2;
-            b.extra = numa_args();
-        },
-        // kvas::phys merges touching banks: one range of 513 MiB + 1 GiB.
-        &["kvas: paging mode sv57", "kvas: ram 0x80000000 size 0x60100000"],
-    ));
+    v.push(with_built(
+        case(
+            base,
+            "numa-two-nodes",
+            |b| {
+                b.memory = "1537M".into();
+                b.harts = 2;
+                b.extra = numa_args();
+            },
+            // kvas::phys merges touching banks: one range of 513 MiB + 1 GiB.
+            &["kvas: paging mode sv57", "kvas: ram 0x80000000 size 0x60100000"],
+        ),
+        dir,
+    )?);
 
     // Other load addresses: the same image with its program headers moved.
     let elf = std::fs::read(kernel).map_err(|e| format!("reading {}: {e}", kernel.display()))?;
@@ -205,7 +221,7 @@ fn good_cases(base: &Boot, dir: &Path, kernel: &Path) -> Result<Vec<Case>, Strin
         let mut c =
             case(base, &format!("load-{load:#x}"), |b| b.kernel = path, &["kvas: paging mode sv57", &line]);
         c.boot.memory = mem.into();
-        v.push(c);
+        v.push(with_built(c, dir)?);
     }
     let path = dir.join("kvas-kernel-unaligned.elf");
     let moved = image::with_load_address(&elf, 0x8060_1000).map_err(|e| e.to_string())?;
@@ -350,7 +366,7 @@ fn device_tree_cases(base: &Boot, dir: &Path) -> Result<Vec<Case>, String> {
     let many = dtb::replace_node(&qemu, "memory@80000000", &banks)?;
     let mut c = case(&with_dtb(base, dir, "twenty-banks", &many)?, "dtb-twenty-banks", |_| {}, &[]);
     c.lines = lines;
-    v.push(c);
+    v.push(with_built(c, dir)?);
     // A bank with ragged edges: kept trimmed, with the library's notice.
     let trimmed =
         dtb::replace_node(&qemu, "memory@80000000", &dtb::memory_node(0x8000_0000, (512 << 20) - 0x800))?;

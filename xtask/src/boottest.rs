@@ -76,9 +76,11 @@ pub fn judge(case: &Case, out: &Outcome) -> Result<(), String> {
             ([one], Some(c)) if c != 0 => Err(format!("the fatal line is {one:?}, expected {want:?}")),
             ([_], code) => Err(format!("a fatal error must power off failing, QEMU exit {code:?}")),
             ([], _) => Err(format!("missing the fatal line {want:?}")),
-            (many, _) => {
-                Err(format!("{} fatal or trap lines, expected exactly one: {:?}", many.len(), &many[..3]))
-            }
+            (many, _) => Err(format!(
+                "{} fatal or trap lines, expected exactly one: {:?}",
+                many.len(),
+                &many[..many.len().min(3)]
+            )),
         };
     }
     if let Some(first) = fatal.first() {

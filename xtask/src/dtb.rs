@@ -33,6 +33,27 @@ pub fn dump(boot: &Boot, dir: &Path) -> Result<String, String> {
     String::from_utf8(dts).map_err(|e| format!("dtc printed non-UTF-8: {e}"))
 }
 
+/// Dumps the device tree QEMU would give `boot` (memory, harts, CPU and any
+/// `-object`/`-numa`/`-machine` options; not the command line, which QEMU takes only with a
+/// kernel and which holds no memory) to `dir/NAME.qemu.dtb`; returns its path.
+pub fn dump_blob(boot: &Boot, dir: &Path, name: &str) -> Result<PathBuf, String> {
+    let blob = dir.join(format!("{name}.qemu.dtb"));
+    let mut c = Command::new(QEMU);
+    c.arg("-machine").arg(format!("virt,dumpdtb={}", blob.display()));
+    c.args(["-m", &boot.memory, "-smp", &boot.harts.to_string(), "-nographic"]);
+    if let Some(cpu) = &boot.cpu {
+        c.args(["-cpu", cpu]);
+    }
+    let mut extra = boot.extra.iter();
+    while let Some(flag) = extra.next() {
+        if let ("-object" | "-numa" | "-machine", Some(value)) = (flag.as_str(), extra.next()) {
+            c.args([flag, value]);
+        }
+    }
+    run(&mut c, "dumping QEMU's device tree")?;
+    Ok(blob)
+}
+
 /// Compiles `dts` to `dir/name.dtb`.
 pub fn compile(dts: &str, dir: &Path, name: &str) -> Result<PathBuf, String> {
     let src = dir.join(format!("{name}.dts"));

@@ -14,6 +14,7 @@
 
 mod bootcases;
 mod boottest;
+mod builtcheck;
 mod dtb;
 mod elf;
 mod image;

@@ -1,20 +1,19 @@
-//! The early page tables, built with the MMU off by the kvas engine through the identity
-//! view, from the frame pool in .bss (mm/frames.rs): the image at its link address with W^X,
-//! its text identity-mapped (the trampoline for the `satp` write), and the fixmap (the
-//! finisher's page, the window slot, the DTB window): mm/image_map.rs, shared with the final
-//! tables.
+//! The early page tables, built with the MMU off through the identity view, from the frame
+//! pool in .bss (mm/frames.rs), by kvas::kspace's one builder (`KernelSpec::early`): the image
+//! at its link address with W^X, its text identity-mapped (the trampoline for the `satp`
+//! write), and the fixmap (the finisher's page, the window slot, the DTB window).
 
-use kvas::arch::riscv::{Mode, Riscv, Satp};
+use kvas::arch::riscv::{Mode, Satp};
+use kvas::kspace::{self, FixmapSpec, KernelSpec};
 use kvas::layout::{Kasan, Riscv64Layout};
-use kvas::paging::{OffsetMemory, PageTable};
-use kvas::PhysAddr;
+use kvas::paging::OffsetMemory;
+use kvas::phys::{MemoryMap, PhysRange};
+use kvas::{Error, PhysAddr};
 use kvas_kernel_core::DtbPlace;
 
-use super::probe::Probe;
 use super::KERNEL_LINK_ADDR;
 use crate::image::Sections;
 use crate::mm::frames::EarlyFrames;
-use crate::mm::image_map::{map_kernel, KernelMaps, MapError};
 
 /// The early tables, ready for the switch.
 pub struct EarlyTables {
@@ -24,27 +23,36 @@ pub struct EarlyTables {
     pub satp: u64,
 }
 
-/// kvas::layout's plan for the image in `mode` (its fixmap and windows).
-pub fn layout(mode: Mode, sections: &Sections) -> Result<Riscv64Layout, kvas::Error> {
+/// kvas::layout's plan for the image in `mode` (its fixmap and windows): the layout
+/// `KernelSpec::new` plans for this image.
+pub fn layout(mode: Mode, sections: &Sections) -> Result<Riscv64Layout, Error> {
     Riscv64Layout::from_image(mode, Kasan::None, KERNEL_LINK_ADDR, KERNEL_LINK_ADDR + sections.end, None)
 }
 
-/// Builds the early tables for `probe`'s mode (MMU off).
+/// What the fixmap maps: the finisher's page, the window slot, the DTB window. The same in
+/// the early and the final tables.
+pub fn fixmap(finisher: Option<u64>, dtb: DtbPlace) -> Result<FixmapSpec, Error> {
+    Ok(FixmapSpec {
+        device: finisher.map(PhysAddr::new).transpose()?,
+        window_slot: true,
+        dtb: Some(PhysRange::new(dtb.base, dtb.size)?),
+    })
+}
+
+/// Builds the early tables for `mode` (MMU off).
 pub fn build(
-    probe: &Probe,
+    mode: Mode,
     load_pa: u64,
     sections: &Sections,
     finisher: Option<u64>,
     dtb: DtbPlace,
     frames: &mut EarlyFrames,
-) -> Result<EarlyTables, MapError> {
+) -> Result<EarlyTables, Error> {
+    let spec = KernelSpec::early(mode, sections.image(load_pa)?, fixmap(finisher, dtb)?)?;
     // SAFETY: the MMU is off: every frame is at its physical address.
     let identity = unsafe { OffsetMemory::new(0) };
-    let mut t = PageTable::new(Riscv::new(probe.mode), identity, frames)?;
-    let layout = layout(probe.mode, sections)?;
-    let k = KernelMaps { load_pa, sections, layout: &layout, finisher, dtb, trampoline: true };
-    map_kernel(&mut t, &k, frames)?;
+    let (t, _built) = kspace::build_with(&spec, &MemoryMap::new(), identity, frames)?;
     let root = t.root();
-    let satp = Satp { mode: Some(probe.mode), asid: 0, root }.encode()?;
+    let satp = Satp { mode: Some(mode), asid: 0, root }.encode()?;
     Ok(EarlyTables { root, satp })
 }

@@ -117,7 +117,7 @@ extern "C" fn boot_main(_hartid: u64, dtb_pa: u64, load_pa: u64, instret_at_entr
         Ok(None) => fatal(format_args!("the hart accepts no paging mode up to {max}")),
         Err(e) => fatal(format_args!("probing the paging mode: {e}")),
     };
-    let tables = early::build(&probe, load_pa, &sections, finisher, info.dtb, &mut frames)
+    let tables = early::build(probe.mode, load_pa, &sections, finisher, info.dtb, &mut frames)
         .unwrap_or_else(|e| fatal(format_args!("early page tables: {e}")));
     let mut rejected = [(0, 0); 2];
     for (slot, r) in rejected.iter_mut().zip(probe.rejected.iter().flatten()) {

@@ -1,10 +1,14 @@
 //! Where the kernel's address space is built: the final page tables, with the early tables
-//! live, from the memory map kvas::phys read from the device tree (the image reserved):
+//! live, by kvas::kspace's one builder (`KernelSpec::new`, the same function `kvas map`
+//! calls), for the memory map kvas::phys read from the device tree:
 //!
-//! - the image with W^X and the fixmap (mm/image_map.rs, as in the early tables, without
-//!   the trampoline);
-//! - the linear map of all RAM (kvas::linear), with the linear aliases of the image's text
-//!   *and* rodata read-only (as Linux's `mark_rodata_ro` makes `lm_alias(rodata)` read-only).
+//! - the image with W^X, at its link address;
+//! - the fixmap (the finisher's page, the window slot, the DTB window), as in the early
+//!   tables, without the trampoline;
+//! - the linear map of all RAM, with the linear aliases of the image's text *and* rodata
+//!   read-only (as Linux's `mark_rodata_ro` makes `lm_alias(rodata)` read-only);
+//! - the pinned tables right below the root over vmalloc and the modules window (Linux's
+//!   `pgtable_cache_init`): the root's kernel half never changes after boot.
 //!
 //! Their frames come from kvas::phys's early allocator (free RAM inside the linear window);
 //! not yet mapped, they are reached through the fixmap window (mm/fixmap.rs). The result is
@@ -13,16 +17,15 @@
 use core::fmt;
 
 use kvas::arch::riscv::{Mode, Riscv, Satp};
-use kvas::layout::Riscv64Layout;
-use kvas::linear::{self, choose_base, LinearConfig};
-use kvas::paging::{OffsetMemory, PageTable, TableFormat};
-use kvas::phys::{EarlyFrameAllocator, MemoryMap, PhysRange};
-use kvas::{Error, VirtAddr};
+use kvas::kspace::{self, KernelSpec, KernelTables, Rules};
+use kvas::paging::{OffsetMemory, PageTable};
+use kvas::phys::MemoryMap;
+use kvas::Error;
 use kvas_kernel_core::DtbPlace;
 
 use super::fixmap::{slot_va, FixmapWindow};
-use super::image_map::{map_kernel, KernelMaps, MapError};
 use super::kspace::Inactive;
+use crate::boot::early;
 use crate::image::Sections;
 
 /// A failed step of building the kernel space.
@@ -51,63 +54,35 @@ pub struct Params<'a> {
     pub finisher: Option<u64>,
     /// The device tree.
     pub dtb: DtbPlace,
-    /// kvas::layout's plan for the image in this mode.
-    pub layout: Riscv64Layout,
     /// The paging mode.
     pub mode: Mode,
 }
 
-/// Builds the final tables through the fixmap window of the live `early` tables (see the
-/// module doc).
+/// The kernel's address space for `map` (the image not yet reserved in it): the spec, and
+/// `map` with the image reserved (by the spec's rule: the image must lie in mappable RAM).
+pub fn spec(map: &mut MemoryMap, p: &Params) -> Result<KernelSpec, MemError> {
+    let image = p.sections.image(p.load_pa).map_err(step("the kernel image"))?;
+    let mut spec = KernelSpec::new(p.mode, Rules::Kvas, image).map_err(step("the kernel space"))?;
+    spec.fixmap = early::fixmap(p.finisher, p.dtb).map_err(step("the fixmap"))?;
+    spec.prepare(map).map_err(step("reserving the kernel image"))
+}
+
+/// Builds the final tables of `spec` through the fixmap window of the live `early` tables
+/// (see the module doc).
 pub fn build<'m>(
     early: &mut PageTable<Riscv, OffsetMemory>,
     map: &'m MemoryMap,
-    p: &Params,
+    spec: &KernelSpec,
 ) -> Result<Inactive<'m>, MemError> {
-    let mode = p.mode;
-    let format = Riscv::new(mode);
-    let s = p.sections;
-    let read_only = PhysRange::new(p.load_pa, s.rodata_end).map_err(step("the kernel text and rodata"))?;
-    let cfg = LinearConfig {
-        page_offset: VirtAddr::new(p.layout.page_offset()),
-        size: p.layout.linear().size(),
-        kernel_text: Some(read_only),
-        ..LinearConfig::riscv(mode)
-    };
-    // Table frames must lie in the linear window, so the running kernel reaches them.
-    let max_level = cfg.max_leaf.level().min(format.geometry().max_leaf_level());
-    let base = choose_base(cfg.base_rule, map, cfg.page_offset, cfg.size, max_level)
-        .map_err(step("choosing the linear map's base"))?;
-    let mut alloc = EarlyFrameAllocator::with_limit(map, base.saturating_add(cfg.size));
-
-    let slot = slot_va(&p.layout);
+    let slot = slot_va(&spec.layout);
     // SAFETY: the early tables are live (kmain runs on them), the slot is mapped in them
-    // (mm/image_map.rs) and used by nothing else, and the window borrows them, so nothing
-    // else edits them until the switch.
+    // (kvas::kspace's fixmap) and used by nothing else, and the window borrows them, so
+    // nothing else edits them until the switch.
     let window = unsafe { FixmapWindow::new(early, slot) };
-    let mut t = PageTable::new(format, window, &mut alloc).map_err(step("the final root table"))?;
-    let k = KernelMaps {
-        load_pa: p.load_pa,
-        sections: s,
-        layout: &p.layout,
-        finisher: p.finisher,
-        dtb: p.dtb,
-        trampoline: false,
-    };
-    map_kernel(&mut t, &k, &mut alloc).map_err(|err| match err {
-        MapError::Paging(err) => MemError { step: "mapping the kernel in the final tables", err },
-        MapError::DtbTooLarge(size) => MemError {
-            step: "the DTB window",
-            err: Error::InvalidOption {
-                option: "dtb size",
-                value: size,
-                reason: "larger than the fixmap window",
-            },
-        },
-    })?;
-    let (lm, flush) = linear::build(&mut t, map, &cfg, &mut alloc).map_err(step("the linear map"))?;
-    flush.ignore(); // the tables are not live yet
-    let root = t.root();
-    let satp = Satp { mode: Some(mode), asid: 0, root }.encode().map_err(step("satp"))?;
-    Ok(Inactive { root, satp, mode, frames: alloc, map, layout: p.layout, linear: lm })
+    let KernelTables { table, frames, built } =
+        kspace::build(spec, map, window).map_err(step("building the kernel space"))?;
+    let root = table.root();
+    let linear = built.linear.ok_or(MemError { step: "the linear map", err: Error::NoRam })?;
+    let satp = Satp { mode: Some(spec.mode), asid: 0, root }.encode().map_err(step("satp"))?;
+    Ok(Inactive { root, satp, mode: spec.mode, frames, map, layout: spec.layout, linear, built })
 }

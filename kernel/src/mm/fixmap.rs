@@ -4,7 +4,8 @@
 //! tables in frames it has not mapped yet (Linux's `FIX_PTE`/`FIX_PMD` slots), and it is
 //! the third world of the engine's memory trait (identity, offset, window).
 //!
-//! The fixmap, `[FIXADDR_START, FIXADDR_START + 6 MiB)` (kvas::layout's window for the mode):
+//! The fixmap, `[FIXADDR_START, FIXADDR_START + 6 MiB)` (kvas::layout's window for the mode;
+//! kvas::kspace maps it, and its offsets are kspace's):
 //!
 //! ```text
 //!  FIXADDR_START          device page (the test finisher)
@@ -17,17 +18,10 @@
 use core::cell::UnsafeCell;
 
 use kvas::arch::riscv::Riscv;
+use kvas::kspace::{FIX_FDT_OFFSET, FIX_WINDOW_OFFSET, MAX_FDT_SIZE};
 use kvas::layout::Riscv64Layout;
 use kvas::paging::{Attrs, FrameAllocator, OffsetMemory, PageTable, PhysMemory};
 use kvas::{PageSize, PhysAddr, VirtAddr};
-use kvas_kernel_core::bootinfo::MAX_FDT_SIZE;
-
-/// Offset of the window slot in the fixmap (the page after the device page).
-pub const SLOT_OFFSET: u64 = 0x1000;
-/// Offset of the DTB window in the fixmap.
-pub const FIX_FDT_OFFSET: u64 = 2 << 20;
-/// Size of the DTB window (Linux's `FIX_FDT_SIZE`).
-pub const FIX_FDT_SIZE: u64 = 4 << 20;
 
 /// Where the finisher's register at physical `pa` is mapped.
 pub fn finisher_va(layout: &Riscv64Layout, pa: u64) -> u64 {
@@ -41,7 +35,7 @@ pub fn dtb_va(layout: &Riscv64Layout, pa: u64) -> u64 {
 
 /// The window slot's address.
 pub fn slot_va(layout: &Riscv64Layout) -> u64 {
-    layout.fixmap().start() + SLOT_OFFSET
+    layout.fixmap().start() + FIX_WINDOW_OFFSET
 }
 
 /// Holds the few table frames an unmap of the slot gives back, so that remapping it takes

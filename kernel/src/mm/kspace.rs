@@ -14,6 +14,7 @@
 //! re-adopted from a global, and no global holds any of this.
 
 use kvas::arch::riscv::{Mode, Riscv};
+use kvas::kspace::Built;
 use kvas::layout::{Riscv64Layout, Span};
 use kvas::linear::LinearMap;
 use kvas::paging::{Attrs, Flush, OffsetMemory, PageTable};
@@ -55,6 +56,7 @@ pub struct Inactive<'m> {
     pub(super) map: &'m MemoryMap,
     pub(super) layout: Riscv64Layout,
     pub(super) linear: LinearMap,
+    pub(super) built: Built,
 }
 
 impl<'m> Inactive<'m> {
@@ -84,6 +86,7 @@ impl<'m> Inactive<'m> {
             vm,
             satp: self.satp,
             mode: self.mode,
+            built: self.built,
         }
     }
 }
@@ -98,9 +101,15 @@ pub struct KernelSpace<'m> {
     vm: KernelVm,
     satp: u64,
     mode: Mode,
+    built: Built,
 }
 
 impl<'m> KernelSpace<'m> {
+    /// What kvas::kspace built: regions, leaves by size, table pages.
+    pub fn built(&self) -> &Built {
+        &self.built
+    }
+
     /// The paging mode.
     pub fn mode(&self) -> Mode {
         self.mode
@@ -164,16 +173,8 @@ impl<'m> KernelSpace<'m> {
         [self.layout.vmalloc(), self.layout.modules_window()]
     }
 
-    /// Creates every table right below the root for the vmalloc region and the modules
-    /// window, pinned so the engine never frees them (Linux's `pgtable_cache_init`): the
-    /// root's kernel half then never changes after boot, so copies of it in other address
-    /// spaces stay right. Returns how many tables it created.
-    pub fn preallocate(&mut self) -> Result<u64, Error> {
-        self.populate(self.mode().levels() - 2)
-    }
-
-    /// Populates the preallocated windows down to `level` (see [`Self::preallocate`]);
-    /// returns how many tables it created.
+    /// Populates the pinned windows (vmalloc, modules; kvas::kspace made their tables right
+    /// below the root at boot) down to `level`; returns how many tables it created.
     pub fn populate(&mut self, level: u8) -> Result<u64, Error> {
         let mut made = 0;
         for span in self.preallocated_spans() {

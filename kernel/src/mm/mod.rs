@@ -2,9 +2,9 @@
 //!
 //! - [`kspace`]: `KernelSpace`, the owner of the live tables, their frames, the vm
 //!   allocators, the layout and the linear map;
-//! - [`build`]: where the kernel's address space is built (the final tables);
+//! - [`build`]: where the kernel's address space is built (the final tables, by
+//!   `kvas::kspace`, the builder `kvas map` uses too);
 //! - [`mmu`]: every `satp` write and `sfence.vma`;
-//! - [`image_map`]: the image (W^X) and the fixmap, in the early and the final tables;
 //! - [`fixmap`]: the fixmap's slots and the window onto any frame;
 //! - [`frames`]: the early tables' frame pool in .bss;
 //! - [`vmalloc`]: vmalloc and vfree on the space.
@@ -12,7 +12,6 @@
 pub mod build;
 pub mod fixmap;
 pub mod frames;
-pub mod image_map;
 pub mod kspace;
 pub mod mmu;
 pub mod vmalloc;

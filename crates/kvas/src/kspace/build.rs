@@ -155,7 +155,7 @@ impl<'m> Plan<'m> {
                         built.mapped_bytes += r.bytes;
                     }
                 }
-                built.regions_mut().sort_by_key(|r| r.start.as_u64());
+                built.regions_mut().sort_unstable_by_key(|r| r.start.as_u64());
                 Ok((pt, built))
             }
             Err(e) => {

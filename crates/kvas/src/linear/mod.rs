@@ -178,7 +178,7 @@ fn specials(cfg: &LinearConfig) -> [Option<(PhysRange, Attrs, PageSize)>; 3] {
         cfg.kernel_rodata.map(|r| (r.pages_around(), Attrs::KERNEL_RO, cfg.max_leaf)),
         cfg.kfence.map(|r| (r.pages_around(), Attrs::KERNEL_RW, PageSize::Size4K)),
     ];
-    out.sort_by_key(|s| s.map_or(u64::MAX, |(r, _, _)| r.start_u64()));
+    out.sort_unstable_by_key(|s| s.map_or(u64::MAX, |(r, _, _)| r.start_u64()));
     out
 }
 
