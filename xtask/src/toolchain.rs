@@ -95,11 +95,13 @@ const SCRUB: &[&str] = &[
     "MFLAGS",
 ];
 
-/// Builds the kernel crate in `kernel_dir` with `toolchain`; returns the linked ELF's path.
-pub fn build(toolchain: &Toolchain, kernel_dir: &Path) -> Result<PathBuf, String> {
+/// Builds the kernel crate in `kernel_dir` with `toolchain`, its relocation table sized for
+/// `reloc_slots` pointer slots (kernel/build.rs); returns the linked ELF's path.
+pub fn build(toolchain: &Toolchain, kernel_dir: &Path, reloc_slots: usize) -> Result<PathBuf, String> {
     let target_dir = kernel_dir.join("target").join(toolchain.name());
     let mut cmd = cargo(toolchain, "build", &["core", "alloc"]);
     cmd.current_dir(kernel_dir).env("CARGO_TARGET_DIR", &target_dir).args(["--target", TARGET]);
+    cmd.env("KVAS_RELOC_SLOTS", reloc_slots.to_string());
     let status = cmd.status().map_err(|e| format!("cannot run cargo for the kernel: {e}"))?;
     if !status.success() {
         return Err(format!("kernel build with the {} toolchain failed ({status})", toolchain.name()));
