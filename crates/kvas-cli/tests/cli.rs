@@ -207,7 +207,10 @@ fn check_reports_refused_options_as_violations() {
     );
     violated(&["check", "--arch", "arm32", "--mode", "3g", "--kernel-size", "800M"], "leaves its window");
     violated(&["check", "--arch", "riscv32", "--mode", "sv32", "--ram", "17G"], "RAM is 0x440000000");
-    bad(&["check", "--arch", "riscv64", "--mode", "sv39", "--kaslr-offset", "16E"], "overflows 64 bits");
+    bad(
+        &["check", "--arch", "riscv64", "--mode", "sv39", "--kaslr-offset", "16E"],
+        "'16E' is not a size: it does not fit in 64 bits",
+    );
     bad(&["check", "--arch", "arm32", "--mode", "3g", "--kaslr-offset", "2M"], "arm32 has no KASLR");
 }
 
@@ -286,9 +289,9 @@ fn bad_input_exits_2_with_a_clear_message() {
         &["layout", "--arch", "riscv64", "--mode", "sv40"],
         "unknown mode 'sv40' for riscv64 (expected sv39, sv48, sv57)",
     );
-    bad(&with(&["--ram", "12Q"]), "unknown unit 'Q'");
-    bad(&with(&["--ram", "0x"]), "is not a hex number");
-    bad(&with(&["--kernel-size", "16E"]), "overflows 64 bits");
+    bad(&with(&["--ram", "12Q"]), "'12Q' is not a size: unknown unit");
+    bad(&with(&["--ram", "0x"]), "'0x' is not a size: a number is missing its digits");
+    bad(&with(&["--kernel-size", "16E"]), "'16E' is not a size: it does not fit in 64 bits");
     bad(&with(&["--kernel-size", "99999999999999999999"]), "--kernel-size");
     bad(&with(&["--kaslr-offset", "1M"]), "KASLR offset 0x100000 is not aligned to 0x200000");
     bad(&with(&["--kaslr-offset", "1G"]), "KASLR offset 0x40000000 is out of range: at most 0x3fe00000");
@@ -544,10 +547,13 @@ fn diff_specs_name_the_key_and_refuse_repeats_and_empty_entries() {
     let b = "riscv64:sv48";
     bad(
         &["diff", "riscv64:sv39:kernel-size=3Q", b],
-        "'riscv64:sv39:kernel-size=3Q': kernel-size: '3Q' has an unknown unit",
+        "'riscv64:sv39:kernel-size=3Q': kernel-size: '3Q' is not a size: unknown unit",
     );
-    bad(&["diff", b, "riscv64:sv39:ram=-1"], "'riscv64:sv39:ram=-1': ram: '-1' does not start with a number");
-    bad(&["diff", "riscv64:sv39:ram=", b], "'riscv64:sv39:ram=': ram: empty size");
+    bad(
+        &["diff", b, "riscv64:sv39:ram=-1"],
+        "'riscv64:sv39:ram=-1': ram: '-1' is not a size: a size cannot be negative",
+    );
+    bad(&["diff", "riscv64:sv39:ram=", b], "'riscv64:sv39:ram=': ram: '' is not a size: it is empty");
     bad(&["diff", "riscv64:sv39:ram=1G,ram=2G", b], "'riscv64:sv39:ram=1G,ram=2G': ram is given twice");
     bad(&["diff", "riscv64:sv39:kasan=generic,", b], "an empty entry in the KEY=VALUE list");
     bad(&["diff", "riscv64:sv39:", b], "an empty entry in the KEY=VALUE list");
@@ -1264,4 +1270,92 @@ fn explain_takes_the_kaslr_offset_layout_takes() {
     let bad_opts = ["--arch", "riscv64", "--mode", "sv48", "--kernel-size", "20M", "--kaslr-offset", "1004M"];
     bad(&[&["layout"][..], &bad_opts].concat(), "at most 0x3ea00000");
     bad(&[&["explain", "0xffffffff80000000"][..], &bad_opts].concat(), "at most 0x3ea00000");
+}
+
+// ---- issue 10 (hostile input, second pass): layouts, map, one size grammar ----
+
+#[test]
+fn arm32_ram_smaller_than_text_offset_is_refused_by_layout_and_check() {
+    // layout panicked (lowmem - TEXT_OFFSET underflowed); check reported a range of
+    // 0xffffffffffff9000 bytes nobody gave.
+    for cmd in ["layout", "check"] {
+        let args = [cmd, "--arch", "arm32", "--mode", "3g", "--ram", "4096"];
+        bad(&args, "RAM of 0x1000 bytes is too small");
+        let err = stderr(&kvas(&args));
+        assert!(err.contains("needs at least 0x9000 bytes") && !err.contains("0xffff"), "{err}");
+    }
+}
+
+#[test]
+fn every_size_option_uses_the_one_grammar() {
+    let layout =
+        |opt: &str, v: &str| kvas(&["layout", "--arch", "riscv64", "--mode", "sv39", &format!("--{opt}"), v]);
+    for opt in ["kernel-size", "kaslr-offset", "ram"] {
+        // -1 reached clap as an unknown flag; 1iB and 1B were 1 byte.
+        for (v, why) in [
+            ("-1", "a size cannot be negative"),
+            ("1iB", "unknown unit"),
+            ("1B", "unknown unit"),
+            ("2MB", "unknown unit"),
+            ("0x10G", "a 0x number takes no K/M/G/T/P/E unit"),
+        ] {
+            let o = layout(opt, v);
+            let err = stderr(&o);
+            assert_eq!(o.status.code(), Some(2), "--{opt} {v}: {err}");
+            assert!(
+                err.contains(&format!("'{v}' is not a size: ")) && err.contains(why),
+                "--{opt} {v}: {err}"
+            );
+        }
+    }
+    // The same words from the memory list, with the entry and its text; E works there too.
+    bad(
+        &["map", "--mode", "sv39", "--mem", "0x80000000:1G,0x100000000:0x10G"],
+        "--mem: memory list, entry 2: '0x10G': not a hex number",
+    );
+    bad(&["map", "--mode", "sv39", "--mem", "0x80000000:1G,0x1_0000_000z:4K"], "entry 2: '0x1_0000_000z'");
+    bad(&["map", "--mode", "sv39", "--mem", "0x80000000:1E"], "range of 0x1000000000000000 bytes");
+    bad(
+        &["map", "--mode", "sv39", "--mem", "0x80000000:1G", "--reserve", "0x80000000:1iB"],
+        "--reserve: memory list, entry 1: '1iB': unknown unit",
+    );
+    bad(&["map", "--mode", "sv39", "--mem", "0x80000000:1G", "--kernel-size", "-2M"], "'-2M' is not a size");
+    ok(&["layout", "--arch", "riscv64", "--mode", "sv39", "--kernel-size", "2MiB", "--ram", "1_024M"]);
+}
+
+#[test]
+fn map_reads_a_bounded_dtb_and_names_refused_image_options() {
+    // /dev/zero was read until memory ran out.
+    bad(&["map", "--mode", "sv39", "--dtb", "/dev/zero"], "--dtb /dev/zero: larger than 2 MiB");
+    // --only linear built no image and exited 0 with the image options ignored.
+    bad(
+        &[
+            "map",
+            "--mode",
+            "sv39",
+            "--mem",
+            "0x80000000:1G",
+            "--only",
+            "linear",
+            "--kernel-size",
+            "3G",
+            "--load-addr",
+            "0x1",
+        ],
+        "--only linear builds no image or fixmap, so it takes no --load-addr 0x1, --kernel-size 0xc0000000",
+    );
+    bad(
+        &["map", "--mode", "sv39", "--mem", "0x80000000:1G", "--only", "linear", "--kaslr-offset", "0"],
+        "takes no --kaslr-offset 0x0",
+    );
+    ok(&["map", "--mode", "sv39", "--mem", "0x80000000:1G", "--only", "linear"]);
+    // Item 7: the option and its value, not only "does not fit".
+    bad(
+        &["map", "--mode", "sv39", "--mem", "0x80000000:1G", "--kernel-size", "3G"],
+        "--kernel-size 0xc0000000 (--load-addr 0x80200000): kernel image of 0xc0000000 bytes does not fit",
+    );
+    bad(
+        &["map", "--mode", "sv39", "--mem", "0x80000000:1G", "--kaslr-offset", "0xffffffffffe00000"],
+        "--kaslr-offset 0xffffffffffe00000 with --kernel-size 0x200000: ",
+    );
 }
