@@ -23,7 +23,7 @@ use std::process::ExitCode;
 use clap::ValueEnum;
 use kvas::arch::riscv::Mode;
 use kvas::kspace::{self, ImageSections, KernelImage, KernelSpec, Kfence, Plan, Rules as SpecRules};
-use kvas::linear::LinearConfig;
+use kvas::linear::{BaseChoice, LinearConfig};
 use kvas::phys::{DeviceTree, MemoryMap, PhysRange};
 use kvas::sim::Ram;
 use kvas::{Error, PhysAddr};
@@ -149,7 +149,7 @@ pub fn run(a: &Args) -> ExitCode {
         Ok(s) => s,
         Err(e) => return fail(e),
     };
-    let built = match build(&spec, &map) {
+    let (built, base_choice) = match build(&spec, &map) {
         Ok(b) => b,
         Err(e @ (Error::InvalidOption { .. } | Error::Misaligned { .. })) => return fail(e),
         Err(e) => {
@@ -166,16 +166,16 @@ pub fn run(a: &Args) -> ExitCode {
         }
     }
     match a.format {
-        Format::Table => out!("{}", map_report::to_table(&built)),
-        Format::Json => outln!("{}", map_report::to_json(&built)),
+        Format::Table => out!("{}", map_report::to_table(&built, base_choice.as_ref())),
+        Format::Json => outln!("{}", map_report::to_json(&built, base_choice.as_ref())),
         Format::Built => out!("{}", map_report::to_built_lines(&built)),
     }
     ExitCode::SUCCESS
 }
 
 /// Builds `spec` in simulated RAM; counts the linear map instead when its tables
-/// would exceed the simulator's bounds.
-fn build(spec: &KernelSpec, map: &MemoryMap) -> Result<kspace::Built, Error> {
+/// would exceed the simulator's bounds. Returns how the linear map's base was chosen too.
+fn build(spec: &KernelSpec, map: &MemoryMap) -> Result<(kspace::Built, Option<BaseChoice>), Error> {
     let plan = Plan::new(spec, map)?;
     let mut frames = plan.frames();
     if frames.remaining() == 0 {
@@ -207,7 +207,7 @@ fn build(spec: &KernelSpec, map: &MemoryMap) -> Result<kspace::Built, Error> {
             plan.build_counting_linear(&ram, &mut frames)?
         }
     };
-    Ok(built)
+    Ok((built, plan.base_choice()))
 }
 
 /// The one place `kvas map` refuses an architecture it cannot build for.

@@ -1327,6 +1327,13 @@ fn every_size_option_uses_the_one_grammar() {
 fn map_reads_a_bounded_dtb_and_names_refused_image_options() {
     // /dev/zero was read until memory ran out.
     bad(&["map", "--mode", "sv39", "--dtb", "/dev/zero"], "--dtb /dev/zero: larger than 2 MiB");
+    // A plain file one byte past Linux's MAX_FDT_SIZE is refused for its size, unparsed.
+    let big = std::env::temp_dir().join(format!("kvas-big-{}.dtb", std::process::id()));
+    std::fs::write(&big, vec![0u8; (2 << 20) + 1]).unwrap();
+    let o = kvas(&["map", "--mode", "sv39", "--dtb", big.to_str().unwrap()]);
+    std::fs::remove_file(&big).unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("larger than 2 MiB, too large for a device tree"), "{}", stderr(&o));
     // --only linear built no image and exited 0 with the image options ignored.
     bad(
         &[
@@ -1358,4 +1365,40 @@ fn map_reads_a_bounded_dtb_and_names_refused_image_options() {
         &["map", "--mode", "sv39", "--mem", "0x80000000:1G", "--kaslr-offset", "0xffffffffffe00000"],
         "--kaslr-offset 0xffffffffffe00000 with --kernel-size 0x200000: ",
     );
+}
+
+#[test]
+fn map_prints_what_moving_the_linear_base_saves() {
+    // RAM at 0x80200000 in Sv39: a 1 GiB-aligned base saves leaves and tables,
+    // and map says so in the table and on the linear region of the JSON.
+    let moved = ["map", "--mode", "sv39", "--mem", "0x80200000:8G"];
+    let saving =
+        "base 0x80000000, not Linux's phys_ram_base 0x80200000: saves 3577 leaves and 6 page-table pages";
+    let t = ok(&moved);
+    assert!(t.lines().any(|l| l == format!("linear map {saving}")), "{t}");
+    let v: Value = serde_json::from_str(&ok(&[&moved[..], &["--format", "json"]].concat())).unwrap();
+    let linear = v["regions"].as_array().unwrap().iter().find(|r| r["name"] == "linear").unwrap();
+    assert_eq!(linear["base_choice"], saving);
+    assert_eq!(linear["phys_base"], "0x80000000");
+    assert_eq!(linear["linux_phys_base"], "0x80200000");
+    assert_eq!((linear["saved_leaves"].as_u64(), linear["saved_tables"].as_u64()), (Some(3577), Some(6)));
+    assert!(v["regions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["name"] == "linear" || r.get("base_choice").is_none()));
+    // RAM at 0x80000000 in Sv48: a 512 GiB-aligned base (0) would save nothing,
+    // so Linux's base stays, and map says it kept it.
+    for args in [
+        &["map", "--mode", "sv48", "--mem", "0x80000000:1G"][..],
+        &["map", "--mode", "sv39", "--mem", "0x80200000:8G", "--rules", "linux", "--only", "linear"][..],
+    ] {
+        let t = ok(args);
+        let base = if args.contains(&"linux") { "0x80200000" } else { "0x80000000" };
+        assert!(t.lines().any(|l| l == format!("linear map base {base} (Linux's phys_ram_base)")), "{t}");
+        let v: Value = serde_json::from_str(&ok(&[args, &["--format", "json"]].concat())).unwrap();
+        let linear = v["regions"].as_array().unwrap().iter().find(|r| r["name"] == "linear").unwrap();
+        assert_eq!(linear["phys_base"], linear["linux_phys_base"], "{args:?}");
+        assert_eq!((linear["saved_leaves"].as_u64(), linear["saved_tables"].as_u64()), (Some(0), Some(0)));
+    }
 }
