@@ -145,10 +145,11 @@ pub fn run(a: &Args) -> ExitCode {
     if map.dropped_notices() > 0 {
         eprintln!("kvas: warning: {} more memory-map notices not kept", map.dropped_notices());
     }
-    let spec = match spec(a, mode, blob_size).and_then(|s| s.prepare(&mut map).map_err(|e| e.to_string())) {
-        Ok(s) => s,
-        Err(e) => return fail(e),
-    };
+    let spec =
+        match spec(a, mode, blob_size, &map).and_then(|s| s.prepare(&mut map).map_err(|e| e.to_string())) {
+            Ok(s) => s,
+            Err(e) => return fail(e),
+        };
     let (built, base_choice) = match build(&spec, &map) {
         Ok(b) => b,
         Err(e @ (Error::InvalidOption { .. } | Error::Misaligned { .. })) => return fail(e),
@@ -242,7 +243,7 @@ pub fn inputs(a: &Args) -> Result<(Mode, MemoryMap, Option<u64>), String> {
 }
 
 /// The address space the arguments describe.
-fn spec(a: &Args, mode: Mode, blob_size: Option<u64>) -> Result<KernelSpec, String> {
+fn spec(a: &Args, mode: Mode, blob_size: Option<u64>, map: &MemoryMap) -> Result<KernelSpec, String> {
     let rules = match a.rules {
         Rules::Kvas => SpecRules::Kvas,
         Rules::Linux => SpecRules::Linux,
@@ -330,6 +331,16 @@ fn spec(a: &Args, mode: Mode, blob_size: Option<u64>) -> Result<KernelSpec, Stri
             Ok(())
         })
         .map_err(|e| format!("--kernel-text: {e}"))?;
+        // A text outside RAM has no linear alias to protect: refused, not ignored.
+        if let Some(r) = text_range {
+            if !map.banks().iter().any(|b| b.start_u64() <= r.start_u64() && r.end() <= b.end()) {
+                return Err(format!(
+                    "--kernel-text {:#x}:{:#x} does not lie inside one RAM bank: it has no linear alias to map read-only",
+                    r.start_u64(),
+                    r.size()
+                ));
+            }
+        }
         if let Some(cfg) = spec.linear.as_mut() {
             cfg.kernel_text = text_range;
         }

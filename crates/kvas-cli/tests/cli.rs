@@ -1402,3 +1402,37 @@ fn map_prints_what_moving_the_linear_base_saves() {
         assert_eq!((linear["saved_leaves"].as_u64(), linear["saved_tables"].as_u64()), (Some(0), Some(0)));
     }
 }
+
+#[test]
+fn map_refuses_a_kernel_text_outside_ram() {
+    // It was ignored (exit 0): a text range with no linear alias protects nothing.
+    bad(
+        &["map", "--mode", "sv39", "--mem", "0x80000000:1G", "--kernel-text", "0x0:1G"],
+        "--kernel-text 0x0:0x40000000 does not lie inside one RAM bank",
+    );
+    bad(
+        &[
+            "map",
+            "--mode",
+            "sv39",
+            "--mem",
+            "0x80000000:1G",
+            "--only",
+            "linear",
+            "--kernel-text",
+            "0xbff00000:2M",
+        ],
+        "--kernel-text 0xbff00000:0x200000 does not lie inside one RAM bank",
+    );
+    ok(&[
+        "map",
+        "--mode",
+        "sv39",
+        "--mem",
+        "0x80000000:1G",
+        "--only",
+        "linear",
+        "--kernel-text",
+        "0x80200000:1M",
+    ]);
+}
