@@ -75,7 +75,7 @@ pub struct Args {
     /// Paging mode: sv39, sv48 or sv57.
     #[arg(long)]
     pub mode: String,
-    /// RAM banks: BASE:SIZE[,BASE:SIZE...] (0x hex or decimal, K/M/G/T/P suffixes).
+    /// RAM banks: BASE:SIZE[,BASE:SIZE...] (0x hex, or decimal with a K/M/G/T/P/E unit).
     #[arg(long, value_name = "BASE:SIZE,...")]
     pub mem: Option<String>,
     /// A flattened device tree to take RAM and reservations from.
