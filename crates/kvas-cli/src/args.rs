@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::ValueEnum;
 use kvas::layout::{plan, Kasan, Layout, Options, Profile, Target, Vmsplit};
+use kvas::Error;
 
 /// An architecture name on the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -144,7 +145,26 @@ impl TargetArgs {
     /// Plans the layout.
     pub fn plan(&self) -> Result<Layout, String> {
         let target = self.target()?;
-        plan(target, &self.opts.options()).map_err(|e| format!("{target}: {e}"))
+        plan(target, &self.opts.options()).map_err(|e| plan_error(target, &e))
+    }
+}
+
+/// A planner's refusal as `kvas` prints it: the target, then the option the
+/// error is about with its value (`--kernel-size 0x...`, `--kaslr-offset`,
+/// `--ram`) where the library's words name only the quantity, then the error.
+pub fn plan_error(target: Target, e: &Error) -> String {
+    let option = match *e {
+        Error::KernelTooLarge { size, .. } => Some(("--kernel-size", size)),
+        Error::KaslrOutOfRange { offset, .. } => Some(("--kaslr-offset", offset)),
+        Error::Misaligned { what: "KASLR offset", value, .. } => Some(("--kaslr-offset", value)),
+        Error::RamTooLarge { ram, .. } | Error::RamTooSmall { ram, .. } => Some(("--ram", ram)),
+        Error::Misaligned { what: "RAM size", value, .. } => Some(("--ram", value)),
+        Error::InvalidOption { option: "RAM size", value, .. } => Some(("--ram", value)),
+        _ => None,
+    };
+    match option {
+        Some((name, value)) => format!("{target}: {name} {value:#x}: {e}"),
+        None => format!("{target}: {e}"),
     }
 }
 

@@ -1436,3 +1436,46 @@ fn map_refuses_a_kernel_text_outside_ram() {
         "0x80200000:1M",
     ]);
 }
+
+#[test]
+fn planner_refusals_name_the_option_and_its_value() {
+    // The library says "kernel image of ... bytes", "RAM of ... bytes", "KASLR
+    // offset ...": kvas names the option the user gave, with its value.
+    let cases: [(&[&str], &str); 6] = [
+        (
+            &["--arch", "riscv64", "--mode", "sv39", "--kernel-size", "3G"],
+            "riscv64 sv39: --kernel-size 0xc0000000: kernel image",
+        ),
+        (
+            &["--arch", "x86_64", "--mode", "4level", "--kaslr-offset", "0x7fe00000"],
+            "x86_64 4level: --kaslr-offset 0x7fe00000: KASLR offset",
+        ),
+        (
+            &["--arch", "arm64", "--mode", "4k-39", "--kaslr-offset", "0x100000"],
+            "arm64 4k-39: --kaslr-offset 0x100000: KASLR offset",
+        ),
+        (
+            &["--arch", "arm32", "--mode", "3g", "--ram", "4096"],
+            "arm32 3g: --ram 0x1000: RAM of 0x1000 bytes is too small",
+        ),
+        (
+            &["--arch", "arm64", "--mode", "64k-52", "--ram", "4096"],
+            "arm64 64k-52: --ram 0x1000: RAM size 0x1000 is not aligned",
+        ),
+        (
+            &["--arch", "riscv32", "--mode", "sv32", "--ram", "20G"],
+            "riscv32 sv32: --ram 0x500000000: RAM of 0x500000000 bytes",
+        ),
+    ];
+    for (opts, needle) in cases {
+        bad(&[&["layout"][..], opts].concat(), needle);
+        // --mode all stops at the first mode that refuses: the option part is the same.
+        let option_part = needle.split_once(": ").unwrap().1;
+        bad(&[&["layout"][..], &[opts[0], opts[1], opts[2], "all"], &opts[4..]].concat(), option_part);
+    }
+    // check, which plans without refusing what it reports, names it too.
+    bad(
+        &["check", "--arch", "arm32", "--mode", "1g", "--ram", "4096"],
+        "arm32 1g: --ram 0x1000: RAM of 0x1000 bytes",
+    );
+}
