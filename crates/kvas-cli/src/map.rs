@@ -222,6 +222,10 @@ fn check_arch(a: &Args) -> Result<(), String> {
 /// The mode, the memory map and the device tree blob's size the arguments describe.
 pub fn inputs(a: &Args) -> Result<(Mode, MemoryMap, Option<u64>), String> {
     check_arch(a)?;
+    // (clap's `requires` does not hold it: said here, not ignored.)
+    if let (Some(pa), None) = (a.dtb_addr, &a.dtb) {
+        return Err(format!("--dtb-addr {pa:#x} says where the --dtb blob lay: it needs --dtb"));
+    }
     let mode = Mode::from_name(&a.mode)
         .ok_or_else(|| format!("unknown mode '{}' for riscv64 (expected sv39, sv48, sv57)", a.mode))?;
     let (mut map, blob_size) = match (&a.mem, &a.dtb) {
@@ -308,7 +312,18 @@ fn spec(a: &Args, mode: Mode, blob_size: Option<u64>, map: &MemoryMap) -> Result
                 spec.fixmap.device = Some(PhysAddr::new(f).map_err(|e| format!("--finisher: {e}"))?);
             }
             if let (Some(pa), Some(size)) = (a.dtb_addr, blob_size) {
-                spec.fixmap.dtb = Some(PhysRange::new(pa, size).map_err(|e| format!("--dtb-addr: {e}"))?);
+                let dtb = PhysRange::new(pa, size).map_err(|e| format!("--dtb-addr: {e}"))?;
+                // The blob and the image cannot share memory: one was loaded over the other.
+                let image = image.footprint(SpecRules::Kvas).map_err(|e| e.to_string())?;
+                if dtb.overlaps(image) {
+                    return Err(format!(
+                        "--dtb-addr {pa:#x}: the device tree [{pa:#x}, {:#x}) overlaps the kernel image [{:#x}, {:#x}) (--load-addr, --kernel-size)",
+                        dtb.end(),
+                        image.start_u64(),
+                        image.end()
+                    ));
+                }
+                spec.fixmap.dtb = Some(dtb);
             }
             spec
         }

@@ -1479,3 +1479,20 @@ fn planner_refusals_name_the_option_and_its_value() {
         "arm32 1g: --ram 0x1000: RAM of 0x1000 bytes",
     );
 }
+
+#[test]
+fn map_refuses_a_dtb_addr_it_would_ignore_or_that_overlaps_the_image() {
+    // --dtb-addr without --dtb was ignored (exit 0).
+    bad(
+        &["map", "--mode", "sv39", "--mem", "0x80000000:1G", "--dtb-addr", "0x1"],
+        "--dtb-addr 0x1 says where the --dtb blob lay: it needs --dtb",
+    );
+    // A blob over the image was accepted: one of them was loaded over the other.
+    let dtb = concat!(env!("CARGO_MANIFEST_DIR"), "/../kvas/tests/data/qemu-virt-1g.dtb");
+    bad(
+        &["map", "--mode", "sv39", "--dtb", dtb, "--dtb-addr", "0x803ff000"],
+        "--dtb-addr 0x803ff000: the device tree [0x803ff000, 0x80400384) overlaps the kernel image [0x80200000, 0x80400000)",
+    );
+    ok(&["map", "--mode", "sv39", "--dtb", dtb, "--dtb-addr", "0x80400000"]);
+    ok(&["map", "--mode", "sv39", "--dtb", dtb, "--dtb-addr", "0xbfe00000", "--only", "linear"]);
+}
