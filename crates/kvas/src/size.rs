@@ -22,8 +22,12 @@ pub fn parse_size(text: &str) -> Result<u64, Error> {
     if s.is_empty() {
         return Err(err("it is empty"));
     }
-    if s.starts_with('-') {
-        return Err(err("a size cannot be negative"));
+    if let Some(rest) = s.strip_prefix('-') {
+        if rest.starts_with(|c: char| c.is_ascii_digit()) {
+            return Err(err("a size cannot be negative"));
+        }
+        // `--ram --kernel-size 2M`: size options take a leading '-' as their value.
+        return Err(err("it starts with '-' (an option where a value was expected?)"));
     }
     let (body, radix) = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
         Some(hex) => (hex, 16),
@@ -108,6 +112,10 @@ mod tests {
         assert!(refused("2MB").starts_with("'2MB' is not a size: unknown unit"));
         assert!(refused("12Q").starts_with("'12Q' is not a size: unknown unit"));
         assert_eq!(refused("-1"), "'-1' is not a size: a size cannot be negative");
+        assert_eq!(
+            refused("--kernel-size"),
+            "'--kernel-size' is not a size: it starts with '-' (an option where a value was expected?)"
+        );
         assert_eq!(
             refused("0x10G"),
             "'0x10G' is not a size: not a hex number (a 0x number takes no K/M/G/T/P/E unit)"
