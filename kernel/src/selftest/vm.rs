@@ -1,4 +1,4 @@
-//! Self-tests of vmalloc in the kernel (vmalloc.rs): mapping, guard pages, vfree.
+//! Self-tests of vmalloc in the kernel (mm/vmalloc.rs): mapping, guard pages, vfree.
 
 use core::fmt::Write;
 
@@ -7,31 +7,27 @@ use kvas::paging::{Attrs, Geometry, Pte, TableFormat};
 use kvas::VirtAddr;
 
 use super::Reason;
-use crate::early::Early;
+use crate::kmain::Boot;
+use crate::mm::KernelSpace;
 use crate::trap::{probe_load, probe_store};
-use crate::vmalloc::{preallocated_spans, vfree, vmalloc};
-
-fn in_use() -> u64 {
-    crate::meminit::memory().frames.in_use()
-}
 
 /// Allocates 4 pages (for 3 pages and 100 bytes), checks where and how they are mapped,
 /// writes every byte with a pattern, reads it back, frees; every frame comes back.
-pub fn write_read(e: &Early) -> Result<(), Reason> {
-    let before = in_use();
-    let area = match vmalloc(3 * 4096 + 100) {
+pub fn write_read(space: &mut KernelSpace, _: &Boot) -> Result<(), Reason> {
+    let before = space.frames_in_use();
+    let area = match space.vmalloc(3 * 4096 + 100) {
         Ok(a) => a,
         Err(err) => fail!("vmalloc: {err}"),
     };
     let (start, size) = (area.start().as_u64(), area.size());
-    let region = e.layout.vmalloc();
+    let region = space.layout().vmalloc();
     if size != 4 * 4096 || !region.contains(start) || !region.contains(area.guard_page().as_u64()) {
         fail!(
             "area {start:#x} size {size:#x} (guard {}) is not 4 pages inside {region:?}",
             area.guard_page()
         );
     }
-    let t = e.tables();
+    let t = space.tables();
     let mut last_pa = 0;
     for page in 0..4 {
         let va = start + page * 4096;
@@ -53,19 +49,19 @@ pub fn write_read(e: &Early) -> Result<(), Reason> {
             fail!("word {i} of the area at {start:#x} read back {v:#x}");
         }
     }
-    if let Err(err) = vfree(area) {
+    if let Err(err) = space.vfree(area) {
         fail!("vfree: {err}");
     }
-    if in_use() != before {
-        fail!("{} frames out after vfree, {before} before vmalloc", in_use());
+    if space.frames_in_use() != before {
+        fail!("{} frames out after vfree, {before} before vmalloc", space.frames_in_use());
     }
     Ok(())
 }
 
-/// The page after an area is its guard: a load and a store there fault, the trap handler
-/// names the area, and the test goes on.
-pub fn guard_page(_: &Early) -> Result<(), Reason> {
-    let area = match vmalloc(2 * 4096) {
+/// The page after an area is its guard: a load and a store there fault, the space names
+/// the area whose guard it is, and the test goes on.
+pub fn guard_page(space: &mut KernelSpace, _: &Boot) -> Result<(), Reason> {
+    let area = match space.vmalloc(2 * 4096) {
         Ok(a) => a,
         Err(err) => fail!("vmalloc: {err}"),
     };
@@ -86,10 +82,10 @@ pub fn guard_page(_: &Early) -> Result<(), Reason> {
                 Err(f) if f.scause != cause || f.stval != guard + 8 => {
                     fail!("{what} at the guard page: scause {:#x} stval {:#x}", f.scause, f.stval)
                 }
-                Err(f) if f.guard_of != Some((start, end)) => {
+                Err(f) if space.guard_hit(f.stval) != Some(area) => {
                     fail!(
-                        "the trap handler named {:?} for the guard page, not {start:#x}-{end:#x}",
-                        f.guard_of
+                        "the space names {:?} for the guard page, not {start:#x}-{end:#x}",
+                        space.guard_hit(f.stval)
                     )
                 }
                 Err(_) => {}
@@ -97,7 +93,7 @@ pub fn guard_page(_: &Early) -> Result<(), Reason> {
         }
         Ok(())
     })();
-    if let Err(err) = vfree(area) {
+    if let Err(err) = space.vfree(area) {
         fail!("vfree: {err}");
     }
     result
@@ -105,8 +101,8 @@ pub fn guard_page(_: &Early) -> Result<(), Reason> {
 
 /// After vfree the pages are gone from the tables and from the TLB (a load faults), and a
 /// second vfree of the same area is refused.
-pub fn vfree_unmaps(e: &Early) -> Result<(), Reason> {
-    let area = match vmalloc(4096) {
+pub fn vfree_unmaps(space: &mut KernelSpace, _: &Boot) -> Result<(), Reason> {
+    let area = match space.vmalloc(4096) {
         Ok(a) => a,
         Err(err) => fail!("vmalloc: {err}"),
     };
@@ -115,20 +111,25 @@ pub fn vfree_unmaps(e: &Early) -> Result<(), Reason> {
     if let Err(f) = probe_load(va) {
         fail!("the fresh area at {va:#x} faulted: scause {:#x}", f.scause);
     }
-    if let Err(err) = vfree(area) {
+    if let Err(err) = space.vfree(area) {
         fail!("vfree: {err}");
     }
-    if let Ok(tr) = e.tables().translate(VirtAddr::new(va)) {
+    if let Ok(tr) = space.tables().translate(VirtAddr::new(va)) {
         fail!("{va:#x} still maps to {:#x} after vfree", tr.pa.as_u64());
     }
     match probe_load(va) {
         Ok(_) => fail!("a load at {va:#x} succeeded after vfree: stale TLB entry"),
-        Err(f) if f.scause != 13 || f.stval != va || f.guard_of.is_some() => {
-            fail!("load after vfree: scause {:#x} stval {:#x} guard {:?}", f.scause, f.stval, f.guard_of)
+        Err(f) if f.scause != 13 || f.stval != va || space.guard_hit(f.stval).is_some() => {
+            fail!(
+                "load after vfree: scause {:#x} stval {:#x} guard {:?}",
+                f.scause,
+                f.stval,
+                space.guard_hit(f.stval)
+            )
         }
         Err(_) => {}
     }
-    match vfree(area) {
+    match space.vfree(area) {
         Ok(()) => fail!("a second vfree of {va:#x} was accepted"),
         Err(kvas::Error::VaBadFree { .. }) => Ok(()),
         Err(err) => fail!("a second vfree failed with {err}, not a refused free"),
@@ -138,18 +139,21 @@ pub fn vfree_unmaps(e: &Early) -> Result<(), Reason> {
 /// Every root entry over the vmalloc region and the modules window points at a pinned
 /// table; populating again creates none, also after a vmalloc/vfree cycle that emptied
 /// the tables below them.
-pub fn tables_preallocated(e: &Early) -> Result<(), Reason> {
-    let format = Riscv::new(e.mode());
+pub fn tables_preallocated(space: &mut KernelSpace, _: &Boot) -> Result<(), Reason> {
+    let format = Riscv::new(space.mode());
     let root_level = format.geometry().root_level();
     let step = Geometry::granularity(root_level);
-    let root = (e.root.as_u64().wrapping_add(e.table_offset)) as *const u64;
+    let Some(root) = space.linear().va_of(space.root()) else {
+        fail!("the root table has no linear address")
+    };
+    let root = root.as_u64() as *const u64;
     let mut entries = 0;
-    for span in preallocated_spans(e) {
+    for span in space.preallocated_spans() {
         let mut va = span.start() & !(step - 1);
         while va < span.end() {
             let idx = Geometry::index(va, root_level);
-            // SAFETY: the live root is mapped at its physical address + table_offset, and
-            // idx < 512.
+            // SAFETY: the live root is mapped read-write at its linear address (every table
+            // frame lies in the linear window), and idx < 512.
             let raw = unsafe { root.add(idx).read_volatile() };
             let is_table = format.is_valid(raw) && matches!(format.decode(raw, root_level), Pte::Table(_));
             if !is_table || !format.is_pinned(raw) {
@@ -165,20 +169,14 @@ pub fn tables_preallocated(e: &Early) -> Result<(), Reason> {
     if entries == 0 {
         fail!("no root entry covers the vmalloc region or the modules window");
     }
-    let cycle = vmalloc(4096).map_err(|err| format_reason(format_args!("vmalloc: {err}")))?;
-    if let Err(err) = vfree(cycle) {
+    let cycle = space.vmalloc(4096).map_err(|err| format_reason(format_args!("vmalloc: {err}")))?;
+    if let Err(err) = space.vfree(cycle) {
         fail!("vfree: {err}");
     }
-    let mut t = e.tables();
-    // SAFETY: no reference from meminit::memory() is live in this test.
-    let frames = unsafe { &mut crate::meminit::memory_mut().frames };
-    for span in preallocated_spans(e) {
-        match t.populate(VirtAddr::new(span.start()), span.size(), root_level - 1, &mut *frames) {
-            Ok(0) => {}
-            other => fail!("populating {span:?} again gave {other:?}: its tables were not all there"),
-        }
+    match space.populate(root_level - 1) {
+        Ok(0) => Ok(()),
+        other => fail!("populating the windows again gave {other:?}: their tables were not all there"),
     }
-    Ok(())
 }
 
 fn format_reason(args: core::fmt::Arguments) -> Reason {

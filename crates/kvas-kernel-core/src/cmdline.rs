@@ -16,6 +16,34 @@ pub struct Cmdline {
     /// not parse (QEMU's `-device loader` puts it there): QEMU refuses a broken `-dtb` and
     /// OpenSBI parses the real one first. A value that is not a number is ignored.
     pub dtb_at: Option<u64>,
+    /// `kvas.fail=STAGE`: fail on purpose at `STAGE`, for the boot tests of the fatal paths.
+    pub fail: Option<FailAt>,
+}
+
+/// Where `kvas.fail=` makes the kernel fail, to test each fatal path (each must print one
+/// `kvas: fatal:` line and power off with a failing status).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailAt {
+    /// `boot`: a fatal error with the MMU off.
+    Boot,
+    /// `kmain`: a fatal error right after paging is on, on the early tables.
+    Kmain,
+    /// `trap`: an unexpected page fault after the switch to the final tables.
+    Trap,
+    /// `nested`: a fatal error whose message traps while it is printed.
+    Nested,
+}
+
+impl FailAt {
+    fn parse(word: &str) -> Option<Self> {
+        match word {
+            "boot" => Some(FailAt::Boot),
+            "kmain" => Some(FailAt::Kmain),
+            "trap" => Some(FailAt::Trap),
+            "nested" => Some(FailAt::Nested),
+            _ => None,
+        }
+    }
 }
 
 impl Cmdline {
@@ -29,6 +57,7 @@ impl Cmdline {
                 "hold" => c.hold = true,
                 "nokaslr" => c.nokaslr = true,
                 w if w.starts_with("kvas.dtb=") => c.dtb_at = number(&w["kvas.dtb=".len()..]),
+                w if w.starts_with("kvas.fail=") => c.fail = FailAt::parse(&w["kvas.fail=".len()..]),
                 _ => {}
             }
         }

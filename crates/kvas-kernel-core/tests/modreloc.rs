@@ -1,12 +1,8 @@
-//! Host tests of the module loader's relocation arithmetic (kernel/src/modreloc.rs, compiled
-//! here as is): every relocation type against an independent decoder of the instruction
-//! formats (RISC-V unprivileged spec, "Base Instruction Formats" and "Compressed Instruction
-//! Formats"), the reach of each at its exact bounds, and the errors.
+//! Host tests of the module loader's relocation arithmetic (src/modreloc.rs): every
+//! relocation type against an independent decoder of the instruction formats (RISC-V
+//! unprivileged spec, "Base Instruction Formats" and "Compressed Instruction Formats"), the reach of each at its exact bounds, and the errors.
 
-#[path = "../../kernel/src/modreloc.rs"]
-mod modreloc;
-
-use modreloc::{apply, Kind, Problem};
+use kvas_kernel_core::modreloc::{apply, Kind, Problem};
 
 fn sext(v: u64, bits: u32) -> i64 {
     ((v << (64 - bits)) as i64) >> (64 - bits)
@@ -126,7 +122,7 @@ fn type_numbers_are_the_psabi_ones() {
         assert_eq!(Kind::from_type(n), Some(kind), "type {n}");
         assert!(kind.name().starts_with("R_RISCV_"));
     }
-    assert_eq!(modreloc::R_RISCV_PCREL_HI20, elf::R_RISCV_PCREL_HI20);
+    assert_eq!(kvas_kernel_core::modreloc::R_RISCV_PCREL_HI20, elf::R_RISCV_PCREL_HI20);
     for unsupported in [elf::R_RISCV_GOT_HI20, elf::R_RISCV_TLS_GD_HI20, elf::R_RISCV_RELATIVE, 200] {
         assert_eq!(Kind::from_type(unsupported), None, "type {unsupported}");
     }

@@ -1,5 +1,5 @@
-//! Choosing the paging depth: caps from the command line and the device tree, then a probe
-//! of the hart from the deepest allowed mode down (Linux's `set_satp_mode`).
+//! Choosing the paging depth: the cap from the command line and the device tree
+//! (`kvas_kernel_core::bootinfo::depth_cap`, host-tested), then a probe of the hart from the deepest allowed mode down (Linux's `set_satp_mode`).
 //!
 //! Each probe builds, with the kvas engine through the identity view, a table that
 //! identity-maps the kernel's text (so the instructions after the `satp` write still
@@ -11,46 +11,8 @@ use kvas::arch::riscv::{Mode, Riscv, Satp};
 use kvas::paging::{Attrs, OffsetMemory, PageTable};
 use kvas::{Error, PageSize, PhysAddr, VirtAddr};
 
-use crate::devicetree::BootInfo;
-use crate::frames::EarlyFrames;
-
-/// The deepest mode the command line and the device tree allow.
-pub fn cap(info: &BootInfo) -> Mode {
-    let mut max = Mode::Sv57;
-    if info.cmdline.no5lvl {
-        max = Mode::Sv48;
-    }
-    if info.cmdline.no4lvl {
-        max = Mode::Sv39;
-    }
-    match info.mmu_cap {
-        Some(m) if m.levels() < max.levels() => m,
-        _ => max,
-    }
-}
-
-/// Writes `satp`, reads it back and writes Bare, with no memory access in between.
-///
-/// # Safety
-///
-/// The table in `value` must map the code of this function at its current address.
-unsafe fn try_satp(value: u64) -> u64 {
-    let back: u64;
-    // SAFETY: the caller's table maps this code, so the fetches between the two writes
-    // translate; nothing else is touched while the mode is on.
-    unsafe {
-        core::arch::asm!(
-            "sfence.vma",
-            "csrw satp, {v}",
-            "csrr {b}, satp",
-            "csrw satp, zero",
-            "sfence.vma",
-            v = in(reg) value,
-            b = out(reg) back,
-        )
-    };
-    back
-}
+use crate::mm::frames::EarlyFrames;
+use crate::mm::mmu;
 
 /// The result of the probe.
 pub struct Probe {
@@ -81,9 +43,10 @@ pub fn probe(max: Mode, text: (u64, u64), frames: &mut EarlyFrames) -> Result<Op
         let want = Satp { mode: Some(mode), asid: 0, root: table.root() }.encode();
         let result = match (mapped, want) {
             (Ok(flush), Ok(want)) => {
-                flush.ignore(); // no translation is on; try_satp fences
-                                // SAFETY: the table identity-maps the whole text, this function included.
-                Ok((want, unsafe { try_satp(want) }))
+                flush.ignore(); // no translation is on; try_mode fences
+                                // SAFETY: the MMU is off and the table identity-maps the whole text,
+                                // mmu::try_mode included.
+                Ok((want, unsafe { mmu::try_mode(want) }))
             }
             (Err(e), _) | (_, Err(e)) => Err(e),
         };

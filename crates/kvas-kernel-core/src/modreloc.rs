@@ -1,6 +1,6 @@
 //! The arithmetic of RISC-V ELF relocations (psABI, "Relocations"), for the module loader:
-//! which value goes where in which instruction, and whether it reaches. Pure and `no_std`, so
-//! the host tests it (xtask/src/kernel_reloc_tests.rs compiles this file as is).
+//! which value goes where in which instruction, and whether it reaches. Pure and `no_std`; the host
+//! tests it (crates/kvas-kernel-core/tests/modreloc.rs).
 //!
 //! Notation of the psABI: `S` the symbol's address, `A` the addend, `P` the place (the
 //! address of the bytes being patched). A PC-relative reach is checked on `S + A - P`, an

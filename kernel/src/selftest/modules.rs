@@ -12,12 +12,14 @@ use object::elf::FileHeader64;
 use object::read::elf::{FileHeader, SectionHeader};
 use object::LittleEndian as LE;
 
+use kvas_kernel_core::modreloc::{Kind, Problem};
+use kvas_kernel_core::module::ModError;
+
 use super::Reason;
-use crate::early::Early;
-use crate::exports::{kvas_export_magic, kvas_export_mailbox, LOG_CALLS};
-use crate::modreloc::Kind;
-use crate::module::{load, unload, ModError, Placement, HELLO};
-use crate::vmalloc::{vfree, vm, vmalloc};
+use crate::kmain::Boot;
+use crate::mm::KernelSpace;
+use crate::module::exports::{kvas_export_magic, kvas_export_mailbox, LOG_CALLS};
+use crate::module::loader::{load, unload, Placement, HELLO};
 
 /// What the hello module's `kvas_module_init(seed)` returns on its first call, computed
 /// here from its source (kernel/modules/hello/src/lib.rs).
@@ -43,10 +45,10 @@ fn hello_expected(seed: u64) -> u64 {
 
 /// Free bytes of the modules and vmalloc windows, and frames out: must be the same after
 /// any load that failed and after an unload.
-fn footprint() -> (u64, u64, u64) {
-    // SAFETY: a short read, no other reference held.
-    let vm = unsafe { vm() };
-    (vm.modules.modules().free_bytes(), vm.vmalloc.free_bytes(), crate::meminit::memory().frames.in_use())
+fn footprint(space: &mut KernelSpace) -> (u64, u64, u64) {
+    let in_use = space.frames_in_use();
+    let vm = space.vm();
+    (vm.modules.modules().free_bytes(), vm.vmalloc.free_bytes(), in_use)
 }
 
 /// The relocation types the loader must have applied to `hello`.
@@ -75,11 +77,11 @@ fn type_number(kind: Kind) -> usize {
 
 /// Loads `hello` into the modules window, checks placement and attributes, calls it (it
 /// calls back into the kernel and returns a value checked here), unloads it.
-pub fn load_call_unload(e: &Early) -> Result<(), Reason> {
-    let before = footprint();
+pub fn load_call_unload(space: &mut KernelSpace, _: &Boot) -> Result<(), Reason> {
+    let before = footprint(space);
     kvas_export_mailbox.store(0, Ordering::Relaxed);
     let logs = LOG_CALLS.load(Ordering::Relaxed);
-    let (m, ret) = match load(&HELLO.0, Placement::ModulesWindow, 5) {
+    let (m, ret) = match load(space, &HELLO.0, Placement::ModulesWindow, 5) {
         Ok(v) => v,
         Err(err) => fail!("loading hello: {err}"),
     };
@@ -94,7 +96,7 @@ pub fn load_call_unload(e: &Early) -> Result<(), Reason> {
     }
     crate::kprintln!();
     let result = (|| {
-        let modules = e.layout.modules();
+        let modules = space.layout().modules();
         let (start, end) = (m.area.start().as_u64(), m.area.start().as_u64() + m.area.size());
         if !modules.contains(start) || !modules.contains(m.area.guard_page().as_u64()) {
             fail!("module at {start:#x}-{end:#x} is outside the modules window {modules:?}");
@@ -104,7 +106,7 @@ pub fn load_call_unload(e: &Early) -> Result<(), Reason> {
         if start != modules.start() {
             fail!("module at {start:#x}, not at the bottom of the empty window {:#x}", modules.start());
         }
-        let t = e.tables();
+        let t = space.tables();
         for ((s, en), want) in m.parts.iter().zip([Attrs::KERNEL_RX, Attrs::KERNEL_RO, Attrs::KERNEL_RW]) {
             if s == en {
                 continue;
@@ -137,7 +139,7 @@ pub fn load_call_unload(e: &Early) -> Result<(), Reason> {
         Ok(())
     })();
     let area = m.area;
-    if let Err(err) = unload(m) {
+    if let Err(err) = unload(space, m) {
         fail!("unload: {err}");
     }
     result?;
@@ -147,29 +149,29 @@ pub fn load_call_unload(e: &Early) -> Result<(), Reason> {
             kvas_export_mailbox.load(Ordering::Relaxed)
         );
     }
-    if let Ok(tr) = e.tables().translate(area.start()) {
+    if let Ok(tr) = space.tables().translate(area.start()) {
         fail!("{} still maps to {:#x} after unload", area.start(), tr.pa.as_u64());
     }
-    if footprint() != before {
-        fail!("window free bytes and frames {:?} after unload, {before:?} before", footprint());
+    if footprint(space) != before {
+        fail!("window free bytes and frames {:?} after unload, {before:?} before", footprint(space));
     }
     Ok(())
 }
 
 /// The same module placed in vmalloc, out of the kernel's ±2 GiB reach: its first call into
 /// the kernel is refused with the symbol and the distance, and the load leaves nothing.
-pub fn out_of_reach_refused(_: &Early) -> Result<(), Reason> {
-    let before = footprint();
-    match load(&HELLO.0, Placement::Vmalloc, 0) {
+pub fn out_of_reach_refused(space: &mut KernelSpace, _: &Boot) -> Result<(), Reason> {
+    let before = footprint(space);
+    match load(space, &HELLO.0, Placement::Vmalloc, 0) {
         Ok((m, _)) => {
             let at = m.area.start().as_u64();
-            let _ = unload(m);
+            let _ = unload(space, m);
             fail!("a module at {at:#x}, outside the modules window, was loaded");
         }
         Err(ModError::Reloc(r)) => {
             crate::kprintln!("kvas: module refused (expected): {r}");
             let far = match r.problem {
-                crate::modreloc::Problem::OutOfReach { distance, .. } => distance.unsigned_abs() > 1 << 31,
+                Problem::OutOfReach { distance, .. } => distance.unsigned_abs() > 1 << 31,
                 _ => false,
             };
             if !r.symbol.starts_with("kvas_export_") || !far {
@@ -178,8 +180,8 @@ pub fn out_of_reach_refused(_: &Early) -> Result<(), Reason> {
         }
         Err(err) => fail!("refused for another reason: {err}"),
     }
-    if footprint() != before {
-        fail!("the refused load left {:?}, {before:?} before", footprint());
+    if footprint(space) != before {
+        fail!("the refused load left {:?}, {before:?} before", footprint(space));
     }
     Ok(())
 }
@@ -193,13 +195,13 @@ fn first_rela(obj: &[u8]) -> Option<usize> {
 }
 
 /// Broken copies of `hello`: each refused with its own clear error, leaving nothing.
-pub fn malformed_refused(_: &Early) -> Result<(), Reason> {
+pub fn malformed_refused(space: &mut KernelSpace, _: &Boot) -> Result<(), Reason> {
     let obj: &[u8] = &HELLO.0;
     let Some(rela) = first_rela(obj) else { fail!("hello has no .rela.text.kvas_module_init") };
     let Some(sym) = obj.windows(16).position(|w| w == b"kvas_export_add\0") else {
         fail!("hello's string table has no kvas_export_add")
     };
-    let scratch = match vmalloc(obj.len() as u64) {
+    let scratch = match space.vmalloc(obj.len() as u64) {
         Ok(a) => a,
         Err(err) => fail!("vmalloc for the copies: {err}"),
     };
@@ -234,10 +236,10 @@ pub fn malformed_refused(_: &Early) -> Result<(), Reason> {
         buf.copy_from_slice(obj);
         mutate(buf, at);
         let input = if what == "truncated" { &buf[..40] } else { &buf[..] };
-        let before = footprint();
-        match load(input, Placement::ModulesWindow, 0) {
+        let before = footprint(space);
+        match load(space, input, Placement::ModulesWindow, 0) {
             Ok((m, _)) => {
-                let _ = unload(m);
+                let _ = unload(space, m);
                 result = Err(format_reason(format_args!("the {what} object was loaded")));
             }
             Err(err) if expected(&err) => crate::kprintln!("kvas: module refused (expected, {what}): {err}"),
@@ -245,17 +247,17 @@ pub fn malformed_refused(_: &Early) -> Result<(), Reason> {
                 result = Err(format_reason(format_args!("the {what} object: unexpected error {err}")))
             }
         }
-        if footprint() != before {
+        if footprint(space) != before {
             result = Err(format_reason(format_args!(
                 "the {what} object left {:?}, {before:?} before",
-                footprint()
+                footprint(space)
             )));
         }
         if result.is_err() {
             break;
         }
     }
-    if let Err(err) = vfree(scratch) {
+    if let Err(err) = space.vfree(scratch) {
         fail!("vfree: {err}");
     }
     result

@@ -1,19 +1,15 @@
-//! The module loader: places a relocatable riscv64 ELF object (read with the `object` crate)
-//! in the modules window, applies its RISC-V relocations ([`crate::modreloc`]), resolves its
-//! undefined symbols against the kernel's exports ([`crate::exports`]), maps its text RX, its
-//! read-only data R and its data RW, and calls its `kvas_module_init`. [`unload`] calls
-//! `kvas_module_exit` if there is one, unmaps and frees it.
+//! The module loader's pure part: reading a relocatable riscv64 ELF object (with the `object`
+//! crate), laying its loaded sections out, copying them into the module's area and applying
+//! their RISC-V relocations ([`crate::modreloc`]), undefined symbols resolved by the caller's
+//! lookup (the kernel's exports). The kernel (kernel/src/module/loader.rs) allocates and maps
+//! the area, protects it and calls the module; everything here works on a byte slice, so the
+//! host tests it.
 //!
-//! Placement: the module's pages are one vmalloc-style area ([`kvas::vm::ModulesWindow`]),
-//! text first, then read-only data, then data and bss, each part starting on a page:
+//! Layout: text first, then read-only data, then data and bss, each part starting on a page:
 //!
 //! ```text
 //!  area.start  | .text.* (RX) | .rodata.* (R) | .data.* .bss.* (RW) | guard page |
 //! ```
-//!
-//! While sections are copied and relocated, every page is mapped RW (never executable); the
-//! final attributes come after, with the TLB flushed and `fence.i`, as Linux's
-//! `module_enable_rox` does. Any failure unmaps and frees everything the load took.
 
 use core::fmt;
 
@@ -21,20 +17,9 @@ use object::elf::{self, FileHeader64, SectionHeader64};
 use object::read::elf::{FileHeader, Rela, SectionHeader, SectionTable, Sym, SymbolTable};
 use object::{LittleEndian as LE, SectionIndex, SymbolIndex};
 
-use kvas::paging::Attrs;
-use kvas::vm::VmArea;
-use kvas::{VirtAddr, PAGE_SIZE};
+use kvas::PAGE_SIZE;
 
 use crate::modreloc::{self, Kind, RelocError};
-use crate::vmalloc::{flush_all, flush_page, map_area, unmap_area, vm};
-
-/// An 8-byte aligned byte string (the `object` crate reads ELF headers in place).
-#[repr(C, align(8))]
-pub struct Aligned<T: ?Sized>(pub T);
-
-/// The `hello` module (kernel/modules/hello), built into a relocatable object by xtask
-/// before the kernel.
-pub static HELLO: &Aligned<[u8]> = &Aligned(*include_bytes!("../target/modules/hello.o"));
 
 /// Most sections a module may have (the loader keeps their addresses in a fixed array).
 pub const MAX_SECTIONS: usize = 64;
@@ -43,33 +28,6 @@ pub const MAX_SECTIONS: usize = 64;
 pub const INIT: &[u8] = b"kvas_module_init";
 /// The symbol called before unloading, if defined: `extern "C" fn()`.
 pub const EXIT: &[u8] = b"kvas_module_exit";
-
-/// Where to put a module.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Placement {
-    /// The modules window (always, outside tests).
-    ModulesWindow,
-    /// The vmalloc region: out of the kernel's ±2 GiB reach, for the test that checks the
-    /// refusal of relocations that do not reach.
-    Vmalloc,
-}
-
-/// A loaded module.
-#[derive(Debug)]
-pub struct Module {
-    /// Its pages (and guard page).
-    pub area: VmArea,
-    /// Where it was put.
-    pub placement: Placement,
-    /// `[start, end)` of its text (RX), read-only data (R) and data (RW).
-    pub parts: [(u64, u64); 3],
-    /// The address of `kvas_module_init`.
-    pub init: u64,
-    /// The address of `kvas_module_exit`, if any.
-    pub exit: Option<u64>,
-    /// How many relocations were applied, by psABI type number (0..64).
-    pub applied: [u32; 64],
-}
 
 /// Why a module was refused.
 #[derive(Debug)]
@@ -81,11 +39,23 @@ pub enum ModError<'a> {
     /// Not a 64-bit little-endian riscv64 relocatable object.
     NotRiscvRel(&'static str, u64),
     /// A relocation the loader does not apply.
-    Unsupported { r_type: u32, section: &'a str },
+    Unsupported {
+        /// Its psABI type number.
+        r_type: u32,
+        /// The section it patches.
+        section: &'a str,
+    },
     /// A symbol the module uses that the kernel does not export.
     Undefined(&'a str),
     /// A relocation outside its section, or against something not loaded.
-    BadRelocation { section: &'a str, offset: u64, why: &'static str },
+    BadRelocation {
+        /// The section it patches.
+        section: &'a str,
+        /// Its offset in that section.
+        offset: u64,
+        /// What is wrong.
+        why: &'static str,
+    },
     /// More sections than [`MAX_SECTIONS`].
     TooManySections(usize),
     /// No `kvas_module_init`.
@@ -201,77 +171,75 @@ fn plan(obj: &Object) -> Result<([u64; MAX_SECTIONS], [u64; 3]), ModError<'stati
     Ok((offsets, sizes))
 }
 
-/// Loads `data` (see the module doc) at `placement`, and calls its init with `arg`; returns
-/// the module and what init returned.
-pub fn load(data: &[u8], placement: Placement, arg: u64) -> Result<(Module, u64), ModError<'_>> {
-    let obj = Object::parse(data)?;
-    let (offsets, sizes) = plan(&obj)?;
-    let mut starts = [0u64; 3];
-    let mut total = 0u64;
-    for (part, &size) in sizes.iter().enumerate() {
-        starts[part] = total;
-        total = round_up(total + size, PAGE_SIZE).ok_or(ModError::Parse("sections too large"))?;
-    }
-    // SAFETY: not held across the mapping below.
-    let area = match placement {
-        Placement::ModulesWindow => unsafe { vm() }.modules.allocate_module(total.max(PAGE_SIZE)),
-        Placement::Vmalloc => unsafe { vm() }.vmalloc.allocate(total.max(PAGE_SIZE)),
-    }
-    .map_err(ModError::Vm)?;
-    let release = |area: VmArea| {
-        // SAFETY: as above.
-        let _ = match placement {
-            Placement::ModulesWindow => unsafe { vm() }.modules.free_module(area),
-            Placement::Vmalloc => unsafe { vm() }.vmalloc.free(area),
-        };
-    };
-    if let Err(e) = map_area(area, Attrs::KERNEL_RW) {
-        release(area);
-        return Err(ModError::Vm(e));
-    }
-    let base = area.start().as_u64();
-    let mut addrs = [0u64; MAX_SECTIONS];
-    for (i, off) in offsets.iter().enumerate().take(obj.sections.len()) {
-        if let Some(part) = obj.sections.section(SectionIndex(i)).ok().and_then(part_of) {
-            addrs[i] = base + starts[part] + off;
-        }
-    }
-    let parts = [0, 1, 2].map(|p| (base + starts[p], base + starts[p] + sizes[p]));
-    let loaded = place_and_relocate(&obj, base, area.size(), &addrs).and_then(|applied| {
-        let init = find(&obj, &addrs, INIT).ok_or(ModError::NoInit)?;
-        Ok((applied, init, find(&obj, &addrs, EXIT)))
-    });
-    let (applied, init, exit) = match loaded {
-        Ok(v) => v,
-        Err(e) => {
-            unmap_area(area);
-            release(area);
-            return Err(e);
-        }
-    };
-    protect(parts);
-    let m = Module { area, placement, parts, init, exit, applied };
-    // SAFETY: `init` is `kvas_module_init`, a function of the module's text, now mapped RX
-    // and relocated; the module's ABI is `extern "C" fn(u64) -> u64`.
-    let f: extern "C" fn(u64) -> u64 = unsafe { core::mem::transmute(init as usize) };
-    let ret = f(arg);
-    Ok((m, ret))
+/// A module object read and laid out, not yet placed: how many bytes (whole pages) its
+/// area needs, and where each loaded section goes inside it.
+pub struct Plan<'a> {
+    obj: Object<'a>,
+    offsets: [u64; MAX_SECTIONS],
+    sizes: [u64; 3],
+    starts: [u64; 3],
+    total: u64,
 }
 
-/// Gives text RX and read-only data R (data stays RW), flushes, and syncs the I-cache.
-fn protect(parts: [(u64, u64); 3]) {
-    let mut t = crate::early::get().tables();
-    // SAFETY: no reference from meminit::memory() is live here.
-    let frames = unsafe { &mut crate::meminit::memory_mut().frames };
-    for ((start, end), attrs) in parts.into_iter().zip([Attrs::KERNEL_RX, Attrs::KERNEL_RO]) {
-        let len = round_up(end - start, PAGE_SIZE).unwrap_or(0);
-        match t.protect_range(VirtAddr::new(start), len, attrs, &mut *frames) {
-            Ok(flush) => flush.apply(flush_page, flush_all),
-            Err(e) => crate::power::fatal(format_args!("module: protecting {start:#x}: {e}")),
+/// A module placed and relocated in its area.
+#[derive(Clone, Copy, Debug)]
+pub struct Placed {
+    /// `[start, end)` of its text (RX), read-only data (R) and data (RW).
+    pub parts: [(u64, u64); 3],
+    /// The address of `kvas_module_init`.
+    pub init: u64,
+    /// The address of `kvas_module_exit`, if any.
+    pub exit: Option<u64>,
+    /// How many relocations were applied, by psABI type number (0..64).
+    pub applied: [u32; 64],
+}
+
+impl<'a> Plan<'a> {
+    /// Reads `data` (a riscv64 `ET_REL` object) and lays its loaded sections out in three
+    /// page-aligned parts (see the module doc).
+    pub fn new(data: &'a [u8]) -> Result<Self, ModError<'a>> {
+        let obj = Object::parse(data)?;
+        let (offsets, sizes) = plan(&obj)?;
+        let mut starts = [0u64; 3];
+        let mut total = 0u64;
+        for (part, &size) in sizes.iter().enumerate() {
+            starts[part] = total;
+            let end = total.checked_add(size).ok_or(ModError::Parse("sections too large"))?;
+            total = round_up(end, PAGE_SIZE).ok_or(ModError::Parse("sections too large"))?;
         }
+        Ok(Plan { obj, offsets, sizes, starts, total: total.max(PAGE_SIZE) })
     }
-    // SAFETY: `fence.i` only orders instruction fetches after the stores above.
-    unsafe { core::arch::asm!("fence.i") };
+
+    /// Bytes of the area the module needs (whole pages, at least one).
+    pub fn size(&self) -> u64 {
+        self.total
+    }
+
+    /// Copies the sections into `mem` (the module's area, which lies at virtual `base`; bss
+    /// and padding zeroed), applies every relocation of a loaded section, resolving undefined
+    /// symbols with `lookup` (the kernel's exports), and finds `kvas_module_init` and
+    /// `kvas_module_exit`. `mem` must be at least [`Plan::size`] bytes.
+    pub fn place(
+        &self,
+        mem: &mut [u8],
+        base: u64,
+        lookup: &dyn Fn(&[u8]) -> Option<u64>,
+    ) -> Result<Placed, ModError<'a>> {
+        if (mem.len() as u64) < self.total {
+            return Err(ModError::Parse("the area is smaller than the module"));
+        }
+        let obj = &self.obj;
+        let mut addrs = [0u64; MAX_SECTIONS];
+        for (i, off) in self.offsets.iter().enumerate().take(obj.sections.len()) {
+            if let Some(part) = obj.sections.section(SectionIndex(i)).ok().and_then(part_of) {
+                addrs[i] = base + self.starts[part] + off;
+            }
+        }
+        let parts = [0, 1, 2].map(|p| (base + self.starts[p], base + self.starts[p] + self.sizes[p]));
+        let applied = place_and_relocate(obj, mem, base, &addrs, lookup)?;
+        let init = find(obj, &addrs, INIT).ok_or(ModError::NoInit)?;
+        Ok(Placed { parts, init, exit: find(obj, &addrs, EXIT), applied })
+    }
 }
 
 /// The address of the defined function `name`.
@@ -288,12 +256,11 @@ fn find(obj: &Object, addrs: &[u64; MAX_SECTIONS], name: &[u8]) -> Option<u64> {
 /// of a loaded section. Returns the count applied by type.
 fn place_and_relocate<'a>(
     obj: &Object<'a>,
+    mem: &mut [u8],
     base: u64,
-    size: u64,
     addrs: &[u64; MAX_SECTIONS],
+    lookup: &dyn Fn(&[u8]) -> Option<u64>,
 ) -> Result<[u32; 64], ModError<'a>> {
-    // SAFETY: the area is mapped RW, only this load uses it.
-    let mem = unsafe { core::slice::from_raw_parts_mut(base as *mut u8, size as usize) };
     mem.fill(0);
     for (i, s) in obj.sections.iter().enumerate() {
         if addrs[i] == 0 || s.sh_type(LE) == elf::SHT_NOBITS {
@@ -301,7 +268,9 @@ fn place_and_relocate<'a>(
         }
         let bytes = s.data(LE, obj.data).map_err(parse_err)?;
         let off = (addrs[i] - base) as usize;
-        mem[off..off + bytes.len()].copy_from_slice(bytes);
+        mem.get_mut(off..off + bytes.len())
+            .ok_or(ModError::Parse("a section lies outside the area"))?
+            .copy_from_slice(bytes);
     }
     let mut applied = [0u32; 64];
     for s in obj.sections.iter() {
@@ -334,11 +303,11 @@ fn place_and_relocate<'a>(
             }
             let (value, name) = match kind {
                 Kind::PcrelLo12I | Kind::PcrelLo12S => {
-                    pcrel_hi_value(obj, relas, r.r_sym(LE, false), addrs, taddr)
+                    pcrel_hi_value(obj, relas, r.r_sym(LE, false), addrs, taddr, lookup)
                         .map_err(|why| ModError::BadRelocation { section: tname, offset, why })?
                 }
                 _ => {
-                    let (s, name) = symbol_value(obj, r.r_sym(LE, false), addrs).map_err(|e| {
+                    let (s, name) = symbol_value(obj, r.r_sym(LE, false), addrs, lookup).map_err(|e| {
                         e.unwrap_or(ModError::BadRelocation { section: tname, offset, why: "bad symbol" })
                     })?;
                     (s.wrapping_add(r.r_addend(LE) as u64), name)
@@ -346,7 +315,8 @@ fn place_and_relocate<'a>(
             };
             let place = taddr + offset;
             let at = (place - base) as usize;
-            modreloc::apply(kind, &mut mem[at..], place, value, name)?;
+            let bytes = mem.get_mut(at..).ok_or(ModError::Parse("a relocation lies outside the area"))?;
+            modreloc::apply(kind, bytes, place, value, name)?;
             applied[r_type as usize % 64] += 1;
         }
     }
@@ -358,13 +328,14 @@ fn symbol_value<'a>(
     obj: &Object<'a>,
     index: u32,
     addrs: &[u64; MAX_SECTIONS],
+    lookup: &dyn Fn(&[u8]) -> Option<u64>,
 ) -> Result<(u64, &'a str), Option<ModError<'a>>> {
     let sym = obj.symbols.symbol(SymbolIndex(index as usize)).map_err(|e| Some(parse_err(e)))?;
     let name = obj.symbol_name(sym);
     match sym.st_shndx(LE) {
         elf::SHN_UNDEF => {
             let raw = obj.symbols.symbol_name(LE, sym).map_err(|e| Some(parse_err(e)))?;
-            crate::exports::lookup(raw).map(|a| (a, name)).ok_or(Some(ModError::Undefined(name)))
+            lookup(raw).map(|a| (a, name)).ok_or(Some(ModError::Undefined(name)))
         }
         elf::SHN_ABS => Ok((sym.st_value(LE), name)),
         shndx => match addrs.get(shndx as usize) {
@@ -382,6 +353,7 @@ fn pcrel_hi_value<'a>(
     label: u32,
     addrs: &[u64; MAX_SECTIONS],
     taddr: u64,
+    lookup: &dyn Fn(&[u8]) -> Option<u64>,
 ) -> Result<(u64, &'a str), &'static str> {
     let sym = obj.symbols.symbol(SymbolIndex(label as usize)).map_err(|_| "bad label symbol")?;
     if addrs.get(sym.st_shndx(LE) as usize) != Some(&taddr) {
@@ -392,21 +364,7 @@ fn pcrel_hi_value<'a>(
         .iter()
         .find(|h| h.r_offset(LE) == at && h.r_type(LE, false) == modreloc::R_RISCV_PCREL_HI20)
         .ok_or("PCREL_LO12 without a PCREL_HI20 at its label")?;
-    let (s, name) = symbol_value(obj, hi.r_sym(LE, false), addrs).map_err(|_| "bad PCREL_HI20 symbol")?;
+    let (s, name) =
+        symbol_value(obj, hi.r_sym(LE, false), addrs, lookup).map_err(|_| "bad PCREL_HI20 symbol")?;
     Ok((s.wrapping_add(hi.r_addend(LE) as u64).wrapping_sub(taddr + at), name))
-}
-
-/// Calls the module's exit (if any), unmaps it (TLB flushed) and frees its frames and range.
-pub fn unload(m: Module) -> Result<(), kvas::Error> {
-    if let Some(exit) = m.exit {
-        // SAFETY: `kvas_module_exit` of a loaded module, `extern "C" fn()`.
-        let f: extern "C" fn() = unsafe { core::mem::transmute(exit as usize) };
-        f();
-    }
-    unmap_area(m.area);
-    // SAFETY: not held across anything else.
-    match m.placement {
-        Placement::ModulesWindow => unsafe { vm() }.modules.free_module(m.area),
-        Placement::Vmalloc => unsafe { vm() }.vmalloc.free(m.area),
-    }
 }

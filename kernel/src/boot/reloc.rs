@@ -12,10 +12,30 @@
 //! the link address.
 //!
 //! Table layout (little endian): `magic: u64`, `count: u64`, then `count` u32 offsets from
-//! `__kernel_start`, capacity [`RELOC_CAPACITY`].
+//! `__kernel_start`, exactly [`RELOC_CAPACITY`] of them: the table is sized from the link
+//! (xtask counts the slots and links again when the count changed).
+//!
+//! The scheme moves the pointers the *link* made. A pointer stored at run time with the MMU
+//! off would stay physical after the switch, so nothing made then may hold one: the hand-off
+//! is plain numbers (boot/handoff.rs), and xtask's build refuses any writable static that is
+//! not on its reviewed list of pointer-free statics (xtask/src/image.rs).
 
-/// How many slots the table can list; xtask fails the build past it.
-pub const RELOC_CAPACITY: usize = 8192;
+/// How many slots the table holds: the image's pointer slots, counted at the previous link
+/// (`KVAS_RELOC_SLOTS`, from xtask through kernel/build.rs; 0 outside xtask's build).
+pub const RELOC_CAPACITY: usize = parse(env!("KVAS_RELOC_SLOTS"));
+
+/// A decimal number, at compile time.
+const fn parse(s: &str) -> usize {
+    let b = s.as_bytes();
+    let mut i = 0;
+    let mut n = 0;
+    while i < b.len() {
+        assert!(b[i].is_ascii_digit(), "KVAS_RELOC_SLOTS must be a decimal number");
+        n = n * 10 + (b[i] - b'0') as usize;
+        i += 1;
+    }
+    n
+}
 
 /// The magic word xtask writes once the table is filled: "kvasrel1".
 pub const RELOC_MAGIC: u64 = u64::from_le_bytes(*b"kvasrel1");
