@@ -214,6 +214,41 @@ fn build(spec: &KernelSpec, map: &MemoryMap) -> Result<(kspace::Built, Option<Ba
     Ok((built, plan.base_choice()))
 }
 
+/// The image and fixmap options given, each with its value (`--kernel-size
+/// 0xc0000000`): what only a riscv64 build without `--only` uses, refused
+/// elsewhere rather than ignored.
+pub fn image_options(a: &Args) -> Vec<String> {
+    let options = [
+        ("--load-addr", a.load_addr),
+        ("--kernel-size", a.kernel_size),
+        ("--text-size", a.text_size),
+        ("--rodata-size", a.rodata_size),
+        ("--rodata-start", a.rodata_start),
+        ("--kaslr-offset", a.kaslr_offset),
+        ("--finisher", a.finisher),
+    ];
+    options.iter().filter_map(|(name, v)| v.map(|v| format!("{name} {v:#x}"))).collect()
+}
+
+/// The `--dtb` blob, read up to Linux's `MAX_FDT_SIZE` (2 MiB): a path may
+/// name `/dev/zero`.
+pub fn read_dtb(path: &std::path::Path) -> Result<Vec<u8>, String> {
+    let what = "a device tree (Linux's MAX_FDT_SIZE)";
+    crate::input::read_bounded(path, kspace::MAX_FDT_SIZE, what).map_err(|e| format!("--dtb {e}"))
+}
+
+/// Refuses a `--kernel-text` outside RAM: it has no linear alias to protect.
+pub fn check_kernel_text(map: &MemoryMap, r: PhysRange) -> Result<(), String> {
+    if map.banks().iter().any(|b| b.start_u64() <= r.start_u64() && r.end() <= b.end()) {
+        return Ok(());
+    }
+    Err(format!(
+        "--kernel-text {:#x}:{:#x} does not lie inside one RAM bank: it has no linear alias to map read-only",
+        r.start_u64(),
+        r.size()
+    ))
+}
+
 /// The one place `kvas map` refuses an architecture it cannot build for.
 fn check_arch(a: &Args) -> Result<(), String> {
     match a.arch {
@@ -234,9 +269,7 @@ pub fn inputs(a: &Args) -> Result<(Mode, MemoryMap, Option<u64>), String> {
     let (mut map, blob_size) = match (&a.mem, &a.dtb) {
         (Some(text), None) => (MemoryMap::from_text(text).map_err(|e| format!("--mem: {e}"))?, None),
         (None, Some(path)) => {
-            let what = "a device tree (Linux's MAX_FDT_SIZE)";
-            let blob = crate::input::read_bounded(path, kspace::MAX_FDT_SIZE, what)
-                .map_err(|e| format!("--dtb {e}"))?;
+            let blob = read_dtb(path)?;
             let dt =
                 DeviceTree::parse(&blob, a.dtb_addr).map_err(|e| format!("--dtb {}: {e}", path.display()))?;
             (dt.map, Some(dt.total_size as u64))
@@ -257,17 +290,7 @@ fn spec(a: &Args, mode: Mode, blob_size: Option<u64>, map: &MemoryMap) -> Result
     };
     let mut spec = match a.only {
         Some(Only::Linear) => {
-            let image_options = [
-                ("--load-addr", a.load_addr),
-                ("--kernel-size", a.kernel_size),
-                ("--text-size", a.text_size),
-                ("--rodata-size", a.rodata_size),
-                ("--rodata-start", a.rodata_start),
-                ("--kaslr-offset", a.kaslr_offset),
-                ("--finisher", a.finisher),
-            ];
-            let given: Vec<String> =
-                image_options.iter().filter_map(|(name, v)| v.map(|v| format!("{name} {v:#x}"))).collect();
+            let given = image_options(a);
             if !given.is_empty() {
                 return Err(format!(
                     "--only linear builds no image or fixmap, so it takes no {}",
@@ -349,15 +372,8 @@ fn spec(a: &Args, mode: Mode, blob_size: Option<u64>, map: &MemoryMap) -> Result
             Ok(())
         })
         .map_err(|e| format!("--kernel-text: {e}"))?;
-        // A text outside RAM has no linear alias to protect: refused, not ignored.
         if let Some(r) = text_range {
-            if !map.banks().iter().any(|b| b.start_u64() <= r.start_u64() && r.end() <= b.end()) {
-                return Err(format!(
-                    "--kernel-text {:#x}:{:#x} does not lie inside one RAM bank: it has no linear alias to map read-only",
-                    r.start_u64(),
-                    r.size()
-                ));
-            }
+            check_kernel_text(map, r)?;
         }
         if let Some(cfg) = spec.linear.as_mut() {
             cfg.kernel_text = text_range;

@@ -1559,3 +1559,35 @@ fn map_refuses_a_dtb_addr_it_would_ignore_or_that_overlaps_the_image() {
     ok(&["map", "--mode", "sv39", "--dtb", dtb, "--dtb-addr", "0x80400000"]);
     ok(&["map", "--mode", "sv39", "--dtb", dtb, "--dtb-addr", "0xbfe00000", "--only", "linear"]);
 }
+
+#[test]
+fn map_for_x86_64_and_arm64_refuses_the_riscv64_image_options_and_reads_a_bounded_dtb() {
+    // They were ignored (exit 0): only the linear map is built there.
+    bad(
+        &["map", "--arch", "x86_64", "--mode", "4level", "--mem", "0:4G", "--kernel-size", "3G", "--kfence", "off"],
+        "kvas map --arch x86_64 builds the linear map alone, so it takes no --kernel-size 0xc0000000, --kfence off",
+    );
+    bad(
+        &["map", "--arch", "arm64", "--mode", "4k-48", "--mem", "0x40000000:1G", "--load-addr", "0x40200000"],
+        "takes no --load-addr 0x40200000",
+    );
+    bad(
+        &["map", "--arch", "arm64", "--mode", "4k-48", "--dtb", "/dev/zero"],
+        "--dtb /dev/zero: larger than 2 MiB",
+    );
+    bad(
+        &["map", "--arch", "arm64", "--mode", "4k-48", "--mem", "0x40000000:1G", "--kernel-text", "0:4K"],
+        "--kernel-text 0x0:0x1000 does not lie inside one RAM bank",
+    );
+    ok(&[
+        "map",
+        "--arch",
+        "arm64",
+        "--mode",
+        "4k-48",
+        "--mem",
+        "0x40000000:1G",
+        "--kernel-text",
+        "0x40200000:1M",
+    ]);
+}
