@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use kvas::layout::{check, plan_unchecked, Layout, Options};
+use kvas::layout::{check, plan, plan_unchecked, Layout, Options};
 use serde_json::Value;
 
 use crate::args::{fail, target, Arch, OptionArgs};
@@ -42,6 +42,16 @@ pub fn run(a: &Args) -> ExitCode {
         Err(e) => return fail(e),
     };
     let v = check(&layout);
+    // Whatever `kvas layout` refuses is a failed check too, with its numbers,
+    // even when no invariant of the planned regions names it.
+    let refused = match &a.from {
+        None => plan(layout.target(), layout.options()).err(),
+        Some(_) => None,
+    };
+    if let (true, Some(e)) = (v.is_empty(), refused) {
+        outln!("{}: kvas layout refuses these options: {e}", layout.target());
+        return ExitCode::from(1);
+    }
     if v.is_empty() {
         outln!("ok: {}: {} regions, every invariant holds", layout.target(), layout.regions().len());
         return ExitCode::SUCCESS;
@@ -68,6 +78,7 @@ fn from_file(path: &PathBuf) -> Result<Layout, String> {
         options.kaslr_offset = num("kaslr_offset").unwrap_or(0);
         options.ram = num("ram");
         options.vmalloc = num("vmalloc");
+        options.kaslr = o.get("kaslr").and_then(Value::as_bool);
         if let Some(k) = o.get("kasan").and_then(Value::as_str) {
             options.kasan = kvas::layout::Kasan::from_name(k).ok_or(format!("unknown kasan '{k}'"))?;
         }

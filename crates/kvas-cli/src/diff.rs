@@ -11,7 +11,7 @@ use crate::units::{addr, human};
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// The first layout: ARCH:MODE[:KEY=VALUE,...], keys kasan, kernel-size,
-    /// kaslr-offset, ram, vmalloc, profile (e.g. riscv64:sv39:kasan=generic,ram=2G).
+    /// kaslr-offset, kaslr (on|off), ram, vmalloc, profile (e.g. riscv64:sv39:kasan=generic,ram=2G).
     pub a: String,
     /// The second layout, in the same form.
     pub b: String,
@@ -40,6 +40,13 @@ pub fn spec(text: &str, base: Options) -> Result<Layout, String> {
             "kaslr-offset" => o.kaslr_offset = parse_size(v)?,
             "ram" => o.ram = Some(parse_size(v)?),
             "vmalloc" => o.vmalloc = Some(parse_size(v)?),
+            "kaslr" => {
+                o.kaslr = Some(match v {
+                    "on" => true,
+                    "off" => false,
+                    _ => return Err(format!("'{text}': kaslr is on or off, not '{v}'")),
+                })
+            }
             _ => return Err(format!("'{text}': unknown key '{k}'")),
         }
     }

@@ -44,6 +44,7 @@ pub fn to_json(l: &Layout) -> Value {
             "kaslr_offset": o.kaslr_offset,
             "ram": o.ram,
             "vmalloc": o.vmalloc,
+            "kaslr": l.parts().kaslr,
         },
         "facts": {
             "user_bytes": l.user_bytes(),
@@ -83,6 +84,12 @@ pub fn regions_from(value: &Value, template: &Layout) -> Result<RegionList, Stri
         let desc = obj.get("description").and_then(Value::as_str).unwrap_or("");
         let desc: &'static str = Box::leak(desc.to_owned().into_boxed_str());
         let (start, end) = (hex_field(obj, "start", &at)?, hex_field(obj, "end", &at)?);
+        if end < start {
+            return Err(format!("{at} ({name}): \"end\" {end:#x} lies below \"start\" {start:#x}"));
+        }
+        if (start, end) == (0, u64::MAX) {
+            return Err(format!("{at} ({name}): a region cannot span the whole 64-bit space"));
+        }
         let s = Span::new(start, end).map_err(|e| format!("{at} ({name}): {e}"))?;
         // The alignment is the planner's for a region of that name, else none.
         let align = template.region(name).map_or(1, Region::align);

@@ -74,9 +74,38 @@ fn facts(out: &mut String, l: &Layout) {
     if l.parts().highmem_capable {
         let _ = writeln!(out, "  highmem         {}", human(l.highmem()));
     }
+    if l.target() == Target::Riscv32 {
+        // arch/riscv/mm/init.c: memory_limit = KERN_VIRT_SIZE; the page at -PAGE_SIZE is reserved.
+        let dropped =
+            l.options().ram.map_or(0, |ram| ram.saturating_sub(kvas::layout::riscv32::MEMORY_LIMIT));
+        let _ = writeln!(
+            out,
+            "  highmem         none (riscv32 has no HIGHMEM): RAM is capped at 1 GiB (memory_limit = KERN_VIRT_SIZE){}",
+            if dropped > 0 { format!(", {} dropped", human(dropped)) } else { String::new() }
+        );
+        let _ = writeln!(
+            out,
+            "                  and its top page is reserved (it would sit at ERR_PTR addresses)"
+        );
+    }
     let _ = writeln!(out, "  vmalloc         {}", human(l.vmalloc_bytes()));
     if let Some(k) = l.region("kasan") {
         let _ = writeln!(out, "  kasan shadow    {}", human(k.size()));
+    }
+    let p = l.parts();
+    match (p.kaslr, l.target()) {
+        (true, _) => {
+            let _ = writeln!(
+                out,
+                "  KASLR           on: offset {:#x}, Linux draws 0 to {:#x} in 2 MiB steps for this image size",
+                l.options().kaslr_offset,
+                p.kaslr_max
+            );
+        }
+        (false, Target::Riscv32 | Target::Arm32(_)) => {}
+        (false, _) => {
+            let _ = writeln!(out, "  KASLR           off (--kaslr off)");
+        }
     }
     match l.image() {
         Some(img) => {

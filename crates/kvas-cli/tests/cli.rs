@@ -201,7 +201,7 @@ fn check_reports_refused_options_as_violations() {
         "kernel image [0xffffffff81100000-0xffffffff818fffff] must start on a multiple of 0x200000",
     );
     violated(&["check", "--arch", "arm32", "--mode", "3g", "--kernel-size", "800M"], "leaves its window");
-    violated(&["check", "--arch", "riscv32", "--mode", "sv32", "--ram", "2G"], "RAM is 0x80000000");
+    violated(&["check", "--arch", "riscv32", "--mode", "sv32", "--ram", "17G"], "RAM is 0x440000000");
     bad(&["check", "--arch", "riscv64", "--mode", "sv39", "--kaslr-offset", "16E"], "overflows 64 bits");
     bad(&["check", "--arch", "arm32", "--mode", "3g", "--kaslr-offset", "2M"], "arm32 has no KASLR");
 }
@@ -299,9 +299,9 @@ fn bad_input_exits_2_with_a_clear_message() {
     bad(&["layout", "--arch", "arm64", "--mode", "4k-52", "--profile", "linux-doc"], "no 4K/52-bit");
     bad(&["layout", "--arch", "arm32", "--mode", "3g", "--kaslr-offset", "2M"], "arm32 has no KASLR");
     bad(&["layout", "--arch", "arm32", "--mode", "3g", "--ram", "5G"], "arm32 physical address space");
-    bad(&["layout", "--arch", "riscv32", "--mode", "sv32", "--ram", "1G"], "riscv32 linear map");
+    bad(&["layout", "--arch", "riscv32", "--mode", "sv32", "--ram", "17G"], "Sv32 physical address space");
     bad(
-        &["layout", "--arch", "x86_64", "--mode", "4level", "--kernel-size", "500M"],
+        &["layout", "--arch", "x86_64", "--mode", "4level", "--kaslr", "off", "--kernel-size", "500M"],
         "x86_64 kernel text mapping",
     );
     bad(&["layout"], "--arch");
@@ -335,6 +335,180 @@ fn a_closed_stdout_is_not_a_panic() {
         assert_ne!(o.status.code(), Some(101), "{}", stderr(&o));
         assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
     }
+}
+
+// ---- layout helper (issues 16 and 10): KASLR, arm64 modes, arm32 rows, riscv32 RAM,
+// ---- check refusing what layout refuses, errors naming options, explain's physical addresses.
+
+#[test]
+fn check_refuses_what_layout_refuses() {
+    // Issue 10 item 6: sv39 with a 1 GiB KASLR offset and no image size.
+    violated(
+        &["check", "--arch", "riscv64", "--mode", "sv39", "--kaslr-offset", "1G"],
+        "KASLR offset 0x40000000 is out of range: Linux draws at most 0x3fe00000",
+    );
+    // Every planner refusal is a failed check, never "every invariant holds".
+    let cases: &[&[&str]] = &[
+        &["--arch", "riscv64", "--mode", "sv39", "--kaslr-offset", "1G"],
+        &["--arch", "riscv64", "--mode", "sv48", "--kernel-size", "3M", "--kaslr-offset", "1020M"],
+        &["--arch", "riscv64", "--mode", "sv57", "--kaslr-offset", "3M"],
+        &["--arch", "x86_64", "--mode", "4level", "--kaslr-offset", "1010M"],
+        &["--arch", "x86_64", "--mode", "5level", "--kaslr", "off", "--kernel-size", "600M"],
+        &["--arch", "arm64", "--mode", "16k-47", "--kaslr-offset", "2050M"],
+        &["--arch", "arm32", "--mode", "3g", "--kernel-size", "800M"],
+        &["--arch", "riscv32", "--mode", "sv32", "--ram", "17G"],
+    ];
+    for case in cases {
+        let layout: Vec<&str> = ["layout"].iter().chain(case.iter()).copied().collect();
+        let o = kvas(&layout);
+        assert_eq!(o.status.code(), Some(2), "kvas {layout:?} should refuse: {}", stdout(&o));
+        let check: Vec<&str> = ["check"].iter().chain(case.iter()).copied().collect();
+        let o = kvas(&check);
+        assert_ne!(o.status.code(), Some(0), "kvas {check:?} passed what layout refuses: {}", stdout(&o));
+        assert!(!stdout(&o).contains("every invariant holds"), "{check:?}");
+    }
+}
+
+#[test]
+fn errors_name_the_options_and_their_values() {
+    // Issue 10 item 7: no invented 0xffffffffffffffff-byte range, both options named.
+    let args = [
+        "check",
+        "--arch",
+        "riscv64",
+        "--mode",
+        "sv39",
+        "--kaslr-offset",
+        "0xffffffffffe00000",
+        "--kernel-size",
+        "2M",
+    ];
+    bad(&args, "--kaslr-offset 0xffffffffffe00000 plus --kernel-size 0x200000 from KERNEL_LINK_ADDR");
+    assert!(!stderr(&kvas(&args)).contains("0xffffffffffffffff bytes"));
+    bad(
+        &args.map(|a| if a == "check" { "layout" } else { a }),
+        "KASLR offset 0xffffffffffe00000 is out of range",
+    );
+    bad(
+        &["check", "--arch", "x86_64", "--mode", "4level", "--kernel-size", "3G"],
+        "--kernel-size 0xc0000000 from __START_KERNEL 0xffffffff81000000 runs past the end",
+    );
+    bad(
+        &["check", "--arch", "arm64", "--mode", "4k-48", "--kaslr-offset", "0xffffffffffe00000"],
+        "--kaslr-offset 0xffffffffffe00000 plus --kernel-size 0x0 from KIMAGE_VADDR",
+    );
+    bad(
+        &["check", "--arch", "arm32", "--mode", "3g", "--kernel-size", "0xffffffffffff0000"],
+        "--kernel-size 0xffffffffffff0000: the image would run past the end of the 32-bit address space",
+    );
+    bad(
+        &["check", "--arch", "riscv32", "--mode", "sv32", "--kernel-size", "2G"],
+        "--kernel-size 0x80000000: the image would run past the end of the 32-bit address space",
+    );
+    bad(&["layout", "--arch", "arm32", "--mode", "3g", "--kaslr", "on"], "--kaslr on is not supported");
+    bad(
+        &["layout", "--arch", "x86_64", "--mode", "4level", "--kaslr", "off", "--kaslr-offset", "2M"],
+        "must be 0 without KASLR",
+    );
+}
+
+#[test]
+fn explain_refuses_physical_addresses_beyond_the_architecture() {
+    // Issue 10 item 9.
+    let sv39 = ["explain", "--arch", "riscv64", "--mode", "sv39"];
+    let with = |extra: &[&'static str]| -> Vec<&'static str> { sv39.iter().chain(extra).copied().collect() };
+    bad(
+        &with(&["0xffffffd600001000", "--ram-base", "0xffffffffffe00000"]),
+        "--ram-base 0xffffffffffe00000 is not a physical address of riscv64 sv39: it has 56 bits",
+    );
+    bad(
+        &with(&["0xffffffff80001000", "--load-addr", "0xffffffffffffffff"]),
+        "--load-addr 0xffffffffffffffff is not a physical address",
+    );
+    // Valid bases whose sum with the offset leaves the 56 bits.
+    bad(
+        &with(&["0xffffffff80001000", "--load-addr", "0xfffffffffff000"]),
+        "beyond the 56-bit physical addresses",
+    );
+    bad(
+        &with(&["0xfffffff5ffffffff", "--ram-base", "0xffffffffe00000"]),
+        "beyond the 56-bit physical addresses",
+    );
+    bad(
+        &["explain", "0xc0001000", "--arch", "arm32", "--mode", "3g", "--ram-base", "0x100000000"],
+        "it has 32 bits",
+    );
+    let ok_line = ok(&with(&["0xffffffd600001000", "--ram-base", "0x80000000"]));
+    assert!(ok_line.contains("physical 0x80001000"), "{ok_line}");
+}
+
+#[test]
+fn explain_maps_the_tail_of_linux_last_image_step() {
+    // Issue 16 item 1: Linux maps the image in whole 2 MiB steps (create_kernel_page_table),
+    // so 0x1e6c000 bytes take 16 steps and _end..0xffffffff82000000 is mapped.
+    let args = |va: &'static str, rules: &'static str| {
+        ["explain", va, "--arch", "riscv64", "--mode", "sv39", "--kernel-size", "0x1e6c000", "--rules", rules]
+    };
+    let tail = ok(&args("0xffffffff81fff000", "linux"));
+    assert!(tail.contains("past _end (0xffffffff81e6c000) in the image's last 2 MiB step"), "{tail}");
+    assert!(tail.contains("physical 0x821ff000"), "{tail}");
+    let kvas_rules = ok(&args("0xffffffff81fff000", "kvas"));
+    assert!(kvas_rules.contains("outside the image"), "{kvas_rules}");
+    let beyond = ok(&args("0xffffffff82000000", "linux"));
+    assert!(beyond.contains("outside the image"), "{beyond}");
+    let inside = ok(&args("0xffffffff81e6b000", "linux"));
+    assert!(inside.contains("kernel image +0x1e6b000: physical 0x8206b000"), "{inside}");
+}
+
+#[test]
+fn x86_64_kaslr_on_and_off() {
+    // asm/page_64_types.h: KERNEL_IMAGE_SIZE 1 GiB with RANDOMIZE_BASE, 512 MiB without.
+    let on = ok(&["layout", "--arch", "x86_64", "--mode", "4level"]);
+    assert!(on.contains(" ffffffffc0000000 |"), "{on}");
+    assert!(on.contains("modules window  1008 MiB (ffffffffc0000000-fffffffffeffffff)"), "{on}");
+    assert!(on.contains("KASLR           on: offset 0x0, Linux draws 0 to 0x3f000000"), "{on}");
+    let off = ok(&["layout", "--arch", "x86_64", "--mode", "4level", "--kaslr", "off"]);
+    assert!(off.contains("modules window  1520 MiB (ffffffffa0000000-fffffffffeffffff)"), "{off}");
+    let json: Value =
+        serde_json::from_str(&ok(&["layout", "--arch", "x86_64", "--mode", "5level", "--format", "json"]))
+            .unwrap();
+    assert_eq!(json["options"]["kaslr"], Value::Bool(true));
+    let modules = json["regions"].as_array().unwrap().iter().find(|r| r["name"] == "modules").unwrap();
+    assert_eq!(hex(&modules["start"]), 0xffff_ffff_c000_0000);
+    let d = ok(&["diff", "x86_64:4level:kaslr=off", "x86_64:4level"]);
+    assert!(d.contains("modules") && d.contains("ffffffffa0000000"), "{d}");
+    ok(&["check", "--arch", "x86_64", "--mode", "4level", "--kernel-size", "20M", "--kaslr-offset", "988M"]);
+    violated(
+        &["check", "--arch", "x86_64", "--mode", "4level", "--kernel-size", "20M", "--kaslr-offset", "990M"],
+        "KASLR offset 0x3de00000 is out of range: Linux draws at most 0x3dc00000",
+    );
+}
+
+#[test]
+fn arm64_every_mode_and_arm32_rows_and_riscv32_ram() {
+    let all = ok(&["layout", "--arch", "arm64", "--mode", "all", "--format", "dump"]);
+    for mode in
+        ["4k-39", "4k-48", "4k-52", "16k-36", "16k-47", "16k-48", "16k-52", "64k-42", "64k-48", "64k-52"]
+    {
+        assert!(all.contains(&format!("# arm64 {mode}\n")), "{mode}: {all}");
+        ok(&["check", "--arch", "arm64", "--mode", mode]);
+    }
+    bad(&["layout", "--arch", "arm64", "--mode", "16k-52", "--profile", "linux-doc"], "16K/52-bit");
+    let arm32 = ok(&["layout", "--arch", "arm32", "--mode", "3g"]);
+    for row in [
+        "   ffff8000 |      -32 KiB |   ffffffff |     32 KiB | copy-user      | copy_user_page / clear_user_page use",
+        "   ffff1000 |      -60 KiB |   ffff7fff |     28 KiB | reserved       | reserved",
+        "   fffe8000 |      -96 KiB |   fffeffff |     32 KiB | dtcm           | DTCM",
+        "   fffe0000 |     -128 KiB |   fffe7fff |     32 KiB | itcm           | ITCM",
+    ] {
+        assert!(arm32.contains(row), "{row:?} not in {arm32}");
+    }
+    // Issue 16 item 6: riscv32 with 1 GiB and more, as Linux keeps it.
+    let rv32 = ok(&["layout", "--arch", "riscv32", "--mode", "sv32", "--ram", "2G"]);
+    assert!(rv32.contains("RAM is capped at 1 GiB (memory_limit = KERN_VIRT_SIZE), 1 GiB dropped"), "{rv32}");
+    assert!(rv32.contains("top page is reserved"), "{rv32}");
+    let dump = ok(&["layout", "--arch", "riscv32", "--mode", "sv32", "--ram", "1G", "--format", "dump"]);
+    assert!(dump.contains("      lowmem : 0xc0000000 - 0x00000000   (1024 MB)"), "{dump}");
 }
 
 // ---------------------------------------------------------------------------
@@ -494,4 +668,72 @@ fn map_refuses_image_sections_that_do_not_fit() {
     );
     bad(&["map", "--mode", "sv39", "--mem", "0x80000000:1G", "--kfence", "nowhere"], "--kfence");
     bad(&["map", "--mode", "sv39", "--mem", "0x80000000:1G", "--load-addr", "0x40000000"], "--load-addr");
+    // Issue 10 item 7's class: an image past the kernel PUD is named, not an overflow panic.
+    bad(&["map", "--mode", "sv39", "--mem", "0x80000000:4G", "--kernel-size", "3G"], "riscv64 kernel PUD");
+    // A KFENCE pool over the image is refused, not mapped twice.
+    bad(
+        &["map", "--mode", "sv39", "--mem", "0x80000000:1G", "--rules", "linux", "--kfence", "0x80200000"],
+        "free RAM",
+    );
+}
+
+#[test]
+fn map_counted_tables_still_need_free_frames() {
+    // The petabyte again, but only 16 MiB (4096 frames) free for its 2^20 + 2^11 + 4
+    // tables: counting must not report a build that could not happen.
+    let o = kvas(&[
+        "map",
+        "--mode",
+        "sv57",
+        "--rules",
+        "linux",
+        "--mem",
+        "0x200000:1P",
+        "--reserve",
+        "0x1200000:0x3ffffff000000:reserved",
+        "--only",
+        "linear",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("1050628"), "{}", stderr(&o));
+}
+
+#[test]
+fn map_rodata_may_start_after_a_gap() {
+    // Linux keeps init data between text and rodata; the kvas kernel maps only its
+    // sections, so a 1 MiB gap at [1M, 2M) of a 4 MiB image is left out: 3 MiB mapped.
+    let v: Value = serde_json::from_str(&ok(&[
+        "map",
+        "--mode",
+        "sv39",
+        "--mem",
+        "0x80000000:1G",
+        "--kernel-size",
+        "4M",
+        "--text-size",
+        "1M",
+        "--rodata-start",
+        "2M",
+        "--rodata-size",
+        "1M",
+        "--format",
+        "json",
+    ]))
+    .unwrap();
+    let kernel = v["regions"].as_array().unwrap().iter().find(|r| r["name"] == "kernel").unwrap().clone();
+    assert_eq!(kernel["bytes"].as_u64(), Some(3 << 20));
+    bad(
+        &[
+            "map",
+            "--mode",
+            "sv39",
+            "--mem",
+            "0x80000000:1G",
+            "--text-size",
+            "1M",
+            "--rodata-start",
+            "0x80000",
+        ],
+        "--rodata-start",
+    );
 }

@@ -144,6 +144,22 @@ pub enum Error {
         /// Why it does not apply.
         reason: &'static str,
     },
+    /// Two layout options whose sum, from the address they offset, runs past the
+    /// end of the address space (a KASLR offset plus the kernel size, say).
+    OptionsOverflow {
+        /// The address they are added to, and its name.
+        base: u64,
+        /// What `base` is (`KERNEL_LINK_ADDR`, ...).
+        base_name: &'static str,
+        /// The first option and its value.
+        option: &'static str,
+        /// Its value.
+        value: u64,
+        /// The second option.
+        other: &'static str,
+        /// Its value.
+        other_value: u64,
+    },
     /// A physical range that is empty, wraps past 2^64 or ends above the 56-bit
     /// physical address space.
     BadPhysRange {
@@ -311,6 +327,10 @@ impl fmt::Display for Error {
             }
             Error::InvalidOption { option, value, reason } => write!(f, "{option} {value:#x}: {reason}"),
             Error::UnsupportedOption { option, reason } => write!(f, "{option} is not supported: {reason}"),
+            Error::OptionsOverflow { base, base_name, option, value, other, other_value } => write!(
+                f,
+                "{option} {value:#x} plus {other} {other_value:#x} from {base_name} {base:#x} runs past the end of the address space"
+            ),
             Error::BadPhysRange { start, size, reason } => {
                 write!(f, "physical range of {size:#x} bytes at {start:#x} refused: {reason}")
             }

@@ -50,6 +50,7 @@ pub(crate) fn parts(split: Arm32Split, options: &Options, validate: bool) -> Res
     if options.kaslr_offset != 0 {
         return Err(Error::UnsupportedOption { option: "--kaslr-offset", reason: "arm32 has no KASLR" });
     }
+    let kaslr = options.kaslr_for(Target::Arm32(split))?;
     check_ram(options.ram, PAGE_SIZE)?;
     let (po, kasan_offset) = split_consts(split);
     let modules = po - 16 * SZ_1M;
@@ -124,9 +125,47 @@ pub(crate) fn parts(split: Arm32Split, options: &Options, validate: bool) -> Res
     r.push(region("fdt", 0xff80_0000, 0xffc0_0000, PAGE_SIZE, "permanent DT blob mapping")?)?;
     r.push(region("guard", 0xffc0_0000, 0xffc8_0000, PAGE_SIZE, "guard")?)?;
     r.push(region("fixmap", 0xffc8_0000, 0xfff0_0000, PAGE_SIZE, "fixmap")?)?;
+    // Documentation/arch/arm/memory.rst, top of the space. Its overlapping rows
+    // (the XScale cache flush area over both TCMs, ARMv6 cache aliasing over the
+    // last two rows) are named in the descriptions, so regions stay disjoint.
+    r.push(region(
+        "itcm",
+        0xfffe_0000,
+        0xfffe_8000,
+        PAGE_SIZE,
+        "ITCM (XScale: cache flush area fffe0000-fffeffff)",
+    )?)?;
+    r.push(region(
+        "dtcm",
+        0xfffe_8000,
+        0xffff_0000,
+        PAGE_SIZE,
+        "DTCM (XScale: cache flush area fffe0000-fffeffff)",
+    )?)?;
     r.push(region("vectors", 0xffff_0000, 0xffff_1000, PAGE_SIZE, "vector page")?)?;
+    r.push(region(
+        "reserved",
+        0xffff_1000,
+        0xffff_8000,
+        PAGE_SIZE,
+        "reserved (ARMv6+: cache aliasing from ffff4000)",
+    )?)?;
+    r.push(region(
+        "copy-user",
+        0xffff_8000,
+        1 << 32,
+        PAGE_SIZE,
+        "copy_user_page / clear_user_page use (ARMv6+: cache aliasing)",
+    )?)?;
     let image = match options.kernel_size {
         0 => None,
+        size if size > (1 << 32) - (po + TEXT_OFFSET) => {
+            return Err(Error::InvalidOption {
+                option: "--kernel-size",
+                value: size,
+                reason: "the image would run past the end of the 32-bit address space",
+            })
+        }
         size => Some(Span::from_size(po + TEXT_OFFSET, size)?),
     };
     let half_start = if split == Arm32Split::G4G4 { 0 } else { user_end };
@@ -144,6 +183,8 @@ pub(crate) fn parts(split: Arm32Split, options: &Options, validate: bool) -> Res
         image_region: "lowmem",
         image_window: Span::from_end(po + TEXT_OFFSET, high_memory)?,
         image_align: PAGE_SIZE,
+        kaslr,
+        kaslr_max: 0,
         linear_region: "lowmem",
         ram_limit: 1 << 32,
         highmem_capable: true,

@@ -8,16 +8,20 @@
 //! the unit `TB` (64-bit only), `GB`, `MB` or `kB`: the largest whose count is at
 //! least 10. riscv64 prints fixmap, pci io, vmemmap, vmalloc, modules, lowmem,
 //! kasan and kernel (whose end is `ADDRESS_SPACE_END`, inclusive); riscv32 stops
-//! after lowmem. Other architectures print their regions in the same format.
+//! after lowmem, whose end is `high_memory` as Linux computes it (`0x00000000`
+//! for 1 GiB of RAM or more: `PAGE_OFFSET + 1 GiB` wraps in 32 bits). Other
+//! architectures print their regions in the same format.
 
 use core::fmt;
 
 use crate::layout::plan::Layout;
+use crate::layout::riscv32;
 use crate::layout::target::Target;
 
 /// Writes one `print_vm_layout` line for `[b, t)`.
 pub fn write_line(f: &mut impl fmt::Write, name: &str, b: u64, t: u64, is_64bit: bool) -> fmt::Result {
-    let d = t.wrapping_sub(b);
+    // Linux computes `t - b` in an unsigned long: 32 bits wide on 32-bit kernels.
+    let d = if is_64bit { t.wrapping_sub(b) } else { t.wrapping_sub(b) & 0xffff_ffff };
     let (shift, unit) = if is_64bit && d >> 40 >= 10 {
         (40, "TB")
     } else if d >> 30 >= 10 {
@@ -75,7 +79,15 @@ impl fmt::Display for VmLayoutDump<'_> {
                     if let Some(m) = l.modules_window() {
                         write_line(f, "vmalloc", m.start(), m.end(), wide)?;
                     }
-                    line(f, "lowmem", "lowmem")?;
+                    // high_memory = __va(end of DRAM after memory_limit): with 1 GiB or
+                    // more that is 2^32, which wraps to 0 in Linux's 32-bit print.
+                    match (l.options().ram, l.region("lowmem")) {
+                        (Some(ram), Some(r)) => {
+                            let end = (r.start() + ram.min(riscv32::MEMORY_LIMIT)) & 0xffff_ffff;
+                            write_line(f, "lowmem", r.start(), end, wide)?;
+                        }
+                        _ => line(f, "lowmem", "lowmem")?,
+                    }
                 }
                 Ok(())
             }

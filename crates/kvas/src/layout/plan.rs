@@ -48,6 +48,10 @@ pub struct LayoutParts {
     pub image_window: Span,
     /// The alignment the image's start needs.
     pub image_align: u64,
+    /// Whether KASLR is built in (`CONFIG_RANDOMIZE_BASE`).
+    pub kaslr: bool,
+    /// The largest KASLR offset Linux draws for this image size (0 without KASLR).
+    pub kaslr_max: u64,
     /// The region RAM is mapped into.
     pub linear_region: &'static str,
     /// The most RAM the layout can use (linear map, plus highmem on arm32).
@@ -233,6 +237,30 @@ pub(crate) fn check_image(
         return Err(Error::KaslrOutOfRange { offset: off, max: max_off });
     }
     Ok(())
+}
+
+/// Where an image of `size` bytes starts when placed `off` bytes above `base`
+/// (named `base_name`), refusing, with both options named, an image that would
+/// run past `top` (2^64, or 2^32 on 32-bit).
+pub(crate) fn place_image(
+    base: u64,
+    base_name: &'static str,
+    off: u64,
+    size: u64,
+    top: u128,
+) -> Result<u64, Error> {
+    let start = u128::from(base) + u128::from(off);
+    if start >= top || start + u128::from(size) > top {
+        return Err(Error::OptionsOverflow {
+            base,
+            base_name,
+            option: "--kaslr-offset",
+            value: off,
+            other: "--kernel-size",
+            other_value: size,
+        });
+    }
+    Ok(base + off)
 }
 
 pub(crate) fn check_ram(ram: Option<u64>, page: u64) -> Result<(), Error> {
