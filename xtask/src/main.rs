@@ -18,6 +18,7 @@ mod builtcheck;
 mod dtb;
 mod elf;
 mod image;
+mod kaslrcases;
 mod qemu;
 mod toolchain;
 
