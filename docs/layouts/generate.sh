@@ -18,6 +18,7 @@ for am in x86_64:4level x86_64:5level arm64:4k-39 arm64:4k-48 arm64:4k-52 arm64:
     a=${am%%:*} m=${am#*:}
     kasan=generic
     [ "$a" = riscv32 ] && kasan=none
+    [ "$am" = arm32:4g4g ] && kasan=none
     $kvas layout --arch "$a" --mode "$m" --kasan $kasan > $out/$a-$m.txt
 done
 $kvas layout --arch x86_64 --mode 4level --kasan generic --format svg > $out/x86_64-4level.svg
@@ -30,3 +31,12 @@ $kvas diff arm64:4k-48:profile=linux-doc arm64:4k-48 > $out/arm64-4k-48-doc-vs-6
 $kvas diff riscv64:sv39 riscv64:sv48 --kasan generic > $out/riscv64-sv39-vs-sv48.diff.txt
 $kvas layout --arch x86_64 --mode 4level --kasan generic --kaslr off > $out/x86_64-4level-nokaslr.txt
 $kvas diff x86_64:4level:kaslr=off x86_64:4level > $out/x86_64-4level-kaslr-off-vs-on.diff.txt
+# The kvas riscv32 kernel under each vmsplit= (a 3 MiB image, 2 GiB of RAM), and 4G/4G against 3G/1G.
+for s in 3g 2g 1g 4g4g; do
+    $kvas layout --arch riscv32 --mode sv32 --split $s --ram 2G --kernel-size 3M > $out/riscv32-sv32-split-$s.txt
+done
+$kvas layout --arch riscv32 --mode sv32 --split 4g4g --ram 2G --kernel-size 3M --format svg \
+    > $out/riscv32-sv32-split-4g4g.svg
+$kvas diff riscv32:sv32:split=3g,ram=2G,kernel-size=3M riscv32:sv32:split=4g4g,ram=2G,kernel-size=3M \
+    > $out/riscv32-3g-vs-4g4g.diff.txt
+$kvas diff arm32:3g:ram=2G arm32:4g4g:ram=2G > $out/arm32-3g-vs-4g4g.diff.txt

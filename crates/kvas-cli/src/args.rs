@@ -4,7 +4,7 @@ use std::fmt::Display;
 use std::process::ExitCode;
 
 use clap::ValueEnum;
-use kvas::layout::{plan, Kasan, Layout, Options, Profile, Target};
+use kvas::layout::{plan, Kasan, Layout, Options, Profile, Target, Vmsplit};
 
 /// An architecture name on the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -84,6 +84,16 @@ pub struct OptionArgs {
     /// 512 MiB off) and so where modules start.
     #[arg(long, value_enum)]
     pub kaslr: Option<OnOff>,
+    /// riscv32 only: plan the kvas riscv32 kernel booted with vmsplit=3g|2g|1g|4g4g
+    /// (image outside the linear map, in the shared top 256 MiB); without it,
+    /// Linux's riscv32. arm32 names its split in --mode.
+    #[arg(long, value_name = "SPLIT", value_parser = parse_split)]
+    pub split: Option<Vmsplit>,
+}
+
+/// Parses `3g`, `2g`, `1g` or `4g4g`.
+pub fn parse_split(text: &str) -> Result<Vmsplit, String> {
+    Vmsplit::from_name(text).ok_or_else(|| format!("unknown split '{text}' (expected 3g, 2g, 1g, 4g4g)"))
 }
 
 impl OptionArgs {
@@ -104,6 +114,7 @@ impl OptionArgs {
                 ProfileArg::LinuxDoc => Profile::LinuxDoc,
             },
             kaslr: self.kaslr.map(|k| k == OnOff::On),
+            split: self.split,
         }
     }
 }

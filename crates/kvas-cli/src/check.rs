@@ -79,6 +79,9 @@ fn from_file(path: &PathBuf) -> Result<Layout, String> {
         options.ram = num("ram");
         options.vmalloc = num("vmalloc");
         options.kaslr = o.get("kaslr").and_then(Value::as_bool);
+        if let Some(s) = o.get("split").and_then(Value::as_str) {
+            options.split = Some(crate::args::parse_split(s)?);
+        }
         if let Some(k) = o.get("kasan").and_then(Value::as_str) {
             options.kasan = kvas::layout::Kasan::from_name(k).ok_or(format!("unknown kasan '{k}'"))?;
         }

@@ -11,7 +11,8 @@ use crate::units::{addr, human};
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// The first layout: ARCH:MODE[:KEY=VALUE,...], keys kasan, kernel-size,
-    /// kaslr-offset, kaslr (on|off), ram, vmalloc, profile (e.g. riscv64:sv39:kasan=generic,ram=2G).
+    /// kaslr-offset, kaslr (on|off), ram, vmalloc, profile, split (riscv32: 3g|2g|1g|4g4g)
+    /// (e.g. riscv64:sv39:kasan=generic,ram=2G; riscv32:sv32:split=4g4g).
     pub a: String,
     /// The second layout, in the same form.
     pub b: String,
@@ -40,6 +41,7 @@ pub fn spec(text: &str, base: Options) -> Result<Layout, String> {
             "kaslr-offset" => o.kaslr_offset = parse_size(v)?,
             "ram" => o.ram = Some(parse_size(v)?),
             "vmalloc" => o.vmalloc = Some(parse_size(v)?),
+            "split" => o.split = Some(crate::args::parse_split(v).map_err(|e| format!("'{text}': {e}"))?),
             "kaslr" => {
                 o.kaslr = Some(match v {
                     "on" => true,

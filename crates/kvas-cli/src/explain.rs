@@ -163,7 +163,11 @@ pub fn explain(l: &Layout, va: u64, ram_base: u64, load: u64, rules: Rules) -> R
             Target::Riscv64(_) => ram_base & !((2 << 20) - 1),
             _ => ram_base,
         };
-        let va_pa_offset = l.page_offset().wrapping_sub(base);
+        // va - pa in an unsigned long: 32 bits wide on 32-bit kernels.
+        let va_pa_offset = match l.target().is_64bit() {
+            true => l.page_offset().wrapping_sub(base),
+            false => l.page_offset().wrapping_sub(base) & 0xffff_ffff,
+        };
         let pa = phys(l, base, va - l.page_offset()).ok_or_else(|| {
             format!(
                 "{}: PAGE_OFFSET + {:#x} from RAM base {base:#x} is beyond the {}-bit physical addresses of {}",

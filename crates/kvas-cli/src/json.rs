@@ -45,6 +45,7 @@ pub fn to_json(l: &Layout) -> Value {
             "ram": o.ram,
             "vmalloc": o.vmalloc,
             "kaslr": l.parts().kaslr,
+            "split": o.split.map(|s| s.name()),
         },
         "facts": {
             "user_bytes": l.user_bytes(),
@@ -53,6 +54,11 @@ pub fn to_json(l: &Layout) -> Value {
             "vmalloc_bytes": l.vmalloc_bytes(),
             "kernel_image": span(l.image()),
             "modules_window": span(l.modules_window()),
+            "kaslr_modules_windows": kvas::layout::kaslr::modules_windows(l).map(|w| json!({
+                "max_offset": w.max_offset,
+                "lowest": span(Some(w.lowest)),
+                "highest": span(Some(w.highest)),
+            })),
         },
     })
 }

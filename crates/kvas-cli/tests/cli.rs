@@ -87,7 +87,7 @@ fn table_reports_lowmem_highmem_and_the_vmalloc_budget() {
     let d = ok(&["diff", "arm32:3g:ram=1G", "arm32:3g:ram=1G,vmalloc=496M"]);
     assert!(d.contains("  shrunk  lowmem") && d.contains("  grown   vmalloc"), "{d}");
     let t = ok(&["layout", "--arch", "arm32", "--mode", "4g4g"]);
-    assert!(t.contains("user space      4 GiB"), "{t}");
+    assert!(t.contains("user space      3.75 GiB"), "{t}");
     let t = ok(&["layout", "--arch", "riscv64", "--mode", "sv48", "--kasan", "generic"]);
     assert!(t.contains(" ffffaf8000000000 |"), "{t}");
     assert!(t.contains("| kasan "), "{t}");
@@ -736,4 +736,256 @@ fn map_rodata_may_start_after_a_gap() {
         ],
         "--rodata-start",
     );
+}
+
+// ---- issue 14 item 4 and issue 13 items 2 and 5 (layout side) ----
+
+/// The riscv32 kvas kernel's layout under `split` with extra options.
+fn rv32(split: &str, extra: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = ["layout", "--arch", "riscv32", "--mode", "sv32", "--split", split]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    v.extend(extra.iter().map(|s| s.to_string()));
+    v
+}
+
+fn ok_owned(args: &[String]) -> String {
+    ok(&args.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+#[test]
+fn riscv32_splits_show_the_kernel_side_as_it_is() {
+    // Lowmem from PAGE_OFFSET to the shared top 0xf0000000; the rest of 2 GiB of
+    // RAM is highmem: 2048 - 768 = 1280 MiB = 1.25 GiB (3g), 2048 - 1792 = 256 MiB (2g),
+    // none once lowmem holds it all (1g: 2816 MiB, 4g4g: 3836 MiB). The table
+    // prints sizes exact to two decimals in the largest unit: 1792 MiB is 1.75 GiB.
+    for (split, window, lowmem, highmem, user) in [
+        ("3g", "768 MiB (0xc0000000-0xefffffff", "768 MiB (c0000000-efffffff)", "1.25 GiB", "3 GiB"),
+        ("2g", "1.75 GiB (0x80000000-0xefffffff", "1.75 GiB (80000000-efffffff)", "256 MiB", "2 GiB"),
+        ("1g", "2.75 GiB (0x40000000-0xefffffff", "2 GiB (40000000-bfffffff)", "0 B", "1 GiB"),
+        ("4g4g", "3836 MiB (0x00400000-0xefffffff", "2 GiB (00400000-803fffff)", "0 B", "3.75 GiB"),
+    ] {
+        let t = ok_owned(&rv32(split, &["--ram", "2G", "--kernel-size", "3M"]));
+        assert!(t.contains(&format!("vmsplit={split}: the kvas riscv32 kernel")), "{t}");
+        assert!(
+            t.contains(&format!("  lowmem window   {window}, vmsplit={split}): RAM beyond it is highmem")),
+            "{t}"
+        );
+        assert!(t.contains(&format!("  lowmem          {lowmem}\n")), "{split}: {t}");
+        assert!(t.contains(&format!("  highmem         {highmem}\n")), "{split}: {t}");
+        assert!(t.contains(&format!("  user space      {user}\n")), "{split}: {t}");
+        // Seed 001's price of the image in the shared top, for a 3 MiB image (one
+        // 4 MiB megapage): 4M/4G = 0.098% -> 0.10%, 4M/256M = 1.5625% -> 1.56%.
+        assert!(
+            t.contains("  image cost      4 MiB in 4 MiB steps: 0.10% of the 4 GiB address space, 1.56% of the 256 MiB"),
+            "{t}"
+        );
+        assert!(t.contains("seed 001 priced these at 0.1% and 1.5%"), "{t}");
+        assert!(!t.contains("RAM is capped at 1 GiB"), "{t}");
+        let check = ["check", "--arch", "riscv32", "--mode", "sv32", "--split", split, "--ram", "2G"];
+        assert!(ok(&check).starts_with("ok: riscv32 sv32"));
+    }
+    // A 9 MiB image takes three megapages: 12M/4G = 0.29%, 12M/256M = 4.69%.
+    let t = ok_owned(&rv32("3g", &["--kernel-size", "9M"]));
+    assert!(
+        t.contains("12 MiB in 4 MiB steps: 0.29% of the 4 GiB address space, 4.69% of the 256 MiB"),
+        "{t}"
+    );
+    let t = ok_owned(&rv32("4g4g", &[]));
+    assert!(t.contains("(4G/4G: 0-efffffff in an address space of its own"), "{t}");
+    // Linux's riscv32 without --split is unchanged.
+    let t = ok(&["layout", "--arch", "riscv32", "--mode", "sv32", "--ram", "2G"]);
+    assert!(t.contains("RAM is capped at 1 GiB") && !t.contains("image cost"), "{t}");
+}
+
+#[test]
+fn riscv32_split_dump_and_json_have_what_the_kernel_prints() {
+    // The boot test's oracle: `--format dump` with the split and the RAM the
+    // kernel reports (`kvas: ram ... size 0x40000000`), 3g.
+    let d = ok_owned(&rv32("3g", &["--ram", "0x40000000", "--kernel-size", "3M", "--format", "dump"]));
+    assert_eq!(
+        d,
+        "Virtual kernel memory layout:
+      fixmap : 0xff800000 - 0xfffff000   (8188 kB)
+       pkmap : 0xff400000 - 0xff800000   (4096 kB)
+     vmalloc : 0xf0400000 - 0xff400000   ( 240 MB)
+      lowmem : 0xc0000000 - 0xf0000000   ( 768 MB)
+      kernel : 0xf0000000 - 0xf0400000   (4096 kB)
+"
+    );
+    // `kvas: user space 0x00000000-0xEND (TASK_SIZE 0xSIZE)`: facts.user_bytes is
+    // TASK_SIZE; 4G/4G gives user space 0xf0000000 bytes, 3g 0xc0000000.
+    for (split, task_size) in [("3g", 0xc000_0000u64), ("4g4g", 0xf000_0000)] {
+        let v: Value =
+            serde_json::from_str(&ok_owned(&rv32(split, &["--ram", "1G", "--format", "json"]))).unwrap();
+        assert_eq!(v["options"]["split"], split);
+        assert_eq!(v["facts"]["user_bytes"].as_u64(), Some(task_size), "{split}");
+        assert_eq!(
+            v["facts"]["highmem_bytes"].as_u64(),
+            Some((1 << 30) - (1u64 << 30).min(0xf000_0000 - hex(&v["page_offset"])))
+        );
+        // The JSON reads back with its split.
+        let path = std::env::temp_dir().join(format!("kvas-rv32-{split}-{}.json", std::process::id()));
+        std::fs::write(&path, v.to_string()).unwrap();
+        let out = ok(&["check", "--from", path.to_str().unwrap()]);
+        assert!(out.starts_with("ok: riscv32 sv32"), "{out}");
+        let _ = std::fs::remove_file(&path);
+    }
+    let d = ok(&["diff", "riscv32:sv32:split=3g,ram=4G", "riscv32:sv32:split=4g4g,ram=4G"]);
+    assert!(
+        d.contains(
+            "  grown   lowmem          c0000000-efffffff -> 00400000-efffffff  (768 MiB -> 3836 MiB, moved)"
+        ),
+        "{d}"
+    );
+    assert!(d.contains("  new     null-trap       00000000-003fffff  (4 MiB)"), "{d}");
+}
+
+#[test]
+fn riscv32_split_refusals() {
+    bad(
+        &["layout", "--arch", "riscv32", "--mode", "sv32", "--split", "5g"],
+        "unknown split '5g' (expected 3g, 2g, 1g, 4g4g)",
+    );
+    bad(&["layout", "--arch", "arm32", "--mode", "3g", "--split", "3g"], "only riscv32 takes a split");
+    bad(&["layout", "--arch", "riscv64", "--mode", "sv39", "--split", "4g4g"], "only riscv32 takes a split");
+    // 0xff400000 - 4 MiB - 0xf0000000 = 240 MiB is the largest image.
+    ok_owned(&rv32("2g", &["--kernel-size", "240M"]));
+    let args = rv32("2g", &["--kernel-size", "241M"]);
+    bad(
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        "kernel image of 0xf100000 bytes does not fit the shared top 256 MiB (the image, and at least 4 MiB of vmalloc): at most 0xf000000 bytes",
+    );
+    violated(
+        &["check", "--arch", "riscv32", "--mode", "sv32", "--split", "2g", "--kernel-size", "241M"],
+        "missing region: vmalloc",
+    );
+    violated(
+        &["check", "--arch", "riscv32", "--mode", "sv32", "--split", "4g4g", "--ram", "17G"],
+        "RAM is 0x440000000",
+    );
+    bad(
+        &["layout", "--arch", "riscv32", "--mode", "sv32", "--split", "3g", "--kaslr-offset", "2M"],
+        "no KASLR",
+    );
+}
+
+#[test]
+fn arm32_4g4g_kernel_side_is_its_own_space() {
+    // Lowmem 0x01000000-0xefffffff (3824 MiB); 4 GiB of RAM leaves 272 MiB of highmem.
+    let t = ok(&["layout", "--arch", "arm32", "--mode", "4g4g", "--ram", "4G"]);
+    assert!(t.contains("  lowmem          3824 MiB (01000000-efffffff)"), "{t}");
+    assert!(t.contains("  highmem         272 MiB"), "{t}");
+    assert!(t.contains("   00000000 |            0 |   001fffff |      2 MiB | null-trap"), "{t}");
+    assert!(t.contains("(4G/4G: 0-efffffff in an address space of its own"), "{t}");
+    bad(&["layout", "--arch", "arm32", "--mode", "4g4g", "--kasan", "generic"], "no room below the modules");
+    // The 32-bit end of the space prints as 0, as Linux's unsigned long does.
+    let d = ok(&["layout", "--arch", "arm32", "--mode", "4g4g", "--format", "dump"]);
+    assert!(d.contains("   copy-user : 0xffff8000 - 0x00000000   (  32 kB)"), "{d}");
+}
+
+#[test]
+fn kaslr_modules_windows_in_the_notes() {
+    // A 20 MiB riscv64 image: offsets 0 to ((1G - 20M)/2M - 1) * 2M = 0x3ea00000.
+    // Window = [PFN_ALIGN(_end) - 2G, _start): offset 0 gives
+    // [0xffffffff81400000 - 2G, 0xffffffff80000000), the last offset 0x3ea00000 higher.
+    let t = ok(&[
+        "layout",
+        "--arch",
+        "riscv64",
+        "--mode",
+        "sv39",
+        "--kernel-size",
+        "20M",
+        "--kaslr-offset",
+        "64M",
+    ]);
+    assert!(
+        t.contains("offset 0 gives ffffffff01400000-ffffffff7fffffff, offset 0x3ea00000 gives ffffffff3fe00000-ffffffffbe9fffff"),
+        "{t}"
+    );
+    assert!(t.contains("every window lies in ffffffff01400000-ffffffffbe9fffff (3030 MiB)"), "{t}");
+    assert!(t.contains("and ffffffff3fe00000-ffffffff7fffffff (1026 MiB) is in every one"), "{t}");
+    let v: Value = serde_json::from_str(&ok(&[
+        "layout",
+        "--arch",
+        "riscv64",
+        "--mode",
+        "sv48",
+        "--kernel-size",
+        "20M",
+        "--format",
+        "json",
+    ]))
+    .unwrap();
+    let w = &v["facts"]["kaslr_modules_windows"];
+    assert_eq!(w["max_offset"].as_u64(), Some(0x3ea0_0000));
+    assert_eq!(hex(&w["highest"]["end"]), 0xffff_ffff_be9f_ffff);
+    // x86-64: the modules area does not move; without KASLR there is no note.
+    let t = ok(&["layout", "--arch", "x86_64", "--mode", "4level"]);
+    assert!(t.contains("the modules window stays put for every offset"), "{t}");
+    let t = ok(&["layout", "--arch", "riscv64", "--mode", "sv39", "--kaslr", "off"]);
+    assert!(!t.contains("with KASLR"), "{t}");
+}
+
+#[test]
+fn check_refuses_kaslr_offsets_outside_linux_riscv64_range() {
+    // setup_vm(): nr_pos = (PUD_SIZE - kernel_size) / PMD_SIZE; a 4 MiB image has
+    // (1024 - 4)/2 = 510 positions, the last at 509 * 2 MiB = 1018 MiB (0x3fa00000).
+    for mode in ["sv39", "sv48", "sv57"] {
+        let c = ["check", "--arch", "riscv64", "--mode", mode, "--kernel-size", "4M", "--kaslr-offset"];
+        ok(&[&c[..], &["1018M"]].concat());
+        violated(
+            &[&c[..], &["1020M"]].concat(),
+            "KASLR offset 0x3fc00000 is out of range: Linux draws at most 0x3fa00000 for a kernel of 0x400000 bytes",
+        );
+        bad(
+            &[
+                "layout",
+                "--arch",
+                "riscv64",
+                "--mode",
+                mode,
+                "--kernel-size",
+                "4M",
+                "--kaslr-offset",
+                "1020M",
+            ],
+            "KASLR offset 0x3fc00000 is out of range: at most 0x3fa00000",
+        );
+    }
+}
+
+#[test]
+fn explain_takes_the_kaslr_offset_layout_takes() {
+    // The same options to layout and explain: every region start layout prints
+    // is named alike by explain, and an image address translates from _start.
+    let opts = ["--arch", "riscv64", "--mode", "sv48", "--kernel-size", "20M", "--kaslr-offset", "0x6400000"];
+    let v: Value =
+        serde_json::from_str(&ok(&[&["layout"][..], &opts, &["--format", "json"]].concat())).unwrap();
+    for r in v["regions"].as_array().unwrap() {
+        let start = format!("{:#x}", hex(&r["start"]));
+        let e = ok(&[&["explain", start.as_str()][..], &opts].concat());
+        let name = r["name"].as_str().unwrap();
+        assert!(e.contains(&format!(": {name} (")), "{start}: {e}");
+    }
+    // _start = 0xffffffff80000000 + 100 MiB; modules end there, the image begins.
+    let image = hex(&v["facts"]["kernel_image"]["start"]);
+    assert_eq!(image, 0xffff_ffff_8640_0000);
+    let e = ok(&[&["explain", "0xffffffff86401000"][..], &opts].concat());
+    assert!(e.contains("kernel image +0x1000: physical 0x80201000"), "{e}");
+    let e = ok(&[&["explain", "0xffffffff863ff000"][..], &opts].concat());
+    assert!(e.contains(": bpf ("), "{e}");
+    // The kernel's `kvas: kaslr offset` line and its dump: the dump follows the
+    // offset. _end = 0xffffffff86400000 + 20 MiB = 0xffffffff87800000, so the
+    // modules start 2 GiB below it at 0xffffffff07800000 (0x7ec00000 = 2028 MB up
+    // to _start); the kernel line runs to ADDRESS_SPACE_END: 0x79bfffff >> 20 = 1947 MB.
+    let d = ok(&[&["layout"][..], &opts, &["--format", "dump"]].concat());
+    assert!(d.contains("     modules : 0xffffffff07800000 - 0xffffffff86400000   (2028 MB)\n"), "{d}");
+    assert!(d.contains("      kernel : 0xffffffff86400000 - 0xffffffffffffffff   (1947 MB)\n"), "{d}");
+    // An offset layout refuses, explain refuses with the same words.
+    let bad_opts = ["--arch", "riscv64", "--mode", "sv48", "--kernel-size", "20M", "--kaslr-offset", "1004M"];
+    bad(&[&["layout"][..], &bad_opts].concat(), "at most 0x3ea00000");
+    bad(&[&["explain", "0xffffffff80000000"][..], &bad_opts].concat(), "at most 0x3ea00000");
 }

@@ -3,7 +3,8 @@
 
 use kvas::arch::riscv::Mode;
 use kvas::layout::{
-    check, plan, Arm32Split, Arm64Mode, Kasan, Layout, Options, Profile, Target, VmLayoutDump, X86Mode,
+    check, plan, Arm32Split, Arm64Mode, Kasan, Layout, Options, Profile, Target, VmLayoutDump, Vmsplit,
+    X86Mode,
 };
 
 /// One documented row: start (None when the table gives a symbol), inclusive end, description.
@@ -247,10 +248,8 @@ fn arm32_splits_lowmem_highmem_and_vmalloc_budget() {
     let small = Options { ram: Some(512 * mib), ..Options::default() };
     let l = plan(Target::Arm32(Arm32Split::G3), &small).unwrap();
     assert_eq!(l.region("vmalloc").unwrap().start(), 0xe080_0000);
-    let l = plan(Target::Arm32(Arm32Split::G4G4), &Options::default()).unwrap();
-    assert_eq!(l.user_bytes(), 1 << 32);
-    assert!(l.region("user").is_none());
-    assert!(check(&l).is_empty());
+    // 4G/4G: see arm32_4g4g_is_seed_001s_shape.
+    assert!(plan(Target::Arm32(Arm32Split::G4G4), &Options::default()).is_ok());
     // KASAN's shadow ends at MODULES_VADDR and takes the top of user space.
     let k = plan(Target::Arm32(Arm32Split::G3), &Options { kasan: Kasan::Generic, ..Options::default() })
         .unwrap();
@@ -282,7 +281,10 @@ fn every_target_plans_and_checks_clean_by_default() {
     for target in Target::ALL {
         for kasan in [Kasan::None, Kasan::Generic] {
             let Ok(l) = plan(target, &Options { kasan, ..Options::default() }) else {
-                assert_eq!(target, Target::Riscv32, "only riscv32 refuses KASAN");
+                assert!(
+                    matches!(target, Target::Riscv32 | Target::Arm32(Arm32Split::G4G4)),
+                    "only riscv32 and arm32's 4G/4G model refuse KASAN, not {target}"
+                );
                 continue;
             };
             let v = check(&l);
@@ -455,4 +457,137 @@ fn kaslr_offsets_linux_never_draws_are_violations() {
     assert!(!check(&l).is_empty());
     let o = Options { kernel_size: 3 << 20, kaslr_offset: 1018 << 20, ..Options::default() };
     assert!(check(&plan(Target::Riscv64(Mode::Sv39), &o).unwrap()).is_empty());
+}
+
+// ---- issue 14: layouts that match the machine (seed 001's 4G/4G shape) ----
+
+#[test]
+fn riscv32_splits_are_seed_001s_shape() {
+    // Seed 001: "3840MB for either user or linear map plus 256MB for vmalloc,
+    // including the kernel". The shared top starts at 2^32 - 256 MiB = 0xf0000000;
+    // lowmem runs from PAGE_OFFSET to it: 0xf0000000 - 0xc0000000 = 0x30000000
+    // (768 MiB), - 0x80000000 = 0x70000000 (1792 MiB), - 0x40000000 = 0xb0000000
+    // (2816 MiB), and under 4G/4G from the 4 MiB NULL trap: 0xefc00000 (3836 MiB),
+    // while user space gets all of 0xf0000000 (3840 MiB) in its own address space.
+    let mib = 1u64 << 20;
+    for (split, po, lowmem, user) in [
+        (Vmsplit::G3, 0xc000_0000, 768 * mib, 0xc000_0000),
+        (Vmsplit::G2, 0x8000_0000, 1792 * mib, 0x8000_0000),
+        (Vmsplit::G1, 0x4000_0000, 2816 * mib, 0x4000_0000),
+        (Vmsplit::G4G4, 0x0040_0000, 3836 * mib, 3840 * mib),
+    ] {
+        // A 3 MiB image, and 5 GiB of RAM (more than any lowmem): the rest is highmem.
+        let o =
+            Options { kernel_size: 3 * mib, ram: Some(5 << 30), split: Some(split), ..Options::default() };
+        let l = plan(Target::Riscv32, &o).unwrap();
+        assert_eq!(l.page_offset(), po, "{split:?}");
+        assert_eq!(l.lowmem().unwrap(), kvas::layout::Span::from_size(po, lowmem).unwrap(), "{split:?}");
+        assert_eq!(l.lowmem().unwrap().end(), 0xf000_0000, "{split:?}: lowmem ends at the shared top");
+        assert_eq!(l.highmem(), (5 << 30) - lowmem, "{split:?}");
+        assert_eq!(l.user_bytes(), user, "{split:?}");
+        // The shared top is the same in every split: the image at 0xf0000000 in
+        // 4 MiB steps (3 MiB -> f0000000-f03fffff), vmalloc up to the pkmap
+        // (0xff400000 - 0xf0400000 = 240 MiB), the pkmap's 4 MiB, the fixmap
+        // up to 0xfffff000 (8 MiB - 4 KiB).
+        for (name, start, last) in [
+            ("kernel", 0xf000_0000, 0xf03f_ffff),
+            ("vmalloc", 0xf040_0000, 0xff3f_ffff),
+            ("pkmap", 0xff40_0000, 0xff7f_ffff),
+            ("fixmap", 0xff80_0000, 0xffff_efff),
+        ] {
+            let r = l.region(name).unwrap_or_else(|| panic!("{split:?}: no {name}"));
+            assert_eq!((r.start(), r.last()), (start, last), "{split:?} {name}");
+        }
+        assert_eq!(l.image().unwrap().start(), 0xf000_0000);
+        assert!(check(&l).is_empty(), "{split:?}: {:?}", check(&l).iter().collect::<Vec<_>>());
+        // No user region in the kernel's own address space under 4G/4G, a guard instead.
+        assert_eq!(l.region("user").is_none(), split == Vmsplit::G4G4, "{split:?}");
+    }
+    // A 5 MiB image takes two megapages: vmalloc starts at 0xf0800000 (236 MiB).
+    let o = Options { kernel_size: 5 * mib, split: Some(Vmsplit::G3), ..Options::default() };
+    assert_eq!(plan(Target::Riscv32, &o).unwrap().vmalloc_bytes(), 236 * mib);
+    // RAM below lowmem: no highmem; above Sv32's 34 bits: refused.
+    let o = Options { ram: Some(512 * mib), split: Some(Vmsplit::G4G4), ..Options::default() };
+    assert_eq!(plan(Target::Riscv32, &o).unwrap().highmem(), 0);
+    let o = Options { ram: Some((16 << 30) + 4096), split: Some(Vmsplit::G3), ..Options::default() };
+    assert!(plan(Target::Riscv32, &o).is_err());
+    // An image that leaves less than a megapage of vmalloc: 0xff400000 - 4 MiB -
+    // 0xf0000000 = 240 MiB is the most.
+    let o = Options { kernel_size: 240 * mib, split: Some(Vmsplit::G1), ..Options::default() };
+    assert!(plan(Target::Riscv32, &o).is_ok());
+    let o = Options { kernel_size: 240 * mib + 4096, split: Some(Vmsplit::G1), ..Options::default() };
+    assert!(plan(Target::Riscv32, &o).is_err());
+    // Only riscv32 takes --split.
+    let o = Options { split: Some(Vmsplit::G3), ..Options::default() };
+    assert!(plan(Target::Arm32(Arm32Split::G3), &o).is_err());
+}
+
+#[test]
+fn riscv32_split_image_costs_what_seed_001_priced() {
+    // Seed 001 priced the image in vmalloc at 0.1% of the address space and 1.5%
+    // of vmalloc. One 4 MiB megapage: 4 MiB / 4 GiB = 1/1024 = 976.5625 ppm
+    // (0.098%), 4 MiB / 256 MiB = 1/64 = 15625 ppm (1.5625%). 5 MiB takes two.
+    use kvas::layout::riscv32_split::{image_footprint, image_share};
+    assert_eq!(image_footprint(0), 4 << 20);
+    assert_eq!(image_footprint(3 << 20), 4 << 20);
+    assert_eq!(image_footprint(4 << 20), 4 << 20);
+    assert_eq!(image_footprint((4 << 20) + 1), 8 << 20);
+    assert_eq!(image_share(3 << 20), (976, 15625));
+    assert_eq!(image_share(5 << 20), (1953, 31250));
+}
+
+#[test]
+fn riscv32_split_dump_is_what_the_kernel_prints() {
+    // vmsplit=2g, 1 GiB of RAM, a 3 MiB image: lowmem 0x80000000 + 1 GiB =
+    // 0xc0000000; the fixmap is 8 MiB - 4 KiB = 8188 kB; 4 MiB prints as 4096 kB
+    // (fewer than 10 MB); vmalloc 0xff400000 - 0xf0400000 = 240 MB.
+    let o =
+        Options { kernel_size: 3 << 20, ram: Some(1 << 30), split: Some(Vmsplit::G2), ..Options::default() };
+    let l = plan(Target::Riscv32, &o).unwrap();
+    let expected = "Virtual kernel memory layout:
+      fixmap : 0xff800000 - 0xfffff000   (8188 kB)
+       pkmap : 0xff400000 - 0xff800000   (4096 kB)
+     vmalloc : 0xf0400000 - 0xff400000   ( 240 MB)
+      lowmem : 0x80000000 - 0xc0000000   (1024 MB)
+      kernel : 0xf0000000 - 0xf0400000   (4096 kB)
+";
+    assert_eq!(VmLayoutDump(&l).to_string(), expected);
+    // 4G/4G with 4 GiB of RAM: lowmem fills its window, 0x00400000 to 0xf0000000.
+    let o = Options { ram: Some(4 << 30), split: Some(Vmsplit::G4G4), ..Options::default() };
+    let dump = VmLayoutDump(&plan(Target::Riscv32, &o).unwrap()).to_string();
+    assert!(dump.contains("      lowmem : 0x00400000 - 0xf0000000   (3836 MB)\n"), "{dump}");
+}
+
+#[test]
+fn arm32_4g4g_is_seed_001s_shape() {
+    // kvas's arm32 4G/4G: PAGE_OFFSET = 16 MiB; below it the NULL trap (2 MiB),
+    // the modules (0x00200000-0x00dfffff) and the pkmap (the last 2 MiB); lowmem up
+    // to the default ceiling VMALLOC_END - 240 MiB - 8 MiB = 0xf0000000, so
+    // 0xf0000000 - 0x01000000 = 0xef000000 (3824 MiB); user space has all of
+    // 0xf0000000 (3840 MiB) below the shared top in its own address space.
+    let mib = 1u64 << 20;
+    let l =
+        plan(Target::Arm32(Arm32Split::G4G4), &Options { ram: Some(4 << 30), ..Options::default() }).unwrap();
+    assert_eq!(l.page_offset(), 0x0100_0000);
+    assert_eq!(l.user_bytes(), 3840 * mib);
+    assert_eq!(l.lowmem().unwrap().size(), 3824 * mib);
+    assert_eq!(l.lowmem().unwrap().end(), 0xf000_0000);
+    // 4 GiB of RAM (all arm32's 32-bit physical addresses reach): 4096 - 3824 = 272 MiB of highmem.
+    assert_eq!(l.highmem(), 272 * mib);
+    for (name, start, last) in [
+        ("null-trap", 0, 0x001f_ffff),
+        ("modules", 0x0020_0000, 0x00df_ffff),
+        ("pkmap", 0x00e0_0000, 0x00ff_ffff),
+        ("vmalloc", 0xf080_0000, 0xff7f_ffff),
+    ] {
+        let r = l.region(name).unwrap_or_else(|| panic!("no {name}"));
+        assert_eq!((r.start(), r.last()), (start, last), "{name}");
+    }
+    assert!(l.region("user").is_none());
+    assert!(check(&l).is_empty(), "{:?}", check(&l).iter().collect::<Vec<_>>());
+    // Not the 3G/1G kernel side any more: 768 MiB of lowmem was the old model.
+    let g3 = plan(Target::Arm32(Arm32Split::G3), &Options::default()).unwrap();
+    assert_eq!(g3.lowmem().unwrap().size(), 768 * mib);
+    assert!(plan(Target::Arm32(Arm32Split::G4G4), &Options { kasan: Kasan::Generic, ..Options::default() })
+        .is_err());
 }

@@ -190,6 +190,12 @@ pub fn plan_unchecked(target: Target, options: &Options) -> Result<Layout, Error
 }
 
 fn build(target: Target, options: &Options, validate: bool) -> Result<Layout, Error> {
+    if options.split.is_some() && target != Target::Riscv32 {
+        return Err(Error::UnsupportedOption {
+            option: "--split",
+            reason: "only riscv32 takes a split (arm32 names its split in --mode)",
+        });
+    }
     let parts = match target {
         Target::Riscv64(mode) => riscv64::parts(mode, options, validate)?,
         Target::Riscv32 => riscv32::parts(options, validate)?,

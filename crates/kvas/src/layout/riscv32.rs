@@ -10,9 +10,13 @@
 //! the page `__va()` would put at `(void *)-PAGE_SIZE` is reserved (ERR_PTR), so
 //! lowmem is at most 1 GiB - 4 KiB, whatever the RAM.
 //! There is no highmem, no KASAN and no KASLR on riscv32.
+//!
+//! With a split ([`Options::split`]) this plans the kvas riscv32 kernel instead:
+//! see [`riscv32_split`].
 
 use crate::layout::plan::{check_ram, region, LayoutParts, Reach};
 use crate::layout::region::{RegionList, Span};
+use crate::layout::riscv32_split;
 use crate::layout::target::{Kasan, Options, Target};
 use crate::Error;
 
@@ -54,6 +58,9 @@ pub(crate) fn parts(options: &Options, validate: bool) -> Result<LayoutParts, Er
         });
     }
     let kaslr = options.kaslr_for(Target::Riscv32)?;
+    if let Some(split) = options.split {
+        return riscv32_split::parts(split, options, validate);
+    }
     check_ram(options.ram, PAGE_SIZE)?;
     let kern_virt_size = (1024 / 2 * PGDIR_SIZE) / 2;
     let vmalloc_start = PAGE_OFFSET - (kern_virt_size >> 1);

@@ -102,6 +102,56 @@ pub enum Arm32Split {
     G4G4,
 }
 
+/// A user/kernel split of the kvas riscv32 kernel (its `vmsplit=` command-line word).
+///
+/// The top 256 MiB (`0xf0000000` up) is the same in every split: the kernel image,
+/// vmalloc, the pkmap and the fixmap, mapped alike in every address space, so one
+/// image serves all four. Below it, user space ends and the linear map (lowmem)
+/// begins at [`Vmsplit::page_offset`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Vmsplit {
+    /// 3G/1G: `PAGE_OFFSET = 0xc0000000`, 768 MiB of lowmem (the default).
+    G3,
+    /// 2G/2G: `PAGE_OFFSET = 0x80000000`, 1792 MiB of lowmem.
+    G2,
+    /// 1G/3G: `PAGE_OFFSET = 0x40000000`, 2816 MiB of lowmem.
+    G1,
+    /// 4G/4G: user space has everything below the shared top 256 MiB (3840 MiB) in
+    /// an address space of its own; the kernel's own address space maps lowmem from
+    /// `0x00400000` (the first 4 MiB stay unmapped: a NULL trap) to `0xf0000000`.
+    G4G4,
+}
+
+impl Vmsplit {
+    /// Every split, in the order `kvas` lists them.
+    pub const ALL: [Vmsplit; 4] = [Vmsplit::G3, Vmsplit::G2, Vmsplit::G1, Vmsplit::G4G4];
+
+    /// The name on kvas's and the kernel's command line: `3g`, `2g`, `1g`, `4g4g`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Vmsplit::G3 => "3g",
+            Vmsplit::G2 => "2g",
+            Vmsplit::G1 => "1g",
+            Vmsplit::G4G4 => "4g4g",
+        }
+    }
+
+    /// Parses a name printed by [`Vmsplit::name`].
+    pub fn from_name(name: &str) -> Option<Vmsplit> {
+        Vmsplit::ALL.into_iter().find(|s| s.name() == name)
+    }
+
+    /// Where the linear map starts in the kernel's address space.
+    pub const fn page_offset(self) -> u64 {
+        match self {
+            Vmsplit::G3 => 0xc000_0000,
+            Vmsplit::G2 => 0x8000_0000,
+            Vmsplit::G1 => 0x4000_0000,
+            Vmsplit::G4G4 => 0x0040_0000,
+        }
+    }
+}
+
 /// An architecture and paging mode: what a layout is planned for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Target {
@@ -300,6 +350,11 @@ pub struct Options {
     /// On x86-64 it sets `KERNEL_IMAGE_SIZE` (1 GiB with KASLR, 512 MiB without),
     /// and so where the modules area starts; off, the KASLR offset must be 0.
     pub kaslr: Option<bool>,
+    /// riscv32 only: `None` plans Linux's riscv32 (the image inside the linear map,
+    /// 1 GiB of RAM at most); a [`Vmsplit`] plans the kvas riscv32 kernel booted with
+    /// that `vmsplit=`, whose image lies outside the linear map in the shared top
+    /// 256 MiB. arm32 names its split in the mode instead.
+    pub split: Option<Vmsplit>,
 }
 
 impl Options {
