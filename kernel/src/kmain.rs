@@ -152,6 +152,11 @@ fn report(space: &KernelSpace, boot: &Boot) {
     // The boot cost is counted up to the layout dump.
     let instructions = crate::csr::read_instret().wrapping_sub(h.instret_at_entry);
     kprintln!("kvas: kaslr offset {:#x} (seed from {})", h.kaslr_offset, h.seed_source().name());
+    kprintln!(
+        "kvas: relocation {} pointer slots, {} instructions per pass (two passes)",
+        crate::boot::reloc::RELOC_CAPACITY,
+        h.reloc_pass
+    );
     let options = Options {
         kernel_size: boot.sections.end,
         kaslr_offset: h.kaslr_offset,

@@ -37,11 +37,16 @@ _start:
     li      t0, {link}
     mv      a0, s2
     sub     a1, s2, t0
+    # s4 = instructions the relocation pass retires (the price of moving the pointers).
+    rdinstret s4
     call    kvas_relocate
+    rdinstret t0
+    sub     s4, t0, s4
     mv      a0, s0
     mv      a1, s1
     mv      a2, s2
     mv      a3, s3
+    mv      a4, s4
     call    {boot_main}
 3:  wfi
     j       3b
@@ -90,7 +95,13 @@ fn check_image_placement(map: &MemoryMap, load_pa: u64, size: u64) {
 }
 
 /// First Rust code, MMU off, running at the physical load address `load_pa`.
-extern "C" fn boot_main(_hartid: u64, dtb_pa: u64, load_pa: u64, instret_at_entry: u64) -> ! {
+extern "C" fn boot_main(
+    _hartid: u64,
+    dtb_pa: u64,
+    load_pa: u64,
+    instret_at_entry: u64,
+    reloc_pass: u64,
+) -> ! {
     if !super::reloc::table_is_sealed() {
         // Only literal strings: without the table, data pointers are link addresses.
         crate::console::puts("kvas: fatal: image not sealed (build it with `make kernel`)\n");
@@ -136,6 +147,7 @@ extern "C" fn boot_main(_hartid: u64, dtb_pa: u64, load_pa: u64, instret_at_entr
         finisher_pa: finisher.unwrap_or(0),
         kaslr_offset: kaslr.offset,
         seed_source: handoff::source_code(kaslr.source),
+        reloc_pass,
     });
     let entry = crate::kmain::kmain as extern "C" fn() -> ! as usize as u64;
     let virt = kaslr.virt_base();

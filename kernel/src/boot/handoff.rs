@@ -33,10 +33,13 @@ pub struct HandOff {
     pub kaslr_offset: u64,
     /// Where KASLR's seed came from ([`source_code`]).
     pub seed_source: u64,
+    /// Instructions one relocation pass retired (`_start`'s; the pass before the switch runs
+    /// the same loop over the same table).
+    pub reloc_pass: u64,
 }
 
 /// Words in the static.
-const WORDS: usize = 12;
+const WORDS: usize = 13;
 
 impl HandOff {
     fn to_words(self) -> [u64; WORDS] {
@@ -54,6 +57,7 @@ impl HandOff {
             self.finisher_pa,
             self.kaslr_offset,
             self.seed_source,
+            self.reloc_pass,
         ]
     }
 
@@ -68,6 +72,7 @@ impl HandOff {
             finisher_pa: w[9],
             kaslr_offset: w[10],
             seed_source: w[11],
+            reloc_pass: w[12],
         }
     }
 

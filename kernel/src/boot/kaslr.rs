@@ -45,6 +45,10 @@ fn read_seed_csr() -> u64 {
 /// The MMU is off, the `size` bytes at `dtb_pa` are the device tree in RAM, and nothing
 /// else reads or writes them during the call.
 pub unsafe fn choose(dtb_pa: u64, size: usize, nokaslr: bool, kernel_size: u64) -> Kaslr {
+    // The non-relocatable build (`xtask reloc-cost`, `--cfg kvas_static`): no KASLR at all.
+    if cfg!(kvas_static) {
+        return Kaslr { offset: 0, source: SeedSource::None };
+    }
     let choice = {
         // SAFETY: the caller vouches for the blob; the slice is dropped before the store.
         let blob = unsafe { core::slice::from_raw_parts(dtb_pa as *const u8, size) };

@@ -50,6 +50,7 @@ macro_rules! fail {
     }};
 }
 
+pub mod cost;
 mod kaslr;
 mod modules;
 mod vm;
@@ -86,6 +87,7 @@ const TESTS: &[(&str, Test)] = &[
 
 /// Runs every test; returns (passed, failed).
 pub fn run_all(space: &mut KernelSpace, boot: &Boot) -> (u32, u32) {
+    cost::print(space);
     let (mut passed, mut failed) = (0, 0);
     for (name, test) in TESTS {
         match test(space, boot) {
