@@ -40,7 +40,7 @@ fn image_size(kernel: &Path) -> Result<u64, String> {
 
 /// QEMU's tree for `boot`, with `/chosen/rng-seed` replaced
 /// by `kaslr-seed = seed` (`None`: no seed property at all).
-fn tree_with_seed(boot: &Boot, dir: &Path, seed: Option<u64>) -> Result<String, String> {
+pub fn tree_with_seed(boot: &Boot, dir: &Path, seed: Option<u64>) -> Result<String, String> {
     // QEMU dumps no command line without a kernel; it adds `-append` to a `-dtb` at boot.
     let dts = dtb::dump(&Boot { append: String::new(), ..boot.clone() }, dir)?;
     let line = dts
