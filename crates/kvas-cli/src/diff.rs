@@ -26,6 +26,7 @@ pub struct Args {
 
 /// Parses `ARCH:MODE[:KEY=VALUE,...]` on top of `base`.
 pub fn spec(text: &str, base: Options) -> Result<Layout, String> {
+    check_keys(text)?;
     let mut parts = text.splitn(3, ':');
     let (arch, mode) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
     let t = target(arch, mode).map_err(|e| format!("'{text}': {e}"))?;
@@ -53,6 +54,28 @@ pub fn spec(text: &str, base: Options) -> Result<Layout, String> {
         }
     }
     plan(t, &o).map_err(|e| format!("'{text}': {e}"))
+}
+
+/// Refuses what the spec's `KEY=VALUE` list would otherwise take silently or
+/// report without the key: an empty entry, a key given twice (the last would
+/// win), a size that does not parse (named with its key).
+fn check_keys(text: &str) -> Result<(), String> {
+    let Some(list) = text.splitn(3, ':').nth(2) else { return Ok(()) };
+    let mut seen: Vec<&str> = Vec::new();
+    for kv in list.split(',') {
+        if kv.is_empty() {
+            return Err(format!("'{text}': an empty entry in the KEY=VALUE list"));
+        }
+        let Some((k, v)) = kv.split_once('=') else { continue };
+        if seen.contains(&k) {
+            return Err(format!("'{text}': {k} is given twice"));
+        }
+        seen.push(k);
+        if matches!(k, "kernel-size" | "kaslr-offset" | "ram" | "vmalloc") {
+            parse_size(v).map_err(|e| format!("'{text}': {k}: {e}"))?;
+        }
+    }
+    Ok(())
 }
 
 /// How one region changed.

@@ -151,8 +151,13 @@ fn check_passes_plans_and_fails_edited_layouts_with_exit_1() {
         .replace("\"0xffffffff78000000\"", "\"0xffffffff70000000\"")
         .replace("\"0xffffffff01400000\"", "\"0xfffffffe40000000\"");
     assert_ne!(broken, json);
+    // A region's size must agree with its ends: drop the sizes, now stale.
+    let mut broken: Value = serde_json::from_str(&broken).unwrap();
+    broken["regions"].as_array_mut().unwrap().iter_mut().for_each(|r| {
+        r.as_object_mut().unwrap().remove("size");
+    });
     let path = dir.join("broken.json");
-    std::fs::write(&path, broken).unwrap();
+    std::fs::write(&path, broken.to_string()).unwrap();
     let o = kvas(&["check", "--from", path.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let lines = stdout(&o);
@@ -170,7 +175,7 @@ fn check_passes_plans_and_fails_edited_layouts_with_exit_1() {
         "{lines}"
     );
     std::fs::write(&path, "{\"arch\": \"riscv64\"}").unwrap();
-    bad(&["check", "--from", path.to_str().unwrap()], "missing \"mode\"");
+    bad(&["check", "--from", path.to_str().unwrap()], "missing field `mode`");
     std::fs::remove_dir_all(&dir).unwrap();
     bad(&["check", "--arch", "riscv64"], "give --arch and --mode");
 }
@@ -335,6 +340,236 @@ fn a_closed_stdout_is_not_a_panic() {
         assert_ne!(o.status.code(), Some(101), "{}", stderr(&o));
         assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
     }
+}
+
+// ---------------------------------------------------------------------------
+// Hostile input (issue 10): bad input never looks like success. Every case
+// here exits 2 with one message naming the field or option and the value, or
+// (for round trips) passes where it used to fail.
+// ---------------------------------------------------------------------------
+
+/// A scratch directory for one test, removed by the caller.
+fn scratch(test: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("kvas-hostile-{test}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The sv39 layout as JSON, edited by `edit`, written to `dir/name`.
+fn edited_layout(dir: &std::path::Path, name: &str, edit: impl FnOnce(&mut Value)) -> String {
+    let mut v: Value =
+        serde_json::from_str(&ok(&["layout", "--arch", "riscv64", "--mode", "sv39", "--format", "json"]))
+            .unwrap();
+    edit(&mut v);
+    let path = dir.join(name);
+    std::fs::write(&path, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+#[test]
+fn check_from_refuses_mistyped_unknown_and_inconsistent_fields() {
+    let dir = scratch("from-fields");
+    type Edit = Box<dyn FnOnce(&mut Value)>;
+    let cases: Vec<(&str, Edit, &str)> = vec![
+        (
+            "string-size.json",
+            Box::new(|v| v["options"]["kernel_size"] = "0x200000".into()),
+            "options.kernel_size: invalid type: string \"0x200000\", expected u64",
+        ),
+        (
+            "negative.json",
+            Box::new(|v| v["options"]["kaslr_offset"] = (-5).into()),
+            "options.kaslr_offset: invalid value: integer `-5`, expected u64",
+        ),
+        (
+            "float.json",
+            Box::new(|v| v["options"]["ram"] = 1.5.into()),
+            "options.ram: invalid type: floating point",
+        ),
+        ("unknown-top.json", Box::new(|v| v["colour"] = "red".into()), "colour: unknown field `colour`"),
+        (
+            "unknown-option.json",
+            Box::new(|v| v["options"]["kernel_sise"] = 4096.into()),
+            "options.kernel_sise: unknown field `kernel_sise`",
+        ),
+        (
+            "region-size-type.json",
+            Box::new(|v| v["regions"][2]["size"] = "big".into()),
+            "regions[2].size: invalid type: string \"big\", expected u64",
+        ),
+        (
+            "region-hex.json",
+            Box::new(|v| v["regions"][1]["start"] = "12345".into()),
+            "regions[1].start: \"12345\" is not a 0x hex string",
+        ),
+        (
+            "region-size-wrong.json",
+            Box::new(|v| v["regions"][0]["size"] = 12.into()),
+            "regions[0] (user): size 0xc does not match start 0x0000000000000000 and end 0x0000003fffffffff",
+        ),
+        (
+            "region-reversed.json",
+            Box::new(|v| {
+                v["regions"][0]["end"] = "0x0000000000000fff".into();
+                v["regions"][0]["start"] = "0x0000000000002000".into();
+                v["regions"][0]["size"] = Value::Null;
+            }),
+            "regions[0] (user): end 0x0000000000000fff is below start 0x0000000000002000",
+        ),
+        (
+            "region-whole.json",
+            Box::new(|v| {
+                v["regions"][0]["end"] = "0xffffffffffffffff".into();
+                v["regions"][0]["size"] = Value::Null;
+            }),
+            "regions[0] (user): [0x0000000000000000, 0xffffffffffffffff] is the whole 64-bit space",
+        ),
+        (
+            "region-plus.json",
+            Box::new(|v| v["regions"][0]["start"] = "0x+1".into()),
+            "regions[0].start: \"0x+1\" is not a 0x hex string",
+        ),
+        (
+            "region-name.json",
+            Box::new(|v| v["regions"][5]["name"] = "vmaloc".into()),
+            "regions[5]: \"vmaloc\" is not a region of riscv64 sv39 with these options (expected one of user,",
+        ),
+        (
+            "va-bits.json",
+            Box::new(|v| v["va_bits"] = 48.into()),
+            "va_bits: the file says 48, but riscv64 sv39 has 39",
+        ),
+        (
+            "page-offset.json",
+            Box::new(|v| v["page_offset"] = "0xffffaf8000000000".into()),
+            "page_offset: the file says 0xffffaf8000000000",
+        ),
+        (
+            "facts.json",
+            Box::new(|v| v["facts"]["user_bytes"] = "lots".into()),
+            "facts.user_bytes: invalid type: string",
+        ),
+        (
+            "kasan.json",
+            Box::new(|v| v["options"]["kasan"] = "full".into()),
+            "options.kasan: unknown value \"full\"",
+        ),
+    ];
+    for (name, edit, needle) in cases {
+        let path = edited_layout(&dir, name, edit);
+        bad(&["check", "--from", &path], needle);
+    }
+    // Not JSON of one layout at all.
+    let list = dir.join("list.json");
+    std::fs::write(&list, ok(&["layout", "--arch", "riscv64", "--mode", "all", "--format", "json"])).unwrap();
+    bad(&["check", "--from", list.to_str().unwrap()], "holds a list: --from reads one layout");
+    let binary = dir.join("binary.json");
+    std::fs::write(&binary, b"{\"arch\": \"\xff\"}").unwrap();
+    bad(&["check", "--from", binary.to_str().unwrap()], "not UTF-8 text (byte 10)");
+    bad(&["check", "--from", dir.to_str().unwrap()], "Is a directory");
+    if std::path::Path::new("/dev/zero").exists() {
+        // Endless input is refused at 16 MiB, not read until memory runs out.
+        bad(&["check", "--from", "/dev/zero"], "/dev/zero: larger than 16 MiB, too large for a layout file");
+    }
+    let big = dir.join("big.json");
+    std::fs::write(&big, vec![b' '; (16 << 20) + 1]).unwrap();
+    bad(&["check", "--from", big.to_str().unwrap()], "larger than 16 MiB");
+    bad(&["check", "--from", dir.join("absent.json").to_str().unwrap()], "No such file");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn check_from_passes_the_unedited_layout_of_every_mode() {
+    let dir = scratch("from-round-trip");
+    let modes = [
+        ("riscv64", "sv39"),
+        ("riscv64", "sv57"),
+        ("riscv32", "sv32"),
+        ("x86_64", "4level"),
+        ("x86_64", "5level"),
+        ("arm64", "4k-48"),
+        ("arm64", "64k-52"),
+        ("arm32", "3g"),
+        ("arm32", "4g4g"),
+    ];
+    for (arch, mode) in modes {
+        for kasan in ["none", "generic"] {
+            let o = kvas(&["layout", "--arch", arch, "--mode", mode, "--kasan", kasan, "--format", "json"]);
+            if o.status.code() != Some(0) {
+                continue; // riscv32 has no KASAN.
+            }
+            let path = dir.join(format!("{arch}-{mode}-{kasan}.json"));
+            std::fs::write(&path, &o.stdout).unwrap();
+            let out = ok(&["check", "--from", path.to_str().unwrap()]);
+            assert!(out.starts_with(&format!("ok: {arch} {mode}")), "{arch} {mode} {kasan}: {out}");
+        }
+    }
+    // The riscv32 splits: the file's `options.split` must plan the same split back.
+    for split in ["3g", "2g", "1g", "4g4g"] {
+        let o =
+            kvas(&["layout", "--arch", "riscv32", "--mode", "sv32", "--split", split, "--format", "json"]);
+        assert_eq!(o.status.code(), Some(0), "{split}: {}", stderr(&o));
+        let path = dir.join(format!("riscv32-{split}.json"));
+        std::fs::write(&path, &o.stdout).unwrap();
+        let out = ok(&["check", "--from", path.to_str().unwrap()]);
+        assert!(out.starts_with("ok: riscv32 sv32"), "{split}: {out}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn output_that_cannot_be_written_is_an_error_not_success() {
+    let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else {
+        return; // Not Linux: no device that is always full.
+    };
+    for args in [
+        &["layout", "--arch", "riscv64", "--mode", "sv39"][..],
+        &["layout", "--arch", "riscv64", "--mode", "sv39", "--format", "json"],
+        &["check", "--arch", "riscv64", "--mode", "sv39"],
+        &["map", "--mode", "sv39", "--mem", "0x80000000:1G", "--only", "linear"],
+    ] {
+        let o = Command::new(env!("CARGO_BIN_EXE_kvas"))
+            .args(args)
+            .stdout(full.try_clone().unwrap())
+            .output()
+            .unwrap();
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "kvas {args:?}: {err}");
+        assert!(err.contains("kvas: error: cannot write the output: No space left on device"), "{err}");
+    }
+}
+
+#[test]
+fn diff_specs_name_the_key_and_refuse_repeats_and_empty_entries() {
+    let b = "riscv64:sv48";
+    bad(
+        &["diff", "riscv64:sv39:kernel-size=3Q", b],
+        "'riscv64:sv39:kernel-size=3Q': kernel-size: '3Q' has an unknown unit",
+    );
+    bad(&["diff", b, "riscv64:sv39:ram=-1"], "'riscv64:sv39:ram=-1': ram: '-1' does not start with a number");
+    bad(&["diff", "riscv64:sv39:ram=", b], "'riscv64:sv39:ram=': ram: empty size");
+    bad(&["diff", "riscv64:sv39:ram=1G,ram=2G", b], "'riscv64:sv39:ram=1G,ram=2G': ram is given twice");
+    bad(&["diff", "riscv64:sv39:kasan=generic,", b], "an empty entry in the KEY=VALUE list");
+    bad(&["diff", "riscv64:sv39:", b], "an empty entry in the KEY=VALUE list");
+    // A good spec still works.
+    let out = ok(&["diff", "riscv64:sv39:kasan=generic,ram=2G", b]);
+    assert!(out.contains("regions changed"), "{out}");
+}
+
+#[test]
+fn check_from_refuses_options_it_would_ignore() {
+    let dir = scratch("from-conflicts");
+    let path = edited_layout(&dir, "plain.json", |_| {});
+    ok(&["check", "--from", &path]);
+    bad(
+        &["check", "--from", &path, "--arch", "riscv64"],
+        "'--from <FILE>' cannot be used with '--arch <ARCH>'",
+    );
+    bad(&["check", "--from", &path, "--mode", "sv48"], "'--from <FILE>' cannot be used with '--mode <MODE>'");
+    for opt in [["--kernel-size", "3G"], ["--ram", "1G"], ["--kasan", "generic"], ["--kaslr-offset", "2M"]] {
+        bad(&["check", "--from", &path, opt[0], opt[1]], "'--from <FILE>' cannot be used with");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 // ---- layout helper (issues 16 and 10): KASLR, arm64 modes, arm32 rows, riscv32 RAM,
@@ -509,6 +744,47 @@ fn arm64_every_mode_and_arm32_rows_and_riscv32_ram() {
     assert!(rv32.contains("top page is reserved"), "{rv32}");
     let dump = ok(&["layout", "--arch", "riscv32", "--mode", "sv32", "--ram", "1G", "--format", "dump"]);
     assert!(dump.contains("      lowmem : 0xc0000000 - 0x00000000   (1024 MB)"), "{dump}");
+}
+
+/// Device trees nobody should trust: every one exits 2 with the library's
+/// reason (whatever `kvas map` prefixes it with), never a panic.
+#[test]
+fn hostile_device_trees_exit_2_with_the_reason() {
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../kvas/tests/data");
+    let dir = scratch("dtbs");
+    let map = |dtb: &std::path::Path, needle: &str| {
+        bad(&["map", "--mode", "sv39", "--only", "linear", "--dtb", dtb.to_str().unwrap()], needle)
+    };
+    map(&dir, "Is a directory");
+    map(&dir.join("absent.dtb"), "No such file");
+    let good = std::fs::read(data.join("qemu-virt-1g.dtb")).unwrap();
+    for (len, needle) in [(0, "shorter than a device-tree header"), (39, "shorter than a device-tree header")]
+    {
+        let cut = dir.join(format!("cut-{len}.dtb"));
+        std::fs::write(&cut, &good[..len]).unwrap();
+        map(&cut, needle);
+    }
+    for len in [40, 100, good.len() / 2, good.len() - 1] {
+        let cut = dir.join(format!("cut-{len}.dtb"));
+        std::fs::write(&cut, &good[..len]).unwrap();
+        map(&cut, "malformed device tree at byte");
+    }
+    let text = dir.join("text.dtb");
+    std::fs::write(&text, "/dts-v1/;\n\n/ {\n    model = \"not compiled: source text\";\n};\n").unwrap();
+    map(&text, "bad magic (not a flattened device tree)");
+    for (name, needle) in [
+        ("hand-no-memory-node.dtb", "the device tree has no memory node"),
+        ("hand-no-memory.dtb", "memory nodes (1) are all disabled"),
+        ("hand-tiny-banks.dtb", "hold no whole 4 KiB page"),
+        (
+            "hand-wrapping-bank.dtb",
+            "node /memory (number 1 in the tree): range of 0x2000 bytes at 0xfffffffffffff000",
+        ),
+        ("hand-memreserve-high.dtb", "node /memreserve/ (number 2 in the tree)"),
+    ] {
+        map(&data.join(name), needle);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 // ---------------------------------------------------------------------------

@@ -170,6 +170,25 @@ pub enum Error {
         /// Why it was refused.
         reason: &'static str,
     },
+    /// A virtual range that is empty or wraps past 2^64 (a misaligned one is
+    /// [`Error::Misaligned`]).
+    BadVirtRange {
+        /// Where it starts.
+        start: u64,
+        /// Its length in bytes.
+        size: u64,
+        /// Why it was refused.
+        reason: &'static str,
+    },
+    /// A range given by its bounds whose end lies below its start.
+    RangeReversed {
+        /// What the range is ("physical range", ...).
+        what: &'static str,
+        /// The start given.
+        start: u64,
+        /// The (exclusive) end given.
+        end: u64,
+    },
     /// A fixed-capacity table (RAM banks, reservations) is full.
     TooManyRanges {
         /// What overflowed ("RAM banks", "reserved ranges").
@@ -182,6 +201,18 @@ pub enum Error {
         /// Which entry of the comma-separated list (1 = the first).
         entry: usize,
         /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// An entry of a memory list in text form whose numbers parse but do not
+    /// make a usable physical range.
+    MemSpecRange {
+        /// Which entry of the comma-separated list (1 = the first).
+        entry: usize,
+        /// Its BASE.
+        start: u64,
+        /// Its SIZE.
+        size: u64,
+        /// Why it was refused.
         reason: &'static str,
     },
     /// A flattened device tree whose structure is broken.
@@ -199,6 +230,30 @@ pub enum Error {
         index: usize,
         /// What is wrong with it.
         reason: &'static str,
+    },
+    /// A device-tree range (a `reg` entry, a `/memreserve/` entry, the initrd)
+    /// that is not a usable physical range.
+    DtbRange {
+        /// Which node ("/memory", "/reserved-memory/*", "/memreserve/", "/chosen").
+        node: &'static str,
+        /// Which node (or entry) of that name, counting from 1 in tree order.
+        index: usize,
+        /// Where the range starts.
+        start: u64,
+        /// Its length in bytes.
+        size: u64,
+        /// Why it was refused.
+        reason: &'static str,
+    },
+    /// A device tree whose memory nodes give no usable RAM, and why.
+    DtbNoRam {
+        /// Children of the root with `device_type = "memory"`.
+        memory_nodes: usize,
+        /// How many of them are disabled.
+        disabled: usize,
+        /// The `reg` (or `linux,usable-memory`) entries of the enabled ones,
+        /// each empty or smaller than a page.
+        entries: usize,
     },
     /// A memory map with no RAM in it.
     NoRam,
@@ -334,14 +389,40 @@ impl fmt::Display for Error {
             Error::BadPhysRange { start, size, reason } => {
                 write!(f, "physical range of {size:#x} bytes at {start:#x} refused: {reason}")
             }
+            Error::BadVirtRange { start, size, reason } => {
+                write!(f, "virtual range of {size:#x} bytes at {start:#x} refused: {reason}")
+            }
+            Error::RangeReversed { what, start, end } => {
+                write!(f, "{what} [{start:#x}, {end:#x}) ends before it starts")
+            }
             Error::TooManyRanges { what, max } => write!(f, "too many {what}: at most {max} fit"),
             Error::BadMemSpec { entry, reason } => write!(f, "memory list, entry {entry}: {reason}"),
+            Error::MemSpecRange { entry, start, size, reason } => write!(
+                f,
+                "memory list, entry {entry}: range of {size:#x} bytes at {start:#x} refused: {reason}"
+            ),
             Error::DtbMalformed { offset, reason } => {
                 write!(f, "malformed device tree at byte {offset:#x}: {reason}")
             }
             Error::DtbNode { node, index, reason } => {
                 write!(f, "device tree node {node} (number {index} in the tree): {reason}")
             }
+            Error::DtbRange { node, index, start, size, reason } => write!(
+                f,
+                "device tree node {node} (number {index} in the tree): range of {size:#x} bytes at {start:#x} refused: {reason}"
+            ),
+            Error::DtbNoRam { memory_nodes: 0, .. } => {
+                write!(f, "the device tree has no memory node (no child of / has device_type = \"memory\")")
+            }
+            Error::DtbNoRam { memory_nodes, disabled, .. } if disabled == memory_nodes => write!(
+                f,
+                "the device tree's memory nodes ({memory_nodes}) are all disabled (status = \"disabled\")"
+            ),
+            Error::DtbNoRam { memory_nodes, disabled, entries } => write!(
+                f,
+                "the device tree's {} enabled memory node(s) hold no whole 4 KiB page: each of their {entries} reg entries is empty or smaller than a page",
+                memory_nodes - disabled
+            ),
             Error::NoRam => write!(f, "the memory map holds no RAM"),
             Error::NoUsableRam { limit: u64::MAX } => {
                 write!(f, "no usable RAM is left: every bank was dropped, reserved or no-map")
