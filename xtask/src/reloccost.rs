@@ -23,6 +23,8 @@ const R_RISCV_HI20: u32 = 26;
 pub struct Static {
     /// Bytes of text (`__text_end - __kernel_start`).
     pub text: u64,
+    /// Bytes of the `.text` section.
+    pub text_section: u64,
     /// Bytes of the image (`__kernel_end - __kernel_start`).
     pub image: u64,
     /// Instructions in text (decoded by length: 2 or 4 bytes).
@@ -72,6 +74,7 @@ pub fn read_static(bytes: &[u8]) -> Result<Static, String> {
     let code =
         bytes.get(text.offset as usize..(text.offset + text.size) as usize).ok_or(".text past the file")?;
     (s.instructions, s.auipc) = count_code(code);
+    s.text_section = text.size;
     s.got_entries = elf.section(".got").map_or(0, |g| g.size / 8);
     for rela in elf.sections.iter().filter(|r| r.kind == SHT_RELA) {
         let Some(target) = elf.sections.get(rela.info as usize) else { continue };
@@ -147,8 +150,9 @@ pub fn run() -> Result<ExitCode, String> {
     let read = |p: &PathBuf| std::fs::read(p).map_err(|e| format!("reading {}: {e}", p.display()));
     let (a, b) = (read_static(&read(&relocatable)?)?, read_static(&read(&fixed)?)?);
     println!("build                 (a) pie + KASLR   (b) static, no KASLR   (a) - (b)");
-    let rows: [(&str, u64, u64); 10] = [
-        ("text bytes", a.text, b.text),
+    let rows: [(&str, u64, u64); 11] = [
+        ("text bytes (4K pages)", a.text, b.text),
+        (".text section bytes", a.text_section, b.text_section),
         ("image bytes", a.image, b.image),
         ("instructions in text", a.instructions, b.instructions),
         ("auipc in text", a.auipc, b.auipc),
