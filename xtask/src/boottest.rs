@@ -374,6 +374,12 @@ mod layout_tests {
         let other = KERNEL.replace("0xffffffff00079000", "0xffffffff0007a000");
         assert!(same_layout_lines(KERNEL, &other).unwrap_err().contains("modules line"));
         assert!(same_layout_lines(KERNEL, "nothing").is_err());
+        // Every line the CLI prints but lowmem must match, not only modules and kernel.
+        let fixmap = "      fixmap : 0xffffffc4fea00000 - 0xffffffc4ff000000   (6144 kB)\n";
+        let lowmem = "      lowmem : 0xffffffd600000000 - 0xfffffff600000000   ( 128 GB)\n";
+        let cli = format!("{KERNEL}{fixmap}{lowmem}");
+        assert!(same_layout_lines(KERNEL, &cli).unwrap_err().contains("fixmap line"));
+        assert_eq!(same_layout_lines(&format!("{KERNEL}{fixmap}"), &cli), Ok(()));
     }
 }
 
