@@ -220,6 +220,7 @@ pub fn read(blob: &[u8], at: u64) -> Result<BootInfo, BootError> {
     let dt = match DeviceTree::parse(blob, Some(at)) {
         Ok(dt) => dt,
         Err(kvas::Error::NoRam) => return Err(BootError::NoRam { at, memory_nodes: memory_nodes(blob) }),
+        Err(kvas::Error::DtbNoRam { memory_nodes, .. }) => return Err(BootError::NoRam { at, memory_nodes }),
         Err(err) => return Err(refused(err)),
     };
     // The structural check passed (DeviceTree::parse ran it), so `fdt` may read the blob.
