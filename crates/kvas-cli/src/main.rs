@@ -32,6 +32,7 @@ mod json;
 mod layout;
 mod layout_file;
 mod map;
+mod map_other;
 mod map_report;
 mod output;
 mod svg;

@@ -69,7 +69,7 @@ pub enum Rules {
 #[derive(clap::Args, Debug)]
 #[command(group(clap::ArgGroup::new("memory").required(true).args(["mem", "dtb"])))]
 pub struct Args {
-    /// Architecture (riscv64 only, for now).
+    /// Architecture: riscv64, x86_64 or arm64 (the last two: the direct map only).
     #[arg(long, value_enum, default_value = "riscv64")]
     pub arch: Arch,
     /// Paging mode: sv39, sv48 or sv57.
@@ -132,6 +132,9 @@ pub struct Args {
 
 /// Builds and prints; 0 ok, 1 the tables could not be built, 2 bad arguments.
 pub fn run(a: &Args) -> ExitCode {
+    if a.arch != Arch::Riscv64 {
+        return crate::map_other::run(a);
+    }
     let (mode, mut map, blob_size) = match inputs(a) {
         Ok(x) => x,
         Err(e) => return fail(e),

@@ -1265,3 +1265,66 @@ fn explain_takes_the_kaslr_offset_layout_takes() {
     bad(&[&["layout"][..], &bad_opts].concat(), "at most 0x3ea00000");
     bad(&[&["explain", "0xffffffff80000000"][..], &bad_opts].concat(), "at most 0x3ea00000");
 }
+
+// ---- kvas map for x86_64 and arm64 (issue 17: the direct map / linear region) ----
+
+/// `kvas map ... --format json` for a non-RISC-V arch, parsed.
+fn map_json(arch: &str, mode: &str, mem: &str, rules: &str) -> Value {
+    let out =
+        ok(&["map", "--arch", arch, "--mode", mode, "--mem", mem, "--rules", rules, "--format", "json"]);
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+fn leaves(v: &Value) -> Vec<u64> {
+    ["4K", "2M", "1G"].iter().map(|k| v["leaves"][k].as_u64().unwrap()).collect()
+}
+
+#[test]
+fn map_x86_64_direct_map_in_both_depths() {
+    // RAM from 1 MiB to 4 GiB and 4..7 GiB, as a PC's E820 might say.
+    let mem = "0x100000:0xfff00000,0x100000000:3G";
+    for (mode, offset) in [("4level", 0xffff_8880_0000_0000u64), ("5level", 0xff11_0000_0000_0000)] {
+        // kvas: the fewest leaves for the RAM as given.
+        let v = map_json("x86_64", mode, mem, "kvas");
+        assert_eq!((v["arch"].as_str(), v["mode"].as_str()), (Some("x86_64"), Some(mode)));
+        assert_eq!(leaves(&v), [256, 511, 6]);
+        assert_eq!(hex(&v["regions"][0]["page_offset"]), offset);
+        // Linux: the ISA megabyte mapped although it is not RAM, then 1 GiB pages.
+        let v = map_json("x86_64", mode, mem, "linux");
+        assert_eq!(leaves(&v), [512, 511, 6]);
+        assert_eq!(v["mapped_bytes"].as_u64(), Some(7 << 30));
+        assert_eq!(v["pt_pages"].as_u64(), Some(if mode == "4level" { 4 } else { 5 }));
+    }
+}
+
+#[test]
+fn map_arm64_linear_region_with_and_without_linux_rules() {
+    let v = map_json("arm64", "4k-48", "0x40000000:2G", "kvas");
+    assert_eq!(leaves(&v), [0, 0, 2]);
+    assert_eq!(hex(&v["regions"][0]["page_offset"]), 0xffff_0000_0000_0000);
+    // rodata=full: Linux maps the linear region with 4 KiB pages only.
+    let v = map_json("arm64", "4k-39", "0x40000000:2G", "linux");
+    assert_eq!(leaves(&v), [524_288, 0, 0]);
+    assert_eq!(v["regions"][0]["phys_base"].as_str(), Some("0x40000000"));
+    let table =
+        ok(&["map", "--arch", "arm64", "--mode", "4k-39", "--mem", "0x40000000:2G", "--rules", "linux"]);
+    assert!(table.contains("with rodata=on (block mappings): leaves 4K 0, 2M 0, 1G 2"), "{table}");
+    // 52-bit (LPA2): 512 GiB blocks exist; 4 TiB at 0 uses them.
+    let v = map_json("arm64", "4k-52", "0:4T", "kvas");
+    assert_eq!(v["leaves"]["512G"].as_u64(), Some(8));
+    assert_eq!(hex(&v["regions"][0]["page_offset"]), 0xfff0_0000_0000_0000);
+}
+
+#[test]
+fn map_other_arches_refuse_clearly() {
+    bad(&["map", "--arch", "x86_64", "--mode", "sv48", "--mem", "0:1G"], "unknown mode 'sv48' for x86_64");
+    bad(&["map", "--arch", "arm64", "--mode", "64k-52", "--mem", "0:1G"], "unknown mode '64k-52' for arm64");
+    bad(
+        &["map", "--arch", "arm32", "--mode", "3g", "--mem", "0:1G"],
+        "supports --arch riscv64, x86_64 and arm64",
+    );
+    bad(&["map", "--arch", "x86_64", "--mode", "4level", "--mem", "0:1Q"], "--mem");
+    let o = kvas(&["map", "--arch", "arm64", "--mode", "4k-48", "--mem", "0:128G", "--rules", "linux"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("too many to simulate"), "{}", stderr(&o));
+}
