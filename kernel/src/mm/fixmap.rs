@@ -89,18 +89,19 @@ impl<'t> FixmapWindow<'t> {
 /// entry is a 4 KiB leaf.
 fn leaf_entry(tables: &PageTable<Riscv, OffsetMemory>, va: u64) -> Option<*mut u64> {
     let format = tables.format();
-    let mem = tables.memory();
     let mut table = tables.root();
-    for level in (1..=format.geometry().root_level()).rev() {
+    let mut level = format.geometry().root_level();
+    loop {
+        let entry = tables.memory().frame_ptr(table).wrapping_add(Geometry::index(va, level));
         // SAFETY: `table` is the root or a pointer read from a table of `tables`, so a table
-        // frame their view reaches (PageTable::from_root's contract); index < 512.
-        let raw = unsafe { mem.frame_ptr(table).add(Geometry::index(va, level)).read_volatile() };
+        // frame their view reaches (PageTable::from_root's contract); the index is < 512.
+        let raw = unsafe { entry.read_volatile() };
+        if level == 0 {
+            return format.leaf(raw, 0).map(|_| entry);
+        }
         table = format.next_table(raw, level)?;
+        level -= 1;
     }
-    let entry = mem.frame_ptr(table).wrapping_add(Geometry::index(va, 0));
-    // SAFETY: as above, for the level-0 table.
-    let raw = unsafe { entry.read_volatile() };
-    format.leaf(raw, 0).map(|_| entry)
 }
 
 // SAFETY: (1) the returned pointer is the slot page, which after `remap` maps exactly the
