@@ -344,6 +344,13 @@ pub enum Error {
         /// The whole raw `satp` value.
         satp: u64,
     },
+    /// An address-space identifier wider than the register's ASID field.
+    AsidTooWide {
+        /// The ASID asked for.
+        asid: u16,
+        /// How many bits the field has (9 in RV32's `satp`).
+        bits: u32,
+    },
     /// A virtual-range allocator window that cannot be managed.
     VaWindowInvalid {
         /// The first address of the window.
@@ -522,6 +529,9 @@ impl fmt::Display for Error {
                 "satp {satp:#018x} has MODE {}, not Bare (0), Sv39 (8), Sv48 (9) or Sv57 (10)",
                 satp >> 60
             ),
+            Error::AsidTooWide { asid, bits } => {
+                write!(f, "ASID {asid:#x} does not fit the {bits}-bit ASID field of satp")
+            }
             Error::VaWindowInvalid { start, end, reason } => {
                 write!(f, "virtual-range window [{start:#x}, {end:#x}) refused: {reason}")
             }

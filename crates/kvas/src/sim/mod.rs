@@ -11,6 +11,8 @@
 //!   or Sv57 tables from raw entry bits, independently of the engine, and returns
 //!   the physical address or the exact [`Fault`] a hart would raise (with Svade:
 //!   A = 0, or a store with D = 0, faults).
+//! - [`Sv32Mmu`]: the same oracle for RV32's Sv32 (two levels of four-byte
+//!   entries, 34-bit physical addresses), written from the spec's Sv32 section.
 //! - [`X86Mmu`] and [`Arm64Mmu`]: the same kind of oracle for x86-64 (4-level
 //!   and 5-level, from the Intel SDM) and arm64 (4 KiB granule, 39/48/52-bit,
 //!   both TTBRs, from the Arm ARM), written without the engine's formats.
@@ -71,12 +73,14 @@ mod arm64_mmu;
 mod frames;
 mod mmu;
 mod ram;
+mod sv32_mmu;
 mod x86_mmu;
 
 pub use arm64_mmu::{Arm64Context, Arm64Fault, Arm64FaultKind, Arm64Mmu, Arm64Translation, Tcr};
 pub use frames::{Misuse, TrackingAllocator};
 pub use mmu::{Access, Context, Fault, FaultCause, FaultKind, Leaf, Mmu, Privilege, Translation};
 pub use ram::{Break, Ram};
+pub use sv32_mmu::{Sv32Leaf, Sv32Mmu, Sv32Translation};
 pub use x86_mmu::{X86Context, X86Fault, X86FaultCause, X86Mmu, X86Translation};
 
 #[cfg(test)]
