@@ -112,7 +112,7 @@ impl<K: MakeFormat> Subject for Kvas<K> {
         self
     }
 
-    #[inline]
+    #[inline(always)]
     fn translate(&self, va: u64) -> Option<u64> {
         self.table.translate(VirtAddr::new(va)).ok().map(|t| t.pa.as_u64())
     }

@@ -78,7 +78,7 @@ impl<const LEVELS: usize, const RANGE: bool> Subject for Aarch64<LEVELS, RANGE> 
         workload.is_range() == RANGE
     }
 
-    #[inline]
+    #[inline(always)]
     fn translate(&self, va: u64) -> Option<u64> {
         let mut pa = None;
         let region = MemoryRegion::new(va as usize, va as usize + 1);

@@ -186,7 +186,7 @@ impl<const LEVELS: usize> Subject for Ptm<LEVELS> {
         PtmOps { cursor: self.table.cursor() }
     }
 
-    #[inline]
+    #[inline(always)]
     fn translate(&self, va: u64) -> Option<u64> {
         self.table.query(VirtAddr::from(va as usize)).ok().map(|(pa, _, _)| pa.as_usize() as u64)
     }

@@ -78,7 +78,7 @@ impl Subject for X86 {
         workload != Workload::MapRange4k
     }
 
-    #[inline]
+    #[inline(always)]
     fn translate(&self, va: u64) -> Option<u64> {
         self.mapper.translate_addr(VirtAddr::try_new(va).ok()?).map(|pa| pa.as_u64())
     }

@@ -87,7 +87,7 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
             && va.is_aligned(size.bytes())
             && pa.is_aligned(size.bytes())
         {
-            if let Some(table) = self.hints[level as usize].get().lookup(level, va) {
+            if let Some(table) = self.hints[level as usize].lookup(level, va) {
                 // A hit stands for a canonical address (see `translate`).
                 self.format.check_leaf(pa, size.bytes(), attrs)?;
                 return self.put_leaf(table, va, pa, attrs, level);
