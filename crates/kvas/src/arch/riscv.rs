@@ -286,7 +286,10 @@ macro_rules! riscv_format {
             #[inline(always)]
             fn next_table(&self, raw: u64, level: u8) -> Option<PhysAddr> {
                 // V set; R, W, X, U, A, D and the extension bits clear; G free.
-                if raw & POINTER_MASK == PteFlags::V.bits() && level > 0 {
+                // `raw & POINTER_MASK == V`, with one instruction less: with V
+                // set, `raw - 1` only clears V; with V clear, `raw - 1` is odd
+                // and keeps V's bit in the mask set.
+                if raw.wrapping_sub(1) & POINTER_MASK == 0 && level > 0 {
                     Some(PhysAddr::new_truncate((raw >> PTE_PPN_SHIFT) << 12))
                 } else {
                     None

@@ -199,23 +199,32 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         }
         let mut table = self.root;
         let mut level = root_level;
-        let raw = loop {
+        while level > 0 {
             let raw = self.entry(table, Geometry::index(va.as_u64(), level));
-            if level == 0 {
-                break raw;
-            }
             match self.format.next_table(raw, level) {
                 Some(next) => table = next,
-                None => break raw,
+                // A hole or a larger leaf: rare enough to walk again, out of
+                // line, rather than carry the level along the fast path.
+                None => return self.translate_stopped(va),
             }
             level -= 1;
-        };
-        if level == 0 {
-            if let Some((pa, attrs)) = self.format.leaf(raw, 0) {
-                let pa = pa.add(va.as_u64() & (crate::PAGE_SIZE - 1));
-                return Ok(Translation { pa, attrs, size: PageSize::Size4K });
-            }
         }
+        let raw = self.entry(table, Geometry::index(va.as_u64(), 0));
+        if let Some((pa, attrs)) = self.format.leaf(raw, 0) {
+            let pa = pa.add(va.as_u64() & (crate::PAGE_SIZE - 1));
+            return Ok(Translation { pa, attrs, size: PageSize::Size4K });
+        }
+        if !self.format.is_valid(raw) {
+            return Err(Error::NotMapped { va });
+        }
+        Err(Error::CorruptEntry { va, level: 0, raw })
+    }
+
+    /// [`PageTable::translate`] of a canonical `va` whose walk stops above
+    /// level 0: walks again and decodes what it stops at.
+    #[inline(never)]
+    fn translate_stopped(&self, va: VirtAddr) -> Result<Translation, Error> {
+        let (_, level, raw) = self.walk(va, 0);
         if !self.format.is_valid(raw) {
             return Err(Error::NotMapped { va });
         }
@@ -223,9 +232,8 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
     }
 
     /// The walk of `va` stopped at `level` on `raw`, a valid entry that is not
-    /// a 4 KiB leaf: a larger leaf, or an entry the format refuses. Out of
-    /// line, to keep the inlined walk small.
-    #[inline(never)]
+    /// a pointer: a leaf, or an entry the format refuses.
+    #[inline(always)]
     fn translate_other(&self, va: VirtAddr, level: u8, raw: u64) -> Result<Translation, Error> {
         match self.format.leaf(raw, level) {
             Some((pa, attrs)) if level <= self.format.geometry().max_leaf_level() => {
