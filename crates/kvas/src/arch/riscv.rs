@@ -277,9 +277,12 @@ macro_rules! riscv_format {
             #[inline(always)]
             fn leaf(&self, raw: u64, level: u8) -> Option<(PhysAddr, Attrs)> {
                 // V with R, RW, X, RX or RWX; no extension bits; PPN aligned to the level.
+                // The first two in one test: `kind` is below 16 only without
+                // extension bits, and then it is V, R, W, X.
                 let ppn = raw >> PTE_PPN_SHIFT;
-                let ok = raw & PTE_EXTENSION_BITS == 0
-                    && (LEAF_LOW_BITS >> (raw & 0xf)) & 1 != 0
+                let kind = raw & (PTE_EXTENSION_BITS | 0xf);
+                let ok = kind < 16
+                    && (LEAF_LOW_BITS >> kind) & 1 != 0
                     && ppn & ((1 << (9 * u32::from(level))) - 1) == 0;
                 ok.then(|| (PhysAddr::new_truncate(ppn << 12), Attrs::from_bits_truncate(((raw >> 1) & 0x7f) as u16)))
             }

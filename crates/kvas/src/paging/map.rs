@@ -92,8 +92,42 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
                 self.format.check_leaf(pa, size.bytes(), attrs)?;
                 return self.put_leaf(table, va, pa, attrs, level);
             }
+            if level == 0 {
+                if let Some(upper) = self.hints[1].lookup(1, va) {
+                    return self.map_4k_below(upper, va, pa, attrs, alloc);
+                }
+            }
         }
         self.map_walk(va, pa, size, attrs, alloc)
+    }
+
+    /// [`PageTable::map`] of a 4 KiB page whose level-1 table, `upper`, the
+    /// level-1 hint knows: the walk starts there, and makes the level-0 table
+    /// if there is none. Anything else in the way goes to the full walk, which
+    /// reports it.
+    #[inline(never)]
+    fn map_4k_below(
+        &mut self,
+        upper: PhysAddr,
+        va: VirtAddr,
+        pa: PhysAddr,
+        attrs: Attrs,
+        alloc: &mut impl FrameAllocator,
+    ) -> Result<Flush, Error> {
+        self.format.check_leaf(pa, PAGE_SIZE, attrs)?;
+        let idx = Geometry::index(va.as_u64(), 1);
+        let raw = self.entry(upper, idx);
+        let table = match self.format.next_table(raw, 1) {
+            Some(table) => table,
+            None if !self.format.is_valid(raw) => {
+                let frame = alloc.allocate_frame().ok_or(Error::OutOfFrames { va, needed: 1, got: 0 })?;
+                self.clear_frame(frame);
+                self.set_entry(upper, idx, self.format.encode_table(frame));
+                frame
+            }
+            None => return self.map_walk(va, pa, PageSize::Size4K, attrs, alloc),
+        };
+        self.put_leaf(table, va, pa, attrs, 0)
     }
 
     /// The walking part of [`PageTable::map`], out of line.
@@ -117,7 +151,9 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         self.format.check_leaf(pa, size.bytes(), attrs)?;
         let (mut table, mut level, raw) = self.walk(va, leaf_level);
         if level == leaf_level || self.format.is_valid(raw) {
-            return self.put_leaf_checked(table, va, pa, attrs, level, leaf_level, raw);
+            let flush = self.put_leaf_checked(table, va, pa, attrs, level, leaf_level, raw)?;
+            self.remember_upper(va, leaf_level);
+            return Ok(flush);
         }
         // Missing tables from `level` down: link them top-down, each cleared
         // before it becomes reachable. If one cannot be had, the chain built so
@@ -138,7 +174,20 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
             table = frame;
             level -= 1;
         }
-        self.put_leaf(table, va, pa, attrs, leaf_level)
+        let flush = self.put_leaf(table, va, pa, attrs, leaf_level)?;
+        self.remember_upper(va, leaf_level);
+        Ok(flush)
+    }
+
+    /// After a full walk to a level-0 leaf: remembers the level-1 table on
+    /// `va`'s path too, so that the next 4 KiB maps and translations in the
+    /// same 1 GiB start there.
+    fn remember_upper(&mut self, va: VirtAddr, leaf_level: u8) {
+        if leaf_level == 0 && HINT_LEVELS > 1 {
+            if let (table, 1, _) = self.walk(va, 1) {
+                self.remember(1, va, table);
+            }
+        }
     }
 
     /// Writes a leaf into an entry the caller knows to be free of pointers; fails

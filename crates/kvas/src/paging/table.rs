@@ -167,13 +167,22 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
 
     /// Where `va` leads, or [`Error::NotMapped`].
     ///
-    /// A pure walk: it reads entries and stores nothing, so translations of
-    /// independent addresses do not wait for each other and a core overlaps
-    /// their cache misses. Inlined into the caller: one predictable branch on
-    /// the run-time depth picks a walk unrolled for that depth (see
-    /// [`PageTable::walk`]), and a 4 KiB leaf is decoded right there.
+    /// It reads entries and stores nothing, so translations of independent
+    /// addresses do not wait for each other and a core overlaps their cache
+    /// misses. Where `va` lies in the 1 GiB whose level-1 table the last
+    /// single-page map or unmap reached (the level-1 hint, which only those
+    /// `&mut self` calls write), the walk starts at that table, as a hardware
+    /// walker starts at a paging-structure cache hit. Otherwise one predictable
+    /// branch on the run-time depth picks a walk unrolled for that depth (see
+    /// [`PageTable::walk`]). Inlined into the caller, with a 4 KiB leaf decoded
+    /// right there.
     #[inline(always)]
     pub fn translate(&self, va: VirtAddr) -> Result<Translation, Error> {
+        // A hit stands for a canonical address: the tag holds bits 63..30 of an
+        // address already checked, and canonical form is decided by bits 38 and up.
+        if let Some(table) = self.hints[1].lookup(1, va) {
+            return self.translate_below(va, table, 1);
+        }
         match self.format.geometry().root_level() {
             2 => self.translate_from(va, 2),
             3 => self.translate_from(va, 3),
@@ -188,8 +197,8 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         self.translate_from(va, self.format.geometry().root_level())
     }
 
-    /// [`PageTable::translate`] for a root at `root_level`, a constant where
-    /// it is inlined, so that the canonical check and the loop fold.
+    /// [`PageTable::translate`] from the root, at `root_level`, a constant
+    /// where it is inlined, so that the canonical check and the loop fold.
     #[inline(always)]
     fn translate_from(&self, va: VirtAddr, root_level: u8) -> Result<Translation, Error> {
         let va_bits = Geometry::shift(root_level + 1);
@@ -197,8 +206,14 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         if (((va.as_u64() << shift) as i64) >> shift) as u64 != va.as_u64() {
             return Err(Error::NonCanonical { va, va_bits });
         }
-        let mut table = self.root;
-        let mut level = root_level;
+        self.translate_below(va, self.root, root_level)
+    }
+
+    /// [`PageTable::translate`] of a canonical `va` from `table`, the
+    /// level-`level` table on its path.
+    #[inline(always)]
+    fn translate_below(&self, va: VirtAddr, table: PhysAddr, level: u8) -> Result<Translation, Error> {
+        let (mut table, mut level) = (table, level);
         while level > 0 {
             let raw = self.entry(table, Geometry::index(va.as_u64(), level));
             match self.format.next_table(raw, level) {
@@ -347,7 +362,7 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         debug_assert!(idx < Geometry::ENTRIES);
         // SAFETY: `table` is a table frame (module invariant), which PhysMemory
         // makes valid for 4 KiB; `idx < 512` keeps the access inside it.
-        unsafe { self.mem.frame_ptr(table).add(idx).read_volatile() }
+        unsafe { self.mem.entry_ptr(table, idx).read_volatile() }
     }
 
     /// Writes entry `idx` of `table`.
