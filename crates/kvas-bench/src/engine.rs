@@ -6,7 +6,7 @@ use std::hint::black_box;
 
 use kvas::arch::riscv::{Mode, Riscv, RiscvFixed};
 use kvas::paging::{Attrs, FrameAllocator, OffsetMemory, PageTable, TableFormat};
-use kvas::{PageSize, PhysAddr, VirtAddr};
+use kvas::{Error, PageSize, PhysAddr, VirtAddr};
 
 use crate::arena;
 use crate::subject::{Ops, Subject};
@@ -132,6 +132,14 @@ impl<K: MakeFormat> Ops for &mut Kvas<K> {
     #[inline]
     fn unmap_4k(&mut self, va: u64) -> bool {
         self.table.unmap(VirtAddr::new(va), PageSize::Size4K, &mut ArenaFrames).map(|f| f.ignore()).is_ok()
+    }
+
+    #[inline]
+    fn fault_in(&mut self, va: u64, pa: u64) -> bool {
+        match self.table.translate(VirtAddr::new(va)) {
+            Err(Error::NotMapped { .. }) => self.map(va, pa, PageSize::Size4K),
+            _ => false,
+        }
     }
 
     fn map_range_4k(&mut self, va: u64, pa: u64, len: u64) -> bool {

@@ -116,6 +116,9 @@ mod tests {
         fn unmap_4k(&mut self, va: u64) -> bool {
             self.0.ops().unmap_4k(va)
         }
+        fn fault_in(&mut self, va: u64, pa: u64) -> bool {
+            self.0.ops().fault_in(va, pa)
+        }
         fn map_range_4k(&mut self, va: u64, pa: u64, len: u64) -> bool {
             self.0.ops().map_linear(va, pa, len)
         }

@@ -44,6 +44,13 @@ pub trait Ops {
     /// Unmaps one 4 KiB page with one call.
     fn unmap_4k(&mut self, va: u64) -> bool;
 
+    /// What a demand-paging fault handler does: translates `va` through the
+    /// library's translate API and, if nothing maps it, maps the 4 KiB page
+    /// `va` to `pa` with one call. Returns whether the page was absent and is
+    /// now mapped (a page that was there already is a failure here: every
+    /// `fault-in` page is touched once).
+    fn fault_in(&mut self, va: u64, pa: u64) -> bool;
+
     /// Maps `[va, va + len)` to `pa..` with 4 KiB leaves only, in one call to
     /// the library's range API.
     fn map_range_4k(&mut self, va: u64, pa: u64, len: u64) -> bool;

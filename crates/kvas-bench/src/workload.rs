@@ -35,7 +35,7 @@ pub const LINEAR_PA: u64 = 0x8000_0000 + PAGE_2M;
 pub const LINEAR_VA: u64 = 0xffff_ffd6_0000_0000 + PAGE_2M;
 /// Length of the linear map.
 pub const LINEAR_LEN: u64 = (64 << 30) - PAGE_2M;
-/// Seed of the `translate-rand` permutation.
+/// Seed of the `translate-rand` and `fault-in` permutation.
 pub const SEED: u64 = 0x6b76_6173_6265_6e63;
 
 /// One workload of the benchmark contract.
@@ -57,11 +57,15 @@ pub enum Workload {
     /// One range call mapping the 64 GiB linear map with the best page sizes
     /// (`ns_per_op` is per whole linear map).
     MapLinear64g,
+    /// Demand paging: the 262144 pages of the 1 GiB touched in the
+    /// `translate-rand` order, each one translated, found absent and mapped
+    /// with one 4 KiB page, on a table that starts empty.
+    FaultIn,
 }
 
 impl Workload {
     /// Every workload, in the order of the report.
-    pub const ALL: [Workload; 7] = [
+    pub const ALL: [Workload; 8] = [
         Workload::Map4k,
         Workload::TranslateSeq,
         Workload::TranslateRand,
@@ -69,6 +73,7 @@ impl Workload {
         Workload::Map2m,
         Workload::MapRange4k,
         Workload::MapLinear64g,
+        Workload::FaultIn,
     ];
 
     /// The contract name (`map-4k` ...).
@@ -81,6 +86,7 @@ impl Workload {
             Workload::Map2m => "map-2m",
             Workload::MapRange4k => "map-range-4k",
             Workload::MapLinear64g => "map-linear-64g",
+            Workload::FaultIn => "fault-in",
         }
     }
 
@@ -320,6 +326,28 @@ fn round<S: Subject>(
                 return Err(format!("an unmapped page still translates to {pa:#x}"));
             }
         }
+        Workload::FaultIn => {
+            let failed = {
+                let mut ops = subject.ops();
+                let mut failed = 0;
+                for stretch in inputs.order().chunks(STRETCH as usize) {
+                    failed += watch.time(STRETCH, || {
+                        let mut failed = 0;
+                        for &page in stretch {
+                            let i = u64::from(page);
+                            failed += !ops.fault_in(VA_BASE + i * PAGE, PA_BASE + i * PAGE) as u64;
+                        }
+                        failed
+                    });
+                }
+                failed
+            };
+            check("fault-in", failed, PAGES)?;
+            check_leaf_tables()?;
+            let stretches = (0..PAGES).step_by(STRETCH as usize).map(|first| first..first + STRETCH);
+            let (sum, missing) = translate_timed(subject, stretches, &mut Stopwatch::default());
+            check_sum(black_box(sum), missing)?;
+        }
         Workload::Map2m => {
             let n = PAGES / 512;
             let failed = {
@@ -397,6 +425,24 @@ pub fn verify<S: Subject>() -> Result<(), String> {
                 expect(&subject, VA_BASE + i * PAGE + 8, pa)?;
             }
         }
+    }
+    if S::supports(Workload::FaultIn) {
+        arena::reset();
+        let mut subject = S::new();
+        let mut failed = 0;
+        {
+            let mut ops = subject.ops();
+            for i in (0..PAGES).rev() {
+                failed += !ops.fault_in(VA_BASE + i * PAGE, PA_BASE + i * PAGE) as u64;
+            }
+            // A page that is there already is no fault to handle.
+            if ops.fault_in(VA_BASE, PA_BASE + PAGE) {
+                return Err("fault-in mapped a page that was mapped already".into());
+            }
+        }
+        check("fault-in", failed, PAGES)?;
+        check_leaf_tables()?;
+        check_all_4k(&subject)?;
     }
     if S::supports(Workload::Map2m) {
         arena::reset();

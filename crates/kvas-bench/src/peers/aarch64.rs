@@ -111,6 +111,15 @@ impl<const LEVELS: usize, const RANGE: bool> Ops for &mut Aarch64<LEVELS, RANGE>
         self.map(va, 0, 4096, El1Attributes::empty(), Constraints::empty())
     }
 
+    #[inline]
+    fn fault_in(&mut self, va: u64, pa: u64) -> bool {
+        // The library's only translate is `walk_range` (see `translate`).
+        if Subject::translate(&**self, va).is_some() {
+            return false;
+        }
+        self.map(va, pa, 4096, FLAGS, Constraints::empty())
+    }
+
     fn map_range_4k(&mut self, va: u64, pa: u64, len: u64) -> bool {
         self.map(va, pa, len, FLAGS, Constraints::NO_BLOCK_MAPPINGS)
     }

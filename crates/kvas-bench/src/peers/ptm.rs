@@ -9,7 +9,8 @@
 
 use memory_addr::{PhysAddr, VirtAddr};
 use page_table_multiarch::{
-    GenericPTE, MappingFlags, PageSize, PageTable64, PageTable64Cursor, PagingHandler, PagingMetaData,
+    GenericPTE, MappingFlags, PageSize, PageTable64, PageTable64Cursor, PagingError, PagingHandler,
+    PagingMetaData,
 };
 
 use crate::arena;
@@ -218,6 +219,15 @@ impl<const LEVELS: usize> Ops for PtmOps<'_, LEVELS> {
     #[inline]
     fn unmap_4k(&mut self, va: u64) -> bool {
         self.cursor.unmap(VirtAddr::from(va as usize)).is_ok()
+    }
+
+    #[inline]
+    fn fault_in(&mut self, va: u64, pa: u64) -> bool {
+        // The cursor derefs to the table: `query` is the table's own translate.
+        match self.cursor.query(VirtAddr::from(va as usize)) {
+            Err(PagingError::NotMapped) => self.map(va, pa, PageSize::Size4K),
+            _ => false,
+        }
     }
 
     fn map_range_4k(&mut self, va: u64, pa: u64, len: u64) -> bool {

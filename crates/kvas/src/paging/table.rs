@@ -427,7 +427,7 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
     #[inline(always)]
     pub(super) fn is_empty(&self, table: PhysAddr, hint: usize) -> bool {
         // The common case of a run of unmaps: the next entry is still live.
-        if hint + 1 < Geometry::ENTRIES && self.format.is_valid(self.entry(table, hint + 1)) {
+        if self.format.is_valid(self.entry(table, (hint + 1) % Geometry::ENTRIES)) {
             return false;
         }
         self.is_empty_scan(table)

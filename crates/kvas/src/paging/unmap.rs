@@ -28,8 +28,10 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
                 let raw = self.entry(table, idx);
                 if self.format.leaf(raw, 0).is_some() {
                     self.set_entry(table, idx, 0);
-                    // A run of unmaps finds the next entry live and is done.
-                    if idx + 1 == Geometry::ENTRIES || !self.format.is_valid(self.entry(table, idx + 1)) {
+                    // A run of unmaps finds the next entry live and is done. (Past
+                    // the last entry, entry 0 is looked at: any live entry will do.)
+                    let next = (idx + 1) % Geometry::ENTRIES;
+                    if !self.format.is_valid(self.entry(table, next)) {
                         self.unmapped_last_maybe(va, table, 0, alloc);
                     }
                     return Ok(Flush::page(va));
