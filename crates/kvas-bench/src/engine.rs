@@ -134,7 +134,7 @@ impl<K: MakeFormat> Ops for &mut Kvas<K> {
         self.table.unmap(VirtAddr::new(va), PageSize::Size4K, &mut ArenaFrames).map(|f| f.ignore()).is_ok()
     }
 
-    #[inline]
+    #[inline(always)]
     fn fault_in(&mut self, va: u64, pa: u64) -> bool {
         match self.table.translate(VirtAddr::new(va)) {
             Err(Error::NotMapped { .. }) => self.map(va, pa, PageSize::Size4K),

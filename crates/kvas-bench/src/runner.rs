@@ -15,6 +15,10 @@ pub struct Options {
     pub reps: usize,
     /// The workloads to run, in order.
     pub workloads: Vec<Workload>,
+    /// Whether a sample whose every stretch was preempted is taken again (up
+    /// to [`RETRIES`] times). Off for instruction counting
+    /// (`scripts/instructions.sh`), which needs exactly `reps` + 1 samples.
+    pub retry: bool,
 }
 
 /// One reported measurement.
@@ -61,6 +65,7 @@ fn measure_unpreempted(
     workload: Workload,
     inputs: &Inputs,
     dropped: &mut [u64; 2],
+    retry: bool,
 ) -> Result<Sample, String> {
     let mut attempts = 0;
     loop {
@@ -68,7 +73,7 @@ fn measure_unpreempted(
         attempts += 1;
         dropped[0] += sample.dropped;
         dropped[1] += sample.ops + sample.dropped;
-        if sample.ops > 0 || attempts > RETRIES {
+        if sample.ops > 0 || attempts > RETRIES || !retry {
             return Ok(sample);
         }
     }
@@ -107,7 +112,7 @@ pub fn run(impls: &[Impl], options: &Options, out: &mut impl Write) -> (Vec<Row>
                 if failed[i] {
                     continue;
                 }
-                match measure_unpreempted(running[i], workload, &inputs, &mut dropped[i]) {
+                match measure_unpreempted(running[i], workload, &inputs, &mut dropped[i], options.retry) {
                     // Round 0 warms caches and branch predictors up; it is not kept.
                     Ok(sample) if round > 0 => samples[i].push(sample.ns_per_op()),
                     Ok(_) => {}

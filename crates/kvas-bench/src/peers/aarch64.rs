@@ -111,7 +111,7 @@ impl<const LEVELS: usize, const RANGE: bool> Ops for &mut Aarch64<LEVELS, RANGE>
         self.map(va, 0, 4096, El1Attributes::empty(), Constraints::empty())
     }
 
-    #[inline]
+    #[inline(always)]
     fn fault_in(&mut self, va: u64, pa: u64) -> bool {
         // The library's only translate is `walk_range` (see `translate`).
         if Subject::translate(&**self, va).is_some() {

@@ -221,7 +221,7 @@ impl<const LEVELS: usize> Ops for PtmOps<'_, LEVELS> {
         self.cursor.unmap(VirtAddr::from(va as usize)).is_ok()
     }
 
-    #[inline]
+    #[inline(always)]
     fn fault_in(&mut self, va: u64, pa: u64) -> bool {
         // The cursor derefs to the table: `query` is the table's own translate.
         match self.cursor.query(VirtAddr::from(va as usize)) {

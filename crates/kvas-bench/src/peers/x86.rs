@@ -106,7 +106,7 @@ impl Ops for &mut X86 {
         self.mapper.unmap(page).map(|(_, flush)| flush.ignore()).is_ok()
     }
 
-    #[inline]
+    #[inline(always)]
     fn fault_in(&mut self, va: u64, pa: u64) -> bool {
         let Ok(addr) = VirtAddr::try_new(va) else {
             return false;

@@ -94,6 +94,12 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
             }
             if level == 0 {
                 if let Some(upper) = self.hints[1].lookup(1, va) {
+                    // The walk starts at the hinted level-1 table.
+                    self.format.check_leaf(pa, size.bytes(), attrs)?;
+                    let raw = self.entry(upper, Geometry::index(va.as_u64(), 1));
+                    if let Some(table) = self.format.next_table(raw, 1) {
+                        return self.put_leaf(table, va, pa, attrs, 0);
+                    }
                     return self.map_4k_below(upper, va, pa, attrs, alloc);
                 }
             }
@@ -102,9 +108,9 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
     }
 
     /// [`PageTable::map`] of a 4 KiB page whose level-1 table, `upper`, the
-    /// level-1 hint knows: the walk starts there, and makes the level-0 table
-    /// if there is none. Anything else in the way goes to the full walk, which
-    /// reports it.
+    /// level-1 hint knows, and whose level-1 entry is not a pointer: makes the
+    /// level-0 table if the entry is free. Anything else in the way goes to
+    /// the full walk, which reports it.
     #[inline(never)]
     fn map_4k_below(
         &mut self,
