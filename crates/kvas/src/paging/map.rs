@@ -82,23 +82,22 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         alloc: &mut impl FrameAllocator,
     ) -> Result<Flush, Error> {
         let level = size.level();
-        if (level as usize) < HINT_LEVELS
-            && level <= self.format.geometry().max_leaf_level()
-            && va.is_aligned(size.bytes())
-            && pa.is_aligned(size.bytes())
-        {
-            if let Some(table) = self.hints[level as usize].lookup(level, va) {
-                // A hit stands for a canonical address (see `translate`).
+        if (level as usize) < HINT_LEVELS && va.is_aligned(size.bytes()) && pa.is_aligned(size.bytes()) {
+            if let Some(table) = self.hints[level as usize].lookup_leaf(level, va) {
+                // A hit stands for a canonical address (see `translate`), and
+                // for a mode with leaves of this size.
                 self.format.check_leaf(pa, size.bytes(), attrs)?;
                 return self.put_leaf(table, va, pa, attrs, level);
             }
-            if level == 0 {
+            if level == 0 && HINT_LEVELS > 1 {
                 if let Some(upper) = self.hints[1].lookup(1, va) {
                     // The walk starts at the hinted level-1 table.
                     self.format.check_leaf(pa, size.bytes(), attrs)?;
                     let raw = self.entry(upper, Geometry::index(va.as_u64(), 1));
                     if let Some(table) = self.format.next_table(raw, 1) {
-                        return self.put_leaf(table, va, pa, attrs, 0);
+                        let flush = self.put_leaf(table, va, pa, attrs, 0)?;
+                        self.remember(0, va, table);
+                        return Ok(flush);
                     }
                     return self.map_4k_below(upper, va, pa, attrs, alloc);
                 }
@@ -133,7 +132,9 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
             }
             None => return self.map_walk(va, pa, PageSize::Size4K, attrs, alloc),
         };
-        self.put_leaf(table, va, pa, attrs, 0)
+        let flush = self.put_leaf(table, va, pa, attrs, 0)?;
+        self.remember(0, va, table);
+        Ok(flush)
     }
 
     /// The walking part of [`PageTable::map`], out of line.
@@ -158,6 +159,7 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         let (mut table, mut level, raw) = self.walk(va, leaf_level);
         if level == leaf_level || self.format.is_valid(raw) {
             let flush = self.put_leaf_checked(table, va, pa, attrs, level, leaf_level, raw)?;
+            self.remember(leaf_level, va, table);
             self.remember_upper(va, leaf_level);
             return Ok(flush);
         }
@@ -181,6 +183,7 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
             level -= 1;
         }
         let flush = self.put_leaf(table, va, pa, attrs, leaf_level)?;
+        self.remember(leaf_level, va, table);
         self.remember_upper(va, leaf_level);
         Ok(flush)
     }
@@ -197,7 +200,8 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
     }
 
     /// Writes a leaf into an entry the caller knows to be free of pointers; fails
-    /// if the entry is valid.
+    /// if the entry is valid. It does not touch the hints: a caller that
+    /// reached `table` other than through its hint remembers it.
     #[inline(always)]
     fn put_leaf(
         &mut self,
@@ -212,7 +216,6 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
             return Err(Error::AlreadyMapped { va, level });
         }
         self.set_entry(table, idx, self.format.encode_leaf(pa, attrs, level));
-        self.remember(level, va, table);
         Ok(Flush::page(va))
     }
 

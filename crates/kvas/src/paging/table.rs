@@ -50,6 +50,10 @@ pub(super) struct LeafHint {
     /// `va >> shift(L + 1)` of the stretch, or `u64::MAX` (no VA shifts to it)
     /// for none.
     tag: u64,
+    /// `tag` if the mode allows leaves at level `L`, else `u64::MAX`: a
+    /// single-page map of that size compares with it, and so needs no look at
+    /// the run-time geometry.
+    leaf_tag: u64,
     table: PhysAddr,
 }
 
@@ -57,17 +61,26 @@ pub(super) struct LeafHint {
 const NO_HINTS: [LeafHint; HINT_LEVELS] = [LeafHint::NONE; HINT_LEVELS];
 
 impl LeafHint {
-    pub(super) const NONE: Self = Self { tag: u64::MAX, table: PhysAddr::ZERO };
+    pub(super) const NONE: Self = Self { tag: u64::MAX, leaf_tag: u64::MAX, table: PhysAddr::ZERO };
 
-    /// The hint that `table`, a level-`level` table, holds `va`'s entry.
-    pub(super) const fn new(level: u8, va: VirtAddr, table: PhysAddr) -> Self {
-        Self { tag: va.as_u64() >> Geometry::shift(level + 1), table }
+    /// The hint that `table`, a level-`level` table, holds `va`'s entry, in a
+    /// mode whose leaves may sit at levels up to `max_leaf_level`.
+    pub(super) const fn new(level: u8, va: VirtAddr, table: PhysAddr, max_leaf_level: u8) -> Self {
+        let tag = va.as_u64() >> Geometry::shift(level + 1);
+        let leaf_tag = if level <= max_leaf_level { tag } else { u64::MAX };
+        Self { tag, leaf_tag, table }
     }
 
     /// The level-`level` table that holds `va`'s entry, if this hint knows it.
     #[inline(always)]
     pub(super) fn lookup(self, level: u8, va: VirtAddr) -> Option<PhysAddr> {
         (self.tag == va.as_u64() >> Geometry::shift(level + 1)).then_some(self.table)
+    }
+
+    /// As [`LeafHint::lookup`], but only if the mode allows leaves at `level`.
+    #[inline(always)]
+    pub(super) fn lookup_leaf(self, level: u8, va: VirtAddr) -> Option<PhysAddr> {
+        (self.leaf_tag == va.as_u64() >> Geometry::shift(level + 1)).then_some(self.table)
     }
 }
 
@@ -172,10 +185,10 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
     /// misses. Where `va` lies in the 1 GiB whose level-1 table the last
     /// single-page map or unmap reached (the level-1 hint, which only those
     /// `&mut self` calls write), the walk starts at that table, as a hardware
-    /// walker starts at a paging-structure cache hit. Otherwise one predictable
-    /// branch on the run-time depth picks a walk unrolled for that depth (see
-    /// [`PageTable::walk`]). Inlined into the caller, with a 4 KiB leaf decoded
-    /// right there.
+    /// walker starts at a paging-structure cache hit: that part is inlined
+    /// into the caller, with a 4 KiB leaf decoded right there. Otherwise an
+    /// out-of-line walk branches once on the run-time depth to a walk unrolled
+    /// for that depth (see [`PageTable::walk`]).
     #[inline(always)]
     pub fn translate(&self, va: VirtAddr) -> Result<Translation, Error> {
         // A hit stands for a canonical address: the tag holds bits 63..30 of an
@@ -183,18 +196,19 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         if let Some(table) = self.hints[1].lookup(1, va) {
             return self.translate_below(va, table, 1);
         }
+        self.translate_walk(va)
+    }
+
+    /// [`PageTable::translate`] from the root. Out of line, so that what is
+    /// inlined at every call site is the same few instructions at every depth.
+    #[inline(never)]
+    fn translate_walk(&self, va: VirtAddr) -> Result<Translation, Error> {
         match self.format.geometry().root_level() {
             2 => self.translate_from(va, 2),
             3 => self.translate_from(va, 3),
             4 => self.translate_from(va, 4),
-            _ => self.translate_any_depth(va),
+            root => self.translate_from(va, root),
         }
-    }
-
-    /// [`PageTable::translate`] for the depths that have no arm of their own.
-    #[inline(never)]
-    fn translate_any_depth(&self, va: VirtAddr) -> Result<Translation, Error> {
-        self.translate_from(va, self.format.geometry().root_level())
     }
 
     /// [`PageTable::translate`] from the root, at `root_level`, a constant
@@ -352,7 +366,7 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
     #[inline(always)]
     pub(super) fn remember(&mut self, level: u8, va: VirtAddr, table: PhysAddr) {
         if let Some(hint) = self.hints.get_mut(level as usize) {
-            *hint = LeafHint::new(level, va, table);
+            *hint = LeafHint::new(level, va, table, self.format.geometry().max_leaf_level());
         }
     }
 
