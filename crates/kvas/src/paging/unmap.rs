@@ -78,7 +78,13 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
     /// next entry is not live: scans the table and frees it (and every table
     /// above it that empties with it) if nothing is left.
     #[inline(never)]
-    fn unmapped_last_maybe(&mut self, va: VirtAddr, table: PhysAddr, level: u8, alloc: &mut impl FrameAllocator) {
+    fn unmapped_last_maybe(
+        &mut self,
+        va: VirtAddr,
+        table: PhysAddr,
+        level: u8,
+        alloc: &mut impl FrameAllocator,
+    ) {
         if self.is_empty_scan(table) {
             self.free_emptied(va, level, alloc);
         }
