@@ -5,11 +5,11 @@
 use std::hint::black_box;
 
 use kvas::arch::riscv::{Mode, Riscv, RiscvFixed};
-use kvas::paging::{Attrs, FrameAllocator, OffsetMemory, PageTable, TableFormat};
+use kvas::paging::{Attrs, FrameAllocator, OffsetMemory, PageTable, TableFormat, TranslateCursor};
 use kvas::{Error, PageSize, PhysAddr, VirtAddr};
 
 use crate::arena;
-use crate::subject::{Ops, Subject};
+use crate::subject::{Ops, Subject, Translator};
 
 /// Frames from the shared arena.
 pub struct ArenaFrames;
@@ -116,6 +116,15 @@ impl<K: MakeFormat> Subject for Kvas<K> {
     fn translate(&self, va: u64) -> Option<u64> {
         self.table.translate(VirtAddr::new(va)).ok().map(|t| t.pa.as_u64())
     }
+
+    type Translator<'a>
+        = KvasCursor<'a, K>
+    where
+        K: 'a;
+
+    fn translator(&self) -> KvasCursor<'_, K> {
+        KvasCursor(self.table.translate_cursor())
+    }
 }
 
 impl<K: MakeFormat> Ops for &mut Kvas<K> {
@@ -148,5 +157,15 @@ impl<K: MakeFormat> Ops for &mut Kvas<K> {
 
     fn map_linear(&mut self, va: u64, pa: u64, len: u64) -> bool {
         self.range(va, pa, len, PageSize::Size1G)
+    }
+}
+
+/// kvas's translation cursor ([`TranslateCursor`]), for runs of translations.
+pub struct KvasCursor<'a, K: MakeFormat>(TranslateCursor<'a, K::Format, OffsetMemory>);
+
+impl<K: MakeFormat> Translator for KvasCursor<'_, K> {
+    #[inline(always)]
+    fn translate(&mut self, va: u64) -> Option<u64> {
+        self.0.translate(VirtAddr::new(va)).ok().map(|t| t.pa.as_u64())
     }
 }

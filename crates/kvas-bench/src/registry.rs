@@ -54,7 +54,7 @@ mod tests {
     use super::*;
     use crate::arena;
     use crate::engine::Kvas;
-    use crate::subject::Ops;
+    use crate::subject::{Ops, Plain};
 
     #[test]
     fn names_are_unique_and_kvas_is_recognised() {
@@ -104,6 +104,10 @@ mod tests {
         fn translate(&self, va: u64) -> Option<u64> {
             self.0.translate(va)
         }
+        type Translator<'a> = Plain<'a, Self>;
+        fn translator(&self) -> Plain<'_, Self> {
+            Plain(self)
+        }
     }
 
     impl Ops for &mut BigLeaves {
@@ -140,6 +144,10 @@ mod tests {
         }
         fn translate(&self, va: u64) -> Option<u64> {
             self.0.translate(va).map(|pa| pa & !0xfff)
+        }
+        type Translator<'a> = Plain<'a, Self>;
+        fn translator(&self) -> Plain<'_, Self> {
+            Plain(self)
         }
     }
 

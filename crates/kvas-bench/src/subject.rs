@@ -30,6 +30,32 @@ pub trait Subject {
     /// The physical address `va` translates to, through the library's own
     /// translate (or walk) API.
     fn translate(&self, va: u64) -> Option<u64>;
+
+    /// What a caller scanning neighbouring pages translates through: the
+    /// library's translation cursor where it has one (kvas), else
+    /// [`Plain`], which is [`Subject::translate`].
+    type Translator<'a>: Translator
+    where
+        Self: 'a;
+
+    /// A translator for one run of translations.
+    fn translator(&self) -> Self::Translator<'_>;
+}
+
+/// Translations in a run (`translate-seq`).
+pub trait Translator {
+    /// The physical address `va` translates to.
+    fn translate(&mut self, va: u64) -> Option<u64>;
+}
+
+/// A library without a translation cursor: each call is [`Subject::translate`].
+pub struct Plain<'a, S>(pub &'a S);
+
+impl<S: Subject> Translator for Plain<'_, S> {
+    #[inline(always)]
+    fn translate(&mut self, va: u64) -> Option<u64> {
+        self.0.translate(va)
+    }
 }
 
 /// The mutations the workloads use. Each returns whether it succeeded; the

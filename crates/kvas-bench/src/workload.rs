@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::arena;
 use crate::clock::Stopwatch;
-use crate::subject::{Ops, Subject};
+use crate::subject::{Ops, Subject, Translator};
 
 /// 4 KiB pages in the 1 GiB that the per-page workloads map.
 pub const PAGES: u64 = 262_144;
@@ -43,9 +43,12 @@ pub const SEED: u64 = 0x6b76_6173_6265_6e63;
 pub enum Workload {
     /// 262144 calls, each mapping one 4 KiB page of a 1 GiB kernel range.
     Map4k,
-    /// 262144 translations of the pages `map-4k` mapped, in address order.
+    /// 262144 translations of the pages `map-4k` mapped, in address order,
+    /// as a scan of neighbouring pages makes them: through the library's
+    /// translation cursor where it has one ([`Subject::translator`]).
     TranslateSeq,
-    /// The same translations in a fixed-seed random order.
+    /// The same translations in a fixed-seed random order, each independent
+    /// of the others: through the library's plain translate.
     TranslateRand,
     /// 262144 calls, each unmapping one page `map-4k` mapped, in order.
     Unmap4k,
@@ -260,17 +263,23 @@ fn map_pages_timed<S: Subject>(subject: &mut S, watch: &mut Stopwatch) -> u64 {
 /// Translates `VA_BASE + page * PAGE + TRANSLATE_OFFSET` for each page of
 /// each stretch (of [`STRETCH`] pages), timing each stretch; returns the sum of
 /// the physical addresses and the count of pages that did not translate.
+/// Through the subject's [`Translator`] (one per stretch) if `run`, else
+/// through [`Subject::translate`].
 fn translate_timed<S: Subject, I: Iterator<Item = u64>>(
     subject: &S,
     stretches: impl Iterator<Item = I>,
+    run: bool,
     watch: &mut Stopwatch,
 ) -> (u64, u64) {
     let (mut sum, mut missing) = (0u64, 0u64);
     for stretch in stretches {
         let (s, m) = watch.time(STRETCH, || {
             let (mut sum, mut missing) = (0u64, 0u64);
+            let mut translator = subject.translator();
             for page in stretch {
-                match subject.translate(VA_BASE + page * PAGE + TRANSLATE_OFFSET) {
+                let va = VA_BASE + page * PAGE + TRANSLATE_OFFSET;
+                let pa = if run { translator.translate(va) } else { subject.translate(va) };
+                match pa {
                     Some(pa) => sum = sum.wrapping_add(pa),
                     None => missing += 1,
                 }
@@ -299,10 +308,10 @@ fn round<S: Subject>(
             check("map", map_pages(subject), PAGES)?;
             let (sum, missing) = if workload == Workload::TranslateSeq {
                 let stretches = (0..PAGES).step_by(STRETCH as usize).map(|first| first..first + STRETCH);
-                translate_timed(subject, stretches, watch)
+                translate_timed(subject, stretches, true, watch)
             } else {
                 let stretches = inputs.order().chunks(STRETCH as usize);
-                translate_timed(subject, stretches.map(|c| c.iter().map(|&i| u64::from(i))), watch)
+                translate_timed(subject, stretches.map(|c| c.iter().map(|&i| u64::from(i))), false, watch)
             };
             check_sum(black_box(sum), missing)?;
         }
@@ -345,7 +354,7 @@ fn round<S: Subject>(
             check("fault-in", failed, PAGES)?;
             check_leaf_tables()?;
             let stretches = (0..PAGES).step_by(STRETCH as usize).map(|first| first..first + STRETCH);
-            let (sum, missing) = translate_timed(subject, stretches, &mut Stopwatch::default());
+            let (sum, missing) = translate_timed(subject, stretches, true, &mut Stopwatch::default());
             check_sum(black_box(sum), missing)?;
         }
         Workload::Map2m => {

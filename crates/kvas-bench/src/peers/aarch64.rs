@@ -16,7 +16,7 @@ use aarch64_paging::paging::{
 };
 
 use crate::arena;
-use crate::subject::{Ops, Subject};
+use crate::subject::{Plain, Ops, Subject};
 use crate::workload::Workload;
 
 /// Zeroed frames from the shared arena, identity physical view.
@@ -92,6 +92,12 @@ impl<const LEVELS: usize, const RANGE: bool> Subject for Aarch64<LEVELS, RANGE> 
             })
             .ok()?;
         pa
+    }
+
+    type Translator<'a> = Plain<'a, Self>;
+
+    fn translator(&self) -> Plain<'_, Self> {
+        Plain(self)
     }
 }
 

@@ -14,7 +14,7 @@ use page_table_multiarch::{
 };
 
 use crate::arena;
-use crate::subject::{Ops, Subject};
+use crate::subject::{Plain, Ops, Subject};
 
 const V: u64 = 1 << 0;
 const R: u64 = 1 << 1;
@@ -190,6 +190,12 @@ impl<const LEVELS: usize> Subject for Ptm<LEVELS> {
     #[inline(always)]
     fn translate(&self, va: u64) -> Option<u64> {
         self.table.query(VirtAddr::from(va as usize)).ok().map(|(pa, _, _)| pa.as_usize() as u64)
+    }
+
+    type Translator<'a> = Plain<'a, Self>;
+
+    fn translator(&self) -> Plain<'_, Self> {
+        Plain(self)
     }
 }
 

@@ -12,7 +12,7 @@ use x86_64::structures::paging::{
 use x86_64::{PhysAddr, VirtAddr};
 
 use crate::arena;
-use crate::subject::{best_page, Ops, Subject};
+use crate::subject::{Plain, best_page, Ops, Subject};
 use crate::workload::Workload;
 
 /// Frames from the shared arena.
@@ -81,6 +81,12 @@ impl Subject for X86 {
     #[inline(always)]
     fn translate(&self, va: u64) -> Option<u64> {
         self.mapper.translate_addr(VirtAddr::try_new(va).ok()?).map(|pa| pa.as_u64())
+    }
+
+    type Translator<'a> = Plain<'a, Self>;
+
+    fn translator(&self) -> Plain<'_, Self> {
+        Plain(self)
     }
 }
 
