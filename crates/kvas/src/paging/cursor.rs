@@ -39,20 +39,26 @@ impl<F: TableFormat, M: PhysMemory> TranslateCursor<'_, F, M> {
                 return Ok(Translation { pa, attrs, size: PageSize::Size4K });
             }
         }
-        self.translate_miss(va)
+        let (t, hint) = Self::translate_miss(self.table, va);
+        if let Some(hint) = hint {
+            self.hint = hint;
+        }
+        t
     }
 
-    /// A miss in the cursor's hint: translates, and remembers the level-0
-    /// table of a 4 KiB leaf.
+    /// A miss in the cursor's hint: translates, and returns the hint for the
+    /// level-0 table of a 4 KiB leaf. (It takes no `&mut self`, so that the
+    /// cursor's own fields can stay in registers.)
     #[inline(never)]
-    fn translate_miss(&mut self, va: VirtAddr) -> Result<Translation, Error> {
-        let t = self.table.translate(va)?;
-        if t.size == PageSize::Size4K {
-            if let (table, 0, _) = self.table.walk(va, 0) {
-                let max_leaf = self.table.format.geometry().max_leaf_level();
-                self.hint = LeafHint::new(0, va, table, max_leaf);
+    fn translate_miss(table: &PageTable<F, M>, va: VirtAddr) -> (Result<Translation, Error>, Option<LeafHint>) {
+        let t = table.translate(va);
+        let mut hint = None;
+        if let Ok(Translation { size: PageSize::Size4K, .. }) = t {
+            if let (leaf_table, 0, _) = table.walk(va, 0) {
+                let max_leaf = table.format.geometry().max_leaf_level();
+                hint = Some(LeafHint::new(0, va, leaf_table, max_leaf));
             }
         }
-        Ok(t)
+        (t, hint)
     }
 }
