@@ -16,7 +16,7 @@ use aarch64_paging::paging::{
 };
 
 use crate::arena;
-use crate::subject::{Plain, Ops, Subject};
+use crate::subject::{Ops, Plain, Subject};
 use crate::workload::Workload;
 
 /// Zeroed frames from the shared arena, identity physical view.

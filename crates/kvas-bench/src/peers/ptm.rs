@@ -14,7 +14,7 @@ use page_table_multiarch::{
 };
 
 use crate::arena;
-use crate::subject::{Plain, Ops, Subject};
+use crate::subject::{Ops, Plain, Subject};
 
 const V: u64 = 1 << 0;
 const R: u64 = 1 << 1;

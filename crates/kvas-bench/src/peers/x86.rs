@@ -12,7 +12,7 @@ use x86_64::structures::paging::{
 use x86_64::{PhysAddr, VirtAddr};
 
 use crate::arena;
-use crate::subject::{Plain, best_page, Ops, Subject};
+use crate::subject::{best_page, Ops, Plain, Subject};
 use crate::workload::Workload;
 
 /// Frames from the shared arena.

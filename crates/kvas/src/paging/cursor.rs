@@ -50,7 +50,10 @@ impl<F: TableFormat, M: PhysMemory> TranslateCursor<'_, F, M> {
     /// level-0 table of a 4 KiB leaf. (It takes no `&mut self`, so that the
     /// cursor's own fields can stay in registers.)
     #[inline(never)]
-    fn translate_miss(table: &PageTable<F, M>, va: VirtAddr) -> (Result<Translation, Error>, Option<LeafHint>) {
+    fn translate_miss(
+        table: &PageTable<F, M>,
+        va: VirtAddr,
+    ) -> (Result<Translation, Error>, Option<LeafHint>) {
         let t = table.translate(va);
         let mut hint = None;
         if let Ok(Translation { size: PageSize::Size4K, .. }) = t {
