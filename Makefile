@@ -1,4 +1,5 @@
-# kvas — the commands a developer runs. `make deps` installs what is missing.
+# kvas — the commands a developer runs. `make run` and `make test` first install what is missing
+# (scripts/deps.sh: idempotent, a fraction of a second when everything is there).
 CARGO ?= cargo
 # Paging mode for `make qemu`: sv57 (default), sv48 (no5lvl) or sv39 (no4lvl). APPEND adds words.
 MODE ?= sv57
@@ -8,7 +9,7 @@ XTASK = $(CARGO) run -q -p xtask --
 .PHONY: run demo test boot-test bench deps lint fmt kernel kernel-path qemu
 
 # Builds the kernel and boots it in QEMU (virt, OpenSBI, -nographic) in the default mode.
-run:
+run: deps
 	$(XTASK) qemu
 
 # Each mode's paging parameters and a demo mapping walked through the simulator's MMU
@@ -16,10 +17,15 @@ run:
 demo:
 	$(CARGO) run -q -p kvas --example demo
 
-test:
+# Every test: the workspace's (the kernel core's host tests included), clippy on the
+# workspace and on the whole riscv64 kernel (xtask clippy, Debian's clippy), rustfmt, and
+# the kernel's boot tests.
+test: deps
 	$(CARGO) test --workspace
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(XTASK) clippy
 	$(CARGO) fmt --all --check
+	cd kernel && $(CARGO) fmt --check
 	$(MAKE) --no-print-directory boot-test
 
 # Boots the kernel in QEMU under several CPUs, command lines, memory maps and load
@@ -35,6 +41,7 @@ deps:
 
 lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(XTASK) clippy
 
 fmt:
 	$(CARGO) fmt --all
@@ -47,5 +54,5 @@ kernel:
 kernel-path:
 	@$(XTASK) kernel-path
 
-qemu:
+qemu: deps
 	$(XTASK) qemu --mode $(MODE) $(if $(APPEND),--append "$(APPEND)")

@@ -1,8 +1,14 @@
-//! Hands the linker script to the linker by absolute path, and relinks when it changes.
+//! Hands the linker script to the linker by absolute path, and relinks when it changes; passes
+//! the relocation table's size on to the crate.
 
 fn main() {
     let dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
     println!("cargo:rustc-link-arg-bins=-T{dir}/linker.ld");
     println!("cargo:rerun-if-changed=linker.ld");
     println!("cargo:rerun-if-changed=build.rs");
+    // The relocation table's size: the pointer slots xtask counted in the previous link
+    // (boot/reloc.rs); 0 outside xtask's build (clippy).
+    let slots = std::env::var("KVAS_RELOC_SLOTS").unwrap_or_else(|_| "0".into());
+    println!("cargo:rustc-env=KVAS_RELOC_SLOTS={slots}");
+    println!("cargo:rerun-if-env-changed=KVAS_RELOC_SLOTS");
 }

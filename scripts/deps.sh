@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs what `make test` needs and is missing: the host toolchain's clippy and rustfmt, and
-# for the kernel, Debian's packages.
+# Installs what `make run` and `make test` need and is missing (both call it first): the host
+# toolchain's clippy and rustfmt, and for the kernel, Debian's packages.
 #
 # Idempotent and fast when everything is present (it only asks rustup and dpkg). When something is missing it
 # runs `apt-get update` once, installs the bookworm packages, and takes QEMU 10 (which can cap a
@@ -8,7 +8,8 @@
 # backports line for the Debian mirror apt already uses.
 set -euo pipefail
 
-BASE_PKGS=(rustc-web cargo-web rust-web-src binutils-riscv64-unknown-elf device-tree-compiler)
+# rust-web-clippy: clippy for Debian's rustc, which `make test` runs on the riscv64 kernel.
+BASE_PKGS=(rustc-web cargo-web rust-web-src rust-web-clippy binutils-riscv64-unknown-elf device-tree-compiler)
 BACKPORTS_PKGS=(qemu-system-riscv)
 # QEMU 7.2 (bookworm) accepts every satp mode on every CPU; the boot tests need the backport.
 MIN_QEMU_MAJOR=10

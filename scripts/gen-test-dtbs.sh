@@ -24,6 +24,7 @@ dump() { # NAME QEMU-ARGS...
 
 dump qemu-virt-1g -m 1G
 dump qemu-virt-1537m -m 1537M
+dump qemu-virt-5g -m 5G
 dump qemu-virt-8g -m 8G -smp 4
 dump qemu-virt-numa2 -m 1537M -smp 2 \
     -object memory-backend-ram,id=m0,size=513M -object memory-backend-ram,id=m1,size=1024M \

@@ -1,25 +1,6 @@
-//! The few supervisor CSRs and TLB operations the kernel uses.
+//! The few supervisor CSRs the kernel uses besides `satp` (mm/mmu.rs owns that one).
 
 use core::arch::asm;
-
-/// Reads `satp`.
-pub fn read_satp() -> u64 {
-    let v: u64;
-    // SAFETY: reading satp has no side effect.
-    unsafe { asm!("csrr {}, satp", out(reg) v) };
-    v
-}
-
-/// Writes `satp` between two full TLB flushes.
-///
-/// # Safety
-///
-/// The new tables must map the code that runs next (this function's caller included) and
-/// everything it touches.
-pub unsafe fn write_satp(v: u64) {
-    // SAFETY: the caller vouches for the new address space.
-    unsafe { asm!("sfence.vma", "csrw satp, {}", "sfence.vma", in(reg) v) };
-}
 
 /// Sets the trap vector (direct mode).
 ///

@@ -3,6 +3,9 @@
 
 use core::ptr::addr_of;
 
+use kvas::kspace::{ImageSections, KernelImage};
+use kvas::PhysAddr;
+
 extern "C" {
     static __kernel_start: u8;
     static __text_end: u8;
@@ -46,5 +49,21 @@ pub fn sections() -> Sections {
         data_start: off(addr_of!(__data_start)),
         end: off(addr_of!(__kernel_end)),
         stack_top: off(addr_of!(__boot_stack_top)),
+    }
+}
+
+impl Sections {
+    /// The image as kvas::kspace describes it, loaded at physical `load_pa`.
+    pub fn image(&self, load_pa: u64) -> Result<KernelImage, kvas::Error> {
+        Ok(KernelImage {
+            load: PhysAddr::new(load_pa)?,
+            sections: ImageSections {
+                text_end: self.text_end,
+                rodata_start: self.rodata_start,
+                rodata_end: self.rodata_end,
+                data_start: self.data_start,
+                end: self.end,
+            },
+        })
     }
 }

@@ -1,58 +1,169 @@
-//! The virtual kernel: runs at the link address with the early tables on, builds and
-//! switches to the final tables (meminit.rs), reports per the serial contract
+//! The virtual kernel: runs at the link address on the early tables, builds the kernel's
+//! address space (mm/build.rs) and switches to it, reports per the serial contract
 //! (shared/DESIGN.md), runs the self-tests and powers off (or holds).
 
+use kvas::arch::riscv::Riscv;
+use kvas::kspace::RegionKind;
 use kvas::layout::{plan, Options, Target, VmLayoutDump};
+use kvas::paging::{OffsetMemory, PageTable};
+use kvas::phys::MemoryMap;
+use kvas::PhysAddr;
+use kvas_kernel_core::cmdline::FailAt;
+use kvas_kernel_core::BootInfo;
 
-use crate::early;
+use crate::boot::handoff::{self, HandOff};
+use crate::boot::{dtb, early, KERNEL_LINK_ADDR};
+use crate::image::Sections;
+use crate::mm::{build, fixmap, KernelSpace, KernelVm};
 use crate::{kprint, kprintln, power, selftest};
 
-/// Entered from `kvas_enter_virtual` on the boot stack's virtual address.
+/// What boot found out, for the report and the self-tests (the space holds the rest).
+pub struct Boot {
+    /// The MMU-off hand-off.
+    pub handoff: HandOff,
+    /// The image's sections.
+    pub sections: Sections,
+    /// The device tree, read again through its fixmap window.
+    pub info: BootInfo,
+}
+
+impl Boot {
+    /// Physical load address of the image.
+    pub fn load_pa(&self) -> u64 {
+        self.handoff.load_pa
+    }
+}
+
+/// The value, or a fatal error `WHAT: ERROR`.
+fn or_fatal<T, E: core::fmt::Display>(r: Result<T, E>, what: &str) -> T {
+    match r {
+        Ok(v) => v,
+        Err(e) => power::fatal(format_args!("{what}{e}")),
+    }
+}
+
+/// A value whose formatting faults: `kvas.fail=nested` (a trap inside the fatal path).
+struct Faulting;
+
+impl core::fmt::Display for Faulting {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{}", crate::trap::fault_on_purpose())
+    }
+}
+
+/// Entered from `mm::mmu::enter_virtual` on the boot stack's virtual address.
 pub extern "C" fn kmain() -> ! {
     crate::trap::init();
-    // SAFETY: the only mutable use of the hand-off, before anything else reads it.
-    let e = unsafe { early::get_mut() };
-    if let Err(err) = crate::meminit::init(e) {
-        power::fatal(format_args!("{err}"));
+    let handoff = handoff::take();
+    let mode = handoff.mode();
+    let sections = crate::image::sections();
+    let layout = or_fatal(early::layout(mode, &sections), "layout: ");
+    // First of all: the finisher at its fixmap address, so that every failure from here on
+    // ends with a failing exit status.
+    if handoff.finisher_pa != 0 {
+        power::set_finisher(fixmap::finisher_va(&layout, handoff.finisher_pa));
     }
-    let e = early::get();
-    let pinned = match crate::vmalloc::init(e) {
-        Ok(n) => n,
-        Err(err) => power::fatal(format_args!("vmalloc windows: {err}")),
+    // The early tables, adopted once from the hand-off's numbers; reached through the image
+    // mapping (their frames are in .bss).
+    let early_root = or_fatal(PhysAddr::new(handoff.early_root), "early root: ");
+    // SAFETY: boot built these tables from the .bss pool and switched to them; every frame
+    // of the pool is mapped read-write at its physical address + (link - load), and nothing
+    // else holds them.
+    let mut early_tables = unsafe {
+        PageTable::from_root(
+            Riscv::new(mode),
+            OffsetMemory::new(KERNEL_LINK_ADDR.wrapping_sub(handoff.load_pa)),
+            early_root,
+        )
     };
-    let mem = crate::meminit::memory();
-    power::set_finisher(e.finisher_va().unwrap_or(0));
-    kprintln!(
-        "kvas: image {:#x} loaded at {:#x} size {:#x}",
-        crate::boot::KERNEL_LINK_ADDR,
-        e.load_pa,
-        e.sections.end
+    // SAFETY: the early tables map the DTB's 2 MiB-aligned 4 MiB window read-only around
+    // dtb_va, and the blob (at most 2 MiB, checked with the MMU off) lies inside it.
+    let blob = unsafe { dtb::blob(fixmap::dtb_va(&layout, handoff.dtb_pa), handoff.dtb_pa) };
+    let info = or_fatal(
+        blob.and_then(|b| kvas_kernel_core::bootinfo::read(b, handoff.dtb_pa)),
+        "memory init: the device tree (through the fixmap): ",
     );
-    for (mode, back) in e.probe.rejected.iter().flatten() {
-        kprintln!("kvas: probe: {mode} rejected (satp read back {back:#x})");
+    match info.cmdline.fail {
+        Some(FailAt::Kmain) => power::fatal(format_args!("kvas.fail=kmain: failing on purpose after paging")),
+        Some(FailAt::Nested) => power::fatal(format_args!("kvas.fail=nested: {}", Faulting)),
+        _ => {}
     }
-    kprintln!("kvas: paging mode {}", e.mode());
-    for bank in mem.map.banks() {
-        kprintln!("kvas: ram {:#x} size {:#x}", bank.start_u64(), bank.size());
+    let mut map: MemoryMap = info.map.clone();
+    let params = build::Params {
+        load_pa: handoff.load_pa,
+        sections: &sections,
+        finisher: (handoff.finisher_pa != 0).then_some(handoff.finisher_pa),
+        dtb: info.dtb,
+        mode,
+    };
+    let spec = or_fatal(build::spec(&mut map, &params), "");
+    if spec.layout != layout {
+        // The fixmap the early tables used (finisher, DTB window, window slot) must be the
+        // final tables' too.
+        power::fatal(format_args!("the kernel space's layout is not the one the early tables used"));
     }
-    for r in mem.map.reservations() {
-        kprintln!("kvas: reserved {:#x} size {:#x} {}", r.range.start_u64(), r.range.size(), r.kind.name());
+    let inactive = or_fatal(build::build(&mut early_tables, &map, &spec), "");
+    let vm = or_fatal(KernelVm::new(&spec.layout), "vmalloc windows: ");
+    let mut space = inactive.activate(vm);
+    if info.cmdline.fail == Some(FailAt::Trap) {
+        crate::trap::fault_on_purpose();
     }
-    // The boot cost is counted up to the layout dump.
-    let instructions = crate::csr::read_instret().wrapping_sub(e.instret_at_entry);
-    let options =
-        Options { kernel_size: e.sections.end, ram: Some(mem.lowmem_bytes()), ..Options::default() };
-    match plan(Target::Riscv64(e.mode()), &options) {
-        Ok(layout) => kprint!("{}", VmLayoutDump(&layout)),
-        Err(err) => kprintln!("kvas: no layout: {err}"),
-    }
-    kprintln!("kvas: boot instructions {instructions} (instret from entry to the layout dump)");
-    kprintln!("kvas: vmalloc and modules: {pinned} tables below the root preallocated, pinned");
-    let (passed, failed) = selftest::run_all(e);
+    let boot = Boot { handoff, sections, info };
+    report(&space, &boot);
+    let (passed, failed) = selftest::run_all(&mut space, &boot);
     kprintln!("{passed} passed, {failed} failed");
-    if e.info.cmdline.hold {
+    if boot.info.cmdline.hold {
         kprintln!("kvas: holding");
         power::halt();
     }
     power::shutdown(failed == 0)
+}
+
+/// The report of the serial contract, up to the layout dump.
+fn report(space: &KernelSpace, boot: &Boot) {
+    let h = &boot.handoff;
+    kprintln!("kvas: image {:#x} loaded at {:#x} size {:#x}", KERNEL_LINK_ADDR, h.load_pa, boot.sections.end);
+    kprintln!("kvas: dtb {:#x} size {:#x}", boot.info.dtb.base, boot.info.dtb.size);
+    for (mode, back) in h.rejected() {
+        kprintln!("kvas: probe: {mode} rejected (satp read back {back:#x})");
+    }
+    kprintln!("kvas: paging mode {}", space.mode());
+    let map = space.map();
+    for bank in map.banks() {
+        kprintln!("kvas: ram {:#x} size {:#x}", bank.start_u64(), bank.size());
+    }
+    for r in map.reservations() {
+        kprintln!("kvas: reserved {:#x} size {:#x} {}", r.range.start_u64(), r.range.size(), r.kind.name());
+    }
+    for n in boot.info.map.notices() {
+        kprintln!("kvas: warning: {n}");
+    }
+    if boot.info.map.dropped_notices() > 0 {
+        kprintln!("kvas: warning: {} more memory-map notices not kept", boot.info.map.dropped_notices());
+    }
+    let lm = space.linear();
+    if let Some(c) = lm.capped {
+        kprintln!(
+            "kvas: warning: physical memory overflows the linear map: {:#x} bytes of RAM in {c} not mapped",
+            lm.capped_bytes
+        );
+    }
+    // The boot cost is counted up to the layout dump.
+    let instructions = crate::csr::read_instret().wrapping_sub(h.instret_at_entry);
+    let options =
+        Options { kernel_size: boot.sections.end, ram: Some(space.lowmem_bytes()), ..Options::default() };
+    match plan(Target::Riscv64(space.mode()), &options) {
+        Ok(layout) => kprint!("{}", VmLayoutDump(&layout)),
+        Err(err) => kprintln!("kvas: no layout: {err}"),
+    }
+    // What kvas::kspace built, region by region: what `kvas map --format built` predicts.
+    for line in space.built().lines() {
+        kprintln!("{line}");
+    }
+    kprintln!("kvas: boot instructions {instructions} (instret from entry to the layout dump)");
+    let pinned: u64 = [RegionKind::Vmalloc, RegionKind::Modules]
+        .into_iter()
+        .filter_map(|k| space.built().region(k).map(|r| r.tables))
+        .sum();
+    kprintln!("kvas: vmalloc and modules: {pinned} tables below the root preallocated, pinned");
 }

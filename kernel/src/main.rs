@@ -1,31 +1,36 @@
 //! The kvas riscv64 kernel: one image that boots on Sv57, Sv48 and Sv39 at any 2 MiB aligned
 //! load address, with every page table built by the kvas engine. See docs/KERNEL.md.
+//!
+//! Laid out by boot phase:
+//!
+//! - [`boot`]: MMU off — entry, relocation, device tree, depth probe, early tables, hand-off;
+//! - [`kmain`]: the virtual kernel's sequence;
+//! - [`mm`]: the kernel's address space (`KernelSpace`, built in mm/build.rs), `satp` and
+//!   TLB maintenance, the fixmap, vmalloc;
+//! - [`module`]: the module loader and the kernel's exports;
+//! - [`selftest`]: the self-tests;
+//! - the machine: [`console`], [`csr`], [`power`], [`trap`], [`image`].
+//!
+//! The pure logic (boot info, command line, module ELF planning and relocation) lives in
+//! `kvas_kernel_core` (crates/kvas-kernel-core), tested on the host.
 
 #![no_std]
 #![no_main]
 // Each unsafe operation inside an unsafe fn needs its own justified block.
 #![deny(unsafe_op_in_unsafe_fn)]
+// Every unsafe block says why it is sound.
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 mod boot;
-mod cmdline;
 mod console;
 mod csr;
-mod devicetree;
-mod early;
-mod exports;
-mod fixmap;
-mod frames;
 mod image;
 mod kmain;
-mod meminit;
-mod modreloc;
+mod mm;
 mod module;
 mod power;
-mod probe;
-mod reloc;
 mod selftest;
 mod trap;
-mod vmalloc;
 
 /// The kernel has no heap. The `object` crate (module loader) links `alloc`, but the loader
 /// uses none of its allocating paths; should one ever run, the allocation fails (null) and
@@ -47,6 +52,5 @@ static NO_HEAP: NoHeap = NoHeap;
 
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo) -> ! {
-    kprintln!("kvas: panic: {}", info);
-    power::shutdown(false)
+    power::fatal(format_args!("panic: {info}"))
 }

@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::qemu::{run_bounded, Boot, Outcome};
-use crate::{dtb, image};
+
+pub use crate::bootcases::cases;
 
 /// No boot may take longer than this (QEMU is killed and the test fails).
 pub const TIME_LIMIT: Duration = Duration::from_secs(60);
@@ -27,221 +28,64 @@ pub struct Case {
     /// `kvas layout --arch riscv64 --mode MODE --kernel-size SIZE --format dump` prints for
     /// the image size the kernel reports.
     pub layout_mode: Option<&'static str>,
+    /// `Some(line)`: the boot must end in exactly one `kvas: fatal:` line, this one (a
+    /// trailing `*` matches any rest), and a failing exit status. `None`: no fatal line and
+    /// no unexpected trap may appear at all, whatever the exit status.
+    pub fatal: Option<String>,
+    /// A further check of the output (the `kvas: built` lines against `kvas map`).
+    pub built: Option<Check>,
 }
 
-/// Where the bad-DTB test's loader puts its blob: in the 512 MiB of RAM, away from the
-/// image (0x80200000), OpenSBI and QEMU's DTB (at the top).
-const BAD_DTB_ADDR: u64 = 0x8800_0000;
+/// A check of a boot's output.
+pub type Check = Box<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
 
-/// The `kvas: ram` line of QEMU virt's single bank of `size` bytes.
-fn ram_line(size: u64) -> String {
-    format!("kvas: ram 0x80000000 size {size:#x}")
-}
-
-fn case(base: &Boot, name: &str, f: impl FnOnce(&mut Boot), lines: &[&str]) -> Case {
-    let mut boot = base.clone();
-    f(&mut boot);
-    Case {
-        name: name.into(),
-        boot,
-        lines: lines.iter().map(|s| s.to_string()).collect(),
-        success: true,
-        hold: None,
-        layout_mode: None,
+/// Whether `line` is what `want` asks for: equal, where each `*` in `want` stands for any
+/// run of characters.
+pub fn matches(line: &str, want: &str) -> bool {
+    let mut parts = want.split('*');
+    let first = parts.next().unwrap_or("");
+    let Some(mut rest) = line.strip_prefix(first) else { return false };
+    let parts: Vec<&str> = parts.collect();
+    for (i, part) in parts.iter().enumerate() {
+        if i + 1 == parts.len() {
+            return rest.ends_with(part);
+        }
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
     }
+    rest.is_empty()
 }
 
-fn failing(mut c: Case) -> Case {
-    c.success = false;
-    c
-}
-
-/// Every boot test; images and device trees they need are made in `dir`.
-pub fn cases(kernel: &Path, dir: &Path) -> Result<Vec<Case>, String> {
-    let base = Boot::new(kernel.to_path_buf());
-    // The fixmap rows of Linux's vm-layout.rst (shared/reference/linux-vm-layouts.md §1).
-    const SV57_FIXMAP: &str = "      fixmap : 0xff1bfffffea00000 - 0xff1bffffff000000   (6144 kB)";
-    const SV48_FIXMAP: &str = "      fixmap : 0xffff8d7ffea00000 - 0xffff8d7fff000000   (6144 kB)";
-    const SV39_FIXMAP: &str = "      fixmap : 0xffffffc4fea00000 - 0xffffffc4ff000000   (6144 kB)";
-    const DUMP: &str = "Virtual kernel memory layout:";
-    let with_layout = |mut c: Case, mode: &'static str| {
-        c.layout_mode = Some(mode);
-        c
-    };
-    let mut v = vec![
-        with_layout(
-            case(&base, "default-sv57", |_| {}, &["kvas: paging mode sv57", DUMP, SV57_FIXMAP]),
-            "sv57",
-        ),
-        with_layout(
-            case(
-                &base,
-                "no5lvl-sv48",
-                |b| b.append = "no5lvl".into(),
-                &["kvas: paging mode sv48", DUMP, SV48_FIXMAP],
-            ),
-            "sv48",
-        ),
-        with_layout(
-            case(
-                &base,
-                "no4lvl-sv39",
-                |b| b.append = "no4lvl".into(),
-                &["kvas: paging mode sv39", DUMP, SV39_FIXMAP],
-            ),
-            "sv39",
-        ),
-        case(&base, "cpu-sv48", |b| b.cpu = Some("rv64,sv48=on".into()), &["kvas: paging mode sv48"]),
-        case(&base, "cpu-sv39", |b| b.cpu = Some("rv64,sv39=on".into()), &["kvas: paging mode sv39"]),
-    ];
-    for (mem, size) in [("128M", 128u64 << 20), ("1G", 1 << 30), ("5G", 5 << 30)] {
-        let line = ram_line(size);
-        v.push(case(
-            &base,
-            &format!("ram-{mem}"),
-            |b| b.memory = mem.into(),
-            &["kvas: paging mode sv57", &line],
-        ));
-    }
-
-    v.push(case(&base, "smp-4", |b| b.harts = 4, &["kvas: paging mode sv57"]));
-
-    // The probe itself: harts capped by the CPU model, device trees without mmu-type.
-    for (cpu, mode, rejected) in
-        [("rv64,sv48=on", "sv48", &["sv57"][..]), ("rv64,sv39=on", "sv39", &["sv57", "sv48"][..])]
-    {
-        let mut b = base.clone();
-        b.cpu = Some(cpu.into());
-        let dts = dtb::without_mmu_type(&dtb::dump(&b, dir)?);
-        b.dtb = Some(dtb::compile(&dts, dir, &format!("no-mmu-type-{mode}"))?);
-        let paging = format!("kvas: paging mode {mode}");
-        let mut lines = vec![paging];
-        lines.extend(rejected.iter().map(|m| format!("kvas: probe: {m} rejected*")));
-        v.push(Case {
-            name: format!("probe-falls-back-{mode}"),
-            boot: b,
-            lines,
-            success: true,
-            hold: None,
-            layout_mode: None,
-        });
-    }
-
-    // Discontiguous RAM: two banks with a 768 MiB hole (QEMU puts the DTB at the top of its
-    // RAM, so the second bank ends there).
-    let mut b = base.clone();
-    b.memory = "2G".into();
-    let banks = dtb::memory_node(0x8000_0000, 256 << 20) + &dtb::memory_node(0xc000_0000, 1 << 30);
-    let dts = dtb::replace_node(&dtb::dump(&b, dir)?, "memory@80000000", &banks)?;
-    b.dtb = Some(dtb::compile(&dts, dir, "two-banks")?);
-    v.push(Case {
-        name: "two-banks".into(),
-        boot: b,
-        lines: vec![
-            "kvas: ram 0x80000000 size 0x10000000".into(),
-            "kvas: ram 0xc0000000 size 0x40000000".into(),
-        ],
-        success: true,
-        hold: None,
-        layout_mode: None,
-    });
-
-    // NUMA: one memory node per node, adjacent, one hart each (the second stays in OpenSBI).
-    let mut c = case(
-        &base,
-        "numa-two-nodes",
-        |b| {
-            b.memory = "1537M".into();
-            b.harts = 2;
-            b.extra = [
-                "-object",
-                "memory-backend-ram,id=m0,size=513M",
-                "-object",
-                "memory-backend-ram,id=m1,size=1024M",
-                "-numa",
-                "node,memdev=m0,cpus=0",
-                "-numa",
-                "node,memdev=m1,cpus=1",
-            ]
-            .map(String::from)
-            .to_vec();
-        },
-        // kvas::phys merges touching banks: one range of 513 MiB + 1 GiB.
-        &["kvas: ram 0x80000000 size 0x60100000"],
-    );
-    c.lines.insert(0, "kvas: paging mode sv57".into());
-    v.push(c);
-
-    // Other load addresses: the same image with its program headers moved.
-    let elf = std::fs::read(kernel).map_err(|e| format!("reading {}: {e}", kernel.display()))?;
-    for (load, mem) in [(0x8060_0000u64, "512M"), (0xc000_0000, "2G"), (0x1_8000_0000, "5G")] {
-        let path = dir.join(format!("kvas-kernel-{load:x}.elf"));
-        let moved = image::with_load_address(&elf, load).map_err(|e| e.to_string())?;
-        std::fs::write(&path, moved).map_err(|e| format!("writing {}: {e}", path.display()))?;
-        let line = format!("kvas: image 0xffffffff80000000 loaded at {load:#x}*");
-        let mut c =
-            case(&base, &format!("load-{load:#x}"), |b| b.kernel = path, &["kvas: paging mode sv57", &line]);
-        c.boot.memory = mem.into();
-        v.push(c);
-    }
-
-    // Bad input ends in a clear message and a failing power-off.
-    let path = dir.join("kvas-kernel-unaligned.elf");
-    let moved = image::with_load_address(&elf, 0x8060_1000).map_err(|e| e.to_string())?;
-    std::fs::write(&path, moved).map_err(|e| format!("writing {}: {e}", path.display()))?;
-    v.push(failing(case(
-        &base,
-        "bad-unaligned-load",
-        |b| b.kernel = path,
-        &["kvas: fatal: kernel loaded at 0x80601000, which is not 2 MiB aligned"],
-    )));
-    let mut b = base.clone();
-    let dts = dtb::replace_node(&dtb::dump(&b, dir)?, "memory@80000000", "")?;
-    b.dtb = Some(dtb::compile(&dts, dir, "no-memory")?);
-    v.push(failing(Case {
-        name: "bad-no-memory-node".into(),
-        boot: b,
-        lines: vec!["kvas: fatal: the device tree has no memory node (device_type = \"memory\")".into()],
-        success: false,
-        hold: None,
-        layout_mode: None,
-    }));
-    // A device tree that does not parse: QEMU refuses a broken -dtb and OpenSBI parses the
-    // real one first, so QEMU's loader puts a blob in RAM and `kvas.dtb=` (cmdline.rs) makes
-    // the kernel read it; the firmware's DTB still gives the finisher for the exit status.
-    let blob = dir.join("not-a-dtb.bin");
-    std::fs::write(&blob, b"this is not a flattened device tree\n".repeat(4))
-        .map_err(|e| format!("writing {}: {e}", blob.display()))?;
-    v.push(failing(case(
-        &base,
-        "bad-dtb-does-not-parse",
-        |b| {
-            b.append = format!("kvas.dtb={BAD_DTB_ADDR:#x}");
-            b.extra =
-                vec!["-device".into(), format!("loader,file={},addr={BAD_DTB_ADDR:#x}", blob.display())];
-        },
-        &["kvas: fatal: the device tree at 0x88000000 does not parse: bad FDT magic value"],
-    )));
-
-    // `hold`: reports, then idles instead of powering off.
-    let mut c =
-        case(&base, "hold", |b| b.append = "hold".into(), &["kvas: paging mode sv57", "kvas: holding"]);
-    c.hold = Some(Duration::from_secs(3));
-    v.push(c);
-    Ok(v)
-}
-
-/// Whether `line` is what `want` asks for: equal, or starting with it when it ends in `*`.
-fn matches(line: &str, want: &str) -> bool {
-    match want.strip_suffix('*') {
-        Some(prefix) => line.starts_with(prefix),
-        None => line == want,
-    }
-}
+/// The marks of a failed boot (shared/DESIGN.md): a fatal line, or an unexpected trap.
+const FATAL: &str = "kvas: fatal:";
+const UNEXPECTED_TRAP: &str = "unexpected trap";
 
 /// What is wrong with an outcome, if anything.
 pub fn judge(case: &Case, out: &Outcome) -> Result<(), String> {
     let lines: Vec<&str> = out.output.lines().map(|l| l.trim_end_matches('\r')).collect();
+    let fatal: Vec<&str> =
+        lines.iter().copied().filter(|l| l.contains(FATAL) || l.contains(UNEXPECTED_TRAP)).collect();
+    if let Some(want) = &case.fatal {
+        return match (fatal.as_slice(), out.code) {
+            _ if out.timed_out => {
+                Err(format!("no power-off within {} s after a fatal error", TIME_LIMIT.as_secs()))
+            }
+            ([one], Some(c)) if c != 0 && matches(one, want) => Ok(()),
+            ([one], Some(c)) if c != 0 => Err(format!("the fatal line is {one:?}, expected {want:?}")),
+            ([_], code) => Err(format!("a fatal error must power off failing, QEMU exit {code:?}")),
+            ([], _) => Err(format!("missing the fatal line {want:?}")),
+            (many, _) => Err(format!(
+                "{} fatal or trap lines, expected exactly one: {:?}",
+                many.len(),
+                &many[..many.len().min(3)]
+            )),
+        };
+    }
+    if let Some(first) = fatal.first() {
+        return Err(format!("the boot failed ({} fatal or trap lines), first: {first:?}", fatal.len()));
+    }
     if case.hold.is_some() {
         if !out.timed_out {
             return Err(format!("expected the kernel to hold, but QEMU exited with {:?}", out.code));
@@ -277,17 +121,54 @@ pub fn parse_summary(line: &str) -> Option<(u32, u32)> {
     Some((p.parse().ok()?, f.strip_suffix(" failed")?.parse().ok()?))
 }
 
-/// Runs the cases whose name contains `filter`; prints one line per case and a summary.
+/// How many boots run at once: `KVAS_BOOT_JOBS`, else the machine's parallelism, at most 4.
+fn jobs() -> usize {
+    std::env::var("KVAS_BOOT_JOBS")
+        .ok()
+        .and_then(|j| j.parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(4)))
+        .max(1)
+}
+
+/// A boot's outcome and its verdict (or why QEMU could not run).
+type Ran = Result<(Outcome, Result<(), String>), String>;
+
+/// Boots one case and judges it.
+fn run_case(case: &Case) -> Ran {
+    let out = run_bounded(&case.boot, case.hold.unwrap_or(TIME_LIMIT))?;
+    let verdict = judge(case, &out).and_then(|()| match case.layout_mode {
+        Some(mode) => layout_agrees(&out.output, mode),
+        None => Ok(()),
+    });
+    let verdict = verdict.and_then(|()| match &case.built {
+        Some(check) => check(&out.output),
+        None => Ok(()),
+    });
+    Ok((out, verdict))
+}
+
+/// Runs the cases whose name contains `filter`, several at a time ([`jobs`]), each bounded
+/// in time; prints one line per case, in order, and a summary.
 pub fn run(kernel: &Path, filter: Option<&str>) -> Result<ExitCode, String> {
     let dir = kernel.parent().expect("the kernel ELF is in a directory").join("boot-test");
     std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    let cases: Vec<Case> =
+        cases(kernel, &dir)?.into_iter().filter(|c| filter.is_none_or(|f| c.name.contains(f))).collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<std::sync::Mutex<Option<Ran>>> =
+        cases.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..jobs().min(cases.len()) {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(case) = cases.get(i) else { break };
+                *results[i].lock().expect("one writer per slot") = Some(run_case(case));
+            });
+        }
+    });
     let (mut passed, mut failed) = (0, 0);
-    for case in cases(kernel, &dir)?.into_iter().filter(|c| filter.is_none_or(|f| c.name.contains(f))) {
-        let out = run_bounded(&case.boot, case.hold.unwrap_or(TIME_LIMIT))?;
-        let verdict = judge(&case, &out).and_then(|()| match case.layout_mode {
-            Some(mode) => layout_agrees(&out.output, mode),
-            None => Ok(()),
-        });
+    for (case, result) in cases.iter().zip(results) {
+        let (out, verdict) = result.into_inner().expect("no poisoned slot").expect("every case ran")?;
         match verdict {
             Ok(()) => {
                 passed += 1;
@@ -386,6 +267,7 @@ pub fn boot_cost(kernel: &Path) -> Result<ExitCode, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bootcases::{case, failing};
 
     #[test]
     fn numbers_after_prefixes() {
@@ -423,6 +305,26 @@ mod tests {
         assert_eq!(judge(&held, &outcome(out, None)), Ok(()));
         assert!(judge(&held, &outcome(out, Some(0))).unwrap_err().contains("expected the kernel to hold"));
     }
+
+    /// A boot that shows a fatal line or an unexpected trap has failed, whatever QEMU's exit
+    /// status (a fatal path that exits 0 once passed as a success).
+    #[test]
+    fn judge_fails_fatal_lines_and_traps_whatever_the_exit_status() {
+        let c = &case(&Boot::new("k".into()), "t", |_| {}, &["kvas: paging mode sv57"]);
+        let looped = "kvas: paging mode sv57\n4 passed, 0 failed\nkvas: fatal: memory init: x\n";
+        assert!(judge(c, &outcome(looped, Some(0))).unwrap_err().contains("the boot failed"));
+        let trap = "kvas: paging mode sv57\nkvas: fatal: unexpected trap: scause 0xf\n4 passed, 0 failed\n";
+        assert!(judge(c, &outcome(trap, Some(0))).is_err());
+        let f = &failing(&Boot::new("k".into()), "f", |_| {}, "kvas: fatal: memory init: *");
+        assert_eq!(judge(f, &outcome("kvas: fatal: memory init: no RAM\n", Some(1))), Ok(()));
+        assert!(judge(f, &outcome("kvas: fatal: memory init: no RAM\n", Some(0)))
+            .unwrap_err()
+            .contains("failing"));
+        let twice = "kvas: fatal: memory init: no RAM\nkvas: fatal: unexpected trap: scause 0xf\n";
+        assert!(judge(f, &outcome(twice, Some(1))).unwrap_err().contains("exactly one"));
+        assert!(judge(f, &outcome("kvas: paging mode sv57\n", Some(1))).unwrap_err().contains("missing"));
+        assert!(judge(f, &outcome("kvas: fatal: other\n", Some(1))).unwrap_err().contains("expected"));
+    }
 }
 
 #[cfg(test)]
@@ -459,5 +361,10 @@ mod match_tests {
         assert!(!matches("kvas: paging mode sv48 ", "kvas: paging mode sv48"));
         assert!(matches("kvas: probe: sv57 rejected (satp read back 0x0)", "kvas: probe: sv57 rejected*"));
         assert!(!matches("kvas: probe: sv48 rejected", "kvas: probe: sv57 rejected*"));
+        assert!(matches("at 0x9fe00000 has no node", "at 0x*has no node"));
+        assert!(matches("a [0x1, 0x2) b", "a [0x1, 0x*) b"));
+        assert!(!matches("a [0x1, 0x2) c", "a [0x1, 0x*) b"));
+        assert!(!matches("a x b", "a * b c"));
+        assert!(matches("ab", "a*b"));
     }
 }

@@ -1,6 +1,7 @@
 //! Device trees for boot tests: QEMU's own (`-machine virt,dumpdtb=`), edited as source text
 //! with `dtc` (device-tree-compiler), to make machines QEMU alone cannot: discontiguous RAM,
-//! harts without `mmu-type`, no memory node.
+//! harts without `mmu-type`, no memory node, other cell sizes, reservations; and blobs broken
+//! on purpose.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -30,6 +31,27 @@ pub fn dump(boot: &Boot, dir: &Path) -> Result<String, String> {
     run(&mut c, "dumping QEMU's device tree")?;
     let dts = run(Command::new("dtc").args(["-q", "-I", "dtb", "-O", "dts"]).arg(&blob), "dtc (dtb to dts)")?;
     String::from_utf8(dts).map_err(|e| format!("dtc printed non-UTF-8: {e}"))
+}
+
+/// Dumps the device tree QEMU would give `boot` (memory, harts, CPU and any
+/// `-object`/`-numa`/`-machine` options; not the command line, which QEMU takes only with a
+/// kernel and which holds no memory) to `dir/NAME.qemu.dtb`; returns its path.
+pub fn dump_blob(boot: &Boot, dir: &Path, name: &str) -> Result<PathBuf, String> {
+    let blob = dir.join(format!("{name}.qemu.dtb"));
+    let mut c = Command::new(QEMU);
+    c.arg("-machine").arg(format!("virt,dumpdtb={}", blob.display()));
+    c.args(["-m", &boot.memory, "-smp", &boot.harts.to_string(), "-nographic"]);
+    if let Some(cpu) = &boot.cpu {
+        c.args(["-cpu", cpu]);
+    }
+    let mut extra = boot.extra.iter();
+    while let Some(flag) = extra.next() {
+        if let ("-object" | "-numa" | "-machine", Some(value)) = (flag.as_str(), extra.next()) {
+            c.args([flag, value]);
+        }
+    }
+    run(&mut c, "dumping QEMU's device tree")?;
+    Ok(blob)
 }
 
 /// Compiles `dts` to `dir/name.dtb`.
@@ -62,6 +84,73 @@ pub fn without_mmu_type(dts: &str) -> String {
     dts.lines().filter(|l| !l.trim_start().starts_with("mmu-type")).map(|l| format!("{l}\n")).collect()
 }
 
+/// QEMU virt's tree with the root's `#address-cells` 3: the root's children with `reg`
+/// (memory, fw-cfg, flash) get a leading zero cell per address.
+pub fn with_three_address_cells(dts: &str) -> Result<String, String> {
+    let root_cells = "/ {\n\t#address-cells = <0x02>;";
+    if !dts.contains(root_cells) {
+        return Err("the root has no #address-cells = <0x02>".into());
+    }
+    let mut out = dts.replacen(root_cells, "/ {\n\t#address-cells = <0x03>;", 1);
+    for (old, new) in [
+        ("reg = <0x00 0x80000000 0x00 ", "reg = <0x00 0x00 0x80000000 0x00 "),
+        ("reg = <0x00 0x10100000 0x00 0x18>;", "reg = <0x00 0x00 0x10100000 0x00 0x18>;"),
+        (
+            "reg = <0x00 0x20000000 0x00 0x2000000 0x00 0x22000000 0x00 0x2000000>;",
+            "reg = <0x00 0x00 0x20000000 0x00 0x2000000 0x00 0x00 0x22000000 0x00 0x2000000>;",
+        ),
+    ] {
+        if !out.contains(old) {
+            return Err(format!("no {old:?} in QEMU's tree"));
+        }
+        out = out.replacen(old, new, 1);
+    }
+    Ok(out)
+}
+
+/// Adds a `/reserved-memory` node (QEMU's tree has none) with one child `name` over
+/// `[base, base + size)`, `no-map` if asked.
+pub fn with_reserved(dts: &str, name: &str, base: u64, size: u64, no_map: bool) -> Result<String, String> {
+    let at = dts.find("\tmemory@").ok_or("no memory node to put /reserved-memory before")?;
+    let node = format!(
+        "\treserved-memory {{\n\t\t#address-cells = <0x02>;\n\t\t#size-cells = <0x02>;\n\t\tranges;\n\n\
+         \t\t{name} {{\n\t\t\treg = <{:#x} {:#x} {:#x} {:#x}>;\n{}\t\t}};\n\t}};\n\n",
+        base >> 32,
+        base & 0xffff_ffff,
+        size >> 32,
+        size & 0xffff_ffff,
+        if no_map { "\t\t\tno-map;\n" } else { "" }
+    );
+    Ok(format!("{}{node}{}", &dts[..at], &dts[at..]))
+}
+
+/// Breaks the blob's first node after the root: its `FDT_BEGIN_NODE` token becomes 5, which
+/// no device tree has (the structural check must refuse it, and nothing may panic).
+pub fn break_first_subnode(blob: &mut [u8]) -> Result<(), String> {
+    let word = |b: &[u8], at: usize| b.get(at..at + 4).map(|w| u32::from_be_bytes([w[0], w[1], w[2], w[3]]));
+    let off_struct = word(blob, 8).ok_or("blob too short for a header")? as usize;
+    // Skip the root's own token and name, then its properties, to the first FDT_BEGIN_NODE.
+    let mut at = off_struct + 4;
+    while blob.get(at).is_some_and(|&b| b != 0) {
+        at += 1;
+    }
+    at = (at + 1 + 3) & !3;
+    loop {
+        match word(blob, at).ok_or("no node below the root")? {
+            1 => {
+                blob[at..at + 4].copy_from_slice(&5u32.to_be_bytes());
+                return Ok(());
+            }
+            3 => {
+                let len = word(blob, at + 4).ok_or("truncated property")? as usize;
+                at = (at + 12 + len + 3) & !3;
+            }
+            4 => at += 4,
+            t => return Err(format!("unexpected token {t} at {at:#x}")),
+        }
+    }
+}
+
 /// A memory node source for the bank `[base, base + size)`.
 pub fn memory_node(base: u64, size: u64) -> String {
     format!(
@@ -91,6 +180,14 @@ mod tests {
         assert!(!gone.contains("memory"), "{gone}");
         assert!(gone.contains("cpus {"), "{gone}");
         assert!(replace_node(DTS, "memory@90000000", "").unwrap_err().contains("no node"));
+    }
+
+    #[test]
+    fn adds_a_no_map_reservation() {
+        let out = with_reserved(DTS, "r@80200000", 0x8020_0000, 0x20_0000, true).unwrap();
+        assert!(out.contains("reserved-memory {"), "{out}");
+        assert!(out.contains("reg = <0x0 0x80200000 0x0 0x200000>;\n\t\t\tno-map;"), "{out}");
+        assert!(out.find("reserved-memory").unwrap() < out.find("memory@80000000").unwrap());
     }
 
     #[test]

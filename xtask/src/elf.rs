@@ -179,6 +179,26 @@ impl<'a> Elf<'a> {
         err(format!("symbol {name} not found (is the ELF stripped?)"))
     }
 
+    /// Every named symbol of `.symtab`: (name, value, st_info's type).
+    pub fn symbols(&self) -> Result<Vec<(String, u64, u8)>, ElfError> {
+        let mut out = Vec::new();
+        for symtab in self.sections.iter().filter(|s| s.kind == SHT_SYMTAB) {
+            let strtab = self
+                .sections
+                .get(symtab.link as usize)
+                .ok_or_else(|| ElfError(format!("{}: bad string table index", symtab.name)))?;
+            for i in 1..symtab.size / 24 {
+                let e = (symtab.offset + i * 24) as usize;
+                let name = cstr_at(self.data, strtab.offset as usize + u32_at(self.data, e)? as usize)?;
+                let info = *self.data.get(e + 4).ok_or_else(|| oob(e + 4))?;
+                if !name.is_empty() {
+                    out.push((name, u64_at(self.data, e + 8)?, info & 0xf));
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// The RELA records of section `rela`.
     pub fn relas(&self, rela: &Section) -> Result<Vec<Rela>, ElfError> {
         (0..rela.size / 24)

@@ -6,12 +6,17 @@
 //! entries). The link keeps its relocation records (`--emit-relocs`); [`seal`] reads them,
 //! refuses code that uses absolute addresses, and writes the offset of every 64-bit data
 //! slot that points into the image to the kernel's `.kvas_reloc` table, which boot applies
-//! (kernel/src/reloc.rs). [`with_load_address`] moves the physical load address in the
-//! program headers, for boot tests at other addresses.
+//! (kernel/src/boot/reloc.rs). The table has exactly as many entries as the link has slots
+//! (the build passes the count of the previous link, `KVAS_RELOC_SLOTS`, and links again if
+//! it changed). [`check_statics`] enforces the rule that makes the scheme sound: no static
+//! that boot could write with the MMU off may hold a pointer (it would be a physical one
+//! after the switch), so every writable static must be on a reviewed list of pointer-free
+//! ones. [`with_load_address`] moves the physical load address in the program headers, for
+//! boot tests at other addresses.
 
 use crate::elf::{u32_at, u64_at, Elf, ElfError, PT_LOAD, SHF_ALLOC, SHF_EXECINSTR, SHT_RELA};
 
-/// "kvasrel1", as kernel/src/reloc.rs expects.
+/// "kvasrel1", as kernel/src/boot/reloc.rs expects.
 const RELOC_MAGIC: u64 = u64::from_le_bytes(*b"kvasrel1");
 const EM_RISCV: u16 = 243;
 
@@ -41,13 +46,87 @@ const FORBIDDEN: &[(u32, &str)] = &[
 /// What [`seal`] found.
 #[derive(Debug, PartialEq, Eq)]
 pub struct SealReport {
-    /// Pointer slots listed in the table.
+    /// Pointer slots of the image.
     pub slots: usize,
-    /// Capacity of the table.
+    /// Entries of the table; the table is filled only when they are equal.
     pub capacity: usize,
 }
 
-/// Fills the relocation table of the kernel ELF in `image` (in place).
+impl SealReport {
+    /// Whether the table was filled (it has exactly one entry per slot).
+    pub fn sealed(&self) -> bool {
+        self.slots == self.capacity
+    }
+}
+
+/// The writable statics of the kernel that hold no pointer, with why (mangled-name path
+/// suffixes). Boot writes some of them with the MMU off; a pointer stored there would be a
+/// physical address after the switch, which the relocation table cannot fix (it moves only
+/// the pointers the link put in the image). A static not listed here fails the build.
+pub const POINTER_FREE_STATICS: &[(&str, &str)] = &[
+    ("boot::handoff::HANDOFF", "the MMU-off hand-off: an array of AtomicU64"),
+    ("mm::frames::POOL", "page-table frames: PTEs hold physical frame numbers, never Rust pointers"),
+    ("power::FINISHER", "an AtomicU64 address, set again to the fixmap address first thing in kmain"),
+    ("power::FINISHER_TRIED", "an AtomicBool"),
+    ("power::FAILING", "an AtomicBool"),
+    ("console::HAS_DBCN", "an AtomicBool"),
+    ("trap::RECOVERED", "AtomicU64s: scause, stval, sepc"),
+    ("module::exports::LOG_CALLS", "an AtomicU64 counter"),
+    ("kvas_export_mailbox", "an AtomicU64 modules write"),
+    ("selftest::SCRATCH", "a u8 a self-test writes"),
+];
+
+/// A kernel symbol's path: `kvas_kernel::a::B` from Rust's legacy (`_ZN11kvas_kernel1a1B17h…E`)
+/// or v0 (`_RNvNtCs…_11kvas_kernel1a1B`) mangling, both of which spell each path segment as
+/// its length and its text; other names as they are.
+fn demangle(name: &str) -> String {
+    let Some(at) = name.find("11kvas_kernel") else { return name.to_string() };
+    let mut rest = &name[at..];
+    let mut parts = Vec::new();
+    while let Some(digits) = rest.find(|c: char| !c.is_ascii_digit()).filter(|&n| n > 0) {
+        let Ok(len) = rest[..digits].parse::<usize>() else { break };
+        let Some(part) = rest.get(digits..digits + len) else { break };
+        parts.push(part);
+        rest = &rest[digits + len..];
+    }
+    if parts.last().is_some_and(|p| p.len() == 17 && p.starts_with('h')) {
+        parts.pop();
+    }
+    parts.join("::")
+}
+
+/// Checks that every writable static of the image (data and bss objects) is on
+/// [`POINTER_FREE_STATICS`]; see the module doc.
+pub fn check_statics(image: &[u8]) -> Result<usize, ElfError> {
+    const STT_OBJECT: u8 = 1;
+    let elf = Elf::parse(image)?;
+    let (start, end) = (elf.symbol("__data_start")?, elf.symbol("__kernel_end")?);
+    let mut checked = 0;
+    for (name, value, kind) in elf.symbols()? {
+        if kind != STT_OBJECT || !(start..end).contains(&value) {
+            continue;
+        }
+        if name.starts_with(".L") {
+            return Err(ElfError(format!(
+                "writable static block `{name}` (LLVM's merged globals) hides its statics' names: the \
+                 kernel must build with -enable-global-merge=false (kernel/.cargo/config.toml)"
+            )));
+        }
+        let path = demangle(&name);
+        if !POINTER_FREE_STATICS.iter().any(|(p, _)| path == *p || path.ends_with(&format!("::{p}"))) {
+            return Err(ElfError(format!(
+                "writable static `{path}` is not on the list of pointer-free statics: boot may write it \
+                 with the MMU off, and a pointer made then is physical after the switch. If it holds no \
+                 pointer, add it to POINTER_FREE_STATICS in xtask/src/image.rs, saying why"
+            )));
+        }
+        checked += 1;
+    }
+    Ok(checked)
+}
+
+/// Fills the relocation table of the kernel ELF in `image` (in place) when it has exactly
+/// one entry per pointer slot; otherwise leaves it and reports both counts.
 pub fn seal(image: &mut [u8]) -> Result<SealReport, ElfError> {
     let (slots, table_off, capacity) = {
         let elf = Elf::parse(image)?;
@@ -111,12 +190,9 @@ pub fn seal(image: &mut [u8]) -> Result<SealReport, ElfError> {
         let capacity = ((section.size - 16) / 4) as usize;
         (slots, elf.file_offset(table)?, capacity)
     };
-    if slots.len() > capacity {
-        return Err(ElfError(format!(
-            "{} pointer slots do not fit the relocation table of {capacity}: raise RELOC_CAPACITY in \
-             kernel/src/reloc.rs",
-            slots.len()
-        )));
+    if slots.len() != capacity {
+        // Not an error: the build links again with the table sized to `slots`.
+        return Ok(SealReport { slots: slots.len(), capacity });
     }
     image[table_off..table_off + 8].copy_from_slice(&RELOC_MAGIC.to_le_bytes());
     image[table_off + 8..table_off + 16].copy_from_slice(&(slots.len() as u64).to_le_bytes());
@@ -152,6 +228,15 @@ mod tests {
         let mut junk = b"not an elf at all".to_vec();
         let e = seal(&mut junk).unwrap_err();
         assert!(e.0.contains("not an ELF"), "{e}");
+    }
+
+    #[test]
+    fn demangles_legacy_rust_names() {
+        assert_eq!(
+            demangle("_ZN11kvas_kernel5power8FINISHER17h0123456789abcdefE"),
+            "kvas_kernel::power::FINISHER"
+        );
+        assert_eq!(demangle("kvas_export_mailbox"), "kvas_export_mailbox");
     }
 
     #[test]

@@ -95,16 +95,44 @@ const SCRUB: &[&str] = &[
     "MFLAGS",
 ];
 
-/// Builds the kernel crate in `kernel_dir` with `toolchain`; returns the linked ELF's path.
-pub fn build(toolchain: &Toolchain, kernel_dir: &Path) -> Result<PathBuf, String> {
+/// Builds the kernel crate in `kernel_dir` with `toolchain`, its relocation table sized for
+/// `reloc_slots` pointer slots (kernel/build.rs); returns the linked ELF's path.
+pub fn build(toolchain: &Toolchain, kernel_dir: &Path, reloc_slots: usize) -> Result<PathBuf, String> {
     let target_dir = kernel_dir.join("target").join(toolchain.name());
     let mut cmd = cargo(toolchain, "build", &["core", "alloc"]);
     cmd.current_dir(kernel_dir).env("CARGO_TARGET_DIR", &target_dir).args(["--target", TARGET]);
+    cmd.env("KVAS_RELOC_SLOTS", reloc_slots.to_string());
     let status = cmd.status().map_err(|e| format!("cannot run cargo for the kernel: {e}"))?;
     if !status.success() {
         return Err(format!("kernel build with the {} toolchain failed ({status})", toolchain.name()));
     }
     Ok(target_dir.join(TARGET).join("release").join("kvas-kernel"))
+}
+
+/// Lints the kernel crate in `kernel_dir` with clippy (`-D warnings`) for its target, with
+/// `toolchain` (Debian's: the `rust-web-clippy` package's `cargo-clippy`, which `make deps`
+/// installs).
+pub fn clippy(toolchain: &Toolchain, kernel_dir: &Path) -> Result<(), String> {
+    let target_dir = kernel_dir.join("target").join(toolchain.name());
+    let mut cmd = cargo(toolchain, "clippy", &["core", "alloc"]);
+    cmd.current_dir(kernel_dir).env("CARGO_TARGET_DIR", &target_dir).args(["--target", TARGET]);
+    cmd.args(["--", "-D", "warnings"]);
+    if let Toolchain::Debian { cargo: debian_cargo, .. } = toolchain {
+        // `cargo clippy` runs the first `cargo-clippy` on PATH: Debian's, next to its cargo,
+        // not rustup's proxy (whose toolchain has no library source for -Zbuild-std).
+        let bin = debian_cargo.parent().unwrap_or(Path::new("/usr/bin"));
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let paths = std::iter::once(bin.to_path_buf()).chain(std::env::split_paths(&path));
+        cmd.env("PATH", std::env::join_paths(paths).map_err(|e| format!("PATH: {e}"))?);
+    }
+    let status = cmd.status().map_err(|e| format!("cannot run cargo clippy for the kernel: {e}"))?;
+    if !status.success() {
+        return Err(format!(
+            "clippy found problems in the kernel ({status}); with the Debian toolchain it needs \
+             rust-web-clippy (`make deps`)"
+        ));
+    }
+    Ok(())
 }
 
 /// Code generation of a loadable module: the kernel's code model (auipc-based, ±2 GiB),

@@ -4,7 +4,7 @@ use std::fmt::Display;
 use std::process::ExitCode;
 
 use clap::ValueEnum;
-use kvas::layout::{plan, Kasan, Layout, Options, Profile, Target};
+use kvas::layout::{plan, Kasan, Layout, Options, Profile, Target, Vmsplit};
 
 /// An architecture name on the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -16,7 +16,7 @@ pub enum Arch {
     /// x86-64: 4level, 5level.
     #[value(name = "x86_64")]
     X86_64,
-    /// arm64: 4k-48, 64k-52, 4k-52.
+    /// arm64: 4k-39, 4k-48, 4k-52, 16k-36, 16k-47, 16k-48, 16k-52, 64k-42, 64k-48, 64k-52.
     Arm64,
     /// arm32: 3g, 3g-opt, 2g, 1g, 4g4g.
     Arm32,
@@ -50,6 +50,13 @@ pub enum ProfileArg {
     LinuxDoc,
 }
 
+/// `on` or `off`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OnOff {
+    On,
+    Off,
+}
+
 /// The planner's options.
 #[derive(clap::Args, Clone, Debug)]
 pub struct OptionArgs {
@@ -71,6 +78,22 @@ pub struct OptionArgs {
     /// Source of truth: Linux 6.17's code or its documentation tables.
     #[arg(long, value_enum, default_value = "linux")]
     pub profile: ProfileArg,
+    /// CONFIG_RANDOMIZE_BASE (default: what distribution kernels build: on for
+    /// x86_64, arm64 and riscv64, off on 32-bit; off on x86_64 with --profile
+    /// linux-doc, as mm.rst). On x86_64 it sets KERNEL_IMAGE_SIZE (1 GiB on,
+    /// 512 MiB off) and so where modules start.
+    #[arg(long, value_enum)]
+    pub kaslr: Option<OnOff>,
+    /// riscv32 only: plan the kvas riscv32 kernel booted with vmsplit=3g|2g|1g|4g4g
+    /// (image outside the linear map, in the shared top 256 MiB); without it,
+    /// Linux's riscv32. arm32 names its split in --mode.
+    #[arg(long, value_name = "SPLIT", value_parser = parse_split)]
+    pub split: Option<Vmsplit>,
+}
+
+/// Parses `3g`, `2g`, `1g` or `4g4g`.
+pub fn parse_split(text: &str) -> Result<Vmsplit, String> {
+    Vmsplit::from_name(text).ok_or_else(|| format!("unknown split '{text}' (expected 3g, 2g, 1g, 4g4g)"))
 }
 
 impl OptionArgs {
@@ -90,6 +113,8 @@ impl OptionArgs {
                 ProfileArg::Linux => Profile::Linux,
                 ProfileArg::LinuxDoc => Profile::LinuxDoc,
             },
+            kaslr: self.kaslr.map(|k| k == OnOff::On),
+            split: self.split,
         }
     }
 }
@@ -101,7 +126,8 @@ pub struct TargetArgs {
     #[arg(long, value_enum)]
     pub arch: Arch,
     /// Paging mode or split (riscv64: sv39|sv48|sv57; x86_64: 4level|5level;
-    /// arm64: 4k-48|64k-52|4k-52; riscv32: sv32; arm32: 3g|3g-opt|2g|1g|4g4g);
+    /// arm64: 4k-39|4k-48|4k-52|16k-36|16k-47|16k-48|16k-52|64k-42|64k-48|64k-52;
+    /// riscv32: sv32; arm32: 3g|3g-opt|2g|1g|4g4g);
     /// `kvas layout` also takes `all`: every mode of the architecture.
     #[arg(long)]
     pub mode: String,

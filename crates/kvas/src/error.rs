@@ -144,6 +144,22 @@ pub enum Error {
         /// Why it does not apply.
         reason: &'static str,
     },
+    /// Two layout options whose sum, from the address they offset, runs past the
+    /// end of the address space (a KASLR offset plus the kernel size, say).
+    OptionsOverflow {
+        /// The address they are added to, and its name.
+        base: u64,
+        /// What `base` is (`KERNEL_LINK_ADDR`, ...).
+        base_name: &'static str,
+        /// The first option and its value.
+        option: &'static str,
+        /// Its value.
+        value: u64,
+        /// The second option.
+        other: &'static str,
+        /// Its value.
+        other_value: u64,
+    },
     /// A physical range that is empty, wraps past 2^64 or ends above the 56-bit
     /// physical address space.
     BadPhysRange {
@@ -153,6 +169,25 @@ pub enum Error {
         size: u64,
         /// Why it was refused.
         reason: &'static str,
+    },
+    /// A virtual range that is empty or wraps past 2^64 (a misaligned one is
+    /// [`Error::Misaligned`]).
+    BadVirtRange {
+        /// Where it starts.
+        start: u64,
+        /// Its length in bytes.
+        size: u64,
+        /// Why it was refused.
+        reason: &'static str,
+    },
+    /// A range given by its bounds whose end lies below its start.
+    RangeReversed {
+        /// What the range is ("physical range", ...).
+        what: &'static str,
+        /// The start given.
+        start: u64,
+        /// The (exclusive) end given.
+        end: u64,
     },
     /// A fixed-capacity table (RAM banks, reservations) is full.
     TooManyRanges {
@@ -166,6 +201,18 @@ pub enum Error {
         /// Which entry of the comma-separated list (1 = the first).
         entry: usize,
         /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// An entry of a memory list in text form whose numbers parse but do not
+    /// make a usable physical range.
+    MemSpecRange {
+        /// Which entry of the comma-separated list (1 = the first).
+        entry: usize,
+        /// Its BASE.
+        start: u64,
+        /// Its SIZE.
+        size: u64,
+        /// Why it was refused.
         reason: &'static str,
     },
     /// A flattened device tree whose structure is broken.
@@ -184,8 +231,38 @@ pub enum Error {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// A device-tree range (a `reg` entry, a `/memreserve/` entry, the initrd)
+    /// that is not a usable physical range.
+    DtbRange {
+        /// Which node ("/memory", "/reserved-memory/*", "/memreserve/", "/chosen").
+        node: &'static str,
+        /// Which node (or entry) of that name, counting from 1 in tree order.
+        index: usize,
+        /// Where the range starts.
+        start: u64,
+        /// Its length in bytes.
+        size: u64,
+        /// Why it was refused.
+        reason: &'static str,
+    },
+    /// A device tree whose memory nodes give no usable RAM, and why.
+    DtbNoRam {
+        /// Children of the root with `device_type = "memory"`.
+        memory_nodes: usize,
+        /// How many of them are disabled.
+        disabled: usize,
+        /// The `reg` (or `linux,usable-memory`) entries of the enabled ones,
+        /// each empty or smaller than a page.
+        entries: usize,
+    },
     /// A memory map with no RAM in it.
     NoRam,
+    /// RAM exists, but no free page of it is left for page tables (or a pool):
+    /// all of it is reserved, `no-map`, or at or above `limit`.
+    NoUsableRam {
+        /// Frames must end at or below this address (`u64::MAX`: no limit).
+        limit: u64,
+    },
     /// A raw `satp` value whose MODE field is not Bare, Sv39, Sv48 or Sv57.
     UnsupportedSatpMode {
         /// The whole raw `satp` value.
@@ -305,18 +382,55 @@ impl fmt::Display for Error {
             }
             Error::InvalidOption { option, value, reason } => write!(f, "{option} {value:#x}: {reason}"),
             Error::UnsupportedOption { option, reason } => write!(f, "{option} is not supported: {reason}"),
+            Error::OptionsOverflow { base, base_name, option, value, other, other_value } => write!(
+                f,
+                "{option} {value:#x} plus {other} {other_value:#x} from {base_name} {base:#x} runs past the end of the address space"
+            ),
             Error::BadPhysRange { start, size, reason } => {
                 write!(f, "physical range of {size:#x} bytes at {start:#x} refused: {reason}")
             }
+            Error::BadVirtRange { start, size, reason } => {
+                write!(f, "virtual range of {size:#x} bytes at {start:#x} refused: {reason}")
+            }
+            Error::RangeReversed { what, start, end } => {
+                write!(f, "{what} [{start:#x}, {end:#x}) ends before it starts")
+            }
             Error::TooManyRanges { what, max } => write!(f, "too many {what}: at most {max} fit"),
             Error::BadMemSpec { entry, reason } => write!(f, "memory list, entry {entry}: {reason}"),
+            Error::MemSpecRange { entry, start, size, reason } => write!(
+                f,
+                "memory list, entry {entry}: range of {size:#x} bytes at {start:#x} refused: {reason}"
+            ),
             Error::DtbMalformed { offset, reason } => {
                 write!(f, "malformed device tree at byte {offset:#x}: {reason}")
             }
             Error::DtbNode { node, index, reason } => {
                 write!(f, "device tree node {node} (number {index} in the tree): {reason}")
             }
+            Error::DtbRange { node, index, start, size, reason } => write!(
+                f,
+                "device tree node {node} (number {index} in the tree): range of {size:#x} bytes at {start:#x} refused: {reason}"
+            ),
+            Error::DtbNoRam { memory_nodes: 0, .. } => {
+                write!(f, "the device tree has no memory node (no child of / has device_type = \"memory\")")
+            }
+            Error::DtbNoRam { memory_nodes, disabled, .. } if disabled == memory_nodes => write!(
+                f,
+                "the device tree's memory nodes ({memory_nodes}) are all disabled (status = \"disabled\")"
+            ),
+            Error::DtbNoRam { memory_nodes, disabled, entries } => write!(
+                f,
+                "the device tree's {} enabled memory node(s) hold no whole 4 KiB page: each of their {entries} reg entries is empty or smaller than a page",
+                memory_nodes - disabled
+            ),
             Error::NoRam => write!(f, "the memory map holds no RAM"),
+            Error::NoUsableRam { limit: u64::MAX } => {
+                write!(f, "no usable RAM is left: every bank was dropped, reserved or no-map")
+            }
+            Error::NoUsableRam { limit } => write!(
+                f,
+                "no usable RAM is left: every page of RAM below {limit:#x} (the end of the linear window) is reserved or no-map"
+            ),
             Error::UnsupportedSatpMode { satp } => write!(
                 f,
                 "satp {satp:#018x} has MODE {}, not Bare (0), Sv39 (8), Sv48 (9) or Sv57 (10)",

@@ -13,6 +13,8 @@
 //! - [`phys`]: the physical memory map (banks, reservations, from a device tree)
 //!   and the early frame allocator.
 //! - [`linear`]: the linear-map builder.
+//! - [`kspace`]: the kernel's address space as data ([`kspace::KernelSpec`]),
+//!   built in one place for the kernel and `kvas map`.
 //! - [`vm`]: virtual-range allocators (vmalloc, the modules window).
 //! - `sim` (feature `std`): simulated RAM and a spec-exact software MMU, the
 //!   oracle of the tests and a tool for checking tables on the host.
@@ -41,6 +43,7 @@ extern crate std;
 pub mod addr;
 pub mod arch;
 mod error;
+pub mod kspace;
 pub mod layout;
 pub mod linear;
 pub mod paging;

@@ -2,8 +2,8 @@
 //!
 //! [`build`] maps every byte of RAM that a [`MemoryMap`] calls mappable (RAM
 //! minus `no-map` reservations) at `PAGE_OFFSET + (pa - base)`, where `base` is
-//! chosen by a [`BaseRule`] (see [`base`] for why kvas does not round to 2 MiB
-//! as Linux does). Banks may start and end at any 4 KiB boundary, with holes
+//! chosen by a [`BaseRule`] (see [`base`] for when kvas moves it from Linux's
+//! 2 MiB rounding, and what that saves). Banks may start and end at any 4 KiB boundary, with holes
 //! between them; each piece goes to the engine's
 //! [`PageTable::map_range`], which puts down the largest leaf that the
 //! alignment and the remaining length allow, up to the root level (1 GiB in
@@ -13,14 +13,19 @@
 //!   physical                                      virtual
 //!   base ─┬─ (hole) ───────────────┐              PAGE_OFFSET ─┬─ unmapped
 //!         ├─ bank 0 (no-map cut) ──┼─ same offset ─────────────┼─ RW, no X
-//!         ├─ kernel text ──────────┼───────────────────────────┼─ RO alias (W^X)
+//!         ├─ kernel text, rodata ──┼───────────────────────────┼─ RO alias (W^X)
+//!         ├─ KFENCE pool ──────────┼───────────────────────────┼─ RW, 4 KiB pages only
 //!         ├─ bank 1 ───────────────┤                           ├─ RW, no X
 //!   base + size ─ (cap) ───────────┘  PAGE_OFFSET + size ──────┘
 //!         RAM beyond: not mapped, reported in [`LinearMap::capped`]
 //! ```
 //!
-//! Nothing in the linear map is executable, and the alias of the kernel's text
-//! is read-only, so no page is both writable and executable. RAM beyond the
+//! Nothing in the linear map is executable, and the aliases of the kernel's
+//! text and rodata are read-only (as Linux's `mark_rodata_ro` makes
+//! `lm_alias(rodata)` read-only), so no page is both writable and executable
+//! and the image's read-only data cannot be written through its alias. The
+//! KFENCE pool, if any, is mapped with 4 KiB pages only. [`crate::kspace`]
+//! fills these in from the kernel image. RAM beyond the
 //! window (`size` bytes, Linux's `KERN_VIRT_SIZE`) is left out and reported.
 //!
 //! **Minimal by construction.** Each maximal run of same-attribute mappable RAM
@@ -34,8 +39,7 @@
 //! again, their tables freed, and the error returned.
 
 pub mod base;
-#[cfg(feature = "std")]
-pub mod report;
+pub mod direct;
 
 pub use base::{choose_base, BaseRule};
 
@@ -59,6 +63,12 @@ pub struct LinearConfig {
     pub base_rule: BaseRule,
     /// The kernel's text, whose linear alias is mapped read-only.
     pub kernel_text: Option<PhysRange>,
+    /// The kernel's rodata, whose linear alias is mapped read-only too (Linux's
+    /// `mark_rodata_ro` makes `lm_alias(rodata)` read-only).
+    pub kernel_rodata: Option<PhysRange>,
+    /// The KFENCE pool: mapped read-write with 4 KiB pages only, so that KFENCE
+    /// can protect single pages of it.
+    pub kfence: Option<PhysRange>,
 }
 
 impl LinearConfig {
@@ -71,6 +81,8 @@ impl LinearConfig {
             max_leaf: PageSize::Size256T,
             base_rule: BaseRule::LargestLeaf,
             kernel_text: None,
+            kernel_rodata: None,
+            kfence: None,
         }
     }
 
@@ -148,58 +160,117 @@ impl core::fmt::Display for LinearMap {
     }
 }
 
-/// Calls `each(range, attrs)` for every maximal same-attribute run of mappable
-/// RAM inside `[base, limit)`: read-write, or read-only over `text`.
+/// One `map_range` call of the linear map: a maximal run of mappable RAM with
+/// one set of attributes and one largest leaf.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Piece {
+    /// The physical run.
+    pub range: PhysRange,
+    /// Read-write, or read-only over the kernel's text and rodata.
+    pub attrs: Attrs,
+    /// The largest leaf: the configuration's, or 4 KiB over the KFENCE pool.
+    pub max_leaf: PageSize,
+}
+
+/// The ranges cut out of the read-write runs, widened to whole pages, in address order.
+fn specials(cfg: &LinearConfig) -> [Option<(PhysRange, Attrs, PageSize)>; 3] {
+    let mut out = [
+        cfg.kernel_text.map(|r| (r.pages_around(), Attrs::KERNEL_RO, cfg.max_leaf)),
+        cfg.kernel_rodata.map(|r| (r.pages_around(), Attrs::KERNEL_RO, cfg.max_leaf)),
+        cfg.kfence.map(|r| (r.pages_around(), Attrs::KERNEL_RW, PageSize::Size4K)),
+    ];
+    out.sort_unstable_by_key(|s| s.map_or(u64::MAX, |(r, _, _)| r.start_u64()));
+    out
+}
+
+/// Calls `each(piece)` for every maximal run of mappable RAM inside
+/// `[base, limit)` with one attribute set and one largest leaf: read-write,
+/// read-only over the kernel's text and rodata, 4 KiB pages over the KFENCE
+/// pool (where these overlap, the first in address order wins). In address order.
 pub fn for_each_piece(
     map: &MemoryMap,
     base: u64,
     limit: u64,
-    text: Option<PhysRange>,
-    mut each: impl FnMut(PhysRange, Attrs) -> Result<(), Error>,
+    cfg: &LinearConfig,
+    mut each: impl FnMut(Piece) -> Result<(), Error>,
 ) -> Result<(), Error> {
     let window = PhysRange::from_bounds(base, limit)?;
-    let text = text.map(PhysRange::pages_around);
+    let specials = specials(cfg);
+    let rw = |start: u64, end: u64| -> Result<Piece, Error> {
+        Ok(Piece {
+            range: PhysRange::from_bounds(start, end)?,
+            attrs: Attrs::KERNEL_RW,
+            max_leaf: cfg.max_leaf,
+        })
+    };
     for ram in map.mappable() {
         let Some(ram) = ram.intersect(window) else { continue };
-        match text.and_then(|t| ram.intersect(t)) {
-            None => each(ram, Attrs::KERNEL_RW)?,
-            Some(ro) => {
-                if ram.start_u64() < ro.start_u64() {
-                    each(PhysRange::from_bounds(ram.start_u64(), ro.start_u64())?, Attrs::KERNEL_RW)?;
-                }
-                each(ro, Attrs::KERNEL_RO)?;
-                if ro.end() < ram.end() {
-                    each(PhysRange::from_bounds(ro.end(), ram.end())?, Attrs::KERNEL_RW)?;
-                }
+        let mut cursor = ram.start_u64();
+        for &(special, attrs, max_leaf) in specials.iter().flatten() {
+            let Some(cut) = ram.intersect(special) else { continue };
+            let start = cut.start_u64().max(cursor);
+            if start >= cut.end() {
+                continue;
             }
+            if cursor < start {
+                each(rw(cursor, start)?)?;
+            }
+            each(Piece { range: PhysRange::from_bounds(start, cut.end())?, attrs, max_leaf })?;
+            cursor = cut.end();
+        }
+        if cursor < ram.end() {
+            each(rw(cursor, ram.end())?)?;
         }
     }
     Ok(())
 }
 
 /// Maps all mappable RAM of `map` into `pt` as `cfg` says (see the module
-/// documentation). Returns what was mapped and the TLB work owed; on error the
-/// table is as it was.
+/// documentation), with the base [`choose_base`] picks. Returns what was mapped
+/// and the TLB work owed; on error the table is as it was.
 pub fn build<F: TableFormat, M: PhysMemory>(
     pt: &mut PageTable<F, M>,
     map: &MemoryMap,
     cfg: &LinearConfig,
     alloc: &mut impl FrameAllocator,
 ) -> Result<(LinearMap, Flush), Error> {
-    let g = pt.format().geometry();
-    let max_level = cfg.max_leaf.level().min(g.max_leaf_level());
-    let base = choose_base(cfg.base_rule, map, cfg.page_offset, cfg.size, max_level)?;
-    let limit = base.saturating_add(cfg.size).min(crate::phys::PHYS_END);
+    let base = cfg.choose_base(map, pt.format().geometry())?;
+    build_at(pt, map, cfg, base, alloc)
+}
+
+impl LinearConfig {
+    /// The physical base [`build`] uses for `map` in tables of `geometry`.
+    pub fn choose_base(&self, map: &MemoryMap, geometry: crate::paging::Geometry) -> Result<u64, Error> {
+        let max_level = self.max_leaf.level().min(geometry.max_leaf_level());
+        choose_base(self.base_rule, map, self.page_offset, self.size, max_level)
+    }
+
+    /// The end of the physical window for `base`: RAM at or above it is left out.
+    pub fn limit(&self, base: u64) -> u64 {
+        base.saturating_add(self.size).min(crate::phys::PHYS_END)
+    }
+}
+
+/// [`build`] with the physical base already chosen (so that a caller that
+/// needed it before, for its frame allocator's limit, chooses it once).
+pub fn build_at<F: TableFormat, M: PhysMemory>(
+    pt: &mut PageTable<F, M>,
+    map: &MemoryMap,
+    cfg: &LinearConfig,
+    base: u64,
+    alloc: &mut impl FrameAllocator,
+) -> Result<(LinearMap, Flush), Error> {
+    let limit = cfg.limit(base);
     let offset = cfg.page_offset.as_u64().wrapping_sub(base);
 
     let mut flush = Flush::none();
     let mut mapped_bytes = 0;
     let mut pieces = 0;
-    let outcome = for_each_piece(map, base, limit, cfg.kernel_text, |piece, attrs| {
-        let va = VirtAddr::new(piece.start_u64().wrapping_add(offset));
-        let f = pt.map_range(va, piece.start(), piece.size(), attrs, cfg.max_leaf, alloc)?;
+    let outcome = for_each_piece(map, base, limit, cfg, |p| {
+        let va = VirtAddr::new(p.range.start_u64().wrapping_add(offset));
+        let f = pt.map_range(va, p.range.start(), p.range.size(), p.attrs, p.max_leaf, alloc)?;
         flush.merge(f);
-        mapped_bytes += piece.size();
+        mapped_bytes += p.range.size();
         pieces += 1;
         Ok(())
     });
@@ -207,23 +278,34 @@ pub fn build<F: TableFormat, M: PhysMemory>(
         // Undo exactly what was mapped: the same pieces, so no leaf straddles an
         // end and the unmap needs no frames; emptied tables go back to `alloc`.
         let mut undone = 0;
-        let _ = for_each_piece(map, base, limit, cfg.kernel_text, |piece, _| {
+        let _ = for_each_piece(map, base, limit, cfg, |p| {
             if undone < pieces {
                 undone += 1;
-                let va = VirtAddr::new(piece.start_u64().wrapping_add(offset));
-                pt.unmap_range(va, piece.size(), alloc)?.ignore();
+                let va = VirtAddr::new(p.range.start_u64().wrapping_add(offset));
+                pt.unmap_range(va, p.range.size(), alloc)?.ignore();
             }
             Ok(())
         });
         return Err(e);
     }
+    Ok((placement(map, cfg, base, mapped_bytes, pieces)?, flush))
+}
 
+/// The [`LinearMap`] for `base`, with what lies beyond the window.
+pub fn placement(
+    map: &MemoryMap,
+    cfg: &LinearConfig,
+    base: u64,
+    mapped_bytes: u64,
+    pieces: usize,
+) -> Result<LinearMap, Error> {
+    let limit = cfg.limit(base);
     let capped_bytes = map.mappable().map(|r| r.end().saturating_sub(r.start_u64().max(limit))).sum();
     let capped = match map.mappable().last() {
         Some(last) if capped_bytes > 0 => Some(PhysRange::from_bounds(limit, last.end())?),
         _ => None,
     };
-    let lm = LinearMap {
+    Ok(LinearMap {
         base: PhysAddr::new(base)?,
         page_offset: cfg.page_offset,
         size: cfg.size,
@@ -231,8 +313,7 @@ pub fn build<F: TableFormat, M: PhysMemory>(
         pieces,
         capped,
         capped_bytes,
-    };
-    Ok((lm, flush))
+    })
 }
 
 #[cfg(test)]
@@ -246,8 +327,9 @@ mod tests {
         text: Option<PhysRange>,
     ) -> std::vec::Vec<(u64, u64, bool)> {
         let mut out = std::vec::Vec::new();
-        for_each_piece(map, base, limit, text, |r, a| {
-            out.push((r.start_u64(), r.end(), a == Attrs::KERNEL_RO));
+        let cfg = LinearConfig { kernel_text: text, ..LinearConfig::riscv(Mode::Sv39) };
+        for_each_piece(map, base, limit, &cfg, |p| {
+            out.push((p.range.start_u64(), p.range.end(), p.attrs == Attrs::KERNEL_RO));
             Ok(())
         })
         .unwrap();
@@ -274,7 +356,37 @@ mod tests {
             pieces(&map, 0xc000_0000, 0x1_0000_1000, Some(whole)),
             [(0xc000_1000, 0x1_0000_1000, true)]
         );
-        assert!(for_each_piece(&map, 0x1000, 0x1000, None, |_, _| Ok(())).is_err(), "an empty window");
+        let cfg = LinearConfig::riscv(Mode::Sv39);
+        assert!(for_each_piece(&map, 0x1000, 0x1000, &cfg, |_| Ok(())).is_err(), "an empty window");
+    }
+
+    #[test]
+    fn rodata_is_read_only_and_kfence_takes_4k_pages() {
+        let map = MemoryMap::from_text("0x80000000:1G").unwrap();
+        let cfg = LinearConfig {
+            kernel_text: Some(PhysRange::new(0x8020_0000, 0x10_0000).unwrap()),
+            kernel_rodata: Some(PhysRange::new(0x8030_0000, 0x4_0000).unwrap()),
+            kfence: Some(PhysRange::new(0xbfc0_0000, 0x20_0000).unwrap()),
+            ..LinearConfig::riscv(Mode::Sv48)
+        };
+        let mut out = std::vec::Vec::new();
+        for_each_piece(&map, 0x8000_0000, 0xc000_0000, &cfg, |p| {
+            out.push((p.range.start_u64(), p.range.end(), p.attrs, p.max_leaf));
+            Ok(())
+        })
+        .unwrap();
+        let (rw, ro, big) = (Attrs::KERNEL_RW, Attrs::KERNEL_RO, PageSize::Size256T);
+        assert_eq!(
+            out,
+            [
+                (0x8000_0000, 0x8020_0000, rw, big),
+                (0x8020_0000, 0x8030_0000, ro, big),
+                (0x8030_0000, 0x8034_0000, ro, big),
+                (0x8034_0000, 0xbfc0_0000, rw, big),
+                (0xbfc0_0000, 0xbfe0_0000, rw, PageSize::Size4K),
+                (0xbfe0_0000, 0xc000_0000, rw, big),
+            ]
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! window for frames not yet mapped). [`PhysMemory`] is the one small trait that
 //! separates them.
 
-use crate::addr::PhysAddr;
+use crate::addr::{PhysAddr, VirtAddr};
 
 /// Gives the engine a pointer to a physical table frame.
 ///
@@ -32,6 +32,17 @@ pub unsafe trait PhysMemory {
     #[inline(always)]
     fn entry_ptr(&self, pa: PhysAddr, idx: usize) -> *mut u64 {
         self.frame_ptr(pa).wrapping_add(idx)
+    }
+
+    /// The middle step of break-before-make (see
+    /// [`crate::paging::TableFormat::needs_break`]): the entry at `level` whose
+    /// range starts at `va` has just been made invalid, and before the engine writes its
+    /// replacement every CPU must forget the old translation. A live table on
+    /// arm64 issues `DSB ISHST; TLBI VAAE1IS, va; DSB ISH` here. The default
+    /// does nothing, which is right for a table no CPU uses yet.
+    #[inline(always)]
+    fn invalidate(&self, va: VirtAddr, level: u8) {
+        let _ = (va, level);
     }
 }
 

@@ -50,6 +50,6 @@ pub use cursor::TranslateCursor;
 pub use flush::Flush;
 pub use format::{Pte, TableFormat};
 pub use frame::FrameAllocator;
-pub use geometry::Geometry;
+pub use geometry::{Geometry, Space};
 pub use memory::{OffsetMemory, PhysMemory};
 pub use table::{Mapping, PageTable, TableStats, Translation};

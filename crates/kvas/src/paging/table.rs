@@ -212,14 +212,10 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
     }
 
     /// [`PageTable::translate`] from the root, at `root_level`, a constant
-    /// where it is inlined, so that the canonical check and the loop fold.
+    /// where it is inlined, so that the loop unrolls.
     #[inline(always)]
     fn translate_from(&self, va: VirtAddr, root_level: u8) -> Result<Translation, Error> {
-        let va_bits = Geometry::shift(root_level + 1);
-        let shift = 64 - va_bits;
-        if (((va.as_u64() << shift) as i64) >> shift) as u64 != va.as_u64() {
-            return Err(Error::NonCanonical { va, va_bits });
-        }
+        self.format.geometry().check_canonical(va)?;
         self.translate_below(va, self.root, root_level)
     }
 
@@ -385,6 +381,18 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         debug_assert!(idx < Geometry::ENTRIES);
         // SAFETY: as in `entry`.
         unsafe { self.mem.frame_ptr(table).add(idx).write_volatile(raw) }
+    }
+
+    /// Replaces the valid entry `idx` of `table` (whose range holds `va`, at
+    /// `level`) by `new`, with break-before-make where the format needs it.
+    #[inline(always)]
+    pub(super) fn replace_entry(&self, table: PhysAddr, idx: usize, va: VirtAddr, level: u8, new: u64) {
+        if F::BREAK_BEFORE_MAKE && self.format.needs_break(self.entry(table, idx), new) {
+            self.set_entry(table, idx, 0);
+            let first = va.as_u64() & !(Geometry::granularity(level) - 1);
+            self.mem.invalidate(VirtAddr::new(first), level);
+        }
+        self.set_entry(table, idx, new);
     }
 
     /// Clears a frame that is about to become a table.

@@ -4,7 +4,9 @@
 //! `G`, `T` or `P` (upper or lower case): `0x80000000:2G,0x100000000:512M`.
 //! Reservations may add a kind, `BASE:SIZE:no-map` (the default),
 //! `:reserved` or `:reusable`. Empty entries, zero sizes, overflow and junk are
-//! refused with the entry's position, never guessed at.
+//! refused with the entry's position, never guessed at; a range that wraps
+//! past 2^64 or ends above 2^56 is [`Error::MemSpecRange`], with the entry and
+//! its numbers.
 
 use crate::phys::memory_map::{MemoryMap, ReserveKind, ReservedBy};
 use crate::Error;
@@ -88,10 +90,15 @@ pub fn parse_list(
         if size == 0 {
             return Err(err("SIZE is 0"));
         }
-        if base.checked_add(size).is_none() {
-            return Err(err("BASE + SIZE wraps past 2^64"));
+        if u128::from(base) + u128::from(size) > 1 << 64 {
+            let reason = "it wraps past 2^64";
+            return Err(Error::MemSpecRange { entry, start: base, size, reason });
         }
-        each(entry, SpecEntry { base, size, kind })?;
+        // The map's own refusals (above 2^56, say), told with the entry.
+        each(entry, SpecEntry { base, size, kind }).map_err(|e| match e {
+            Error::BadPhysRange { start, size, reason } => Error::MemSpecRange { entry, start, size, reason },
+            other => other,
+        })?;
     }
     Ok(())
 }
@@ -176,15 +183,36 @@ mod tests {
             e(2, "the entry is empty (expected BASE:SIZE)")
         );
         assert_eq!(MemoryMap::from_text("0x0:4K,0x2000:0"), e(2, "SIZE is 0"));
-        assert_eq!(MemoryMap::from_text("0xffffffffffff0000:1M"), e(1, "BASE + SIZE wraps past 2^64"));
+        assert_eq!(
+            MemoryMap::from_text("0xffffffffffff0000:1M").unwrap_err().to_string(),
+            "memory list, entry 1: range of 0x100000 bytes at 0xffffffffffff0000 refused: it wraps past 2^64"
+        );
         assert_eq!(MemoryMap::from_text("0:4K:no-map"), e(1, "RAM banks take no kind"));
         assert_eq!(
             MemoryMap::from_text("0:4K:1:2"),
             e(1, "unknown kind (expected no-map, reserved or reusable)")
         );
         assert_eq!(MemoryMap::from_text("0:4K:reserved:x"), e(1, "too many ':' (expected BASE:SIZE[:KIND])"));
-        // Passes the text check, fails the map's: above 2^56.
-        assert!(matches!(MemoryMap::from_text("0x100000000000000:4K"), Err(Error::BadPhysRange { .. })));
+        // Passes the text check, fails the map's (above 2^56, or ending at 2^64
+        // exactly, which does not wrap): told with the entry and the numbers.
+        assert_eq!(
+            MemoryMap::from_text("0x80000000:1G,0x100000000000000:4K").unwrap_err().to_string(),
+            "memory list, entry 2: range of 0x1000 bytes at 0x100000000000000 refused: it ends above the 56-bit physical address space"
+        );
+        assert_eq!(
+            MemoryMap::from_text("0xfffffffffffff000:4K"),
+            Err(Error::MemSpecRange {
+                entry: 1,
+                start: 0xffff_ffff_ffff_f000,
+                size: 0x1000,
+                reason: "it ends above the 56-bit physical address space"
+            })
+        );
+        let mut m = MemoryMap::from_text("0x80000000:1G").unwrap();
+        assert_eq!(
+            m.reserve_text("0x80000000:4K,0xfffffffffffff000:8K").unwrap_err().to_string(),
+            "memory list, entry 2: range of 0x2000 bytes at 0xfffffffffffff000 refused: it wraps past 2^64"
+        );
     }
 
     #[test]

@@ -1,0 +1,136 @@
+//! How `kvas map` prints a [`Built`]: the DESIGN.md JSON contract (serde), an
+//! aligned table, or the kernel's own `kvas: built ...` lines.
+
+use std::fmt::Write as _;
+
+use kvas::kspace::{Built, BuiltRegion, RegionKind};
+use kvas::paging::Geometry;
+use kvas::PageSize;
+use serde::ser::{Serialize, SerializeMap, Serializer};
+
+/// Leaves by size, as `{ "4K": a, "2M": b, ... }` over the mode's leaf sizes.
+struct Leaves<'a> {
+    geometry: Geometry,
+    counts: &'a [u64; Geometry::MAX_LEVELS],
+}
+
+impl Serialize for Leaves<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let sizes: Vec<PageSize> = self.geometry.page_sizes().collect();
+        let mut m = s.serialize_map(Some(sizes.len()))?;
+        for size in sizes {
+            m.serialize_entry(size.name(), &self.counts[size.level() as usize])?;
+        }
+        m.end()
+    }
+}
+
+/// One region of the contract's `regions` array.
+#[derive(serde::Serialize)]
+struct RegionJson<'a> {
+    name: &'static str,
+    leaves: Leaves<'a>,
+    bytes: u64,
+    /// Table pages the region's step added (see `BuiltRegion::tables`).
+    tables: u64,
+    start: String,
+    size: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    page_offset: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    phys_base: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    capped_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kfence: Option<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    counted: bool,
+}
+
+/// The contract's object: mode, pt_pages, leaves, mapped_bytes, regions.
+#[derive(serde::Serialize)]
+struct MapJson<'a> {
+    mode: &'static str,
+    pt_pages: u64,
+    leaves: Leaves<'a>,
+    mapped_bytes: u64,
+    regions: Vec<RegionJson<'a>>,
+}
+
+fn hex(x: u64) -> String {
+    format!("{x:#x}")
+}
+
+fn region_json<'a>(b: &'a Built, r: &'a BuiltRegion) -> RegionJson<'a> {
+    let geometry = b.mode.geometry();
+    let linear = if r.kind == RegionKind::Linear { b.linear } else { None };
+    RegionJson {
+        name: r.kind.name(),
+        leaves: Leaves { geometry, counts: &r.leaves },
+        bytes: r.bytes,
+        tables: r.tables,
+        start: format!("{:#018x}", r.start.as_u64()),
+        size: r.size,
+        page_offset: linear.map(|l| format!("{:#018x}", l.page_offset.as_u64())),
+        phys_base: linear.map(|l| hex(l.base.as_u64())),
+        capped_bytes: linear.map(|l| l.capped_bytes),
+        kfence: if r.kind == RegionKind::Linear { b.kfence.map(|k| hex(k.start_u64())) } else { None },
+        counted: r.kind == RegionKind::Linear && b.linear_counted,
+    }
+}
+
+/// The JSON object of the `kvas map` contract, on one line.
+pub fn to_json(b: &Built) -> String {
+    let geometry = b.mode.geometry();
+    let doc = MapJson {
+        mode: b.mode.name(),
+        pt_pages: b.pt_pages,
+        leaves: Leaves { geometry, counts: &b.leaves },
+        mapped_bytes: b.mapped_bytes,
+        regions: b.regions().iter().map(|r| region_json(b, r)).collect(),
+    };
+    serde_json::to_string(&doc).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+}
+
+/// Aligned columns: bytes, leaves by size and tables per region, then the totals.
+pub fn to_table(b: &Built) -> String {
+    let sizes: Vec<PageSize> = b.mode.geometry().page_sizes().collect();
+    let mut out = String::new();
+    if let Some(l) = b.linear {
+        let _ = writeln!(
+            out,
+            "mode {}: PAGE_OFFSET {:#018x} maps physical {:#x}",
+            b.mode.name(),
+            l.page_offset.as_u64(),
+            l.base.as_u64()
+        );
+    } else {
+        let _ = writeln!(out, "mode {}", b.mode.name());
+    }
+    let mut header = format!("{:<10} {:>20}", "region", "bytes");
+    for s in &sizes {
+        let _ = write!(header, " {:>8}", s.name());
+    }
+    let _ = writeln!(out, "{header} {:>7}", "tables");
+    let mut row = |name: &str, bytes: u64, leaves: &[u64; Geometry::MAX_LEVELS], tables: u64| {
+        let mut line = format!("{name:<10} {bytes:>#20x}");
+        for s in &sizes {
+            let _ = write!(line, " {:>8}", leaves[s.level() as usize]);
+        }
+        let _ = writeln!(out, "{line} {tables:>7}");
+    };
+    for r in b.regions() {
+        row(r.kind.name(), r.bytes, &r.leaves, r.tables);
+    }
+    row("total", b.mapped_bytes, &b.leaves, b.pt_pages);
+    let _ = writeln!(out, "table pages: {} (root included)", b.pt_pages);
+    if let Some(k) = b.kfence {
+        let _ = writeln!(out, "kfence pool: {k} (4 KiB pages in the linear map)");
+    }
+    out
+}
+
+/// The kernel's serial lines, one per region, each ending in a newline.
+pub fn to_built_lines(b: &Built) -> String {
+    b.lines().map(|l| format!("{l}\n")).collect()
+}
