@@ -156,17 +156,17 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
             });
         }
         self.format.check_leaf(pa, size.bytes(), attrs)?;
-        let (mut table, mut level, raw) = self.walk(va, leaf_level);
+        let (mut table, mut level, raw) = self.walk_remembering(va, leaf_level);
         if level == leaf_level || self.format.is_valid(raw) {
             let flush = self.put_leaf_checked(table, va, pa, attrs, level, leaf_level, raw)?;
             self.remember(leaf_level, va, table);
-            self.remember_upper(va, leaf_level);
             return Ok(flush);
         }
         // Missing tables from `level` down: link them top-down, each cleared
         // before it becomes reachable. If one cannot be had, the chain built so
         // far (empty tables only) is unlinked where it hangs and freed.
         let (top_table, top_level) = (table, level);
+        let mut new_upper = None;
         while level > leaf_level {
             let Some(frame) = alloc.allocate_frame() else {
                 let got = u64::from(top_level - level);
@@ -181,21 +181,36 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
             self.set_entry(table, Geometry::index(va.as_u64(), level), self.format.encode_table(frame));
             table = frame;
             level -= 1;
+            if level == 1 {
+                new_upper = Some(table);
+            }
         }
         let flush = self.put_leaf(table, va, pa, attrs, leaf_level)?;
         self.remember(leaf_level, va, table);
-        self.remember_upper(va, leaf_level);
+        // A level-1 table linked just now (not remembered on the way down);
+        // only now, since a failure above would have freed it.
+        if let (0, Some(upper)) = (leaf_level, new_upper) {
+            self.remember(1, va, upper);
+        }
         Ok(flush)
     }
 
-    /// After a full walk to a level-0 leaf: remembers the level-1 table on
-    /// `va`'s path too, so that the next 4 KiB maps and translations in the
-    /// same 1 GiB start there.
-    fn remember_upper(&mut self, va: VirtAddr, leaf_level: u8) {
-        if leaf_level == 0 && HINT_LEVELS > 1 {
-            if let (table, 1, _) = self.walk(va, 1) {
-                self.remember(1, va, table);
-            }
+    /// [`PageTable::walk`] towards a level-`leaf_level` leaf that, for a 4 KiB
+    /// leaf, remembers the level-1 table it passes, so that the next 4 KiB maps
+    /// and translations in the same 1 GiB start there. It reads exactly the
+    /// entries a plain walk reads (a fixmap-window `PhysMemory` pays per read).
+    fn walk_remembering(&mut self, va: VirtAddr, leaf_level: u8) -> (PhysAddr, u8, u64) {
+        if leaf_level != 0 || HINT_LEVELS < 2 {
+            return self.walk(va, leaf_level);
+        }
+        let (upper, level, raw) = self.walk(va, 1);
+        if level != 1 {
+            return (upper, level, raw);
+        }
+        self.remember(1, va, upper);
+        match self.format.next_table(raw, 1) {
+            Some(table) => (table, 0, self.entry(table, Geometry::index(va.as_u64(), 0))),
+            None => (upper, 1, raw),
         }
     }
 

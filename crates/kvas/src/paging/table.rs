@@ -228,9 +228,9 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
             let raw = self.entry(table, Geometry::index(va.as_u64(), level));
             match self.format.next_table(raw, level) {
                 Some(next) => table = next,
-                // A hole or a larger leaf: rare enough to walk again, out of
-                // line, rather than carry the level along the fast path.
-                None => return self.translate_stopped(va),
+                // A hole or a larger leaf. Each unrolled level exits on its
+                // own, so `level` is a constant there.
+                None => return self.translate_stop(va, level, raw),
             }
             level -= 1;
         }
@@ -245,11 +245,11 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         Err(Error::CorruptEntry { va, level: 0, raw })
     }
 
-    /// [`PageTable::translate`] of a canonical `va` whose walk stops above
-    /// level 0: walks again and decodes what it stops at.
-    #[inline(never)]
-    fn translate_stopped(&self, va: VirtAddr) -> Result<Translation, Error> {
-        let (_, level, raw) = self.walk(va, 0);
+    /// The walk of `va` stopped above level 0 on `raw`, at `level` (a
+    /// constant on the inlined hinted path): a hole, a larger leaf, or an entry
+    /// the format refuses.
+    #[inline(always)]
+    fn translate_stop(&self, va: VirtAddr, level: u8, raw: u64) -> Result<Translation, Error> {
         if !self.format.is_valid(raw) {
             return Err(Error::NotMapped { va });
         }
@@ -257,8 +257,9 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
     }
 
     /// The walk of `va` stopped at `level` on `raw`, a valid entry that is not
-    /// a pointer: a leaf, or an entry the format refuses.
-    #[inline(always)]
+    /// a pointer: a leaf, or an entry the format refuses. Out of line: the
+    /// hot paths end in a 4 KiB leaf or a hole.
+    #[inline(never)]
     fn translate_other(&self, va: VirtAddr, level: u8, raw: u64) -> Result<Translation, Error> {
         match self.format.leaf(raw, level) {
             Some((pa, attrs)) if level <= self.format.geometry().max_leaf_level() => {
