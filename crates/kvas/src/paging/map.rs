@@ -195,25 +195,6 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         Ok(flush)
     }
 
-    /// [`PageTable::walk`] towards a level-`leaf_level` leaf that, for a 4 KiB
-    /// leaf, remembers the level-1 table it passes, so that the next 4 KiB maps
-    /// and translations in the same 1 GiB start there. It reads exactly the
-    /// entries a plain walk reads (a fixmap-window `PhysMemory` pays per read).
-    fn walk_remembering(&mut self, va: VirtAddr, leaf_level: u8) -> (PhysAddr, u8, u64) {
-        if leaf_level != 0 || HINT_LEVELS < 2 {
-            return self.walk(va, leaf_level);
-        }
-        let (upper, level, raw) = self.walk(va, 1);
-        if level != 1 {
-            return (upper, level, raw);
-        }
-        self.remember(1, va, upper);
-        match self.format.next_table(raw, 1) {
-            Some(table) => (table, 0, self.entry(table, Geometry::index(va.as_u64(), 0))),
-            None => (upper, 1, raw),
-        }
-    }
-
     /// Writes a leaf into an entry the caller knows to be free of pointers; fails
     /// if the entry is valid. It does not touch the hints: a caller that
     /// reached `table` other than through its hint remembers it.

@@ -182,17 +182,21 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
     ///
     /// It reads entries and stores nothing, so translations of independent
     /// addresses do not wait for each other and a core overlaps their cache
-    /// misses. Where `va` lies in the 1 GiB whose level-1 table the last
-    /// single-page map or unmap reached (the level-1 hint, which only those
-    /// `&mut self` calls write), the walk starts at that table, as a hardware
-    /// walker starts at a paging-structure cache hit: that part is inlined
+    /// misses. Where `va` lies in the 2 MiB or the 1 GiB whose level-0 or
+    /// level-1 table the last single-page map or unmap reached (the hints,
+    /// which only those `&mut self` calls write), the walk starts at that
+    /// table, as a hardware walker starts at a paging-structure cache hit: that part is inlined
     /// into the caller, with a 4 KiB leaf decoded right there. Otherwise an
     /// out-of-line walk branches once on the run-time depth to a walk unrolled
     /// for that depth (see [`PageTable::walk`]).
     #[inline(always)]
     pub fn translate(&self, va: VirtAddr) -> Result<Translation, Error> {
-        // A hit stands for a canonical address: the tag holds bits 63..30 of an
-        // address already checked, and canonical form is decided by bits 38 and up.
+        // A hit stands for a canonical address: the tag holds bits 63..21 or
+        // 63..30 of an address already checked, and canonical form is decided by
+        // bits 38 and up.
+        if let Some(table) = self.hints[0].lookup(0, va) {
+            return self.translate_below(va, table, 0);
+        }
         if let Some(table) = self.hints[1].lookup(1, va) {
             return self.translate_below(va, table, 1);
         }
@@ -301,6 +305,25 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
                 None => return (table, level, raw),
             }
             level -= 1;
+        }
+    }
+
+    /// [`PageTable::walk`] towards a level-`leaf_level` leaf that, for a 4 KiB
+    /// leaf, remembers the level-1 table it passes, so that the next 4 KiB maps
+    /// and translations in the same 1 GiB start there. It reads exactly the
+    /// entries a plain walk reads (a fixmap-window `PhysMemory` pays per read).
+    pub(super) fn walk_remembering(&mut self, va: VirtAddr, leaf_level: u8) -> (PhysAddr, u8, u64) {
+        if leaf_level != 0 || HINT_LEVELS < 2 {
+            return self.walk(va, leaf_level);
+        }
+        let (upper, level, raw) = self.walk(va, 1);
+        if level != 1 {
+            return (upper, level, raw);
+        }
+        self.remember(1, va, upper);
+        match self.format.next_table(raw, 1) {
+            Some(table) => (table, 0, self.entry(table, Geometry::index(va.as_u64(), 0))),
+            None => (upper, 1, raw),
         }
     }
 

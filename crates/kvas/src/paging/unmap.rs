@@ -50,7 +50,7 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         alloc: &mut impl FrameAllocator,
     ) -> Result<Flush, Error> {
         let leaf_level = self.format.geometry().check_page(va, size)?;
-        let (table, level, raw) = self.walk(va, leaf_level);
+        let (table, level, raw) = self.walk_remembering(va, leaf_level);
         if level == leaf_level && self.format.leaf(raw, level).is_some() {
             let idx = Geometry::index(va.as_u64(), level);
             self.set_entry(table, idx, 0);
