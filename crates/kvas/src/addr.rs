@@ -149,16 +149,19 @@ impl fmt::LowerHex for VirtAddr {
     }
 }
 
-/// A leaf size of a table with 4 KiB pages and 512 entries per table.
+/// A leaf size of a table with 4 KiB pages: 512 entries per table, or 1024
+/// for Sv32, whose level-1 leaf is [`PageSize::Size4M`].
 ///
 /// Level numbering follows the RISC-V privileged spec: a leaf at level 0 maps
-/// 4 KiB, level 1 maps 2 MiB, and so on up to the root.
+/// 4 KiB, level 1 maps 2 MiB (4 MiB in Sv32), and so on up to the root.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
 pub enum PageSize {
     /// 4 KiB (level 0).
     Size4K,
     /// 2 MiB (level 1): a RISC-V megapage, an x86 large page.
     Size2M,
+    /// 4 MiB (level 1 of Sv32's 1024-entry tables): an Sv32 megapage.
+    Size4M,
     /// 1 GiB (level 2): a RISC-V gigapage.
     Size1G,
     /// 512 GiB (level 3): a RISC-V terapage (Sv48, Sv57).
@@ -168,20 +171,31 @@ pub enum PageSize {
 }
 
 impl PageSize {
-    /// Every size, smallest first.
+    /// Every size of 512-entry tables, smallest first, one per level (not
+    /// [`PageSize::Size4M`]: see [`crate::paging::Geometry::page_sizes`]).
     pub const ALL: [PageSize; 5] = [Self::Size4K, Self::Size2M, Self::Size1G, Self::Size512G, Self::Size256T];
 
     /// The size in bytes.
     pub const fn bytes(self) -> u64 {
-        1 << (12 + 9 * self.level() as u32)
+        match self {
+            Self::Size4M => 4 << 20,
+            _ => 1 << (12 + 9 * self.level() as u32),
+        }
     }
 
-    /// The level whose leaves have this size (0 for 4 KiB).
+    /// The level whose leaves have this size (0 for 4 KiB, 1 for 2 and 4 MiB).
     pub const fn level(self) -> u8 {
-        self as u8
+        match self {
+            Self::Size4K => 0,
+            Self::Size2M | Self::Size4M => 1,
+            Self::Size1G => 2,
+            Self::Size512G => 3,
+            Self::Size256T => 4,
+        }
     }
 
-    /// The size of a leaf at `level`, if there is one.
+    /// The size of a leaf at `level` of a 512-entry table, if there is one
+    /// (per mode: [`crate::paging::Geometry::page_size`]).
     pub const fn from_level(level: u8) -> Option<Self> {
         match level {
             0 => Some(Self::Size4K),
@@ -193,11 +207,12 @@ impl PageSize {
         }
     }
 
-    /// The short name used in reports: `4K`, `2M`, `1G`, `512G`, `256T`.
+    /// The short name used in reports: `4K`, `2M`, `4M`, `1G`, `512G`, `256T`.
     pub const fn name(self) -> &'static str {
         match self {
             Self::Size4K => "4K",
             Self::Size2M => "2M",
+            Self::Size4M => "4M",
             Self::Size1G => "1G",
             Self::Size512G => "512G",
             Self::Size256T => "256T",

@@ -266,6 +266,8 @@ impl Aarch64 {
 }
 
 impl TableFormat for Aarch64 {
+    type Entry = u64;
+
     const BREAK_BEFORE_MAKE: bool = true;
 
     #[inline(always)]

@@ -5,4 +5,5 @@
 
 pub mod aarch64;
 pub mod riscv;
+pub mod riscv32;
 pub mod x86_64;

@@ -247,6 +247,8 @@ fn check_leaf(pa: PhysAddr, len: u64, attrs: Attrs) -> Result<(), Error> {
 macro_rules! riscv_format {
     ([$($generics:tt)*] $ty:ty, $self:ident => $geometry:expr) => {
         impl<$($generics)*> TableFormat for $ty {
+            type Entry = u64;
+
             #[inline(always)]
             fn geometry(&$self) -> Geometry {
                 $geometry

@@ -191,6 +191,8 @@ const fn leaf_zero_bits(level: u8) -> u64 {
 }
 
 impl TableFormat for X86_64 {
+    type Entry = u64;
+
     #[inline(always)]
     fn geometry(&self) -> Geometry {
         self.geometry

@@ -1,6 +1,9 @@
 //! Splitting a virtual range into the entries of one table.
 
-use crate::paging::Geometry;
+use core::marker::PhantomData;
+
+use crate::paging::format::Entry;
+use crate::paging::geometry::{granularity_for, index_for};
 
 /// One entry's share of a range: the entry index, where the share starts, how
 /// long it is, and whether it covers the entry's whole span.
@@ -16,20 +19,22 @@ pub(super) struct Chunk {
 ///
 /// The range must lie inside the span of one table at that level (the caller
 /// recursed into it through the parent entry), so indices never wrap.
-pub(super) struct Chunks {
+/// `E` is the table's entry word, which fixes the entries per table.
+pub(super) struct Chunks<E> {
     va: u64,
     remaining: u64,
     level: u8,
+    entry: PhantomData<E>,
 }
 
-impl Chunks {
+impl<E: Entry> Chunks<E> {
     #[inline(always)]
     pub fn new(va: u64, len: u64, level: u8) -> Self {
-        Self { va, remaining: len, level }
+        Self { va, remaining: len, level, entry: PhantomData }
     }
 }
 
-impl Iterator for Chunks {
+impl<E: Entry> Iterator for Chunks<E> {
     type Item = Chunk;
 
     #[inline(always)]
@@ -37,10 +42,10 @@ impl Iterator for Chunks {
         if self.remaining == 0 {
             return None;
         }
-        let gran = Geometry::granularity(self.level);
+        let gran = granularity_for::<E>(self.level);
         let offset = self.va & (gran - 1);
         let len = (gran - offset).min(self.remaining);
-        let chunk = Chunk { idx: Geometry::index(self.va, self.level), va: self.va, len, full: len == gran };
+        let chunk = Chunk { idx: index_for::<E>(self.va, self.level), va: self.va, len, full: len == gran };
         self.va = self.va.wrapping_add(len);
         self.remaining -= len;
         Some(chunk)
@@ -54,7 +59,7 @@ mod tests {
     #[test]
     fn partial_full_partial() {
         let start = 0x20_0000 - 0x1000;
-        let chunks: Vec<Chunk> = Chunks::new(start, 0x1000 + 0x40_0000 + 0x2000, 1).collect();
+        let chunks: Vec<Chunk> = Chunks::<u64>::new(start, 0x1000 + 0x40_0000 + 0x2000, 1).collect();
         assert_eq!(
             chunks,
             [
@@ -68,9 +73,23 @@ mod tests {
 
     #[test]
     fn the_top_of_the_address_space_does_not_overflow() {
-        let chunks: Vec<Chunk> = Chunks::new(0xffff_ffff_ffe0_0000, 0x20_0000, 0).collect();
+        let chunks: Vec<Chunk> = Chunks::<u64>::new(0xffff_ffff_ffe0_0000, 0x20_0000, 0).collect();
         assert_eq!(chunks.len(), 512);
         assert_eq!(chunks[511].idx, 511);
         assert!(chunks.iter().all(|c| c.full));
+    }
+
+    #[test]
+    fn four_byte_entries_make_4_mib_chunks_of_1024() {
+        let chunks: Vec<Chunk> = Chunks::<u32>::new(0x3f_f000, 0x40_2000, 1).collect();
+        assert_eq!(
+            chunks,
+            [
+                Chunk { idx: 0, va: 0x3f_f000, len: 0x1000, full: false },
+                Chunk { idx: 1, va: 0x40_0000, len: 0x40_0000, full: true },
+                Chunk { idx: 2, va: 0x80_0000, len: 0x1000, full: false },
+            ]
+        );
+        assert_eq!(Chunks::<u32>::new(0xffc0_0000, 0x40_0000, 0).last().map(|c| c.idx), Some(1023));
     }
 }

@@ -1,8 +1,9 @@
 //! [`TranslateCursor`]: a caller's own hint for a run of translations.
 
 use crate::addr::{PageSize, VirtAddr};
+use crate::paging::geometry::index_for;
 use crate::paging::table::LeafHint;
-use crate::paging::{Geometry, PageTable, PhysMemory, TableFormat, Translation};
+use crate::paging::{PageTable, PhysMemory, TableFormat, Translation};
 use crate::Error;
 
 /// Translations through a shared table with a hint of the caller's own: the
@@ -32,8 +33,8 @@ impl<F: TableFormat, M: PhysMemory> TranslateCursor<'_, F, M> {
     #[inline(always)]
     pub fn translate(&mut self, va: VirtAddr) -> Result<Translation, Error> {
         // A hit stands for a canonical address (see `PageTable::translate`).
-        if let Some(table) = self.hint.lookup(0, va) {
-            let raw = self.table.entry(table, Geometry::index(va.as_u64(), 0));
+        if let Some(table) = self.hint.lookup::<F::Entry>(0, va) {
+            let raw = self.table.entry(table, index_for::<F::Entry>(va.as_u64(), 0));
             if let Some((pa, attrs)) = self.table.format.leaf(raw, 0) {
                 let pa = pa.add(va.as_u64() & (crate::PAGE_SIZE - 1));
                 return Ok(Translation { pa, attrs, size: PageSize::Size4K });
@@ -59,7 +60,7 @@ impl<F: TableFormat, M: PhysMemory> TranslateCursor<'_, F, M> {
         if let Ok(Translation { size: PageSize::Size4K, .. }) = t {
             if let (leaf_table, 0, _) = table.walk(va, 0) {
                 let max_leaf = table.format.geometry().max_leaf_level();
-                hint = Some(LeafHint::new(0, va, leaf_table, max_leaf));
+                hint = Some(LeafHint::new::<F::Entry>(0, va, leaf_table, max_leaf));
             }
         }
         (t, hint)

@@ -1,12 +1,39 @@
 //! The plug between the generic engine and one architecture's tables.
 //!
-//! A [`TableFormat`] says how deep the table is ([`Geometry`], a run-time value)
-//! and how entries are encoded, through one architecture-neutral view, [`Pte`].
+//! A [`TableFormat`] says how deep the table is ([`Geometry`], a run-time value),
+//! how wide an entry is ([`TableFormat::Entry`], a compile-time type: 64 bits
+//! with 512 entries per table, or 32 bits with 1024) and how entries are
+//! encoded, through one architecture-neutral view, [`Pte`].
 //! The engine never names an architecture; a format never walks a table.
 
 use crate::addr::PhysAddr;
 use crate::paging::{Attrs, Geometry};
 use crate::Error;
+
+/// The machine word of one table entry: `u64` (512 per 4 KiB table, 9 index
+/// bits per level) or `u32` (1024 per table, 10 bits).
+///
+/// The engine's index and size arithmetic comes from [`Entry::INDEX_BITS`], a
+/// constant, so a 64-bit format compiles to the same code as when 512 entries
+/// were the engine's only shape.
+pub trait Entry: Copy + Eq + Into<u64> + core::fmt::Debug + 'static {
+    /// The all-zero (invalid) entry.
+    const ZERO: Self;
+    /// log2 of the entries in one 4 KiB table.
+    const INDEX_BITS: u32;
+    /// Entries in one 4 KiB table.
+    const ENTRIES: usize = 1 << Self::INDEX_BITS;
+}
+
+impl Entry for u64 {
+    const ZERO: Self = 0;
+    const INDEX_BITS: u32 = 9;
+}
+
+impl Entry for u32 {
+    const ZERO: Self = 0;
+    const INDEX_BITS: u32 = 10;
+}
 
 /// One table entry, as the engine sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,41 +59,46 @@ pub enum Pte {
 /// that encoding inlines into the walk. The mode is data inside the value (for
 /// example `Riscv { mode: Sv48 }`), so one compiled engine serves every depth.
 pub trait TableFormat: Copy {
+    /// The entry word: `u64` for RISC-V Sv39 and up, x86-64 and arm64, `u32`
+    /// for Sv32. [`Geometry::index_bits`] of [`TableFormat::geometry`] must be
+    /// its [`Entry::INDEX_BITS`] ([`crate::paging::PageTable::new`] checks).
+    type Entry: Entry;
+
     /// Levels and leaf levels of the mode.
     fn geometry(&self) -> Geometry;
 
     /// Decodes a raw entry found at `level`.
-    fn decode(&self, raw: u64, level: u8) -> Pte;
+    fn decode(&self, raw: Self::Entry, level: u8) -> Pte;
 
     /// Encodes a pointer to a next-level table.
-    fn encode_table(&self, table: PhysAddr) -> u64;
+    fn encode_table(&self, table: PhysAddr) -> Self::Entry;
 
     /// Encodes a pointer to a *pinned* table: one the engine never frees when it
     /// empties (see [`crate::paging::PageTable::populate`]). The mark must be a
     /// bit the hardware ignores. A format without such a bit keeps the default,
     /// and its tables are then never pinned.
-    fn encode_pinned_table(&self, table: PhysAddr) -> u64 {
+    fn encode_pinned_table(&self, table: PhysAddr) -> Self::Entry {
         self.encode_table(table)
     }
 
     /// Whether `raw`, a pointer, carries the pinned mark.
     #[inline(always)]
-    fn is_pinned(&self, raw: u64) -> bool {
+    fn is_pinned(&self, raw: Self::Entry) -> bool {
         let _ = raw;
         false
     }
 
     /// Encodes a leaf at `level` mapping `pa`. The engine has already checked
     /// `pa` and `attrs` with [`TableFormat::check_leaf`] and aligned `pa` to the level.
-    fn encode_leaf(&self, pa: PhysAddr, attrs: Attrs, level: u8) -> u64;
+    fn encode_leaf(&self, pa: PhysAddr, attrs: Attrs, level: u8) -> Self::Entry;
 
     /// Whether `raw` is a valid entry of any kind (the fast path of the walk).
-    fn is_valid(&self, raw: u64) -> bool;
+    fn is_valid(&self, raw: Self::Entry) -> bool;
 
     /// The next table if `raw` is a well-formed pointer at `level`, else `None`
     /// (the fast path of the walk; agrees with [`TableFormat::decode`]).
     #[inline(always)]
-    fn next_table(&self, raw: u64, level: u8) -> Option<PhysAddr> {
+    fn next_table(&self, raw: Self::Entry, level: u8) -> Option<PhysAddr> {
         match self.decode(raw, level) {
             Pte::Table(next) => Some(next),
             _ => None,
@@ -76,7 +108,7 @@ pub trait TableFormat: Copy {
     /// The page and attributes if `raw` is a well-formed leaf at `level`, else
     /// `None` (the fast path of translation; agrees with [`TableFormat::decode`]).
     #[inline(always)]
-    fn leaf(&self, raw: u64, level: u8) -> Option<(PhysAddr, Attrs)> {
+    fn leaf(&self, raw: Self::Entry, level: u8) -> Option<(PhysAddr, Attrs)> {
         match self.decode(raw, level) {
             Pte::Leaf { pa, attrs } => Some((pa, attrs)),
             _ => None,
@@ -94,7 +126,7 @@ pub trait TableFormat: Copy {
     /// requires it when the output address, the block size (a block becoming a
     /// table) or the memory type changes. The default (RISC-V, x86-64) is never.
     #[inline(always)]
-    fn needs_break(&self, old: u64, new: u64) -> bool {
+    fn needs_break(&self, old: Self::Entry, new: Self::Entry) -> bool {
         let _ = (old, new);
         false
     }

@@ -1,10 +1,16 @@
 //! The shape of a page table in one paging mode, chosen at run time.
 //!
-//! kvas walks tables of 512 eight-byte entries over 4 KiB frames (every RISC-V
-//! mode from Sv39 up, x86-64 and arm64 with the 4 KiB granule). What differs
-//! between modes is how many levels there are and which levels may hold a
-//! leaf; [`Geometry`] holds exactly that, as a `Copy` value, so one compiled
-//! walk serves every depth.
+//! kvas walks tables in 4 KiB frames: 512 eight-byte entries (every RISC-V
+//! mode from Sv39 up, x86-64 and arm64 with the 4 KiB granule) or 1024
+//! four-byte entries (Sv32). What differs between modes is the index bits per
+//! level (9 or 10; fixed by the format's entry width), how many levels there
+//! are and which levels may hold a leaf; [`Geometry`] holds exactly that, as a
+//! `Copy` value, so one compiled walk serves every depth.
+//!
+//! The associated functions [`Geometry::shift`], [`Geometry::granularity`] and
+//! [`Geometry::index`] are those of 512-entry tables; the methods
+//! [`Geometry::shift_of`], [`Geometry::granularity_of`] and
+//! [`Geometry::index_of`] follow the geometry's own index width.
 //!
 //! Levels are numbered as in the RISC-V privileged spec: level 0 holds 4 KiB
 //! leaves, level 1 2 MiB leaves, and the root is level `levels - 1`.
@@ -19,6 +25,7 @@
 //! ```
 
 use crate::addr::{PageSize, PhysAddr, VirtAddr, PAGE_SIZE};
+use crate::paging::format::Entry;
 use crate::Error;
 
 /// Which virtual addresses one table translates.
@@ -45,16 +52,19 @@ pub struct Geometry {
     levels: u8,
     max_leaf_level: u8,
     va_bits: u8,
+    index_bits: u8,
     space: Space,
 }
 
 impl Geometry {
     /// The deepest table the engine walks (Sv57 and x86-64 5-level have 5 levels).
     pub const MAX_LEVELS: usize = 5;
-    /// Entries per table.
+    /// Entries per table of eight-byte entries.
     pub const ENTRIES: usize = 512;
     /// log2 of [`Self::ENTRIES`].
     pub const INDEX_BITS: u32 = 9;
+    /// Entries in the largest table the engine walks (Sv32's 1024).
+    pub const MAX_ENTRIES: usize = 1024;
     /// log2 of the granule.
     pub const PAGE_SHIFT: u32 = 12;
 
@@ -67,7 +77,79 @@ impl Geometry {
         if max_leaf_level >= levels {
             return Err(Error::InvalidGeometry { reason: "the largest leaf must sit below the root" });
         }
-        Ok(Self { levels, max_leaf_level, va_bits: 12 + 9 * levels, space: Space::SignExtended })
+        Ok(Self {
+            levels,
+            max_leaf_level,
+            va_bits: 12 + 9 * levels,
+            index_bits: 9,
+            space: Space::SignExtended,
+        })
+    }
+
+    /// A geometry of tables with `2^index_bits` entries (9 for eight-byte
+    /// entries, 10 for Sv32's four-byte ones), `va_bits` wide, in `space`.
+    pub const fn with_index_bits(
+        levels: u8,
+        max_leaf_level: u8,
+        index_bits: u8,
+        va_bits: u8,
+        space: Space,
+    ) -> Result<Self, Error> {
+        if index_bits != 9 && index_bits != 10 {
+            return Err(Error::InvalidGeometry { reason: "a table has 512 or 1024 entries" });
+        }
+        let g = match Self::new(levels, max_leaf_level) {
+            Ok(g) => g,
+            Err(e) => return Err(e),
+        };
+        let covered = 12 + index_bits as u32 * levels as u32;
+        if covered > 64 || va_bits as u32 > covered || va_bits as u32 <= covered - index_bits as u32 {
+            return Err(Error::InvalidGeometry { reason: "the address width must need every level" });
+        }
+        Ok(Self { va_bits, index_bits, space, ..g })
+    }
+
+    /// log2 of the entries per table: 9 (512 eight-byte entries) or 10 (Sv32).
+    #[inline(always)]
+    pub const fn index_bits(self) -> u32 {
+        self.index_bits as u32
+    }
+
+    /// Entries per table.
+    #[inline(always)]
+    pub const fn entries(self) -> usize {
+        1 << self.index_bits
+    }
+
+    /// log2 of the bytes one entry at `level` covers, in this geometry.
+    #[inline(always)]
+    pub const fn shift_of(self, level: u8) -> u32 {
+        Self::PAGE_SHIFT + self.index_bits as u32 * level as u32
+    }
+
+    /// The bytes one entry at `level` covers in this geometry (4 MiB at Sv32's level 1).
+    #[inline(always)]
+    pub const fn granularity_of(self, level: u8) -> u64 {
+        1 << self.shift_of(level)
+    }
+
+    /// The index into a level-`level` table that `va` selects, in this geometry.
+    #[inline(always)]
+    pub const fn index_of(self, va: u64, level: u8) -> usize {
+        ((va >> self.shift_of(level)) as usize) & (self.entries() - 1)
+    }
+
+    /// The size of a leaf at `level`, if this mode allows one there.
+    pub const fn page_size(self, level: u8) -> Option<PageSize> {
+        if level > self.max_leaf_level {
+            return None;
+        }
+        match (self.index_bits, level) {
+            (10, 0) => Some(PageSize::Size4K),
+            (10, 1) => Some(PageSize::Size4M),
+            (10, _) => None,
+            _ => PageSize::from_level(level),
+        }
     }
 
     /// A geometry whose virtual addresses are `va_bits` wide and lie in `space`.
@@ -121,19 +203,19 @@ impl Geometry {
         self.va_bits as u32
     }
 
-    /// log2 of the bytes one entry at `level` covers.
+    /// log2 of the bytes one entry at `level` of a 512-entry table covers.
     #[inline(always)]
     pub const fn shift(level: u8) -> u32 {
         Self::PAGE_SHIFT + Self::INDEX_BITS * level as u32
     }
 
-    /// The bytes one entry at `level` covers (4 KiB at level 0).
+    /// The bytes one entry at `level` of a 512-entry table covers (4 KiB at level 0).
     #[inline(always)]
     pub const fn granularity(level: u8) -> u64 {
         1 << Self::shift(level)
     }
 
-    /// The index into a level-`level` table that `va` selects.
+    /// The index into a level-`level` 512-entry table that `va` selects.
     #[inline(always)]
     pub const fn index(va: u64, level: u8) -> usize {
         ((va >> Self::shift(level)) as usize) & (Self::ENTRIES - 1)
@@ -180,8 +262,9 @@ impl Geometry {
 
     /// The level at which a leaf of `size` sits, if this mode allows it.
     pub const fn leaf_level(self, size: PageSize) -> Result<u8, Error> {
-        if size.level() <= self.max_leaf_level {
-            Ok(size.level())
+        let level = size.level();
+        if level <= self.max_leaf_level && size.bytes() == self.granularity_of(level) {
+            Ok(level)
         } else {
             Err(Error::UnsupportedPageSize { size, levels: self.levels })
         }
@@ -205,7 +288,7 @@ impl Geometry {
 
     /// The leaf sizes this mode allows, smallest first.
     pub fn page_sizes(self) -> impl Iterator<Item = PageSize> {
-        PageSize::ALL.into_iter().take(self.max_leaf_level as usize + 1)
+        (0..=self.max_leaf_level).filter_map(move |level| self.page_size(level))
     }
 
     /// The largest leaf level that can map the start of `[va, va + remaining)` to
@@ -219,7 +302,7 @@ impl Geometry {
         let mut level = self.max_leaf_level;
         let both = va.as_u64() | pa.as_u64();
         while level > 0 {
-            let gran = Self::granularity(level);
+            let gran = self.granularity_of(level);
             if both & (gran - 1) == 0 && remaining >= gran {
                 return level;
             }
@@ -248,6 +331,25 @@ impl Geometry {
             Space::Lower => 1 << self.va_bits(),
         }
     }
+}
+
+/// log2 of the bytes one entry at `level` covers in a table of `E` entries:
+/// the engine's form of [`Geometry::shift_of`], a constant per format.
+#[inline(always)]
+pub(crate) const fn shift_for<E: Entry>(level: u8) -> u32 {
+    Geometry::PAGE_SHIFT + E::INDEX_BITS * level as u32
+}
+
+/// The bytes one entry at `level` covers in a table of `E` entries.
+#[inline(always)]
+pub(crate) const fn granularity_for<E: Entry>(level: u8) -> u64 {
+    1 << shift_for::<E>(level)
+}
+
+/// The index into a level-`level` table of `E` entries that `va` selects.
+#[inline(always)]
+pub(crate) const fn index_for<E: Entry>(va: u64, level: u8) -> usize {
+    ((va >> shift_for::<E>(level)) as usize) & ((1 << E::INDEX_BITS) - 1)
 }
 
 /// Checks that `[va, va + len)` is a page-aligned, non-wrapping range that lies in

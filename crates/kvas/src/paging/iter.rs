@@ -1,6 +1,7 @@
 //! Walking every table and leaf in address order, with no heap.
 
-use crate::addr::PageSize;
+use crate::paging::format::Entry;
+use crate::paging::geometry::shift_for;
 use crate::paging::{Geometry, Mapping, PageTable, PhysMemory, Pte, TableFormat};
 use crate::{Error, PhysAddr};
 
@@ -59,7 +60,7 @@ impl<F: TableFormat, M: PhysMemory> Iterator for Walk<'_, F, M> {
         let g = self.pt.format.geometry();
         while self.depth > 0 {
             let top = &mut self.stack[self.depth - 1];
-            if top.next == Geometry::ENTRIES {
+            if top.next == <F::Entry as Entry>::ENTRIES {
                 self.depth -= 1;
                 continue;
             }
@@ -69,7 +70,7 @@ impl<F: TableFormat, M: PhysMemory> Iterator for Walk<'_, F, M> {
             if !self.pt.format.is_valid(raw) {
                 continue;
             }
-            let unsigned = top.base + ((idx as u64) << Geometry::shift(level));
+            let unsigned = top.base + ((idx as u64) << shift_for::<F::Entry>(level));
             let va = g.extend(unsigned);
             match self.pt.format.decode(raw, level) {
                 Pte::Table(next) if level > 0 => {
@@ -78,12 +79,12 @@ impl<F: TableFormat, M: PhysMemory> Iterator for Walk<'_, F, M> {
                     return Some(Ok(Visit::Table));
                 }
                 Pte::Leaf { pa, attrs } if level <= g.max_leaf_level() => {
-                    if let Some(size) = PageSize::from_level(level) {
+                    if let Some(size) = g.page_size(level) {
                         return Some(Ok(Visit::Leaf(Mapping { va, pa, size, attrs })));
                     }
-                    return Some(Err(Error::CorruptEntry { va, level, raw }));
+                    return Some(Err(Error::CorruptEntry { va, level, raw: raw.into() }));
                 }
-                _ => return Some(Err(Error::CorruptEntry { va, level, raw })),
+                _ => return Some(Err(Error::CorruptEntry { va, level, raw: raw.into() })),
             }
         }
         None

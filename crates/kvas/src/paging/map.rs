@@ -10,32 +10,44 @@
 //! counts the frames that missing subtrees need arithmetically (all full-size
 //! chunks of a level have the same shape), so neither walks per page.
 
+use core::marker::PhantomData;
+
 use crate::addr::{PageSize, PhysAddr, VirtAddr, PAGE_SIZE};
 use crate::paging::chunks::Chunks;
+use crate::paging::format::Entry;
 use crate::paging::geometry::check_range;
+use crate::paging::geometry::{granularity_for, index_for};
 use crate::paging::reserve::Reserve;
 use crate::paging::table::HINT_LEVELS;
-use crate::paging::{Attrs, Flush, FrameAllocator, Geometry, PageTable, PhysMemory, Pte, TableFormat};
+use crate::paging::{Attrs, Flush, FrameAllocator, PageTable, PhysMemory, Pte, TableFormat};
 use crate::Error;
 
-/// One range request, passed down the recursion.
-#[derive(Clone, Copy)]
-struct Request {
+/// One range request, passed down the recursion, for tables of `E` entries.
+struct Request<E> {
     attrs: Attrs,
     max_leaf: u8,
+    entry: PhantomData<E>,
 }
 
-impl Request {
+impl<E> Clone for Request<E> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<E> Copy for Request<E> {}
+
+impl<E: Entry> Request<E> {
     /// Whether `[va, va + len)` → `pa` can be one leaf at `level`.
     #[inline(always)]
     fn leafable(self, level: u8, va: u64, pa: u64, len: u64) -> bool {
-        let gran = Geometry::granularity(level);
+        let gran = granularity_for::<E>(level);
         level <= self.max_leaf && len == gran && (va | pa) & (gran - 1) == 0
     }
 
     /// Tables needed to map `[va, va + len)` inside a *new* level-`level` table.
     fn tables_below_new(self, level: u8, va: u64, pa: u64, len: u64) -> u64 {
-        let gran = Geometry::granularity(level);
+        let gran = granularity_for::<E>(level);
         let (mut va, mut pa, mut remaining) = (va, pa, len);
         let mut need = 0;
         let head = (gran - (va & (gran - 1))) & (gran - 1);
@@ -82,18 +94,24 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         alloc: &mut impl FrameAllocator,
     ) -> Result<Flush, Error> {
         let level = size.level();
-        if (level as usize) < HINT_LEVELS && va.is_aligned(size.bytes()) && pa.is_aligned(size.bytes()) {
-            if let Some(table) = self.hints[level as usize].lookup_leaf(level, va) {
+        // (The size test folds away for a constant size; it keeps a 2 MiB
+        // request off a 4 MiB level in 1024-entry tables.)
+        if (level as usize) < HINT_LEVELS
+            && size.bytes() == granularity_for::<F::Entry>(level)
+            && va.is_aligned(size.bytes())
+            && pa.is_aligned(size.bytes())
+        {
+            if let Some(table) = self.hints[level as usize].lookup_leaf::<F::Entry>(level, va) {
                 // A hit stands for a canonical address (see `translate`), and
                 // for a mode with leaves of this size.
                 self.format.check_leaf(pa, size.bytes(), attrs)?;
                 return self.put_leaf(table, va, pa, attrs, level);
             }
             if level == 0 && HINT_LEVELS > 1 {
-                if let Some(upper) = self.hints[1].lookup(1, va) {
+                if let Some(upper) = self.hints[1].lookup::<F::Entry>(1, va) {
                     // The walk starts at the hinted level-1 table.
                     self.format.check_leaf(pa, size.bytes(), attrs)?;
-                    let raw = self.entry(upper, Geometry::index(va.as_u64(), 1));
+                    let raw = self.entry(upper, index_for::<F::Entry>(va.as_u64(), 1));
                     if let Some(table) = self.format.next_table(raw, 1) {
                         let flush = self.put_leaf(table, va, pa, attrs, 0)?;
                         self.remember(0, va, table);
@@ -120,7 +138,7 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         alloc: &mut impl FrameAllocator,
     ) -> Result<Flush, Error> {
         self.format.check_leaf(pa, PAGE_SIZE, attrs)?;
-        let idx = Geometry::index(va.as_u64(), 1);
+        let idx = index_for::<F::Entry>(va.as_u64(), 1);
         let raw = self.entry(upper, idx);
         let table = match self.format.next_table(raw, 1) {
             Some(table) => table,
@@ -170,15 +188,15 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         while level > leaf_level {
             let Some(frame) = alloc.allocate_frame() else {
                 let got = u64::from(top_level - level);
-                let idx = Geometry::index(va.as_u64(), top_level);
+                let idx = index_for::<F::Entry>(va.as_u64(), top_level);
                 if let Some(first) = self.format.next_table(self.entry(top_table, idx), top_level) {
-                    self.set_entry(top_table, idx, 0);
+                    self.set_entry(top_table, idx, <F::Entry as Entry>::ZERO);
                     self.free_subtree(first, top_level - 1, alloc);
                 }
                 return Err(Error::OutOfFrames { va, needed: u64::from(top_level - leaf_level), got });
             };
             self.clear_frame(frame);
-            self.set_entry(table, Geometry::index(va.as_u64(), level), self.format.encode_table(frame));
+            self.set_entry(table, index_for::<F::Entry>(va.as_u64(), level), self.format.encode_table(frame));
             table = frame;
             level -= 1;
             if level == 1 {
@@ -207,7 +225,7 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         attrs: Attrs,
         level: u8,
     ) -> Result<Flush, Error> {
-        let idx = Geometry::index(va.as_u64(), level);
+        let idx = index_for::<F::Entry>(va.as_u64(), level);
         if self.format.is_valid(self.entry(table, idx)) {
             return Err(Error::AlreadyMapped { va, level });
         }
@@ -227,14 +245,14 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         attrs: Attrs,
         level: u8,
         leaf_level: u8,
-        raw: u64,
+        raw: F::Entry,
     ) -> Result<Flush, Error> {
         if level == leaf_level {
             return self.put_leaf(table, va, pa, attrs, level);
         }
         match self.format.decode(raw, level) {
             Pte::Leaf { .. } => Err(Error::AlreadyMapped { va, level }),
-            _ => Err(Error::CorruptEntry { va, level, raw }),
+            _ => Err(Error::CorruptEntry { va, level, raw: raw.into() }),
         }
     }
 
@@ -265,7 +283,12 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         if len == 0 {
             return Ok(Flush::none());
         }
-        let req = Request { attrs, max_leaf: max.level().min(g.max_leaf_level()) };
+        // The largest leaf no larger than `max` (Sv32's level 1 is 4 MiB, not 2).
+        let mut max_leaf = max.level().min(g.max_leaf_level());
+        if max_leaf > 0 && granularity_for::<F::Entry>(max_leaf) > max.bytes() {
+            max_leaf -= 1;
+        }
+        let req = Request { attrs, max_leaf, entry: PhantomData };
         let needed = self.plan_map(self.root, g.root_level(), va.as_u64(), pa.as_u64(), len, req)?;
         let mut reserve =
             Reserve::take(&self.mem, alloc, needed).map_err(|got| Error::OutOfFrames { va, needed, got })?;
@@ -292,10 +315,10 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         va: u64,
         pa: u64,
         len: u64,
-        req: Request,
+        req: Request<F::Entry>,
     ) -> Result<u64, Error> {
         let mut need = 0;
-        for c in Chunks::new(va, len, level) {
+        for c in Chunks::<F::Entry>::new(va, len, level) {
             let cpa = pa + (c.va - va);
             let raw = self.entry(table, c.idx);
             if !self.format.is_valid(raw) {
@@ -312,7 +335,9 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
                     need += self.plan_map(next, level - 1, c.va, cpa, c.len, req)?
                 }
                 Pte::Table(_) | Pte::Leaf { .. } => return Err(Error::AlreadyMapped { va: at, level }),
-                Pte::Reserved | Pte::Absent => return Err(Error::CorruptEntry { va: at, level, raw }),
+                Pte::Reserved | Pte::Absent => {
+                    return Err(Error::CorruptEntry { va: at, level, raw: raw.into() })
+                }
             }
         }
         Ok(need)
@@ -327,16 +352,16 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         va: u64,
         pa: u64,
         len: u64,
-        req: Request,
+        req: Request<F::Entry>,
         reserve: &mut Reserve,
         flush: &mut Flush,
     ) -> Result<(), Error> {
-        let gran = Geometry::granularity(level);
+        let gran = granularity_for::<F::Entry>(level);
         let (mut va, mut pa, mut remaining) = (va, pa, len);
         while remaining > 0 {
-            let idx = Geometry::index(va, level);
+            let idx = index_for::<F::Entry>(va, level);
             if req.leafable(level, va, pa, gran.min(remaining)) {
-                let mut run = ((remaining / gran) as usize).min(Geometry::ENTRIES - idx);
+                let mut run = ((remaining / gran) as usize).min(<F::Entry as Entry>::ENTRIES - idx);
                 if level > 0 {
                     // Stop before an existing table (the plan saw it and counted on
                     // mapping inside it); at level 0 nothing valid is left in range.
@@ -355,7 +380,7 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
             let next = if self.format.is_valid(raw) {
                 match self.format.decode(raw, level) {
                     Pte::Table(next) => next,
-                    _ => return Err(Error::CorruptEntry { va: VirtAddr::new(va), level, raw }),
+                    _ => return Err(Error::CorruptEntry { va: VirtAddr::new(va), level, raw: raw.into() }),
                 }
             } else {
                 let frame = reserve.pop(&self.mem).ok_or(Error::OutOfFrames {

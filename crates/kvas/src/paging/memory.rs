@@ -25,13 +25,14 @@ pub unsafe trait PhysMemory {
     /// A pointer to the first entry of the 4 KiB frame at `pa`.
     fn frame_ptr(&self, pa: PhysAddr) -> *mut u64;
 
-    /// A pointer to entry `idx` (below 512) of the frame at `pa`: by default
-    /// `frame_ptr(pa)` plus `idx` entries. A view may compute the same address
+    /// A pointer to entry `idx` of the frame at `pa`, whose entries are `E`
+    /// (`u64`, 512 per frame, or `u32`, 1024): by default `frame_ptr(pa)` plus
+    /// `idx` entries. A view may compute the same address
     /// in another order, for example so that `pa`, the value a walk has just
     /// loaded, enters it last.
     #[inline(always)]
-    fn entry_ptr(&self, pa: PhysAddr, idx: usize) -> *mut u64 {
-        self.frame_ptr(pa).wrapping_add(idx)
+    fn entry_ptr<E>(&self, pa: PhysAddr, idx: usize) -> *mut E {
+        self.frame_ptr(pa).cast::<E>().wrapping_add(idx)
     }
 
     /// The middle step of break-before-make (see
@@ -82,12 +83,12 @@ unsafe impl PhysMemory for OffsetMemory {
         pa.as_u64().wrapping_add(self.offset) as usize as *mut u64
     }
 
-    /// `offset + 8 * idx`, which does not depend on the walk, is summed
+    /// `offset + idx * size_of::<E>()`, which does not depend on the walk, is summed
     /// first: the table's address then reaches the load through one addressing
     /// mode, with no addition of its own on the walk's dependency chain.
     #[inline(always)]
-    fn entry_ptr(&self, pa: PhysAddr, idx: usize) -> *mut u64 {
-        let off = self.offset.wrapping_add(idx as u64 * 8);
-        pa.as_u64().wrapping_add(off) as usize as *mut u64
+    fn entry_ptr<E>(&self, pa: PhysAddr, idx: usize) -> *mut E {
+        let off = self.offset.wrapping_add((idx * core::mem::size_of::<E>()) as u64);
+        pa.as_u64().wrapping_add(off) as usize as *mut E
     }
 }

@@ -10,6 +10,7 @@
 
 use crate::addr::{PhysAddr, VirtAddr};
 use crate::paging::chunks::Chunks;
+use crate::paging::format::Entry;
 use crate::paging::geometry::check_range;
 use crate::paging::reserve::Reserve;
 use crate::paging::{FrameAllocator, PageTable, PhysMemory, Pte, TableFormat};
@@ -17,11 +18,13 @@ use crate::Error;
 
 /// Tables needed to give every address of `[va, va + len)` a table at level
 /// `target`, inside a new level-`level` table.
-fn tables_below_new(level: u8, target: u8, va: u64, len: u64) -> u64 {
+fn tables_below_new<E: Entry>(level: u8, target: u8, va: u64, len: u64) -> u64 {
     if level == target {
         return 1;
     }
-    1 + Chunks::new(va, len, level).map(|c| tables_below_new(level - 1, target, c.va, c.len)).sum::<u64>()
+    1 + Chunks::<E>::new(va, len, level)
+        .map(|c| tables_below_new::<E>(level - 1, target, c.va, c.len))
+        .sum::<u64>()
 }
 
 impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
@@ -58,11 +61,11 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
 
     fn plan_populate(&self, table: PhysAddr, level: u8, target: u8, va: u64, len: u64) -> Result<u64, Error> {
         let mut need = 0;
-        for c in Chunks::new(va, len, level) {
+        for c in Chunks::<F::Entry>::new(va, len, level) {
             let raw = self.entry(table, c.idx);
             let at = VirtAddr::new(c.va);
             if !self.format.is_valid(raw) {
-                need += tables_below_new(level - 1, target, c.va, c.len);
+                need += tables_below_new::<F::Entry>(level - 1, target, c.va, c.len);
                 continue;
             }
             match self.format.decode(raw, level) {
@@ -71,7 +74,7 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
                 }
                 Pte::Table(_) => {}
                 Pte::Leaf { .. } => return Err(Error::AlreadyMapped { va: at, level }),
-                _ => return Err(Error::CorruptEntry { va: at, level, raw }),
+                _ => return Err(Error::CorruptEntry { va: at, level, raw: raw.into() }),
             }
         }
         Ok(need)
@@ -86,7 +89,7 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         len: u64,
         reserve: &mut Reserve,
     ) -> Result<(), Error> {
-        for c in Chunks::new(va, len, level) {
+        for c in Chunks::<F::Entry>::new(va, len, level) {
             let raw = self.entry(table, c.idx);
             let next = match self.format.next_table(raw, level) {
                 Some(next) => next,
@@ -99,7 +102,7 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
                     self.clear_frame(frame);
                     frame
                 }
-                None => return Err(Error::CorruptEntry { va: VirtAddr::new(c.va), level, raw }),
+                None => return Err(Error::CorruptEntry { va: VirtAddr::new(c.va), level, raw: raw.into() }),
             };
             // New or old, the pointer on the way is pinned.
             self.set_entry(table, c.idx, self.format.encode_pinned_table(next));
@@ -120,10 +123,10 @@ mod tests {
     fn counts_one_table_per_touched_entry_per_level() {
         // 64 GiB under one new level-2 table, down to level 1: the level-2 table,
         // then one level-1 table per GiB.
-        assert_eq!(tables_below_new(2, 1, 0, 64 << 30), 1 + 64);
-        assert_eq!(tables_below_new(1, 1, 0, 1 << 30), 1);
+        assert_eq!(tables_below_new::<u64>(2, 1, 0, 64 << 30), 1 + 64);
+        assert_eq!(tables_below_new::<u64>(1, 1, 0, 1 << 30), 1);
         // Down to level 0 across one 2 MiB boundary: 1 + 2.
-        assert_eq!(tables_below_new(1, 0, 0x1f_f000, 0x2000), 3);
+        assert_eq!(tables_below_new::<u64>(1, 0, 0x1f_f000, 0x2000), 3);
         assert_eq!(Geometry::granularity(2), 1 << 30);
     }
 }

@@ -49,7 +49,7 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         reserve: &mut Reserve,
         flush: &mut Flush,
     ) -> Result<(), Error> {
-        for c in Chunks::new(va, len, level) {
+        for c in Chunks::<F::Entry>::new(va, len, level) {
             let raw = self.entry(table, c.idx);
             let at = VirtAddr::new(c.va);
             match self.format.decode(raw, level) {
@@ -66,7 +66,7 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
                     self.reprotect(next, level - 1, c.va, c.len, attrs, reserve, flush)?;
                 }
                 Pte::Absent => return Err(Error::NotMapped { va: at }),
-                _ => return Err(Error::CorruptEntry { va: at, level, raw }),
+                _ => return Err(Error::CorruptEntry { va: at, level, raw: raw.into() }),
             }
         }
         Ok(())

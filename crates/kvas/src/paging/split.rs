@@ -7,8 +7,9 @@
 
 use crate::addr::{PhysAddr, VirtAddr};
 use crate::paging::chunks::Chunks;
+use crate::paging::format::Entry;
 use crate::paging::reserve::Reserve;
-use crate::paging::{Attrs, Geometry, PageTable, PhysMemory, Pte, TableFormat};
+use crate::paging::{Attrs, PageTable, PhysMemory, Pte, TableFormat};
 use crate::Error;
 
 /// What a range operation does where nothing is mapped.
@@ -22,16 +23,16 @@ pub(super) enum Holes {
 
 /// Table frames needed to split a leaf at `level` so that exactly
 /// `[va, va + len)` (inside the leaf, not all of it) can change.
-fn splits_for_part(level: u8, va: u64, len: u64) -> u64 {
+fn splits_for_part<E: Entry>(level: u8, va: u64, len: u64) -> u64 {
     // The split leaves sit one level down; only the first and last of those
     // the part touches can be touched partially.
-    let mut chunks = Chunks::new(va, len, level - 1);
+    let mut chunks = Chunks::<E>::new(va, len, level - 1);
     let first = chunks.next();
     let last = chunks.last();
     let mut need = 1;
     for c in [first, last].into_iter().flatten() {
         if !c.full {
-            need += splits_for_part(level - 1, c.va, c.len);
+            need += splits_for_part::<E>(level - 1, c.va, c.len);
         }
     }
     need
@@ -53,7 +54,7 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         enter_full: bool,
     ) -> Result<u64, Error> {
         let mut need = 0;
-        for c in Chunks::new(va, len, level) {
+        for c in Chunks::<F::Entry>::new(va, len, level) {
             let raw = self.entry(table, c.idx);
             let at = VirtAddr::new(c.va);
             if !self.format.is_valid(raw) {
@@ -64,7 +65,7 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
             }
             match self.format.decode(raw, level) {
                 Pte::Leaf { .. } if c.full => {}
-                Pte::Leaf { .. } => need += splits_for_part(level, c.va, c.len),
+                Pte::Leaf { .. } => need += splits_for_part::<F::Entry>(level, c.va, c.len),
                 Pte::Table(next) if level > 0 => {
                     // A pinned table is cleared in place rather than freed whole,
                     // so the plan must see inside it too.
@@ -72,7 +73,7 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
                         need += self.plan_splits(next, level - 1, c.va, c.len, holes, enter_full)?;
                     }
                 }
-                _ => return Err(Error::CorruptEntry { va: at, level, raw }),
+                _ => return Err(Error::CorruptEntry { va: at, level, raw: raw.into() }),
             }
         }
         Ok(need)
@@ -94,7 +95,7 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
     ) -> Result<PhysAddr, Error> {
         let frame =
             reserve.pop(&self.mem).ok_or(Error::OutOfFrames { va: VirtAddr::ZERO, needed: 1, got: 0 })?;
-        self.fill_leaves(frame, 0, Geometry::ENTRIES, pa, attrs, level - 1);
+        self.fill_leaves(frame, 0, <F::Entry as Entry>::ENTRIES, pa, attrs, level - 1);
         self.replace_entry(table, idx, va, level, self.format.encode_table(frame));
         Ok(frame)
     }
@@ -107,12 +108,12 @@ mod tests {
     #[test]
     fn splitting_counts_one_frame_per_level_per_edge() {
         // 4 KiB in the middle of a 2 MiB leaf: one split.
-        assert_eq!(splits_for_part(1, 0x10_1000, 0x1000), 1);
+        assert_eq!(splits_for_part::<u64>(1, 0x10_1000, 0x1000), 1);
         // 4 KiB in the middle of a 1 GiB leaf: 1 GiB → 2 MiB table, then one 2 MiB → 4 KiB.
-        assert_eq!(splits_for_part(2, 0x4010_1000, 0x1000), 2);
+        assert_eq!(splits_for_part::<u64>(2, 0x4010_1000, 0x1000), 2);
         // Two 4 KiB edges in different 2 MiB pieces of a 1 GiB leaf: 1 + 2.
-        assert_eq!(splits_for_part(2, 0x4010_1000, 0x20_0000), 3);
+        assert_eq!(splits_for_part::<u64>(2, 0x4010_1000, 0x20_0000), 3);
         // A 2 MiB-aligned part of a 1 GiB leaf: only the top split.
-        assert_eq!(splits_for_part(2, 0x4020_0000, 0x40_0000), 1);
+        assert_eq!(splits_for_part::<u64>(2, 0x4020_0000, 0x40_0000), 1);
     }
 }

@@ -14,6 +14,8 @@
 //! `READ_ONCE`/`WRITE_ONCE`: a hardware walker may read them at any time.
 
 use crate::addr::{PageSize, PhysAddr, VirtAddr};
+use crate::paging::format::Entry;
+use crate::paging::geometry::{granularity_for, index_for, shift_for};
 use crate::paging::iter::Visit;
 use crate::paging::{Attrs, FrameAllocator, Geometry, PhysMemory, Pte, TableFormat};
 use crate::Error;
@@ -65,22 +67,22 @@ impl LeafHint {
 
     /// The hint that `table`, a level-`level` table, holds `va`'s entry, in a
     /// mode whose leaves may sit at levels up to `max_leaf_level`.
-    pub(super) const fn new(level: u8, va: VirtAddr, table: PhysAddr, max_leaf_level: u8) -> Self {
-        let tag = va.as_u64() >> Geometry::shift(level + 1);
+    pub(super) const fn new<E: Entry>(level: u8, va: VirtAddr, table: PhysAddr, max_leaf_level: u8) -> Self {
+        let tag = va.as_u64() >> shift_for::<E>(level + 1);
         let leaf_tag = if level <= max_leaf_level { tag } else { u64::MAX };
         Self { tag, leaf_tag, table }
     }
 
     /// The level-`level` table that holds `va`'s entry, if this hint knows it.
     #[inline(always)]
-    pub(super) fn lookup(self, level: u8, va: VirtAddr) -> Option<PhysAddr> {
-        (self.tag == va.as_u64() >> Geometry::shift(level + 1)).then_some(self.table)
+    pub(super) fn lookup<E: Entry>(self, level: u8, va: VirtAddr) -> Option<PhysAddr> {
+        (self.tag == va.as_u64() >> shift_for::<E>(level + 1)).then_some(self.table)
     }
 
     /// As [`LeafHint::lookup`], but only if the mode allows leaves at `level`.
     #[inline(always)]
-    pub(super) fn lookup_leaf(self, level: u8, va: VirtAddr) -> Option<PhysAddr> {
-        (self.leaf_tag == va.as_u64() >> Geometry::shift(level + 1)).then_some(self.table)
+    pub(super) fn lookup_leaf<E: Entry>(self, level: u8, va: VirtAddr) -> Option<PhysAddr> {
+        (self.leaf_tag == va.as_u64() >> shift_for::<E>(level + 1)).then_some(self.table)
     }
 }
 
@@ -113,17 +115,28 @@ pub struct Mapping {
 pub struct TableStats {
     /// Table frames, the root included.
     pub tables: u64,
-    /// Leaves by level: `leaves[0]` counts 4 KiB leaves, `leaves[1]` 2 MiB, ...
+    /// Leaves by level: `leaves[0]` counts 4 KiB leaves, `leaves[1]` 2 MiB
+    /// (4 MiB in Sv32), ...
     pub leaves: [u64; Geometry::MAX_LEVELS],
 }
 
 impl TableStats {
-    /// The number of leaves of `size`.
+    /// The number of leaves at `size`'s level (for an Sv32 table, level 1's
+    /// leaves are [`PageSize::Size4M`]).
     pub const fn leaves_of(&self, size: PageSize) -> u64 {
         self.leaves[size.level() as usize]
     }
 
-    /// The bytes all leaves map.
+    /// The bytes all leaves of a table in `geometry` map.
+    pub fn mapped_bytes_in(&self, geometry: Geometry) -> u64 {
+        (0u8..)
+            .zip(self.leaves)
+            .map(|(level, n)| n.saturating_mul(geometry.page_size(level).map_or(0, PageSize::bytes)))
+            .fold(0, u64::saturating_add)
+    }
+
+    /// The bytes all leaves map, in a table of 512-entry tables (for any
+    /// geometry: [`TableStats::mapped_bytes_in`]).
     pub fn mapped_bytes(&self) -> u64 {
         PageSize::ALL
             .iter()
@@ -135,6 +148,11 @@ impl TableStats {
 impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
     /// An empty table: takes one frame for the root and clears it.
     pub fn new(format: F, mem: M, alloc: &mut impl FrameAllocator) -> Result<Self, Error> {
+        if format.geometry().index_bits() != <F::Entry as Entry>::INDEX_BITS {
+            return Err(Error::InvalidGeometry {
+                reason: "the geometry's entries per table differ from the format's",
+            });
+        }
         let root =
             alloc.allocate_frame().ok_or(Error::OutOfFrames { va: VirtAddr::ZERO, needed: 1, got: 0 })?;
         if !root.is_aligned(crate::PAGE_SIZE) {
@@ -194,10 +212,10 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         // A hit stands for a canonical address: the tag holds bits 63..21 or
         // 63..30 of an address already checked, and canonical form is decided by
         // bits 38 and up.
-        if let Some(table) = self.hints[0].lookup(0, va) {
+        if let Some(table) = self.hints[0].lookup::<F::Entry>(0, va) {
             return self.translate_below(va, table, 0);
         }
-        if let Some(table) = self.hints[1].lookup(1, va) {
+        if let Some(table) = self.hints[1].lookup::<F::Entry>(1, va) {
             return self.translate_below(va, table, 1);
         }
         self.translate_walk(va)
@@ -229,7 +247,7 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
     fn translate_below(&self, va: VirtAddr, table: PhysAddr, level: u8) -> Result<Translation, Error> {
         let (mut table, mut level) = (table, level);
         while level > 0 {
-            let raw = self.entry(table, Geometry::index(va.as_u64(), level));
+            let raw = self.entry(table, index_for::<F::Entry>(va.as_u64(), level));
             match self.format.next_table(raw, level) {
                 Some(next) => table = next,
                 // A hole or a larger leaf. Each unrolled level exits on its
@@ -238,7 +256,7 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
             }
             level -= 1;
         }
-        let raw = self.entry(table, Geometry::index(va.as_u64(), 0));
+        let raw = self.entry(table, index_for::<F::Entry>(va.as_u64(), 0));
         if let Some((pa, attrs)) = self.format.leaf(raw, 0) {
             let pa = pa.add(va.as_u64() & (crate::PAGE_SIZE - 1));
             return Ok(Translation { pa, attrs, size: PageSize::Size4K });
@@ -246,14 +264,14 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         if !self.format.is_valid(raw) {
             return Err(Error::NotMapped { va });
         }
-        Err(Error::CorruptEntry { va, level: 0, raw })
+        Err(Error::CorruptEntry { va, level: 0, raw: raw.into() })
     }
 
     /// The walk of `va` stopped above level 0 on `raw`, at `level` (a
     /// constant on the inlined hinted path): a hole, a larger leaf, or an entry
     /// the format refuses.
     #[inline(always)]
-    fn translate_stop(&self, va: VirtAddr, level: u8, raw: u64) -> Result<Translation, Error> {
+    fn translate_stop(&self, va: VirtAddr, level: u8, raw: F::Entry) -> Result<Translation, Error> {
         if !self.format.is_valid(raw) {
             return Err(Error::NotMapped { va });
         }
@@ -264,14 +282,15 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
     /// a pointer: a leaf, or an entry the format refuses. Out of line: the
     /// hot paths end in a 4 KiB leaf or a hole.
     #[inline(never)]
-    fn translate_other(&self, va: VirtAddr, level: u8, raw: u64) -> Result<Translation, Error> {
+    fn translate_other(&self, va: VirtAddr, level: u8, raw: F::Entry) -> Result<Translation, Error> {
         match self.format.leaf(raw, level) {
             Some((pa, attrs)) if level <= self.format.geometry().max_leaf_level() => {
-                let offset = va.as_u64() & (Geometry::granularity(level) - 1);
-                let size = PageSize::from_level(level).ok_or(Error::CorruptEntry { va, level, raw })?;
+                let offset = va.as_u64() & (granularity_for::<F::Entry>(level) - 1);
+                let size = self.format.geometry().page_size(level);
+                let size = size.ok_or(Error::CorruptEntry { va, level, raw: raw.into() })?;
                 Ok(Translation { pa: pa.add(offset), attrs, size })
             }
-            _ => Err(Error::CorruptEntry { va, level, raw }),
+            _ => Err(Error::CorruptEntry { va, level, raw: raw.into() }),
         }
     }
 
@@ -282,7 +301,7 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
     /// One branch on the run-time depth picks an arm with a constant depth that
     /// the compiler unrolls: the software form of Linux's folded levels.
     #[inline(always)]
-    pub(super) fn walk(&self, va: VirtAddr, stop: u8) -> (PhysAddr, u8, u64) {
+    pub(super) fn walk(&self, va: VirtAddr, stop: u8) -> (PhysAddr, u8, F::Entry) {
         match self.format.geometry().root_level() {
             2 => self.descend(va, 2, stop),
             3 => self.descend(va, 3, stop),
@@ -292,11 +311,11 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
     }
 
     #[inline(always)]
-    fn descend(&self, va: VirtAddr, root_level: u8, stop: u8) -> (PhysAddr, u8, u64) {
+    fn descend(&self, va: VirtAddr, root_level: u8, stop: u8) -> (PhysAddr, u8, F::Entry) {
         let mut table = self.root;
         let mut level = root_level;
         loop {
-            let raw = self.entry(table, Geometry::index(va.as_u64(), level));
+            let raw = self.entry(table, index_for::<F::Entry>(va.as_u64(), level));
             if level == stop {
                 return (table, level, raw);
             }
@@ -312,7 +331,7 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
     /// leaf, remembers the level-1 table it passes, so that the next 4 KiB maps
     /// and translations in the same 1 GiB start there. It reads exactly the
     /// entries a plain walk reads (a fixmap-window `PhysMemory` pays per read).
-    pub(super) fn walk_remembering(&mut self, va: VirtAddr, leaf_level: u8) -> (PhysAddr, u8, u64) {
+    pub(super) fn walk_remembering(&mut self, va: VirtAddr, leaf_level: u8) -> (PhysAddr, u8, F::Entry) {
         if leaf_level != 0 || HINT_LEVELS < 2 {
             return self.walk(va, leaf_level);
         }
@@ -322,7 +341,7 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         }
         self.remember(1, va, upper);
         match self.format.next_table(raw, 1) {
-            Some(table) => (table, 0, self.entry(table, Geometry::index(va.as_u64(), 0))),
+            Some(table) => (table, 0, self.entry(table, index_for::<F::Entry>(va.as_u64(), 0))),
             None => (upper, 1, raw),
         }
     }
@@ -333,7 +352,7 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         let mut path = [(PhysAddr::ZERO, 0usize); Geometry::MAX_LEVELS];
         let mut table = self.root;
         for level in (to..=self.format.geometry().root_level()).rev() {
-            let idx = Geometry::index(va.as_u64(), level);
+            let idx = index_for::<F::Entry>(va.as_u64(), level);
             path[level as usize] = (table, idx);
             if level > to {
                 match self.format.next_table(self.entry(table, idx), level) {
@@ -367,7 +386,7 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
 
     pub(super) fn free_subtree(&self, table: PhysAddr, level: u8, alloc: &mut impl FrameAllocator) {
         if level > 0 {
-            for idx in 0..Geometry::ENTRIES {
+            for idx in 0..<F::Entry as Entry>::ENTRIES {
                 if let Pte::Table(next) = self.format.decode(self.entry(table, idx), level) {
                     self.free_subtree(next, level - 1, alloc);
                 }
@@ -386,34 +405,41 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
     #[inline(always)]
     pub(super) fn remember(&mut self, level: u8, va: VirtAddr, table: PhysAddr) {
         if let Some(hint) = self.hints.get_mut(level as usize) {
-            *hint = LeafHint::new(level, va, table, self.format.geometry().max_leaf_level());
+            *hint = LeafHint::new::<F::Entry>(level, va, table, self.format.geometry().max_leaf_level());
         }
     }
 
     /// Reads entry `idx` of `table`.
     #[inline(always)]
-    pub(super) fn entry(&self, table: PhysAddr, idx: usize) -> u64 {
-        debug_assert!(idx < Geometry::ENTRIES);
+    pub(super) fn entry(&self, table: PhysAddr, idx: usize) -> F::Entry {
+        debug_assert!(idx < <F::Entry as Entry>::ENTRIES);
         // SAFETY: `table` is a table frame (module invariant), which PhysMemory
-        // makes valid for 4 KiB; `idx < 512` keeps the access inside it.
-        unsafe { self.mem.entry_ptr(table, idx).read_volatile() }
+        // makes valid for 4 KiB; `idx < ENTRIES` keeps the access inside it.
+        unsafe { self.mem.entry_ptr::<F::Entry>(table, idx).read_volatile() }
+    }
+
+    /// The first entry of the table frame at `table`, as the format's word.
+    #[inline(always)]
+    pub(super) fn frame(&self, table: PhysAddr) -> *mut F::Entry {
+        // PhysMemory's frames are 8-byte aligned, enough for any entry word.
+        self.mem.frame_ptr(table).cast::<F::Entry>()
     }
 
     /// Writes entry `idx` of `table`.
     #[inline(always)]
-    pub(super) fn set_entry(&self, table: PhysAddr, idx: usize, raw: u64) {
-        debug_assert!(idx < Geometry::ENTRIES);
+    pub(super) fn set_entry(&self, table: PhysAddr, idx: usize, raw: F::Entry) {
+        debug_assert!(idx < <F::Entry as Entry>::ENTRIES);
         // SAFETY: as in `entry`.
-        unsafe { self.mem.frame_ptr(table).add(idx).write_volatile(raw) }
+        unsafe { self.mem.entry_ptr::<F::Entry>(table, idx).write_volatile(raw) }
     }
 
     /// Replaces the valid entry `idx` of `table` (whose range holds `va`, at
     /// `level`) by `new`, with break-before-make where the format needs it.
     #[inline(always)]
-    pub(super) fn replace_entry(&self, table: PhysAddr, idx: usize, va: VirtAddr, level: u8, new: u64) {
+    pub(super) fn replace_entry(&self, table: PhysAddr, idx: usize, va: VirtAddr, level: u8, new: F::Entry) {
         if F::BREAK_BEFORE_MAKE && self.format.needs_break(self.entry(table, idx), new) {
-            self.set_entry(table, idx, 0);
-            let first = va.as_u64() & !(Geometry::granularity(level) - 1);
+            self.set_entry(table, idx, <F::Entry as Entry>::ZERO);
+            let first = va.as_u64() & !(granularity_for::<F::Entry>(level) - 1);
             self.mem.invalidate(VirtAddr::new(first), level);
         }
         self.set_entry(table, idx, new);
@@ -425,10 +451,10 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
     /// it: a plain (vectorised) fill is enough, and the compiler fence keeps it
     /// before the volatile store that links the frame in.
     pub(super) fn clear_frame(&self, frame: PhysAddr) {
-        let ptr = self.mem.frame_ptr(frame);
+        let ptr = self.frame(frame);
         // SAFETY: `frame` is a table frame (module invariant): PhysMemory makes the
-        // 4 KiB at `ptr` valid for writes and unaliased, and 512 entries are 4 KiB.
-        unsafe { core::ptr::write_bytes(ptr, 0, Geometry::ENTRIES) };
+        // 4 KiB at `ptr` valid for writes and unaliased, and a table's entries are 4 KiB.
+        unsafe { core::ptr::write_bytes(ptr, 0, <F::Entry as Entry>::ENTRIES) };
         core::sync::atomic::compiler_fence(core::sync::atomic::Ordering::Release);
     }
 
@@ -444,13 +470,13 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         attrs: Attrs,
         level: u8,
     ) {
-        debug_assert!(idx + count <= Geometry::ENTRIES);
-        let ptr = self.mem.frame_ptr(table);
-        let step = Geometry::granularity(level);
+        debug_assert!(idx + count <= <F::Entry as Entry>::ENTRIES);
+        let ptr = self.frame(table);
+        let step = granularity_for::<F::Entry>(level);
         for k in 0..count {
             let raw = self.format.encode_leaf(pa.add(k as u64 * step), attrs, level);
             // SAFETY: `table` is a table frame (module invariant) and
-            // idx + k < idx + count <= 512.
+            // idx + k < idx + count <= ENTRIES.
             unsafe { ptr.add(idx + k).write_volatile(raw) };
         }
     }
@@ -460,10 +486,10 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
     /// per lookup).
     #[inline]
     pub(super) fn free_run(&self, table: PhysAddr, idx: usize, max: usize) -> usize {
-        debug_assert!(idx + max <= Geometry::ENTRIES);
-        let ptr = self.mem.frame_ptr(table);
+        debug_assert!(idx + max <= <F::Entry as Entry>::ENTRIES);
+        let ptr = self.frame(table);
         (idx..idx + max)
-            // SAFETY: `table` is a table frame (module invariant); i < idx + max <= 512.
+            // SAFETY: `table` is a table frame (module invariant); i < idx + max <= ENTRIES.
             .take_while(|&i| !self.format.is_valid(unsafe { ptr.add(i).read_volatile() }))
             .count()
     }
@@ -473,7 +499,7 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
     #[inline(always)]
     pub(super) fn is_empty(&self, table: PhysAddr, hint: usize) -> bool {
         // The common case of a run of unmaps: the next entry is still live.
-        if self.format.is_valid(self.entry(table, (hint + 1) % Geometry::ENTRIES)) {
+        if self.format.is_valid(self.entry(table, (hint + 1) % <F::Entry as Entry>::ENTRIES)) {
             return false;
         }
         self.is_empty_scan(table)
@@ -485,11 +511,11 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
     #[inline(never)]
     pub(super) fn is_empty_scan(&self, table: PhysAddr) -> bool {
         const GROUP: usize = 8;
-        let ptr = self.mem.frame_ptr(table);
-        (0..Geometry::ENTRIES).step_by(GROUP).all(|first| {
+        let ptr = self.frame(table);
+        (0..<F::Entry as Entry>::ENTRIES).step_by(GROUP).all(|first| {
             let mut live = false;
             for idx in first..first + GROUP {
-                // SAFETY: `table` is a table frame (module invariant); idx < 512.
+                // SAFETY: `table` is a table frame (module invariant); idx < ENTRIES.
                 live |= self.format.is_valid(unsafe { ptr.add(idx).read_volatile() });
             }
             !live

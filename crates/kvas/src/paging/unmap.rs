@@ -2,7 +2,9 @@
 
 use crate::addr::{PageSize, PhysAddr, VirtAddr, PAGE_SIZE};
 use crate::paging::chunks::Chunks;
+use crate::paging::format::Entry;
 use crate::paging::geometry::check_range;
+use crate::paging::geometry::index_for;
 use crate::paging::reserve::Reserve;
 use crate::paging::split::Holes;
 use crate::paging::{Flush, FrameAllocator, Geometry, PageTable, PhysMemory, Pte, TableFormat};
@@ -23,14 +25,14 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
     ) -> Result<Flush, Error> {
         if size == PageSize::Size4K && va.is_aligned(PAGE_SIZE) {
             // A hit stands for a canonical address (see `translate`).
-            if let Some(table) = self.hints[0].lookup(0, va) {
-                let idx = Geometry::index(va.as_u64(), 0);
+            if let Some(table) = self.hints[0].lookup::<F::Entry>(0, va) {
+                let idx = index_for::<F::Entry>(va.as_u64(), 0);
                 let raw = self.entry(table, idx);
                 if self.format.leaf(raw, 0).is_some() {
-                    self.set_entry(table, idx, 0);
+                    self.set_entry(table, idx, <F::Entry as Entry>::ZERO);
                     // A run of unmaps finds the next entry live and is done. (Past
                     // the last entry, entry 0 is looked at: any live entry will do.)
-                    let next = (idx + 1) % Geometry::ENTRIES;
+                    let next = (idx + 1) % <F::Entry as Entry>::ENTRIES;
                     if !self.format.is_valid(self.entry(table, next)) {
                         self.unmapped_last_maybe(va, table, 0, alloc);
                     }
@@ -52,8 +54,8 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         let leaf_level = self.format.geometry().check_page(va, size)?;
         let (table, level, raw) = self.walk_remembering(va, leaf_level);
         if level == leaf_level && self.format.leaf(raw, level).is_some() {
-            let idx = Geometry::index(va.as_u64(), level);
-            self.set_entry(table, idx, 0);
+            let idx = index_for::<F::Entry>(va.as_u64(), level);
+            self.set_entry(table, idx, <F::Entry as Entry>::ZERO);
             self.remember(level, va, table);
             if !self.is_empty(table, idx) {
                 return Ok(Flush::page(va));
@@ -70,7 +72,7 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
                 flush if flush.is_empty() => Err(Error::NotMapped { va }),
                 flush => Ok(flush),
             },
-            Pte::Reserved => Err(Error::CorruptEntry { va, level, raw }),
+            Pte::Reserved => Err(Error::CorruptEntry { va, level, raw: raw.into() }),
         }
     }
 
@@ -118,7 +120,7 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
                 break;
             }
             self.forget_hint();
-            self.set_entry(parent, parent_idx, 0);
+            self.set_entry(parent, parent_idx, <F::Entry as Entry>::ZERO);
             alloc.free_frame(child);
             known_empty = false;
             level += 1;
@@ -164,7 +166,7 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         alloc: &mut impl FrameAllocator,
         flush: &mut Flush,
     ) -> Result<(), Error> {
-        for c in Chunks::new(va, len, level) {
+        for c in Chunks::<F::Entry>::new(va, len, level) {
             let raw = self.entry(table, c.idx);
             if !self.format.is_valid(raw) {
                 continue;
@@ -172,7 +174,7 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
             let at = VirtAddr::new(c.va);
             match self.format.decode(raw, level) {
                 Pte::Leaf { .. } if c.full => {
-                    self.set_entry(table, c.idx, 0);
+                    self.set_entry(table, c.idx, <F::Entry as Entry>::ZERO);
                     flush.add(at);
                 }
                 Pte::Leaf { pa, attrs } => {
@@ -183,18 +185,18 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
                 Pte::Table(next) if level > 0 => {
                     let pinned = self.format.is_pinned(raw);
                     if c.full && !pinned {
-                        self.set_entry(table, c.idx, 0);
+                        self.set_entry(table, c.idx, <F::Entry as Entry>::ZERO);
                         self.free_subtree(next, level - 1, alloc);
                         flush.add_run(at, c.len / PAGE_SIZE, PAGE_SIZE);
                     } else {
                         self.clear(next, level - 1, c.va, c.len, reserve, alloc, flush)?;
-                        if !pinned && self.is_empty(next, Geometry::index(c.va, level - 1)) {
-                            self.set_entry(table, c.idx, 0);
+                        if !pinned && self.is_empty(next, index_for::<F::Entry>(c.va, level - 1)) {
+                            self.set_entry(table, c.idx, <F::Entry as Entry>::ZERO);
                             alloc.free_frame(next);
                         }
                     }
                 }
-                _ => return Err(Error::CorruptEntry { va: at, level, raw }),
+                _ => return Err(Error::CorruptEntry { va: at, level, raw: raw.into() }),
             }
         }
         Ok(())

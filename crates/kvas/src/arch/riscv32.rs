@@ -1,0 +1,283 @@
+//! RISC-V Sv32: 32-bit entries and the RV32 `satp`, per the privileged spec.
+//!
+//! ```text
+//! PTE  31               20 19          10 9  8 7 6 5 4 3 2 1 0
+//!     +-------------------+--------------+----+-+-+-+-+-+-+-+-+
+//!     |      PPN[1]       |    PPN[0]    |RSW |D|A|G|U|X|W|R|V|
+//!     +-------------------+--------------+----+-+-+-+-+-+-+-+-+
+//! satp 31 30          22 21                                   0
+//!     +--+--------------+-------------------------------------+
+//!     |M |     ASID     |                 PPN                 |
+//!     +--+--------------+-------------------------------------+
+//! ```
+//!
+//! Two levels of 1024 four-byte entries in 4 KiB frames: a 32-bit virtual
+//! address is `VPN[1]` (bits 31..22), `VPN[0]` (21..12) and the page offset, so
+//! a level-1 leaf (a megapage) maps 4 MiB. The PPN is 22 bits wide, so physical
+//! addresses are 34 bits. Sv32 has no extension bits: every bit of an entry has
+//! a meaning. The low ten bits are laid out as in Sv39, so the pointer and leaf
+//! rules are those of [`crate::arch::riscv`]: a pointer has R = W = X = 0 and
+//! U = A = D = 0; RSW bit 8 marks pinned tables.
+
+use crate::addr::PhysAddr;
+use crate::paging::{Attrs, Geometry, Pte, Space, TableFormat};
+use crate::Error;
+
+/// Where the PPN starts in an Sv32 PTE.
+pub const PTE_PPN_SHIFT: u32 = 10;
+/// The PPN's width (22 bits: 34-bit physical addresses).
+pub const PPN_BITS: u32 = 22;
+/// The width of a physical address in Sv32.
+pub const PA_BITS: u32 = PPN_BITS + 12;
+
+const V: u32 = 1 << 0;
+const R: u32 = 1 << 1;
+const W: u32 = 1 << 2;
+const X: u32 = 1 << 3;
+const U: u32 = 1 << 4;
+const A: u32 = 1 << 6;
+const D: u32 = 1 << 7;
+/// RSW bit 8: the pinned-table mark (ignored by the hardware).
+const PINNED: u32 = 1 << 8;
+/// The bits that tell a well-formed pointer: V R W X U A D (G and RSW free).
+const POINTER_MASK: u32 = 0xdf;
+/// The values of V, R, W, X that make a valid leaf, as a bit set (see riscv.rs).
+const LEAF_LOW_BITS: u16 = 1 << 0b0011 | 1 << 0b0111 | 1 << 0b1001 | 1 << 0b1011 | 1 << 0b1111;
+
+/// Sv32's table shape: two levels of 1024 entries, megapages in the root,
+/// 32-bit virtual addresses that are all translated (no sign extension).
+pub const GEOMETRY: Geometry = match Geometry::with_index_bits(2, 1, 10, 32, Space::Lower) {
+    Ok(g) => g,
+    Err(_) => panic!("Sv32's geometry is valid"),
+};
+
+/// The Sv32 table format (RV32's only paging mode).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Sv32;
+
+impl Sv32 {
+    /// The physical address a PTE's PPN names.
+    #[inline(always)]
+    const fn pa(raw: u32) -> PhysAddr {
+        PhysAddr::new_truncate(((raw >> PTE_PPN_SHIFT) as u64) << 12)
+    }
+
+    /// The PTE bits of `pa` (already checked to fit 34 bits and be 4 KiB aligned).
+    #[inline(always)]
+    const fn ppn_bits(pa: PhysAddr) -> u32 {
+        ((pa.as_u64() >> 12) as u32) << PTE_PPN_SHIFT
+    }
+}
+
+impl TableFormat for Sv32 {
+    type Entry = u32;
+
+    #[inline(always)]
+    fn geometry(&self) -> Geometry {
+        GEOMETRY
+    }
+
+    fn decode(&self, raw: u32, level: u8) -> Pte {
+        if raw & V == 0 {
+            return Pte::Absent;
+        }
+        let pa = Self::pa(raw);
+        let rwx = raw & (R | W | X);
+        if rwx == 0 {
+            if level == 0 || raw & (U | A | D) != 0 {
+                return Pte::Reserved;
+            }
+            return Pte::Table(pa);
+        }
+        if rwx == W || rwx == W | X {
+            return Pte::Reserved;
+        }
+        if level > 0 && (raw >> PTE_PPN_SHIFT) & ((1 << 10) - 1) != 0 {
+            // A misaligned megapage: PPN[0] must be zero.
+            return Pte::Reserved;
+        }
+        // R W X U G A D sit in PTE bits 1..=7 and in Attrs bits 0..=6.
+        Pte::Leaf { pa, attrs: Attrs::from_bits_truncate(((raw >> 1) & 0x7f) as u16) }
+    }
+
+    #[inline(always)]
+    fn encode_table(&self, table: PhysAddr) -> u32 {
+        Self::ppn_bits(table) | V
+    }
+
+    fn encode_pinned_table(&self, table: PhysAddr) -> u32 {
+        self.encode_table(table) | PINNED
+    }
+
+    #[inline(always)]
+    fn is_pinned(&self, raw: u32) -> bool {
+        raw & PINNED != 0
+    }
+
+    #[inline(always)]
+    fn encode_leaf(&self, pa: PhysAddr, attrs: Attrs, _level: u8) -> u32 {
+        Self::ppn_bits(pa) | ((attrs.bits() as u32 & 0x7f) << 1) | V
+    }
+
+    #[inline(always)]
+    fn is_valid(&self, raw: u32) -> bool {
+        raw & V != 0
+    }
+
+    #[inline(always)]
+    fn leaf(&self, raw: u32, level: u8) -> Option<(PhysAddr, Attrs)> {
+        let ok = (LEAF_LOW_BITS >> (raw & 0xf)) & 1 != 0
+            && (raw >> PTE_PPN_SHIFT) & ((1 << (10 * u32::from(level))) - 1) == 0;
+        ok.then(|| (Self::pa(raw), Attrs::from_bits_truncate(((raw >> 1) & 0x7f) as u16)))
+    }
+
+    #[inline(always)]
+    fn next_table(&self, raw: u32, level: u8) -> Option<PhysAddr> {
+        (raw & POINTER_MASK == V && level > 0).then(|| Self::pa(raw))
+    }
+
+    fn check_leaf(&self, pa: PhysAddr, len: u64, attrs: Attrs) -> Result<(), Error> {
+        if !attrs.intersects(Attrs::READ | Attrs::EXECUTE) {
+            return Err(Error::InvalidAttributes { reason: "a RISC-V leaf must be readable or executable" });
+        }
+        if attrs.contains(Attrs::WRITE) && !attrs.contains(Attrs::READ) {
+            return Err(Error::InvalidAttributes {
+                reason: "RISC-V reserves writable pages that are not readable",
+            });
+        }
+        match pa.as_u64().checked_add(len.saturating_sub(1)) {
+            Some(last) if last >> PA_BITS == 0 => Ok(()),
+            _ => Err(Error::PhysAddrUnencodable { raw: pa.as_u64().saturating_add(len), max_bits: PA_BITS }),
+        }
+    }
+}
+
+/// The RV32 `satp` register: Sv32 or Bare, a 9-bit ASID, a 22-bit root PPN.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Satp32 {
+    /// Whether Sv32 translation is on (`MODE` = 1); `false` is Bare.
+    pub sv32: bool,
+    /// The address-space identifier (9 bits on RV32).
+    pub asid: u16,
+    /// The root table's physical address (4 KiB aligned, below 2^34).
+    pub root: PhysAddr,
+}
+
+impl Satp32 {
+    /// The widest ASID RV32 has (`ASIDLEN` = 9).
+    pub const ASID_MAX: u16 = (1 << 9) - 1;
+
+    /// Encodes the register; the root must be 4 KiB aligned and below 2^34, and
+    /// the ASID must fit 9 bits.
+    pub fn encode(self) -> Result<u32, Error> {
+        if !self.root.is_aligned(4096) {
+            return Err(Error::Misaligned {
+                what: "satp root table",
+                value: self.root.as_u64(),
+                align: 4096,
+            });
+        }
+        if self.root.as_u64() >> PA_BITS != 0 {
+            return Err(Error::PhysAddrUnencodable { raw: self.root.as_u64(), max_bits: PA_BITS });
+        }
+        if self.asid > Self::ASID_MAX {
+            return Err(Error::AsidTooWide { asid: self.asid, bits: 9 });
+        }
+        Ok(u32::from(self.sv32) << 31 | u32::from(self.asid) << 22 | (self.root.as_u64() >> 12) as u32)
+    }
+
+    /// Decodes a raw value (every value is well formed on RV32).
+    pub const fn decode(raw: u32) -> Satp32 {
+        Satp32 {
+            sv32: raw >> 31 != 0,
+            asid: ((raw >> 22) & 0x1ff) as u16,
+            root: PhysAddr::new_truncate(((raw & ((1 << 22) - 1)) as u64) << 12),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_geometry_is_two_levels_of_1024() {
+        let g = Sv32.geometry();
+        assert_eq!((g.levels(), g.max_leaf_level(), g.va_bits(), g.entries()), (2, 1, 32, 1024));
+        assert_eq!((g.granularity_of(0), g.granularity_of(1)), (4096, 4 << 20));
+        let va = 0xc040_3000u64;
+        assert_eq!((g.index_of(va, 1), g.index_of(va, 0)), (0x301, 0x003));
+    }
+
+    #[test]
+    fn leaf_bits_are_where_the_spec_puts_them() {
+        let pa = PhysAddr::new(0x3_8040_0000).unwrap(); // above 4 GiB: 34-bit
+        let raw = Sv32.encode_leaf(pa, Attrs::KERNEL_RW, 1);
+        assert_eq!(raw, (0x3_8040_0000u64 >> 12 << 10) as u32 | 0b1110_0111);
+        assert_eq!(Sv32.decode(raw, 1), Pte::Leaf { pa, attrs: Attrs::KERNEL_RW });
+        assert_eq!(Sv32.leaf(raw, 1), Some((pa, Attrs::KERNEL_RW)));
+        // 4 KiB but not 4 MiB aligned: fine at level 0, a misaligned megapage at 1.
+        let small = Sv32.encode_leaf(PhysAddr::new(0x8020_1000).unwrap(), Attrs::KERNEL_RO, 0);
+        assert!(matches!(Sv32.decode(small, 0), Pte::Leaf { .. }));
+        assert_eq!(Sv32.decode(small, 1), Pte::Reserved);
+        assert_eq!(Sv32.leaf(small, 1), None);
+    }
+
+    #[test]
+    fn pointers_and_reserved_encodings() {
+        let t = PhysAddr::new(0x2_1234_5000).unwrap();
+        let raw = Sv32.encode_table(t);
+        assert_eq!((Sv32.decode(raw, 1), Sv32.next_table(raw, 1)), (Pte::Table(t), Some(t)));
+        assert_eq!(Sv32.next_table(raw, 0), None, "no pointers at level 0");
+        assert_eq!(Sv32.decode(raw | A, 1), Pte::Reserved);
+        assert_eq!(Sv32.decode(V | W, 0), Pte::Reserved, "W without R");
+        assert_eq!(Sv32.decode(0, 1), Pte::Absent);
+        let pinned = Sv32.encode_pinned_table(t);
+        assert!(Sv32.is_pinned(pinned) && !Sv32.is_pinned(raw));
+        assert_eq!(Sv32.next_table(pinned, 1), Some(t));
+    }
+
+    #[test]
+    fn the_fast_paths_agree_with_decode() {
+        for level in 0..2u8 {
+            for low in 0..1024u32 {
+                for ppn in [0u32, 1, 1 << 9, 1 << 10, 1 << 21] {
+                    let raw = ppn << 10 | low;
+                    let (leaf, table) = match Sv32.decode(raw, level) {
+                        Pte::Leaf { pa, attrs } => (Some((pa, attrs)), None),
+                        Pte::Table(pa) => (None, Some(pa)),
+                        _ => (None, None),
+                    };
+                    assert_eq!(Sv32.leaf(raw, level), leaf, "leaf {raw:#x} at {level}");
+                    assert_eq!(Sv32.next_table(raw, level), table, "table {raw:#x} at {level}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn physical_addresses_stop_at_34_bits() {
+        let top = PhysAddr::new((1 << 34) - 4096).unwrap();
+        assert_eq!(Sv32.check_leaf(top, 4096, Attrs::READ), Ok(()));
+        assert_eq!(
+            Sv32.check_leaf(top, 8192, Attrs::READ),
+            Err(Error::PhysAddrUnencodable { raw: (1 << 34) + 4096, max_bits: 34 })
+        );
+        assert!(Sv32.check_leaf(PhysAddr::ZERO, 4096, Attrs::WRITE).is_err());
+    }
+
+    #[test]
+    fn satp_fields() {
+        let root = PhysAddr::new(0x3_ffff_f000).unwrap();
+        let s = Satp32 { sv32: true, asid: 0x1a5, root };
+        let raw = s.encode().unwrap();
+        assert_eq!(raw, 1 << 31 | 0x1a5 << 22 | 0x3f_ffff);
+        assert_eq!(Satp32::decode(raw), s);
+        assert_eq!(Satp32::decode(0), Satp32 { sv32: false, asid: 0, root: PhysAddr::ZERO });
+        assert_eq!(Satp32 { asid: 0x200, ..s }.encode(), Err(Error::AsidTooWide { asid: 0x200, bits: 9 }));
+        let high = Satp32 { root: PhysAddr::new(1 << 34).unwrap(), ..s };
+        assert!(matches!(high.encode(), Err(Error::PhysAddrUnencodable { max_bits: 34, .. })));
+        let odd = Satp32 { root: PhysAddr::new(0x8000_0800).unwrap(), ..s };
+        assert!(matches!(odd.encode(), Err(Error::Misaligned { .. })));
+    }
+}
