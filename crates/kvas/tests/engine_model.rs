@@ -1,12 +1,12 @@
 //! The engine against a reference model, checked by the simulator's MMUs.
 //!
 //! Random sequences of `map`, `map_range`, `unmap`, `unmap_range` and
-//! `protect_range` run in every depth of every architecture (RISC-V Sv39, Sv48,
-//! Sv57; x86-64 4-level and 5-level; arm64 39, 48 and 52-bit in both TTBR
+//! `protect_range` run in every depth of every architecture (RISC-V Sv32, Sv39,
+//! Sv48, Sv57; x86-64 4-level and 5-level; arm64 39, 48 and 52-bit in both TTBR
 //! ranges) against a model that knows only which virtual range maps to which
 //! physical range with which attributes. After every step:
-//! - the architecture's oracle MMU ([`kvas::sim::Mmu`], [`kvas::sim::X86Mmu`],
-//!   [`kvas::sim::Arm64Mmu`]) translates every probed address (both ends of
+//! - the architecture's oracle MMU ([`kvas::sim::Mmu`], [`kvas::sim::Sv32Mmu`],
+//!   [`kvas::sim::X86Mmu`], [`kvas::sim::Arm64Mmu`]) translates every probed address (both ends of
 //!   every request and of every mapped range, and their neighbours) for every
 //!   kind of access, from the kernel and from user mode, exactly as the model
 //!   says, and so does the engine;
@@ -25,6 +25,7 @@
 use std::collections::BTreeSet;
 
 use kvas::arch::riscv::Mode;
+use kvas::arch::riscv32::Sv32;
 use kvas::arch::x86_64::Mode as X86Mode;
 use kvas::paging::{Attrs, Geometry, Mapping, PageTable};
 use kvas::sim::{Access, Ram, TrackingAllocator};
@@ -162,42 +163,45 @@ const ATTRS: [Attrs; 4] = [
 
 /// An offset built from a few multiples of neighbouring granularities, so that
 /// requests start and end on, next to and across every boundary.
-fn offset(max_level: u8) -> impl Strategy<Value = u64> {
-    (0..=max_level, 0u64..4, 0u64..3, 0u64..3).prop_map(|(level, a, b, c)| {
-        a * Geometry::granularity(level) + b * Geometry::granularity(level.saturating_sub(1)) + c * PAGE
+fn offset(g: Geometry) -> impl Strategy<Value = u64> {
+    (0..=g.max_leaf_level(), 0u64..4, 0u64..3, 0u64..3).prop_map(move |(level, a, b, c)| {
+        a * g.granularity_of(level) + b * g.granularity_of(level.saturating_sub(1)) + c * PAGE
     })
 }
 
-fn page_size(max_level: u8) -> impl Strategy<Value = PageSize> {
-    (0..=max_level).prop_map(|l| PageSize::from_level(l).unwrap())
+/// The leaf sizes of `g` (Sv32's level 1 is 4 MiB).
+fn page_size(g: Geometry) -> impl Strategy<Value = PageSize> {
+    (0..=g.max_leaf_level()).prop_map(move |l| g.page_size(l).unwrap())
 }
 
-fn op(max_level: u8) -> impl Strategy<Value = Op> {
+/// The geometry of a target, for the strategies.
+fn geo<T: Target>(target: T) -> Geometry {
+    target.geometry()
+}
+
+fn op(g: Geometry) -> impl Strategy<Value = Op> {
+    let max_level = g.max_leaf_level();
     let attrs = proptest::sample::select(ATTRS.to_vec());
-    let len = || offset(max_level).prop_map(|l| l.max(PAGE));
+    let len = || offset(g).prop_map(|l| l.max(PAGE));
     prop_oneof![
-        (page_size(max_level), 0u64..4, 0u64..3, 0u64..4, attrs.clone()).prop_map(
-            move |(size, a, b, p, attrs)| {
-                let up = Geometry::granularity((size.level() + 1).min(max_level));
-                Op::Map { va: a * up + b * size.bytes(), pa: p * size.bytes(), size, attrs }
-            }
-        ),
-        (offset(max_level), offset(max_level), len(), attrs.clone(), page_size(max_level)).prop_map(
-            |(va, pa, len, attrs, max)| {
-                // At most ~4096 leaves of the size the relative alignment allows,
-                // so that a case needs thousands of table frames, not millions.
-                let align = (va ^ pa).trailing_zeros().min(63);
-                let leaf = (1u64 << align).min(max.bytes()).max(PAGE);
-                Op::MapRange { va, pa, len: len.min(4096 * leaf), attrs, max }
-            }
-        ),
-        (page_size(max_level), 0u64..4, 0u64..3).prop_map(move |(size, a, b)| {
-            let up = Geometry::granularity((size.level() + 1).min(max_level));
+        (page_size(g), 0u64..4, 0u64..3, 0u64..4, attrs.clone()).prop_map(move |(size, a, b, p, attrs)| {
+            let up = g.granularity_of((size.level() + 1).min(max_level));
+            Op::Map { va: a * up + b * size.bytes(), pa: p * size.bytes(), size, attrs }
+        }),
+        (offset(g), offset(g), len(), attrs.clone(), page_size(g)).prop_map(|(va, pa, len, attrs, max)| {
+            // At most ~4096 leaves of the size the relative alignment allows,
+            // so that a case needs thousands of table frames, not millions.
+            let align = (va ^ pa).trailing_zeros().min(63);
+            let leaf = (1u64 << align).min(max.bytes()).max(PAGE);
+            Op::MapRange { va, pa, len: len.min(4096 * leaf), attrs, max }
+        }),
+        (page_size(g), 0u64..4, 0u64..3).prop_map(move |(size, a, b)| {
+            let up = g.granularity_of((size.level() + 1).min(max_level));
             Op::Unmap { va: a * up + b * size.bytes(), size }
         }),
-        (offset(max_level), len()).prop_map(|(va, len)| Op::UnmapRange { va, len }),
-        (offset(max_level), len(), attrs).prop_map(|(va, len, attrs)| Op::Protect { va, len, attrs }),
-        (offset(max_level), len()).prop_map(|(va, len)| Op::Populate { va, len }),
+        (offset(g), len()).prop_map(|(va, len)| Op::UnmapRange { va, len }),
+        (offset(g), len(), attrs).prop_map(|(va, len, attrs)| Op::Protect { va, len, attrs }),
+        (offset(g), len()).prop_map(|(va, len)| Op::Populate { va, len }),
         (0u64..4).prop_map(Op::Starve),
     ]
 }
@@ -231,7 +235,7 @@ impl<T: Target> World<'_, T> {
         }
         let b = u128::from(self.base);
         let root_level = self.target.geometry().root_level();
-        let root_shift = Geometry::shift(root_level);
+        let root_shift = self.target.geometry().shift_of(root_level);
         let (result, expected) = match *op {
             Op::Map { va, pa, size, attrs } => {
                 let (start, end) = (b + u128::from(va), b + u128::from(va + size.bytes()));
@@ -366,9 +370,10 @@ impl<T: Target> World<'_, T> {
             let new = self.target.hw(ram, root, va, Access::Load);
             if let (Some((_, ol, o)), Some((_, nl, n))) = (old, new) {
                 if self.target.needs_break((ol, o), (nl, n)) {
-                    let covered = breaks
-                        .iter()
-                        .any(|b| b.va.as_u64() <= va && va - b.va.as_u64() < Geometry::granularity(b.level));
+                    let covered = breaks.iter().any(|b| {
+                        b.va.as_u64() <= va
+                            && va - b.va.as_u64() < self.target.geometry().granularity_of(b.level)
+                    });
                     prop_assert!(
                         covered,
                         "{:?}: {:#x} went from {:#x} (level {}) to {:#x} (level {}) without a break",
@@ -430,7 +435,7 @@ impl<T: Target> World<'_, T> {
         for m in self.pt.mappings() {
             let m = m.unwrap();
             for level in m.size.level()..g.root_level() {
-                needed.insert((level, m.va.as_u64() >> Geometry::shift(level + 1)));
+                needed.insert((level, m.va.as_u64() >> g.shift_of(level + 1)));
             }
         }
         prop_assert_eq!(self.alloc.live(), needed.len(), "live frames vs tables the leaves need");
@@ -442,7 +447,7 @@ impl<T: Target> World<'_, T> {
 
 fn run<T: Target>(target: T, ops: Vec<Op>) -> Result<(), TestCaseError> {
     let ram = Ram::new();
-    let mut alloc = TrackingAllocator::new(PhysAddr::new(0x10_0000_0000).unwrap(), 1 << 30).unwrap();
+    let mut alloc = TrackingAllocator::new(PhysAddr::new(target.frames_base()).unwrap(), 1 << 30).unwrap();
     let pt = PageTable::new(target.format(), &ram, &mut alloc).unwrap();
     let base = target.base();
     let mut w = World {
@@ -466,7 +471,7 @@ fn run<T: Target>(target: T, ops: Vec<Op>) -> Result<(), TestCaseError> {
         w.check_breaks(&ram, &before)?;
     }
     // Everything goes: only the root and the pinned tables are left.
-    let window = 8 * Geometry::granularity(target.geometry().max_leaf_level());
+    let window = 8 * target.geometry().granularity_of(target.geometry().max_leaf_level());
     w.pt.unmap_range(VirtAddr::new(base), window, &mut w.alloc).unwrap().ignore();
     prop_assert_eq!(w.alloc.live(), 1 + w.pinned.len());
     prop_assert!(w.pt.mappings().next().is_none());
@@ -477,57 +482,62 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
     #[test]
-    fn sv39_matches_the_model(ops in proptest::collection::vec(op(2), 1..24)) {
+    fn sv32_matches_the_model(ops in proptest::collection::vec(op(geo(Sv32)), 1..24)) {
+        run(Sv32, ops)?;
+    }
+
+    #[test]
+    fn sv39_matches_the_model(ops in proptest::collection::vec(op(geo(Mode::Sv39)), 1..24)) {
         run(Mode::Sv39, ops)?;
     }
 
     #[test]
-    fn sv48_matches_the_model(ops in proptest::collection::vec(op(3), 1..24)) {
+    fn sv48_matches_the_model(ops in proptest::collection::vec(op(geo(Mode::Sv48)), 1..24)) {
         run(Mode::Sv48, ops)?;
     }
 
     #[test]
-    fn sv57_matches_the_model(ops in proptest::collection::vec(op(4), 1..24)) {
+    fn sv57_matches_the_model(ops in proptest::collection::vec(op(geo(Mode::Sv57)), 1..24)) {
         run(Mode::Sv57, ops)?;
     }
 
     #[test]
-    fn x86_4level_matches_the_model(ops in proptest::collection::vec(op(2), 1..24)) {
+    fn x86_4level_matches_the_model(ops in proptest::collection::vec(op(geo(X86Mode::Level4)), 1..24)) {
         run(X86Mode::Level4, ops)?;
     }
 
     #[test]
-    fn x86_5level_matches_the_model(ops in proptest::collection::vec(op(2), 1..24)) {
+    fn x86_5level_matches_the_model(ops in proptest::collection::vec(op(geo(X86Mode::Level5)), 1..24)) {
         run(X86Mode::Level5, ops)?;
     }
 
     #[test]
-    fn arm64_39_bit_ttbr1_matches_the_model(ops in proptest::collection::vec(op(2), 1..24)) {
+    fn arm64_39_bit_ttbr1_matches_the_model(ops in proptest::collection::vec(op(geo(ARM[0])), 1..24)) {
         run(ARM[0], ops)?;
     }
 
     #[test]
-    fn arm64_48_bit_ttbr1_matches_the_model(ops in proptest::collection::vec(op(2), 1..24)) {
+    fn arm64_48_bit_ttbr1_matches_the_model(ops in proptest::collection::vec(op(geo(ARM[1])), 1..24)) {
         run(ARM[1], ops)?;
     }
 
     #[test]
-    fn arm64_52_bit_ttbr1_matches_the_model(ops in proptest::collection::vec(op(3), 1..24)) {
+    fn arm64_52_bit_ttbr1_matches_the_model(ops in proptest::collection::vec(op(geo(ARM[2])), 1..24)) {
         run(ARM[2], ops)?;
     }
 
     #[test]
-    fn arm64_39_bit_ttbr0_matches_the_model(ops in proptest::collection::vec(op(2), 1..24)) {
+    fn arm64_39_bit_ttbr0_matches_the_model(ops in proptest::collection::vec(op(geo(ARM[3])), 1..24)) {
         run(ARM[3], ops)?;
     }
 
     #[test]
-    fn arm64_48_bit_ttbr0_matches_the_model(ops in proptest::collection::vec(op(2), 1..24)) {
+    fn arm64_48_bit_ttbr0_matches_the_model(ops in proptest::collection::vec(op(geo(ARM[4])), 1..24)) {
         run(ARM[4], ops)?;
     }
 
     #[test]
-    fn arm64_52_bit_ttbr0_matches_the_model(ops in proptest::collection::vec(op(3), 1..24)) {
+    fn arm64_52_bit_ttbr0_matches_the_model(ops in proptest::collection::vec(op(geo(ARM[5])), 1..24)) {
         run(ARM[5], ops)?;
     }
 }

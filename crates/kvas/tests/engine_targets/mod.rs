@@ -12,9 +12,10 @@ use std::fmt::Debug;
 
 use kvas::arch::aarch64::{Aarch64, Mode as ArmMode, Range, Ttbr};
 use kvas::arch::riscv::{Mode as RvMode, Riscv, Satp};
+use kvas::arch::riscv32::{Satp32, Sv32};
 use kvas::arch::x86_64::{Cr3, Mode as X86Mode, X86_64};
 use kvas::paging::{Attrs, Geometry, Space, TableFormat};
-use kvas::sim::{Access, Arm64Context, Arm64Mmu, Context, Mmu, Ram, Tcr, X86Context, X86Mmu};
+use kvas::sim::{Access, Arm64Context, Arm64Mmu, Context, Mmu, Ram, Sv32Mmu, Tcr, X86Context, X86Mmu};
 use kvas::{PhysAddr, VirtAddr};
 
 /// One architecture and depth under test.
@@ -56,6 +57,12 @@ pub trait Target: Copy + Debug {
     fn needs_break(&self, old: (u8, u64), new: (u8, u64)) -> bool {
         let _ = (old, new);
         false
+    }
+
+    /// Where the tests' table frames come from: a physical address the
+    /// format can point at (Sv32's are 34 bits).
+    fn frames_base(&self) -> u64 {
+        0x10_0000_0000
     }
 
     /// The geometry.
@@ -104,6 +111,39 @@ impl Target for RvMode {
         let t = Mmu::from_satp(satp).unwrap().translate(ram, VirtAddr::new(va), access, ctx).ok()?;
         let leaf = t.leaf.unwrap();
         Some((t.pa.as_u64(), leaf.level, leaf.pte))
+    }
+}
+
+/// RV32's Sv32, checked by the Sv32 oracle ([`Sv32Mmu`]).
+impl Target for Sv32 {
+    type F = Sv32;
+
+    fn format(&self) -> Sv32 {
+        *self
+    }
+
+    fn allows(&self, a: Attrs, access: Access) -> bool {
+        RvMode::Sv39.allows(a, access)
+    }
+
+    fn hw_in(
+        &self,
+        ram: &Ram,
+        root: PhysAddr,
+        va: u64,
+        access: Access,
+        user: bool,
+    ) -> Option<(u64, u8, u64)> {
+        let satp = Satp32 { sv32: true, asid: 0, root }.encode().unwrap();
+        let ctx = if user { Context::USER } else { Context::SUPERVISOR.with_sum(true) };
+        let t = Sv32Mmu::from_satp(satp).translate(ram, VirtAddr::new(va), access, ctx).ok()?;
+        let leaf = t.leaf.unwrap();
+        Some((t.pa.as_u64(), leaf.level, u64::from(leaf.pte)))
+    }
+
+    /// 8 GiB: above 4 GiB, so that table pointers use all 22 PPN bits' range.
+    fn frames_base(&self) -> u64 {
+        0x2_0000_0000
     }
 }
 
