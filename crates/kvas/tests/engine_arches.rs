@@ -5,6 +5,7 @@
 
 use kvas::arch::aarch64::{Mode as ArmMode, Range};
 use kvas::arch::riscv::Mode;
+use kvas::arch::riscv32::Sv32;
 use kvas::arch::x86_64::Mode as X86Mode;
 use kvas::paging::{Attrs, PageTable};
 use kvas::sim::{Access, Ram, TrackingAllocator};
@@ -96,6 +97,86 @@ fn every_depth_of_every_architecture_builds_what_its_mmu_translates() {
     for arm in ARM {
         scenario(arm);
     }
+}
+
+/// Sv32: 4 MiB megapages and 1024-entry tables, above 4 GiB of physical
+/// memory, every leaf checked by the Sv32 oracle.
+#[test]
+fn sv32_builds_what_its_mmu_translates() {
+    let ram = Ram::new();
+    let mut frames = TrackingAllocator::new(PhysAddr::new(0x3_0000_0000).unwrap(), 1 << 24).unwrap();
+    let mut pt = PageTable::new(Sv32, &ram, &mut frames).unwrap();
+    let (va, pa, len) = (0xc000_0000 - 0x1000, 0x2_0000_0000 - 0x1000, (4 << 20) + 0x2000);
+    let pa_at = PhysAddr::new(pa).unwrap();
+    pt.map_range(VirtAddr::new(va), pa_at, len, Attrs::KERNEL_RW, PageSize::Size4M, &mut frames)
+        .unwrap()
+        .ignore();
+    pt.map(
+        VirtAddr::new(0x40_0000),
+        PhysAddr::new(0x9000_0000).unwrap(),
+        PageSize::Size4K,
+        USER_RW,
+        &mut frames,
+    )
+    .unwrap()
+    .ignore();
+    let stats = pt.stats().unwrap();
+    assert_eq!((&stats.leaves[..2], stats.tables), (&[3, 1][..], 4), "the root and three level-0 tables");
+    assert_eq!(stats.mapped_bytes_in(kvas::arch::riscv32::GEOMETRY), len + 0x1000);
+    let root = pt.root();
+    let check = |pt: &PageTable<Sv32, &Ram>| {
+        let mut sizes = Vec::new();
+        for m in pt.mappings().map(Result::unwrap) {
+            for off in [0, m.size.bytes() - 1] {
+                let at = m.va.as_u64() + off;
+                for (access, user) in Access::ALL.into_iter().flat_map(|a| [(a, false), (a, true)]) {
+                    let allowed =
+                        if user { Sv32.allows_user(m.attrs, access) } else { Sv32.allows(m.attrs, access) };
+                    let hw = Sv32.hw_in(&ram, root, at, access, user).map(|h| (h.0, h.1));
+                    assert_eq!(
+                        hw,
+                        allowed.then_some((m.pa.as_u64() + off, m.size.level())),
+                        "{at:#x} {access:?}"
+                    );
+                }
+                assert_eq!(pt.translate(VirtAddr::new(at)).map(|t| t.pa.as_u64()), Ok(m.pa.as_u64() + off));
+            }
+            sizes.push(m.size);
+        }
+        sizes
+    };
+    use PageSize::{Size4K as K, Size4M as M};
+    assert_eq!(check(&pt), [K, K, M, K]);
+    // No 2 MiB leaves in Sv32; a range capped at 2 MiB gets 4 KiB leaves.
+    let free = VirtAddr::new(0x8000_0000);
+    assert!(matches!(
+        pt.map(free, PhysAddr::new(0x20_0000).unwrap(), PageSize::Size2M, Attrs::KERNEL_RW, &mut frames),
+        Err(Error::UnsupportedPageSize { .. })
+    ));
+    pt.map_range(free, PhysAddr::ZERO, 4 << 20, Attrs::KERNEL_RO, PageSize::Size2M, &mut frames)
+        .unwrap()
+        .ignore();
+    assert_eq!(pt.stats().unwrap().leaves[..2], [3 + 1024, 1]);
+    pt.unmap_range(free, 4 << 20, &mut frames).unwrap().ignore();
+    // 32-bit virtual and 34-bit physical addresses.
+    let high = VirtAddr::new(1 << 32);
+    assert_eq!(
+        pt.map(high, pa_at, PageSize::Size4K, Attrs::KERNEL_RW, &mut frames),
+        Err(Error::NonCanonical { va: high, va_bits: 32 })
+    );
+    let past = PhysAddr::new(1 << 34).unwrap();
+    assert!(matches!(
+        pt.map(free, past, PageSize::Size4K, Attrs::KERNEL_RW, &mut frames),
+        Err(Error::PhysAddrUnencodable { max_bits: 34, .. })
+    ));
+    // A 4 KiB hole in the megapage splits it into 1023 pages and a hole.
+    let hole = 0xc000_0000 + (1 << 20);
+    pt.unmap_range(VirtAddr::new(hole), 0x1000, &mut frames).unwrap().ignore();
+    assert_eq!(pt.stats().unwrap().leaves[..2], [3 + 1023, 0]);
+    assert_eq!(check(&pt).len(), 3 + 1023);
+    assert_eq!(Sv32.hw(&ram, root, hole, Access::Load), None);
+    pt.destroy(&mut frames);
+    assert_eq!((frames.live(), frames.misuse()), (0, &[][..]));
 }
 
 #[test]
