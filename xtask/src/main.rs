@@ -47,11 +47,32 @@ fn build_module(tc: &toolchain::Toolchain) -> Result<(), String> {
     )
 }
 
+/// The user programs the kernel embeds (`include_bytes!` of kernel/target/user/NAME.elf).
+pub const USER_PROGRAMS: &[&str] = &["ut", "init"];
+
+/// Builds the user programs (user/) and copies them to kernel/target/user/NAME.elf.
+fn build_user(tc: &toolchain::Toolchain) -> Result<(), String> {
+    let kernel = repo_root().join("kernel");
+    let out = kernel.join("target/user");
+    std::fs::create_dir_all(&out).map_err(|e| format!("creating {}: {e}", out.display()))?;
+    let built = toolchain::build_user(
+        tc,
+        &repo_root().join("user"),
+        &kernel.join("target").join(format!("{}-user", tc.name())),
+    )?;
+    for name in USER_PROGRAMS {
+        let to = out.join(format!("{name}.elf"));
+        std::fs::copy(built.join(name), &to).map_err(|e| format!("copying {name} to {}: {e}", to.display()))?;
+    }
+    Ok(())
+}
+
 /// Lints the whole kernel with clippy for its target (the module it embeds built first).
 pub fn clippy_kernel() -> Result<(), String> {
     let tc = toolchain::detect()?;
     eprintln!("xtask: clippy on the kernel with the {} toolchain", tc.name());
     build_module(&tc)?;
+    build_user(&tc)?;
     toolchain::clippy(&tc, &repo_root().join("kernel"))
 }
 
@@ -59,8 +80,9 @@ pub fn clippy_kernel() -> Result<(), String> {
 pub fn build_kernel() -> Result<PathBuf, String> {
     let tc = toolchain::detect()?;
     eprintln!("xtask: building the kernel with the {} toolchain", tc.name());
-    // The module the kernel embeds comes first.
+    // The module and the user programs the kernel embeds come first.
     build_module(&tc)?;
+    build_user(&tc)?;
     // The relocation table has one entry per pointer slot of the link: start from the last
     // link's count and link again if it changed (the count does not depend on the table).
     let count_file = repo_root().join("kernel/target").join(format!("{}-reloc-slots", tc.name()));

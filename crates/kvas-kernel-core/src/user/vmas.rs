@@ -309,19 +309,22 @@ impl Areas {
         {
             return Ok(Placement { start: hint, len, replace: false });
         }
-        // Top down: the highest gap below `top` that fits.
+        // Top down: the highest gap below `top` that fits; a mapping of 2 MiB or more starts
+        // on a 2 MiB boundary (as Linux aligns anonymous mappings for huge pages).
+        let align = if len >= 2 << 20 { 2 << 20 } else { PAGE };
+        let fit = |low: u64, high: u64| high.checked_sub(len).map(|s| s & !(align - 1)).filter(|&s| s >= low);
         let mut high = top;
         for a in self.areas.iter().rev().flatten() {
             if a.start >= high {
                 continue;
             }
-            if a.end <= high && high - a.end >= len {
-                return Ok(Placement { start: high - len, len, replace: false });
+            if let Some(start) = fit(a.end, high) {
+                return Ok(Placement { start, len, replace: false });
             }
-            high = high.min(a.start);
+            high = a.start;
         }
-        if high >= MMAP_MIN_ADDR + len {
-            return Ok(Placement { start: high - len, len, replace: false });
+        if let Some(start) = fit(MMAP_MIN_ADDR, high) {
+            return Ok(Placement { start, len, replace: false });
         }
         Err(Errno::Enomem)
     }
@@ -408,6 +411,9 @@ mod tests {
         a.insert(anon(p.start, p.start + p.len)).unwrap();
         let q = a.place(0, 100, RW, ANON).unwrap();
         assert_eq!(q.start, p.start - PAGE);
+        let big = a.place(0, 4 << 20, RW, ANON).unwrap();
+        assert_eq!(big.start % (2 << 20), 0);
+        assert!(big.start + big.len <= q.start);
     }
 
     #[test]

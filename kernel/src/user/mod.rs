@@ -1,0 +1,127 @@
+//! User space: processes in U-mode with their own address spaces, Linux's system-call ABI,
+//! demand paging, uaccess, ASIDs (docs/KERNEL.md, "User space").
+//!
+//! - [`space`]: a process's address space (root, ASID, areas), built and freed with the
+//!   kvas engine;
+//! - [`process`]: loading programs, running them, faults and kills;
+//! - [`syscalls`]: the system calls;
+//! - [`uaccess`]: copies to and from user memory, with SUM and the exception-fixup table;
+//! - [`entry`]: the trap glue into and out of U-mode;
+//! - [`tests`]: the `usertest` lines.
+//!
+//! The pure parts (syscall decoding, ASID allocation, areas and placement, ELF, cpio, the
+//! frame pool) are in `kvas_kernel_core::user`, tested on the host.
+
+pub mod entry;
+pub mod process;
+pub mod space;
+pub mod syscalls;
+pub mod tests;
+pub mod uaccess;
+
+use kvas::arch::riscv::Satp;
+use kvas::paging::FrameAllocator;
+use kvas_kernel_core::user::asid::Asids;
+use kvas_kernel_core::user::cpio;
+use kvas_kernel_core::user::frames::BLOCK;
+
+use crate::kprintln;
+use crate::mm::{mmu, KernelSpace};
+use process::{Exit, User, MAX_PROCS};
+use space::Pool;
+
+/// The user programs of user/ (xtask builds them into kernel/target/user).
+pub mod programs {
+    /// An ELF file's bytes, 8-byte aligned for the ELF reader.
+    #[repr(C, align(8))]
+    pub struct Aligned<T: ?Sized>(pub T);
+
+    /// `ut TEST TASK_SIZE`: the user half of the user-space tests.
+    pub static UT: &Aligned<[u8]> = &Aligned(*include_bytes!("../../target/user/ut.elf"));
+    /// The initrd test's `/init` (also run as a plain program).
+    pub static INIT: &Aligned<[u8]> = &Aligned(*include_bytes!("../../target/user/init.elf"));
+}
+
+/// The ASID width: the hart's (probed), capped by `kvas.asidbits=N`.
+pub fn asid_bits(cap: Option<u32>) -> (u32, u32) {
+    let hw = mmu::probe_asid_bits();
+    (hw, cap.map_or(hw, |c| c.min(hw)))
+}
+
+/// TASK_SIZE of the running mode: the end of kvas::layout's user region.
+pub fn task_size(space: &KernelSpace) -> u64 {
+    space.layout().user().end()
+}
+
+/// Prints the serial contract's user-space line.
+pub fn report(space: &KernelSpace, bits: u32) {
+    let ts = task_size(space);
+    kprintln!("kvas: user space 0x0000000000000000-{:#018x} (TASK_SIZE {ts:#x}) asid bits {bits}", ts - 1);
+}
+
+/// Takes a 2 MiB-aligned run of `Pool::CAPACITY` frames from the kernel's allocator.
+fn carve_pool(space: &mut KernelSpace) -> Option<Pool> {
+    let want = Pool::CAPACITY as u64;
+    space.with_window(|_, frames| {
+        let mut start = 0u64;
+        let mut got = 0u64;
+        // Bounded: at most the run, one block of alignment and a few gaps.
+        for _ in 0..want * 4 {
+            let pa = frames.allocate_frame()?.as_u64();
+            if got > 0 && pa == start + got * 4096 {
+                got += 1;
+            } else if pa % BLOCK == 0 {
+                (start, got) = (pa, 1);
+            } else {
+                got = 0;
+            }
+            if got == want {
+                return Pool::new(start, want as usize);
+            }
+        }
+        None
+    })
+}
+
+/// Sets up user space (after the self-tests): the frame pool and the ASID allocator.
+pub fn init(space: &mut KernelSpace, bits: u32) -> Option<User> {
+    let pool = carve_pool(space)?;
+    let kernel_satp = space.satp();
+    let root = space.root();
+    debug_assert_eq!(Satp::decode(kernel_satp).map(|s| s.root), Some(root));
+    Some(User {
+        pool,
+        asids: Asids::new(bits),
+        mode: space.mode(),
+        task_size: task_size(space),
+        kernel_root: root,
+        kernel_satp,
+        offset: space.linear().va_pa_offset(),
+        procs: [const { None }; MAX_PROCS],
+        next_pid: 1,
+        flushes: 0,
+    })
+}
+
+/// Runs the initrd's program (a static ELF, or `/init` of a cpio `newc` archive) as the first
+/// process and reports how it ended.
+pub fn run_initrd(user: &mut User, blob: &[u8]) {
+    let program = if cpio::is_archive(blob) {
+        match cpio::find_init(blob) {
+            Ok(p) => p,
+            Err(e) => return kprintln!("kvas: initrd: {e}"),
+        }
+    } else {
+        blob
+    };
+    let pid = match user.spawn(program, &["/init"]) {
+        Ok(pid) => pid,
+        Err(e) => return kprintln!("kvas: initrd: /init does not start: {e}"),
+    };
+    user.run_all();
+    match user.reap(pid) {
+        Some(Exit::Status(s)) => kprintln!("kvas: init exited with status {s}"),
+        Some(Exit::Killed(cause, addr)) => kprintln!("kvas: init killed: {cause} at {addr:#x}"),
+        None => kprintln!("kvas: init did not end"),
+    }
+}
