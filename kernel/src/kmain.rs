@@ -120,7 +120,7 @@ pub extern "C" fn kmain() -> ! {
                 // SAFETY: the initrd lies in RAM the linear map covers, reserved in the memory
                 // map (no allocator hands it out) and written by nothing.
                 let blob = unsafe { core::slice::from_raw_parts(va as *const u8, range.size() as usize) };
-                user::run_initrd(&mut u, blob);
+                user::run_initrd(&mut u, &mut space, blob);
             }
         }
         None => {

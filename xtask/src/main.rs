@@ -20,6 +20,7 @@ mod elf;
 mod image;
 mod qemu;
 mod toolchain;
+mod usercases;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

@@ -104,8 +104,9 @@ pub fn init(space: &mut KernelSpace, bits: u32) -> Option<User> {
 }
 
 /// Runs the initrd's program (a static ELF, or `/init` of a cpio `newc` archive) as the first
-/// process and reports how it ended.
-pub fn run_initrd(user: &mut User, blob: &[u8]) {
+/// process and reports how it ended. The program is copied to a vmalloc area first: a file
+/// in a cpio archive is only 4-byte aligned, and the ELF reader wants 8.
+pub fn run_initrd(user: &mut User, space: &mut KernelSpace, blob: &[u8]) {
     let program = if cpio::is_archive(blob) {
         match cpio::find_init(blob) {
             Ok(p) => p,
@@ -114,14 +115,27 @@ pub fn run_initrd(user: &mut User, blob: &[u8]) {
     } else {
         blob
     };
-    let pid = match user.spawn(program, &["/init"]) {
-        Ok(pid) => pid,
-        Err(e) => return kprintln!("kvas: initrd: /init does not start: {e}"),
+    let area = match space.vmalloc(program.len().max(1) as u64) {
+        Ok(a) => a,
+        Err(e) => return kprintln!("kvas: initrd: no room for /init ({} bytes): {e}", program.len()),
     };
-    user.run_all();
-    match user.reap(pid) {
-        Some(Exit::Status(s)) => kprintln!("kvas: init exited with status {s}"),
-        Some(Exit::Killed(cause, addr)) => kprintln!("kvas: init killed: {cause} at {addr:#x}"),
-        None => kprintln!("kvas: init did not end"),
+    // SAFETY: the area was just mapped read-write for at least `program.len()` bytes, and
+    // nothing else uses it until the vfree below.
+    let copy = unsafe { core::slice::from_raw_parts_mut(area.start().as_u64() as *mut u8, program.len()) };
+    copy.copy_from_slice(program);
+    let spawned = user.spawn(copy, &["/init"]);
+    match spawned {
+        Ok(pid) => {
+            user.run_all();
+            match user.reap(pid) {
+                Some(Exit::Status(s)) => kprintln!("kvas: init exited with status {s}"),
+                Some(Exit::Killed(cause, addr)) => kprintln!("kvas: init killed: {cause} at {addr:#x}"),
+                None => kprintln!("kvas: init did not end"),
+            }
+        }
+        Err(e) => kprintln!("kvas: initrd: /init does not start: {e}"),
+    }
+    if let Err(e) = space.vfree(area) {
+        kprintln!("kvas: initrd: vfree: {e}");
     }
 }

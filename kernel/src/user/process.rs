@@ -230,7 +230,7 @@ impl User {
                         2 => "illegal instruction",
                         3 => "breakpoint",
                         0 | 4 | 6 => "misaligned access",
-                        _ => "unexpected trap",
+                        _ => "an exception kvas does not handle",
                     };
                     return kill(p, cause, if scause == 2 { p.regs.sepc } else { stval });
                 }
