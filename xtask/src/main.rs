@@ -63,7 +63,8 @@ fn build_user(tc: &toolchain::Toolchain) -> Result<(), String> {
     )?;
     for name in USER_PROGRAMS {
         let to = out.join(format!("{name}.elf"));
-        std::fs::copy(built.join(name), &to).map_err(|e| format!("copying {name} to {}: {e}", to.display()))?;
+        std::fs::copy(built.join(name), &to)
+            .map_err(|e| format!("copying {name} to {}: {e}", to.display()))?;
     }
     Ok(())
 }

@@ -31,7 +31,10 @@ pub const USERTESTS: &[&str] = &[
 
 /// The user-space line for a mode's TASK_SIZE and ASID width.
 fn user_line(task_size: u64, bits: u32) -> String {
-    format!("kvas: user space 0x0000000000000000-{:#018x} (TASK_SIZE {task_size:#x}) asid bits {bits}", task_size - 1)
+    format!(
+        "kvas: user space 0x0000000000000000-{:#018x} (TASK_SIZE {task_size:#x}) asid bits {bits}",
+        task_size - 1
+    )
 }
 
 fn with_usertests(mut c: Case, extra: &[String]) -> Case {
@@ -75,7 +78,8 @@ pub fn cases(base: &Boot, dir: &Path, user_dir: &Path) -> Result<Vec<Case>, Stri
     }
     // The ASID width capped: none (every switch flushes), one bit (a rollover per new process).
     for bits in [0u32, 1] {
-        let c = case(base, &format!("user-asidbits-{bits}"), |b| b.append = format!("kvas.asidbits={bits}"), &[]);
+        let c =
+            case(base, &format!("user-asidbits-{bits}"), |b| b.append = format!("kvas.asidbits={bits}"), &[]);
         v.push(with_usertests(
             c,
             &[
@@ -112,7 +116,8 @@ pub fn cpio_newc(files: &[(&str, &[u8])]) -> Vec<u8> {
     let trailer: (&str, &[u8]) = ("TRAILER!!!", b"");
     for (i, (name, body)) in files.iter().chain(std::iter::once(&trailer)).enumerate() {
         let mode = if name.starts_with("TRAILER") { 0 } else { 0o100755 };
-        let fields = [i as u64 + 1, mode, 0, 0, 1, 0, body.len() as u64, 0, 0, 0, 0, name.len() as u64 + 1, 0];
+        let fields =
+            [i as u64 + 1, mode, 0, 0, 1, 0, body.len() as u64, 0, 0, 0, 0, name.len() as u64 + 1, 0];
         out.extend(b"070701");
         for f in fields {
             out.extend(format!("{f:08x}").bytes());

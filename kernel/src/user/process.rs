@@ -96,8 +96,9 @@ impl User {
     pub fn spawn(&mut self, program: &[u8], args: &[&str]) -> Result<u64, SpawnError> {
         let slot = self.procs.iter().position(Option::is_none).ok_or(SpawnError::NoRoom("process table"))?;
         let prog = elf::parse(program, self.task_size).map_err(SpawnError::Elf)?;
-        let mut space = AddressSpace::new(self.mode, self.kernel_root, self.offset, self.task_size, &mut self.pool)
-            .map_err(|_| SpawnError::NoRoom("a root table"))?;
+        let mut space =
+            AddressSpace::new(self.mode, self.kernel_root, self.offset, self.task_size, &mut self.pool)
+                .map_err(|_| SpawnError::NoRoom("a root table"))?;
         let loaded = self.load(&mut space, program, &prog, args);
         let sp = match loaded {
             Ok(sp) => sp,
@@ -133,7 +134,8 @@ impl User {
             for page in (start..end).step_by(PAGE as usize) {
                 let lo = page.max(s.vaddr);
                 let hi = (page + PAGE).min(s.vaddr + s.filesz);
-                let bytes = if hi > lo { &file[(lo - s.vaddr) as usize..(hi - s.vaddr) as usize] } else { &[][..] };
+                let bytes =
+                    if hi > lo { &file[(lo - s.vaddr) as usize..(hi - s.vaddr) as usize] } else { &[][..] };
                 space
                     .map_image_page(page, bytes, (lo - page) as usize, s.prot, pool)
                     .map_err(|_| SpawnError::NoRoom("frames for the image"))?;
@@ -240,7 +242,8 @@ impl User {
 
     /// Frees the ended process `pid`; returns how it ended.
     pub fn reap(&mut self, pid: u64) -> Option<Exit> {
-        let slot = self.procs.iter().position(|p| p.as_ref().is_some_and(|p| p.pid == pid && p.exit.is_some()))?;
+        let slot =
+            self.procs.iter().position(|p| p.as_ref().is_some_and(|p| p.pid == pid && p.exit.is_some()))?;
         let p = self.procs[slot].take()?;
         p.space.destroy(&mut self.pool);
         p.exit

@@ -54,7 +54,13 @@ pub fn attrs(p: u64) -> Attrs {
 impl AddressSpace {
     /// An empty user half of `task_size` with the kernel half of `kernel_root`; table frames
     /// from `pool`, reached through the linear map at `offset`.
-    pub fn new(mode: Mode, kernel_root: PhysAddr, offset: u64, task_size: u64, pool: &mut Pool) -> Result<Self, Error> {
+    pub fn new(
+        mode: Mode,
+        kernel_root: PhysAddr,
+        offset: u64,
+        task_size: u64,
+        pool: &mut Pool,
+    ) -> Result<Self, Error> {
         // SAFETY: every pool frame lies in RAM the linear map covers read-write at `offset`
         // (the pool came from the kernel's allocator, limited to the linear window).
         let mem = unsafe { OffsetMemory::new(offset) };
@@ -93,9 +99,8 @@ impl AddressSpace {
     pub fn activate(&mut self, asids: &mut Asids) -> bool {
         let s = asids.switch(&mut self.asid_ctx);
         self.asid = s.asid;
-        let satp = Satp { mode: Some(self.mode), asid: s.asid, root: self.table.root() }
-            .encode()
-            .unwrap_or(0);
+        let satp =
+            Satp { mode: Some(self.mode), asid: s.asid, root: self.table.root() }.encode().unwrap_or(0);
         // SAFETY: the root's kernel half is the kernel's (copied at creation, never changed).
         unsafe { mmu::switch_user(satp, s.flush_all) };
         s.flush_all
@@ -136,7 +141,14 @@ impl AddressSpace {
     }
 
     /// Maps a page of an image segment with `bytes` at `va` (the rest zero).
-    pub fn map_image_page(&mut self, va: u64, bytes: &[u8], off: usize, p: u64, pool: &mut Pool) -> Result<(), Error> {
+    pub fn map_image_page(
+        &mut self,
+        va: u64,
+        bytes: &[u8],
+        off: usize,
+        p: u64,
+        pool: &mut Pool,
+    ) -> Result<(), Error> {
         let pa = match self.table.translate(VirtAddr::new(va)) {
             Ok(t) => t.pa.as_u64(),
             Err(_) => self.map_fresh(va, PageSize::Size4K, p, pool)?,
@@ -249,4 +261,3 @@ impl AddressSpace {
         self.table.destroy(pool);
     }
 }
-

@@ -96,7 +96,14 @@ fn read_time() -> u64 {
     t
 }
 
-fn write(p: &mut Process, pool: &mut Pool, fd: u64, buf: u64, len: u64, task_size: u64) -> Result<u64, Errno> {
+fn write(
+    p: &mut Process,
+    pool: &mut Pool,
+    fd: u64,
+    buf: u64,
+    len: u64,
+    task_size: u64,
+) -> Result<u64, Errno> {
     if fd != 1 && fd != 2 {
         return Err(Errno::Ebadf);
     }
@@ -132,7 +139,7 @@ fn mmap(p: &mut Process, pool: &mut Pool, addr: u64, len: u64, prot: u64, flags:
 
 fn munmap(p: &mut Process, pool: &mut Pool, addr: u64, len: u64) -> Result<u64, Errno> {
     let end = addr.checked_add(len.div_ceil(PAGE) * PAGE).ok_or(Errno::Einval)?;
-    if addr % PAGE != 0 || len == 0 || end > p.space.areas.layout.task_size {
+    if !addr.is_multiple_of(PAGE) || len == 0 || end > p.space.areas.layout.task_size {
         return Err(Errno::Einval);
     }
     let mut gone = [(0u64, 0u64); kvas_kernel_core::user::vmas::MAX_AREAS + 1];
@@ -149,7 +156,7 @@ fn munmap(p: &mut Process, pool: &mut Pool, addr: u64, len: u64) -> Result<u64, 
 
 fn mprotect(p: &mut Process, pool: &mut Pool, addr: u64, len: u64, prot: u64) -> Result<u64, Errno> {
     let end = addr.checked_add(len.div_ceil(PAGE) * PAGE).ok_or(Errno::Enomem)?;
-    if addr % PAGE != 0 || prot & !7 != 0 {
+    if !addr.is_multiple_of(PAGE) || prot & !7 != 0 {
         return Err(Errno::Einval);
     }
     if prot & syscall::prot::WRITE != 0 && prot & syscall::prot::EXEC != 0 {

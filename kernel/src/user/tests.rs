@@ -3,6 +3,9 @@
 //! how it ended; the kernel-side ones check what a program cannot see (leaf sizes, frames,
 //! SUM, ASIDs).
 
+// The kernel has no heap: a failure reason is a fixed buffer, returned by value.
+#![allow(clippy::result_large_err)]
+
 use core::fmt::Write;
 
 use kvas::VirtAddr;
@@ -79,7 +82,10 @@ pub fn run_all(user: &mut User, space: &KernelSpace) -> (u32, u32) {
             }
             Err(r) => {
                 failed += 1;
-                kprintln!("usertest {name} ... FAILED: {}", core::str::from_utf8(&r.buf[..r.len]).unwrap_or("?"));
+                kprintln!(
+                    "usertest {name} ... FAILED: {}",
+                    core::str::from_utf8(&r.buf[..r.len]).unwrap_or("?")
+                );
             }
         }
     }
@@ -188,7 +194,11 @@ fn isolation(u: &mut User, _: &KernelSpace) -> Result<(), Reason> {
     }
     // Same VA, different frames.
     let pa = |u: &User, pid| {
-        u.procs.iter().flatten().find(|p| p.pid == pid).and_then(|p| p.space.table().translate(VirtAddr::new(0x7000_0000)).ok())
+        u.procs
+            .iter()
+            .flatten()
+            .find(|p| p.pid == pid)
+            .and_then(|p| p.space.table().translate(VirtAddr::new(0x7000_0000)).ok())
     };
     match (pa(u, a), pa(u, b)) {
         (Some(x), Some(y)) if x.pa != y.pa => Ok(()),
@@ -206,7 +216,11 @@ fn demand(u: &mut User, _: &KernelSpace) -> Result<(), Reason> {
     // 512 touches of the 2 MiB block: one fault, one 2 MiB leaf; then two 4 KiB faults (and
     // the stack's).
     if p.space.faults_2m != 1 || p.space.faults_4k < 2 {
-        fail!("faults: {} of 2 MiB (expected 1), {} of 4 KiB (expected >= 2)", p.space.faults_2m, p.space.faults_4k);
+        fail!(
+            "faults: {} of 2 MiB (expected 1), {} of 4 KiB (expected >= 2)",
+            p.space.faults_2m,
+            p.space.faults_4k
+        );
     }
     Ok(())
 }
@@ -290,7 +304,11 @@ fn asid_rollover(u: &mut User, _: &KernelSpace) -> Result<(), Reason> {
     if u.flushes == flushes {
         fail!("no full flush while switching");
     }
-    kprintln!("kvas: asid-rollover: {rollovers} rollovers, {} full flushes, {} asid bits", u.flushes - flushes, bits.min(2));
+    kprintln!(
+        "kvas: asid-rollover: {rollovers} rollovers, {} full flushes, {} asid bits",
+        u.flushes - flushes,
+        bits.min(2)
+    );
     Ok(())
 }
 

@@ -138,7 +138,11 @@ fn top(task_size: u64) -> u64 {
     touch(last, 0x5a5a);
     check!(peek(last) == 0x5a5a, "the highest word");
     touch(last, old);
-    println!("ut: highest page {:#x} {}", task_size - PAGE, if r == EEXIST { "(the stack's)" } else { "(mmap)" });
+    println!(
+        "ut: highest page {:#x} {}",
+        task_size - PAGE,
+        if r == EEXIST { "(the stack's)" } else { "(mmap)" }
+    );
     0
 }
 
