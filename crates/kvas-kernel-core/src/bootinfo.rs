@@ -19,9 +19,9 @@ use kvas::phys::{dtb_check, DeviceTree, MemoryMap, PhysRange};
 
 use crate::cmdline::Cmdline;
 
-/// Largest device tree the kernel takes (Linux's `MAX_FDT_SIZE`): its fixmap window covers
-/// any blob up to this size wherever it lies.
-pub const MAX_FDT_SIZE: u64 = 2 << 20;
+/// Largest device tree the kernel takes (Linux's `MAX_FDT_SIZE`): its fixmap window
+/// (kvas::kspace) covers any blob up to this size wherever it lies.
+pub use kvas::kspace::MAX_FDT_SIZE;
 
 /// The blob's magic number.
 const FDT_MAGIC: u32 = 0xd00d_feed;
