@@ -200,6 +200,8 @@ impl User {
 
     /// Runs `p` until it yields or ends.
     fn run_slice(p: &mut Process, pool: &mut Pool, task_size: u64) {
+        // The same fault twice in a row means serving it did not help: kill, never spin.
+        let mut last_fault = None;
         loop {
             // SAFETY: p's space is current (activated by the caller) and sepc is where the
             // program left off, a user address.
@@ -220,11 +222,15 @@ impl User {
                         return;
                     }
                 }
+                last_fault = None;
                 continue;
             }
             match scause_access(scause) {
+                Some(_) if last_fault == Some((p.regs.sepc, stval)) => {
+                    return kill(p, "the same fault again after it was served", stval);
+                }
                 Some(access) => match p.space.fault(stval, access, pool) {
-                    Ok(()) => continue,
+                    Ok(()) => last_fault = Some((p.regs.sepc, stval)),
                     Err(why) => return kill(p, why.cause(access), stval),
                 },
                 None => {
