@@ -83,6 +83,15 @@ pub fn brk(addr: u64) -> i64 {
     syscall(nr::BRK, [addr, 0, 0, 0, 0, 0])
 }
 
+/// Instructions retired (`rdinstret`; the kernel allows U-mode to read it).
+#[inline(always)]
+pub fn instret() -> u64 {
+    let v: u64;
+    // SAFETY: reading instret has no side effect.
+    unsafe { asm!("rdinstret {}", out(reg) v, options(nomem, nostack)) };
+    v
+}
+
 /// A fixed buffer that formats into itself (no allocation), written with [`Buf::flush`].
 pub struct Buf {
     bytes: [u8; 256],

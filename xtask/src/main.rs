@@ -8,6 +8,8 @@
 //!   builds and boots it interactively in QEMU (virt, OpenSBI, -nographic).
 //! - `boot-cost`: boots once per mode under `-icount shift=0` and prints the instructions
 //!   from kernel entry to its report, and the image size (for docs/PERFORMANCE.md).
+//! - `user-cost`: boots once per mode under `-icount shift=0` and prints the instructions of a
+//!   `getpid` round trip and of one demand-paging fault (4 KiB, 2 MiB), counted in user space.
 //! - `boot-test [NAME-SUBSTRING]`: builds and runs the boot tests (see [`boottest`]), each
 //!   bounded in time; exits non-zero if any fails. `KVAS_BOOT_KERNEL=ELF` tests that ELF
 //!   instead of building one.
@@ -162,6 +164,7 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
         }
         Some("qemu") => qemu(&args[1..]),
         Some("boot-cost") => boottest::boot_cost(&build_kernel()?),
+        Some("user-cost") => usercases::user_cost(&build_kernel()?),
         Some("boot-test") => {
             // KVAS_BOOT_KERNEL=ELF runs the tests on another build (e.g. an older one, to see a
             // test fail before its fix).
@@ -172,7 +175,7 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
             boottest::run(&kernel, args.get(1).map(String::as_str))
         }
         _ => Err("usage: cargo run -p xtask -- build | clippy | kernel-path | qemu [--mode MODE] [--append WORDS] \
-                  [--cpu CPU] [--memory SIZE] [-- QEMU-ARGS] | boot-cost | boot-test [FILTER]"
+                  [--cpu CPU] [--memory SIZE] [-- QEMU-ARGS] | boot-cost | user-cost | boot-test [FILTER]"
             .into()),
     }
 }

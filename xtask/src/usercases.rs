@@ -27,6 +27,7 @@ pub const USERTESTS: &[&str] = &[
     "no-frame-leaked",
     "asid-rollover",
     "init-program",
+    "cost",
 ];
 
 /// The user-space line for a mode's TASK_SIZE and ASID width.
@@ -148,4 +149,26 @@ mod tests {
         assert!(a.windows(10).any(|w| w == b"TRAILER!!!"));
         assert_eq!(a.len() % 4, 0);
     }
+}
+
+/// Boots once per mode with `-icount shift=0` (so counts do not depend on the host) and prints
+/// what `ut cost` measured with `instret` in user space: `mode=svNN getpid=N fault_4k=M
+/// fault_2m=K` (instructions for a `getpid` round trip and one demand-paging fault of each
+/// size; docs/PERFORMANCE.md).
+pub fn user_cost(kernel: &Path) -> Result<std::process::ExitCode, String> {
+    for (mode, append) in [("sv57", ""), ("sv48", "no5lvl"), ("sv39", "no4lvl")] {
+        let mut boot = Boot::new(kernel.to_path_buf());
+        boot.append = append.into();
+        boot.extra = vec!["-icount".into(), "shift=0".into()];
+        let out = crate::qemu::run_bounded(&boot, crate::boottest::TIME_LIMIT)?;
+        let line = out.output.lines().find_map(|l| l.trim_end().strip_prefix("ut: cost "));
+        let words: Vec<&str> = line.map(|l| l.split(' ').collect()).unwrap_or_default();
+        match words.as_slice() {
+            ["getpid", g, "fault-4k", f4, "fault-2m", f2] => {
+                println!("mode={mode} getpid={g} fault_4k={f4} fault_2m={f2}")
+            }
+            _ => return Err(format!("{mode}: no `ut: cost` line in:\n{}", out.output)),
+        }
+    }
+    Ok(std::process::ExitCode::SUCCESS)
 }

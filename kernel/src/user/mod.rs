@@ -86,6 +86,7 @@ fn carve_pool(space: &mut KernelSpace) -> Option<Pool> {
 /// Sets up user space (after the self-tests): the frame pool and the ASID allocator.
 pub fn init(space: &mut KernelSpace, bits: u32) -> Option<User> {
     let pool = carve_pool(space)?;
+    crate::csr::allow_user_counters();
     let kernel_satp = space.satp();
     let root = space.root();
     debug_assert_eq!(Satp::decode(kernel_satp).map(|s| s.root), Some(root));

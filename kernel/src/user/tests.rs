@@ -64,6 +64,7 @@ const TESTS: &[(&str, Test)] = &[
     ("no-frame-leaked", no_frame_leaked),
     ("asid-rollover", asid_rollover),
     ("init-program", init_program),
+    ("cost", |u, _| expect_exit(u, "cost", 0)),
 ];
 
 /// Runs every test; returns (passed, failed).

@@ -49,6 +49,7 @@ fn user_main(args: Args) -> u64 {
         b"mmap" => mmap_test(task_size),
         b"demand" => demand(),
         b"efault" => efault(task_size),
+        b"cost" => cost(),
         b"kill-kernel-load" => peek(KERNEL_TEXT),
         b"kill-ro-store" => {
             touch(RODATA.as_ptr() as u64, 2);
@@ -206,5 +207,47 @@ fn efault(task_size: u64) -> u64 {
     // A read-only page is no target for a copy to user space.
     check!(mprotect(p, PAGE, PROT_READ) == 0, "mprotect");
     check!(syscall(nr::CLOCK_GETTIME, [1, p, 0, 0, 0, 0]) == EFAULT, "clock_gettime to a read-only page");
+    0
+}
+
+/// Instructions for a `getpid` round trip (ecall, the kernel's trap glue and dispatch, sret)
+/// and for one demand-paging fault of 4 KiB and of 2 MiB (the first store to a fresh page:
+/// trap, area check, a zeroed frame, the engine's map, return), each the least of 5 tries,
+/// less the cost of the same code with no trap (reading instret twice; a store to a mapped
+/// page). Exact under QEMU's `-icount` (docs/PERFORMANCE.md).
+fn cost() -> u64 {
+    let base = (0..5)
+        .map(|_| {
+            let t = instret();
+            instret() - t
+        })
+        .min()
+        .unwrap_or(0);
+    let getpid_cost = (0..5)
+        .map(|_| {
+            let t = instret();
+            getpid();
+            instret() - t
+        })
+        .min()
+        .unwrap_or(0);
+    let mut fault = |len: u64| {
+        (0..5)
+            .map(|_| {
+                let a = mmap(0, len, RW, ANON) as u64;
+                let t = instret();
+                touch(a, 1);
+                let faulted = instret() - t;
+                let t = instret();
+                touch(a + 8, 2);
+                let mapped = instret() - t;
+                munmap(a, len);
+                faulted - mapped
+            })
+            .min()
+            .unwrap_or(0)
+    };
+    let (f4k, f2m) = (fault(PAGE), fault(2 << 20));
+    println!("ut: cost getpid {} fault-4k {f4k} fault-2m {f2m}", getpid_cost - base);
     0
 }
