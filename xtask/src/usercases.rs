@@ -104,7 +104,39 @@ pub fn cases(base: &Boot, dir: &Path, user_dir: &Path) -> Result<Vec<Case>, Stri
             &["init: hello from /init, pid *", "kvas: init exited with status 7"],
         ));
     }
+    // A C program from Linux's own cross toolchain, no kvas code in it, run unmodified.
+    let c = c_program(dir)?;
+    v.push(case(
+        base,
+        "initrd-c-program",
+        |b| b.extra = vec!["-initrd".into(), path(&c)],
+        &[
+            "c-init: hello from a C program built by riscv64-linux-gnu-gcc",
+            "c-init: every answer as on Linux",
+            "kvas: init exited with status 3",
+        ],
+    ));
     Ok(v)
+}
+
+/// The C compiler of Debian's gcc-riscv64-linux-gnu (`make deps` installs it).
+const CC: &str = "riscv64-linux-gnu-gcc";
+
+/// Builds user/c/hello.c into a static executable with no C library (`-nostdlib`; no linker
+/// relaxation, since nothing sets `gp`) in `dir`.
+fn c_program(dir: &Path) -> Result<PathBuf, String> {
+    let src = crate::repo_root().join("user/c/hello.c");
+    let out = dir.join("c-hello");
+    let status = std::process::Command::new(CC)
+        .args(["-static", "-nostdlib", "-ffreestanding", "-fno-stack-protector", "-O2", "-Wl,--no-relax", "-o"])
+        .arg(&out)
+        .arg(&src)
+        .status()
+        .map_err(|e| format!("cannot run {CC} (package gcc-riscv64-linux-gnu; `make deps`): {e}"))?;
+    if !status.success() {
+        return Err(format!("{CC} failed on {} ({status})", src.display()));
+    }
+    Ok(out)
 }
 
 fn path(p: &PathBuf) -> String {

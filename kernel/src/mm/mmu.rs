@@ -4,7 +4,9 @@
 //! - [`try_mode`]: the depth probe's trial write (boot, MMU off);
 //! - [`enter_virtual`]: the switch to the early tables (boot, MMU off → on);
 //! - [`activate`]: the switch to the final tables ([`super::KernelSpace::activate`]);
-//! - [`flush_page`], [`flush_all`]: TLB maintenance after the live tables change.
+//! - [`flush_page`], [`flush_all`]: TLB maintenance after the live tables change;
+//! - [`switch_user`], [`flush_asid`], [`flush_page_asid`], [`probe_asid_bits`]: a process's
+//!   address space with its ASID (user/space.rs), the ASID width probe.
 //!
 //! Nothing else in the kernel writes `satp` or flushes the TLB.
 
