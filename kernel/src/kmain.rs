@@ -97,6 +97,11 @@ pub extern "C" fn kmain() -> ! {
         mode,
     };
     let spec = or_fatal(build::spec(&mut map, &params), "");
+    if spec.layout != layout {
+        // The fixmap the early tables used (finisher, DTB window, window slot) must be the
+        // final tables' too.
+        power::fatal(format_args!("the kernel space's layout is not the one the early tables used"));
+    }
     let inactive = or_fatal(build::build(&mut early_tables, &map, &spec), "");
     let vm = or_fatal(KernelVm::new(&spec.layout), "vmalloc windows: ");
     let mut space = inactive.activate(vm);

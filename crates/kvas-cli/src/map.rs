@@ -110,10 +110,18 @@ pub struct Args {
     /// the rest of the image is data and bss, RW (without --only).
     #[arg(long, value_name = "BYTES", value_parser = parse_size, default_value = "0")]
     pub rodata_size: u64,
+    /// Where rodata starts in the image (default: right after the text). Linux
+    /// keeps its init data between the two (`__init_data_begin` to `__start_rodata`),
+    /// mapped RW; the kvas kernel has no gap.
+    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    pub rodata_start: Option<u64>,
     /// The KFENCE pool's physical address, or `off` (default: off with kvas
     /// rules; with linux rules where Linux's top-down memblock allocation puts it).
     #[arg(long, value_name = "ADDR|off")]
     pub kfence: Option<String>,
+    /// The image's KASLR offset above KERNEL_LINK_ADDR (a multiple of 2 MiB).
+    #[arg(long, value_name = "BYTES", value_parser = parse_size, default_value = "0")]
+    pub kaslr_offset: u64,
     /// Whose rules place the linear map (base and largest leaf) and the image.
     #[arg(long, value_enum, default_value = "kvas")]
     pub rules: Rules,
@@ -176,6 +184,14 @@ fn build(spec: &KernelSpec, map: &MemoryMap) -> Result<kspace::Built, Error> {
         Some((cfg, base)) => {
             let c = kspace::count_linear(map, &cfg, base, spec.mode.geometry())?;
             let leaves: u64 = c.leaves.iter().sum();
+            // Counted, not built: the frames the tables would take must still exist.
+            if c.tables > frames.remaining() {
+                return Err(Error::OutOfFrames {
+                    va: cfg.page_offset,
+                    needed: c.tables,
+                    got: frames.remaining(),
+                });
+            }
             (c.tables > SIM_MAX_TABLES || leaves > SIM_MAX_LEAVES).then_some((c.tables, leaves))
         }
         None => None,
@@ -237,16 +253,30 @@ fn spec(a: &Args, mode: Mode, blob_size: Option<u64>) -> Result<KernelSpec, Stri
         }
         None => {
             let load = PhysAddr::new(a.load_addr).map_err(|e| format!("--load-addr: {e}"))?;
-            let end = a.text_size.checked_add(a.rodata_size).filter(|&e| e <= a.kernel_size);
-            if end.is_none() {
+            let rodata_start = a.rodata_start.unwrap_or(a.text_size);
+            if rodata_start < a.text_size {
                 return Err(format!(
-                    "--text-size {:#x} plus --rodata-size {:#x} exceed --kernel-size {:#x}",
-                    a.text_size, a.rodata_size, a.kernel_size
+                    "--rodata-start {rodata_start:#x} lies inside the text (--text-size {:#x})",
+                    a.text_size
                 ));
             }
-            let sections = ImageSections::contiguous(a.text_size, a.rodata_size, a.kernel_size);
+            let end = rodata_start.checked_add(a.rodata_size).filter(|&e| e <= a.kernel_size);
+            let Some(rodata_end) = end else {
+                return Err(format!(
+                    "--text-size {:#x} (or --rodata-start {rodata_start:#x}) plus --rodata-size {:#x} exceed --kernel-size {:#x}",
+                    a.text_size, a.rodata_size, a.kernel_size
+                ));
+            };
+            let sections = ImageSections {
+                rodata_start,
+                rodata_end,
+                data_start: rodata_end,
+                ..ImageSections::contiguous(a.text_size, 0, a.kernel_size)
+            };
             let image = KernelImage { load, sections };
-            let mut spec = KernelSpec::new(mode, rules, image).map_err(|e| e.to_string())?;
+            let mut spec = KernelSpec::new(mode, rules, image)
+                .and_then(|s| s.with_kaslr_offset(a.kaslr_offset))
+                .map_err(|e| format!("{e}"))?;
             if let Some(f) = a.finisher {
                 spec.fixmap.device = Some(PhysAddr::new(f).map_err(|e| format!("--finisher: {e}"))?);
             }

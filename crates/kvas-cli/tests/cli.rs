@@ -494,4 +494,72 @@ fn map_refuses_image_sections_that_do_not_fit() {
     );
     bad(&["map", "--mode", "sv39", "--mem", "0x80000000:1G", "--kfence", "nowhere"], "--kfence");
     bad(&["map", "--mode", "sv39", "--mem", "0x80000000:1G", "--load-addr", "0x40000000"], "--load-addr");
+    // Issue 10 item 7's class: an image past the kernel PUD is named, not an overflow panic.
+    bad(&["map", "--mode", "sv39", "--mem", "0x80000000:4G", "--kernel-size", "3G"], "riscv64 kernel PUD");
+    // A KFENCE pool over the image is refused, not mapped twice.
+    bad(
+        &["map", "--mode", "sv39", "--mem", "0x80000000:1G", "--rules", "linux", "--kfence", "0x80200000"],
+        "free RAM",
+    );
+}
+
+#[test]
+fn map_counted_tables_still_need_free_frames() {
+    // The petabyte again, but only 16 MiB (4096 frames) free for its 2^20 + 2^11 + 4
+    // tables: counting must not report a build that could not happen.
+    let o = kvas(&[
+        "map",
+        "--mode",
+        "sv57",
+        "--rules",
+        "linux",
+        "--mem",
+        "0x200000:1P",
+        "--reserve",
+        "0x1200000:0x3ffffff000000:reserved",
+        "--only",
+        "linear",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("1050628"), "{}", stderr(&o));
+}
+
+#[test]
+fn map_rodata_may_start_after_a_gap() {
+    // Linux keeps init data between text and rodata; the kvas kernel maps only its
+    // sections, so a 1 MiB gap at [1M, 2M) of a 4 MiB image is left out: 3 MiB mapped.
+    let v: Value = serde_json::from_str(&ok(&[
+        "map",
+        "--mode",
+        "sv39",
+        "--mem",
+        "0x80000000:1G",
+        "--kernel-size",
+        "4M",
+        "--text-size",
+        "1M",
+        "--rodata-start",
+        "2M",
+        "--rodata-size",
+        "1M",
+        "--format",
+        "json",
+    ]))
+    .unwrap();
+    let kernel = v["regions"].as_array().unwrap().iter().find(|r| r["name"] == "kernel").unwrap().clone();
+    assert_eq!(kernel["bytes"].as_u64(), Some(3 << 20));
+    bad(
+        &[
+            "map",
+            "--mode",
+            "sv39",
+            "--mem",
+            "0x80000000:1G",
+            "--text-size",
+            "1M",
+            "--rodata-start",
+            "0x80000",
+        ],
+        "--rodata-start",
+    );
 }

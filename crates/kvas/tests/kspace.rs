@@ -154,7 +154,7 @@ fn early_tables_hold_the_trampoline_and_no_linear_map() {
         let spec = KernelSpec::early(mode, image(), fix).unwrap();
         let ram = Ram::new();
         let mut frames = TrackingAllocator::new(PhysAddr::new(0x1_0000_0000).unwrap(), 64 * 4096).unwrap();
-        let (pt, built) = kspace::build_with(&spec, &MemoryMap::new(), &ram, &mut frames).unwrap();
+        let (pt, built) = kspace::build_early(&spec, &ram, &mut frames).unwrap();
         let names: Vec<&str> = built.regions().iter().map(|r| r.kind.name()).collect();
         assert_eq!(names, ["trampoline", "fixmap", "kernel"], "{mode}");
         let t = built.region(RegionKind::Trampoline).unwrap();
@@ -421,4 +421,65 @@ fn linux_linear_map_on_qemu_5g() {
     let spec = spec.prepare(&mut map).unwrap();
     let b = kspace::build(&spec, &map, &Ram::new()).unwrap().built;
     assert_eq!(leaves(&b, RegionKind::Linear), [0, 512, 4, 0, 0]);
+}
+
+#[test]
+fn a_kaslr_offset_moves_the_image_and_the_modules_window_with_it() {
+    for mode in MODES {
+        let mut map = MemoryMap::from_text("0x80000000:1G").unwrap();
+        let spec =
+            KernelSpec::new(mode, Rules::Kvas, image()).unwrap().with_kaslr_offset(0x2000_0000).unwrap();
+        let spec = spec.prepare(&mut map).unwrap();
+        let ram = Ram::new();
+        let t = kspace::build(&spec, &map, &ram).unwrap();
+        let k = t.built.region(RegionKind::Kernel).unwrap();
+        assert_eq!((k.start.as_u64(), k.bytes), (0xffff_ffff_a000_0000, 4 * M), "{mode}");
+        let tr = t.table.translate(VirtAddr::new(0xffff_ffff_a000_0000)).unwrap();
+        assert_eq!(tr.pa.as_u64(), 0x8020_0000, "{mode}");
+        assert!(
+            t.table.translate(VirtAddr::new(KERNEL_LINK_ADDR)).is_err(),
+            "{mode}: nothing at the link address"
+        );
+        let m = t.built.region(RegionKind::Modules).unwrap();
+        assert!(m.start.as_u64() + m.size <= 0xffff_ffff_a000_0000 + 4 * M, "{mode}");
+        assert!(KernelSpec::new(mode, Rules::Kvas, image()).unwrap().with_kaslr_offset(0x1000).is_err());
+    }
+}
+
+#[test]
+fn linux_linear_map_on_a_tree_with_gaps_and_firmware_reservations() {
+    // hand-gaps.dts: banks [0x80000000, 0x90000000), [0xa0000000, 0xb0000000),
+    // [0x100000000, 0x140000000) and a ragged one trimmed to [0x200001000, 0x20ffff000);
+    // no-map [0x80000000, 0x80040000) (not mapped: for_each_mem_range skips NOMAP);
+    // /memreserve/, the initrd, CMA (reusable) and ramoops are reserved but mapped.
+    // phys_ram_base = 0x80000000 (NOMAP memory still counts for memblock_start_of_DRAM).
+    // KFENCE top-down: the top of the ragged bank, [0x20fdff000, 0x20ffff000).
+    // Pieces, Sv39:
+    //   [0x80040000, 0x80200000)            448 x 4K
+    //   text 6 x 2M, rodata 3 x 2M, [0x81400000, 0x90000000) 118 x 2M
+    //   [0xa0000000, 0xb0000000)            128 x 2M
+    //   [0x100000000, 0x140000000)          512 x 2M
+    //   [0x200001000, 0x20fdff000): 511 x 4K up to 0x200200000, 125 x 2M up to
+    //        0x20fc00000, 511 x 4K up to 0x20fdff000
+    //   KFENCE                              512 x 4K
+    // = 1982 x 4K + 892 x 2M. Tables: level-1 for the GiBs at 0x80000000,
+    // 0x100000000 and 0x200000000: 3; level-0 for the 2 MiB blocks 0x80000000,
+    // 0x200000000, 0x20fc00000 and 0x20fe00000: 4. Total 7.
+    let blob = std::fs::read(format!("{DATA}hand-gaps.dtb")).unwrap();
+    let mut map = DeviceTree::parse(&blob, None).unwrap().map;
+    let spec = KernelSpec::new(Mode::Sv39, Rules::Linux, linux_image()).unwrap().prepare(&mut map).unwrap();
+    let ram = Ram::new();
+    let b = kspace::build(&spec, &map, &ram).unwrap().built;
+    assert_eq!(b.kfence, Some(PhysRange::new(0x2_0fdf_f000, 2 * M).unwrap()));
+    assert_eq!(leaves(&b, RegionKind::Linear), [1982, 892, 0, 0, 0]);
+    assert_eq!(b.region(RegionKind::Linear).unwrap().tables, 7);
+}
+
+#[test]
+fn linux_linear_map_on_qemu_5g_in_sv57() {
+    // As in Sv48 (PAGE_OFFSET - 0x80000000 is GiB- but not 512 GiB-aligned, so no
+    // 512G leaf): 3 x 1G + 1023 x 2M + 512 x 4K; tables one more level: 5.
+    let b = linux_on("qemu-virt-5g.dtb", Mode::Sv57);
+    assert_eq!(leaves(&b, RegionKind::Linear), [512, 1023, 3, 0, 0]);
+    assert_eq!(b.region(RegionKind::Linear).unwrap().tables, 5);
 }

@@ -1,5 +1,5 @@
 //! The early page tables, built with the MMU off through the identity view, from the frame
-//! pool in .bss (mm/frames.rs), by kvas::kspace's one builder (`KernelSpec::early`): the image
+//! pool in .bss (mm/frames.rs), by kvas::kspace's one builder (`KernelSpec::early`, `kspace::build_early`): the image
 //! at its link address with W^X, its text identity-mapped (the trampoline for the `satp`
 //! write), and the fixmap (the finisher's page, the window slot, the DTB window).
 
@@ -7,7 +7,7 @@ use kvas::arch::riscv::{Mode, Satp};
 use kvas::kspace::{self, FixmapSpec, KernelSpec};
 use kvas::layout::{Kasan, Riscv64Layout};
 use kvas::paging::OffsetMemory;
-use kvas::phys::{MemoryMap, PhysRange};
+use kvas::phys::PhysRange;
 use kvas::{Error, PhysAddr};
 use kvas_kernel_core::DtbPlace;
 
@@ -51,7 +51,7 @@ pub fn build(
     let spec = KernelSpec::early(mode, sections.image(load_pa)?, fixmap(finisher, dtb)?)?;
     // SAFETY: the MMU is off: every frame is at its physical address.
     let identity = unsafe { OffsetMemory::new(0) };
-    let (t, _built) = kspace::build_with(&spec, &MemoryMap::new(), identity, frames)?;
+    let (t, _built) = kspace::build_early(&spec, identity, frames)?;
     let root = t.root();
     let satp = Satp { mode: Some(mode), asid: 0, root }.encode()?;
     Ok(EarlyTables { root, satp })

@@ -73,12 +73,14 @@ impl HandOff {
     }
 }
 
-/// The Sv mode with `levels` levels (the probe only ever chooses 3, 4 or 5).
+/// The Sv mode with `levels` levels (the probe only ever chooses 3, 4 or 5; anything else
+/// is a corrupt hand-off, and fatal).
 pub fn mode_of_levels(levels: u64) -> Mode {
     match levels {
         3 => Mode::Sv39,
         4 => Mode::Sv48,
-        _ => Mode::Sv57,
+        5 => Mode::Sv57,
+        _ => crate::power::fatal(format_args!("the hand-off names a {levels}-level mode")),
     }
 }
 

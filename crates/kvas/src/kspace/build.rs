@@ -59,6 +59,19 @@ pub fn build_with<M: PhysMemory>(
     Plan::new(spec, map)?.build(mem, frames)
 }
 
+/// The memory map of a build without a linear map.
+static NO_RAM: MemoryMap = MemoryMap::new();
+
+/// [`build_with`] for a spec without a linear map (the kernel's early tables,
+/// [`KernelSpec::early`]), which needs no memory map.
+pub fn build_early<M: PhysMemory>(
+    spec: &KernelSpec,
+    mem: M,
+    frames: &mut impl FrameAllocator,
+) -> Result<(PageTable<Riscv, M>, Built), Error> {
+    build_with(spec, &NO_RAM, mem, frames)
+}
+
 /// A [`KernelSpec`] made concrete for one memory map: the linear map's base
 /// (chosen here, once) and the KFENCE pool's place.
 #[derive(Clone, Copy, Debug)]
@@ -335,13 +348,8 @@ fn map_fixmap<M: PhysMemory>(
         map(pt, frames, fixmap, page, PAGE_SIZE, Attrs::KERNEL_RW, PageSize::Size4K)?;
     }
     if f.window_slot {
-        let first = spec.image.map_or(Ok(0), |i| {
-            i.load
-                .as_u64()
-                .checked_add(i.sections.data_start)
-                .ok_or(Error::RangeWraps { start: i.load.as_u64(), len: i.sections.data_start })
-        })?;
-        let first = if spec.image.is_some() { first } else { 0 };
+        // The image's first data page (physical 0 without an image), until remapped.
+        let first = spec.image.map_or(0, |i| i.load.as_u64() + i.sections.data_start);
         map(pt, frames, fixmap + FIX_WINDOW_OFFSET, first, PAGE_SIZE, Attrs::KERNEL_RW, PageSize::Size4K)?;
     }
     if let Some(dtb) = f.dtb {
@@ -392,11 +400,11 @@ impl KernelSpec {
                 }
             };
             if let Some(pool) = pool {
-                if !map.mappable().any(|r| r.start_u64() <= pool.start_u64() && pool.end() <= r.end()) {
+                if !map.free().any(|r| r.start_u64() <= pool.start_u64() && pool.end() <= r.end()) {
                     return Err(Error::InvalidOption {
                         option: "--kfence",
                         value: pool.start_u64(),
-                        reason: "the KFENCE pool must lie in mappable RAM",
+                        reason: "the KFENCE pool must lie in free RAM (not the image, not reserved)",
                     });
                 }
                 map.reserve(pool.start_u64(), pool.size(), ReserveKind::Reserved, ReservedBy::Kernel)?;
@@ -425,5 +433,30 @@ impl<A: FrameAllocator> FrameAllocator for Counting<'_, A> {
     fn free_frame(&mut self, frame: PhysAddr) {
         self.net -= 1;
         self.inner.free_frame(frame);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kfence_goes_to_the_top_of_the_highest_free_range_that_holds_it() {
+        let mut map = MemoryMap::from_text("0x80000000:1G").unwrap();
+        // A DTB-like reservation near the top leaves less than 2 MiB above it.
+        map.reserve_text("0xbfe00000:0x2000:reserved").unwrap();
+        // And one lower down: the pool goes in the highest range, not the first.
+        map.reserve_text("0x90000000:0x1000:reserved").unwrap();
+        assert_eq!(
+            kfence_top_down(&map, u64::MAX),
+            Ok(PhysRange::new(0xbfc0_0000, KFENCE_POOL_SIZE).unwrap())
+        );
+        // Below a limit (the end of the linear window): under it.
+        assert_eq!(
+            kfence_top_down(&map, 0x9000_1000),
+            Ok(PhysRange::new(0x8fe0_0000, KFENCE_POOL_SIZE).unwrap())
+        );
+        map.reserve_text("0x80000000:1G:reserved").unwrap();
+        assert_eq!(kfence_top_down(&map, u64::MAX), Err(Error::NoUsableRam { limit: u64::MAX }));
     }
 }

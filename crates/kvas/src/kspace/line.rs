@@ -28,3 +28,21 @@ impl fmt::Display for BuiltLine<'_> {
         write!(f, " tables {}", self.region.tables)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kspace::RegionKind;
+    use crate::VirtAddr;
+
+    #[test]
+    fn one_count_per_leaf_size_of_the_mode() {
+        let mut region = BuiltRegion::new(RegionKind::Linear, VirtAddr::new(0xff60_0000_0000_0000), 1 << 40);
+        region.leaves = [1, 2, 3, 4, 5];
+        region.tables = 7;
+        let line = |mode| BuiltLine { mode, region: &region }.to_string();
+        assert_eq!(line(Mode::Sv39), "kvas: built linear leaves 4K=1 2M=2 1G=3 tables 7");
+        assert_eq!(line(Mode::Sv48), "kvas: built linear leaves 4K=1 2M=2 1G=3 512G=4 tables 7");
+        assert_eq!(line(Mode::Sv57), "kvas: built linear leaves 4K=1 2M=2 1G=3 512G=4 256T=5 tables 7");
+    }
+}

@@ -49,10 +49,32 @@
 //! How the kernel uses it:
 //!
 //! - early tables, MMU off: `KernelSpec::early(mode, image, fixmap)` and
-//!   [`build_with`] with its `.bss` frame pool and an identity `PhysMemory`;
+//!   [`build_early`] with its `.bss` frame pool and an identity `PhysMemory`;
 //! - final tables, early tables live: `KernelSpec::new(mode, Rules::Kvas, image)`
 //!   with the fixmap set, [`KernelSpec::prepare`] on its memory map, then
 //!   [`build`] through its fixmap window; print [`Built::lines`].
+//!
+//! On the host, with the simulator (what `kvas map` does):
+//!
+//! ```
+//! use kvas::arch::riscv::Mode;
+//! use kvas::kspace::{self, ImageSections, KernelImage, KernelSpec, Rules};
+//! use kvas::phys::MemoryMap;
+//! use kvas::sim::Ram;
+//! use kvas::PhysAddr;
+//!
+//! let mut map = MemoryMap::from_text("0x80000000:1G")?;
+//! // 1 MiB of text, 256 KiB of rodata, 4 MiB in all, loaded at 0x80200000.
+//! let sections = ImageSections::contiguous(1 << 20, 256 << 10, 4 << 20);
+//! let image = KernelImage { load: PhysAddr::new(0x8020_0000)?, sections };
+//! let spec = KernelSpec::new(Mode::Sv39, Rules::Kvas, image)?.prepare(&mut map)?;
+//! let ram = Ram::new();
+//! let t = kspace::build(&spec, &map, &ram)?;
+//! let lines: Vec<String> = t.built.lines().map(|l| l.to_string()).collect();
+//! assert_eq!(lines[2], "kvas: built linear leaves 4K=512 2M=511 1G=0 tables 2");
+//! assert_eq!(t.built.pt_pages, t.table.stats()?.tables);
+//! # Ok::<(), kvas::Error>(())
+//! ```
 //!
 //! `kvas map` does the same with the simulator's `Ram`, and for memory maps
 //! whose linear tables would not fit in memory counts the linear map instead
@@ -68,7 +90,7 @@ mod count;
 mod line;
 mod spec;
 
-pub use build::{build, build_with, KernelTables, Plan};
+pub use build::{build, build_early, build_with, KernelTables, Plan};
 pub use built::{Built, BuiltRegion, RegionKind, MAX_BUILT_REGIONS};
 pub use count::{count_linear, LinearCount};
 pub use line::BuiltLine;

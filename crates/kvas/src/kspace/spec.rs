@@ -2,7 +2,7 @@
 
 use crate::addr::{PhysAddr, PAGE_SIZE};
 use crate::arch::riscv::Mode;
-use crate::layout::riscv64::{Riscv64Layout, KERNEL_LINK_ADDR, PMD_SIZE};
+use crate::layout::riscv64::{Riscv64Layout, KERNEL_LINK_ADDR, PMD_SIZE, PUD_SIZE};
 use crate::layout::Kasan;
 use crate::linear::LinearConfig;
 use crate::phys::{MemoryMap, PhysRange, ReserveKind, ReservedBy};
@@ -229,7 +229,12 @@ impl KernelSpec {
     /// [`Rules::Linux`], also the KFENCE pool ([`Kfence::TopDown`]) and no window slot.
     pub fn new(mode: Mode, rules: Rules, image: KernelImage) -> Result<Self, Error> {
         image.check()?;
-        let end = KERNEL_LINK_ADDR + image.footprint(rules)?.size();
+        let size = image.footprint(rules)?.size();
+        // The image lives in the riscv64 kernel PUD above KERNEL_LINK_ADDR.
+        if size > PUD_SIZE {
+            return Err(Error::KernelTooLarge { size, max: PUD_SIZE, window: "riscv64 kernel PUD" });
+        }
+        let end = KERNEL_LINK_ADDR + size;
         let layout = Riscv64Layout::from_image(mode, Kasan::None, KERNEL_LINK_ADDR, end, None)?;
         let s = image.sections;
         let base = match rules {
@@ -254,6 +259,21 @@ impl KernelSpec {
             kfence: if rules == Rules::Linux { Kfence::TopDown } else { Kfence::Off },
             pinned: true,
         })
+    }
+
+    /// The same spec with the image moved `offset` bytes above `KERNEL_LINK_ADDR`
+    /// (KASLR): the layout is re-planned, which refuses an offset Linux's range
+    /// does not allow (a multiple of 2 MiB, image inside the kernel PUD).
+    pub fn with_kaslr_offset(mut self, offset: u64) -> Result<Self, Error> {
+        let size = match self.image {
+            Some(image) => image.footprint(self.rules)?.size(),
+            None => 0,
+        };
+        let start = KERNEL_LINK_ADDR.checked_add(offset);
+        let start = start.ok_or(Error::RangeWraps { start: KERNEL_LINK_ADDR, len: offset })?;
+        let end = start.checked_add(size).ok_or(Error::RangeWraps { start, len: size })?;
+        self.layout = Riscv64Layout::from_image(self.mode, self.layout.kasan(), start, end, None)?;
+        Ok(self)
     }
 
     /// The MMU-off tables of the kvas kernel: the image, its identity
@@ -281,5 +301,57 @@ impl KernelSpec {
             kfence: Kfence::Off,
             pinned: false,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sections_are_checked_in_order_and_aligned() {
+        assert_eq!(ImageSections::contiguous(0x1000, 0x2000, 0x4000).check(), Ok(()));
+        let e = ImageSections::contiguous(0x1800, 0, 0x4000).check().unwrap_err();
+        assert_eq!(e, Error::Misaligned { what: "text size", value: 0x1800, align: PAGE_SIZE });
+        let e = ImageSections::contiguous(0, 0x1000, 0x4000).check().unwrap_err();
+        assert!(matches!(e, Error::InvalidOption { option: "--text-size", .. }), "{e}");
+        let e = ImageSections::contiguous(0x2000, 0x3000, 0x4000).check().unwrap_err();
+        assert!(matches!(e, Error::InvalidOption { option: "--rodata-size", .. }), "{e}");
+        let out_of_order =
+            ImageSections { rodata_start: 0, ..ImageSections::contiguous(0x2000, 0x1000, 0x4000) };
+        assert!(out_of_order.check().is_err());
+    }
+
+    #[test]
+    fn linux_reserves_and_maps_the_image_rounded_up_to_2m() {
+        let image = KernelImage {
+            load: PhysAddr::new(0x8020_0000).unwrap(),
+            sections: ImageSections::contiguous(0xc0_0000, 0x60_0000, 0x1e6_c000),
+        };
+        assert_eq!(image.footprint(Rules::Kvas).unwrap().size(), 0x1e6_c000);
+        assert_eq!(image.footprint(Rules::Linux).unwrap().size(), 16 * PMD_SIZE);
+        let mut map = MemoryMap::from_text("0x80000000:1G").unwrap();
+        image.reserve_in(&mut map, Rules::Linux).unwrap();
+        assert_eq!(map.free().next().unwrap().end(), 0x8020_0000);
+        assert_eq!(map.free().nth(1).unwrap().start_u64(), 0x8220_0000);
+        // Outside mappable RAM: refused, the map unchanged.
+        let mut small = MemoryMap::from_text("0x80000000:16M").unwrap();
+        let e = image.reserve_in(&mut small, Rules::Kvas).unwrap_err();
+        assert!(matches!(e, Error::InvalidOption { option: "--load-addr", .. }), "{e}");
+        assert!(small.reservations().is_empty());
+    }
+
+    #[test]
+    fn the_rodata_alias_is_read_only_in_every_rule() {
+        let image = KernelImage {
+            load: PhysAddr::new(0x8020_0000).unwrap(),
+            sections: ImageSections::contiguous(0x10_0000, 0x4_0000, 0x40_0000),
+        };
+        for rules in [Rules::Kvas, Rules::Linux] {
+            let spec = KernelSpec::new(Mode::Sv48, rules, image).unwrap();
+            let cfg = spec.linear.unwrap();
+            assert_eq!(cfg.kernel_text, Some(PhysRange::new(0x8020_0000, 0x10_0000).unwrap()));
+            assert_eq!(cfg.kernel_rodata, Some(PhysRange::new(0x8030_0000, 0x4_0000).unwrap()));
+        }
     }
 }

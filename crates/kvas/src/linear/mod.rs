@@ -360,6 +360,35 @@ mod tests {
     }
 
     #[test]
+    fn rodata_is_read_only_and_kfence_takes_4k_pages() {
+        let map = MemoryMap::from_text("0x80000000:1G").unwrap();
+        let cfg = LinearConfig {
+            kernel_text: Some(PhysRange::new(0x8020_0000, 0x10_0000).unwrap()),
+            kernel_rodata: Some(PhysRange::new(0x8030_0000, 0x4_0000).unwrap()),
+            kfence: Some(PhysRange::new(0xbfc0_0000, 0x20_0000).unwrap()),
+            ..LinearConfig::riscv(Mode::Sv48)
+        };
+        let mut out = std::vec::Vec::new();
+        for_each_piece(&map, 0x8000_0000, 0xc000_0000, &cfg, |p| {
+            out.push((p.range.start_u64(), p.range.end(), p.attrs, p.max_leaf));
+            Ok(())
+        })
+        .unwrap();
+        let (rw, ro, big) = (Attrs::KERNEL_RW, Attrs::KERNEL_RO, PageSize::Size256T);
+        assert_eq!(
+            out,
+            [
+                (0x8000_0000, 0x8020_0000, rw, big),
+                (0x8020_0000, 0x8030_0000, ro, big),
+                (0x8030_0000, 0x8034_0000, ro, big),
+                (0x8034_0000, 0xbfc0_0000, rw, big),
+                (0xbfc0_0000, 0xbfe0_0000, rw, PageSize::Size4K),
+                (0xbfe0_0000, 0xc000_0000, rw, big),
+            ]
+        );
+    }
+
+    #[test]
     fn va_and_pa_convert_inside_the_window_only() {
         let lm = LinearMap {
             base: PhysAddr::new(0x8000_0000).unwrap(),
