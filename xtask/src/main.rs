@@ -71,13 +71,16 @@ fn build_user(tc: &toolchain::Toolchain) -> Result<(), String> {
     Ok(())
 }
 
-/// Lints the whole kernel with clippy for its target (the module it embeds built first).
+/// Lints the whole kernel with clippy for its target (the module and the user programs it
+/// embeds built first), then the user programs.
 pub fn clippy_kernel() -> Result<(), String> {
     let tc = toolchain::detect()?;
     eprintln!("xtask: clippy on the kernel with the {} toolchain", tc.name());
     build_module(&tc)?;
     build_user(&tc)?;
-    toolchain::clippy(&tc, &repo_root().join("kernel"))
+    toolchain::clippy(&tc, &repo_root().join("kernel"))?;
+    eprintln!("xtask: clippy on the user programs (user/)");
+    toolchain::clippy(&tc, &repo_root().join("user"))
 }
 
 /// Builds the kernel and seals it; returns the sealed ELF's path.

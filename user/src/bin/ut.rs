@@ -99,7 +99,7 @@ fn syscalls() -> u64 {
     check!(t1[1] < 1_000_000_000 && (t2[0], t2[1]) >= (t1[0], t1[1]), "time goes forward {t1:?} {t2:?}");
     check!(syscall(nr::CLOCK_GETTIME, [99, t1.as_mut_ptr() as u64, 0, 0, 0, 0]) == EINVAL, "bad clock");
     let b0 = brk(0) as u64;
-    check!(b0 > 0x10000 && b0 % PAGE == 0, "brk(0) {b0:#x}");
+    check!(b0 > 0x10000 && b0.is_multiple_of(PAGE), "brk(0) {b0:#x}");
     check!(brk(b0 + 3 * PAGE + 5) as u64 == b0 + 3 * PAGE + 5, "brk grows");
     touch(b0 + 3 * PAGE - 8, 0x1234);
     check!(peek(b0 + 3 * PAGE - 8) == 0x1234, "heap memory");
@@ -177,7 +177,7 @@ fn mmap_test(task_size: u64) -> u64 {
 
 fn demand() -> u64 {
     let big = mmap(0, 4 << 20, RW, ANON);
-    check!(big > 0 && big % (2 << 20) == 0, "4 MiB mapping 2 MiB aligned {big:#x}");
+    check!(big > 0 && (big as u64).is_multiple_of(2 << 20), "4 MiB mapping 2 MiB aligned {big:#x}");
     let big = big as u64;
     for i in 0..512 {
         touch(big + i * PAGE, i);
@@ -231,7 +231,7 @@ fn cost() -> u64 {
         })
         .min()
         .unwrap_or(0);
-    let mut fault = |len: u64| {
+    let fault = |len: u64| {
         (0..5)
             .map(|_| {
                 let a = mmap(0, len, RW, ANON) as u64;
