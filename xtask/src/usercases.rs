@@ -128,7 +128,15 @@ fn c_program(dir: &Path) -> Result<PathBuf, String> {
     let src = crate::repo_root().join("user/c/hello.c");
     let out = dir.join("c-hello");
     let status = std::process::Command::new(CC)
-        .args(["-static", "-nostdlib", "-ffreestanding", "-fno-stack-protector", "-O2", "-Wl,--no-relax", "-o"])
+        .args([
+            "-static",
+            "-nostdlib",
+            "-ffreestanding",
+            "-fno-stack-protector",
+            "-O2",
+            "-Wl,--no-relax",
+            "-o",
+        ])
         .arg(&out)
         .arg(&src)
         .status()
@@ -139,7 +147,7 @@ fn c_program(dir: &Path) -> Result<PathBuf, String> {
     Ok(out)
 }
 
-fn path(p: &PathBuf) -> String {
+fn path(p: &Path) -> String {
     p.display().to_string()
 }
 
@@ -168,21 +176,6 @@ pub fn cpio_newc(files: &[(&str, &[u8])]) -> Vec<u8> {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_archive_has_newc_headers_and_a_trailer() {
-        let a = cpio_newc(&[("init", b"abc")]);
-        assert!(a.starts_with(b"070701"));
-        assert_eq!(&a[110..115], b"init\0");
-        assert_eq!(&a[116..119], b"abc");
-        assert!(a.windows(10).any(|w| w == b"TRAILER!!!"));
-        assert_eq!(a.len() % 4, 0);
-    }
-}
-
 /// Boots once per mode with `-icount shift=0` (so counts do not depend on the host) and prints
 /// what `ut cost` measured with `instret` in user space: `mode=svNN getpid=N fault_4k=M
 /// fault_2m=K` (instructions for a `getpid` round trip and one demand-paging fault of each
@@ -203,4 +196,19 @@ pub fn user_cost(kernel: &Path) -> Result<std::process::ExitCode, String> {
         }
     }
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_archive_has_newc_headers_and_a_trailer() {
+        let a = cpio_newc(&[("init", b"abc")]);
+        assert!(a.starts_with(b"070701"));
+        assert_eq!(&a[110..115], b"init\0");
+        assert_eq!(&a[116..119], b"abc");
+        assert!(a.windows(10).any(|w| w == b"TRAILER!!!"));
+        assert_eq!(a.len() % 4, 0);
+    }
 }
