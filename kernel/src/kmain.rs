@@ -130,7 +130,7 @@ pub extern "C" fn kmain() -> ! {
         }
         None => {
             failed += 1;
-            kprintln!("usertest setup ... FAILED: no 2 MiB-aligned run of frames for the user pool");
+            kprintln!("usertest setup ... FAILED: no 2 MiB-aligned run of 4 MiB of frames for the user pool");
         }
     }
     kprintln!("{passed} passed, {failed} failed");

@@ -59,15 +59,20 @@ pub fn report(space: &KernelSpace, bits: u32) {
     kprintln!("kvas: user space 0x0000000000000000-{:#018x} (TASK_SIZE {ts:#x}) asid bits {bits}", ts - 1);
 }
 
-/// Takes a 2 MiB-aligned run of `Pool::CAPACITY` frames from the kernel's allocator.
+/// The least user pool worth having: 4 MiB (two 2 MiB blocks).
+const MIN_POOL_FRAMES: u64 = 1024;
+
+/// Takes a 2 MiB-aligned run of frames from the kernel's allocator: `Pool::CAPACITY` frames
+/// (32 MiB) if it finds them among the next `2 * CAPACITY` it hands out, else the longest
+/// aligned run it saw, if at least [`MIN_POOL_FRAMES`] (RAM in small banks). Frames it looked
+/// at and did not keep stay allocated (at most 64 MiB, once, at boot).
 fn carve_pool(space: &mut KernelSpace) -> Option<Pool> {
     let want = Pool::CAPACITY as u64;
     space.with_window(|_, frames| {
-        let mut start = 0u64;
-        let mut got = 0u64;
-        // Bounded: at most the run, one block of alignment and a few gaps.
-        for _ in 0..want * 4 {
-            let pa = frames.allocate_frame()?.as_u64();
+        let (mut start, mut got) = (0u64, 0u64);
+        let mut best = (0u64, 0u64);
+        for _ in 0..want * 2 {
+            let Some(pa) = frames.allocate_frame().map(|f| f.as_u64()) else { break };
             if got > 0 && pa == start + got * 4096 {
                 got += 1;
             } else if pa % BLOCK == 0 {
@@ -75,17 +80,23 @@ fn carve_pool(space: &mut KernelSpace) -> Option<Pool> {
             } else {
                 got = 0;
             }
+            if got > best.1 {
+                best = (start, got);
+            }
             if got == want {
-                return Pool::new(start, want as usize);
+                break;
             }
         }
-        None
+        // Whole 2 MiB blocks only, so every block of the pool is aligned.
+        let frames = best.1 / 512 * 512;
+        (frames >= MIN_POOL_FRAMES).then(|| Pool::new(best.0, frames as usize)).flatten()
     })
 }
 
 /// Sets up user space (after the self-tests): the frame pool and the ASID allocator.
 pub fn init(space: &mut KernelSpace, bits: u32) -> Option<User> {
     let pool = carve_pool(space)?;
+    kprintln!("kvas: user frame pool {:#x} size {:#x}", pool.base(), pool.total_frames() * 4096);
     crate::csr::allow_user_counters();
     let kernel_satp = space.satp();
     let root = space.root();

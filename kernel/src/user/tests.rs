@@ -237,13 +237,11 @@ fn no_frame_leaked(u: &mut User, _: &KernelSpace) -> Result<(), Reason> {
     if after != before {
         fail!("{before} frames free before, {after} after the processes exited");
     }
-    if after != Pool::CAPACITY as u64 {
-        fail!("{after} of {} pool frames free with no process", Pool::CAPACITY);
+    if after != u.pool.total_frames() {
+        fail!("{after} of {} pool frames free with no process", u.pool.total_frames());
     }
     Ok(())
 }
-
-use super::space::Pool;
 
 /// With a process's space live and one of its pages mapped, a plain kernel load from it
 /// faults (SUM is clear), a copy reads it (SUM set for the copy), and SUM is clear after it.

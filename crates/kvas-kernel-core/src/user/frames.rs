@@ -39,6 +39,16 @@ impl<const WORDS: usize> FramePool<WORDS> {
         Some(FramePool { base, frames, used, free: frames as u64 })
     }
 
+    /// The pool's first frame.
+    pub fn base(&self) -> u64 {
+        self.base
+    }
+
+    /// Frames in the pool.
+    pub fn total_frames(&self) -> u64 {
+        self.frames as u64
+    }
+
     /// Frames free now.
     pub fn free_frames(&self) -> u64 {
         self.free
