@@ -45,11 +45,48 @@ static void check(int ok, const char *what)
     }
 }
 
-void _start(void)
+/* Linux's entry: sp points at argc, then argv, envp and the auxiliary vector. */
+__asm__(".globl _start\n_start:\n\tmv a0, sp\n\tj cmain\n");
+
+static long aux(long *sp, long key)
+{
+    long argc = sp[0];
+    long *p = sp + 1 + argc + 1;
+    while (*p)
+        p++; /* envp */
+    for (p++; p[0]; p += 2)
+        if (p[0] == key)
+            return p[1];
+    return -1;
+}
+
+extern char _start[];
+
+/* Whether the program headers at `ph` (AT_PHDR) hold an executable PT_LOAD around _start. */
+static int text_in_phdrs(char *ph, long n)
+{
+    if ((long)ph <= 0)
+        return 0;
+    for (long i = 0; i < n; i++) {
+        unsigned int *h = (unsigned int *)(ph + 56 * i);
+        u64 vaddr = *(u64 *)(ph + 56 * i + 16), memsz = *(u64 *)(ph + 56 * i + 40);
+        if (h[0] == 1 /* PT_LOAD */ && (h[1] & 1) /* PF_X */ && vaddr <= (u64)_start && (u64)_start < vaddr + memsz)
+            return 1;
+    }
+    return 0;
+}
+
+void cmain(long *sp)
 {
     char uts[390];
     long ts[2];
     say("c-init: hello from a C program built by riscv64-linux-gnu-gcc\n");
+    check(sp[0] >= 1 && ((char *)sp[1])[0] == '/', "argc and argv[0]");
+    check(aux(sp, 6 /* AT_PAGESZ */) == 4096, "AT_PAGESZ");
+    check(aux(sp, 9 /* AT_ENTRY */) == (long)_start, "AT_ENTRY");
+    check(aux(sp, 5 /* AT_PHNUM */) > 0 && aux(sp, 4 /* AT_PHENT */) == 56, "AT_PHNUM, AT_PHENT");
+    check(text_in_phdrs((char *)aux(sp, 3 /* AT_PHDR */), aux(sp, 5)), "AT_PHDR");
+    check(aux(sp, 25 /* AT_RANDOM */) > 0 && aux(sp, 23 /* AT_SECURE */) == 0, "AT_RANDOM, AT_SECURE");
     check(sys(172 /* getpid */, 0, 0, 0, 0, 0, 0) > 0, "getpid");
     check(sys(160 /* uname */, (long)uts, 0, 0, 0, 0, 0) == 0 && uts[0] == 'L' && uts[260] == 'r', "uname");
     check(sys(113 /* clock_gettime */, 1, (long)ts, 0, 0, 0, 0) == 0 && ts[1] < 1000000000, "clock_gettime");

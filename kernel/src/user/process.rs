@@ -150,10 +150,15 @@ impl User {
             .insert(Area { start: lo - PAGE, end: lo, prot: 0, kind: Kind::Guard })
             .and_then(|()| space.areas.insert(Area { start: lo, end: hi, prot: rw, kind: Kind::Stack }))
             .map_err(|_| SpawnError::NoRoom("the stack"))?;
-        // Linux's initial stack, in the top page: the strings at the top, then argc, argv[],
-        // NULL, envp NULL, auxv (AT_PAGESZ, AT_NULL), 16-byte aligned.
+        // Linux's initial stack, in the top page: 16 bytes for AT_RANDOM and the strings at
+        // the top, then argc, argv[], NULL, envp NULL, auxv, 16-byte aligned.
         let mut page = [0u8; PAGE as usize];
-        let mut top = PAGE as usize;
+        let mut top = PAGE as usize - 16;
+        // AT_RANDOM's bytes: not random (kvas has no entropy source), distinct per start.
+        let t = syscalls::read_time();
+        page[top..top + 8].copy_from_slice(&t.to_le_bytes());
+        page[top + 8..top + 16].copy_from_slice(&(t.rotate_left(29) ^ 0x9e37_79b9_7f4a_7c15).to_le_bytes());
+        let random = hi - 16;
         let mut ptrs = [0u64; 8];
         for (i, a) in args.iter().take(ptrs.len()).enumerate() {
             top -= a.len() + 1;
@@ -161,7 +166,23 @@ impl User {
             ptrs[i] = hi - PAGE + top as u64;
         }
         let argc = args.len().min(ptrs.len());
-        let words = 1 + argc + 1 + 1 + 4;
+        // AT_PHDR, AT_PHENT, AT_PHNUM, AT_PAGESZ, AT_ENTRY, AT_UID, AT_EUID, AT_GID, AT_EGID,
+        // AT_SECURE, AT_RANDOM, AT_NULL.
+        let auxv = [
+            (3, prog.phdr),
+            (4, prog.phent),
+            (5, prog.phnum),
+            (6, PAGE),
+            (9, prog.entry),
+            (11, 0),
+            (12, 0),
+            (13, 0),
+            (14, 0),
+            (23, 0),
+            (25, random),
+            (0, 0),
+        ];
+        let words = 1 + argc + 1 + 1 + 2 * auxv.len();
         let start = (top - words * 8) & !15;
         let mut w = start;
         let mut put = |v: u64| {
@@ -170,7 +191,10 @@ impl User {
         };
         put(argc as u64);
         ptrs[..argc].iter().for_each(|&p| put(p));
-        for v in [0, 0, 6, PAGE, 0, 0] {
+        put(0);
+        put(0);
+        for (k, v) in auxv {
+            put(k);
             put(v);
         }
         space.map_image_page(hi - PAGE, &page, 0, rw, pool).map_err(|_| SpawnError::NoRoom("the stack"))?;

@@ -89,7 +89,8 @@ pub fn dispatch(p: &mut Process, call: Syscall, pool: &mut Pool, task_size: u64)
     Next::Return(ret(r))
 }
 
-fn read_time() -> u64 {
+/// The `time` CSR.
+pub fn read_time() -> u64 {
     let t: u64;
     // SAFETY: reading the time CSR has no side effect (OpenSBI lets S-mode read it).
     unsafe { core::arch::asm!("rdtime {}", out(reg) t) };

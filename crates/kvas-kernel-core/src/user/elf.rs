@@ -47,6 +47,12 @@ pub struct Program {
     pub segments: [Option<Segment>; MAX_SEGMENTS],
     /// The page after the highest segment: the heap's start.
     pub brk_start: u64,
+    /// Where the program headers are in memory (`AT_PHDR`), 0 if no segment loads them.
+    pub phdr: u64,
+    /// How many program headers (`AT_PHNUM`).
+    pub phnum: u64,
+    /// The size of one (`AT_PHENT`).
+    pub phent: u64,
 }
 
 /// Why a program was refused.
@@ -77,7 +83,15 @@ pub fn parse(data: &[u8], task_size: u64) -> Result<Program, ElfError> {
     if h.e_type(e) != elf::ET_EXEC {
         return Err(ElfError::Bad("not a static executable: e_type", h.e_type(e).into()));
     }
-    let mut out = Program { entry: h.e_entry(e), segments: [None; MAX_SEGMENTS], brk_start: 0 };
+    let mut out = Program {
+        entry: h.e_entry(e),
+        segments: [None; MAX_SEGMENTS],
+        brk_start: 0,
+        phdr: 0,
+        phnum: h.e_phnum(e).into(),
+        phent: h.e_phentsize(e).into(),
+    };
+    let phoff = h.e_phoff(e);
     let mut n = 0;
     let mut entry_ok = false;
     for ph in h.program_headers(e, data).map_err(ElfError::Object)? {
@@ -131,6 +145,9 @@ pub fn parse(data: &[u8], task_size: u64) -> Result<Program, ElfError> {
         }
         if n == MAX_SEGMENTS {
             return Err(ElfError::Bad("too many loadable segments, more than", MAX_SEGMENTS as u64));
+        }
+        if phoff >= s.offset && phoff < s.offset + s.filesz {
+            out.phdr = s.vaddr + (phoff - s.offset);
         }
         entry_ok |= p & prot::EXEC != 0 && out.entry >= s.vaddr && out.entry < s.vaddr + s.memsz;
         out.brk_start = out.brk_start.max(end);
@@ -190,6 +207,18 @@ mod tests {
         assert_eq!(p.segments[0].unwrap().prot, prot::READ | prot::EXEC);
         assert_eq!(p.segments[1].unwrap().prot, prot::READ | prot::WRITE);
         assert_eq!(p.brk_start, 0x14000);
+        // The first segment's file bytes start at the program headers (offset 64 + 2 * 56).
+        assert_eq!((p.phdr, p.phnum, p.phent), (0, 2, 56));
+    }
+
+    #[test]
+    fn finds_the_program_headers_in_memory() {
+        let mut data = exe(0x10010, &[(0x10000, 0x100, RX), (0x11000, 0x3000, RW)], 243, 2);
+        // The text segment loads the file from offset 0: the ELF header and the headers.
+        data[64 + 8..64 + 16].copy_from_slice(&0u64.to_le_bytes());
+        data[64 + 32..64 + 40].copy_from_slice(&176u64.to_le_bytes());
+        let p = parse(&data, 1 << 38).unwrap();
+        assert_eq!((p.phdr, p.phnum, p.phent), (0x10040, 2, 56));
     }
 
     #[test]
