@@ -289,7 +289,7 @@ fn device_tree_cases(base: &Boot, dir: &Path) -> Result<Vec<Case>, String> {
         &with_dtb(base, dir, "no-memory", &no_memory)?,
         "bad-no-memory-node",
         |_| {},
-        "kvas: fatal: the device tree at 0x*has no memory node (device_type = \"memory\")",
+        "kvas: fatal: the device tree at 0x*: the device tree has no memory node (no child of / has device_type = \"memory\")",
     ));
     // Not a device tree at all, and QEMU's own tree with its first node token broken (the
     // kernel's old MMU-off reader, the bare `fdt` crate, panicked on such trees).
@@ -342,7 +342,7 @@ fn device_tree_cases(base: &Boot, dir: &Path) -> Result<Vec<Case>, String> {
         &with_dts_blob(base, dir, "zero-bank", &zero_bank)?,
         "bad-dtb-zero-sized-bank",
         |_| {},
-        "kvas: fatal: the device tree at 0x88000000 has 1 memory node(s) but no usable RAM*",
+        "kvas: fatal: the device tree at 0x88000000: the device tree's 1 enabled memory node(s) hold no whole 4 KiB page*",
     ));
     // A no-map reservation over the kernel image: refused as `kvas map` refuses it.
     let over_image = dtb::with_reserved(&qemu, "image-nomap@80200000", 0x8020_0000, 0x20_0000, true)?;
@@ -373,17 +373,21 @@ fn device_tree_cases(base: &Boot, dir: &Path) -> Result<Vec<Case>, String> {
     );
     let chosen = |props: &str| qemu.replacen("\tchosen {\n", &format!("\tchosen {{\n{props}"), 1);
     for (name, dts, fatal) in [
-        ("disabled-memory", disabled, "kvas: fatal: the device tree at 0x88000000 has 1 memory node(s) but no usable RAM*"),
+        (
+            "disabled-memory",
+            disabled,
+            "kvas: fatal: the device tree at 0x88000000: the device tree's memory nodes (1) are all disabled*",
+        ),
         (
             "ram-above-2-56",
             dtb::replace_node(&qemu, "memory@80000000", &dtb::memory_node(0x00ff_ffff_c000_0000, 2 << 30))?,
-            "kvas: fatal: the device tree at 0x88000000: physical range of 0x80000000 bytes at 0xffffffc0000000 \
+            "kvas: fatal: the device tree at 0x88000000: device tree node /memory (number 1 in the tree): range of 0x80000000 bytes at 0xffffffc0000000 \
              refused: *",
         ),
         (
             "wrapping-bank",
             dtb::replace_node(&qemu, "memory@80000000", &dtb::memory_node(0xffff_ffff_8000_0000, 4 << 30))?,
-            "kvas: fatal: the device tree at 0x88000000: physical range of 0x100000000 bytes at 0xffffffff80000000 \
+            "kvas: fatal: the device tree at 0x88000000: device tree node /memory (number 1 in the tree): range of 0x100000000 bytes at 0xffffffff80000000 \
              refused: *",
         ),
         (

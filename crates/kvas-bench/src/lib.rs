@@ -13,6 +13,7 @@
 pub mod arena;
 pub mod clock;
 pub mod engine;
+pub mod engine_other;
 pub mod peers;
 pub mod registry;
 pub mod runner;

@@ -1,6 +1,7 @@
 //! The implementations the benchmark runs, by contract name.
 
 use crate::engine::{CompileTime, Kvas, RunTime};
+use crate::engine_other::{Arm64RunTime, X86RunTime};
 use crate::peers::aarch64::Aarch64;
 use crate::peers::ptm::Ptm;
 use crate::peers::x86::X86;
@@ -39,6 +40,10 @@ pub fn all() -> Vec<Impl> {
         Impl::of::<Kvas<RunTime<4>>>("kvas-sv48"),
         Impl::of::<Kvas<RunTime<5>>>("kvas-sv57"),
         Impl::of::<Kvas<CompileTime<4>>>("kvas-sv48-fixed"),
+        Impl::of::<Kvas<X86RunTime<4>>>("kvas-x86-4level"),
+        Impl::of::<Kvas<X86RunTime<5>>>("kvas-x86-5level"),
+        Impl::of::<Kvas<Arm64RunTime<3>>>("kvas-arm64-3level"),
+        Impl::of::<Kvas<Arm64RunTime<4>>>("kvas-arm64-4level"),
         Impl::of::<Ptm<3>>("ptm-sv39"),
         Impl::of::<Ptm<4>>("ptm-sv48"),
         Impl::of::<X86>("x86_64-4level"),
@@ -63,7 +68,7 @@ mod tests {
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), impls.len());
-        assert_eq!(impls.iter().filter(|imp| imp.is_kvas()).count(), 4);
+        assert_eq!(impls.iter().filter(|imp| imp.is_kvas()).count(), 8);
     }
 
     #[test]

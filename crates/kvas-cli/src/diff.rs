@@ -11,7 +11,8 @@ use crate::units::{addr, human};
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// The first layout: ARCH:MODE[:KEY=VALUE,...], keys kasan, kernel-size,
-    /// kaslr-offset, ram, vmalloc, profile (e.g. riscv64:sv39:kasan=generic,ram=2G).
+    /// kaslr-offset, kaslr (on|off), ram, vmalloc, profile, split (riscv32: 3g|2g|1g|4g4g)
+    /// (e.g. riscv64:sv39:kasan=generic,ram=2G; riscv32:sv32:split=4g4g).
     pub a: String,
     /// The second layout, in the same form.
     pub b: String,
@@ -25,6 +26,7 @@ pub struct Args {
 
 /// Parses `ARCH:MODE[:KEY=VALUE,...]` on top of `base`.
 pub fn spec(text: &str, base: Options) -> Result<Layout, String> {
+    check_keys(text)?;
     let mut parts = text.splitn(3, ':');
     let (arch, mode) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
     let t = target(arch, mode).map_err(|e| format!("'{text}': {e}"))?;
@@ -40,10 +42,40 @@ pub fn spec(text: &str, base: Options) -> Result<Layout, String> {
             "kaslr-offset" => o.kaslr_offset = parse_size(v)?,
             "ram" => o.ram = Some(parse_size(v)?),
             "vmalloc" => o.vmalloc = Some(parse_size(v)?),
+            "split" => o.split = Some(crate::args::parse_split(v).map_err(|e| format!("'{text}': {e}"))?),
+            "kaslr" => {
+                o.kaslr = Some(match v {
+                    "on" => true,
+                    "off" => false,
+                    _ => return Err(format!("'{text}': kaslr is on or off, not '{v}'")),
+                })
+            }
             _ => return Err(format!("'{text}': unknown key '{k}'")),
         }
     }
     plan(t, &o).map_err(|e| format!("'{text}': {e}"))
+}
+
+/// Refuses what the spec's `KEY=VALUE` list would otherwise take silently or
+/// report without the key: an empty entry, a key given twice (the last would
+/// win), a size that does not parse (named with its key).
+fn check_keys(text: &str) -> Result<(), String> {
+    let Some(list) = text.splitn(3, ':').nth(2) else { return Ok(()) };
+    let mut seen: Vec<&str> = Vec::new();
+    for kv in list.split(',') {
+        if kv.is_empty() {
+            return Err(format!("'{text}': an empty entry in the KEY=VALUE list"));
+        }
+        let Some((k, v)) = kv.split_once('=') else { continue };
+        if seen.contains(&k) {
+            return Err(format!("'{text}': {k} is given twice"));
+        }
+        seen.push(k);
+        if matches!(k, "kernel-size" | "kaslr-offset" | "ram" | "vmalloc") {
+            parse_size(v).map_err(|e| format!("'{text}': {k}: {e}"))?;
+        }
+    }
+    Ok(())
 }
 
 /// How one region changed.

@@ -11,16 +11,30 @@ use crate::units::{addr, human};
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// The virtual address (0x hex or decimal).
-    #[arg(value_parser = parse_size)]
+    #[arg(value_parser = parse_size, allow_hyphen_values = true)]
     pub addr: u64,
     #[command(flatten)]
     pub target: TargetArgs,
     /// Physical start of RAM (phys_ram_base / PHYS_OFFSET); default per arch.
-    #[arg(long, value_name = "PA", value_parser = parse_size)]
+    #[arg(long, value_name = "PA", value_parser = parse_size, allow_hyphen_values = true)]
     pub ram_base: Option<u64>,
     /// Physical load address of the kernel image (_start); default per arch.
-    #[arg(long, value_name = "PA", value_parser = parse_size)]
+    #[arg(long, value_name = "PA", value_parser = parse_size, allow_hyphen_values = true)]
     pub load_addr: Option<u64>,
+    /// Whose mapping of the kernel image: on riscv64 Linux maps it in whole 2 MiB
+    /// steps (create_kernel_page_table), so the tail of the last step past _end is
+    /// mapped too.
+    #[arg(long, value_enum, default_value = "kvas")]
+    pub rules: Rules,
+}
+
+/// Whose rules map the kernel image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Rules {
+    /// kvas: the image up to _end.
+    Kvas,
+    /// Linux: the image in whole 2 MiB steps (riscv64).
+    Linux,
 }
 
 /// QEMU `virt`-style defaults: (RAM base, kernel load address).
@@ -46,14 +60,41 @@ pub fn run(a: &Args) -> ExitCode {
     let (ram_default, load_default) = defaults(l.target());
     let ram_base = a.ram_base.unwrap_or(ram_default);
     let load = a.load_addr.unwrap_or(load_default);
-    for line in explain(&l, a.addr, ram_base, load) {
-        outln!("{line}");
+    let bits = l.target().phys_bits();
+    for (option, pa) in [("--ram-base", ram_base), ("--load-addr", load)] {
+        if pa >> bits != 0 {
+            return fail(format!(
+                "{option} {pa:#x} is not a physical address of {}: it has {bits} bits",
+                l.target()
+            ));
+        }
     }
-    ExitCode::SUCCESS
+    match explain(&l, a.addr, ram_base, load, a.rules) {
+        Ok(lines) => {
+            for line in lines {
+                outln!("{line}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
+    }
 }
 
-/// The lines `kvas explain` prints.
-pub fn explain(l: &Layout, va: u64, ram_base: u64, load: u64) -> Vec<String> {
+/// `base + delta`, if it is a physical address of `l`'s architecture.
+fn phys(l: &Layout, base: u64, delta: u64) -> Option<u64> {
+    base.checked_add(delta).filter(|pa| pa >> l.target().phys_bits() == 0)
+}
+
+/// The end of the image's mapping under `rules`: `_end`, or Linux's last 2 MiB step.
+fn mapped_end(l: &Layout, rules: Rules) -> Option<u64> {
+    let img = l.image()?;
+    let steps = rules == Rules::Linux && matches!(l.target(), Target::Riscv64(_));
+    Some(if steps { img.start().saturating_add(img.size().next_multiple_of(2 << 20)) } else { img.end() })
+}
+
+/// The lines `kvas explain` prints, or why the address has no physical address
+/// the architecture can have.
+pub fn explain(l: &Layout, va: u64, ram_base: u64, load: u64, rules: Rules) -> Result<Vec<String>, String> {
     let wide = l.target().is_64bit();
     let a = |x: u64| format!("0x{}", addr(x, wide));
     let mut out = Vec::new();
@@ -66,7 +107,7 @@ pub fn explain(l: &Layout, va: u64, ram_base: u64, load: u64) -> Vec<String> {
             below.map_or("the bottom", |r| r.name()),
             above.map_or("the top", |r| r.name())
         ));
-        return out;
+        return Ok(out);
     };
     out.push(format!(
         "{}: {} ({}), offset {:#x} into {}-{} ({})",
@@ -83,19 +124,37 @@ pub fn explain(l: &Layout, va: u64, ram_base: u64, load: u64) -> Vec<String> {
         // __pa() of a kernel-image address: va - va_kernel_pa_offset.
         let start = parts.image_start;
         let offset = start.wrapping_sub(load);
+        let beyond = |delta: u64| {
+            format!(
+                "{}: _start + {delta:#x} from --load-addr {load:#x} is beyond the {}-bit physical addresses of {}",
+                a(va),
+                l.target().phys_bits(),
+                l.target()
+            )
+        };
+        let mapped = mapped_end(l, rules);
         match l.image() {
+            _ if va < start => out.push(format!("  below _start ({}): not mapped", a(start))),
+            Some(img) if !img.contains(va) && mapped.is_some_and(|end| va < end) => {
+                let pa = phys(l, load, va - start).ok_or_else(|| beyond(va - start))?;
+                out.push(format!(
+                    "  past _end ({}) in the image's last 2 MiB step, which Linux maps whole: physical {pa:#x}",
+                    a(img.end())
+                ));
+            }
             Some(img) if !img.contains(va) => {
                 out.push(format!("  outside the image ({}-{})", a(img.start()), a(img.last())));
             }
-            _ if va < start => out.push(format!("  below _start ({}): not mapped", a(start))),
-            img => out.push(format!(
-                "  kernel image +{:#x}: physical {:#x} (va - va_kernel_pa_offset {:#x}, _start loaded at {:#x}{})",
-                va - start,
-                va.wrapping_sub(offset),
-                offset,
-                load,
-                if img.is_none() { "; image size not given" } else { "" }
-            )),
+            img => {
+                let pa = phys(l, load, va - start).ok_or_else(|| beyond(va - start))?;
+                out.push(format!(
+                    "  kernel image +{:#x}: physical {pa:#x} (va - va_kernel_pa_offset {:#x}, _start loaded at {:#x}{})",
+                    va - start,
+                    offset,
+                    load,
+                    if img.is_none() { "; image size not given" } else { "" }
+                ))
+            }
         }
     }
     if r.name() == parts.linear_region {
@@ -104,8 +163,20 @@ pub fn explain(l: &Layout, va: u64, ram_base: u64, load: u64) -> Vec<String> {
             Target::Riscv64(_) => ram_base & !((2 << 20) - 1),
             _ => ram_base,
         };
-        let va_pa_offset = l.page_offset().wrapping_sub(base);
-        let pa = va.wrapping_sub(va_pa_offset);
+        // va - pa in an unsigned long: 32 bits wide on 32-bit kernels.
+        let va_pa_offset = match l.target().is_64bit() {
+            true => l.page_offset().wrapping_sub(base),
+            false => l.page_offset().wrapping_sub(base) & 0xffff_ffff,
+        };
+        let pa = phys(l, base, va - l.page_offset()).ok_or_else(|| {
+            format!(
+                "{}: PAGE_OFFSET + {:#x} from RAM base {base:#x} is beyond the {}-bit physical addresses of {}",
+                a(va),
+                va - l.page_offset(),
+                l.target().phys_bits(),
+                l.target()
+            )
+        })?;
         out.push(format!(
             "  linear map: physical {pa:#x} (va - va_pa_offset {va_pa_offset:#x}, RAM base {base:#x})"
         ));
@@ -116,5 +187,5 @@ pub fn explain(l: &Layout, va: u64, ram_base: u64, load: u64) -> Vec<String> {
     if r.name() == "hole" {
         out.push(format!("  not canonical for {}-bit virtual addresses: any access faults", l.va_bits()));
     }
-    out
+    Ok(out)
 }

@@ -5,30 +5,36 @@
 //! (0 ok, 1 a check failed, 2 bad arguments). Adding a subcommand is one file, one
 //! `mod` line and one enum variant with its match arm.
 
-/// `print!` that ends quietly when stdout is closed (`kvas ... | head`), instead of panicking.
+/// `print!` that ends quietly when stdout is closed (`kvas ... | head`), instead
+/// of panicking, and makes the exit status 2 on any other write error.
 macro_rules! out {
-    ($($t:tt)*) => {{
-        use std::io::Write as _;
-        let _ = write!(std::io::stdout().lock(), $($t)*);
-    }};
+    ($($t:tt)*) => {
+        $crate::output::emit(format_args!($($t)*))
+    };
 }
 
-/// `println!` that ends quietly when stdout is closed.
+/// `println!` with the same care as `out!`.
 macro_rules! outln {
-    ($($t:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stdout().lock(), $($t)*);
-    }};
+    () => {
+        $crate::output::emit(format_args!("\n"))
+    };
+    ($($t:tt)*) => {
+        $crate::output::emit(format_args!("{}\n", format_args!($($t)*)))
+    };
 }
 
 mod args;
 mod check;
 mod diff;
 mod explain;
+mod input;
 mod json;
 mod layout;
+mod layout_file;
 mod map;
+mod map_other;
 mod map_report;
+mod output;
 mod svg;
 mod table;
 mod units;
@@ -60,11 +66,12 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    match Cli::parse().command {
+    let status = match Cli::parse().command {
         Command::Layout(a) => layout::run(&a),
         Command::Check(a) => check::run(&a),
         Command::Diff(a) => diff::run(&a),
         Command::Explain(a) => explain::run(&a),
         Command::Map(a) => map::run(&a),
-    }
+    };
+    output::finish(status)
 }

@@ -160,7 +160,10 @@ pub fn render(layouts: &[Layout], caption: &str) -> String {
             r##"<text x="{:.1}" y="{}" font-size="15" font-weight="bold" text-anchor="middle" fill="#222">{}</text>"##,
             x + BAND_W / 2.0,
             TOP - 22.0,
-            l.target().mode_name()
+            match l.options().split {
+                Some(split) => format!("{} vmsplit={}", l.target().mode_name(), split.name()),
+                None => l.target().mode_name().to_string(),
+            }
         );
         let _ = writeln!(
             s,

@@ -39,7 +39,8 @@ pub fn offset(addr: u64, is_64bit: bool) -> String {
     let top: u128 = if is_64bit { 1 << 64 } else { 1 << 32 };
     if addr == 0 {
         "0".into()
-    } else if (addr as u128) < top / 2 {
+    } else if (addr as u128) < top / 2 || addr as u128 >= top {
+        // (An address past a 32-bit space has no offset from its top: count from 0.)
         signed('+', human(addr))
     } else {
         signed('-', human((top - addr as u128) as u64))
@@ -80,5 +81,8 @@ mod tests {
         assert_eq!(offset(0xffff_ffff_8000_0000, true), "-2 GiB");
         assert_eq!(offset(0x40_0000_0000, true), "+256 GiB");
         assert_eq!(offset(0xc000_0000, false), "-1 GiB");
+        // Past the top of a 32-bit space: from 0, not a subtraction that overflows.
+        assert_eq!(offset(0x1_4000_0000, false), "+5 GiB");
+        assert_eq!(offset(u64::MAX, false), "~+16 EiB");
     }
 }

@@ -247,7 +247,8 @@ fn random_mutations_never_panic() {
 fn no_memory_node_is_an_error_naming_it() {
     let blob = virt(&[], &["riscv,sv57"], None);
     let e = parse_blob(&blob).unwrap_err();
-    assert_eq!(e, BootError::NoRam { at: AT, memory_nodes: 0 });
+    let no_ram = kvas::Error::DtbNoRam { memory_nodes: 0, disabled: 0, entries: 0 };
+    assert_eq!(e, BootError::Refused { at: AT, err: no_ram });
     assert!(e.to_string().contains("no memory node"), "{e}");
     // The finisher is still found, so the failing power-off can say so.
     assert_eq!(bootinfo::finisher(&blob), Some(0x10_0000));
@@ -313,8 +314,9 @@ fn zero_sized_and_disabled_banks() {
     assert_eq!(banks_of(&info), [(0x8000_0000, 1 << 28)]);
     assert!(info.map.notices().contains(&Notice::EmptyBank { start: 0xc000_0000 }));
     let e = parse_blob(&virt(&[(0x8000_0000, 0)], &["riscv,sv57"], None)).unwrap_err();
-    assert_eq!(e, BootError::NoRam { at: AT, memory_nodes: 1 });
-    assert!(e.to_string().contains("no usable RAM"), "{e}");
+    let no_ram = kvas::Error::DtbNoRam { memory_nodes: 1, disabled: 0, entries: 1 };
+    assert_eq!(e, BootError::Refused { at: AT, err: no_ram });
+    assert!(e.to_string().contains("hold no whole 4 KiB page"), "{e}");
     let disabled = virt_with(&[], &["riscv,sv57"], None, |b| {
         b.cells();
         b.begin("memory@80000000")
@@ -323,7 +325,10 @@ fn zero_sized_and_disabled_banks() {
             .reg(&[(0x8000_0000, 1 << 28)])
             .end();
     });
-    assert_eq!(parse_blob(&disabled).unwrap_err(), BootError::NoRam { at: AT, memory_nodes: 1 });
+    let e = parse_blob(&disabled).unwrap_err();
+    let no_ram = kvas::Error::DtbNoRam { memory_nodes: 1, disabled: 1, entries: 0 };
+    assert_eq!(e, BootError::Refused { at: AT, err: no_ram });
+    assert!(e.to_string().contains("are all disabled"), "{e}");
 }
 
 #[test]

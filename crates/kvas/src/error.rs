@@ -8,6 +8,50 @@ use core::fmt;
 
 use crate::addr::{PageSize, VirtAddr};
 
+/// The most bytes of refused text an [`Error`] quotes ([`Quoted`]).
+pub const QUOTED_MAX: usize = 48;
+
+/// Text an error quotes (a size, a memory-list entry), copied so that [`Error`]
+/// stays `Copy` and allocation-free: up to [`QUOTED_MAX`] bytes, cut on a
+/// character boundary; `Display` shows it, with `...` when it was cut.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Quoted {
+    bytes: [u8; QUOTED_MAX],
+    len: u8,
+    cut: bool,
+}
+
+impl Quoted {
+    /// A copy of `text` (its first [`QUOTED_MAX`] bytes).
+    pub fn new(text: &str) -> Self {
+        let mut len = text.len().min(QUOTED_MAX);
+        while !text.is_char_boundary(len) {
+            len -= 1;
+        }
+        let mut bytes = [0; QUOTED_MAX];
+        bytes[..len].copy_from_slice(&text.as_bytes()[..len]);
+        Quoted { bytes, len: len as u8, cut: len < text.len() }
+    }
+
+    /// The quoted text (without the `...` mark).
+    pub fn as_str(&self) -> &str {
+        // The bytes are a prefix of a `str` cut on a character boundary.
+        core::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or("")
+    }
+}
+
+impl fmt::Display for Quoted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}{}", self.as_str(), if self.cut { "..." } else { "" })
+    }
+}
+
+impl fmt::Debug for Quoted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "\"{self}\"")
+    }
+}
+
 /// What went wrong, with the addresses and limits involved.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -144,6 +188,22 @@ pub enum Error {
         /// Why it does not apply.
         reason: &'static str,
     },
+    /// Two layout options whose sum, from the address they offset, runs past the
+    /// end of the address space (a KASLR offset plus the kernel size, say).
+    OptionsOverflow {
+        /// The address they are added to, and its name.
+        base: u64,
+        /// What `base` is (`KERNEL_LINK_ADDR`, ...).
+        base_name: &'static str,
+        /// The first option and its value.
+        option: &'static str,
+        /// Its value.
+        value: u64,
+        /// The second option.
+        other: &'static str,
+        /// Its value.
+        other_value: u64,
+    },
     /// A physical range that is empty, wraps past 2^64 or ends above the 56-bit
     /// physical address space.
     BadPhysRange {
@@ -153,6 +213,40 @@ pub enum Error {
         size: u64,
         /// Why it was refused.
         reason: &'static str,
+    },
+    /// A virtual range that is empty or wraps past 2^64 (a misaligned one is
+    /// [`Error::Misaligned`]).
+    BadVirtRange {
+        /// Where it starts.
+        start: u64,
+        /// Its length in bytes.
+        size: u64,
+        /// Why it was refused.
+        reason: &'static str,
+    },
+    /// A range given by its bounds whose end lies below its start.
+    RangeReversed {
+        /// What the range is ("physical range", ...).
+        what: &'static str,
+        /// The start given.
+        start: u64,
+        /// The (exclusive) end given.
+        end: u64,
+    },
+    /// A range given by its bounds that is the whole 64-bit address space, whose
+    /// size (2^64) no `u64` holds.
+    WholeAddressSpace {
+        /// What the range is ("virtual range", ...).
+        what: &'static str,
+    },
+    /// RAM too small for what the layout must put in it.
+    RamTooSmall {
+        /// The RAM given, in bytes.
+        ram: u64,
+        /// The least RAM that works, in bytes.
+        min: u64,
+        /// What needs it.
+        what: &'static str,
     },
     /// A fixed-capacity table (RAM banks, reservations) is full.
     TooManyRanges {
@@ -165,6 +259,35 @@ pub enum Error {
     BadMemSpec {
         /// Which entry of the comma-separated list (1 = the first).
         entry: usize,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// An entry of a memory list in text form whose numbers parse but do not
+    /// make a usable physical range.
+    MemSpecRange {
+        /// Which entry of the comma-separated list (1 = the first).
+        entry: usize,
+        /// Its BASE.
+        start: u64,
+        /// Its SIZE.
+        size: u64,
+        /// Why it was refused.
+        reason: &'static str,
+    },
+    /// A size or address that is not in the size grammar ([`crate::size`]).
+    BadSize {
+        /// The text refused.
+        text: Quoted,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// An entry of a memory list in text form that does not parse, with the
+    /// part of it that was refused.
+    MemSpecEntry {
+        /// Which entry of the comma-separated list (1 = the first).
+        entry: usize,
+        /// The text refused: a number, a kind, or the whole entry.
+        text: Quoted,
         /// What is wrong with it.
         reason: &'static str,
     },
@@ -183,6 +306,30 @@ pub enum Error {
         index: usize,
         /// What is wrong with it.
         reason: &'static str,
+    },
+    /// A device-tree range (a `reg` entry, a `/memreserve/` entry, the initrd)
+    /// that is not a usable physical range.
+    DtbRange {
+        /// Which node ("/memory", "/reserved-memory/*", "/memreserve/", "/chosen").
+        node: &'static str,
+        /// Which node (or entry) of that name, counting from 1 in tree order.
+        index: usize,
+        /// Where the range starts.
+        start: u64,
+        /// Its length in bytes.
+        size: u64,
+        /// Why it was refused.
+        reason: &'static str,
+    },
+    /// A device tree whose memory nodes give no usable RAM, and why.
+    DtbNoRam {
+        /// Children of the root with `device_type = "memory"`.
+        memory_nodes: usize,
+        /// How many of them are disabled.
+        disabled: usize,
+        /// The `reg` (or `linux,usable-memory`) entries of the enabled ones,
+        /// each empty or smaller than a page.
+        entries: usize,
     },
     /// A memory map with no RAM in it.
     NoRam,
@@ -311,17 +458,57 @@ impl fmt::Display for Error {
             }
             Error::InvalidOption { option, value, reason } => write!(f, "{option} {value:#x}: {reason}"),
             Error::UnsupportedOption { option, reason } => write!(f, "{option} is not supported: {reason}"),
+            Error::OptionsOverflow { base, base_name, option, value, other, other_value } => write!(
+                f,
+                "{option} {value:#x} plus {other} {other_value:#x} from {base_name} {base:#x} runs past the end of the address space"
+            ),
             Error::BadPhysRange { start, size, reason } => {
                 write!(f, "physical range of {size:#x} bytes at {start:#x} refused: {reason}")
             }
+            Error::BadVirtRange { start, size, reason } => {
+                write!(f, "virtual range of {size:#x} bytes at {start:#x} refused: {reason}")
+            }
+            Error::RangeReversed { what, start, end } => {
+                write!(f, "{what} [{start:#x}, {end:#x}) ends before it starts")
+            }
+            Error::WholeAddressSpace { what } => {
+                write!(f, "{what} [0x0, 2^64) is the whole 64-bit address space, which no span holds")
+            }
+            Error::RamTooSmall { ram, min, what } => {
+                write!(f, "RAM of {ram:#x} bytes is too small: {what} needs at least {min:#x} bytes")
+            }
             Error::TooManyRanges { what, max } => write!(f, "too many {what}: at most {max} fit"),
             Error::BadMemSpec { entry, reason } => write!(f, "memory list, entry {entry}: {reason}"),
+            Error::MemSpecRange { entry, start, size, reason } => write!(
+                f,
+                "memory list, entry {entry}: range of {size:#x} bytes at {start:#x} refused: {reason}"
+            ),
+            Error::BadSize { text, reason } => write!(f, "'{text}' is not a size: {reason}"),
+            Error::MemSpecEntry { entry, text, reason } => {
+                write!(f, "memory list, entry {entry}: '{text}': {reason}")
+            }
             Error::DtbMalformed { offset, reason } => {
                 write!(f, "malformed device tree at byte {offset:#x}: {reason}")
             }
             Error::DtbNode { node, index, reason } => {
                 write!(f, "device tree node {node} (number {index} in the tree): {reason}")
             }
+            Error::DtbRange { node, index, start, size, reason } => write!(
+                f,
+                "device tree node {node} (number {index} in the tree): range of {size:#x} bytes at {start:#x} refused: {reason}"
+            ),
+            Error::DtbNoRam { memory_nodes: 0, .. } => {
+                write!(f, "the device tree has no memory node (no child of / has device_type = \"memory\")")
+            }
+            Error::DtbNoRam { memory_nodes, disabled, .. } if disabled == memory_nodes => write!(
+                f,
+                "the device tree's memory nodes ({memory_nodes}) are all disabled (status = \"disabled\")"
+            ),
+            Error::DtbNoRam { memory_nodes, disabled, entries } => write!(
+                f,
+                "the device tree's {} enabled memory node(s) hold no whole 4 KiB page: each of their {entries} reg entries is empty or smaller than a page",
+                memory_nodes - disabled
+            ),
             Error::NoRam => write!(f, "the memory map holds no RAM"),
             Error::NoUsableRam { limit: u64::MAX } => {
                 write!(f, "no usable RAM is left: every bank was dropped, reserved or no-map")

@@ -1,12 +1,19 @@
-//! The engine against a reference model, checked by the simulator's MMU.
+//! The engine against a reference model, checked by the simulator's MMUs.
 //!
 //! Random sequences of `map`, `map_range`, `unmap`, `unmap_range` and
-//! `protect_range` run in Sv39, Sv48 and Sv57 against a model that knows only
-//! which virtual range maps to which physical range with which attributes.
-//! After every step:
-//! - the oracle MMU ([`kvas::sim::Mmu`]) translates every probed address (both
-//!   ends of every request and of every mapped range, and their neighbours) for
-//!   every kind of access exactly as the model says, and so does the engine;
+//! `protect_range` run in every depth of every architecture (RISC-V Sv39, Sv48,
+//! Sv57; x86-64 4-level and 5-level; arm64 39, 48 and 52-bit in both TTBR
+//! ranges) against a model that knows only which virtual range maps to which
+//! physical range with which attributes. After every step:
+//! - the architecture's oracle MMU ([`kvas::sim::Mmu`], [`kvas::sim::X86Mmu`],
+//!   [`kvas::sim::Arm64Mmu`]) translates every probed address (both ends of
+//!   every request and of every mapped range, and their neighbours) for every
+//!   kind of access, from the kernel and from user mode, exactly as the model
+//!   says, and so does the engine;
+//! - where the architecture needs break-before-make (arm64), every probed leaf
+//!   that changed size, address, memory type or nG went through a recorded
+//!   break, and at each break the oracle already faulted on the entry; other
+//!   architectures record none;
 //! - the live table frames are exactly the tables the engine's leaves need (no
 //!   leak, no empty table), and no frame was freed twice;
 //! - an operation that fails has changed nothing; running the allocator dry on
@@ -17,11 +24,16 @@
 
 use std::collections::BTreeSet;
 
-use kvas::arch::riscv::{Mode, Riscv, Satp};
+use kvas::arch::riscv::Mode;
+use kvas::arch::x86_64::Mode as X86Mode;
 use kvas::paging::{Attrs, Geometry, Mapping, PageTable};
-use kvas::sim::{Access, Context, Mmu, Ram, TrackingAllocator};
+use kvas::sim::{Access, Ram, TrackingAllocator};
 use kvas::{Error, PageSize, PhysAddr, VirtAddr};
 use proptest::prelude::*;
+
+#[path = "engine_targets/mod.rs"]
+mod engine_targets;
+use engine_targets::{Target, ARM};
 
 const PAGE: u64 = 4096;
 
@@ -190,10 +202,10 @@ fn op(max_level: u8) -> impl Strategy<Value = Op> {
     ]
 }
 
-struct World<'r> {
-    mode: Mode,
+struct World<'r, T: Target> {
+    target: T,
     base: u64,
-    pt: PageTable<Riscv, &'r Ram>,
+    pt: PageTable<T::F, &'r Ram>,
     alloc: TrackingAllocator,
     model: Model,
     probes: BTreeSet<u64>,
@@ -201,7 +213,7 @@ struct World<'r> {
     pinned: BTreeSet<u64>,
 }
 
-impl World<'_> {
+impl<T: Target> World<'_, T> {
     fn probe_range(&mut self, start: u64, len: u64) {
         for va in [start.wrapping_sub(PAGE), start, start + PAGE, start + len - PAGE, start + len] {
             self.probes.insert(va);
@@ -218,7 +230,7 @@ impl World<'_> {
             self.alloc.set_limit(Some(self.alloc.allocations() + n));
         }
         let b = u128::from(self.base);
-        let root_level = self.mode.geometry().root_level();
+        let root_level = self.target.geometry().root_level();
         let root_shift = Geometry::shift(root_level);
         let (result, expected) = match *op {
             Op::Map { va, pa, size, attrs } => {
@@ -323,29 +335,84 @@ impl World<'_> {
         Ok(())
     }
 
-    fn check(&self, ram: &Ram) -> Result<(), TestCaseError> {
-        let satp = Satp { mode: Some(self.mode), asid: 0, root: self.pt.root() }.encode().unwrap();
-        let mmu = Mmu::from_satp(satp).unwrap();
+    fn all_probes(&self) -> BTreeSet<u64> {
         let mut probes: BTreeSet<u64> = self.probes.clone();
         for s in &self.model.segs {
             probes.insert(s.start as u64);
             probes.insert((s.end - u128::from(PAGE)) as u64);
         }
-        let ctx = Context::SUPERVISOR.with_sum(true);
-        for &va in &probes {
+        probes
+    }
+
+    /// Break-before-make: each recorded break left the entry invalid when the
+    /// TLB would have been invalidated, and each probed leaf the last step
+    /// changed in a way the architecture protects went through one.
+    fn check_breaks(&self, ram: &Ram, before: &Ram) -> Result<(), TestCaseError> {
+        let root = self.pt.root();
+        let breaks = ram.take_breaks();
+        for b in &breaks {
+            let hw = self.target.hw(&b.memory, root, b.va.as_u64(), Access::Load);
+            prop_assert!(
+                hw.is_none(),
+                "{:?}: at the break for {} (level {}) {:?} still translates",
+                self.target,
+                b.va,
+                b.level,
+                hw
+            );
+        }
+        for va in self.all_probes() {
+            let old = self.target.hw(before, root, va, Access::Load);
+            let new = self.target.hw(ram, root, va, Access::Load);
+            if let (Some((_, ol, o)), Some((_, nl, n))) = (old, new) {
+                if self.target.needs_break((ol, o), (nl, n)) {
+                    let covered = breaks
+                        .iter()
+                        .any(|b| b.va.as_u64() <= va && va - b.va.as_u64() < Geometry::granularity(b.level));
+                    prop_assert!(
+                        covered,
+                        "{:?}: {:#x} went from {:#x} (level {}) to {:#x} (level {}) without a break",
+                        self.target,
+                        va,
+                        o,
+                        ol,
+                        n,
+                        nl
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn check(&self, ram: &Ram) -> Result<(), TestCaseError> {
+        let root = self.pt.root();
+        for va in self.all_probes() {
             let expected = self.model.lookup(va);
-            for access in Access::ALL {
-                let got = mmu.translate(ram, VirtAddr::new(va), access, ctx);
-                let allowed = expected.filter(|(_, a)| match access {
-                    Access::Load => a.contains(Attrs::READ),
-                    Access::Store => a.contains(Attrs::WRITE | Attrs::DIRTY),
-                    Access::Fetch => a.contains(Attrs::EXECUTE) && !a.contains(Attrs::USER),
+            for (access, user) in Access::ALL.into_iter().flat_map(|a| [(a, false), (a, true)]) {
+                let got = self.target.hw_in(ram, root, va, access, user);
+                let allowed = expected.filter(|(_, a)| {
+                    if user {
+                        self.target.allows_user(*a, access)
+                    } else {
+                        self.target.allows(*a, access)
+                    }
                 });
                 match (got, allowed) {
-                    (Ok(t), Some((pa, _))) => prop_assert_eq!(t.pa.as_u64(), pa, "{:#x} {:?}", va, access),
-                    (Err(_), None) => {}
+                    (Some((hw_pa, _, _)), Some((pa, _))) => {
+                        prop_assert_eq!(hw_pa, pa, "{:#x} {:?} user {}", va, access, user)
+                    }
+                    (None, None) => {}
                     (got, want) => {
-                        prop_assert!(false, "{:#x} {:?}: MMU {:?}, model {:?}", va, access, got, want)
+                        prop_assert!(
+                            false,
+                            "{:#x} {:?} user {}: MMU {:?}, model {:?}",
+                            va,
+                            access,
+                            user,
+                            got,
+                            want
+                        )
                     }
                 }
             }
@@ -354,7 +421,7 @@ impl World<'_> {
         }
         // Exactly the tables the leaves need: the root, and the table holding
         // each leaf and every table above it.
-        let g = self.mode.geometry();
+        let g = self.target.geometry();
         let mut needed = BTreeSet::from([(g.root_level(), 0u64)]);
         // Pinned tables stay whether or not a leaf needs them.
         for &prefix in &self.pinned {
@@ -373,13 +440,13 @@ impl World<'_> {
     }
 }
 
-fn run(mode: Mode, ops: Vec<Op>) -> Result<(), TestCaseError> {
+fn run<T: Target>(target: T, ops: Vec<Op>) -> Result<(), TestCaseError> {
     let ram = Ram::new();
     let mut alloc = TrackingAllocator::new(PhysAddr::new(0x10_0000_0000).unwrap(), 1 << 30).unwrap();
-    let pt = PageTable::new(Riscv::new(mode), &ram, &mut alloc).unwrap();
-    let base = mode.geometry().kernel_half_start().as_u64();
+    let pt = PageTable::new(target.format(), &ram, &mut alloc).unwrap();
+    let base = target.base();
     let mut w = World {
-        mode,
+        target,
         base,
         pt,
         alloc,
@@ -393,11 +460,13 @@ fn run(mode: Mode, ops: Vec<Op>) -> Result<(), TestCaseError> {
             starve = Some(*n);
             continue;
         }
+        let before = ram.snapshot();
         w.apply(op, starve.take())?;
         w.check(&ram)?;
+        w.check_breaks(&ram, &before)?;
     }
     // Everything goes: only the root and the pinned tables are left.
-    let window = 8 * Geometry::granularity(mode.geometry().max_leaf_level());
+    let window = 8 * Geometry::granularity(target.geometry().max_leaf_level());
     w.pt.unmap_range(VirtAddr::new(base), window, &mut w.alloc).unwrap().ignore();
     prop_assert_eq!(w.alloc.live(), 1 + w.pinned.len());
     prop_assert!(w.pt.mappings().next().is_none());
@@ -420,5 +489,45 @@ proptest! {
     #[test]
     fn sv57_matches_the_model(ops in proptest::collection::vec(op(4), 1..24)) {
         run(Mode::Sv57, ops)?;
+    }
+
+    #[test]
+    fn x86_4level_matches_the_model(ops in proptest::collection::vec(op(2), 1..24)) {
+        run(X86Mode::Level4, ops)?;
+    }
+
+    #[test]
+    fn x86_5level_matches_the_model(ops in proptest::collection::vec(op(2), 1..24)) {
+        run(X86Mode::Level5, ops)?;
+    }
+
+    #[test]
+    fn arm64_39_bit_ttbr1_matches_the_model(ops in proptest::collection::vec(op(2), 1..24)) {
+        run(ARM[0], ops)?;
+    }
+
+    #[test]
+    fn arm64_48_bit_ttbr1_matches_the_model(ops in proptest::collection::vec(op(2), 1..24)) {
+        run(ARM[1], ops)?;
+    }
+
+    #[test]
+    fn arm64_52_bit_ttbr1_matches_the_model(ops in proptest::collection::vec(op(3), 1..24)) {
+        run(ARM[2], ops)?;
+    }
+
+    #[test]
+    fn arm64_39_bit_ttbr0_matches_the_model(ops in proptest::collection::vec(op(2), 1..24)) {
+        run(ARM[3], ops)?;
+    }
+
+    #[test]
+    fn arm64_48_bit_ttbr0_matches_the_model(ops in proptest::collection::vec(op(2), 1..24)) {
+        run(ARM[4], ops)?;
+    }
+
+    #[test]
+    fn arm64_52_bit_ttbr0_matches_the_model(ops in proptest::collection::vec(op(3), 1..24)) {
+        run(ARM[5], ops)?;
     }
 }

@@ -2,7 +2,7 @@
 //! options, and rejects deliberate breakages (overlap, misalignment, a modules
 //! window out of reach).
 
-use kvas::layout::{check, plan, Kasan, Layout, Options, Span, Target, Violation};
+use kvas::layout::{check, plan, Arm32Split, Kasan, Layout, Options, Span, Target, Violation, Vmsplit};
 use proptest::prelude::*;
 
 fn target() -> impl Strategy<Value = Target> {
@@ -13,7 +13,7 @@ fn target() -> impl Strategy<Value = Target> {
 /// them; RAM from 128 MiB to 1 GiB in 64 KiB steps; images up to 64 MiB.
 fn valid(target: Target) -> impl Strategy<Value = (Target, Options)> {
     let kasan = match target {
-        Target::Riscv32 => Just(Kasan::None).boxed(),
+        Target::Riscv32 | Target::Arm32(Arm32Split::G4G4) => Just(Kasan::None).boxed(),
         Target::Riscv64(_) | Target::Arm64(_) => {
             prop_oneof![Just(Kasan::None), Just(Kasan::Generic), Just(Kasan::SwTags)].boxed()
         }
@@ -28,14 +28,20 @@ fn valid(target: Target) -> impl Strategy<Value = (Target, Options)> {
         Target::Arm32(_) => prop::option::of(8u64..=200).boxed(),
         _ => Just(None).boxed(),
     };
-    (kasan, 0u64..(64 << 20), kaslr, prop::option::of(2048u64..16384), vmalloc).prop_map(
-        move |(kasan, kernel_size, slot, ram, vmalloc)| {
+    // riscv32: Linux's (no split) or the kvas kernel's under each vmsplit=.
+    let split = match target {
+        Target::Riscv32 => prop::option::of(prop::sample::select(Vmsplit::ALL.to_vec())).boxed(),
+        _ => Just(None).boxed(),
+    };
+    (kasan, 0u64..(64 << 20), kaslr, prop::option::of(2048u64..16384), vmalloc, split).prop_map(
+        move |(kasan, kernel_size, slot, ram, vmalloc, split)| {
             let options = Options {
                 kasan,
                 kernel_size,
                 kaslr_offset: slot * (2 << 20),
                 ram: ram.map(|units| units << 16),
                 vmalloc: vmalloc.map(|steps| steps * (2 << 20)),
+                split,
                 ..Options::default()
             };
             (target, options)
@@ -141,7 +147,7 @@ fn what_plan_refuses_plan_unchecked_leaves_to_the_checker() {
     use kvas::layout::{plan_unchecked, Arm32Split, Arm64Mode, X86Mode};
     use kvas::Error;
     let mib = 1u64 << 20;
-    let cases: [(Target, Options); 6] = [
+    let cases: [(Target, Options); 8] = [
         (
             Target::Riscv64(kvas::arch::riscv::Mode::Sv48),
             Options { kernel_size: 4 * mib, kaslr_offset: 1022 * mib, ..Options::default() },
@@ -150,13 +156,19 @@ fn what_plan_refuses_plan_unchecked_leaves_to_the_checker() {
             Target::Riscv64(kvas::arch::riscv::Mode::Sv57),
             Options { ram: Some(33 << 50), ..Options::default() },
         ),
-        (Target::X86_64(X86Mode::Level5), Options { kernel_size: 600 * mib, ..Options::default() }),
+        (
+            Target::X86_64(X86Mode::Level5),
+            Options { kernel_size: 600 * mib, kaslr: Some(false), ..Options::default() },
+        ),
         (
             Target::Arm64(Arm64Mode::K64Va52),
             Options { kernel_size: 8 * mib, kaslr_offset: 3 << 30, ..Options::default() },
         ),
         (Target::Arm32(Arm32Split::G1), Options { ram: Some(5 << 30), ..Options::default() }),
-        (Target::Riscv32, Options { kernel_size: 2 << 30, ..Options::default() }),
+        (Target::Riscv32, Options { kernel_size: 1 << 30, ..Options::default() }),
+        // The kvas riscv32 kernel: an image leaving no vmalloc, RAM past 34 bits.
+        (Target::Riscv32, Options { kernel_size: 241 * mib, split: Some(Vmsplit::G2), ..Options::default() }),
+        (Target::Riscv32, Options { ram: Some(17 << 30), split: Some(Vmsplit::G4G4), ..Options::default() }),
     ];
     for (target, options) in cases {
         let refused = plan(target, &options);
@@ -181,7 +193,9 @@ fn any_u64() -> impl Strategy<Value = u64> {
         Just(u64::MAX),
         Just(u64::MAX - 4095),
         Just(1u64 << 63),
-        0u64..(8 << 30)
+        0u64..(8 << 30),
+        // Multiples of 2 MiB: the aligned KASLR offsets and sizes the planners look at.
+        (0u64..4096).prop_map(|n| n << 21)
     ]
 }
 
@@ -196,14 +210,144 @@ proptest! {
         kaslr_offset in any_u64(),
         ram in prop::option::of(any_u64()),
         vmalloc in prop::option::of(any_u64()),
+        kaslr in prop::option::of(any::<bool>()),
     ) {
-        let options = Options { kasan, kernel_size, kaslr_offset, ram, vmalloc, ..Options::default() };
-        if let Ok(layout) = plan(t, &options) {
-            let v = check(&layout);
+        let options = Options { kasan, kernel_size, kaslr_offset, ram, vmalloc, kaslr, ..Options::default() };
+        let planned = plan(t, &options);
+        if let Ok(layout) = &planned {
+            let v = check(layout);
             prop_assert!(v.is_empty(), "{t} {options:?}: {:?}", v.iter().collect::<Vec<_>>());
         }
         if let Ok(layout) = kvas::layout::plan_unchecked(t, &options) {
-            let _ = check(&layout).len();
+            // What `plan` refuses, the checker reports: `kvas check` never passes it.
+            let v = check(&layout);
+            prop_assert!(planned.is_ok() || !v.is_empty(), "{t} {options:?}: refused ({:?}) yet checks clean", planned);
         }
     }
+}
+
+proptest! {
+    /// One riscv32 image serves every split: for any image size and RAM, the
+    /// regions from the shared top (0xf0000000) up are the same under every
+    /// `vmsplit=`, lowmem ends at or below it, and lowmem plus highmem is the RAM.
+    #[test]
+    fn riscv32_splits_share_the_top(kernel_size in 0u64..(240 << 20), pages in 1u64..(4 << 20)) {
+        use kvas::layout::riscv32_split::SHARED_START;
+        let ram = pages << 12;
+        let top = |split: Vmsplit| {
+            let o = Options { kernel_size, ram: Some(ram), split: Some(split), ..Options::default() };
+            let l = plan(Target::Riscv32, &o).unwrap();
+            let lowmem = l.lowmem().unwrap();
+            assert!(lowmem.end() <= SHARED_START, "{split:?}: {lowmem}");
+            assert_eq!(lowmem.size() + l.highmem(), ram, "{split:?}");
+            assert!(check(&l).is_empty(), "{split:?}: {:?}", check(&l).iter().collect::<Vec<_>>());
+            l.regions().iter().filter(|r| r.start() >= SHARED_START).copied().collect::<Vec<_>>()
+        };
+        let g3 = top(Vmsplit::G3);
+        prop_assert!(g3.iter().any(|r| r.name() == "kernel"));
+        for split in [Vmsplit::G2, Vmsplit::G1, Vmsplit::G4G4] {
+            prop_assert_eq!(&top(split), &g3, "{:?}", split);
+        }
+    }
+}
+
+/// Sizes where planners go wrong: tiny (below a page, below arm32's
+/// `TEXT_OFFSET`), odd, page multiples, powers of two either side, and the top.
+fn hostile_size() -> impl Strategy<Value = u64> {
+    prop_oneof![
+        0u64..0x10000,
+        (0u64..64).prop_map(|n| n << 12),
+        (0u32..64).prop_map(|s| 1u64 << s),
+        (0u32..64).prop_map(|s| (1u64 << s).wrapping_sub(4096)),
+        (0u32..64).prop_map(|s| (1u64 << s) + 4096),
+        (0u64..4096).prop_map(|n| n << 21),
+        (0u64..64).prop_map(|n| n << 30),
+        Just(u64::MAX),
+        Just(u64::MAX - 4095),
+        any::<u64>(),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(4000))]
+
+    /// Every planner (every riscv64, x86-64, arm64 and arm32 mode, riscv32 with
+    /// and without a split) either plans a layout that checks clean and whose
+    /// lowmem, highmem and image agree with the options, or refuses with an
+    /// error whose message names no impossible "range of 0xffff... bytes".
+    /// Never a panic (run in debug builds: overflow panics).
+    #[test]
+    fn hostile_options_plan_or_refuse_clearly(
+        t in target(),
+        kasan in prop_oneof![Just(Kasan::None), Just(Kasan::Generic), Just(Kasan::SwTags)],
+        kernel_size in hostile_size(),
+        kaslr_offset in hostile_size(),
+        ram in prop::option::of(hostile_size()),
+        vmalloc in prop::option::of(hostile_size()),
+        kaslr in prop::option::of(any::<bool>()),
+        split in prop::option::of(prop::sample::select(Vmsplit::ALL.to_vec())),
+    ) {
+        let split = if t == Target::Riscv32 { split } else { None };
+        let options = Options { kasan, kernel_size, kaslr_offset, ram, vmalloc, kaslr, split, ..Options::default() };
+        for (planner, result) in [("plan", plan(t, &options)), ("plan_unchecked", kvas::layout::plan_unchecked(t, &options))] {
+            match result {
+                Ok(layout) => {
+                    if planner == "plan" {
+                        let v = check(&layout);
+                        prop_assert!(v.is_empty(), "{t} {options:?}: {:?}", v.iter().collect::<Vec<_>>());
+                        if let (Some(ram), Some(lowmem)) = (ram, layout.lowmem()) {
+                            prop_assert!(lowmem.size() <= ram, "{t} {options:?}: lowmem {lowmem} > RAM");
+                            prop_assert!(lowmem.size() + layout.highmem() <= ram.max(lowmem.size()), "{t} {options:?}");
+                        }
+                        if let Some(image) = layout.image() {
+                            prop_assert_eq!(image.size(), kernel_size);
+                        }
+                    }
+                }
+                Err(e) => {
+                    let msg = e.to_string();
+                    prop_assert!(!msg.contains("range of 0xffff"), "{t} {planner} {options:?}: {msg}");
+                    // A span the planner built from its own arithmetic is not a message about the options.
+                    let internal = matches!(
+                        e,
+                        kvas::Error::RangeWraps { .. }
+                            | kvas::Error::RangeReversed { .. }
+                            | kvas::Error::BadVirtRange { .. }
+                            | kvas::Error::WholeAddressSpace { .. }
+                    );
+                    prop_assert!(!internal, "{t} {planner} {options:?}: {msg}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn arm32_ram_below_text_offset_is_refused_not_a_panic() {
+    // `kvas layout --arch arm32 --mode 3g --ram 4096` panicked (lowmem - TEXT_OFFSET
+    // underflowed) and `check` reported a range of 0xffffffffffff9000 bytes.
+    for split in [Arm32Split::G3, Arm32Split::G1, Arm32Split::G4G4] {
+        let o = Options { ram: Some(4096), ..Options::default() };
+        for result in [plan(Target::Arm32(split), &o), kvas::layout::plan_unchecked(Target::Arm32(split), &o)]
+        {
+            let msg = result.unwrap_err().to_string();
+            assert!(
+                msg.contains("RAM of 0x1000 bytes") && msg.contains("at least 0x9000"),
+                "{split:?}: {msg}"
+            );
+        }
+    }
+}
+
+#[test]
+fn arm64_kaslr_offset_at_the_window_end_is_refused() {
+    // plan accepted --kaslr-offset 2G with no image size; check then found the
+    // image's start outside its 2 GiB window.
+    let t = Target::Arm64(kvas::layout::Arm64Mode::K4Va39);
+    let o = Options { kaslr_offset: 2 << 30, ..Options::default() };
+    assert!(
+        matches!(plan(t, &o), Err(kvas::Error::KaslrOutOfRange { max, .. }) if max == (2 << 30) - (2 << 20))
+    );
+    let o = Options { kaslr_offset: (2 << 30) - (2 << 20), ..Options::default() };
+    assert!(check(&plan(t, &o).unwrap()).is_empty());
 }

@@ -9,7 +9,7 @@ use crate::kspace::spec::{
     KFENCE_POOL_SIZE, MAX_FDT_SIZE,
 };
 use crate::layout::riscv64::{KERNEL_LINK_ADDR, PMD_SIZE};
-use crate::linear::{self, LinearConfig};
+use crate::linear::{self, BaseChoice, LinearConfig};
 use crate::paging::{Attrs, FrameAllocator, PageTable, PhysMemory};
 use crate::phys::{EarlyFrameAllocator, MemoryMap, PhysRange, ReserveKind, ReservedBy};
 use crate::Error;
@@ -79,18 +79,22 @@ pub struct Plan<'m> {
     spec: KernelSpec,
     map: &'m MemoryMap,
     linear: Option<(LinearConfig, u64)>,
+    base_choice: Option<BaseChoice>,
 }
 
 impl<'m> Plan<'m> {
     /// Chooses the linear map's base for `map` and places the KFENCE pool.
     pub fn new(spec: &KernelSpec, map: &'m MemoryMap) -> Result<Self, Error> {
+        let mut base_choice = None;
         let linear = match spec.linear {
             None => None,
             Some(mut cfg) => {
                 if map.mappable().next().is_none() {
                     return Err(Error::NoUsableRam { limit: u64::MAX });
                 }
-                let base = cfg.choose_base(map, spec.mode.geometry())?;
+                let choice = cfg.choose(map, spec.mode.geometry())?;
+                base_choice = Some(choice);
+                let base = choice.base();
                 cfg.kfence = match spec.kfence {
                     Kfence::Off => None,
                     Kfence::At(r) => Some(r),
@@ -99,7 +103,13 @@ impl<'m> Plan<'m> {
                 Some((cfg, base))
             }
         };
-        Ok(Plan { spec: *spec, map, linear })
+        Ok(Plan { spec: *spec, map, linear, base_choice })
+    }
+
+    /// How the linear map's base was chosen: the base, Linux's `phys_ram_base`
+    /// and, when they differ, the leaves and table pages the move saves.
+    pub fn base_choice(&self) -> Option<BaseChoice> {
+        self.base_choice
     }
 
     /// The spec.

@@ -6,9 +6,14 @@
 //! 8 MiB `VMALLOC_OFFSET` guard below `VMALLOC_END = 0xff800000`; RAM above the
 //! ceiling is highmem. With 3G/1G that is `0xf0000000`: 768 MiB of lowmem.
 //!
-//! 4G/4G is kvas's model of a split that is not in mainline: user space gets all
-//! 4 GiB in an address space of its own, and the kernel's address space keeps the
-//! 3G/1G kernel layout, with nothing mapped below the modules.
+//! 4G/4G is kvas's model of a split that is not in mainline, in seed 001's shape
+//! ("3840MB for either user or linear map plus 256MB for vmalloc, including the
+//! kernel"): the top of the space, from the lowmem ceiling (`0xf0000000` with the
+//! default vmalloc) up, is shared; user space has everything below it in an
+//! address space of its own, and the kernel's own address space puts
+//! `PAGE_OFFSET` at [`G4G4_PAGE_OFFSET`] (16 MiB), the modules and the pkmap below
+//! it as in every split (the first 2 MiB stay unmapped: a NULL trap), and lowmem
+//! from there to the ceiling: 3824 MiB, no highmem below that.
 
 use crate::layout::plan::{check_ram, region, LayoutParts, Reach};
 use crate::layout::region::{RegionList, Span};
@@ -30,10 +35,15 @@ pub const TEXT_OFFSET: u64 = 0x8000;
 /// arm32 reach: `BL` spans ±32 MiB; module PLTs (`CONFIG_ARM_MODULE_PLTS`) reach anywhere.
 pub const REACH: Reach = Reach { direct_insn: "BL", direct: 32 << 20, far_insn: "module PLT", far: 4 << 30 };
 
-/// `CONFIG_PAGE_OFFSET` and `CONFIG_KASAN_SHADOW_OFFSET` of a split.
+/// `PAGE_OFFSET` of the 4G/4G model: 16 MiB, room for the modules and the pkmap below.
+pub const G4G4_PAGE_OFFSET: u64 = 16 * SZ_1M;
+
+/// `CONFIG_PAGE_OFFSET` and `CONFIG_KASAN_SHADOW_OFFSET` of a split (4G/4G has
+/// no KASAN: its offset is Kconfig's "otherwise" value).
 pub const fn split_consts(split: Arm32Split) -> (u64, u64) {
     match split {
-        Arm32Split::G3 | Arm32Split::G4G4 => (0xc000_0000, 0x9f00_0000),
+        Arm32Split::G4G4 => (G4G4_PAGE_OFFSET, 0xffff_ffff),
+        Arm32Split::G3 => (0xc000_0000, 0x9f00_0000),
         Arm32Split::G3Opt => (0xb000_0000, 0x8f00_0000),
         Arm32Split::G2 => (0x8000_0000, 0x5f00_0000),
         Arm32Split::G1 => (0x4000_0000, 0x1f00_0000),
@@ -50,6 +60,13 @@ pub(crate) fn parts(split: Arm32Split, options: &Options, validate: bool) -> Res
     if options.kaslr_offset != 0 {
         return Err(Error::UnsupportedOption { option: "--kaslr-offset", reason: "arm32 has no KASLR" });
     }
+    if split == Arm32Split::G4G4 && options.kasan != Kasan::None {
+        return Err(Error::UnsupportedOption {
+            option: "--kasan",
+            reason: "kvas's arm32 4G/4G model leaves no room below the modules for the KASAN shadow",
+        });
+    }
+    let kaslr = options.kaslr_for(Target::Arm32(split))?;
     check_ram(options.ram, PAGE_SIZE)?;
     let (po, kasan_offset) = split_consts(split);
     let modules = po - 16 * SZ_1M;
@@ -78,6 +95,16 @@ pub(crate) fn parts(split: Arm32Split, options: &Options, validate: bool) -> Res
         Some(ram) => (ram, 0),
         None => (lowmem_max, 0),
     };
+    // The image starts TEXT_OFFSET into lowmem: lowmem must hold that and at
+    // least one page of it, whatever the options (plan_unchecked too).
+    let lowmem_min = TEXT_OFFSET + PAGE_SIZE;
+    if lowmem_size < lowmem_min {
+        return Err(Error::RamTooSmall {
+            ram: lowmem_size,
+            min: lowmem_min,
+            what: "arm32 lowmem (the kernel's _text lies TEXT_OFFSET 0x8000 into it)",
+        });
+    }
     if validate && options.kernel_size.saturating_add(TEXT_OFFSET) > lowmem_size {
         return Err(Error::KernelTooLarge {
             size: options.kernel_size,
@@ -98,18 +125,19 @@ pub(crate) fn parts(split: Arm32Split, options: &Options, validate: bool) -> Res
             start
         }
     };
-    let user_bytes = if split == Arm32Split::G4G4 {
+    // 4G/4G: user space owns everything below the shared top in its own space.
+    let (user_bytes, modules) = if split == Arm32Split::G4G4 {
         r.push(region(
-            "unused",
+            "null-trap",
             0,
-            user_end,
-            PAGE_SIZE,
-            "not mapped: user space has its own 4 GiB address space",
+            PMD_SIZE,
+            PMD_SIZE,
+            "not mapped in the kernel's address space: a NULL trap",
         )?)?;
-        1 << 32
+        (ceiling, PMD_SIZE)
     } else {
         r.push(region("user", 0, user_end, PAGE_SIZE, "user")?)?;
-        user_end
+        (user_end, modules)
     };
     r.push(region("modules", modules, pkmap, PMD_SIZE, "modules")?)?;
     r.push(region("pkmap", pkmap, po, PMD_SIZE, "pkmap (highmem kmap)")?)?;
@@ -124,19 +152,58 @@ pub(crate) fn parts(split: Arm32Split, options: &Options, validate: bool) -> Res
     r.push(region("fdt", 0xff80_0000, 0xffc0_0000, PAGE_SIZE, "permanent DT blob mapping")?)?;
     r.push(region("guard", 0xffc0_0000, 0xffc8_0000, PAGE_SIZE, "guard")?)?;
     r.push(region("fixmap", 0xffc8_0000, 0xfff0_0000, PAGE_SIZE, "fixmap")?)?;
+    // Documentation/arch/arm/memory.rst, top of the space. Its overlapping rows
+    // (the XScale cache flush area over both TCMs, ARMv6 cache aliasing over the
+    // last two rows) are named in the descriptions, so regions stay disjoint.
+    r.push(region(
+        "itcm",
+        0xfffe_0000,
+        0xfffe_8000,
+        PAGE_SIZE,
+        "ITCM (XScale: cache flush area fffe0000-fffeffff)",
+    )?)?;
+    r.push(region(
+        "dtcm",
+        0xfffe_8000,
+        0xffff_0000,
+        PAGE_SIZE,
+        "DTCM (XScale: cache flush area fffe0000-fffeffff)",
+    )?)?;
     r.push(region("vectors", 0xffff_0000, 0xffff_1000, PAGE_SIZE, "vector page")?)?;
+    r.push(region(
+        "reserved",
+        0xffff_1000,
+        0xffff_8000,
+        PAGE_SIZE,
+        "reserved (ARMv6+: cache aliasing from ffff4000)",
+    )?)?;
+    r.push(region(
+        "copy-user",
+        0xffff_8000,
+        1 << 32,
+        PAGE_SIZE,
+        "copy_user_page / clear_user_page use (ARMv6+: cache aliasing)",
+    )?)?;
     let image = match options.kernel_size {
         0 => None,
+        size if size > (1 << 32) - (po + TEXT_OFFSET) => {
+            return Err(Error::InvalidOption {
+                option: "--kernel-size",
+                value: size,
+                reason: "the image would run past the end of the 32-bit address space",
+            })
+        }
         size => Some(Span::from_size(po + TEXT_OFFSET, size)?),
     };
-    let half_start = if split == Arm32Split::G4G4 { 0 } else { user_end };
+    let (half_start, user_half_end) =
+        if split == Arm32Split::G4G4 { (0, ceiling) } else { (user_end, user_end) };
     Ok(LayoutParts {
         target: Target::Arm32(split),
         options: *options,
         va_bits: 32,
         page_offset: po,
         kernel_half: Span::from_end(half_start, 1 << 32)?,
-        user_half: Span::from_end(0, user_end)?,
+        user_half: Span::from_end(0, user_half_end)?,
         regions: r,
         text: image.unwrap_or(Span::from_size(po + TEXT_OFFSET, 1)?),
         image,
@@ -144,6 +211,8 @@ pub(crate) fn parts(split: Arm32Split, options: &Options, validate: bool) -> Res
         image_region: "lowmem",
         image_window: Span::from_end(po + TEXT_OFFSET, high_memory)?,
         image_align: PAGE_SIZE,
+        kaslr,
+        kaslr_max: 0,
         linear_region: "lowmem",
         ram_limit: 1 << 32,
         highmem_capable: true,

@@ -1,7 +1,9 @@
-//! arm64: 4K/48-bit, 64K/52-bit and 4K/52-bit (LPA2), from `asm/memory.h`.
+//! arm64: every granule and `VA_BITS` Linux builds (4K: 39, 48, 52; 16K: 36, 47,
+//! 48, 52; 64K: 42, 48, 52), from `asm/memory.h` and `asm/fixmap.h`.
 //!
 //! Two profiles. [`Profile::Linux`] follows the 6.17 macros: vmemmap ends at
-//! `-1 GiB`, PCI I/O sits 8 MiB above it and the fixmap tops out at `-8 MiB`.
+//! `-1 GiB`, PCI I/O sits 8 MiB above it and the fixmap tops out at `-8 MiB`,
+//! its size counted from the fixmap enum ([`fixmap_pages`]).
 //! [`Profile::LinuxDoc`] follows the formulas behind `Documentation/arch/arm64/memory.rst`
 //! (before the 6.9 rework): `VMEMMAP_START = -(1 << (VA_BITS - VMEMMAP_SHIFT))`,
 //! PCI I/O and the fixmap below it, separated by 8 MiB guards. Both share the
@@ -9,7 +11,7 @@
 //! up to `PAGE_END`, the KASAN shadow ending at `_PAGE_END(VA_BITS_MIN)`, then
 //! 2 GiB of modules and vmalloc from `MODULES_END`, where the image is mapped.
 
-use crate::layout::plan::{check_image, check_ram, region, LayoutParts, Reach};
+use crate::layout::plan::{check_image, check_ram, place_image, region, LayoutParts, Reach};
 use crate::layout::region::{RegionList, Span};
 use crate::layout::target::{Arm64Mode, Options, Profile, Target};
 use crate::Error;
@@ -23,21 +25,34 @@ const SZ_1G: u64 = 1 << 30;
 const SZ_2G: u64 = 2 << 30;
 /// `sizeof(struct page)`, as a shift (`STRUCT_PAGE_MAX_SHIFT`).
 const STRUCT_PAGE_SHIFT: u32 = 6;
-/// The fixmap's size in the 6.17 layout: config-dependent in Linux (FDT slot,
-/// early-ioremap slots, per-CPU entries); kvas assumes 6 MiB.
-pub const FIXADDR_SIZE: u64 = 6 << 20;
+/// `MAX_FDT_SIZE` (`asm/boot.h`).
+pub const MAX_FDT_SIZE: u64 = SZ_2M;
+/// `NR_CPUS` (`arch/arm64/Kconfig` default).
+pub const NR_CPUS: u64 = 512;
+
+/// The fixmap's pages, counted from `enum fixed_addresses` in 6.17's
+/// `asm/fixmap.h` for a kernel built from `arch/arm64/configs/defconfig` (`KVM`
+/// with `NR_CPUS` = 512 VNCR slots, `ACPI_APEI_GHES` without `ARM_SDE_INTERFACE`,
+/// `UNMAP_KERNEL_AT_EL0` (default y) with `RELOCATABLE` (from `RANDOMIZE_BASE`)):
+/// `(__end_of_permanent_fixed_addresses,
+/// __end_of_fixed_addresses)`, whose pages make `FIXADDR_SIZE` and `FIXADDR_TOT_SIZE`.
+pub const fn fixmap_pages(page_shift: u32) -> (u64, u64) {
+    let page = 1u64 << page_shift;
+    // FIX_HOLE = 0, FIX_FDT_END = 1, FIX_FDT = FIX_FDT_END + DIV_ROUND_UP(MAX_FDT_SIZE, PAGE_SIZE) + 1.
+    let fix_fdt = 1 + MAX_FDT_SIZE.div_ceil(page) + 1;
+    // FIX_EARLYCON_MEM_BASE, FIX_TEXT_POKE0, FIX_VNCR_END, FIX_VNCR = FIX_VNCR_END + NR_CPUS,
+    // FIX_APEI_GHES_IRQ and _SEA (the two SDEI slots need ARM_SDE_INTERFACE, not in
+    // defconfig), FIX_ENTRY_TRAMP_TEXT4..1: the next value ends the permanent ones.
+    let permanent = fix_fdt + 2 + 1 + NR_CPUS + 2 + 4 + 1;
+    // FIX_BTMAP_BEGIN = FIX_BTMAP_END + TOTAL_FIX_BTMAPS - 1 (7 slots of SZ_256K / PAGE_SIZE),
+    // then FIX_PTE, FIX_PMD, FIX_PUD, FIX_P4D, FIX_PGD.
+    let btmaps = 7 * ((256 << 10) / page);
+    (permanent, permanent + btmaps - 1 + 5 + 1)
+}
 
 /// arm64 reach: `BL` spans ±128 MiB; module PLT veneers (`ADRP`+`ADD`+`BR`) ±4 GiB.
 pub const REACH: Reach =
     Reach { direct_insn: "BL", direct: 128 << 20, far_insn: "ADRP veneer", far: 4 << 30 };
-
-const fn geometry(mode: Arm64Mode) -> (u32, u32) {
-    match mode {
-        Arm64Mode::K4Va48 => (12, 48),
-        Arm64Mode::K64Va52 => (16, 52),
-        Arm64Mode::K4Va52 => (12, 52),
-    }
-}
 
 const fn page_end(va: u32) -> u64 {
     (1u64 << (va - 1)).wrapping_neg()
@@ -50,15 +65,21 @@ pub(crate) fn parts(mode: Arm64Mode, options: &Options, validate: bool) -> Resul
             reason: "only arm32 sizes vmalloc at boot; this mode fixes it",
         });
     }
-    let (page_shift, va_bits) = geometry(mode);
+    let (page_shift, va_bits) = mode.geometry();
     let page = 1u64 << page_shift;
-    let va_min = if va_bits > 48 { 48 } else { va_bits };
-    if options.profile == Profile::LinuxDoc && mode == Arm64Mode::K4Va52 {
+    // VA_BITS_MIN (asm/memory.h): 48 above 48 bits, 47 with 16K pages; VA_BITS otherwise.
+    let va_min = match (va_bits > 48, page_shift) {
+        (true, 14) => 47,
+        (true, _) => 48,
+        (false, _) => va_bits,
+    };
+    if options.profile == Profile::LinuxDoc && matches!(mode, Arm64Mode::K4Va52 | Arm64Mode::K16Va52) {
         return Err(Error::UnsupportedOption {
             option: "--profile linux-doc",
-            reason: "memory.rst has no 4K/52-bit (LPA2) table; use --profile linux",
+            reason: "memory.rst has no 4K/52-bit or 16K/52-bit (LPA2) table, LPA2 came in 6.9; use --profile linux",
         });
     }
+    let kaslr = options.kaslr_for(Target::Arm64(mode))?;
     check_ram(options.ram, page)?;
     let page_offset = (1u64 << va_bits).wrapping_neg();
     let modules = page_end(va_min);
@@ -77,7 +98,8 @@ pub(crate) fn parts(mode: Arm64Mode, options: &Options, validate: bool) -> Resul
     }
     let (size, off) = (options.kernel_size, options.kaslr_offset);
     // kvas models KASLR only where the fixed modules window stays within ADRP reach.
-    let max_off = SZ_2G.saturating_sub(size) & !(SZ_2M - 1);
+    // An image of unknown size (0) still starts inside the window: at most 2 GiB - 2 MiB.
+    let max_off = if kaslr { SZ_2G.saturating_sub(size.max(1)) & !(SZ_2M - 1) } else { 0 };
     check_image(validate, size, SZ_2G, "arm64 kernel image window", off, max_off)?;
 
     let mut r = RegionList::new();
@@ -94,8 +116,8 @@ pub(crate) fn parts(mode: Arm64Mode, options: &Options, validate: bool) -> Resul
         r.push(region("kasan", start, modules, page, "kasan shadow region")?)?;
     }
     r.push(region("modules", modules, kimage, page, "modules")?)?;
-    let wraps = Error::RangeWraps { start: kimage, len: off.saturating_add(size) };
-    let text_start = kimage.checked_add(off).ok_or(wraps)?;
+    // The image's 2 MiB-rounded end must stay below 2^64.
+    let text_start = place_image(kimage, "KIMAGE_VADDR", off, size, (1 << 64) - u128::from(SZ_2M))?;
     let image = match size {
         0 => None,
         _ => Some(Span::from_size(text_start, size)?),
@@ -103,10 +125,25 @@ pub(crate) fn parts(mode: Arm64Mode, options: &Options, validate: bool) -> Resul
     let vmalloc_start = if size == 0 && off == 0 {
         kimage
     } else {
-        let end = text_start.checked_add(size + SZ_2M - 1).ok_or(wraps)? & !(SZ_2M - 1);
+        let end = (text_start + size).next_multiple_of(SZ_2M);
         r.push(region("kernel", kimage, end, SZ_2M, "kernel image (KIMAGE_VADDR + KASLR offset)")?)?;
         end
     };
+    // An image (checked or not) must leave vmalloc some room below its end.
+    let vmalloc_end = match options.profile {
+        Profile::Linux => {
+            SZ_1G.wrapping_neg() - (((modules - page_offset) >> page_shift) << STRUCT_PAGE_SHIFT)
+        }
+        Profile::LinuxDoc => (1u64 << (va_bits - (page_shift - STRUCT_PAGE_SHIFT))).wrapping_neg(),
+    } - SZ_256M;
+    if vmalloc_start >= vmalloc_end {
+        return Err(Error::KernelTooLarge {
+            size,
+            max: vmalloc_end.saturating_sub(text_start).saturating_sub(SZ_2M),
+            window:
+                "arm64 space from KIMAGE_VADDR + KASLR offset up to vmalloc's end (vmalloc would be empty)",
+        });
+    }
     match options.profile {
         Profile::Linux => {
             let vmemmap_end = SZ_1G.wrapping_neg();
@@ -117,7 +154,8 @@ pub(crate) fn parts(mode: Arm64Mode, options: &Options, validate: bool) -> Resul
             r.push(region("vmalloc", vmalloc_start, vmemmap_start - SZ_256M, page, "vmalloc")?)?;
             r.push(region("vmemmap", vmemmap_start, vmemmap_end, page, "vmemmap")?)?;
             r.push(region("pci-io", pci_start, pci_start + SZ_16M, page, "PCI I/O space")?)?;
-            let fix = fixaddr_top - FIXADDR_SIZE;
+            // [FIXADDR_TOT_START, FIXADDR_TOP): every slot of the enum, boot-time ones included.
+            let fix = fixaddr_top - (fixmap_pages(page_shift).1 << page_shift);
             r.push(region("fixmap", fix, fixaddr_top, page, "fixed mappings (top down)")?)?;
         }
         Profile::LinuxDoc => {
@@ -138,7 +176,8 @@ pub(crate) fn parts(mode: Arm64Mode, options: &Options, validate: bool) -> Resul
         }
     }
     let lowmem = match options.ram {
-        Some(ram) => Some(Span::from_size(page_offset, ram)?),
+        // RAM beyond the window is the checker's to report; lowmem is what is mapped.
+        Some(ram) => Some(Span::from_size(page_offset, ram.min(linear_end - page_offset))?),
         None => None,
     };
     Ok(LayoutParts {
@@ -155,6 +194,8 @@ pub(crate) fn parts(mode: Arm64Mode, options: &Options, validate: bool) -> Resul
         image_region: "kernel",
         image_window: Span::from_size(kimage, SZ_2G)?,
         image_align: SZ_2M,
+        kaslr,
+        kaslr_max: max_off,
         linear_region: "linear",
         ram_limit: linear_end - page_offset,
         highmem_capable: false,

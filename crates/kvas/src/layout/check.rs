@@ -2,7 +2,8 @@
 //!
 //! [`check`] verifies that regions are disjoint and ordered, lie in the right half
 //! of the address space, are aligned as their mode needs, that the linear map holds
-//! the RAM, that the kernel image lies in its region, and that every address of the
+//! the RAM, that the kernel image lies in its region and its window and that its
+//! KASLR offset is one Linux draws, and that every address of the
 //! modules window is within the architecture's call range of every byte of kernel
 //! text. Each [`Violation`] prints one line naming the regions and the numbers.
 
@@ -64,12 +65,28 @@ pub enum Violation {
         /// The window.
         window: Span,
     },
+    /// The kernel image (of unknown size) starts outside its window.
+    ImageStartOutsideWindow {
+        /// `_start`.
+        start: u64,
+        /// The window.
+        window: Span,
+    },
     /// The kernel image starts on an address its mapping cannot use.
     ImageMisaligned {
         /// The image.
         image: Span,
         /// The alignment it needs.
         align: u64,
+    },
+    /// A KASLR offset Linux never draws for this image size (or any offset without KASLR).
+    KaslrOutOfRange {
+        /// The offset.
+        offset: u64,
+        /// The largest offset Linux draws (0 without KASLR).
+        max: u64,
+        /// The kernel image size it was computed for (0: unknown).
+        kernel_size: u64,
     },
     /// Some address of the modules window is out of call range of some kernel text.
     OutOfReach {
@@ -131,11 +148,21 @@ impl fmt::Display for Violation {
                 window.last(),
                 image.last().saturating_sub(window.last()).max(window.start().saturating_sub(image.start()))
             ),
+            Violation::ImageStartOutsideWindow { start, window } => write!(
+                f,
+                "kernel image start {start:#018x} lies outside its window [{:#018x}-{:#018x}]",
+                window.start(),
+                window.last()
+            ),
             Violation::ImageMisaligned { image, align } => write!(
                 f,
                 "kernel image [{:#018x}-{:#018x}] must start on a multiple of {align:#x}",
                 image.start(),
                 image.last()
+            ),
+            Violation::KaslrOutOfRange { offset, max, kernel_size } => write!(
+                f,
+                "KASLR offset {offset:#x} is out of range: Linux draws at most {max:#x} for a kernel of {kernel_size:#x} bytes"
             ),
             Violation::OutOfReach { modules, text, distance, reach, insn } => write!(
                 f,
@@ -257,12 +284,25 @@ pub fn check(layout: &Layout) -> Violations {
         }
         None => out.push(Violation::Missing { name: parts.linear_region, needed_for: "the linear map" }),
     }
+    let options = layout.options();
+    if options.kaslr_offset > parts.kaslr_max {
+        out.push(Violation::KaslrOutOfRange {
+            offset: options.kaslr_offset,
+            max: parts.kaslr_max,
+            kernel_size: options.kernel_size,
+        });
+    }
+    // Without a size, the image's first byte must still be where it may start.
+    if layout.image().is_none() && !parts.image_window.contains(parts.image_start) {
+        out.push(Violation::ImageStartOutsideWindow { start: parts.image_start, window: parts.image_window });
+    }
+    let placed = layout.image().or(Span::from_size(parts.image_start, 1).ok());
+    if let Some(image) = placed.filter(|i| i.start() % parts.image_align.max(1) != 0) {
+        out.push(Violation::ImageMisaligned { image, align: parts.image_align });
+    }
     if let Some(image) = layout.image() {
         if !parts.image_window.contains_span(image) {
             out.push(Violation::ImageOutsideWindow { image, window: parts.image_window });
-        }
-        if image.start() % parts.image_align.max(1) != 0 {
-            out.push(Violation::ImageMisaligned { image, align: parts.image_align });
         }
         match layout.region(parts.image_region) {
             Some(region) if !region.span().contains_span(image) => {

@@ -1,8 +1,10 @@
 //! The layout planner: every region of a kernel address space, per architecture,
 //! mode and options, computed from Linux's formulas; and the invariant checker.
 //!
-//! [`plan`] gives a [`Layout`] for any [`Target`] (riscv64 Sv39/48/57, riscv32,
-//! x86-64 4/5-level, arm64 4K-48/64K-52/4K-52, arm32 splits); [`check()`] lists the
+//! [`plan`] gives a [`Layout`] for any [`Target`] (riscv64 Sv39/48/57, riscv32 —
+//! Linux's, or the kvas kernel's under a [`Vmsplit`], see [`riscv32_split`] —,
+//! x86-64 4/5-level with or without KASLR, arm64 in every granule and VA size,
+//! arm32 splits); [`check()`] lists the
 //! invariants it breaks; [`VmLayoutDump`] prints Linux's `print_vm_layout()` block.
 //! Nothing here allocates: region lists are fixed-capacity arrays, so the kernel
 //! uses the same code. The riscv64 kernel calls [`Riscv64Layout`] directly.
@@ -69,16 +71,20 @@ mod arm32;
 mod arm64;
 mod check;
 mod dump;
+pub mod kaslr;
 mod plan;
 mod region;
 pub mod riscv32;
+pub mod riscv32_split;
 pub mod riscv64;
 mod target;
 mod x86_64;
 
+pub use arm64::fixmap_pages as arm64_fixmap_pages;
 pub use check::{check, direct_window, max_distance, Violation, Violations, MAX_VIOLATIONS};
 pub use dump::{write_line, VmLayoutDump};
+pub use kaslr::KaslrWindows;
 pub use plan::{plan, plan_unchecked, Layout, LayoutParts, Reach};
 pub use region::{Region, RegionList, Span, MAX_REGIONS};
 pub use riscv64::Riscv64Layout;
-pub use target::{Arm32Split, Arm64Mode, Kasan, Options, Profile, Target, X86Mode};
+pub use target::{Arm32Split, Arm64Mode, Kasan, Options, Profile, Target, Vmsplit, X86Mode};

@@ -48,6 +48,10 @@ pub struct LayoutParts {
     pub image_window: Span,
     /// The alignment the image's start needs.
     pub image_align: u64,
+    /// Whether KASLR is built in (`CONFIG_RANDOMIZE_BASE`).
+    pub kaslr: bool,
+    /// The largest KASLR offset Linux draws for this image size (0 without KASLR).
+    pub kaslr_max: u64,
     /// The region RAM is mapped into.
     pub linear_region: &'static str,
     /// The most RAM the layout can use (linear map, plus highmem on arm32).
@@ -186,6 +190,12 @@ pub fn plan_unchecked(target: Target, options: &Options) -> Result<Layout, Error
 }
 
 fn build(target: Target, options: &Options, validate: bool) -> Result<Layout, Error> {
+    if options.split.is_some() && target != Target::Riscv32 {
+        return Err(Error::UnsupportedOption {
+            option: "--split",
+            reason: "only riscv32 takes a split (arm32 names its split in --mode)",
+        });
+    }
     let parts = match target {
         Target::Riscv64(mode) => riscv64::parts(mode, options, validate)?,
         Target::Riscv32 => riscv32::parts(options, validate)?,
@@ -233,6 +243,30 @@ pub(crate) fn check_image(
         return Err(Error::KaslrOutOfRange { offset: off, max: max_off });
     }
     Ok(())
+}
+
+/// Where an image of `size` bytes starts when placed `off` bytes above `base`
+/// (named `base_name`), refusing, with both options named, an image that would
+/// run past `top` (2^64, or 2^32 on 32-bit).
+pub(crate) fn place_image(
+    base: u64,
+    base_name: &'static str,
+    off: u64,
+    size: u64,
+    top: u128,
+) -> Result<u64, Error> {
+    let start = u128::from(base) + u128::from(off);
+    if start >= top || start + u128::from(size) > top {
+        return Err(Error::OptionsOverflow {
+            base,
+            base_name,
+            option: "--kaslr-offset",
+            value: off,
+            other: "--kernel-size",
+            other_value: size,
+        });
+    }
+    Ok(base + off)
 }
 
 pub(crate) fn check_ram(ram: Option<u64>, page: u64) -> Result<(), Error> {

@@ -6,11 +6,17 @@
 //! live there too, and BPF in its top 128 MiB), vmemmap below vmalloc sized for a
 //! 32-byte `struct page`, then PCI I/O and the 8 MiB fixmap; `TASK_SIZE =
 //! FIXADDR_START`. The kernel image lives in the linear map at `PAGE_OFFSET`, and
-//! the last page below 4 GiB is never mapped, so lowmem is at most 1 GiB - 4 KiB.
+//! `memory_limit = KERN_VIRT_SIZE` drops RAM beyond 1 GiB (there is no highmem), and
+//! the page `__va()` would put at `(void *)-PAGE_SIZE` is reserved (ERR_PTR), so
+//! lowmem is at most 1 GiB - 4 KiB, whatever the RAM.
 //! There is no highmem, no KASAN and no KASLR on riscv32.
+//!
+//! With a split ([`Options::split`]) this plans the kvas riscv32 kernel instead:
+//! see [`riscv32_split`].
 
 use crate::layout::plan::{check_ram, region, LayoutParts, Reach};
 use crate::layout::region::{RegionList, Span};
+use crate::layout::riscv32_split;
 use crate::layout::target::{Kasan, Options, Target};
 use crate::Error;
 
@@ -19,6 +25,10 @@ const PGDIR_SIZE: u64 = 4 << 20;
 
 /// `PAGE_OFFSET` on riscv32.
 pub const PAGE_OFFSET: u64 = 0xc000_0000;
+/// `KERN_VIRT_SIZE` on riscv32, which `setup_vm()` makes the `memory_limit`: RAM beyond is dropped.
+pub const MEMORY_LIMIT: u64 = 1 << 30;
+/// Sv32 physical addresses are 34 bits wide: RAM beyond cannot exist.
+pub const PHYS_LIMIT: u64 = 1 << 34;
 /// `STRUCT_PAGE_MAX_SHIFT` for a 32-byte `struct page`.
 pub const STRUCT_PAGE_MAX_SHIFT: u32 = 5;
 /// `FIXADDR_SIZE` on 32-bit: `PGDIR_SIZE + FIX_FDT_SIZE` (4 MiB each).
@@ -47,6 +57,10 @@ pub(crate) fn parts(options: &Options, validate: bool) -> Result<LayoutParts, Er
             reason: "riscv32 has no KASLR (RANDOMIZE_BASE is 64BIT only)",
         });
     }
+    let kaslr = options.kaslr_for(Target::Riscv32)?;
+    if let Some(split) = options.split {
+        return riscv32_split::parts(split, options, validate);
+    }
     check_ram(options.ram, PAGE_SIZE)?;
     let kern_virt_size = (1024 / 2 * PGDIR_SIZE) / 2;
     let vmalloc_start = PAGE_OFFSET - (kern_virt_size >> 1);
@@ -54,10 +68,14 @@ pub(crate) fn parts(options: &Options, validate: bool) -> Result<LayoutParts, Er
     let pci_start = vmemmap_start - (16 << 20);
     let fixaddr_start = pci_start - FIXADDR_SIZE;
     let bpf_start = PAGE_OFFSET - (128 << 20);
+    // setup_vm() sets memory_limit = KERN_VIRT_SIZE (1 GiB) and setup_bootmem()
+    // enforces it: RAM beyond is dropped (no HIGHMEM on riscv32). It then reserves
+    // what __va() would put at (void *)-PAGE_SIZE and above (ERR_PTR values), so
+    // the top page never reaches the allocator: lowmem is at most 1 GiB - 4 KiB.
     let window = (1u64 << 32) - PAGE_SIZE - PAGE_OFFSET;
     let lowmem_size = match options.ram {
-        Some(ram) if ram > window && validate => {
-            return Err(Error::RamTooLarge { ram, max: window, window: "riscv32 linear map" })
+        Some(ram) if ram > PHYS_LIMIT && validate => {
+            return Err(Error::RamTooLarge { ram, max: PHYS_LIMIT, window: "Sv32 physical address space" })
         }
         Some(ram) => ram.min(window),
         None => window,
@@ -82,6 +100,13 @@ pub(crate) fn parts(options: &Options, validate: bool) -> Result<LayoutParts, Er
     )?)?;
     let image = match options.kernel_size {
         0 => None,
+        size if size > (1 << 32) - PAGE_OFFSET => {
+            return Err(Error::InvalidOption {
+                option: "--kernel-size",
+                value: size,
+                reason: "the image would run past the end of the 32-bit address space",
+            })
+        }
         size => Some(Span::from_size(PAGE_OFFSET, size)?),
     };
     Ok(LayoutParts {
@@ -98,8 +123,10 @@ pub(crate) fn parts(options: &Options, validate: bool) -> Result<LayoutParts, Er
         image_region: "lowmem",
         image_window: lowmem,
         image_align: PAGE_SIZE,
+        kaslr,
+        kaslr_max: 0,
         linear_region: "lowmem",
-        ram_limit: window,
+        ram_limit: PHYS_LIMIT,
         highmem_capable: false,
         lowmem: Some(lowmem),
         highmem: 0,

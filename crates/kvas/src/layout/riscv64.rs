@@ -12,7 +12,7 @@
 //! `[PFN_ALIGN(_end) - 2 GiB, PFN_ALIGN(_start))` with BPF in its top 128 MiB.
 
 use crate::arch::riscv::Mode;
-use crate::layout::plan::{check_image, LayoutParts, Reach};
+use crate::layout::plan::{check_image, place_image, LayoutParts, Reach};
 use crate::layout::region::{Region, RegionList, Span};
 use crate::layout::target::{Kasan, Options, Target};
 use crate::Error;
@@ -61,6 +61,12 @@ pub const fn pgdir_size(mode: Mode) -> u64 {
 /// `KERN_VIRT_SIZE`: a quarter of the root's entries, the linear map's capacity.
 pub const fn kern_virt_size(mode: Mode) -> u64 {
     (512 / 2 * pgdir_size(mode)) / 2
+}
+
+/// The largest KASLR offset `setup_vm()` draws for an image of `size` bytes:
+/// `nr_pos = (PUD_SIZE - kernel_size) / PMD_SIZE` positions, `offset = (seed % nr_pos) * PMD_SIZE`.
+pub const fn kaslr_max(size: u64) -> u64 {
+    (PUD_SIZE.saturating_sub(size) / PMD_SIZE).saturating_sub(1) * PMD_SIZE
 }
 
 /// Linux's riscv64 layout for one mode and set of options, every range computed.
@@ -114,9 +120,8 @@ impl Riscv64Layout {
             });
         }
         let (size, off) = (options.kernel_size, options.kaslr_offset);
-        // setup_vm(): nr_pos = (PUD_SIZE - kernel_size) / PMD_SIZE; offset = (seed % nr_pos) * PMD_SIZE.
-        let nr_pos = PUD_SIZE.saturating_sub(size) / PMD_SIZE;
-        let max_off = nr_pos.saturating_sub(1) * PMD_SIZE;
+        options.kaslr_for(Target::Riscv64(mode))?;
+        let max_off = kaslr_max(size);
         check_image(validate, size, PUD_SIZE, "riscv64 kernel PUD", off, max_off)?;
         let po = page_offset(mode);
         let kvs = kern_virt_size(mode);
@@ -160,12 +165,22 @@ impl Riscv64Layout {
             }
         }
 
-        let wraps = Error::RangeWraps { start: KERNEL_LINK_ADDR, len: off.saturating_add(size) };
-        let pfn_align = |x: u64| x.checked_add(PAGE_SIZE - 1).map(|x| x & !(PAGE_SIZE - 1));
-        let start = KERNEL_LINK_ADDR.checked_add(off).ok_or(wraps)?;
-        let end = start.checked_add(size).ok_or(wraps)?;
-        let modules_end = pfn_align(start).ok_or(wraps)?;
-        let modules_vaddr = pfn_align(end).ok_or(wraps)? - SZ_2G;
+        // setup_vm() BUG()s on an image reaching into the last 4 KiB (IS_ERR_VALUE).
+        let top = u128::from(ADDRESS_SPACE_END) + 1 - u128::from(PAGE_SIZE);
+        let start = place_image(KERNEL_LINK_ADDR, "KERNEL_LINK_ADDR", off, size, top)?;
+        let end = start + size;
+        let pfn_align = |x: u64| (x + PAGE_SIZE - 1) & !(PAGE_SIZE - 1);
+        let modules_end = pfn_align(start);
+        let modules_vaddr = pfn_align(end) - SZ_2G;
+        // MODULES_VADDR = PFN_ALIGN(_end) - 2 GiB must stay below the BPF JIT
+        // region, or the modules window is empty (any mode, checked or not).
+        if pfn_align(end) - modules_end >= SZ_2G - BPF_JIT_REGION_SIZE {
+            return Err(Error::KernelTooLarge {
+                size,
+                max: SZ_2G - BPF_JIT_REGION_SIZE - PAGE_SIZE,
+                window: "riscv64 modules window (MODULES_VADDR = PFN_ALIGN(_end) - 2 GiB must lie below the BPF JIT region)",
+            });
+        }
         let bpf_start = modules_end - BPF_JIT_REGION_SIZE;
         Ok(Riscv64Layout {
             mode,
@@ -196,8 +211,19 @@ impl Riscv64Layout {
         image_end: u64,
         ram: Option<u64>,
     ) -> Result<Self, Error> {
-        if image_start < KERNEL_LINK_ADDR || image_end < image_start {
-            return Err(Error::RangeWraps { start: image_start, len: image_end.wrapping_sub(image_start) });
+        if image_start < KERNEL_LINK_ADDR {
+            return Err(Error::InvalidOption {
+                option: "_start",
+                value: image_start,
+                reason: "lies below KERNEL_LINK_ADDR 0xffffffff80000000",
+            });
+        }
+        if image_end < image_start {
+            return Err(Error::InvalidOption {
+                option: "_end",
+                value: image_end,
+                reason: "lies below _start",
+            });
         }
         let options = Options {
             kasan,
@@ -329,6 +355,7 @@ pub const REACH: Reach =
 /// The regions of a planned riscv64 layout, in the words of `vm-layout.rst`.
 pub(crate) fn parts(mode: Mode, options: &Options, validate: bool) -> Result<LayoutParts, Error> {
     let l = Riscv64Layout::build(mode, options, validate)?;
+    let kaslr = options.kaslr_for(Target::Riscv64(mode))?;
     let pgdir = pgdir_size(mode);
     let mut regions = RegionList::new();
     let mut add = |name, s: Span, align, description| regions.push(Region::new(name, s, align, description));
@@ -361,6 +388,8 @@ pub(crate) fn parts(mode: Mode, options: &Options, validate: bool) -> Result<Lay
         image_region: "kernel",
         image_window: Span::from_size(KERNEL_LINK_ADDR, PUD_SIZE)?,
         image_align: PMD_SIZE,
+        kaslr,
+        kaslr_max: if kaslr { kaslr_max(options.kernel_size) } else { 0 },
         linear_region: "linear",
         ram_limit: l.linear().size(),
         highmem_capable: false,
@@ -429,5 +458,19 @@ mod tests {
             Err(Error::InvalidOption { .. })
         ));
         assert!(Riscv64Layout::from_image(Mode::Sv39, Kasan::None, 0x8000_0000, 0x8100_0000, None).is_err());
+        let e = Riscv64Layout::from_image(
+            Mode::Sv39,
+            Kasan::None,
+            KERNEL_LINK_ADDR + SZ_2M,
+            KERNEL_LINK_ADDR,
+            None,
+        );
+        assert_eq!(e.unwrap_err().to_string(), "_end 0xffffffff80000000: lies below _start");
+        // An image reaching into the last 4 KiB: setup_vm() BUG()s; kvas names both values.
+        let e = Riscv64Layout::plan_unchecked(Mode::Sv39, &o(SZ_2M, SZ_2G - SZ_2M, None)).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "--kaslr-offset 0x7fe00000 plus --kernel-size 0x200000 from KERNEL_LINK_ADDR 0xffffffff80000000 runs past the end of the address space"
+        );
     }
 }

@@ -7,8 +7,13 @@
 //! (`__VMALLOC_BASE_L4/L5`, `__VMEMMAP_BASE_L4/L5`), and the KASAN shadow is the
 //! shadow of the kernel half, ending at `KASAN_SHADOW_OFFSET + 2^61`, its start
 //! rounded down to a PGD slot as `kasan_init()` clears it.
+//!
+//! The kernel text mapping is `KERNEL_IMAGE_SIZE` from `__START_KERNEL_map`:
+//! 512 MiB without KASLR (mm.rst's table), 1 GiB with `CONFIG_RANDOMIZE_BASE`
+//! (what distribution kernels build, and kvas's default), and the modules area
+//! takes the rest up to `MODULES_END`.
 
-use crate::layout::plan::{check_image, check_ram, region, LayoutParts, Reach};
+use crate::layout::plan::{check_image, check_ram, place_image, region, LayoutParts, Reach};
 use crate::layout::region::{RegionList, Span};
 use crate::layout::target::{Kasan, Options, Target, X86Mode};
 use crate::Error;
@@ -19,8 +24,33 @@ const PAGE_SIZE: u64 = 4096;
 
 /// `__START_KERNEL_map`: the kernel text mapping, mapped to physical address 0.
 pub const START_KERNEL_MAP: u64 = 0xffff_ffff_8000_0000;
-/// `KERNEL_IMAGE_SIZE` without KASLR (`CONFIG_RANDOMIZE_BASE` raises it to 1 GiB).
+/// `KERNEL_IMAGE_SIZE` without KASLR (`asm/page_64_types.h`: "If KASLR is
+/// disabled we can shrink it to 0.5 GiB and increase the size of the modules
+/// area to 1.5 GiB").
 pub const KERNEL_IMAGE_SIZE: u64 = 512 << 20;
+/// `KERNEL_IMAGE_SIZE` with `CONFIG_RANDOMIZE_BASE` ("On KASLR use 1 GiB by
+/// default, leaving 1 GiB for modules"): the modules area starts at
+/// `0xffffffffc0000000` and is 1008 MiB.
+pub const KERNEL_IMAGE_SIZE_KASLR: u64 = 1 << 30;
+/// `CONFIG_PHYSICAL_ALIGN` (x86-64 default): the KASLR step.
+pub const PHYSICAL_ALIGN: u64 = 2 << 20;
+
+/// `KERNEL_IMAGE_SIZE` with or without KASLR.
+pub const fn kernel_image_size(kaslr: bool) -> u64 {
+    if kaslr {
+        KERNEL_IMAGE_SIZE_KASLR
+    } else {
+        KERNEL_IMAGE_SIZE
+    }
+}
+
+/// The largest KASLR offset (above `LOAD_PHYSICAL_ADDR`) that
+/// `find_random_virt_addr()` draws for an image of `size` bytes: `slots = 1 +
+/// (KERNEL_IMAGE_SIZE - minimum - image_size) / CONFIG_PHYSICAL_ALIGN`, minimum
+/// being `LOAD_PHYSICAL_ADDR`.
+pub const fn kaslr_max(size: u64) -> u64 {
+    (KERNEL_IMAGE_SIZE_KASLR - LOAD_PHYSICAL_ADDR).saturating_sub(size) / PHYSICAL_ALIGN * PHYSICAL_ALIGN
+}
 /// `LOAD_PHYSICAL_ADDR`: where `_text` sits in the text mapping (default 16 MiB).
 pub const LOAD_PHYSICAL_ADDR: u64 = 16 << 20;
 /// `MODULES_END`.
@@ -95,10 +125,13 @@ pub(crate) fn parts(mode: X86Mode, options: &Options, validate: bool) -> Result<
             return Err(Error::RamTooLarge { ram, max: linear_end - page_offset, window: "direct map" });
         }
     }
-    let image_max = KERNEL_IMAGE_SIZE - LOAD_PHYSICAL_ADDR;
+    let kaslr = options.kaslr_for(Target::X86_64(mode))?;
+    let image_size = kernel_image_size(kaslr);
+    let image_max = image_size - LOAD_PHYSICAL_ADDR;
     let (size, off) = (options.kernel_size, options.kaslr_offset);
-    let max_off = image_max.saturating_sub(size) & !(SZ_2M - 1);
-    check_image(validate, size, image_max, "x86_64 kernel text mapping", off, max_off)?;
+    let max_off = if kaslr { kaslr_max(size) } else { 0 };
+    let what = if kaslr { "x86_64 kernel text mapping (KASLR)" } else { "x86_64 kernel text mapping" };
+    check_image(validate, size, image_max, what, off, max_off)?;
     let vmalloc_end = c.vmalloc_base + c.vmalloc_size;
     let vmemmap_end = c.vmemmap_base + 2 * slot;
     let kasan_end = KASAN_SHADOW_OFFSET.wrapping_add(1 << 61);
@@ -132,7 +165,7 @@ pub(crate) fn parts(mode: X86Mode, options: &Options, validate: bool) -> Result<
     let efi_start = EFI_VA_END + (64 << 30);
     r.push(region("efi", EFI_VA_END, efi_start, PAGE_SIZE, "EFI region mapping space")?)?;
     r.push(region("unused", efi_start, START_KERNEL_MAP, PAGE_SIZE, "unused hole")?)?;
-    let modules = START_KERNEL_MAP + KERNEL_IMAGE_SIZE;
+    let modules = START_KERNEL_MAP + image_size;
     r.push(region(
         "kernel",
         START_KERNEL_MAP,
@@ -147,15 +180,15 @@ pub(crate) fn parts(mode: X86Mode, options: &Options, validate: bool) -> Result<
     r.push(region("unused", 0u64.wrapping_sub(SZ_2M), 0, PAGE_SIZE, "unused hole")?)?;
 
     let kernel = Span::from_end(START_KERNEL_MAP, modules)?;
-    let text_start = (START_KERNEL_MAP + LOAD_PHYSICAL_ADDR)
-        .checked_add(off)
-        .ok_or(Error::RangeWraps { start: START_KERNEL_MAP, len: off })?;
+    let text_start =
+        place_image(START_KERNEL_MAP + LOAD_PHYSICAL_ADDR, "__START_KERNEL", off, size, 1 << 64)?;
     let image = match size {
         0 => None,
         _ => Some(Span::from_size(text_start, size)?),
     };
     let lowmem = match options.ram {
-        Some(ram) => Some(Span::from_size(page_offset, ram)?),
+        // RAM beyond the window is the checker's to report; lowmem is what is mapped.
+        Some(ram) => Some(Span::from_size(page_offset, ram.min(linear_end - page_offset))?),
         None => None,
     };
     Ok(LayoutParts {
@@ -170,11 +203,10 @@ pub(crate) fn parts(mode: X86Mode, options: &Options, validate: bool) -> Result<
         image,
         image_start: text_start,
         image_region: "kernel",
-        image_window: Span::from_end(
-            START_KERNEL_MAP + LOAD_PHYSICAL_ADDR,
-            START_KERNEL_MAP + KERNEL_IMAGE_SIZE,
-        )?,
+        image_window: Span::from_end(START_KERNEL_MAP + LOAD_PHYSICAL_ADDR, START_KERNEL_MAP + image_size)?,
         image_align: SZ_2M,
+        kaslr,
+        kaslr_max: max_off,
         linear_region: "linear",
         ram_limit: linear_end - page_offset,
         highmem_capable: false,

@@ -2,8 +2,8 @@
 //!
 //! [`build`] maps every byte of RAM that a [`MemoryMap`] calls mappable (RAM
 //! minus `no-map` reservations) at `PAGE_OFFSET + (pa - base)`, where `base` is
-//! chosen by a [`BaseRule`] (see [`base`] for why kvas does not round to 2 MiB
-//! as Linux does). Banks may start and end at any 4 KiB boundary, with holes
+//! chosen by a [`BaseRule`] (see [`base`] for when kvas moves it from Linux's
+//! 2 MiB rounding, and what that saves). Banks may start and end at any 4 KiB boundary, with holes
 //! between them; each piece goes to the engine's
 //! [`PageTable::map_range`], which puts down the largest leaf that the
 //! alignment and the remaining length allow, up to the root level (1 GiB in
@@ -39,8 +39,9 @@
 //! again, their tables freed, and the error returned.
 
 pub mod base;
+pub mod direct;
 
-pub use base::{choose_base, BaseRule};
+pub use base::{choose_base, BaseChoice, BaseRule};
 
 use crate::addr::{PageSize, PhysAddr, VirtAddr};
 use crate::arch::riscv::Mode;
@@ -240,8 +241,14 @@ pub fn build<F: TableFormat, M: PhysMemory>(
 impl LinearConfig {
     /// The physical base [`build`] uses for `map` in tables of `geometry`.
     pub fn choose_base(&self, map: &MemoryMap, geometry: crate::paging::Geometry) -> Result<u64, Error> {
+        self.choose(map, geometry).map(|c| c.base())
+    }
+
+    /// [`Self::choose_base`] with Linux's base next to it and what a move saves
+    /// (what `kvas map` prints).
+    pub fn choose(&self, map: &MemoryMap, geometry: crate::paging::Geometry) -> Result<BaseChoice, Error> {
         let max_level = self.max_leaf.level().min(geometry.max_leaf_level());
-        choose_base(self.base_rule, map, self.page_offset, self.size, max_level)
+        base::choose(self.base_rule, map, self.page_offset, self.size, max_level)
     }
 
     /// The end of the physical window for `base`: RAM at or above it is left out.

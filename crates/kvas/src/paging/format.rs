@@ -83,6 +83,22 @@ pub trait TableFormat: Copy {
         }
     }
 
+    /// Whether the format ever needs break-before-make. When `false` (the
+    /// default), [`TableFormat::needs_break`] is never asked, and the engine
+    /// does not even read the old entry.
+    const BREAK_BEFORE_MAKE: bool = false;
+
+    /// Whether replacing the valid entry `old` by the valid entry `new` needs
+    /// break-before-make: first an invalid entry, then a TLB invalidation
+    /// ([`crate::paging::PhysMemory::invalidate`]), only then `new`. Arm
+    /// requires it when the output address, the block size (a block becoming a
+    /// table) or the memory type changes. The default (RISC-V, x86-64) is never.
+    #[inline(always)]
+    fn needs_break(&self, old: u64, new: u64) -> bool {
+        let _ = (old, new);
+        false
+    }
+
     /// Refuses attributes no leaf may carry, and physical ranges
     /// `[pa, pa + len)` the format cannot encode.
     fn check_leaf(&self, pa: PhysAddr, len: u64, attrs: Attrs) -> Result<(), Error>;

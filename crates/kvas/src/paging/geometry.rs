@@ -21,6 +21,21 @@
 use crate::addr::{PageSize, PhysAddr, VirtAddr, PAGE_SIZE};
 use crate::Error;
 
+/// Which virtual addresses one table translates.
+///
+/// RISC-V and x86-64 translate both halves of a sign-extended space with one
+/// root; arm64 gives each half its own root (`TTBR0_EL1` below, `TTBR1_EL1`
+/// above), each covering `2^va_bits` bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Space {
+    /// Both halves: bits 63..va_bits-1 all equal (RISC-V, x86-64).
+    SignExtended,
+    /// Only `[2^64 - 2^va_bits, 2^64)`: bits 63..va_bits all ones (arm64 TTBR1).
+    Upper,
+    /// Only `[0, 2^va_bits)`: bits 63..va_bits all zeros (arm64 TTBR0).
+    Lower,
+}
+
 /// Levels, VA width and leaf levels of one paging mode.
 ///
 /// By holding a `Geometry` the engine can rely on `1 <= levels <= MAX_LEVELS`
@@ -29,6 +44,8 @@ use crate::Error;
 pub struct Geometry {
     levels: u8,
     max_leaf_level: u8,
+    va_bits: u8,
+    space: Space,
 }
 
 impl Geometry {
@@ -50,7 +67,34 @@ impl Geometry {
         if max_leaf_level >= levels {
             return Err(Error::InvalidGeometry { reason: "the largest leaf must sit below the root" });
         }
-        Ok(Self { levels, max_leaf_level })
+        Ok(Self { levels, max_leaf_level, va_bits: 12 + 9 * levels, space: Space::SignExtended })
+    }
+
+    /// A geometry whose virtual addresses are `va_bits` wide and lie in `space`.
+    ///
+    /// `va_bits` may be smaller than the levels cover when the root table is
+    /// only partly used (arm64 with 52-bit addresses: five levels, and the root
+    /// indexed by bits 51..48 only). It must need all `levels`.
+    pub const fn with_space(
+        levels: u8,
+        max_leaf_level: u8,
+        va_bits: u8,
+        space: Space,
+    ) -> Result<Self, Error> {
+        let g = match Self::new(levels, max_leaf_level) {
+            Ok(g) => g,
+            Err(e) => return Err(e),
+        };
+        if va_bits > g.va_bits || va_bits <= g.va_bits - 9 {
+            return Err(Error::InvalidGeometry { reason: "the address width must need every level" });
+        }
+        Ok(Self { va_bits, space, ..g })
+    }
+
+    /// Which addresses the table translates.
+    #[inline(always)]
+    pub const fn space(self) -> Space {
+        self.space
     }
 
     /// How many levels the table has.
@@ -74,7 +118,7 @@ impl Geometry {
     /// The width of a virtual address in this mode (39, 48, 57 ...).
     #[inline(always)]
     pub const fn va_bits(self) -> u32 {
-        Self::PAGE_SHIFT + Self::INDEX_BITS * self.levels as u32
+        self.va_bits as u32
     }
 
     /// log2 of the bytes one entry at `level` covers.
@@ -95,11 +139,34 @@ impl Geometry {
         ((va >> Self::shift(level)) as usize) & (Self::ENTRIES - 1)
     }
 
-    /// Whether bits 63..va_bits-1 of `va` are all equal.
+    /// Whether the table translates `va`: bits 63..va_bits-1 all equal (or, for
+    /// one-half spaces, bits 63..va_bits all ones or all zeros; see [`Space`]).
     #[inline(always)]
     pub const fn is_canonical(self, va: VirtAddr) -> bool {
-        let shift = 64 - self.va_bits();
-        (((va.as_u64() << shift) as i64) >> shift) as u64 == va.as_u64()
+        match self.space {
+            Space::SignExtended => {
+                let shift = 64 - self.va_bits();
+                (((va.as_u64() << shift) as i64) >> shift) as u64 == va.as_u64()
+            }
+            Space::Upper => va.as_u64() >> self.va_bits == u64::MAX >> self.va_bits,
+            Space::Lower => va.as_u64() >> self.va_bits == 0,
+        }
+    }
+
+    /// The full address of the entry whose bits below the root's top are
+    /// `unsigned` (what a walk computes from indices): sign-extended, or with
+    /// the space's fixed upper bits.
+    #[inline(always)]
+    pub const fn extend(self, unsigned: u64) -> VirtAddr {
+        let low = unsigned & (u64::MAX >> (64 - self.va_bits));
+        VirtAddr::new(match self.space {
+            Space::SignExtended => {
+                let shift = 64 - self.va_bits();
+                (((low << shift) as i64) >> shift) as u64
+            }
+            Space::Upper => low | (u64::MAX << self.va_bits),
+            Space::Lower => low,
+        })
     }
 
     /// `va` if it is canonical in this mode, else [`Error::NonCanonical`].
@@ -162,13 +229,24 @@ impl Geometry {
     }
 
     /// The virtual range of this mode's upper (kernel) half: `[start, 2^64)`.
+    /// A [`Space::Lower`] table has no upper half: its answer, `2^va_bits`, is
+    /// the first address past the space.
     pub const fn kernel_half_start(self) -> VirtAddr {
-        VirtAddr::new(!0u64 << (self.va_bits() - 1))
+        VirtAddr::new(match self.space {
+            Space::SignExtended => !0u64 << (self.va_bits() - 1),
+            Space::Upper => !0u64 << self.va_bits(),
+            Space::Lower => 1 << self.va_bits(),
+        })
     }
 
-    /// The end (exclusive) of this mode's lower (user) half.
+    /// The end (exclusive) of this mode's lower (user) half (0 for a
+    /// [`Space::Upper`] table, which has none).
     pub const fn user_half_end(self) -> u64 {
-        1 << (self.va_bits() - 1)
+        match self.space {
+            Space::SignExtended => 1 << (self.va_bits() - 1),
+            Space::Upper => 0,
+            Space::Lower => 1 << self.va_bits(),
+        }
     }
 }
 
@@ -238,6 +316,30 @@ mod tests {
         assert!(SV57.is_canonical(VirtAddr::new(0xff00_0000_0000_0000)));
         assert!(!SV57.is_canonical(VirtAddr::new(0xfe00_0000_0000_0000)));
         assert_eq!(SV39.kernel_half_start().as_u64(), 0xffff_ffc0_0000_0000);
+    }
+
+    #[test]
+    fn one_range_spaces_take_only_their_half() {
+        let upper = Geometry::with_space(4, 2, 48, Space::Upper).unwrap();
+        let lower = Geometry::with_space(4, 2, 48, Space::Lower).unwrap();
+        let k = VirtAddr::new(0xffff_0000_0000_0000);
+        assert!(upper.is_canonical(k) && !lower.is_canonical(k));
+        assert!(!SV39.is_canonical(k));
+        let u = VirtAddr::new(0x0000_ffff_ffff_f000);
+        assert!(lower.is_canonical(u) && !upper.is_canonical(u));
+        assert_eq!((upper.kernel_half_start(), upper.user_half_end()), (k, 0));
+        assert_eq!(lower.user_half_end(), 1 << 48);
+        // A walk's index bits come back with the space's upper bits.
+        assert_eq!(upper.extend(0x0000_8000_0000_0000), VirtAddr::new(0xffff_8000_0000_0000));
+        assert_eq!(lower.extend(0x0000_8000_0000_0000), VirtAddr::new(0x0000_8000_0000_0000));
+        assert_eq!(SV39.extend(0x40_0000_0000), VirtAddr::new(0xffff_ffc0_0000_0000));
+        // Fewer address bits than the levels index: 52 over five levels, not 43.
+        assert!(Geometry::with_space(5, 3, 52, Space::Upper).is_ok());
+        assert!(Geometry::with_space(5, 3, 48, Space::Upper).is_err());
+        assert!(Geometry::with_space(4, 2, 49, Space::Upper).is_err());
+        // Ranges in a one-half space: no hole to cross, the top is the end.
+        assert_eq!(check_range(upper, VirtAddr::new(0xffff_ffff_ffff_f000), 4096), Ok(()));
+        assert!(check_range(lower, VirtAddr::new(0x0000_ffff_ffff_f000), 8192).is_err());
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Walking every table and leaf in address order, with no heap.
 
-use crate::addr::{PageSize, VirtAddr};
+use crate::addr::PageSize;
 use crate::paging::{Geometry, Mapping, PageTable, PhysMemory, Pte, TableFormat};
 use crate::{Error, PhysAddr};
 
@@ -57,7 +57,6 @@ impl<F: TableFormat, M: PhysMemory> Iterator for Walk<'_, F, M> {
             return Some(Ok(Visit::Table));
         }
         let g = self.pt.format.geometry();
-        let sign_shift = 64 - g.va_bits();
         while self.depth > 0 {
             let top = &mut self.stack[self.depth - 1];
             if top.next == Geometry::ENTRIES {
@@ -71,7 +70,7 @@ impl<F: TableFormat, M: PhysMemory> Iterator for Walk<'_, F, M> {
                 continue;
             }
             let unsigned = top.base + ((idx as u64) << Geometry::shift(level));
-            let va = VirtAddr::new((((unsigned << sign_shift) as i64) >> sign_shift) as u64);
+            let va = g.extend(unsigned);
             match self.pt.format.decode(raw, level) {
                 Pte::Table(next) if level > 0 => {
                     self.stack[self.depth] = Frame { table: next, level: level - 1, next: 0, base: unsigned };

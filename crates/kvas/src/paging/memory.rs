@@ -5,7 +5,7 @@
 //! window for frames not yet mapped). [`PhysMemory`] is the one small trait that
 //! separates them.
 
-use crate::addr::PhysAddr;
+use crate::addr::{PhysAddr, VirtAddr};
 
 /// Gives the engine a pointer to a physical table frame.
 ///
@@ -24,6 +24,17 @@ use crate::addr::PhysAddr;
 pub unsafe trait PhysMemory {
     /// A pointer to the first entry of the 4 KiB frame at `pa`.
     fn frame_ptr(&self, pa: PhysAddr) -> *mut u64;
+
+    /// The middle step of break-before-make (see
+    /// [`crate::paging::TableFormat::needs_break`]): the entry at `level` whose
+    /// range starts at `va` has just been made invalid, and before the engine writes its
+    /// replacement every CPU must forget the old translation. A live table on
+    /// arm64 issues `DSB ISHST; TLBI VAAE1IS, va; DSB ISH` here. The default
+    /// does nothing, which is right for a table no CPU uses yet.
+    #[inline(always)]
+    fn invalidate(&self, va: VirtAddr, level: u8) {
+        let _ = (va, level);
+    }
 }
 
 /// Physical memory visible at a fixed offset: `virt = phys + offset`.

@@ -47,6 +47,6 @@ pub use attrs::Attrs;
 pub use flush::Flush;
 pub use format::{Pte, TableFormat};
 pub use frame::FrameAllocator;
-pub use geometry::Geometry;
+pub use geometry::{Geometry, Space};
 pub use memory::{OffsetMemory, PhysMemory};
 pub use table::{Mapping, PageTable, TableStats, Translation};

@@ -79,12 +79,14 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
     }
 
     /// Replaces the leaf at `table[idx]` (a leaf at `level` mapping `pa`) with a
-    /// table of 512 leaves one level down that map the same pages. Returns the
-    /// new table.
+    /// table of 512 leaves one level down that map the same pages (`va` is an
+    /// address inside the leaf). Returns the new table.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn split_leaf(
         &self,
         table: PhysAddr,
         idx: usize,
+        va: VirtAddr,
         level: u8,
         pa: PhysAddr,
         attrs: Attrs,
@@ -93,7 +95,7 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         let frame =
             reserve.pop(&self.mem).ok_or(Error::OutOfFrames { va: VirtAddr::ZERO, needed: 1, got: 0 })?;
         self.fill_leaves(frame, 0, Geometry::ENTRIES, pa, attrs, level - 1);
-        self.set_entry(table, idx, self.format.encode_table(frame));
+        self.replace_entry(table, idx, va, level, self.format.encode_table(frame));
         Ok(frame)
     }
 }

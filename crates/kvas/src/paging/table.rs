@@ -317,6 +317,18 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         unsafe { self.mem.frame_ptr(table).add(idx).write_volatile(raw) }
     }
 
+    /// Replaces the valid entry `idx` of `table` (whose range holds `va`, at
+    /// `level`) by `new`, with break-before-make where the format needs it.
+    #[inline(always)]
+    pub(super) fn replace_entry(&self, table: PhysAddr, idx: usize, va: VirtAddr, level: u8, new: u64) {
+        if F::BREAK_BEFORE_MAKE && self.format.needs_break(self.entry(table, idx), new) {
+            self.set_entry(table, idx, 0);
+            let first = va.as_u64() & !(Geometry::granularity(level) - 1);
+            self.mem.invalidate(VirtAddr::new(first), level);
+        }
+        self.set_entry(table, idx, new);
+    }
+
     /// Clears a frame that is about to become a table.
     ///
     /// The frame is not linked into any table yet, so no hardware walker can read

@@ -87,9 +87,17 @@ fn each_reg(
         let (a, s) = chunk.split_at(address_cells * 4);
         let base = read_cells(a).ok_or(node_err(node, index, "a reg address is wider than 64 bits"))?;
         let size = read_cells(s).ok_or(node_err(node, index, "a reg size is wider than 64 bits"))?;
-        each(base, size)?;
+        each(base, size).map_err(|e| in_node(e, node, index))?;
     }
     Ok(())
+}
+
+/// A range error met while reading `node`, told with the node's name.
+fn in_node(e: Error, node: &'static str, index: usize) -> Error {
+    match e {
+        Error::BadPhysRange { start, size, reason } => Error::DtbRange { node, index, start, size, reason },
+        other => other,
+    }
 }
 
 fn is_disabled(node: FdtNode<'_, '_>) -> bool {
@@ -107,7 +115,10 @@ fn base_name<'a>(node: &FdtNode<'_, 'a>) -> &'a str {
 impl<'a> DeviceTree<'a> {
     /// Reads the memory map of the flattened device tree in `blob`. If
     /// `blob_pa` says where the blob lies in physical memory, its pages are
-    /// reserved too. A tree without RAM is [`Error::NoRam`].
+    /// reserved too. A tree without usable RAM is [`Error::DtbNoRam`], saying
+    /// whether it has no memory node, only disabled ones, or only entries too
+    /// small for a page; a range that wraps or ends above 2^56 is
+    /// [`Error::DtbRange`], naming the node.
     pub fn parse(blob: &'a [u8], blob_pa: Option<u64>) -> Result<DeviceTree<'a>, Error> {
         let total_size = dtb_check::check(blob)?;
         let fdt = Fdt::new(blob)
@@ -119,6 +130,7 @@ impl<'a> DeviceTree<'a> {
         let mut bootargs = None;
         let mut initrd = None;
         let (mut n_memory, mut n_reserved) = (0, 0);
+        let (mut n_disabled, mut n_entries) = (0, 0);
 
         for node in root.children() {
             let is_memory = node
@@ -127,11 +139,15 @@ impl<'a> DeviceTree<'a> {
             if is_memory {
                 n_memory += 1;
                 if is_disabled(node) {
+                    n_disabled += 1;
                     continue;
                 }
                 let reg = node.property("linux,usable-memory").or_else(|| node.property("reg"));
                 let reg = reg.ok_or(node_err("/memory", n_memory, "has no reg"))?;
-                each_reg(reg.value, root_cells, "/memory", n_memory, |base, size| map.add_ram(base, size))?;
+                each_reg(reg.value, root_cells, "/memory", n_memory, |base, size| {
+                    n_entries += 1;
+                    map.add_ram(base, size)
+                })?;
             } else if node.name == "reserved-memory" {
                 let cells = cells(node);
                 for child in node.children() {
@@ -167,8 +183,9 @@ impl<'a> DeviceTree<'a> {
             }
         }
 
-        for r in fdt.memory_reservations() {
-            map.reserve(r.address() as u64, r.size() as u64, ReserveKind::Reserved, ReservedBy::MemReserve)?;
+        for (i, (address, size)) in dtb_check::memory_reservations(blob).enumerate() {
+            map.reserve(address, size, ReserveKind::Reserved, ReservedBy::MemReserve)
+                .map_err(|e| in_node(e, "/memreserve/", i + 1))?;
         }
         if let Some(range) = initrd {
             map.reserve(range.start_u64(), range.size(), ReserveKind::Reserved, ReservedBy::Initrd)?;
@@ -177,7 +194,7 @@ impl<'a> DeviceTree<'a> {
             map.reserve(pa, total_size as u64, ReserveKind::Reserved, ReservedBy::DeviceTree)?;
         }
         if map.banks().is_empty() {
-            return Err(Error::NoRam);
+            return Err(Error::DtbNoRam { memory_nodes: n_memory, disabled: n_disabled, entries: n_entries });
         }
         Ok(DeviceTree { map, bootargs, initrd, total_size })
     }
@@ -193,7 +210,9 @@ fn chosen_initrd(chosen: FdtNode<'_, '_>) -> Result<Option<PhysRange>, Error> {
         }
     };
     match (read("linux,initrd-start")?, read("linux,initrd-end")?) {
-        (Some(start), Some(end)) if end > start => PhysRange::from_bounds(start, end).map(Some),
+        (Some(start), Some(end)) if end > start => {
+            PhysRange::from_bounds(start, end).map(Some).map_err(|e| in_node(e, "/chosen", 1))
+        }
         (Some(start), Some(end)) if end == start => Ok(None),
         (Some(_), Some(_)) => Err(node_err("/chosen", 1, "linux,initrd-end lies below linux,initrd-start")),
         (None, None) => Ok(None),
@@ -216,6 +235,11 @@ mod tests {
     const HAND_CELLS32: &[u8] = include_bytes!("../../tests/data/hand-cells32.dtb");
     const HAND_NO_MEMORY: &[u8] = include_bytes!("../../tests/data/hand-no-memory.dtb");
     const HAND_BAD_REG: &[u8] = include_bytes!("../../tests/data/hand-bad-reg.dtb");
+    const HAND_NO_MEMORY_NODE: &[u8] = include_bytes!("../../tests/data/hand-no-memory-node.dtb");
+    const HAND_TINY_BANKS: &[u8] = include_bytes!("../../tests/data/hand-tiny-banks.dtb");
+    const HAND_WRAPPING_BANK: &[u8] = include_bytes!("../../tests/data/hand-wrapping-bank.dtb");
+    const HAND_MEMRESERVE_HIGH: &[u8] = include_bytes!("../../tests/data/hand-memreserve-high.dtb");
+    const HAND_MEMRESERVE_WIDE: &[u8] = include_bytes!("../../tests/data/hand-memreserve-wide.dtb");
 
     fn r(start: u64, end: u64) -> PhysRange {
         PhysRange::from_bounds(start, end).unwrap()
@@ -300,7 +324,12 @@ mod tests {
 
     #[test]
     fn trees_without_ram_or_with_bad_reg_are_refused() {
-        assert_eq!(DeviceTree::parse(HAND_NO_MEMORY, None).map(|_| ()), Err(Error::NoRam));
+        let no_ram = DeviceTree::parse(HAND_NO_MEMORY, None).unwrap_err();
+        assert_eq!(no_ram, Error::DtbNoRam { memory_nodes: 1, disabled: 1, entries: 0 });
+        assert_eq!(
+            no_ram.to_string(),
+            "the device tree's memory nodes (1) are all disabled (status = \"disabled\")"
+        );
         assert_eq!(
             DeviceTree::parse(HAND_BAD_REG, None).map(|_| ()),
             Err(Error::DtbNode {
@@ -309,6 +338,41 @@ mod tests {
                 reason: "reg is empty or not a whole number of (address, size) entries"
             })
         );
+    }
+
+    /// Trees without usable RAM say which of three reasons it is; ranges that
+    /// cannot be physical name their node and their numbers.
+    #[test]
+    fn refusals_name_the_real_reason_and_the_node() {
+        let err = |blob: &[u8]| DeviceTree::parse(blob, None).map(|_| ()).unwrap_err().to_string();
+        assert_eq!(
+            err(HAND_NO_MEMORY_NODE),
+            "the device tree has no memory node (no child of / has device_type = \"memory\")"
+        );
+        assert_eq!(
+            err(HAND_TINY_BANKS),
+            "the device tree's 1 enabled memory node(s) hold no whole 4 KiB page: each of their 2 reg entries is empty or smaller than a page"
+        );
+        assert_eq!(
+            err(HAND_WRAPPING_BANK),
+            "device tree node /memory (number 1 in the tree): range of 0x2000 bytes at 0xfffffffffffff000 refused: it wraps past 2^64"
+        );
+        assert_eq!(
+            err(HAND_MEMRESERVE_HIGH),
+            "device tree node /memreserve/ (number 2 in the tree): range of 0x1000 bytes at 0x100000000000000 refused: it ends above the 56-bit physical address space"
+        );
+    }
+
+    /// `/memreserve/` entries are 64-bit in the blob and stay 64-bit, whatever
+    /// the width of `usize` (the `fdt` crate's accessors would cut them to 32
+    /// bits on a 32-bit target).
+    #[test]
+    fn memreserve_entries_are_read_as_64_bit_values() {
+        let pairs: Vec<_> = dtb_check::memory_reservations(HAND_MEMRESERVE_WIDE).collect();
+        assert_eq!(pairs, vec![(0x8010_0000, 0x1000), (0x10_8000_2000, 0x1_0000_0000)]);
+        let dt = DeviceTree::parse(HAND_MEMRESERVE_WIDE, None).unwrap();
+        let wide = res(0x10_8000_2000, 0x11_8000_2000, ReserveKind::Reserved, ReservedBy::MemReserve);
+        assert_eq!(dt.map.reservations()[1], wide);
     }
 
     #[test]

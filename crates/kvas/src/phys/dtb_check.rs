@@ -99,6 +99,26 @@ fn check_rsvmap(blob: &[u8], start: usize, total: usize) -> Result<(), Error> {
     }
 }
 
+/// The entries of the memory reservation block (`/memreserve/`) of a blob
+/// that passed [`check`], as 64-bit `(address, size)` pairs.
+///
+/// Read here rather than through the `fdt` crate, whose accessors return
+/// `usize`: on a 32-bit target (the riscv32 kernel) an entry above 4 GiB would
+/// be truncated silently to a low address, reserving the wrong memory.
+pub fn memory_reservations(blob: &[u8]) -> impl Iterator<Item = (u64, u64)> + '_ {
+    let mut at = be32(blob, 16).unwrap_or(0) as usize;
+    core::iter::from_fn(move || {
+        let entry = blob.get(at..at.checked_add(16)?)?;
+        let be64 = |b: &[u8]| b.iter().fold(0u64, |v, &x| (v << 8) | u64::from(x));
+        let (address, size) = (be64(&entry[..8]), be64(&entry[8..]));
+        if address == 0 && size == 0 {
+            return None;
+        }
+        at += 16;
+        Some((address, size))
+    })
+}
+
 fn check_structure(
     blob: &[u8],
     start: usize,

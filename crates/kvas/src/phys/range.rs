@@ -25,24 +25,29 @@ impl PhysRange {
         if size == 0 {
             return Err(Error::BadPhysRange { start, size, reason: "it is empty" });
         }
-        let end = match start.checked_add(size) {
-            Some(end) => end,
-            None => return Err(Error::BadPhysRange { start, size, reason: "it wraps past 2^64" }),
-        };
-        if end > PHYS_END {
+        // In 128 bits: a range ending exactly at 2^64 does not wrap, it is too high.
+        let end = start as u128 + size as u128;
+        if end > 1 << 64 {
+            return Err(Error::BadPhysRange { start, size, reason: "it wraps past 2^64" });
+        }
+        if end > PHYS_END as u128 {
             return Err(Error::BadPhysRange {
                 start,
                 size,
                 reason: "it ends above the 56-bit physical address space",
             });
         }
-        Ok(Self { start, end })
+        Ok(Self { start, end: end as u64 })
     }
 
-    /// `[start, end)`, with the checks of [`PhysRange::new`].
+    /// `[start, end)`, with the checks of [`PhysRange::new`]; an end below the
+    /// start is [`Error::RangeReversed`].
     pub const fn from_bounds(start: u64, end: u64) -> Result<Self, Error> {
-        if end <= start {
-            return Err(Error::BadPhysRange { start, size: end.wrapping_sub(start), reason: "it is empty" });
+        if end < start {
+            return Err(Error::RangeReversed { what: "physical range", start, end });
+        }
+        if end == start {
+            return Err(Error::BadPhysRange { start, size: 0, reason: "it is empty" });
         }
         Self::new(start, end - start)
     }
@@ -159,7 +164,14 @@ mod tests {
             Err(Error::BadPhysRange { reason: "it ends above the 56-bit physical address space", .. })
         ));
         assert_eq!(PhysRange::new(PHYS_END - 4096, 4096).map(PhysRange::end), Ok(PHYS_END));
-        assert!(PhysRange::from_bounds(0x2000, 0x1000).is_err());
+        assert_eq!(
+            PhysRange::from_bounds(0x2000, 0x1000).unwrap_err().to_string(),
+            "physical range [0x2000, 0x1000) ends before it starts"
+        );
+        assert_eq!(
+            PhysRange::from_bounds(0x2000, 0x2000).unwrap_err().to_string(),
+            "physical range of 0x0 bytes at 0x2000 refused: it is empty"
+        );
     }
 
     #[test]

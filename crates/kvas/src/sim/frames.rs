@@ -76,9 +76,11 @@ impl TrackingAllocator {
         if len & (PAGE_SIZE - 1) != 0 {
             return Err(Error::Misaligned { what: "frame range length", value: len, align: PAGE_SIZE });
         }
+        let refused = |reason| Error::BadPhysRange { start: start.as_u64(), size: len, reason };
         let end = match start.as_u64().checked_add(len) {
             Some(end) if end <= 1 << PhysAddr::MAX_BITS => end,
-            _ => return Err(Error::RangeWraps { start: start.as_u64(), len }),
+            Some(_) => return Err(refused("it ends above the 56-bit physical address space")),
+            None => return Err(refused("it wraps past 2^64")),
         };
         Ok(Self {
             start: start.as_u64(),
@@ -271,7 +273,11 @@ mod tests {
         assert!(TrackingAllocator::new(pa(top), PAGE_SIZE).is_ok());
         assert_eq!(
             TrackingAllocator::new(pa(top), 2 * PAGE_SIZE).map(|_| ()),
-            Err(Error::RangeWraps { start: top, len: 2 * PAGE_SIZE })
+            Err(Error::BadPhysRange {
+                start: top,
+                size: 2 * PAGE_SIZE,
+                reason: "it ends above the 56-bit physical address space"
+            })
         );
         let mut empty = TrackingAllocator::new(pa(BASE), 0).unwrap();
         assert_eq!(empty.allocate_frame(), None);

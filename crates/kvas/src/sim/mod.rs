@@ -1,5 +1,5 @@
-//! The host simulator: simulated physical RAM and a software MMU that translates
-//! exactly as the RISC-V privileged spec says.
+//! The host simulator: simulated physical RAM and software MMUs that translate
+//! exactly as the RISC-V privileged spec, the Intel SDM and the Arm ARM say.
 //!
 //! - [`Ram`]: the whole 56-bit physical space, sparse and zero-filled. It is a
 //!   [`crate::paging::PhysMemory`], so the engine builds tables in it as it would
@@ -11,6 +11,11 @@
 //!   or Sv57 tables from raw entry bits, independently of the engine, and returns
 //!   the physical address or the exact [`Fault`] a hart would raise (with Svade:
 //!   A = 0, or a store with D = 0, faults).
+//! - [`X86Mmu`] and [`Arm64Mmu`]: the same kind of oracle for x86-64 (4-level
+//!   and 5-level, from the Intel SDM) and arm64 (4 KiB granule, 39/48/52-bit,
+//!   both TTBRs, from the Arm ARM), written without the engine's formats.
+//! - [`Break`]: every break-before-make step the engine takes in a [`Ram`] is
+//!   recorded with a copy of memory at that moment ([`Ram::take_breaks`]).
 //!
 //! # Checking tables on the host
 //!
@@ -62,13 +67,17 @@
 //! [`Mmu::translate`]; after `destroy`, [`TrackingAllocator::live`] must be 0
 //! and [`TrackingAllocator::misuse`] empty.
 
+mod arm64_mmu;
 mod frames;
 mod mmu;
 mod ram;
+mod x86_mmu;
 
+pub use arm64_mmu::{Arm64Context, Arm64Fault, Arm64FaultKind, Arm64Mmu, Arm64Translation, Tcr};
 pub use frames::{Misuse, TrackingAllocator};
 pub use mmu::{Access, Context, Fault, FaultCause, FaultKind, Leaf, Mmu, Privilege, Translation};
-pub use ram::Ram;
+pub use ram::{Break, Ram};
+pub use x86_mmu::{X86Context, X86Fault, X86FaultCause, X86Mmu, X86Translation};
 
 #[cfg(test)]
 mod tests {

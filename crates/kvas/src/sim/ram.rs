@@ -9,8 +9,9 @@
 use core::cell::{RefCell, UnsafeCell};
 use std::boxed::Box;
 use std::collections::HashMap;
+use std::vec::Vec;
 
-use crate::addr::{PhysAddr, PAGE_SIZE};
+use crate::addr::{PhysAddr, VirtAddr, PAGE_SIZE};
 use crate::paging::PhysMemory;
 use crate::Error;
 
@@ -55,6 +56,22 @@ impl Frame {
 pub struct Ram {
     /// Frame number (address >> 12) to frame. A frame is never removed.
     frames: RefCell<HashMap<u64, Box<Frame>>>,
+    /// The break-before-make steps the engine reported, oldest first.
+    breaks: RefCell<Vec<Break>>,
+}
+
+/// One break-before-make step, as the engine reported it through
+/// [`PhysMemory::invalidate`]: the entry for `va` at `level` was made invalid,
+/// and `memory` is a copy of the whole [`Ram`] at that moment, so a test can
+/// check with an MMU model that the old translation was really gone.
+#[derive(Debug)]
+pub struct Break {
+    /// The first address the entry maps.
+    pub va: VirtAddr,
+    /// The entry's level (kvas numbering: 0 holds 4 KiB pages).
+    pub level: u8,
+    /// The memory when the TLB invalidation would have run.
+    pub memory: Ram,
 }
 
 impl Ram {
@@ -67,6 +84,24 @@ impl Ram {
     /// out as table frames through [`PhysMemory::frame_ptr`]).
     pub fn frames_touched(&self) -> usize {
         self.frames.borrow().len()
+    }
+
+    /// A copy of every frame (the recorded breaks are not copied).
+    pub fn snapshot(&self) -> Ram {
+        let copy = Ram::new();
+        for (&pfn, frame) in self.frames.borrow().iter() {
+            let fresh = Frame::zeroed();
+            // SAFETY: both frames are live 4 KiB arrays; no reference to their
+            // contents exists; they do not overlap.
+            unsafe { core::ptr::copy_nonoverlapping(frame.base(), fresh.base(), WORDS) };
+            copy.frames.borrow_mut().insert(pfn, fresh);
+        }
+        copy
+    }
+
+    /// Takes the break-before-make steps recorded so far, oldest first.
+    pub fn take_breaks(&self) -> Vec<Break> {
+        core::mem::take(&mut *self.breaks.borrow_mut())
     }
 
     /// Whether the frame holding `pa` has been materialised.
@@ -181,6 +216,11 @@ unsafe impl PhysMemory for Ram {
     fn frame_ptr(&self, pa: PhysAddr) -> *mut u64 {
         self.frame_base(pa.as_u64() / PAGE_SIZE)
     }
+
+    fn invalidate(&self, va: VirtAddr, level: u8) {
+        let memory = self.snapshot();
+        self.breaks.borrow_mut().push(Break { va, level, memory });
+    }
 }
 
 // SAFETY: the same frames as the `Ram` impl above; the borrow keeps the `Ram`
@@ -188,6 +228,10 @@ unsafe impl PhysMemory for Ram {
 unsafe impl PhysMemory for &Ram {
     fn frame_ptr(&self, pa: PhysAddr) -> *mut u64 {
         (**self).frame_ptr(pa)
+    }
+
+    fn invalidate(&self, va: VirtAddr, level: u8) {
+        (**self).invalidate(va, level);
     }
 }
 

@@ -23,7 +23,7 @@ use crate::layout::{Riscv64Layout, Span};
 use crate::Error;
 
 use super::range::VirtRange;
-use super::range_alloc::window_pages;
+use super::range_alloc::{window_pages, WHOLE_SPACE};
 use super::vmalloc::{VmArea, Vmalloc};
 
 /// `BPF_JIT_REGION_SIZE`: the BPF window at the top of the modules window.
@@ -41,8 +41,10 @@ impl<const N: usize> ModulesWindow<N> {
     /// The window `[modules_start, modules_end)` (Linux's `MODULES_VADDR` and
     /// `MODULES_END`), its top [`BPF_WINDOW_SIZE`] bytes for BPF.
     ///
-    /// Refuses misaligned bounds ([`Error::Misaligned`]) and a window that is
-    /// empty or leaves no room for modules below BPF ([`Error::VaWindowInvalid`]).
+    /// `modules_end == 0` stands for 2^64. Refuses misaligned bounds
+    /// ([`Error::Misaligned`]) and a window that is empty, ends before it
+    /// starts, covers all 2^64 bytes or leaves no room for modules below BPF
+    /// ([`Error::VaWindowInvalid`]).
     pub const fn new(modules_start: VirtAddr, modules_end: VirtAddr) -> Result<Self, Error> {
         let bpf_start = match split(modules_start, modules_end) {
             Ok(b) => b,
@@ -125,11 +127,18 @@ impl<const N: usize> ModulesWindow<N> {
 /// Checks the window `[s, e)` and returns where BPF's part starts.
 const fn split(modules_start: VirtAddr, modules_end: VirtAddr) -> Result<VirtAddr, Error> {
     let (s, e) = (modules_start.as_u64(), modules_end.as_u64());
-    let size = e.wrapping_sub(s);
-    if (e != 0 && e <= s) || (e == 0 && s == 0) {
+    // `e == 0` stands for 2^64, as in every window.
+    let end = if e == 0 { 1u128 << 64 } else { e as u128 };
+    if end == s as u128 {
         return Err(Error::VaWindowInvalid { start: s, end: e, reason: "the window is empty" });
     }
-    if size <= BPF_WINDOW_SIZE {
+    if end < s as u128 {
+        return Err(Error::VaWindowInvalid { start: s, end: e, reason: "the window ends before it starts" });
+    }
+    if s == 0 && e == 0 {
+        return Err(Error::VaWindowInvalid { start: s, end: e, reason: WHOLE_SPACE });
+    }
+    if end - s as u128 <= BPF_WINDOW_SIZE as u128 {
         return Err(Error::VaWindowInvalid {
             start: s,
             end: e,
@@ -206,13 +215,21 @@ mod tests {
                 reason: "the window leaves no room for modules below the 128 MiB BPF window"
             }
         );
+        assert_eq!(
+            ModulesWindow::<4>::new(VirtAddr::new(END), s).unwrap_err().to_string(),
+            format!(
+                "virtual-range window [{END:#x}, {:#x}) refused: the window ends before it starts",
+                s.as_u64()
+            )
+        );
         assert!(matches!(
-            ModulesWindow::<4>::new(VirtAddr::new(END), s),
+            ModulesWindow::<4>::new(s, s),
             Err(Error::VaWindowInvalid { reason: "the window is empty", .. })
         ));
+        // `end == 0` stands for 2^64: from 0 it is the whole space, not empty.
         assert!(matches!(
             ModulesWindow::<4>::new(VirtAddr::new(0), VirtAddr::new(0)),
-            Err(Error::VaWindowInvalid { reason: "the window is empty", .. })
+            Err(Error::VaWindowInvalid { reason: WHOLE_SPACE, .. })
         ));
         assert!(matches!(
             ModulesWindow::<4>::new(VirtAddr::new(END - 256 * MIB), VirtAddr::new(END + 8)),

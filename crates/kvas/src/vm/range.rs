@@ -11,8 +11,9 @@ pub(crate) const PAGE_NUMBER_END: u64 = 1 << (64 - PAGE_SIZE.trailing_zeros());
 /// A half-open range `[start, start + size)` of whole 4 KiB pages.
 ///
 /// By holding a `VirtRange` code can rely on: `start` and `size` are multiples
-/// of [`PAGE_SIZE`], `size > 0`, and the range ends at or below 2^64 (it may
-/// reach the very top of the address space, where [`VirtRange::end`] wraps to 0).
+/// of [`PAGE_SIZE`], `0 < size < 2^64`, and the range ends at or below 2^64 (it
+/// may reach the very top of the address space, where [`VirtRange::end`] wraps
+/// to 0).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct VirtRange {
     /// First page number.
@@ -22,8 +23,9 @@ pub struct VirtRange {
 }
 
 impl VirtRange {
-    /// `[start, start + size)`. Refuses a misaligned start or size, an empty
-    /// range and one that wraps past 2^64.
+    /// `[start, start + size)`. Refuses a misaligned start or size
+    /// ([`Error::Misaligned`], naming which), an empty range and one that wraps
+    /// past 2^64 ([`Error::BadVirtRange`], saying which).
     pub const fn new(start: VirtAddr, size: u64) -> Result<Self, Error> {
         if !start.is_aligned(PAGE_SIZE) {
             return Err(Error::Misaligned { what: "range start", value: start.as_u64(), align: PAGE_SIZE });
@@ -32,12 +34,12 @@ impl VirtRange {
             return Err(Error::Misaligned { what: "range size", value: size, align: PAGE_SIZE });
         }
         if size == 0 {
-            return Err(Error::RangeWraps { start: start.as_u64(), len: 0 });
+            return Err(Error::BadVirtRange { start: start.as_u64(), size, reason: "it is empty" });
         }
         let first = start.as_u64() / PAGE_SIZE;
         let pages = size / PAGE_SIZE;
         if first + pages > PAGE_NUMBER_END {
-            return Err(Error::RangeWraps { start: start.as_u64(), len: size });
+            return Err(Error::BadVirtRange { start: start.as_u64(), size, reason: "it wraps past 2^64" });
         }
         Ok(VirtRange { first, pages })
     }
@@ -142,10 +144,18 @@ mod tests {
             VirtRange::new(at, 0x1800),
             Err(Error::Misaligned { what: "range size", value: 0x1800, align: PAGE_SIZE })
         );
-        assert_eq!(VirtRange::new(at, 0), Err(Error::RangeWraps { start: 0x1000, len: 0 }));
+        let empty = VirtRange::new(at, 0).unwrap_err();
+        assert_eq!(empty, Error::BadVirtRange { start: 0x1000, size: 0, reason: "it is empty" });
+        assert_eq!(empty.to_string(), "virtual range of 0x0 bytes at 0x1000 refused: it is empty");
+        let wraps = VirtRange::new(VirtAddr::new(0xffff_ffff_ffff_f000), 0x2000).unwrap_err();
         assert_eq!(
-            VirtRange::new(VirtAddr::new(0xffff_ffff_ffff_f000), 0x2000),
-            Err(Error::RangeWraps { start: 0xffff_ffff_ffff_f000, len: 0x2000 })
+            wraps.to_string(),
+            "virtual range of 0x2000 bytes at 0xfffffffffffff000 refused: it wraps past 2^64"
+        );
+        // The largest size there is, misaligned: the size is named, not a wrap.
+        assert_eq!(
+            VirtRange::new(at, u64::MAX).unwrap_err().to_string(),
+            "range size 0xffffffffffffffff is not aligned to 0x1000"
         );
     }
 }

@@ -56,7 +56,8 @@ impl<const N: usize> RangeAllocator<N> {
     /// for 2^64 (a window reaching the top of the address space); `name` is the
     /// window's name in error messages ("vmalloc", "modules", ...).
     ///
-    /// Refuses a misaligned bound, an empty window, and a pool of no node (or of
+    /// Refuses a misaligned bound, an empty window, one that ends before it
+    /// starts or covers all 2^64 bytes, and a pool of no node (or of
     /// more nodes than `u32` indices address). A `const fn`, so that a `static`
     /// can hold an allocator; see [`Self::reset`] to give it its window at boot.
     pub const fn new(name: &'static str, start: VirtAddr, end: VirtAddr) -> Result<Self, Error> {
@@ -380,6 +381,10 @@ impl<const N: usize> RangeAllocator<N> {
     }
 }
 
+/// Why a window of all 2^64 bytes is refused.
+pub(crate) const WHOLE_SPACE: &str =
+    "the window is the whole 64-bit address space, whose size does not fit in 64 bits";
+
 /// Checks a window `[start, end)` (`end == 0` for 2^64) and a pool size `N`;
 /// returns the window in page numbers.
 pub(crate) const fn window_pages<const N: usize>(
@@ -395,8 +400,14 @@ pub(crate) const fn window_pages<const N: usize>(
     }
     let first = s / PAGE_SIZE;
     let last = if e == 0 { PAGE_NUMBER_END } else { e / PAGE_SIZE };
-    if last <= first {
+    if last == first {
         return Err(Error::VaWindowInvalid { start: s, end: e, reason: "the window is empty" });
+    }
+    if last < first {
+        return Err(Error::VaWindowInvalid { start: s, end: e, reason: "the window ends before it starts" });
+    }
+    if first == 0 && last == PAGE_NUMBER_END {
+        return Err(Error::VaWindowInvalid { start: s, end: e, reason: WHOLE_SPACE });
     }
     if N == 0 || N > NodePool::<N>::MAX_CAPACITY {
         return Err(Error::VaWindowInvalid {
@@ -465,7 +476,10 @@ mod tests {
             A::new("w", va(0x4000), va(0x4000)).unwrap_err(),
             Error::VaWindowInvalid { start: 0x4000, end: 0x4000, reason: "the window is empty" }
         );
-        assert!(matches!(A::new("w", va(0x5000), va(0x4000)), Err(Error::VaWindowInvalid { .. })));
+        assert_eq!(
+            A::new("w", va(0x5000), va(0x4000)).unwrap_err(),
+            Error::VaWindowInvalid { start: 0x5000, end: 0x4000, reason: "the window ends before it starts" }
+        );
         assert!(matches!(
             RangeAllocator::<0>::new("w", va(0), va(0x4000)),
             Err(Error::VaWindowInvalid {
@@ -700,7 +714,10 @@ mod tests {
         a.free(r).unwrap();
         // A bad window changes nothing.
         let bad = a.reset(va(BASE + 16 * PAGE), va(BASE + 8 * PAGE));
-        assert!(matches!(bad, Err(Error::VaWindowInvalid { reason: "the window is empty", .. })));
+        assert!(matches!(
+            bad,
+            Err(Error::VaWindowInvalid { reason: "the window ends before it starts", .. })
+        ));
         assert_eq!(a.allocation_count(), 1);
         a.check().unwrap();
         // Reset forgets every allocation and every node.
@@ -731,7 +748,12 @@ mod tests {
         let e = a.allocate(0, PAGE).unwrap_err();
         assert_eq!(e.to_string(), "test allocation of 0x0 bytes aligned to 0x1000 refused: the size is zero");
         let e = RangeAllocator::<2>::new("w", va(0x2000), va(0x1000)).unwrap_err();
-        assert_eq!(e.to_string(), "virtual-range window [0x2000, 0x1000) refused: the window is empty");
+        assert_eq!(
+            e.to_string(),
+            "virtual-range window [0x2000, 0x1000) refused: the window ends before it starts"
+        );
+        let e = RangeAllocator::<2>::new("w", va(0x2000), va(0x2000)).unwrap_err();
+        assert_eq!(e.to_string(), "virtual-range window [0x2000, 0x2000) refused: the window is empty");
         let e = Error::VaCorrupt { window: "vmalloc", reason: "two free ranges touch without being merged" };
         assert_eq!(e.to_string(), "vmalloc allocator is corrupt: two free ranges touch without being merged");
     }

@@ -271,27 +271,36 @@ pub fn check(mode: Mode, raw: &RawMap, map: &MemoryMap, cfg: &LinearConfig, b: &
     match cfg.base_rule {
         linear::BaseRule::Linux => assert_eq!(base, first & !((2 << 20) - 1)),
         linear::BaseRule::LargestLeaf => {
-            // The base leaves the most memory (RAM mapped minus tables below the
-            // largest leaf level) among the first byte rounded to each leaf size;
-            // on a tie, the larger alignment.
+            // Linux's base (first byte rounded to 2 MiB) unless rounding further,
+            // to a larger leaf size, leaves more memory (RAM mapped minus tables
+            // below the largest leaf level) or as much with fewer leaves; among
+            // equal gains the smallest move; on a tie with Linux's, Linux's.
             let max_level = cfg.max_leaf.level().min(mode.levels() - 1);
             let po_align = 1u64 << cfg.page_offset.as_u64().trailing_zeros();
-            let usable = |b: u64| -> u64 {
+            let score = |b: u64| -> (u64, std::cmp::Reverse<u64>) {
                 let pieces = expected_pieces(raw, b, b + cfg.size, None);
                 let bytes: u64 = pieces.iter().map(|p| p.1 - p.0).sum();
-                let (_, tables) =
+                let (leaves, tables) =
                     minimum_by_level(mode, &pieces, cfg.page_offset.as_u64().wrapping_sub(b), max_level);
-                bytes - 4096 * tables[..max_level as usize].iter().sum::<u64>()
+                let usable = bytes - 4096 * tables[..max_level as usize].iter().sum::<u64>();
+                (usable, std::cmp::Reverse(leaves.iter().sum()))
             };
-            let candidates: Vec<u64> = (0..=max_level)
-                .rev()
-                .map(|l| first & !(Geometry::granularity(l).min(po_align) - 1))
-                .collect();
-            assert!(candidates.contains(&base), "base {base:#x} is not a rounding of {first:#x}");
-            let best = candidates.iter().map(|&c| usable(c)).max().unwrap();
-            assert_eq!(usable(base), best, "base {base:#x} does not leave the most memory");
-            let first_best = candidates.iter().find(|&&c| usable(c) == best).unwrap();
-            assert_eq!(base, *first_best, "on a tie the larger alignment wins");
+            let linux = first & !((2 << 20) - 1);
+            let mut candidates = vec![linux];
+            for l in 0..=max_level {
+                let align = Geometry::granularity(l).min(po_align);
+                if align > 2 << 20 {
+                    candidates.push(first & !(align - 1));
+                }
+            }
+            assert!(
+                candidates.contains(&base),
+                "base {base:#x} is neither Linux's nor a larger rounding of {first:#x}"
+            );
+            let best = candidates.iter().map(|&c| score(c)).max().unwrap();
+            assert_eq!(score(base), best, "base {base:#x} does not gain the most");
+            let first_best = candidates.iter().find(|&&c| score(c) == best).unwrap();
+            assert_eq!(base, *first_best, "on a tie Linux's base, then the smallest move");
         }
     }
 
