@@ -118,7 +118,7 @@ pub extern "C" fn kmain() -> ! {
     let (mut passed, mut failed) = selftest::run_all(&mut space, &boot);
     match user::init(&mut space, bits) {
         Some(mut u) => {
-            let (p, f) = user::tests::run_all(&mut u, &space);
+            let (p, f) = user::tests::run_all(&mut u, &mut space);
             (passed, failed) = (passed + p, failed + f);
             if let Some(range) = boot.info.initrd {
                 let va = range.start_u64().wrapping_add(space.linear().va_pa_offset());

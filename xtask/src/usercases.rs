@@ -12,6 +12,7 @@ use crate::qemu::Boot;
 /// The kernel's user-space tests (kernel/src/user/tests.rs), each of which must pass.
 pub const USERTESTS: &[&str] = &[
     "user-half-is-task-size",
+    "kernel-half-shared",
     "syscalls",
     "isolation",
     "top-page-and-task-size",

@@ -88,6 +88,13 @@ impl AddressSpace {
         root.as_u64().wrapping_add(self.offset) as *mut u64
     }
 
+    /// The first root entry of the kernel half that differs from `kernel_root`'s, if any.
+    pub fn kernel_half_equals(&self, kernel_root: PhysAddr) -> Option<usize> {
+        let (k, mine) = (self.root_ptr(kernel_root), self.root_ptr(self.table.root()));
+        // SAFETY: both roots are table frames mapped by the linear map, 512 entries each.
+        (KERNEL_HALF_INDEX..512).find(|&i| unsafe { k.add(i).read_volatile() != mine.add(i).read_volatile() })
+    }
+
     /// The live tables, for walks.
     pub fn table(&self) -> &PageTable<Riscv, OffsetMemory> {
         &self.table

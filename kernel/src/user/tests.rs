@@ -43,10 +43,11 @@ macro_rules! fail {
     }};
 }
 
-type Test = fn(&mut User, &KernelSpace) -> Result<(), Reason>;
+type Test = fn(&mut User, &mut KernelSpace) -> Result<(), Reason>;
 
 const TESTS: &[(&str, Test)] = &[
     ("user-half-is-task-size", user_half),
+    ("kernel-half-shared", kernel_half_shared),
     ("syscalls", |u, _| expect_exit(u, "syscalls", 0)),
     ("isolation", isolation),
     ("top-page-and-task-size", |u, _| expect_exit(u, "top", 0)),
@@ -68,7 +69,7 @@ const TESTS: &[(&str, Test)] = &[
 ];
 
 /// Runs every test; returns (passed, failed).
-pub fn run_all(user: &mut User, space: &KernelSpace) -> (u32, u32) {
+pub fn run_all(user: &mut User, space: &mut KernelSpace) -> (u32, u32) {
     let (mut passed, mut failed) = (0, 0);
     for (name, test) in TESTS {
         let r = test(user, space);
@@ -156,7 +157,7 @@ fn expect_kill(u: &mut User, test: &str, want: &str) -> Result<(), Reason> {
 
 /// TASK_SIZE is kvas::layout's user region, the engine's lower half in Sv39, Sv48 and Sv57
 /// (each the mode's lower half), and the areas refuse TASK_SIZE itself and take the page below.
-fn user_half(u: &mut User, space: &KernelSpace) -> Result<(), Reason> {
+fn user_half(u: &mut User, space: &mut KernelSpace) -> Result<(), Reason> {
     let half = space.mode().geometry().user_half_end();
     if u.task_size != half {
         fail!("TASK_SIZE {:#x} is not the lower half's end {half:#x}", u.task_size);
@@ -184,7 +185,7 @@ fn user_half(u: &mut User, space: &KernelSpace) -> Result<(), Reason> {
     Ok(())
 }
 
-fn isolation(u: &mut User, _: &KernelSpace) -> Result<(), Reason> {
+fn isolation(u: &mut User, _: &mut KernelSpace) -> Result<(), Reason> {
     let (a, b) = (spawn_ut(u, "isolation")?, spawn_ut(u, "isolation")?);
     u.run_all();
     for pid in [a, b] {
@@ -207,7 +208,7 @@ fn isolation(u: &mut User, _: &KernelSpace) -> Result<(), Reason> {
     }
 }
 
-fn demand(u: &mut User, _: &KernelSpace) -> Result<(), Reason> {
+fn demand(u: &mut User, _: &mut KernelSpace) -> Result<(), Reason> {
     let pid = spawn_ut(u, "demand")?;
     u.run_all();
     let Some(p) = u.procs.iter().flatten().find(|p| p.pid == pid) else { fail!("no process") };
@@ -226,7 +227,7 @@ fn demand(u: &mut User, _: &KernelSpace) -> Result<(), Reason> {
     Ok(())
 }
 
-fn no_frame_leaked(u: &mut User, _: &KernelSpace) -> Result<(), Reason> {
+fn no_frame_leaked(u: &mut User, _: &mut KernelSpace) -> Result<(), Reason> {
     let before = u.pool.free_frames();
     for test in ["demand", "mmap", "syscalls", "kill-munmap"] {
         let pid = spawn_ut(u, test)?;
@@ -245,7 +246,7 @@ fn no_frame_leaked(u: &mut User, _: &KernelSpace) -> Result<(), Reason> {
 
 /// With a process's space live and one of its pages mapped, a plain kernel load from it
 /// faults (SUM is clear), a copy reads it (SUM set for the copy), and SUM is clear after it.
-fn sum_only_during_copies(u: &mut User, _: &KernelSpace) -> Result<(), Reason> {
+fn sum_only_during_copies(u: &mut User, _: &mut KernelSpace) -> Result<(), Reason> {
     let pid = spawn_ut(u, "none")?;
     let task_size = u.task_size;
     let Some(p) = u.procs.iter_mut().flatten().find(|p| p.pid == pid) else { fail!("no process") };
@@ -278,7 +279,7 @@ fn sum_only_during_copies(u: &mut User, _: &KernelSpace) -> Result<(), Reason> {
 /// Five processes with the same VA and different data, run round-robin with the ASID width
 /// capped at 2 bits (ASIDs 1..3): the generation rolls over while they run, and each still
 /// sees only its own data.
-fn asid_rollover(u: &mut User, _: &KernelSpace) -> Result<(), Reason> {
+fn asid_rollover(u: &mut User, _: &mut KernelSpace) -> Result<(), Reason> {
     let bits = u.asids.bits();
     u.asids = Asids::new(bits.min(2));
     crate::mm::mmu::flush_all();
@@ -313,7 +314,7 @@ fn asid_rollover(u: &mut User, _: &KernelSpace) -> Result<(), Reason> {
 
 /// The initrd's test program, run from the image: it writes its line and its exit status
 /// reaches the kernel.
-fn init_program(u: &mut User, _: &KernelSpace) -> Result<(), Reason> {
+fn init_program(u: &mut User, _: &mut KernelSpace) -> Result<(), Reason> {
     let pid = match u.spawn(&super::programs::INIT.0, &["/init"]) {
         Ok(pid) => pid,
         Err(e) => fail!("init does not start: {e}"),
@@ -322,5 +323,36 @@ fn init_program(u: &mut User, _: &KernelSpace) -> Result<(), Reason> {
     match ended(u, pid) {
         Some(Exit::Status(7)) => Ok(()),
         other => fail!("init ended {other:?}, expected status 7"),
+    }
+}
+
+/// One copy of the kernel half is enough: after a process's space was made, a vmalloc area
+/// mapped later (new tables below a pinned root entry) reads back through the process's
+/// space, and its root's kernel half still equals the kernel's, entry for entry.
+fn kernel_half_shared(u: &mut User, space: &mut KernelSpace) -> Result<(), Reason> {
+    let pid = spawn_ut(u, "none")?;
+    let area = match space.vmalloc(3 << 20) {
+        Ok(a) => a,
+        Err(e) => fail!("vmalloc: {e}"),
+    };
+    let last = area.start().as_u64() + (3 << 20) - 8;
+    // SAFETY: the area was just mapped read-write for 3 MiB; nothing else uses it.
+    unsafe { core::ptr::write_volatile(last as *mut u64, 0x5eed_cafe) };
+    let root = space.root();
+    let Some(p) = u.procs.iter_mut().flatten().find(|p| p.pid == pid) else { fail!("no process") };
+    let same = p.space.kernel_half_equals(root);
+    p.space.activate(&mut u.asids);
+    let seen = probe_load(last);
+    p.exit = Some(Exit::Status(0));
+    u.back_to_kernel();
+    let _ = space.vfree(area);
+    match seen {
+        Ok(0xfe) => {}
+        Ok(b) => fail!("{last:#x} reads {b:#x} through the process's space"),
+        Err(f) => fail!("{last:#x} faults through the process's space (scause {:#x})", f.scause),
+    }
+    match same {
+        Some(i) => fail!("root entry {i} of the kernel half differs from the kernel's"),
+        None => Ok(()),
     }
 }
