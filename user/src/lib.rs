@@ -3,11 +3,13 @@
 //! `a7`, arguments in `a0..a5`, `-errno` in `a0`), and a console writer. No `std`, no libc.
 
 #![no_std]
+#![warn(missing_docs)]
 
 use core::arch::asm;
 
 /// System-call numbers (asm-generic).
 pub mod nr {
+    #![allow(missing_docs)] // the names are Linux's
     pub const WRITE: u64 = 64;
     pub const EXIT: u64 = 93;
     pub const EXIT_GROUP: u64 = 94;
@@ -21,17 +23,29 @@ pub mod nr {
     pub const MPROTECT: u64 = 226;
 }
 
+/// `PROT_READ`.
 pub const PROT_READ: u64 = 1;
+/// `PROT_WRITE`.
 pub const PROT_WRITE: u64 = 2;
+/// `PROT_EXEC`.
 pub const PROT_EXEC: u64 = 4;
+/// `MAP_PRIVATE`.
 pub const MAP_PRIVATE: u64 = 2;
+/// `MAP_FIXED`.
 pub const MAP_FIXED: u64 = 0x10;
+/// `MAP_ANONYMOUS`.
 pub const MAP_ANONYMOUS: u64 = 0x20;
+/// `MAP_FIXED_NOREPLACE`.
 pub const MAP_FIXED_NOREPLACE: u64 = 0x10_0000;
+/// `-ENOMEM`.
 pub const ENOMEM: i64 = -12;
+/// `-EFAULT`.
 pub const EFAULT: i64 = -14;
+/// `-EEXIST`.
 pub const EEXIST: i64 = -17;
+/// `-EINVAL`.
 pub const EINVAL: i64 = -22;
+/// `-ENOSYS`.
 pub const ENOSYS: i64 = -38;
 
 /// A raw system call.
@@ -46,14 +60,17 @@ pub fn syscall(n: u64, a: [u64; 6]) -> i64 {
     r
 }
 
+/// `write(fd, buf, len)`.
 pub fn write(fd: u64, buf: *const u8, len: usize) -> i64 {
     syscall(nr::WRITE, [fd, buf as u64, len as u64, 0, 0, 0])
 }
 
+/// Writes `s` to standard output.
 pub fn print(s: &str) {
     write(1, s.as_ptr(), s.len());
 }
 
+/// `exit(status)`.
 pub fn exit(status: u64) -> ! {
     syscall(nr::EXIT, [status, 0, 0, 0, 0, 0]);
     // `exit` does not return; should it, stop in a breakpoint (the kernel kills the process).
@@ -63,26 +80,32 @@ pub fn exit(status: u64) -> ! {
     }
 }
 
+/// `getpid()`.
 pub fn getpid() -> i64 {
     syscall(nr::GETPID, [0; 6])
 }
 
+/// `sched_yield()`.
 pub fn sched_yield() -> i64 {
     syscall(nr::SCHED_YIELD, [0; 6])
 }
 
+/// `mmap(addr, len, prot, flags, -1, 0)`.
 pub fn mmap(addr: u64, len: u64, prot: u64, flags: u64) -> i64 {
     syscall(nr::MMAP, [addr, len, prot, flags, u64::MAX, 0])
 }
 
+/// `munmap(addr, len)`.
 pub fn munmap(addr: u64, len: u64) -> i64 {
     syscall(nr::MUNMAP, [addr, len, 0, 0, 0, 0])
 }
 
+/// `mprotect(addr, len, prot)`.
 pub fn mprotect(addr: u64, len: u64, prot: u64) -> i64 {
     syscall(nr::MPROTECT, [addr, len, prot, 0, 0, 0])
 }
 
+/// `brk(addr)`.
 pub fn brk(addr: u64) -> i64 {
     syscall(nr::BRK, [addr, 0, 0, 0, 0, 0])
 }
@@ -103,10 +126,12 @@ pub struct Buf {
 }
 
 impl Buf {
+    /// An empty buffer.
     pub const fn new() -> Self {
         Buf { bytes: [0; 256], len: 0 }
     }
 
+    /// Writes what it holds to standard output and empties it.
     pub fn flush(&mut self) {
         write(1, self.bytes.as_ptr(), self.len);
         self.len = 0;
@@ -146,6 +171,7 @@ pub struct Args {
 }
 
 impl Args {
+    /// `argc`.
     pub fn count(&self) -> usize {
         // SAFETY: the kernel put argc at the stack pointer.
         unsafe { *self.sp as usize }
