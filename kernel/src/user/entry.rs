@@ -95,6 +95,12 @@ extern "C" {
     fn kvas_user_run(regs: *mut UserRegs);
 }
 
+/// An address in the kernel's text as it runs (after KASLR): the user trap glue's entry, for
+/// the tests of user accesses to kernel text.
+pub fn kernel_text() -> u64 {
+    kvas_user_run as unsafe extern "C" fn(*mut UserRegs) as usize as u64
+}
+
 /// Runs the current user address space from `regs` until the process traps (a system call,
 /// a fault, anything); `regs` then holds its registers, `scause` and `stval`.
 ///

@@ -1,5 +1,5 @@
 //! The user-space tests: one line each, `usertest NAME ... ok` or `... FAILED: reason`,
-//! counted in the closing line. Most run `ut TEST TASK_SIZE` (user/src/bin/ut.rs) and check
+//! counted in the closing line. Most run `ut TEST TASK_SIZE KERNEL_TEXT` (user/src/bin/ut.rs) and check
 //! how it ended; the kernel-side ones check what a program cannot see (leaf sizes, frames,
 //! SUM, ASIDs).
 
@@ -54,7 +54,10 @@ const TESTS: &[(&str, Test)] = &[
     ("mmap-placement", |u, _| expect_exit(u, "mmap", 0)),
     ("demand-paging-2m-4k", demand),
     ("efault", |u, _| expect_exit(u, "efault", 0)),
-    ("kill-load-kernel-text", |u, _| expect_kill(u, "kill-kernel-load", "load from a kernel address")),
+    ("kill-load-kernel-text", |u, _| {
+        let text = Some(super::entry::kernel_text());
+        expect_kill_at(u, "kill-kernel-load", "load from a kernel address", text)
+    }),
     ("kill-store-read-only", |u, _| expect_kill(u, "kill-ro-store", "store to a read-only page")),
     ("kill-fetch-data-page", |u, _| {
         expect_kill(u, "kill-fetch-data", "instruction fetch from a non-executable page")
@@ -120,10 +123,11 @@ impl HexArg {
     }
 }
 
-/// Starts `ut TEST TASK_SIZE`.
+/// Starts `ut TEST TASK_SIZE KERNEL_TEXT` (an address in the kernel's text as it runs).
 fn spawn_ut(u: &mut User, test: &str) -> Result<u64, Reason> {
     let ts = hex(u.task_size);
-    match u.spawn(&UT.0, &["ut", test, ts.as_str()]) {
+    let kt = hex(super::entry::kernel_text());
+    match u.spawn(&UT.0, &["ut", test, ts.as_str(), kt.as_str()]) {
         Ok(pid) => Ok(pid),
         Err(e) => fail!("ut {test} does not start: {e}"),
     }
@@ -145,10 +149,15 @@ fn expect_exit(u: &mut User, test: &str, status: u64) -> Result<(), Reason> {
 }
 
 fn expect_kill(u: &mut User, test: &str, want: &str) -> Result<(), Reason> {
+    expect_kill_at(u, test, want, None)
+}
+
+/// `ut TEST` must be killed for `want`, at `at` if given.
+fn expect_kill_at(u: &mut User, test: &str, want: &str, at: Option<u64>) -> Result<(), Reason> {
     let pid = spawn_ut(u, test)?;
     u.run_all();
     match ended(u, pid) {
-        Some(Exit::Killed(cause, _)) if cause == want => Ok(()),
+        Some(Exit::Killed(cause, addr)) if cause == want && at.is_none_or(|a| a == addr) => Ok(()),
         Some(Exit::Killed(cause, addr)) => fail!("killed for `{cause}` at {addr:#x}, expected `{want}`"),
         Some(Exit::Status(s)) => fail!("ut {test} exited with status {s} instead of being killed"),
         None => fail!("ut {test} did not end"),

@@ -1,4 +1,4 @@
-//! The user half of the kernel's user-space tests: `ut TEST TASK_SIZE`. Each test exits 0 when
+//! The user half of the kernel's user-space tests: `ut TEST TASK_SIZE KERNEL_TEXT`. Each test exits 0 when
 //! every check holds, or prints what failed and exits 1; the `kill-*` tests end by faulting on
 //! purpose (the kernel checks that it killed them for the right cause, at the right address).
 
@@ -9,8 +9,6 @@ use core::ptr::{read_volatile, write_volatile};
 
 use kvas_user::*;
 
-/// An address in the kernel's text (the image's link address).
-const KERNEL_TEXT: u64 = 0xffff_ffff_8000_0000;
 const PAGE: u64 = 4096;
 const RW: u64 = PROT_READ | PROT_WRITE;
 const ANON: u64 = MAP_PRIVATE | MAP_ANONYMOUS;
@@ -42,15 +40,17 @@ fn peek(addr: u64) -> u64 {
 fn user_main(args: Args) -> u64 {
     let test = args.get(1).unwrap_or(b"");
     let task_size = args.get(2).map(number).unwrap_or(0);
+    // An address in the kernel's text as it runs (KASLR moves it).
+    let kernel_text = args.get(3).map(number).unwrap_or(0xffff_ffff_8000_0000);
     match test {
         b"syscalls" => syscalls(),
         b"isolation" => isolation(),
         b"top" => top(task_size),
         b"mmap" => mmap_test(task_size),
         b"demand" => demand(),
-        b"efault" => efault(task_size),
+        b"efault" => efault(task_size, kernel_text),
         b"cost" => cost(),
-        b"kill-kernel-load" => peek(KERNEL_TEXT),
+        b"kill-kernel-load" => peek(kernel_text),
         b"kill-ro-store" => {
             touch(RODATA.as_ptr() as u64, 2);
             0
@@ -193,12 +193,12 @@ fn demand() -> u64 {
     0
 }
 
-fn efault(task_size: u64) -> u64 {
-    check!(write(1, KERNEL_TEXT as *const u8, 8) == EFAULT, "write from kernel text");
+fn efault(task_size: u64, kernel_text: u64) -> u64 {
+    check!(write(1, kernel_text as *const u8, 8) == EFAULT, "write from kernel text");
     check!(write(1, task_size as *const u8, 8) == EFAULT, "write from TASK_SIZE");
     check!(write(1, (task_size - 4) as *const u8, 8) == EFAULT, "write across TASK_SIZE");
     check!(write(1, 0x1000 as *const u8, 8) == EFAULT, "write from an unmapped page");
-    check!(syscall(nr::CLOCK_GETTIME, [1, KERNEL_TEXT, 0, 0, 0, 0]) == EFAULT, "clock_gettime to kernel");
+    check!(syscall(nr::CLOCK_GETTIME, [1, kernel_text, 0, 0, 0, 0]) == EFAULT, "clock_gettime to kernel");
     check!(syscall(nr::UNAME, [0x2000, 0, 0, 0, 0, 0]) == EFAULT, "uname to an unmapped page");
     // Untouched anonymous memory is mapped when the kernel copies into it.
     let p = mmap(0, PAGE, RW, ANON) as u64;
