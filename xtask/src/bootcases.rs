@@ -69,7 +69,7 @@ fn with_dts_blob(base: &Boot, dir: &Path, name: &str, dts: &str) -> Result<Boot,
 
 /// `c`, also checking its `kvas: built` lines against `kvas map` on the same device tree:
 /// the one the case gives QEMU, or QEMU's own dumped with the case's options.
-fn with_built(mut c: Case, dir: &Path) -> Result<Case, String> {
+pub fn with_built(mut c: Case, dir: &Path) -> Result<Case, String> {
     let tree = match &c.boot.dtb {
         Some(path) => path.clone(),
         None => dtb::dump_blob(&c.boot, dir, &c.name)?,
@@ -84,6 +84,8 @@ pub fn cases(kernel: &Path, dir: &Path) -> Result<Vec<Case>, String> {
     let mut v = good_cases(&base, dir, kernel)?;
     v.extend(fatal_cases(&base)?);
     v.extend(device_tree_cases(&base, dir)?);
+    v.extend(crate::kaslrcases::cases(&base, kernel, dir)?);
+    v.extend(crate::usercases::cases(&base, dir, &crate::repo_root().join("kernel/target/user"))?);
     // `hold`: reports, then idles instead of powering off.
     let mut c =
         case(&base, "hold", |b| b.append = "hold".into(), &["kvas: paging mode sv57", "kvas: holding"]);
@@ -217,7 +219,7 @@ fn good_cases(base: &Boot, dir: &Path, kernel: &Path) -> Result<Vec<Case>, Strin
         let path = dir.join(format!("kvas-kernel-{load:x}.elf"));
         let moved = image::with_load_address(&elf, load).map_err(|e| e.to_string())?;
         std::fs::write(&path, moved).map_err(|e| format!("writing {}: {e}", path.display()))?;
-        let line = format!("kvas: image 0xffffffff80000000 loaded at {load:#x}*");
+        let line = format!("kvas: image 0x* loaded at {load:#x}*");
         let mut c =
             case(base, &format!("load-{load:#x}"), |b| b.kernel = path, &["kvas: paging mode sv57", &line]);
         c.boot.memory = mem.into();
@@ -288,7 +290,7 @@ fn device_tree_cases(base: &Boot, dir: &Path) -> Result<Vec<Case>, String> {
         &with_dtb(base, dir, "no-memory", &no_memory)?,
         "bad-no-memory-node",
         |_| {},
-        "kvas: fatal: the device tree at 0x*has no memory node (device_type = \"memory\")",
+        "kvas: fatal: the device tree at 0x*: the device tree has no memory node (no child of / has device_type = \"memory\")",
     ));
     // Not a device tree at all, and QEMU's own tree with its first node token broken (the
     // kernel's old MMU-off reader, the bare `fdt` crate, panicked on such trees).
@@ -341,7 +343,7 @@ fn device_tree_cases(base: &Boot, dir: &Path) -> Result<Vec<Case>, String> {
         &with_dts_blob(base, dir, "zero-bank", &zero_bank)?,
         "bad-dtb-zero-sized-bank",
         |_| {},
-        "kvas: fatal: the device tree at 0x88000000 has 1 memory node(s) but no usable RAM*",
+        "kvas: fatal: the device tree at 0x88000000: the device tree's 1 enabled memory node(s) hold no whole 4 KiB page*",
     ));
     // A no-map reservation over the kernel image: refused as `kvas map` refuses it.
     let over_image = dtb::with_reserved(&qemu, "image-nomap@80200000", 0x8020_0000, 0x20_0000, true)?;
@@ -372,17 +374,21 @@ fn device_tree_cases(base: &Boot, dir: &Path) -> Result<Vec<Case>, String> {
     );
     let chosen = |props: &str| qemu.replacen("\tchosen {\n", &format!("\tchosen {{\n{props}"), 1);
     for (name, dts, fatal) in [
-        ("disabled-memory", disabled, "kvas: fatal: the device tree at 0x88000000 has 1 memory node(s) but no usable RAM*"),
+        (
+            "disabled-memory",
+            disabled,
+            "kvas: fatal: the device tree at 0x88000000: the device tree's memory nodes (1) are all disabled*",
+        ),
         (
             "ram-above-2-56",
             dtb::replace_node(&qemu, "memory@80000000", &dtb::memory_node(0x00ff_ffff_c000_0000, 2 << 30))?,
-            "kvas: fatal: the device tree at 0x88000000: physical range of 0x80000000 bytes at 0xffffffc0000000 \
+            "kvas: fatal: the device tree at 0x88000000: device tree node /memory (number 1 in the tree): range of 0x80000000 bytes at 0xffffffc0000000 \
              refused: *",
         ),
         (
             "wrapping-bank",
             dtb::replace_node(&qemu, "memory@80000000", &dtb::memory_node(0xffff_ffff_8000_0000, 4 << 30))?,
-            "kvas: fatal: the device tree at 0x88000000: physical range of 0x100000000 bytes at 0xffffffff80000000 \
+            "kvas: fatal: the device tree at 0x88000000: device tree node /memory (number 1 in the tree): range of 0x100000000 bytes at 0xffffffff80000000 \
              refused: *",
         ),
         (

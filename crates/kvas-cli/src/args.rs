@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::ValueEnum;
 use kvas::layout::{plan, Kasan, Layout, Options, Profile, Target, Vmsplit};
+use kvas::Error;
 
 /// An architecture name on the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -64,16 +65,16 @@ pub struct OptionArgs {
     #[arg(long, value_enum, default_value = "none")]
     pub kasan: KasanArg,
     /// Kernel image size (_end - _start); 0 gives the documented nominal windows.
-    #[arg(long, value_name = "BYTES", value_parser = parse_size, default_value = "0")]
+    #[arg(long, value_name = "BYTES", value_parser = parse_size, default_value = "0", allow_hyphen_values = true)]
     pub kernel_size: u64,
     /// KASLR virtual offset of the kernel image (a multiple of 2 MiB).
-    #[arg(long, value_name = "BYTES", value_parser = parse_size, default_value = "0")]
+    #[arg(long, value_name = "BYTES", value_parser = parse_size, default_value = "0", allow_hyphen_values = true)]
     pub kaslr_offset: u64,
     /// RAM to map (sizes lowmem; highmem on 32-bit).
-    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    #[arg(long, value_name = "BYTES", value_parser = parse_size, allow_hyphen_values = true)]
     pub ram: Option<u64>,
     /// arm32 only: the vmalloc reserve (Linux's vmalloc=, default 240M) that sets the lowmem ceiling.
-    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    #[arg(long, value_name = "BYTES", value_parser = parse_size, allow_hyphen_values = true)]
     pub vmalloc: Option<u64>,
     /// Source of truth: Linux 6.17's code or its documentation tables.
     #[arg(long, value_enum, default_value = "linux")]
@@ -144,7 +145,26 @@ impl TargetArgs {
     /// Plans the layout.
     pub fn plan(&self) -> Result<Layout, String> {
         let target = self.target()?;
-        plan(target, &self.opts.options()).map_err(|e| format!("{target}: {e}"))
+        plan(target, &self.opts.options()).map_err(|e| plan_error(target, &e))
+    }
+}
+
+/// A planner's refusal as `kvas` prints it: the target, then the option the
+/// error is about with its value (`--kernel-size 0x...`, `--kaslr-offset`,
+/// `--ram`) where the library's words name only the quantity, then the error.
+pub fn plan_error(target: Target, e: &Error) -> String {
+    let option = match *e {
+        Error::KernelTooLarge { size, .. } => Some(("--kernel-size", size)),
+        Error::KaslrOutOfRange { offset, .. } => Some(("--kaslr-offset", offset)),
+        Error::Misaligned { what: "KASLR offset", value, .. } => Some(("--kaslr-offset", value)),
+        Error::RamTooLarge { ram, .. } | Error::RamTooSmall { ram, .. } => Some(("--ram", ram)),
+        Error::Misaligned { what: "RAM size", value, .. } => Some(("--ram", value)),
+        Error::InvalidOption { option: "RAM size", value, .. } => Some(("--ram", value)),
+        _ => None,
+    };
+    match option {
+        Some((name, value)) => format!("{target}: {name} {value:#x}: {e}"),
+        None => format!("{target}: {e}"),
     }
 }
 
@@ -166,34 +186,11 @@ pub fn fail(msg: impl Display) -> ExitCode {
     ExitCode::from(2)
 }
 
-/// Parses a size or address: `0x` hex, decimal, or a binary `K/M/G/T/P/E` suffix
-/// (optionally followed by `iB` or `B`); `_` separators are allowed.
+/// Parses a size or address in kvas's one size grammar ([`kvas::size`]): `0x`
+/// hex, or decimal with an optional binary unit `K/M/G/T/P/E` (`iB` may follow);
+/// `_` separators are allowed. The error quotes the text and says what is wrong.
 pub fn parse_size(text: &str) -> Result<u64, String> {
-    let s: String = text.trim().chars().filter(|&c| c != '_').collect();
-    if s.is_empty() {
-        return Err("empty size".into());
-    }
-    if let Some(hex) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-        return u64::from_str_radix(hex, 16).map_err(|e| format!("'{text}' is not a hex number: {e}"));
-    }
-    let digits = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, suffix) = s.split_at(digits);
-    if num.is_empty() {
-        return Err(format!("'{text}' does not start with a number"));
-    }
-    let value: u64 = num.parse().map_err(|e| format!("'{text}': {e}"))?;
-    let unit = suffix.strip_suffix("iB").or_else(|| suffix.strip_suffix('B')).unwrap_or(suffix);
-    let shift = match unit.to_ascii_uppercase().as_str() {
-        "" => 0,
-        "K" => 10,
-        "M" => 20,
-        "G" => 30,
-        "T" => 40,
-        "P" => 50,
-        "E" => 60,
-        _ => return Err(format!("'{text}' has an unknown unit '{suffix}' (expected K, M, G, T, P or E)")),
-    };
-    value.checked_mul(1u64 << shift).ok_or_else(|| format!("'{text}' overflows 64 bits"))
+    kvas::size::parse_size(text).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -206,10 +203,13 @@ mod tests {
         assert_eq!(parse_size("4096"), Ok(4096));
         assert_eq!(parse_size("2M"), Ok(2 << 20));
         assert_eq!(parse_size("2MiB"), Ok(2 << 20));
-        assert_eq!(parse_size("16E"), Err("'16E' overflows 64 bits".into()));
+        assert_eq!(parse_size("16E"), Err("'16E' is not a size: it does not fit in 64 bits".into()));
         assert_eq!(parse_size("15E"), Ok(15 << 60));
         assert_eq!(parse_size("0xffff_ffff_8000_0000"), Ok(0xffff_ffff_8000_0000));
         assert!(parse_size("12Q").unwrap_err().contains("unknown unit"));
+        assert!(parse_size("1B").unwrap_err().contains("unknown unit"));
+        assert!(parse_size("1iB").unwrap_err().contains("unknown unit"));
+        assert_eq!(parse_size("-1"), Err("'-1' is not a size: a size cannot be negative".into()));
         assert!(parse_size("0x1g").is_err());
         assert!(parse_size("G").is_err());
         assert!(parse_size("99999999999999999999").is_err());

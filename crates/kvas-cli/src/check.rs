@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use kvas::layout::{check, plan, plan_unchecked};
 
-use crate::args::{fail, target, Arch, OptionArgs};
+use crate::args::{fail, plan_error, target, Arch, OptionArgs};
 use crate::layout_file;
 
 /// `kvas check` arguments.
@@ -33,7 +33,7 @@ pub fn run(a: &Args) -> ExitCode {
         Some(path) => layout_file::read_path(path),
         None => match (&a.arch, &a.mode) {
             (Some(arch), Some(mode)) => target(arch.name(), mode)
-                .and_then(|t| plan_unchecked(t, &a.opts.options()).map_err(|e| format!("{t}: {e}"))),
+                .and_then(|t| plan_unchecked(t, &a.opts.options()).map_err(|e| plan_error(t, &e))),
             _ => Err("give --arch and --mode, or --from FILE".into()),
         },
     };
@@ -49,7 +49,9 @@ pub fn run(a: &Args) -> ExitCode {
         Some(_) => None,
     };
     if let (true, Some(e)) = (v.is_empty(), refused) {
-        outln!("{}: kvas layout refuses these options: {e}", layout.target());
+        let why = plan_error(layout.target(), &e);
+        let why = why.strip_prefix(&format!("{}: ", layout.target())).unwrap_or(&why).to_string();
+        outln!("{}: kvas layout refuses these options: {why}", layout.target());
         return ExitCode::from(1);
     }
     if v.is_empty() {

@@ -11,15 +11,15 @@ use crate::units::{addr, human};
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// The virtual address (0x hex or decimal).
-    #[arg(value_parser = parse_size)]
+    #[arg(value_parser = parse_size, allow_hyphen_values = true)]
     pub addr: u64,
     #[command(flatten)]
     pub target: TargetArgs,
     /// Physical start of RAM (phys_ram_base / PHYS_OFFSET); default per arch.
-    #[arg(long, value_name = "PA", value_parser = parse_size)]
+    #[arg(long, value_name = "PA", value_parser = parse_size, allow_hyphen_values = true)]
     pub ram_base: Option<u64>,
     /// Physical load address of the kernel image (_start); default per arch.
-    #[arg(long, value_name = "PA", value_parser = parse_size)]
+    #[arg(long, value_name = "PA", value_parser = parse_size, allow_hyphen_values = true)]
     pub load_addr: Option<u64>,
     /// Whose mapping of the kernel image: on riscv64 Linux maps it in whole 2 MiB
     /// steps (create_kernel_page_table), so the tail of the last step past _end is

@@ -58,7 +58,7 @@ fn run_all(a: &Args) -> ExitCode {
     for target in Target::ALL.into_iter().filter(|t| t.arch_name() == arch) {
         match plan(target, &options) {
             Ok(l) => layouts.push(l),
-            Err(e) => return fail(format!("{target}: {e}")),
+            Err(e) => return fail(crate::args::plan_error(target, &e)),
         }
     }
     match a.format {

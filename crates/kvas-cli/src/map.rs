@@ -23,7 +23,7 @@ use std::process::ExitCode;
 use clap::ValueEnum;
 use kvas::arch::riscv::Mode;
 use kvas::kspace::{self, ImageSections, KernelImage, KernelSpec, Kfence, Plan, Rules as SpecRules};
-use kvas::linear::LinearConfig;
+use kvas::linear::{BaseChoice, LinearConfig};
 use kvas::phys::{DeviceTree, MemoryMap, PhysRange};
 use kvas::sim::Ram;
 use kvas::{Error, PhysAddr};
@@ -75,7 +75,7 @@ pub struct Args {
     /// Paging mode: sv39, sv48 or sv57.
     #[arg(long)]
     pub mode: String,
-    /// RAM banks: BASE:SIZE[,BASE:SIZE...] (0x hex or decimal, K/M/G/T/P suffixes).
+    /// RAM banks: BASE:SIZE[,BASE:SIZE...] (0x hex, or decimal with a K/M/G/T/P/E unit).
     #[arg(long, value_name = "BASE:SIZE,...")]
     pub mem: Option<String>,
     /// A flattened device tree to take RAM and reservations from.
@@ -83,10 +83,11 @@ pub struct Args {
     pub dtb: Option<std::path::PathBuf>,
     /// Where the --dtb blob lay in physical memory: its pages are reserved and
     /// the fixmap's DTB window maps it, as the kernel does.
-    #[arg(long, value_name = "ADDR", value_parser = parse_size, requires = "dtb")]
+    #[arg(long, value_name = "ADDR", value_parser = parse_size, requires = "dtb", allow_hyphen_values = true)]
     pub dtb_addr: Option<u64>,
-    /// The test finisher's physical address: the fixmap's device page maps it.
-    #[arg(long, value_name = "ADDR", value_parser = parse_size)]
+    /// The test finisher's physical address: the fixmap's device page maps it
+    /// (refused with --only).
+    #[arg(long, value_name = "ADDR", value_parser = parse_size, allow_hyphen_values = true)]
     pub finisher: Option<u64>,
     /// Reserved ranges: BASE:SIZE[:no-map|reserved|reusable],... (no-map by default).
     #[arg(long, value_name = "BASE:SIZE,...")]
@@ -97,31 +98,32 @@ pub struct Args {
     /// Build only these regions.
     #[arg(long, value_enum)]
     pub only: Option<Only>,
-    /// Where the kernel image is loaded (without --only).
-    #[arg(long, value_name = "ADDR", value_parser = parse_size, default_value = "0x80200000")]
-    pub load_addr: u64,
-    /// The kernel image's size in bytes (without --only).
-    #[arg(long, value_name = "BYTES", value_parser = parse_size, default_value = "2M")]
-    pub kernel_size: u64,
-    /// Bytes of text at the start of the image, mapped RX (without --only).
-    #[arg(long, value_name = "BYTES", value_parser = parse_size, default_value = "1M")]
-    pub text_size: u64,
+    /// Where the kernel image is loaded [default: 0x80200000] (refused with --only).
+    #[arg(long, value_name = "ADDR", value_parser = parse_size, allow_hyphen_values = true)]
+    pub load_addr: Option<u64>,
+    /// The kernel image's size in bytes [default: 2M] (refused with --only).
+    #[arg(long, value_name = "BYTES", value_parser = parse_size, allow_hyphen_values = true)]
+    pub kernel_size: Option<u64>,
+    /// Bytes of text at the start of the image, mapped RX [default: 1M] (refused with --only).
+    #[arg(long, value_name = "BYTES", value_parser = parse_size, allow_hyphen_values = true)]
+    pub text_size: Option<u64>,
     /// Bytes of rodata right after the text, mapped R, its linear alias R too;
-    /// the rest of the image is data and bss, RW (without --only).
-    #[arg(long, value_name = "BYTES", value_parser = parse_size, default_value = "0")]
-    pub rodata_size: u64,
+    /// the rest of the image is data and bss, RW [default: 0] (refused with --only).
+    #[arg(long, value_name = "BYTES", value_parser = parse_size, allow_hyphen_values = true)]
+    pub rodata_size: Option<u64>,
     /// Where rodata starts in the image (default: right after the text). Linux
     /// keeps its init data between the two (`__init_data_begin` to `__start_rodata`),
     /// mapped RW; the kvas kernel has no gap.
-    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    #[arg(long, value_name = "BYTES", value_parser = parse_size, allow_hyphen_values = true)]
     pub rodata_start: Option<u64>,
     /// The KFENCE pool's physical address, or `off` (default: off with kvas
     /// rules; with linux rules where Linux's top-down memblock allocation puts it).
     #[arg(long, value_name = "ADDR|off")]
     pub kfence: Option<String>,
-    /// The image's KASLR offset above KERNEL_LINK_ADDR (a multiple of 2 MiB).
-    #[arg(long, value_name = "BYTES", value_parser = parse_size, default_value = "0")]
-    pub kaslr_offset: u64,
+    /// The image's KASLR offset above KERNEL_LINK_ADDR (a multiple of 2 MiB)
+    /// [default: 0] (refused with --only).
+    #[arg(long, value_name = "BYTES", value_parser = parse_size, allow_hyphen_values = true)]
+    pub kaslr_offset: Option<u64>,
     /// Whose rules place the linear map (base and largest leaf) and the image.
     #[arg(long, value_enum, default_value = "kvas")]
     pub rules: Rules,
@@ -146,11 +148,12 @@ pub fn run(a: &Args) -> ExitCode {
     if map.dropped_notices() > 0 {
         eprintln!("kvas: warning: {} more memory-map notices not kept", map.dropped_notices());
     }
-    let spec = match spec(a, mode, blob_size).and_then(|s| s.prepare(&mut map).map_err(|e| e.to_string())) {
-        Ok(s) => s,
-        Err(e) => return fail(e),
-    };
-    let built = match build(&spec, &map) {
+    let spec =
+        match spec(a, mode, blob_size, &map).and_then(|s| s.prepare(&mut map).map_err(|e| e.to_string())) {
+            Ok(s) => s,
+            Err(e) => return fail(e),
+        };
+    let (built, base_choice) = match build(&spec, &map) {
         Ok(b) => b,
         Err(e @ (Error::InvalidOption { .. } | Error::Misaligned { .. })) => return fail(e),
         Err(e) => {
@@ -167,16 +170,16 @@ pub fn run(a: &Args) -> ExitCode {
         }
     }
     match a.format {
-        Format::Table => out!("{}", map_report::to_table(&built)),
-        Format::Json => outln!("{}", map_report::to_json(&built)),
+        Format::Table => out!("{}", map_report::to_table(&built, base_choice.as_ref())),
+        Format::Json => outln!("{}", map_report::to_json(&built, base_choice.as_ref())),
         Format::Built => out!("{}", map_report::to_built_lines(&built)),
     }
     ExitCode::SUCCESS
 }
 
 /// Builds `spec` in simulated RAM; counts the linear map instead when its tables
-/// would exceed the simulator's bounds.
-fn build(spec: &KernelSpec, map: &MemoryMap) -> Result<kspace::Built, Error> {
+/// would exceed the simulator's bounds. Returns how the linear map's base was chosen too.
+fn build(spec: &KernelSpec, map: &MemoryMap) -> Result<(kspace::Built, Option<BaseChoice>), Error> {
     let plan = Plan::new(spec, map)?;
     let mut frames = plan.frames();
     if frames.remaining() == 0 {
@@ -208,7 +211,42 @@ fn build(spec: &KernelSpec, map: &MemoryMap) -> Result<kspace::Built, Error> {
             plan.build_counting_linear(&ram, &mut frames)?
         }
     };
-    Ok(built)
+    Ok((built, plan.base_choice()))
+}
+
+/// The image and fixmap options given, each with its value (`--kernel-size
+/// 0xc0000000`): what only a riscv64 build without `--only` uses, refused
+/// elsewhere rather than ignored.
+pub fn image_options(a: &Args) -> Vec<String> {
+    let options = [
+        ("--load-addr", a.load_addr),
+        ("--kernel-size", a.kernel_size),
+        ("--text-size", a.text_size),
+        ("--rodata-size", a.rodata_size),
+        ("--rodata-start", a.rodata_start),
+        ("--kaslr-offset", a.kaslr_offset),
+        ("--finisher", a.finisher),
+    ];
+    options.iter().filter_map(|(name, v)| v.map(|v| format!("{name} {v:#x}"))).collect()
+}
+
+/// The `--dtb` blob, read up to Linux's `MAX_FDT_SIZE` (2 MiB): a path may
+/// name `/dev/zero`.
+pub fn read_dtb(path: &std::path::Path) -> Result<Vec<u8>, String> {
+    let what = "a device tree (Linux's MAX_FDT_SIZE)";
+    crate::input::read_bounded(path, kspace::MAX_FDT_SIZE, what).map_err(|e| format!("--dtb {e}"))
+}
+
+/// Refuses a `--kernel-text` outside RAM: it has no linear alias to protect.
+pub fn check_kernel_text(map: &MemoryMap, r: PhysRange) -> Result<(), String> {
+    if map.banks().iter().any(|b| b.start_u64() <= r.start_u64() && r.end() <= b.end()) {
+        return Ok(());
+    }
+    Err(format!(
+        "--kernel-text {:#x}:{:#x} does not lie inside one RAM bank: it has no linear alias to map read-only",
+        r.start_u64(),
+        r.size()
+    ))
 }
 
 /// The one place `kvas map` refuses an architecture it cannot build for.
@@ -222,12 +260,16 @@ fn check_arch(a: &Args) -> Result<(), String> {
 /// The mode, the memory map and the device tree blob's size the arguments describe.
 pub fn inputs(a: &Args) -> Result<(Mode, MemoryMap, Option<u64>), String> {
     check_arch(a)?;
+    // (clap's `requires` does not hold it: said here, not ignored.)
+    if let (Some(pa), None) = (a.dtb_addr, &a.dtb) {
+        return Err(format!("--dtb-addr {pa:#x} says where the --dtb blob lay: it needs --dtb"));
+    }
     let mode = Mode::from_name(&a.mode)
         .ok_or_else(|| format!("unknown mode '{}' for riscv64 (expected sv39, sv48, sv57)", a.mode))?;
     let (mut map, blob_size) = match (&a.mem, &a.dtb) {
         (Some(text), None) => (MemoryMap::from_text(text).map_err(|e| format!("--mem: {e}"))?, None),
         (None, Some(path)) => {
-            let blob = std::fs::read(path).map_err(|e| format!("--dtb {}: {e}", path.display()))?;
+            let blob = read_dtb(path)?;
             let dt =
                 DeviceTree::parse(&blob, a.dtb_addr).map_err(|e| format!("--dtb {}: {e}", path.display()))?;
             (dt.map, Some(dt.total_size as u64))
@@ -241,13 +283,20 @@ pub fn inputs(a: &Args) -> Result<(Mode, MemoryMap, Option<u64>), String> {
 }
 
 /// The address space the arguments describe.
-fn spec(a: &Args, mode: Mode, blob_size: Option<u64>) -> Result<KernelSpec, String> {
+fn spec(a: &Args, mode: Mode, blob_size: Option<u64>, map: &MemoryMap) -> Result<KernelSpec, String> {
     let rules = match a.rules {
         Rules::Kvas => SpecRules::Kvas,
         Rules::Linux => SpecRules::Linux,
     };
     let mut spec = match a.only {
         Some(Only::Linear) => {
+            let given = image_options(a);
+            if !given.is_empty() {
+                return Err(format!(
+                    "--only linear builds no image or fixmap, so it takes no {}",
+                    given.join(", ")
+                ));
+            }
             let cfg = match rules {
                 SpecRules::Kvas => LinearConfig::riscv(mode),
                 SpecRules::Linux => LinearConfig::riscv_linux(mode),
@@ -255,36 +304,52 @@ fn spec(a: &Args, mode: Mode, blob_size: Option<u64>) -> Result<KernelSpec, Stri
             KernelSpec::linear_only(mode, rules, cfg).map_err(|e| e.to_string())?
         }
         None => {
-            let load = PhysAddr::new(a.load_addr).map_err(|e| format!("--load-addr: {e}"))?;
-            let rodata_start = a.rodata_start.unwrap_or(a.text_size);
-            if rodata_start < a.text_size {
+            let load_addr = a.load_addr.unwrap_or(0x8020_0000);
+            let kernel_size = a.kernel_size.unwrap_or(2 << 20);
+            let text_size = a.text_size.unwrap_or(1 << 20);
+            let rodata_size = a.rodata_size.unwrap_or(0);
+            let kaslr_offset = a.kaslr_offset.unwrap_or(0);
+            let load = PhysAddr::new(load_addr).map_err(|e| format!("--load-addr: {e}"))?;
+            let rodata_start = a.rodata_start.unwrap_or(text_size);
+            if rodata_start < text_size {
                 return Err(format!(
-                    "--rodata-start {rodata_start:#x} lies inside the text (--text-size {:#x})",
-                    a.text_size
+                    "--rodata-start {rodata_start:#x} lies inside the text (--text-size {text_size:#x})"
                 ));
             }
-            let end = rodata_start.checked_add(a.rodata_size).filter(|&e| e <= a.kernel_size);
+            let end = rodata_start.checked_add(rodata_size).filter(|&e| e <= kernel_size);
             let Some(rodata_end) = end else {
                 return Err(format!(
-                    "--text-size {:#x} (or --rodata-start {rodata_start:#x}) plus --rodata-size {:#x} exceed --kernel-size {:#x}",
-                    a.text_size, a.rodata_size, a.kernel_size
+                    "--text-size {text_size:#x} (or --rodata-start {rodata_start:#x}) plus --rodata-size {rodata_size:#x} exceed --kernel-size {kernel_size:#x}"
                 ));
             };
             let sections = ImageSections {
                 rodata_start,
                 rodata_end,
                 data_start: rodata_end,
-                ..ImageSections::contiguous(a.text_size, 0, a.kernel_size)
+                ..ImageSections::contiguous(text_size, 0, kernel_size)
             };
             let image = KernelImage { load, sections };
-            let mut spec = KernelSpec::new(mode, rules, image)
-                .and_then(|s| s.with_kaslr_offset(a.kaslr_offset))
-                .map_err(|e| format!("{e}"))?;
+            let spec = KernelSpec::new(mode, rules, image)
+                .map_err(|e| format!("--kernel-size {kernel_size:#x} (--load-addr {load_addr:#x}): {e}"))?;
+            let mut spec = spec.with_kaslr_offset(kaslr_offset).map_err(|e| {
+                format!("--kaslr-offset {kaslr_offset:#x} with --kernel-size {kernel_size:#x}: {e}")
+            })?;
             if let Some(f) = a.finisher {
                 spec.fixmap.device = Some(PhysAddr::new(f).map_err(|e| format!("--finisher: {e}"))?);
             }
             if let (Some(pa), Some(size)) = (a.dtb_addr, blob_size) {
-                spec.fixmap.dtb = Some(PhysRange::new(pa, size).map_err(|e| format!("--dtb-addr: {e}"))?);
+                let dtb = PhysRange::new(pa, size).map_err(|e| format!("--dtb-addr: {e}"))?;
+                // The blob and the image cannot share memory: one was loaded over the other.
+                let image = image.footprint(SpecRules::Kvas).map_err(|e| e.to_string())?;
+                if dtb.overlaps(image) {
+                    return Err(format!(
+                        "--dtb-addr {pa:#x}: the device tree [{pa:#x}, {:#x}) overlaps the kernel image [{:#x}, {:#x}) (--load-addr, --kernel-size)",
+                        dtb.end(),
+                        image.start_u64(),
+                        image.end()
+                    ));
+                }
+                spec.fixmap.dtb = Some(dtb);
             }
             spec
         }
@@ -307,6 +372,9 @@ fn spec(a: &Args, mode: Mode, blob_size: Option<u64>) -> Result<KernelSpec, Stri
             Ok(())
         })
         .map_err(|e| format!("--kernel-text: {e}"))?;
+        if let Some(r) = text_range {
+            check_kernel_text(map, r)?;
+        }
         if let Some(cfg) = spec.linear.as_mut() {
             cfg.kernel_text = text_range;
         }

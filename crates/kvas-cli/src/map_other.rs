@@ -45,6 +45,17 @@ pub fn run(a: &Args) -> ExitCode {
             a.arch.name()
         ));
     }
+    // The riscv64 kernel's image, fixmap and KFENCE options: refused, not ignored.
+    let mut given = crate::map::image_options(a);
+    given.extend(a.dtb_addr.map(|v| format!("--dtb-addr {v:#x}")));
+    given.extend(a.kfence.as_ref().map(|k| format!("--kfence {k}")));
+    if !given.is_empty() {
+        return fail(format!(
+            "kvas map --arch {} builds the linear map alone, so it takes no {}",
+            a.arch.name(),
+            given.join(", ")
+        ));
+    }
     let (map, text) = match memory(a) {
         Ok(x) => x,
         Err(e) => return fail(e),
@@ -116,7 +127,7 @@ fn memory(a: &Args) -> Result<(MemoryMap, Option<PhysRange>), String> {
     let mut map = match (&a.mem, &a.dtb) {
         (Some(text), None) => MemoryMap::from_text(text).map_err(|e| format!("--mem: {e}"))?,
         (None, Some(path)) => {
-            let blob = std::fs::read(path).map_err(|e| format!("--dtb {}: {e}", path.display()))?;
+            let blob = crate::map::read_dtb(path)?;
             DeviceTree::parse(&blob, None).map_err(|e| format!("--dtb {}: {e}", path.display()))?.map
         }
         _ => return Err("give exactly one of --mem and --dtb".into()),
@@ -134,6 +145,9 @@ fn memory(a: &Args) -> Result<(MemoryMap, Option<PhysRange>), String> {
             Ok(())
         })
         .map_err(|e| format!("--kernel-text: {e}"))?;
+    }
+    if let Some(r) = text_range {
+        crate::map::check_kernel_text(&map, r)?;
     }
     Ok((map, text_range))
 }

@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 
 use kvas::kspace::{Built, BuiltRegion, RegionKind};
+use kvas::linear::BaseChoice;
 use kvas::paging::Geometry;
 use kvas::PageSize;
 use serde::ser::{Serialize, SerializeMap, Serializer};
@@ -39,6 +40,17 @@ struct RegionJson<'a> {
     page_offset: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     phys_base: Option<String>,
+    /// Linux's `phys_ram_base` for the same map (the linear region only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    linux_phys_base: Option<String>,
+    /// How the base was chosen, in words: kept Linux's, or what moving it saves.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    base_choice: Option<String>,
+    /// Leaves and table pages the move saves over Linux's base (0 when kept).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    saved_leaves: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    saved_tables: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     capped_bytes: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -61,9 +73,10 @@ fn hex(x: u64) -> String {
     format!("{x:#x}")
 }
 
-fn region_json<'a>(b: &'a Built, r: &'a BuiltRegion) -> RegionJson<'a> {
+fn region_json<'a>(b: &'a Built, r: &'a BuiltRegion, choice: Option<&BaseChoice>) -> RegionJson<'a> {
     let geometry = b.mode.geometry();
     let linear = if r.kind == RegionKind::Linear { b.linear } else { None };
+    let choice = choice.filter(|_| linear.is_some());
     RegionJson {
         name: r.kind.name(),
         leaves: Leaves { geometry, counts: &r.leaves },
@@ -73,27 +86,33 @@ fn region_json<'a>(b: &'a Built, r: &'a BuiltRegion) -> RegionJson<'a> {
         size: r.size,
         page_offset: linear.map(|l| format!("{:#018x}", l.page_offset.as_u64())),
         phys_base: linear.map(|l| hex(l.base.as_u64())),
+        linux_phys_base: choice.map(|c| hex(c.linux.base)),
+        base_choice: choice.map(ToString::to_string),
+        saved_leaves: choice.map(BaseChoice::saved_leaves),
+        saved_tables: choice.map(BaseChoice::saved_tables),
         capped_bytes: linear.map(|l| l.capped_bytes),
         kfence: if r.kind == RegionKind::Linear { b.kfence.map(|k| hex(k.start_u64())) } else { None },
         counted: r.kind == RegionKind::Linear && b.linear_counted,
     }
 }
 
-/// The JSON object of the `kvas map` contract, on one line.
-pub fn to_json(b: &Built) -> String {
+/// The JSON object of the `kvas map` contract, on one line; the linear region
+/// also says how its base was chosen (`choice`).
+pub fn to_json(b: &Built, choice: Option<&BaseChoice>) -> String {
     let geometry = b.mode.geometry();
     let doc = MapJson {
         mode: b.mode.name(),
         pt_pages: b.pt_pages,
         leaves: Leaves { geometry, counts: &b.leaves },
         mapped_bytes: b.mapped_bytes,
-        regions: b.regions().iter().map(|r| region_json(b, r)).collect(),
+        regions: b.regions().iter().map(|r| region_json(b, r, choice)).collect(),
     };
     serde_json::to_string(&doc).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
 }
 
-/// Aligned columns: bytes, leaves by size and tables per region, then the totals.
-pub fn to_table(b: &Built) -> String {
+/// Aligned columns: bytes, leaves by size and tables per region, then the
+/// totals; first, how the linear map's base was chosen (`choice`).
+pub fn to_table(b: &Built, choice: Option<&BaseChoice>) -> String {
     let sizes: Vec<PageSize> = b.mode.geometry().page_sizes().collect();
     let mut out = String::new();
     if let Some(l) = b.linear {
@@ -106,6 +125,9 @@ pub fn to_table(b: &Built) -> String {
         );
     } else {
         let _ = writeln!(out, "mode {}", b.mode.name());
+    }
+    if let Some(c) = choice {
+        let _ = writeln!(out, "linear map {c}");
     }
     let mut header = format!("{:<10} {:>20}", "region", "bytes");
     for s in &sizes {

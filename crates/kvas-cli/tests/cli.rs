@@ -207,7 +207,10 @@ fn check_reports_refused_options_as_violations() {
     );
     violated(&["check", "--arch", "arm32", "--mode", "3g", "--kernel-size", "800M"], "leaves its window");
     violated(&["check", "--arch", "riscv32", "--mode", "sv32", "--ram", "17G"], "RAM is 0x440000000");
-    bad(&["check", "--arch", "riscv64", "--mode", "sv39", "--kaslr-offset", "16E"], "overflows 64 bits");
+    bad(
+        &["check", "--arch", "riscv64", "--mode", "sv39", "--kaslr-offset", "16E"],
+        "'16E' is not a size: it does not fit in 64 bits",
+    );
     bad(&["check", "--arch", "arm32", "--mode", "3g", "--kaslr-offset", "2M"], "arm32 has no KASLR");
 }
 
@@ -286,9 +289,9 @@ fn bad_input_exits_2_with_a_clear_message() {
         &["layout", "--arch", "riscv64", "--mode", "sv40"],
         "unknown mode 'sv40' for riscv64 (expected sv39, sv48, sv57)",
     );
-    bad(&with(&["--ram", "12Q"]), "unknown unit 'Q'");
-    bad(&with(&["--ram", "0x"]), "is not a hex number");
-    bad(&with(&["--kernel-size", "16E"]), "overflows 64 bits");
+    bad(&with(&["--ram", "12Q"]), "'12Q' is not a size: unknown unit");
+    bad(&with(&["--ram", "0x"]), "'0x' is not a size: a number is missing its digits");
+    bad(&with(&["--kernel-size", "16E"]), "'16E' is not a size: it does not fit in 64 bits");
     bad(&with(&["--kernel-size", "99999999999999999999"]), "--kernel-size");
     bad(&with(&["--kaslr-offset", "1M"]), "KASLR offset 0x100000 is not aligned to 0x200000");
     bad(&with(&["--kaslr-offset", "1G"]), "KASLR offset 0x40000000 is out of range: at most 0x3fe00000");
@@ -544,10 +547,13 @@ fn diff_specs_name_the_key_and_refuse_repeats_and_empty_entries() {
     let b = "riscv64:sv48";
     bad(
         &["diff", "riscv64:sv39:kernel-size=3Q", b],
-        "'riscv64:sv39:kernel-size=3Q': kernel-size: '3Q' has an unknown unit",
+        "'riscv64:sv39:kernel-size=3Q': kernel-size: '3Q' is not a size: unknown unit",
     );
-    bad(&["diff", b, "riscv64:sv39:ram=-1"], "'riscv64:sv39:ram=-1': ram: '-1' does not start with a number");
-    bad(&["diff", "riscv64:sv39:ram=", b], "'riscv64:sv39:ram=': ram: empty size");
+    bad(
+        &["diff", b, "riscv64:sv39:ram=-1"],
+        "'riscv64:sv39:ram=-1': ram: '-1' is not a size: a size cannot be negative",
+    );
+    bad(&["diff", "riscv64:sv39:ram=", b], "'riscv64:sv39:ram=': ram: '' is not a size: it is empty");
     bad(&["diff", "riscv64:sv39:ram=1G,ram=2G", b], "'riscv64:sv39:ram=1G,ram=2G': ram is given twice");
     bad(&["diff", "riscv64:sv39:kasan=generic,", b], "an empty entry in the KEY=VALUE list");
     bad(&["diff", "riscv64:sv39:", b], "an empty entry in the KEY=VALUE list");
@@ -1327,4 +1333,261 @@ fn map_other_arches_refuse_clearly() {
     let o = kvas(&["map", "--arch", "arm64", "--mode", "4k-48", "--mem", "0:128G", "--rules", "linux"]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(stderr(&o).contains("too many to simulate"), "{}", stderr(&o));
+}
+
+// ---- issue 10 (hostile input, second pass): layouts, map, one size grammar ----
+
+#[test]
+fn arm32_ram_smaller_than_text_offset_is_refused_by_layout_and_check() {
+    // layout panicked (lowmem - TEXT_OFFSET underflowed); check reported a range of
+    // 0xffffffffffff9000 bytes nobody gave.
+    for cmd in ["layout", "check"] {
+        let args = [cmd, "--arch", "arm32", "--mode", "3g", "--ram", "4096"];
+        bad(&args, "RAM of 0x1000 bytes is too small");
+        let err = stderr(&kvas(&args));
+        assert!(err.contains("needs at least 0x9000 bytes") && !err.contains("0xffff"), "{err}");
+    }
+}
+
+#[test]
+fn every_size_option_uses_the_one_grammar() {
+    let layout =
+        |opt: &str, v: &str| kvas(&["layout", "--arch", "riscv64", "--mode", "sv39", &format!("--{opt}"), v]);
+    for opt in ["kernel-size", "kaslr-offset", "ram"] {
+        // -1 reached clap as an unknown flag; 1iB and 1B were 1 byte.
+        for (v, why) in [
+            ("-1", "a size cannot be negative"),
+            ("1iB", "unknown unit"),
+            ("1B", "unknown unit"),
+            ("2MB", "unknown unit"),
+            ("0x10G", "a 0x number takes no K/M/G/T/P/E unit"),
+        ] {
+            let o = layout(opt, v);
+            let err = stderr(&o);
+            assert_eq!(o.status.code(), Some(2), "--{opt} {v}: {err}");
+            assert!(
+                err.contains(&format!("'{v}' is not a size: ")) && err.contains(why),
+                "--{opt} {v}: {err}"
+            );
+        }
+    }
+    // The same words from the memory list, with the entry and its text; E works there too.
+    bad(
+        &["map", "--mode", "sv39", "--mem", "0x80000000:1G,0x100000000:0x10G"],
+        "--mem: memory list, entry 2: '0x10G': not a hex number",
+    );
+    bad(&["map", "--mode", "sv39", "--mem", "0x80000000:1G,0x1_0000_000z:4K"], "entry 2: '0x1_0000_000z'");
+    bad(&["map", "--mode", "sv39", "--mem", "0x80000000:1E"], "range of 0x1000000000000000 bytes");
+    bad(
+        &["map", "--mode", "sv39", "--mem", "0x80000000:1G", "--reserve", "0x80000000:1iB"],
+        "--reserve: memory list, entry 1: '1iB': unknown unit",
+    );
+    bad(&["map", "--mode", "sv39", "--mem", "0x80000000:1G", "--kernel-size", "-2M"], "'-2M' is not a size");
+    ok(&["layout", "--arch", "riscv64", "--mode", "sv39", "--kernel-size", "2MiB", "--ram", "1_024M"]);
+}
+
+#[test]
+fn map_reads_a_bounded_dtb_and_names_refused_image_options() {
+    // /dev/zero was read until memory ran out.
+    bad(&["map", "--mode", "sv39", "--dtb", "/dev/zero"], "--dtb /dev/zero: larger than 2 MiB");
+    // A plain file one byte past Linux's MAX_FDT_SIZE is refused for its size, unparsed.
+    let big = std::env::temp_dir().join(format!("kvas-big-{}.dtb", std::process::id()));
+    std::fs::write(&big, vec![0u8; (2 << 20) + 1]).unwrap();
+    let o = kvas(&["map", "--mode", "sv39", "--dtb", big.to_str().unwrap()]);
+    std::fs::remove_file(&big).unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("larger than 2 MiB, too large for a device tree"), "{}", stderr(&o));
+    // --only linear built no image and exited 0 with the image options ignored.
+    bad(
+        &[
+            "map",
+            "--mode",
+            "sv39",
+            "--mem",
+            "0x80000000:1G",
+            "--only",
+            "linear",
+            "--kernel-size",
+            "3G",
+            "--load-addr",
+            "0x1",
+        ],
+        "--only linear builds no image or fixmap, so it takes no --load-addr 0x1, --kernel-size 0xc0000000",
+    );
+    bad(
+        &["map", "--mode", "sv39", "--mem", "0x80000000:1G", "--only", "linear", "--kaslr-offset", "0"],
+        "takes no --kaslr-offset 0x0",
+    );
+    ok(&["map", "--mode", "sv39", "--mem", "0x80000000:1G", "--only", "linear"]);
+    // Item 7: the option and its value, not only "does not fit".
+    bad(
+        &["map", "--mode", "sv39", "--mem", "0x80000000:1G", "--kernel-size", "3G"],
+        "--kernel-size 0xc0000000 (--load-addr 0x80200000): kernel image of 0xc0000000 bytes does not fit",
+    );
+    bad(
+        &["map", "--mode", "sv39", "--mem", "0x80000000:1G", "--kaslr-offset", "0xffffffffffe00000"],
+        "--kaslr-offset 0xffffffffffe00000 with --kernel-size 0x200000: ",
+    );
+}
+
+#[test]
+fn map_prints_what_moving_the_linear_base_saves() {
+    // RAM at 0x80200000 in Sv39: a 1 GiB-aligned base saves leaves and tables,
+    // and map says so in the table and on the linear region of the JSON.
+    let moved = ["map", "--mode", "sv39", "--mem", "0x80200000:8G"];
+    let saving =
+        "base 0x80000000, not Linux's phys_ram_base 0x80200000: saves 3577 leaves and 6 page-table pages";
+    let t = ok(&moved);
+    assert!(t.lines().any(|l| l == format!("linear map {saving}")), "{t}");
+    let v: Value = serde_json::from_str(&ok(&[&moved[..], &["--format", "json"]].concat())).unwrap();
+    let linear = v["regions"].as_array().unwrap().iter().find(|r| r["name"] == "linear").unwrap();
+    assert_eq!(linear["base_choice"], saving);
+    assert_eq!(linear["phys_base"], "0x80000000");
+    assert_eq!(linear["linux_phys_base"], "0x80200000");
+    assert_eq!((linear["saved_leaves"].as_u64(), linear["saved_tables"].as_u64()), (Some(3577), Some(6)));
+    assert!(v["regions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["name"] == "linear" || r.get("base_choice").is_none()));
+    // RAM at 0x80000000 in Sv48: a 512 GiB-aligned base (0) would save nothing,
+    // so Linux's base stays, and map says it kept it.
+    for args in [
+        &["map", "--mode", "sv48", "--mem", "0x80000000:1G"][..],
+        &["map", "--mode", "sv39", "--mem", "0x80200000:8G", "--rules", "linux", "--only", "linear"][..],
+    ] {
+        let t = ok(args);
+        let base = if args.contains(&"linux") { "0x80200000" } else { "0x80000000" };
+        assert!(t.lines().any(|l| l == format!("linear map base {base} (Linux's phys_ram_base)")), "{t}");
+        let v: Value = serde_json::from_str(&ok(&[args, &["--format", "json"]].concat())).unwrap();
+        let linear = v["regions"].as_array().unwrap().iter().find(|r| r["name"] == "linear").unwrap();
+        assert_eq!(linear["phys_base"], linear["linux_phys_base"], "{args:?}");
+        assert_eq!((linear["saved_leaves"].as_u64(), linear["saved_tables"].as_u64()), (Some(0), Some(0)));
+    }
+}
+
+#[test]
+fn map_refuses_a_kernel_text_outside_ram() {
+    // It was ignored (exit 0): a text range with no linear alias protects nothing.
+    bad(
+        &["map", "--mode", "sv39", "--mem", "0x80000000:1G", "--kernel-text", "0x0:1G"],
+        "--kernel-text 0x0:0x40000000 does not lie inside one RAM bank",
+    );
+    bad(
+        &[
+            "map",
+            "--mode",
+            "sv39",
+            "--mem",
+            "0x80000000:1G",
+            "--only",
+            "linear",
+            "--kernel-text",
+            "0xbff00000:2M",
+        ],
+        "--kernel-text 0xbff00000:0x200000 does not lie inside one RAM bank",
+    );
+    ok(&[
+        "map",
+        "--mode",
+        "sv39",
+        "--mem",
+        "0x80000000:1G",
+        "--only",
+        "linear",
+        "--kernel-text",
+        "0x80200000:1M",
+    ]);
+}
+
+#[test]
+fn planner_refusals_name_the_option_and_its_value() {
+    // The library says "kernel image of ... bytes", "RAM of ... bytes", "KASLR
+    // offset ...": kvas names the option the user gave, with its value.
+    let cases: [(&[&str], &str); 6] = [
+        (
+            &["--arch", "riscv64", "--mode", "sv39", "--kernel-size", "3G"],
+            "riscv64 sv39: --kernel-size 0xc0000000: kernel image",
+        ),
+        (
+            &["--arch", "x86_64", "--mode", "4level", "--kaslr-offset", "0x7fe00000"],
+            "x86_64 4level: --kaslr-offset 0x7fe00000: KASLR offset",
+        ),
+        (
+            &["--arch", "arm64", "--mode", "4k-39", "--kaslr-offset", "0x100000"],
+            "arm64 4k-39: --kaslr-offset 0x100000: KASLR offset",
+        ),
+        (
+            &["--arch", "arm32", "--mode", "3g", "--ram", "4096"],
+            "arm32 3g: --ram 0x1000: RAM of 0x1000 bytes is too small",
+        ),
+        (
+            &["--arch", "arm64", "--mode", "64k-52", "--ram", "4096"],
+            "arm64 64k-52: --ram 0x1000: RAM size 0x1000 is not aligned",
+        ),
+        (
+            &["--arch", "riscv32", "--mode", "sv32", "--ram", "20G"],
+            "riscv32 sv32: --ram 0x500000000: RAM of 0x500000000 bytes",
+        ),
+    ];
+    for (opts, needle) in cases {
+        bad(&[&["layout"][..], opts].concat(), needle);
+        // --mode all stops at the first mode that refuses: the option part is the same.
+        let option_part = needle.split_once(": ").unwrap().1;
+        bad(&[&["layout"][..], &[opts[0], opts[1], opts[2], "all"], &opts[4..]].concat(), option_part);
+    }
+    // check, which plans without refusing what it reports, names it too.
+    bad(
+        &["check", "--arch", "arm32", "--mode", "1g", "--ram", "4096"],
+        "arm32 1g: --ram 0x1000: RAM of 0x1000 bytes",
+    );
+}
+
+#[test]
+fn map_refuses_a_dtb_addr_it_would_ignore_or_that_overlaps_the_image() {
+    // --dtb-addr without --dtb was ignored (exit 0).
+    bad(
+        &["map", "--mode", "sv39", "--mem", "0x80000000:1G", "--dtb-addr", "0x1"],
+        "--dtb-addr 0x1 says where the --dtb blob lay: it needs --dtb",
+    );
+    // A blob over the image was accepted: one of them was loaded over the other.
+    let dtb = concat!(env!("CARGO_MANIFEST_DIR"), "/../kvas/tests/data/qemu-virt-1g.dtb");
+    bad(
+        &["map", "--mode", "sv39", "--dtb", dtb, "--dtb-addr", "0x803ff000"],
+        "--dtb-addr 0x803ff000: the device tree [0x803ff000, 0x80400384) overlaps the kernel image [0x80200000, 0x80400000)",
+    );
+    ok(&["map", "--mode", "sv39", "--dtb", dtb, "--dtb-addr", "0x80400000"]);
+    ok(&["map", "--mode", "sv39", "--dtb", dtb, "--dtb-addr", "0xbfe00000", "--only", "linear"]);
+}
+
+#[test]
+fn map_for_x86_64_and_arm64_refuses_the_riscv64_image_options_and_reads_a_bounded_dtb() {
+    // They were ignored (exit 0): only the linear map is built there.
+    bad(
+        &["map", "--arch", "x86_64", "--mode", "4level", "--mem", "0:4G", "--kernel-size", "3G", "--kfence", "off"],
+        "kvas map --arch x86_64 builds the linear map alone, so it takes no --kernel-size 0xc0000000, --kfence off",
+    );
+    bad(
+        &["map", "--arch", "arm64", "--mode", "4k-48", "--mem", "0x40000000:1G", "--load-addr", "0x40200000"],
+        "takes no --load-addr 0x40200000",
+    );
+    bad(
+        &["map", "--arch", "arm64", "--mode", "4k-48", "--dtb", "/dev/zero"],
+        "--dtb /dev/zero: larger than 2 MiB",
+    );
+    bad(
+        &["map", "--arch", "arm64", "--mode", "4k-48", "--mem", "0x40000000:1G", "--kernel-text", "0:4K"],
+        "--kernel-text 0x0:0x1000 does not lie inside one RAM bank",
+    );
+    ok(&[
+        "map",
+        "--arch",
+        "arm64",
+        "--mode",
+        "4k-48",
+        "--mem",
+        "0x40000000:1G",
+        "--kernel-text",
+        "0x40200000:1M",
+    ]);
 }

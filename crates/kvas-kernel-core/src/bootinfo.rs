@@ -76,13 +76,6 @@ pub enum BootError {
         /// Why.
         err: kvas::Error,
     },
-    /// The tree has no usable RAM; `memory_nodes` says how many memory nodes it has.
-    NoRam {
-        /// Where the blob is.
-        at: u64,
-        /// Memory nodes in the tree (0: none at all).
-        memory_nodes: usize,
-    },
     /// A hart says `mmu-type = "riscv,none"` or something unknown.
     NoMmu {
         /// Which cpu node (in tree order, from 0).
@@ -101,14 +94,6 @@ impl fmt::Display for BootError {
                 "the device tree at {at:#x} is {size:#x} bytes, larger than the fixmap window's {MAX_FDT_SIZE:#x}"
             ),
             BootError::Refused { at, err } => write!(f, "the device tree at {at:#x}: {err}"),
-            BootError::NoRam { at, memory_nodes: 0 } => {
-                write!(f, "the device tree at {at:#x} has no memory node (device_type = \"memory\")")
-            }
-            BootError::NoRam { at, memory_nodes } => write!(
-                f,
-                "the device tree at {at:#x} has {memory_nodes} memory node(s) but no usable RAM \
-                 (disabled, empty, or smaller than a page)"
-            ),
             BootError::NoMmu { hart } => {
                 write!(f, "cpu node {hart}'s mmu-type offers no Sv39, Sv48 or Sv57 paging")
             }
@@ -217,11 +202,9 @@ fn mmu_cap(root: &FdtNode<'_, '_>) -> Result<Option<Mode>, BootError> {
 /// doc). The blob's own pages are reserved in the map.
 pub fn read(blob: &[u8], at: u64) -> Result<BootInfo, BootError> {
     let refused = |err| BootError::Refused { at, err };
-    let dt = match DeviceTree::parse(blob, Some(at)) {
-        Ok(dt) => dt,
-        Err(kvas::Error::NoRam) => return Err(BootError::NoRam { at, memory_nodes: memory_nodes(blob) }),
-        Err(err) => return Err(refused(err)),
-    };
+    // The library names what is wrong, "no usable RAM" included (Error::DtbNoRam says how
+    // many memory nodes there are, how many are disabled, how many entries were too small).
+    let dt = DeviceTree::parse(blob, Some(at)).map_err(refused)?;
     // The structural check passed (DeviceTree::parse ran it), so `fdt` may read the blob.
     let fdt = Fdt::new(blob)
         .map_err(|_| refused(kvas::Error::DtbMalformed { offset: 0, reason: "rejected by the fdt crate" }))?;
@@ -235,15 +218,6 @@ pub fn read(blob: &[u8], at: u64) -> Result<BootInfo, BootError> {
         dtb: DtbPlace { base: at, size: dt.total_size as u64 },
         initrd: dt.initrd,
     })
-}
-
-/// How many children of the root say `device_type = "memory"` (0 if the blob is refused).
-fn memory_nodes(blob: &[u8]) -> usize {
-    if dtb_check::check(blob).is_err() {
-        return 0;
-    }
-    let Ok(fdt) = Fdt::new(blob) else { return 0 };
-    root(&fdt).map_or(0, |r| r.children().filter(|n| text(n, "device_type") == Some(b"memory")).count())
 }
 
 impl BootInfo {

@@ -10,96 +10,8 @@ use kvas_kernel_core::Cmdline;
 
 const AT: u64 = 0x9fe0_0000;
 
-/// Builds a flattened device tree (version 17).
-#[derive(Default)]
-struct Blob {
-    structs: Vec<u8>,
-    strings: Vec<u8>,
-    reservations: Vec<(u64, u64)>,
-}
-
-impl Blob {
-    fn pad(&mut self) {
-        while self.structs.len() & 3 != 0 {
-            self.structs.push(0);
-        }
-    }
-
-    fn begin(&mut self, name: &str) -> &mut Self {
-        self.structs.extend(1u32.to_be_bytes());
-        self.structs.extend(name.as_bytes());
-        self.structs.push(0);
-        self.pad();
-        self
-    }
-
-    fn end(&mut self) -> &mut Self {
-        self.structs.extend(2u32.to_be_bytes());
-        self
-    }
-
-    fn prop(&mut self, name: &str, value: &[u8]) -> &mut Self {
-        let off = self.strings.len() as u32;
-        self.strings.extend(name.as_bytes());
-        self.strings.push(0);
-        self.structs.extend(3u32.to_be_bytes());
-        self.structs.extend((value.len() as u32).to_be_bytes());
-        self.structs.extend(off.to_be_bytes());
-        self.structs.extend(value);
-        self.pad();
-        self
-    }
-
-    fn str(&mut self, name: &str, value: &str) -> &mut Self {
-        self.prop(name, format!("{value}\0").as_bytes())
-    }
-
-    fn u32(&mut self, name: &str, value: u32) -> &mut Self {
-        self.prop(name, &value.to_be_bytes())
-    }
-
-    /// `reg` with two address and two size cells.
-    fn reg(&mut self, ranges: &[(u64, u64)]) -> &mut Self {
-        let v: Vec<u8> =
-            ranges.iter().flat_map(|(b, s)| [b.to_be_bytes(), s.to_be_bytes()].concat()).collect();
-        self.prop("reg", &v)
-    }
-
-    fn cells(&mut self) -> &mut Self {
-        self.u32("#address-cells", 2).u32("#size-cells", 2)
-    }
-
-    fn finish(&mut self) -> Vec<u8> {
-        self.structs.extend(9u32.to_be_bytes());
-        let rsv_off = 40usize;
-        let rsv_len = 16 * (self.reservations.len() + 1);
-        let struct_off = rsv_off + rsv_len;
-        let strings_off = struct_off + self.structs.len();
-        let total = strings_off + self.strings.len();
-        let mut out = Vec::with_capacity(total);
-        for v in [
-            0xd00d_feed,
-            total as u32,
-            struct_off as u32,
-            strings_off as u32,
-            rsv_off as u32,
-            17,
-            16,
-            0,
-            self.strings.len() as u32,
-            self.structs.len() as u32,
-        ] {
-            out.extend(u32::to_be_bytes(v));
-        }
-        for (b, s) in self.reservations.iter().chain(std::iter::once(&(0, 0))) {
-            out.extend(b.to_be_bytes());
-            out.extend(s.to_be_bytes());
-        }
-        out.extend(&self.structs);
-        out.extend(&self.strings);
-        out
-    }
-}
+mod support;
+use support::blob::Blob;
 
 /// A tree shaped like QEMU virt's, with `banks` as memory nodes and `mmu` per hart.
 fn virt(banks: &[(u64, u64)], mmu: &[&str], bootargs: Option<&str>) -> Vec<u8> {
@@ -247,7 +159,8 @@ fn random_mutations_never_panic() {
 fn no_memory_node_is_an_error_naming_it() {
     let blob = virt(&[], &["riscv,sv57"], None);
     let e = parse_blob(&blob).unwrap_err();
-    assert_eq!(e, BootError::NoRam { at: AT, memory_nodes: 0 });
+    let no_ram = kvas::Error::DtbNoRam { memory_nodes: 0, disabled: 0, entries: 0 };
+    assert_eq!(e, BootError::Refused { at: AT, err: no_ram });
     assert!(e.to_string().contains("no memory node"), "{e}");
     // The finisher is still found, so the failing power-off can say so.
     assert_eq!(bootinfo::finisher(&blob), Some(0x10_0000));
@@ -313,8 +226,9 @@ fn zero_sized_and_disabled_banks() {
     assert_eq!(banks_of(&info), [(0x8000_0000, 1 << 28)]);
     assert!(info.map.notices().contains(&Notice::EmptyBank { start: 0xc000_0000 }));
     let e = parse_blob(&virt(&[(0x8000_0000, 0)], &["riscv,sv57"], None)).unwrap_err();
-    assert_eq!(e, BootError::NoRam { at: AT, memory_nodes: 1 });
-    assert!(e.to_string().contains("no usable RAM"), "{e}");
+    let no_ram = kvas::Error::DtbNoRam { memory_nodes: 1, disabled: 0, entries: 1 };
+    assert_eq!(e, BootError::Refused { at: AT, err: no_ram });
+    assert!(e.to_string().contains("hold no whole 4 KiB page"), "{e}");
     let disabled = virt_with(&[], &["riscv,sv57"], None, |b| {
         b.cells();
         b.begin("memory@80000000")
@@ -323,7 +237,10 @@ fn zero_sized_and_disabled_banks() {
             .reg(&[(0x8000_0000, 1 << 28)])
             .end();
     });
-    assert_eq!(parse_blob(&disabled).unwrap_err(), BootError::NoRam { at: AT, memory_nodes: 1 });
+    let e = parse_blob(&disabled).unwrap_err();
+    let no_ram = kvas::Error::DtbNoRam { memory_nodes: 1, disabled: 1, entries: 0 };
+    assert_eq!(e, BootError::Refused { at: AT, err: no_ram });
+    assert!(e.to_string().contains("are all disabled"), "{e}");
 }
 
 #[test]

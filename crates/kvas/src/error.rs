@@ -8,6 +8,50 @@ use core::fmt;
 
 use crate::addr::{PageSize, VirtAddr};
 
+/// The most bytes of refused text an [`Error`] quotes ([`Quoted`]).
+pub const QUOTED_MAX: usize = 48;
+
+/// Text an error quotes (a size, a memory-list entry), copied so that [`Error`]
+/// stays `Copy` and allocation-free: up to [`QUOTED_MAX`] bytes, cut on a
+/// character boundary; `Display` shows it, with `...` when it was cut.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Quoted {
+    bytes: [u8; QUOTED_MAX],
+    len: u8,
+    cut: bool,
+}
+
+impl Quoted {
+    /// A copy of `text` (its first [`QUOTED_MAX`] bytes).
+    pub fn new(text: &str) -> Self {
+        let mut len = text.len().min(QUOTED_MAX);
+        while !text.is_char_boundary(len) {
+            len -= 1;
+        }
+        let mut bytes = [0; QUOTED_MAX];
+        bytes[..len].copy_from_slice(&text.as_bytes()[..len]);
+        Quoted { bytes, len: len as u8, cut: len < text.len() }
+    }
+
+    /// The quoted text (without the `...` mark).
+    pub fn as_str(&self) -> &str {
+        // The bytes are a prefix of a `str` cut on a character boundary.
+        core::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or("")
+    }
+}
+
+impl fmt::Display for Quoted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}{}", self.as_str(), if self.cut { "..." } else { "" })
+    }
+}
+
+impl fmt::Debug for Quoted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "\"{self}\"")
+    }
+}
+
 /// What went wrong, with the addresses and limits involved.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -189,6 +233,21 @@ pub enum Error {
         /// The (exclusive) end given.
         end: u64,
     },
+    /// A range given by its bounds that is the whole 64-bit address space, whose
+    /// size (2^64) no `u64` holds.
+    WholeAddressSpace {
+        /// What the range is ("virtual range", ...).
+        what: &'static str,
+    },
+    /// RAM too small for what the layout must put in it.
+    RamTooSmall {
+        /// The RAM given, in bytes.
+        ram: u64,
+        /// The least RAM that works, in bytes.
+        min: u64,
+        /// What needs it.
+        what: &'static str,
+    },
     /// A fixed-capacity table (RAM banks, reservations) is full.
     TooManyRanges {
         /// What overflowed ("RAM banks", "reserved ranges").
@@ -213,6 +272,23 @@ pub enum Error {
         /// Its SIZE.
         size: u64,
         /// Why it was refused.
+        reason: &'static str,
+    },
+    /// A size or address that is not in the size grammar ([`crate::size`]).
+    BadSize {
+        /// The text refused.
+        text: Quoted,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// An entry of a memory list in text form that does not parse, with the
+    /// part of it that was refused.
+    MemSpecEntry {
+        /// Which entry of the comma-separated list (1 = the first).
+        entry: usize,
+        /// The text refused: a number, a kind, or the whole entry.
+        text: Quoted,
+        /// What is wrong with it.
         reason: &'static str,
     },
     /// A flattened device tree whose structure is broken.
@@ -395,12 +471,22 @@ impl fmt::Display for Error {
             Error::RangeReversed { what, start, end } => {
                 write!(f, "{what} [{start:#x}, {end:#x}) ends before it starts")
             }
+            Error::WholeAddressSpace { what } => {
+                write!(f, "{what} [0x0, 2^64) is the whole 64-bit address space, which no span holds")
+            }
+            Error::RamTooSmall { ram, min, what } => {
+                write!(f, "RAM of {ram:#x} bytes is too small: {what} needs at least {min:#x} bytes")
+            }
             Error::TooManyRanges { what, max } => write!(f, "too many {what}: at most {max} fit"),
             Error::BadMemSpec { entry, reason } => write!(f, "memory list, entry {entry}: {reason}"),
             Error::MemSpecRange { entry, start, size, reason } => write!(
                 f,
                 "memory list, entry {entry}: range of {size:#x} bytes at {start:#x} refused: {reason}"
             ),
+            Error::BadSize { text, reason } => write!(f, "'{text}' is not a size: {reason}"),
+            Error::MemSpecEntry { entry, text, reason } => {
+                write!(f, "memory list, entry {entry}: '{text}': {reason}")
+            }
             Error::DtbMalformed { offset, reason } => {
                 write!(f, "malformed device tree at byte {offset:#x}: {reason}")
             }

@@ -50,7 +50,8 @@ pub mod paging;
 pub mod phys;
 #[cfg(feature = "std")]
 pub mod sim;
+pub mod size;
 pub mod vm;
 
 pub use addr::{PageSize, PhysAddr, VirtAddr, PAGE_SIZE};
-pub use error::Error;
+pub use error::{Error, Quoted, QUOTED_MAX};

@@ -250,3 +250,104 @@ proptest! {
         }
     }
 }
+
+/// Sizes where planners go wrong: tiny (below a page, below arm32's
+/// `TEXT_OFFSET`), odd, page multiples, powers of two either side, and the top.
+fn hostile_size() -> impl Strategy<Value = u64> {
+    prop_oneof![
+        0u64..0x10000,
+        (0u64..64).prop_map(|n| n << 12),
+        (0u32..64).prop_map(|s| 1u64 << s),
+        (0u32..64).prop_map(|s| (1u64 << s).wrapping_sub(4096)),
+        (0u32..64).prop_map(|s| (1u64 << s) + 4096),
+        (0u64..4096).prop_map(|n| n << 21),
+        (0u64..64).prop_map(|n| n << 30),
+        Just(u64::MAX),
+        Just(u64::MAX - 4095),
+        any::<u64>(),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(4000))]
+
+    /// Every planner (every riscv64, x86-64, arm64 and arm32 mode, riscv32 with
+    /// and without a split) either plans a layout that checks clean and whose
+    /// lowmem, highmem and image agree with the options, or refuses with an
+    /// error whose message names no impossible "range of 0xffff... bytes".
+    /// Never a panic (run in debug builds: overflow panics).
+    #[test]
+    fn hostile_options_plan_or_refuse_clearly(
+        t in target(),
+        kasan in prop_oneof![Just(Kasan::None), Just(Kasan::Generic), Just(Kasan::SwTags)],
+        kernel_size in hostile_size(),
+        kaslr_offset in hostile_size(),
+        ram in prop::option::of(hostile_size()),
+        vmalloc in prop::option::of(hostile_size()),
+        kaslr in prop::option::of(any::<bool>()),
+        split in prop::option::of(prop::sample::select(Vmsplit::ALL.to_vec())),
+    ) {
+        let split = if t == Target::Riscv32 { split } else { None };
+        let options = Options { kasan, kernel_size, kaslr_offset, ram, vmalloc, kaslr, split, ..Options::default() };
+        for (planner, result) in [("plan", plan(t, &options)), ("plan_unchecked", kvas::layout::plan_unchecked(t, &options))] {
+            match result {
+                Ok(layout) => {
+                    if planner == "plan" {
+                        let v = check(&layout);
+                        prop_assert!(v.is_empty(), "{t} {options:?}: {:?}", v.iter().collect::<Vec<_>>());
+                        if let (Some(ram), Some(lowmem)) = (ram, layout.lowmem()) {
+                            prop_assert!(lowmem.size() <= ram, "{t} {options:?}: lowmem {lowmem} > RAM");
+                            prop_assert!(lowmem.size() + layout.highmem() <= ram.max(lowmem.size()), "{t} {options:?}");
+                        }
+                        if let Some(image) = layout.image() {
+                            prop_assert_eq!(image.size(), kernel_size);
+                        }
+                    }
+                }
+                Err(e) => {
+                    let msg = e.to_string();
+                    prop_assert!(!msg.contains("range of 0xffff"), "{t} {planner} {options:?}: {msg}");
+                    // A span the planner built from its own arithmetic is not a message about the options.
+                    let internal = matches!(
+                        e,
+                        kvas::Error::RangeWraps { .. }
+                            | kvas::Error::RangeReversed { .. }
+                            | kvas::Error::BadVirtRange { .. }
+                            | kvas::Error::WholeAddressSpace { .. }
+                    );
+                    prop_assert!(!internal, "{t} {planner} {options:?}: {msg}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn arm32_ram_below_text_offset_is_refused_not_a_panic() {
+    // `kvas layout --arch arm32 --mode 3g --ram 4096` panicked (lowmem - TEXT_OFFSET
+    // underflowed) and `check` reported a range of 0xffffffffffff9000 bytes.
+    for split in [Arm32Split::G3, Arm32Split::G1, Arm32Split::G4G4] {
+        let o = Options { ram: Some(4096), ..Options::default() };
+        for result in [plan(Target::Arm32(split), &o), kvas::layout::plan_unchecked(Target::Arm32(split), &o)]
+        {
+            let msg = result.unwrap_err().to_string();
+            assert!(
+                msg.contains("RAM of 0x1000 bytes") && msg.contains("at least 0x9000"),
+                "{split:?}: {msg}"
+            );
+        }
+    }
+}
+
+#[test]
+fn arm64_kaslr_offset_at_the_window_end_is_refused() {
+    // plan accepted --kaslr-offset 2G with no image size; check then found the
+    // image's start outside its 2 GiB window.
+    let t = Target::Arm64(kvas::layout::Arm64Mode::K4Va39);
+    let o = Options { kaslr_offset: 2 << 30, ..Options::default() };
+    assert!(
+        matches!(plan(t, &o), Err(kvas::Error::KaslrOutOfRange { max, .. }) if max == (2 << 30) - (2 << 20))
+    );
+    let o = Options { kaslr_offset: (2 << 30) - (2 << 20), ..Options::default() };
+    assert!(check(&plan(t, &o).unwrap()).is_empty());
+}

@@ -4,13 +4,13 @@
 //! - [`try_mode`]: the depth probe's trial write (boot, MMU off);
 //! - [`enter_virtual`]: the switch to the early tables (boot, MMU off → on);
 //! - [`activate`]: the switch to the final tables ([`super::KernelSpace::activate`]);
-//! - [`flush_page`], [`flush_all`]: TLB maintenance after the live tables change.
+//! - [`flush_page`], [`flush_all`]: TLB maintenance after the live tables change;
+//! - [`switch_user`], [`flush_asid`], [`flush_page_asid`], [`probe_asid_bits`]: a process's
+//!   address space with its ASID (user/space.rs), the ASID width probe.
 //!
 //! Nothing else in the kernel writes `satp` or flushes the TLB.
 
 use core::arch::{asm, global_asm};
-
-use crate::boot::KERNEL_LINK_ADDR;
 
 global_asm!(
     r#"
@@ -18,7 +18,7 @@ global_asm!(
     .balign 4
     .globl kvas_enter_virtual
     # kvas_enter_virtual(image: a0, delta: a1, satp: a2, entry: a3, sp: a4) -> !
-    # Moves the image's pointers back to the link address (boot/reloc.rs), turns paging on,
+    # Moves the image's pointers to its virtual base (boot/reloc.rs), turns paging on,
     # and jumps to `entry` on stack `sp`. Runs from the identity-mapped text.
 kvas_enter_virtual:
     mv      s0, a2
@@ -37,17 +37,18 @@ extern "C" {
     fn kvas_enter_virtual(image: u64, delta: u64, satp: u64, entry: u64, sp: u64) -> !;
 }
 
-/// Turns paging on with the early tables `satp` and jumps to `entry` (a link address) on the
-/// stack `sp` (a link address), after moving the image's pointers back to the link address.
+/// Turns paging on with the early tables `satp` and jumps to `entry` (a virtual address) on
+/// the stack `sp` (a virtual address), after moving the image's pointers from `load_pa` to
+/// its virtual base `virt` (the link address plus the KASLR offset).
 ///
 /// # Safety
 ///
 /// The MMU is off, the image runs at `load_pa`, and the tables of `satp` map the image at
-/// its link address and its text at `load_pa` (the trampoline), so the instructions after
-/// the write, `entry` and `sp` all translate. No Rust value made before this call may be used
+/// `virt` and its text at `load_pa` (the trampoline), so the instructions after the write,
+/// `entry` and `sp` all translate. No Rust value made before this call may be used
 /// afterwards through a pointer (the hand-off is plain numbers, boot/handoff.rs).
-pub unsafe fn enter_virtual(load_pa: u64, satp: u64, entry: u64, sp: u64) -> ! {
-    let delta = KERNEL_LINK_ADDR.wrapping_sub(load_pa);
+pub unsafe fn enter_virtual(load_pa: u64, virt: u64, satp: u64, entry: u64, sp: u64) -> ! {
+    let delta = virt.wrapping_sub(load_pa);
     // SAFETY: the caller's contract above is this routine's.
     unsafe { kvas_enter_virtual(load_pa, delta, satp, entry, sp) }
 }
@@ -105,4 +106,55 @@ pub fn flush_page(va: kvas::VirtAddr) {
 pub fn flush_all() {
     // SAFETY: as above.
     unsafe { asm!("sfence.vma") };
+}
+
+/// Switches to a user address space: writes `satp` (the process's root and ASID). With
+/// `flush_all` it flushes every translation after the write (an ASID rollover, or a hart
+/// without ASIDs), as Linux's `set_mm_asid`/`set_mm_noasid` do. The kernel half is global,
+/// so the kernel's own translations stay valid across the write.
+///
+/// # Safety
+///
+/// The root of `satp` must map the kernel half exactly as the running kernel's root does.
+pub unsafe fn switch_user(satp: u64, flush_all: bool) {
+    // SAFETY: the caller vouches that the kernel half (this code, its stack) is unchanged.
+    unsafe { asm!("csrw satp, {}", in(reg) satp) };
+    if flush_all {
+        // SAFETY: only drops cached translations.
+        unsafe { asm!("sfence.vma") };
+    }
+}
+
+/// Drops this hart's cached non-global translations of `asid` (`sfence.vma x0, asid`).
+pub fn flush_asid(asid: u16) {
+    // SAFETY: `sfence.vma` only drops cached translations.
+    unsafe { asm!("sfence.vma zero, {}", in(reg) asid as u64) };
+}
+
+/// Drops this hart's cached translation of the page at `va` for `asid`.
+pub fn flush_page_asid(va: kvas::VirtAddr, asid: u16) {
+    // SAFETY: as above.
+    unsafe { asm!("sfence.vma {}, {}", in(reg) va.as_u64(), in(reg) asid as u64) };
+}
+
+/// The ASID width the hart implements: writes all ones to `satp.ASID` (same mode, same root)
+/// and counts the bits that stick, then restores `satp` (the privileged spec's probe).
+pub fn probe_asid_bits() -> u32 {
+    let back: u64;
+    // SAFETY: only the ASID changes, and every kernel mapping is global, so every
+    // translation the kernel uses stays valid; the old value is written back at once.
+    unsafe {
+        asm!(
+            "csrr {old}, satp",
+            "or {new}, {old}, {ones}",
+            "csrw satp, {new}",
+            "csrr {back}, satp",
+            "csrw satp, {old}",
+            old = out(reg) _,
+            new = out(reg) _,
+            back = out(reg) back,
+            ones = in(reg) 0xffffu64 << 44,
+        )
+    };
+    ((back >> 44) & 0xffff).count_ones()
 }

@@ -95,6 +95,16 @@ pub(crate) fn parts(split: Arm32Split, options: &Options, validate: bool) -> Res
         Some(ram) => (ram, 0),
         None => (lowmem_max, 0),
     };
+    // The image starts TEXT_OFFSET into lowmem: lowmem must hold that and at
+    // least one page of it, whatever the options (plan_unchecked too).
+    let lowmem_min = TEXT_OFFSET + PAGE_SIZE;
+    if lowmem_size < lowmem_min {
+        return Err(Error::RamTooSmall {
+            ram: lowmem_size,
+            min: lowmem_min,
+            what: "arm32 lowmem (the kernel's _text lies TEXT_OFFSET 0x8000 into it)",
+        });
+    }
     if validate && options.kernel_size.saturating_add(TEXT_OFFSET) > lowmem_size {
         return Err(Error::KernelTooLarge {
             size: options.kernel_size,

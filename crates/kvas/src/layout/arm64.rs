@@ -98,7 +98,8 @@ pub(crate) fn parts(mode: Arm64Mode, options: &Options, validate: bool) -> Resul
     }
     let (size, off) = (options.kernel_size, options.kaslr_offset);
     // kvas models KASLR only where the fixed modules window stays within ADRP reach.
-    let max_off = if kaslr { SZ_2G.saturating_sub(size) & !(SZ_2M - 1) } else { 0 };
+    // An image of unknown size (0) still starts inside the window: at most 2 GiB - 2 MiB.
+    let max_off = if kaslr { SZ_2G.saturating_sub(size.max(1)) & !(SZ_2M - 1) } else { 0 };
     check_image(validate, size, SZ_2G, "arm64 kernel image window", off, max_off)?;
 
     let mut r = RegionList::new();
@@ -128,6 +129,21 @@ pub(crate) fn parts(mode: Arm64Mode, options: &Options, validate: bool) -> Resul
         r.push(region("kernel", kimage, end, SZ_2M, "kernel image (KIMAGE_VADDR + KASLR offset)")?)?;
         end
     };
+    // An image (checked or not) must leave vmalloc some room below its end.
+    let vmalloc_end = match options.profile {
+        Profile::Linux => {
+            SZ_1G.wrapping_neg() - (((modules - page_offset) >> page_shift) << STRUCT_PAGE_SHIFT)
+        }
+        Profile::LinuxDoc => (1u64 << (va_bits - (page_shift - STRUCT_PAGE_SHIFT))).wrapping_neg(),
+    } - SZ_256M;
+    if vmalloc_start >= vmalloc_end {
+        return Err(Error::KernelTooLarge {
+            size,
+            max: vmalloc_end.saturating_sub(text_start).saturating_sub(SZ_2M),
+            window:
+                "arm64 space from KIMAGE_VADDR + KASLR offset up to vmalloc's end (vmalloc would be empty)",
+        });
+    }
     match options.profile {
         Profile::Linux => {
             let vmemmap_end = SZ_1G.wrapping_neg();

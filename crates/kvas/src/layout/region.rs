@@ -16,18 +16,30 @@ pub struct Span {
 }
 
 impl Span {
-    /// The span `[start, last]`; refuses `last < start` and the whole 64-bit space.
+    /// The span `[start, last]`; refuses an empty span (`last + 1 == start`,
+    /// [`Error::BadVirtRange`]), a reversed one ([`Error::RangeReversed`]) and the
+    /// whole 64-bit space ([`Error::WholeAddressSpace`]).
     pub const fn new(start: u64, last: u64) -> Result<Self, Error> {
-        if last < start || (start == 0 && last == u64::MAX) {
-            return Err(Error::RangeWraps { start, len: last.wrapping_sub(start).wrapping_add(1) });
+        if last < start {
+            // `last < start <= u64::MAX`, so `last + 1` does not wrap.
+            let end = last + 1;
+            if end == start {
+                return Err(Error::BadVirtRange { start, size: 0, reason: "it is empty" });
+            }
+            return Err(Error::RangeReversed { what: "virtual range", start, end });
+        }
+        if start == 0 && last == u64::MAX {
+            return Err(Error::WholeAddressSpace { what: "virtual range" });
         }
         Ok(Span { start, last })
     }
 
-    /// The span `[start, start + size)`; refuses an empty span or one that wraps.
+    /// The span `[start, start + size)`; refuses an empty span
+    /// ([`Error::BadVirtRange`]) or one that wraps past 2^64 ([`Error::RangeWraps`],
+    /// with the size given).
     pub const fn from_size(start: u64, size: u64) -> Result<Self, Error> {
         if size == 0 {
-            return Err(Error::RangeWraps { start, len: size });
+            return Err(Error::BadVirtRange { start, size, reason: "it is empty" });
         }
         match start.checked_add(size - 1) {
             Some(last) => Span::new(start, last),
@@ -228,6 +240,33 @@ mod tests {
         let b = Span::from_size(0x1fff, 0x10).unwrap();
         assert!(a.overlaps(b) && b.overlaps(a));
         assert!(!a.overlaps(Span::from_size(0x2000, 1).unwrap()));
+    }
+
+    #[test]
+    fn refused_spans_say_what_is_wrong() {
+        // Empty, reversed and whole-space spans used to be "wraps" with an invented length.
+        assert_eq!(
+            Span::from_size(0x1000, 0),
+            Err(Error::BadVirtRange { start: 0x1000, size: 0, reason: "it is empty" })
+        );
+        assert_eq!(
+            Span::from_end(0x2000, 0x2000),
+            Err(Error::BadVirtRange { start: 0x2000, size: 0, reason: "it is empty" })
+        );
+        assert_eq!(
+            Span::new(0xc000_8000, 0xc000_0fff),
+            Err(Error::RangeReversed { what: "virtual range", start: 0xc000_8000, end: 0xc000_1000 })
+        );
+        assert_eq!(
+            Span::from_end(0xc000_8000, 0xc000_1000).unwrap_err().to_string(),
+            "virtual range [0xc0008000, 0xc0001000) ends before it starts"
+        );
+        assert_eq!(
+            Span::new(0, u64::MAX).unwrap_err().to_string(),
+            "virtual range [0x0, 2^64) is the whole 64-bit address space, which no span holds"
+        );
+        // A real wrap keeps the length that was given.
+        assert_eq!(Span::from_size(u64::MAX, 2), Err(Error::RangeWraps { start: u64::MAX, len: 2 }));
     }
 
     #[test]

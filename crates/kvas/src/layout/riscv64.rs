@@ -172,6 +172,15 @@ impl Riscv64Layout {
         let pfn_align = |x: u64| (x + PAGE_SIZE - 1) & !(PAGE_SIZE - 1);
         let modules_end = pfn_align(start);
         let modules_vaddr = pfn_align(end) - SZ_2G;
+        // MODULES_VADDR = PFN_ALIGN(_end) - 2 GiB must stay below the BPF JIT
+        // region, or the modules window is empty (any mode, checked or not).
+        if pfn_align(end) - modules_end >= SZ_2G - BPF_JIT_REGION_SIZE {
+            return Err(Error::KernelTooLarge {
+                size,
+                max: SZ_2G - BPF_JIT_REGION_SIZE - PAGE_SIZE,
+                window: "riscv64 modules window (MODULES_VADDR = PFN_ALIGN(_end) - 2 GiB must lie below the BPF JIT region)",
+            });
+        }
         let bpf_start = modules_end - BPF_JIT_REGION_SIZE;
         Ok(Riscv64Layout {
             mode,

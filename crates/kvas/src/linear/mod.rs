@@ -41,7 +41,7 @@
 pub mod base;
 pub mod direct;
 
-pub use base::{choose_base, BaseRule};
+pub use base::{choose_base, BaseChoice, BaseRule};
 
 use crate::addr::{PageSize, PhysAddr, VirtAddr};
 use crate::arch::riscv::Mode;
@@ -241,8 +241,14 @@ pub fn build<F: TableFormat, M: PhysMemory>(
 impl LinearConfig {
     /// The physical base [`build`] uses for `map` in tables of `geometry`.
     pub fn choose_base(&self, map: &MemoryMap, geometry: crate::paging::Geometry) -> Result<u64, Error> {
+        self.choose(map, geometry).map(|c| c.base())
+    }
+
+    /// [`Self::choose_base`] with Linux's base next to it and what a move saves
+    /// (what `kvas map` prints).
+    pub fn choose(&self, map: &MemoryMap, geometry: crate::paging::Geometry) -> Result<BaseChoice, Error> {
         let max_level = self.max_leaf.level().min(geometry.max_leaf_level());
-        choose_base(self.base_rule, map, self.page_offset, self.size, max_level)
+        base::choose(self.base_rule, map, self.page_offset, self.size, max_level)
     }
 
     /// The end of the physical window for `base`: RAM at or above it is left out.

@@ -1,49 +1,24 @@
 //! Memory maps written as text: `BASE:SIZE[,BASE:SIZE...]`.
 //!
-//! Numbers are `0x` hex or decimal (`_` may separate digits), with an optional binary suffix `K`, `M`,
-//! `G`, `T` or `P` (upper or lower case): `0x80000000:2G,0x100000000:512M`.
+//! BASE and SIZE are in the one size grammar of [`crate::size`]: `0x` hex, or
+//! decimal with an optional binary unit `K`, `M`, `G`, `T`, `P` or `E` (`iB`
+//! may follow): `0x80000000:2G,0x100000000:512M`.
 //! Reservations may add a kind, `BASE:SIZE:no-map` (the default),
 //! `:reserved` or `:reusable`. Empty entries, zero sizes, overflow and junk are
-//! refused with the entry's position, never guessed at; a range that wraps
-//! past 2^64 or ends above 2^56 is [`Error::MemSpecRange`], with the entry and
-//! its numbers.
+//! refused with the entry's position and the text refused
+//! ([`Error::MemSpecEntry`]), never guessed at; a range that wraps past 2^64 or
+//! ends above 2^56 is [`Error::MemSpecRange`], with the entry and its numbers.
 
 use crate::phys::memory_map::{MemoryMap, ReserveKind, ReservedBy};
-use crate::Error;
+use crate::size::parse_size;
+use crate::{Error, Quoted};
 
-/// Parses a size or address: `0x` hex or decimal, optional `K/M/G/T/P` suffix
-/// (powers of 1024). `entry` names the list entry in errors.
-pub fn parse_size(text: &str, entry: usize) -> Result<u64, Error> {
-    let err = |reason| Error::BadMemSpec { entry, reason };
-    let text = text.trim();
-    let (digits, shift) = match text.as_bytes().last() {
-        Some(b'k' | b'K') => (&text[..text.len() - 1], 10),
-        Some(b'm' | b'M') => (&text[..text.len() - 1], 20),
-        Some(b'g' | b'G') => (&text[..text.len() - 1], 30),
-        Some(b't' | b'T') => (&text[..text.len() - 1], 40),
-        Some(b'p' | b'P') => (&text[..text.len() - 1], 50),
-        Some(_) => (text, 0),
-        None => return Err(err("a number is missing")),
-    };
-    let (digits, radix) = match digits.strip_prefix("0x").or_else(|| digits.strip_prefix("0X")) {
-        Some(hex) => (hex, 16),
-        None => (digits, 10),
-    };
-    if digits.chars().all(|c| c == '_') {
-        return Err(err("a number is missing its digits"));
-    }
-    let mut value: u64 = 0;
-    for c in digits.chars().filter(|&c| c != '_') {
-        let d = c.to_digit(radix).ok_or(err("not a number (use 0x hex or decimal, optional K/M/G/T/P)"))?;
-        value = value
-            .checked_mul(radix as u64)
-            .and_then(|v| v.checked_add(d as u64))
-            .ok_or(err("number does not fit in 64 bits"))?;
-    }
-    if shift > 0 && value.leading_zeros() < shift {
-        return Err(err("number does not fit in 64 bits"));
-    }
-    Ok(value << shift)
+/// Parses one BASE or SIZE of entry `entry`, quoting it when it is refused.
+fn number(text: &str, entry: usize) -> Result<u64, Error> {
+    parse_size(text).map_err(|e| match e {
+        Error::BadSize { text, reason } => Error::MemSpecEntry { entry, text, reason },
+        other => other,
+    })
 }
 
 /// One `BASE:SIZE[:KIND]` entry.
@@ -68,11 +43,11 @@ pub fn parse_list(
     }
     for (i, item) in text.split(',').enumerate() {
         let entry = i + 1;
-        let err = |reason| Error::BadMemSpec { entry, reason };
+        let err = |reason| Error::MemSpecEntry { entry, text: Quoted::new(item.trim()), reason };
         let mut parts = item.split(':');
         let base = parts.next().unwrap_or("");
         if base.trim().is_empty() {
-            return Err(err("the entry is empty (expected BASE:SIZE)"));
+            return Err(err("the entry is empty or lacks BASE (expected BASE:SIZE)"));
         }
         let size = parts.next().ok_or(err("SIZE is missing (expected BASE:SIZE)"))?;
         let kind = match parts.next().map(str::trim) {
@@ -85,8 +60,8 @@ pub fn parse_list(
         if parts.next().is_some() {
             return Err(err("too many ':' (expected BASE:SIZE[:KIND])"));
         }
-        let base = parse_size(base, entry)?;
-        let size = parse_size(size, entry)?;
+        let base = number(base, entry)?;
+        let size = number(size, entry)?;
         if size == 0 {
             return Err(err("SIZE is 0"));
         }
@@ -108,8 +83,9 @@ impl MemoryMap {
     pub fn from_text(text: &str) -> Result<MemoryMap, Error> {
         let mut map = MemoryMap::new();
         parse_list(text, |entry, e| {
-            if e.kind.is_some() {
-                return Err(Error::BadMemSpec { entry, reason: "RAM banks take no kind" });
+            if let Some(kind) = e.kind {
+                let text = Quoted::new(kind.name());
+                return Err(Error::MemSpecEntry { entry, text, reason: "RAM banks take no kind" });
             }
             map.add_ram(e.base, e.size)
         })?;
@@ -130,41 +106,41 @@ mod tests {
     use super::*;
     use crate::phys::PhysRange;
 
-    #[test]
-    fn sizes_in_every_notation() {
-        assert_eq!(parse_size("0x80000000", 1), Ok(0x8000_0000));
-        assert_eq!(parse_size("4096", 1), Ok(4096));
-        assert_eq!(parse_size("4K", 1), Ok(4096));
-        assert_eq!(parse_size("2m", 1), Ok(2 << 20));
-        assert_eq!(parse_size("0x10G", 1), Ok(16 << 30));
-        assert_eq!(parse_size("1T", 1), Ok(1 << 40));
-        assert_eq!(parse_size("2P", 1), Ok(2 << 50));
-        assert_eq!(parse_size(" 0X1f ", 1), Ok(0x1f));
-        assert_eq!(parse_size("0x1_0000_0000", 1), Ok(1 << 32));
-        assert!(parse_size("0x_", 1).is_err());
+    fn refused(text: &str) -> String {
+        MemoryMap::from_text(text).unwrap_err().to_string()
     }
 
     #[test]
-    fn bad_numbers_say_which_entry() {
-        assert_eq!(parse_size("", 3), Err(Error::BadMemSpec { entry: 3, reason: "a number is missing" }));
+    fn numbers_follow_the_one_size_grammar() {
+        let m = MemoryMap::from_text("0x80000000:2G,0x1_0000_0000:512MiB, 0x200000000:1T").unwrap();
+        assert_eq!(m.banks().iter().map(|b| b.size()).sum::<u64>(), (2 << 30) + (512 << 20) + (1 << 40));
+        // E like every other option; no unit on hex, no bare B.
+        assert!(refused("0:1E").contains("56-bit"));
         assert_eq!(
-            parse_size("0x", 2),
-            Err(Error::BadMemSpec { entry: 2, reason: "a number is missing its digits" })
+            refused("0x80000000:0x10G"),
+            "memory list, entry 1: '0x10G': not a hex number (a 0x number takes no K/M/G/T/P/E unit)"
         );
-        assert!(matches!(
-            parse_size("12Q", 1),
-            Err(Error::BadMemSpec { reason: "not a number (use 0x hex or decimal, optional K/M/G/T/P)", .. })
-        ));
-        assert!(matches!(parse_size("0xg", 1), Err(Error::BadMemSpec { .. })));
+        assert!(refused("0x80000000:1B").starts_with("memory list, entry 1: '1B': unknown unit"));
+        assert!(refused("0x80000000:1iB").starts_with("memory list, entry 1: '1iB': unknown unit"));
+    }
+
+    #[test]
+    fn bad_numbers_quote_the_entry_s_text() {
         assert_eq!(
-            parse_size("0x10000000000000000", 1),
-            Err(Error::BadMemSpec { entry: 1, reason: "number does not fit in 64 bits" })
+            refused("0x80000000:1G,0x1g0000:4K"),
+            "memory list, entry 2: '0x1g0000': not a hex number (a 0x number takes no K/M/G/T/P/E unit)"
         );
         assert_eq!(
-            parse_size("16384P", 1),
-            Err(Error::BadMemSpec { entry: 1, reason: "number does not fit in 64 bits" })
+            MemoryMap::from_text("0x80000000:12Q"),
+            Err(Error::MemSpecEntry {
+                entry: 1,
+                text: Quoted::new("12Q"),
+                reason: "unknown unit (expected K, M, G, T, P or E, optionally followed by iB)"
+            })
         );
-        assert_eq!(parse_size("16383P", 1), Ok(16383 << 50));
+        assert_eq!(refused("0:0x"), "memory list, entry 1: '0x': a number is missing its digits (use 0x hex, or decimal with an optional unit)");
+        assert_eq!(refused("0:16384P"), "memory list, entry 1: '16384P': it does not fit in 64 bits");
+        assert_eq!(refused("0:-4K"), "memory list, entry 1: '-4K': a size cannot be negative");
     }
 
     #[test]
@@ -175,24 +151,34 @@ mod tests {
 
     #[test]
     fn malformed_lists_are_refused_with_the_entry() {
-        let e = |entry, reason| Err(Error::BadMemSpec { entry, reason });
-        assert_eq!(MemoryMap::from_text(""), e(1, "the list is empty"));
-        assert_eq!(MemoryMap::from_text("0x1000"), e(1, "SIZE is missing (expected BASE:SIZE)"));
+        let e = |entry, text, reason| Err(Error::MemSpecEntry { entry, text: Quoted::new(text), reason });
+        assert_eq!(
+            MemoryMap::from_text(""),
+            Err(Error::BadMemSpec { entry: 1, reason: "the list is empty" })
+        );
+        assert_eq!(MemoryMap::from_text("0x1000"), e(1, "0x1000", "SIZE is missing (expected BASE:SIZE)"));
         assert_eq!(
             MemoryMap::from_text("0x0:4K,,0x2000:4K"),
-            e(2, "the entry is empty (expected BASE:SIZE)")
+            e(2, "", "the entry is empty or lacks BASE (expected BASE:SIZE)")
         );
-        assert_eq!(MemoryMap::from_text("0x0:4K,0x2000:0"), e(2, "SIZE is 0"));
+        assert_eq!(
+            refused("0x0:4K, :4K"),
+            "memory list, entry 2: ':4K': the entry is empty or lacks BASE (expected BASE:SIZE)"
+        );
+        assert_eq!(MemoryMap::from_text("0x0:4K,0x2000:0"), e(2, "0x2000:0", "SIZE is 0"));
         assert_eq!(
             MemoryMap::from_text("0xffffffffffff0000:1M").unwrap_err().to_string(),
             "memory list, entry 1: range of 0x100000 bytes at 0xffffffffffff0000 refused: it wraps past 2^64"
         );
-        assert_eq!(MemoryMap::from_text("0:4K:no-map"), e(1, "RAM banks take no kind"));
+        assert_eq!(MemoryMap::from_text("0:4K:no-map"), e(1, "no-map", "RAM banks take no kind"));
         assert_eq!(
             MemoryMap::from_text("0:4K:1:2"),
-            e(1, "unknown kind (expected no-map, reserved or reusable)")
+            e(1, "0:4K:1:2", "unknown kind (expected no-map, reserved or reusable)")
         );
-        assert_eq!(MemoryMap::from_text("0:4K:reserved:x"), e(1, "too many ':' (expected BASE:SIZE[:KIND])"));
+        assert_eq!(
+            MemoryMap::from_text("0:4K:reserved:x"),
+            e(1, "0:4K:reserved:x", "too many ':' (expected BASE:SIZE[:KIND])")
+        );
         // Passes the text check, fails the map's (above 2^56, or ending at 2^64
         // exactly, which does not wrap): told with the entry and the numbers.
         assert_eq!(
