@@ -9,6 +9,7 @@
 //!   TLB maintenance, the fixmap, vmalloc;
 //! - [`module`]: the module loader and the kernel's exports;
 //! - [`selftest`]: the self-tests;
+//! - [`user`]: user space: processes, system calls, uaccess, ASIDs, the user tests;
 //! - the machine: [`console`], [`csr`], [`power`], [`trap`], [`image`].
 //!
 //! The pure logic (boot info, command line, module ELF planning and relocation) lives in
@@ -31,6 +32,7 @@ mod module;
 mod power;
 mod selftest;
 mod trap;
+mod user;
 
 /// The kernel has no heap. The `object` crate (module loader) links `alloc`, but the loader
 /// uses none of its allocating paths; should one ever run, the allocation fails (null) and

@@ -74,6 +74,7 @@ pub const POINTER_FREE_STATICS: &[(&str, &str)] = &[
     ("module::exports::LOG_CALLS", "an AtomicU64 counter"),
     ("kvas_export_mailbox", "an AtomicU64 modules write"),
     ("selftest::SCRATCH", "a u8 a self-test writes"),
+    ("user::uaccess::LAST", "AtomicU64s: the last user copy's scause and stval"),
 ];
 
 /// A kernel symbol's path: `kvas_kernel::a::B` from Rust's legacy (`_ZN11kvas_kernel1a1B17h…E`)
