@@ -18,6 +18,37 @@
 //! a meaning. The low ten bits are laid out as in Sv39, so the pointer and leaf
 //! rules are those of [`crate::arch::riscv`]: a pointer has R = W = X = 0 and
 //! U = A = D = 0; RSW bit 8 marks pinned tables.
+//!
+//! The engine is the same as for the 64-bit modes: [`Sv32`]'s
+//! [`TableFormat::Entry`] is `u32`, which makes it walk 1024 entries of 10 index
+//! bits per level.
+//!
+//! ```
+//! use kvas::arch::riscv32::{Satp32, Sv32};
+//! use kvas::paging::{Attrs, PageTable};
+//! use kvas::sim::{Access, Context, Ram, Sv32Mmu, TrackingAllocator};
+//! use kvas::{PageSize, PhysAddr, VirtAddr};
+//!
+//! let ram = Ram::new();
+//! let mut frames = TrackingAllocator::new(PhysAddr::new(0x9000_0000)?, 1 << 20)?;
+//! let mut pt = PageTable::new(Sv32, &ram, &mut frames)?;
+//! // 3G/1G lowmem: 64 MiB of RAM at 0xc000_0000 in 4 MiB megapages.
+//! let lowmem = VirtAddr::new(0xc000_0000);
+//! pt.map_range(lowmem, PhysAddr::new(0x8000_0000)?, 64 << 20, Attrs::KERNEL_RW, PageSize::Size4M, &mut frames)?
+//!     .ignore(); // not live on any hart yet: no TLB to flush
+//! assert_eq!(pt.stats()?.leaves_of(PageSize::Size4M), 16);
+//! // Highmem: a page above 4 GiB of physical memory (34-bit addresses).
+//! let kmap = VirtAddr::new(0xffc0_0000);
+//! pt.map(kmap, PhysAddr::new(0x3_0000_0000)?, PageSize::Size4K, Attrs::KERNEL_RW, &mut frames)?.ignore();
+//!
+//! // What an RV32 hart does with this satp (the Sv32 oracle, not this format's code).
+//! let hart = Sv32Mmu::from_satp(Satp32 { sv32: true, asid: 1, root: pt.root() }.encode()?);
+//! let t = hart.translate(&ram, VirtAddr::new(0xc123_4567), Access::Store, Context::SUPERVISOR)?;
+//! assert_eq!((t.pa.as_u64(), t.leaf.map(|l| l.size())), (0x8123_4567, Some(4 << 20)));
+//! let t = hart.translate(&ram, VirtAddr::new(0xffc0_0abc), Access::Load, Context::SUPERVISOR)?;
+//! assert_eq!(t.pa.as_u64(), 0x3_0000_0abc);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use crate::addr::PhysAddr;
 use crate::paging::{Attrs, Geometry, Pte, Space, TableFormat};
