@@ -185,13 +185,10 @@ impl PageSize {
 
     /// The level whose leaves have this size (0 for 4 KiB, 1 for 2 and 4 MiB).
     pub const fn level(self) -> u8 {
-        match self {
-            Self::Size4K => 0,
-            Self::Size2M | Self::Size4M => 1,
-            Self::Size1G => 2,
-            Self::Size512G => 3,
-            Self::Size256T => 4,
-        }
+        // Declared in size order, one per level but for 4M, which shares
+        // level 1 with 2M: every variant from 4M on is one past its level.
+        let d = self as u8;
+        d - (d >= Self::Size4M as u8) as u8
     }
 
     /// The size of a leaf at `level` of a 512-entry table, if there is one

@@ -7,7 +7,7 @@ use kvas::arch::aarch64::{Mode as ArmMode, Range};
 use kvas::arch::riscv::Mode;
 use kvas::arch::riscv32::Sv32;
 use kvas::arch::x86_64::Mode as X86Mode;
-use kvas::paging::{Attrs, PageTable};
+use kvas::paging::{Attrs, Entry, PageTable, TableFormat};
 use kvas::sim::{Access, Ram, TrackingAllocator};
 use kvas::{Error, PageSize, PhysAddr, VirtAddr};
 
@@ -97,6 +97,22 @@ fn every_depth_of_every_architecture_builds_what_its_mmu_translates() {
     for arm in ARM {
         scenario(arm);
     }
+}
+
+/// Each format's geometry has the index width of its entry word (the
+/// contract `PageTable::new` asserts only in debug builds).
+#[test]
+fn every_format_s_geometry_matches_its_entry_width() {
+    fn width<T: Target>(target: T) {
+        let bits = <<T::F as TableFormat>::Entry as Entry>::INDEX_BITS;
+        assert_eq!(target.geometry().index_bits(), bits, "{target:?}");
+        assert_eq!(target.geometry().entries(), <<T::F as TableFormat>::Entry as Entry>::ENTRIES);
+    }
+    [Mode::Sv39, Mode::Sv48, Mode::Sv57].into_iter().for_each(width);
+    X86Mode::ALL.into_iter().for_each(width);
+    ARM.into_iter().for_each(width);
+    width(Sv32);
+    assert_eq!(kvas::arch::riscv32::GEOMETRY.index_bits(), 10);
 }
 
 /// Sv32: 4 MiB megapages and 1024-entry tables, above 4 GiB of physical

@@ -2,8 +2,8 @@
 
 use core::marker::PhantomData;
 
-use crate::paging::format::Entry;
 use crate::paging::geometry::{granularity_for, index_for};
+use crate::paging::Entry;
 
 /// One entry's share of a range: the entry index, where the share starts, how
 /// long it is, and whether it covers the entry's whole span.

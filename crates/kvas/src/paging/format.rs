@@ -61,7 +61,9 @@ pub enum Pte {
 pub trait TableFormat: Copy {
     /// The entry word: `u64` for RISC-V Sv39 and up, x86-64 and arm64, `u32`
     /// for Sv32. [`Geometry::index_bits`] of [`TableFormat::geometry`] must be
-    /// its [`Entry::INDEX_BITS`] ([`crate::paging::PageTable::new`] checks).
+    /// its [`Entry::INDEX_BITS`]: a format's contract, which each format's
+    /// tests check and [`crate::paging::PageTable::new`] asserts in debug
+    /// builds (the engine's arithmetic uses the entry's constant).
     type Entry: Entry;
 
     /// Levels and leaf levels of the mode.

@@ -25,7 +25,7 @@
 //! ```
 
 use crate::addr::{PageSize, PhysAddr, VirtAddr, PAGE_SIZE};
-use crate::paging::format::Entry;
+use crate::paging::Entry;
 use crate::Error;
 
 /// Which virtual addresses one table translates.
@@ -47,12 +47,17 @@ pub enum Space {
 ///
 /// By holding a `Geometry` the engine can rely on `1 <= levels <= MAX_LEVELS`
 /// and `max_leaf_level < levels`: [`Geometry::new`] refuses anything else.
+///
+/// The index width is not stored: a 1024-entry geometry is one whose addresses
+/// are wider than 512-entry tables of its depth could index (Sv32: 32 bits over
+/// two levels, where 512 entries index 30), which
+/// [`Geometry::with_index_bits`] requires. The value stays four bytes, as the
+/// 64-bit formats build it on every call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Geometry {
     levels: u8,
     max_leaf_level: u8,
     va_bits: u8,
-    index_bits: u8,
     space: Space,
 }
 
@@ -77,17 +82,13 @@ impl Geometry {
         if max_leaf_level >= levels {
             return Err(Error::InvalidGeometry { reason: "the largest leaf must sit below the root" });
         }
-        Ok(Self {
-            levels,
-            max_leaf_level,
-            va_bits: 12 + 9 * levels,
-            index_bits: 9,
-            space: Space::SignExtended,
-        })
+        Ok(Self { levels, max_leaf_level, va_bits: 12 + 9 * levels, space: Space::SignExtended })
     }
 
     /// A geometry of tables with `2^index_bits` entries (9 for eight-byte
     /// entries, 10 for Sv32's four-byte ones), `va_bits` wide, in `space`.
+    /// With 10 bits the address must be wider than 9-bit levels could index
+    /// (see [`Geometry`]).
     pub const fn with_index_bits(
         levels: u8,
         max_leaf_level: u8,
@@ -106,25 +107,35 @@ impl Geometry {
         if covered > 64 || va_bits as u32 > covered || va_bits as u32 <= covered - index_bits as u32 {
             return Err(Error::InvalidGeometry { reason: "the address width must need every level" });
         }
-        Ok(Self { va_bits, index_bits, space, ..g })
+        if (index_bits == 10) != (va_bits > g.va_bits) {
+            return Err(Error::InvalidGeometry {
+                reason: "1024-entry tables need more address bits than 512-entry ones could index",
+            });
+        }
+        Ok(Self { va_bits, space, ..g })
     }
 
     /// log2 of the entries per table: 9 (512 eight-byte entries) or 10 (Sv32).
     #[inline(always)]
     pub const fn index_bits(self) -> u32 {
-        self.index_bits as u32
+        // `new` sets va_bits = 12 + 9 * levels; only a 10-bit geometry exceeds it.
+        if self.va_bits as u32 > 12 + 9 * self.levels as u32 {
+            10
+        } else {
+            9
+        }
     }
 
     /// Entries per table.
     #[inline(always)]
     pub const fn entries(self) -> usize {
-        1 << self.index_bits
+        1 << self.index_bits()
     }
 
     /// log2 of the bytes one entry at `level` covers, in this geometry.
     #[inline(always)]
     pub const fn shift_of(self, level: u8) -> u32 {
-        Self::PAGE_SHIFT + self.index_bits as u32 * level as u32
+        Self::PAGE_SHIFT + self.index_bits() * level as u32
     }
 
     /// The bytes one entry at `level` covers in this geometry (4 MiB at Sv32's level 1).
@@ -144,7 +155,7 @@ impl Geometry {
         if level > self.max_leaf_level {
             return None;
         }
-        match (self.index_bits, level) {
+        match (self.index_bits(), level) {
             (10, 0) => Some(PageSize::Size4K),
             (10, 1) => Some(PageSize::Size4M),
             (10, _) => None,
@@ -262,9 +273,18 @@ impl Geometry {
 
     /// The level at which a leaf of `size` sits, if this mode allows it.
     pub const fn leaf_level(self, size: PageSize) -> Result<u8, Error> {
-        let level = size.level();
-        if level <= self.max_leaf_level && size.bytes() == self.granularity_of(level) {
-            Ok(level)
+        if size.bytes() != self.granularity_of(size.level()) {
+            // A size of the other index width (2 MiB in Sv32, 4 MiB elsewhere).
+            return Err(Error::UnsupportedPageSize { size, levels: self.levels });
+        }
+        self.leaf_level_of_width(size)
+    }
+
+    /// [`Geometry::leaf_level`] of a `size` the caller knows to be one of this
+    /// index width's (the engine tests that with its format's constants).
+    pub(crate) const fn leaf_level_of_width(self, size: PageSize) -> Result<u8, Error> {
+        if size.level() <= self.max_leaf_level {
+            Ok(size.level())
         } else {
             Err(Error::UnsupportedPageSize { size, levels: self.levels })
         }
@@ -274,7 +294,14 @@ impl Geometry {
     /// aligned to it and canonical. Returns the leaf's level.
     #[inline(always)]
     pub fn check_page(self, va: VirtAddr, size: PageSize) -> Result<u8, Error> {
-        let level = self.leaf_level(size)?;
+        self.leaf_level(size)?;
+        self.check_page_of_width(va, size)
+    }
+
+    /// [`Geometry::check_page`] of a `size` of this index width.
+    #[inline(always)]
+    pub(crate) fn check_page_of_width(self, va: VirtAddr, size: PageSize) -> Result<u8, Error> {
+        let level = self.leaf_level_of_width(size)?;
         if !va.is_aligned(size.bytes()) {
             return Err(Error::Misaligned {
                 what: "virtual address",
@@ -442,6 +469,29 @@ mod tests {
         // Ranges in a one-half space: no hole to cross, the top is the end.
         assert_eq!(check_range(upper, VirtAddr::new(0xffff_ffff_ffff_f000), 4096), Ok(()));
         assert!(check_range(lower, VirtAddr::new(0x0000_ffff_ffff_f000), 8192).is_err());
+    }
+
+    #[test]
+    fn ten_bit_levels_for_four_byte_entries() {
+        let sv32 = Geometry::with_index_bits(2, 1, 10, 32, Space::Lower).unwrap();
+        assert_eq!((sv32.index_bits(), sv32.entries(), sv32.va_bits()), (10, 1024, 32));
+        assert_eq!(
+            (sv32.granularity_of(1), sv32.index_of(0xffc0_1000, 1), sv32.index_of(0xffc0_1000, 0)),
+            (4 << 20, 1023, 1)
+        );
+        assert_eq!((sv32.page_size(1), sv32.page_size(2)), (Some(PageSize::Size4M), None));
+        assert_eq!(sv32.leaf_level(PageSize::Size4M), Ok(1));
+        assert!(sv32.leaf_level(PageSize::Size2M).is_err(), "no 2 MiB leaves in Sv32");
+        assert_eq!(sv32.page_sizes().collect::<Vec<_>>(), [PageSize::Size4K, PageSize::Size4M]);
+        assert_eq!(sv32.largest_leaf(VirtAddr::new(0xc000_0000), PhysAddr::ZERO, 4 << 20), 1);
+        assert_eq!(sv32.largest_leaf(VirtAddr::new(0xc020_0000), PhysAddr::ZERO, 4 << 20), 0);
+        // 512-entry geometries: 9 bits, no 4 MiB leaves.
+        assert_eq!((SV39.index_bits(), SV39.entries(), SV39.page_size(1)), (9, 512, Some(PageSize::Size2M)));
+        assert!(SV39.leaf_level(PageSize::Size4M).is_err());
+        // A 10-bit geometry must need its width: 30 bits fit 9-bit levels.
+        assert!(Geometry::with_index_bits(2, 1, 10, 30, Space::Lower).is_err());
+        assert!(Geometry::with_index_bits(2, 1, 11, 34, Space::Lower).is_err());
+        assert_eq!(Geometry::with_index_bits(3, 2, 9, 39, Space::SignExtended), Ok(SV39));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Walking every table and leaf in address order, with no heap.
 
-use crate::paging::format::Entry;
 use crate::paging::geometry::shift_for;
+use crate::paging::Entry;
 use crate::paging::{Geometry, Mapping, PageTable, PhysMemory, Pte, TableFormat};
 use crate::{Error, PhysAddr};
 

@@ -14,12 +14,12 @@ use core::marker::PhantomData;
 
 use crate::addr::{PageSize, PhysAddr, VirtAddr, PAGE_SIZE};
 use crate::paging::chunks::Chunks;
-use crate::paging::format::Entry;
 use crate::paging::geometry::check_range;
 use crate::paging::geometry::{granularity_for, index_for};
 use crate::paging::reserve::Reserve;
 use crate::paging::table::HINT_LEVELS;
-use crate::paging::{Attrs, Flush, FrameAllocator, PageTable, PhysMemory, Pte, TableFormat};
+use crate::paging::Entry;
+use crate::paging::{Attrs, Flush, FrameAllocator, Geometry, PageTable, PhysMemory, Pte, TableFormat};
 use crate::Error;
 
 /// One range request, passed down the recursion, for tables of `E` entries.
@@ -124,6 +124,18 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         self.map_walk(va, pa, size, attrs, alloc)
     }
 
+    /// [`Geometry::check_page`](crate::paging::Geometry::check_page) with the
+    /// entry width's test on the format's constants, so that for a constant
+    /// `size` it folds away.
+    #[inline(always)]
+    pub(super) fn check_page(&self, va: VirtAddr, size: PageSize) -> Result<u8, Error> {
+        let g = self.format.geometry();
+        if size.bytes() != granularity_for::<F::Entry>(size.level()) {
+            return Err(Error::UnsupportedPageSize { size, levels: g.levels() });
+        }
+        g.check_page_of_width(va, size)
+    }
+
     /// [`PageTable::map`] of a 4 KiB page whose level-1 table, `upper`, the
     /// level-1 hint knows, and whose level-1 entry is not a pointer: makes the
     /// level-0 table if the entry is free. Anything else in the way goes to
@@ -165,7 +177,7 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         attrs: Attrs,
         alloc: &mut impl FrameAllocator,
     ) -> Result<Flush, Error> {
-        let leaf_level = self.format.geometry().check_page(va, size)?;
+        let leaf_level = self.check_page(va, size)?;
         if !pa.is_aligned(size.bytes()) {
             return Err(Error::Misaligned {
                 what: "physical address",
@@ -283,9 +295,14 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         if len == 0 {
             return Ok(Flush::none());
         }
-        // The largest leaf no larger than `max` (Sv32's level 1 is 4 MiB, not 2).
+        // The largest leaf no larger than `max`. With 512 entries per table a
+        // size's level is that; with 1024 (Sv32) level 1 is 4 MiB, too large
+        // for a `max` of 2 MiB. (The test compiles away for 512-entry formats.)
         let mut max_leaf = max.level().min(g.max_leaf_level());
-        if max_leaf > 0 && granularity_for::<F::Entry>(max_leaf) > max.bytes() {
+        if <F::Entry as Entry>::INDEX_BITS > Geometry::INDEX_BITS
+            && max_leaf > 0
+            && granularity_for::<F::Entry>(max_leaf) > max.bytes()
+        {
             max_leaf -= 1;
         }
         let req = Request { attrs, max_leaf, entry: PhantomData };

@@ -48,7 +48,7 @@ mod unmap;
 pub use attrs::Attrs;
 pub use cursor::TranslateCursor;
 pub use flush::Flush;
-pub use format::{Pte, TableFormat};
+pub use format::{Entry, Pte, TableFormat};
 pub use frame::FrameAllocator;
 pub use geometry::{Geometry, Space};
 pub use memory::{OffsetMemory, PhysMemory};

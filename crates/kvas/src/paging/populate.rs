@@ -10,9 +10,9 @@
 
 use crate::addr::{PhysAddr, VirtAddr};
 use crate::paging::chunks::Chunks;
-use crate::paging::format::Entry;
 use crate::paging::geometry::check_range;
 use crate::paging::reserve::Reserve;
+use crate::paging::Entry;
 use crate::paging::{FrameAllocator, PageTable, PhysMemory, Pte, TableFormat};
 use crate::Error;
 

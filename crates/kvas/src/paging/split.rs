@@ -7,8 +7,8 @@
 
 use crate::addr::{PhysAddr, VirtAddr};
 use crate::paging::chunks::Chunks;
-use crate::paging::format::Entry;
 use crate::paging::reserve::Reserve;
+use crate::paging::Entry;
 use crate::paging::{Attrs, PageTable, PhysMemory, Pte, TableFormat};
 use crate::Error;
 

@@ -14,9 +14,9 @@
 //! `READ_ONCE`/`WRITE_ONCE`: a hardware walker may read them at any time.
 
 use crate::addr::{PageSize, PhysAddr, VirtAddr};
-use crate::paging::format::Entry;
 use crate::paging::geometry::{granularity_for, index_for, shift_for};
 use crate::paging::iter::Visit;
+use crate::paging::Entry;
 use crate::paging::{Attrs, FrameAllocator, Geometry, PhysMemory, Pte, TableFormat};
 use crate::Error;
 
@@ -148,11 +148,9 @@ impl TableStats {
 impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
     /// An empty table: takes one frame for the root and clears it.
     pub fn new(format: F, mem: M, alloc: &mut impl FrameAllocator) -> Result<Self, Error> {
-        if format.geometry().index_bits() != <F::Entry as Entry>::INDEX_BITS {
-            return Err(Error::InvalidGeometry {
-                reason: "the geometry's entries per table differ from the format's",
-            });
-        }
+        // The format's contract (see `TableFormat::Entry`); each format's tests
+        // check it, and a debug build here.
+        debug_assert_eq!(format.geometry().index_bits(), <F::Entry as Entry>::INDEX_BITS);
         let root =
             alloc.allocate_frame().ok_or(Error::OutOfFrames { va: VirtAddr::ZERO, needed: 1, got: 0 })?;
         if !root.is_aligned(crate::PAGE_SIZE) {

@@ -2,11 +2,11 @@
 
 use crate::addr::{PageSize, PhysAddr, VirtAddr, PAGE_SIZE};
 use crate::paging::chunks::Chunks;
-use crate::paging::format::Entry;
 use crate::paging::geometry::check_range;
 use crate::paging::geometry::index_for;
 use crate::paging::reserve::Reserve;
 use crate::paging::split::Holes;
+use crate::paging::Entry;
 use crate::paging::{Flush, FrameAllocator, Geometry, PageTable, PhysMemory, Pte, TableFormat};
 use crate::Error;
 
@@ -51,7 +51,7 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         size: PageSize,
         alloc: &mut impl FrameAllocator,
     ) -> Result<Flush, Error> {
-        let leaf_level = self.format.geometry().check_page(va, size)?;
+        let leaf_level = self.check_page(va, size)?;
         let (table, level, raw) = self.walk_remembering(va, leaf_level);
         if level == leaf_level && self.format.leaf(raw, level).is_some() {
             let idx = index_for::<F::Entry>(va.as_u64(), level);
