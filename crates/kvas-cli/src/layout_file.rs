@@ -20,6 +20,7 @@
 use std::path::Path;
 
 use kvas::layout::{plan_unchecked, Kasan, Layout, Options, Profile, Region, RegionList, Span};
+use kvas::sizes::SZ_16M;
 use serde::de::{self, Deserializer};
 use serde::Deserialize;
 
@@ -137,7 +138,7 @@ pub fn read(text: &str) -> Result<Layout, String> {
 
 /// The largest layout file read: a layout is a few KiB; a file past this (or
 /// a device such as `/dev/zero`) is refused before it can take the memory.
-pub const MAX_FILE_BYTES: u64 = 16 << 20;
+pub const MAX_FILE_BYTES: u64 = SZ_16M;
 
 /// Reads the layout file at `path`; errors start with the path.
 pub fn read_path(path: &Path) -> Result<Layout, String> {

@@ -2,12 +2,10 @@
 //! by the engine in simulated RAM and walked, level by level, by the oracle MMU.
 
 use kvas::arch::riscv::{Mode, Riscv, Satp};
+use kvas::layout::riscv64::KERNEL_LINK_ADDR;
 use kvas::paging::{Attrs, Geometry, PageTable, Pte, TableFormat};
 use kvas::sim::{Access, Context, Mmu, Ram, TrackingAllocator};
 use kvas::{Error, PageSize, PhysAddr, VirtAddr};
-
-/// The kernel's link address on every 64-bit RISC-V mode.
-const KERNEL_LINK_ADDR: u64 = 0xffff_ffff_8000_0000;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("kvas: one page-table engine, depth chosen at run time\n");

@@ -51,6 +51,7 @@ pub mod phys;
 #[cfg(feature = "std")]
 pub mod sim;
 pub mod size;
+pub mod sizes;
 pub mod vm;
 
 pub use addr::{PageSize, PhysAddr, VirtAddr, PAGE_SIZE};

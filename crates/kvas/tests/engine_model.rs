@@ -35,7 +35,7 @@ use proptest::prelude::*;
 mod engine_targets;
 use engine_targets::{Target, ARM};
 
-const PAGE: u64 = 4096;
+use kvas::sizes::PAGE_SIZE as PAGE;
 
 /// One virtual range of the model: `[start, end)` → `pa`.., with `attrs`.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -21,7 +21,7 @@ use kvas::vm::{ModulesWindow, RangeAllocator, VirtRange, VmArea, Vmalloc, BPF_WI
 use kvas::{Error, VirtAddr};
 use proptest::prelude::*;
 
-const PAGE: u64 = 4096;
+use kvas::sizes::PAGE_SIZE as PAGE;
 /// Pool size of the allocators under test: small enough to run out sometimes.
 const NODES: usize = 24;
 /// The page number just past the address space.

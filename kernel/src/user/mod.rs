@@ -21,9 +21,9 @@ pub mod uaccess;
 
 use kvas::arch::riscv::Satp;
 use kvas::paging::FrameAllocator;
+use kvas::sizes::SZ_2M;
 use kvas_kernel_core::user::asid::Asids;
 use kvas_kernel_core::user::cpio;
-use kvas_kernel_core::user::frames::BLOCK;
 
 use crate::kprintln;
 use crate::mm::{mmu, KernelSpace};
@@ -75,7 +75,7 @@ fn carve_pool(space: &mut KernelSpace) -> Option<Pool> {
             let Some(pa) = frames.allocate_frame().map(|f| f.as_u64()) else { break };
             if got > 0 && pa == start + got * 4096 {
                 got += 1;
-            } else if pa % BLOCK == 0 {
+            } else if pa % SZ_2M == 0 {
                 (start, got) = (pa, 1);
             } else {
                 got = 0;

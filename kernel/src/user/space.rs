@@ -6,9 +6,10 @@
 
 use kvas::arch::riscv::{Mode, Riscv, Satp};
 use kvas::paging::{Attrs, OffsetMemory, PageTable};
+use kvas::sizes::PAGE_SIZE;
 use kvas::{Error, PageSize, PhysAddr, VirtAddr};
 use kvas_kernel_core::user::asid::Asids;
-use kvas_kernel_core::user::frames::{FramePool, FRAME};
+use kvas_kernel_core::user::frames::FramePool;
 use kvas_kernel_core::user::syscall::prot;
 use kvas_kernel_core::user::vmas::{huge_block, Access, Area, Areas, Refusal, UserLayout};
 
@@ -139,8 +140,8 @@ impl AddressSpace {
                 Ok(pa)
             }
             Err(e) => {
-                for i in 0..size.bytes() / FRAME {
-                    pool.free(pa + i * FRAME);
+                for i in 0..size.bytes() / PAGE_SIZE {
+                    pool.free(pa + i * PAGE_SIZE);
                 }
                 Err(e)
             }
@@ -182,7 +183,7 @@ impl AddressSpace {
                 return Ok(());
             }
         }
-        let page = addr & !(FRAME - 1);
+        let page = addr & !(PAGE_SIZE - 1);
         self.map_fresh(page, PageSize::Size4K, area.prot, pool).map_err(|_| Refusal::Unmapped)?;
         self.faults_4k += 1;
         Ok(())
@@ -198,12 +199,12 @@ impl AddressSpace {
                     let base = va & !(leaf - 1);
                     let upto = (base + leaf).min(end);
                     let pa0 = t.pa.as_u64() - (va - base);
-                    for p in (va..upto).step_by(FRAME as usize) {
+                    for p in (va..upto).step_by(PAGE_SIZE as usize) {
                         pool.free(pa0 + (p - base));
                     }
                     upto - va
                 }
-                Err(_) => FRAME,
+                Err(_) => PAGE_SIZE,
             };
             va += step;
         }
@@ -240,7 +241,7 @@ impl AddressSpace {
                     }
                     va = upto;
                 }
-                Err(_) => va += FRAME,
+                Err(_) => va += PAGE_SIZE,
             }
         }
         self.flush_all();

@@ -18,10 +18,9 @@
 use crate::layout::plan::{check_ram, region, LayoutParts, Reach};
 use crate::layout::region::{RegionList, Span};
 use crate::layout::target::{Arm32Split, Kasan, Options, Target};
+use crate::sizes::{PAGE_SIZE, SZ_1M};
 use crate::Error;
 
-const PAGE_SIZE: u64 = 4096;
-const SZ_1M: u64 = 1 << 20;
 const PMD_SIZE: u64 = 2 * SZ_1M;
 /// `VMALLOC_END`.
 pub const VMALLOC_END: u64 = 0xff80_0000;

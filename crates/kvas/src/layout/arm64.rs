@@ -14,15 +14,9 @@
 use crate::layout::plan::{check_image, check_ram, place_image, region, LayoutParts, Reach};
 use crate::layout::region::{RegionList, Span};
 use crate::layout::target::{Arm64Mode, Options, Profile, Target};
+use crate::sizes::{SZ_16M, SZ_1G, SZ_256M, SZ_2G, SZ_2M, SZ_32M, SZ_8M};
 use crate::Error;
 
-const SZ_2M: u64 = 2 << 20;
-const SZ_8M: u64 = 8 << 20;
-const SZ_16M: u64 = 16 << 20;
-const SZ_32M: u64 = 32 << 20;
-const SZ_256M: u64 = 256 << 20;
-const SZ_1G: u64 = 1 << 30;
-const SZ_2G: u64 = 2 << 30;
 /// `sizeof(struct page)`, as a shift (`STRUCT_PAGE_MAX_SHIFT`).
 const STRUCT_PAGE_SHIFT: u32 = 6;
 /// `MAX_FDT_SIZE` (`asm/boot.h`).

@@ -3,6 +3,7 @@
 use crate::layout::region::{Region, RegionList, Span};
 use crate::layout::target::{Options, Target};
 use crate::layout::{arm32, arm64, riscv32, riscv64, x86_64};
+use crate::sizes::SZ_2M;
 use crate::Error;
 
 /// How far a module's code can reach the kernel's, per architecture.
@@ -229,7 +230,6 @@ pub(crate) fn check_image(
     off: u64,
     max_off: u64,
 ) -> Result<(), Error> {
-    const SZ_2M: u64 = 2 << 20;
     if !validate {
         return Ok(());
     }

@@ -18,9 +18,9 @@ use crate::layout::plan::{check_ram, region, LayoutParts, Reach};
 use crate::layout::region::{RegionList, Span};
 use crate::layout::riscv32_split;
 use crate::layout::target::{Kasan, Options, Target};
+use crate::sizes::PAGE_SIZE;
 use crate::Error;
 
-const PAGE_SIZE: u64 = 4096;
 const PGDIR_SIZE: u64 = 4 << 20;
 
 /// `PAGE_OFFSET` on riscv32.

@@ -36,11 +36,11 @@ use crate::layout::plan::{check_ram, region, LayoutParts};
 use crate::layout::region::{RegionList, Span};
 use crate::layout::riscv32::{PHYS_LIMIT, REACH};
 use crate::layout::target::{Options, Target, Vmsplit};
+use crate::sizes::{PAGE_SIZE, SZ_4M};
 use crate::Error;
 
-const PAGE_SIZE: u64 = 4096;
 /// `PGDIR_SIZE`: what one Sv32 root entry maps (a 4 MiB megapage).
-pub const PGDIR_SIZE: u64 = 4 << 20;
+pub const PGDIR_SIZE: u64 = SZ_4M;
 /// The start of the top 256 MiB that every split and every address space share.
 pub const SHARED_START: u64 = 0xf000_0000;
 /// The size of that shared top: seed 001's "256MB for vmalloc, including the kernel".

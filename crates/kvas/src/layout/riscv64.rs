@@ -15,12 +15,8 @@ use crate::arch::riscv::Mode;
 use crate::layout::plan::{check_image, place_image, LayoutParts, Reach};
 use crate::layout::region::{Region, RegionList, Span};
 use crate::layout::target::{Kasan, Options, Target};
+use crate::sizes::{PAGE_SIZE, SZ_128M, SZ_16M, SZ_1G, SZ_2G, SZ_2M};
 use crate::Error;
-
-const SZ_2M: u64 = 2 << 20;
-const SZ_1G: u64 = 1 << 30;
-const SZ_2G: u64 = 2 << 30;
-const PAGE_SIZE: u64 = 4096;
 
 /// `ADDRESS_SPACE_END`: the last address.
 pub const ADDRESS_SPACE_END: u64 = u64::MAX;
@@ -35,9 +31,9 @@ pub const PMD_SIZE: u64 = SZ_2M;
 /// never crosses a 1 GiB boundary.
 pub const PUD_SIZE: u64 = SZ_1G;
 /// `BPF_JIT_REGION_SIZE`.
-pub const BPF_JIT_REGION_SIZE: u64 = 128 << 20;
+pub const BPF_JIT_REGION_SIZE: u64 = SZ_128M;
 /// `PCI_IO_SIZE`.
-pub const PCI_IO_SIZE: u64 = 16 << 20;
+pub const PCI_IO_SIZE: u64 = SZ_16M;
 /// `FIXADDR_SIZE` on 64-bit: `PMD_SIZE + FIX_FDT_SIZE` (`FIX_FDT_SIZE = MAX_FDT_SIZE + 2M`).
 pub const FIXADDR_SIZE: u64 = PMD_SIZE + (PMD_SIZE + SZ_2M);
 /// `STRUCT_PAGE_MAX_SHIFT` for a 64-byte `struct page`.

@@ -16,11 +16,8 @@
 use crate::layout::plan::{check_image, check_ram, place_image, region, LayoutParts, Reach};
 use crate::layout::region::{RegionList, Span};
 use crate::layout::target::{Kasan, Options, Target, X86Mode};
+use crate::sizes::{PAGE_SIZE, SZ_1T, SZ_2M};
 use crate::Error;
-
-const SZ_2M: u64 = 2 << 20;
-const SZ_1T: u64 = 1 << 40;
-const PAGE_SIZE: u64 = 4096;
 
 /// `__START_KERNEL_map`: the kernel text mapping, mapped to physical address 0.
 pub const START_KERNEL_MAP: u64 = 0xffff_ffff_8000_0000;

@@ -24,6 +24,7 @@ use crate::arch::{aarch64, x86_64};
 use crate::linear::{choose_base, for_each_piece, BaseRule, LinearConfig, LinearMap};
 use crate::paging::{Attrs, Flush, FrameAllocator, PageTable, PhysMemory, TableFormat};
 use crate::phys::{MemoryMap, PhysRange, PHYS_END};
+use crate::sizes::{SZ_1G, SZ_1M};
 use crate::Error;
 
 /// Whose choices place the map and pick its leaves.
@@ -62,9 +63,9 @@ pub struct DirectMap {
 }
 
 /// Linux's `ARM64_MEMSTART_ALIGN` with 4 KiB pages (`PUD_SHIFT`).
-const ARM64_MEMSTART_ALIGN: u64 = 1 << 30;
+const ARM64_MEMSTART_ALIGN: u64 = SZ_1G;
 /// Linux's `ISA_END_ADDRESS`.
-const ISA_END: u64 = 1 << 20;
+const ISA_END: u64 = SZ_1M;
 
 impl DirectMap {
     /// The x86-64 direct map of `map` in `mode`.
