@@ -19,8 +19,9 @@
 
 use std::path::Path;
 
-use kvas::layout::{plan_unchecked, Kasan, Layout, Options, Profile, Region, RegionList, Span};
+use kvas::layout::{plan_unchecked, Kasan, Layout, Options, Profile, Region, RegionList};
 use kvas::sizes::SZ_16M;
+use kvas::{VirtAddr, VirtRange};
 use serde::de::{self, Deserializer};
 use serde::Deserialize;
 
@@ -180,7 +181,7 @@ fn regions(list: &[RegionFile], template: &Layout) -> Result<RegionList, String>
         if end < start {
             return Err(format!("{at}: end {end:#018x} is below start {start:#018x}"));
         }
-        let span = Span::new(start, end).map_err(|_| {
+        let span = VirtRange::from_last(VirtAddr::new(start), VirtAddr::new(end)).map_err(|_| {
             format!("{at}: [{start:#018x}, {end:#018x}] is the whole 64-bit space, which no region can be")
         })?;
         if let Some(size) = r.size.filter(|&s| s != span.size()) {

@@ -48,6 +48,7 @@ pub mod layout;
 pub mod linear;
 pub mod paging;
 pub mod phys;
+pub mod range;
 #[cfg(feature = "std")]
 pub mod sim;
 pub mod size;
@@ -56,3 +57,4 @@ pub mod vm;
 
 pub use addr::{PageSize, PhysAddr, VirtAddr, PAGE_SIZE};
 pub use error::{Error, Quoted, QUOTED_MAX};
+pub use range::VirtRange;

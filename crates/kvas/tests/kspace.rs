@@ -82,7 +82,7 @@ fn the_kernel_space_is_w_xor_x_everywhere_including_every_linear_alias() {
             assert!(can(va, Access::Store) && !can(va, Access::Fetch), "{mode}: {pa:#x}");
         }
         // The fixmap: device page RW, window slot RW, DTB window R only.
-        let fix = spec.layout.fixmap().start();
+        let fix = spec.layout.fixmap().start().as_u64();
         assert!(can(fix, Access::Store) && !can(fix, Access::Fetch));
         assert!(can(fix + 0x1000, Access::Store));
         assert!(can(fix + (2 << 20), Access::Load) && !can(fix + (2 << 20), Access::Store));

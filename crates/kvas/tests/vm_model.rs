@@ -17,8 +17,8 @@
 
 use std::collections::BTreeMap;
 
-use kvas::vm::{ModulesWindow, RangeAllocator, VirtRange, VmArea, Vmalloc, BPF_WINDOW_SIZE};
-use kvas::{Error, VirtAddr};
+use kvas::vm::{ModulesWindow, RangeAllocator, VmArea, Vmalloc, BPF_WINDOW_SIZE};
+use kvas::{Error, VirtAddr, VirtRange};
 use proptest::prelude::*;
 
 use kvas::sizes::PAGE_SIZE as PAGE;

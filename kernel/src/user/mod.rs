@@ -50,7 +50,7 @@ pub fn asid_bits(cap: Option<u32>) -> (u32, u32) {
 
 /// TASK_SIZE of the running mode: the end of kvas::layout's user region.
 pub fn task_size(space: &KernelSpace) -> u64 {
-    space.layout().user().end()
+    space.layout().user().end().as_u64()
 }
 
 /// Prints the serial contract's user-space line.

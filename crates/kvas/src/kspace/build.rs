@@ -212,8 +212,8 @@ impl<'m> Plan<'m> {
         let fix = layout.fixmap();
         let fixmap = &spec.fixmap;
         if fixmap.device.is_some() || fixmap.window_slot || fixmap.dtb.is_some() {
-            step(built, RegionKind::Fixmap, fix.start(), fix.size(), pt, frames, |s| {
-                map_fixmap(s, spec, fix.start())
+            step(built, RegionKind::Fixmap, fix.start().as_u64(), fix.size(), pt, frames, |s| {
+                map_fixmap(s, spec, fix.start().as_u64())
             })?;
         }
         let mut linear_map = None;
@@ -246,8 +246,8 @@ impl<'m> Plan<'m> {
             for (kind, span) in
                 [(RegionKind::Vmalloc, layout.vmalloc()), (RegionKind::Modules, layout.modules_window())]
             {
-                step(built, kind, span.start(), span.size(), pt, frames, |s| {
-                    s.pt.populate(VirtAddr::new(span.start()), span.size(), level, s.frames).map(|_| ())
+                step(built, kind, span.start().as_u64(), span.size(), pt, frames, |s| {
+                    s.pt.populate(span.start(), span.size(), level, s.frames).map(|_| ())
                 })?;
             }
         }

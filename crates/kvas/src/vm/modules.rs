@@ -19,10 +19,10 @@
 //! BPF — with a guard page after each area, as every Linux vmalloc area has.
 
 use crate::addr::{VirtAddr, PAGE_SIZE};
-use crate::layout::{Riscv64Layout, Span};
+use crate::layout::Riscv64Layout;
+use crate::range::VirtRange;
 use crate::Error;
 
-use super::range::VirtRange;
 use super::range_alloc::{window_pages, WHOLE_SPACE};
 use super::vmalloc::{VmArea, Vmalloc};
 
@@ -72,15 +72,15 @@ impl<const N: usize> ModulesWindow<N> {
         self.bpf.reset(bpf_start, modules_end)
     }
 
-    /// The whole modules window of a layout [`Span`] (BPF included).
-    pub const fn from_span(window: Span) -> Result<Self, Error> {
-        Self::new(VirtAddr::new(window.start()), VirtAddr::new(window.end()))
+    /// The whole modules window `window` (BPF included), as a layout gives it.
+    pub const fn from_range(window: VirtRange) -> Result<Self, Error> {
+        Self::new(window.start(), window.end())
     }
 
     /// The modules window of a riscv64 layout: [`Riscv64Layout::modules`] for
     /// modules, [`Riscv64Layout::bpf`] for BPF.
     pub fn from_layout(layout: &Riscv64Layout) -> Result<Self, Error> {
-        Self::from_span(layout.modules_window())
+        Self::from_range(layout.modules_window())
     }
 
     /// Allocates at least `size` bytes (rounded up to pages) for a module, at the
@@ -266,7 +266,7 @@ mod tests {
                 let w = ModulesWindow::<4>::from_layout(&layout).unwrap();
                 for (part, span) in [(w.modules(), layout.modules()), (w.bpf(), layout.bpf())] {
                     let r = part.window();
-                    assert_eq!((r.start().as_u64(), r.last().as_u64()), (span.start(), span.last()));
+                    assert_eq!(r, span);
                 }
             }
         }
