@@ -6,14 +6,18 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use kvas::sizes::{PAGE_SIZE, SZ_2M};
-
 use crate::arena;
 use crate::clock::Stopwatch;
 use crate::subject::{Ops, Subject};
 
 /// 4 KiB pages in the 1 GiB that the per-page workloads map.
 pub const PAGES: u64 = 262_144;
+/// A 4 KiB page.
+pub use kvas::sizes::PAGE_SIZE as PAGE;
+/// A 1 GiB page.
+pub use kvas::sizes::SZ_1G as PAGE_1G;
+/// A 2 MiB page.
+pub use kvas::sizes::SZ_2M as PAGE_2M;
 /// Where the per-page workloads map: a 1 GiB-aligned kernel address inside
 /// the upper half of every mode here (Sv39 and aarch64's 39-bit upper range
 /// start at `0xffff_ffc0_0000_0000` and `0xffff_ff80_0000_0000`).
@@ -26,11 +30,11 @@ pub const TRANSLATE_OFFSET: u64 = 0x123;
 /// `map-linear-64g`: 64 GiB of RAM at 0x8000_0000, the first 2 MiB held by
 /// firmware (as OpenSBI holds them on QEMU `virt`), mapped at Linux's Sv39
 /// `PAGE_OFFSET`: 511 leaves of 2 MiB up to the first 1 GiB boundary, then 63 of 1 GiB.
-pub const LINEAR_PA: u64 = 0x8000_0000 + SZ_2M;
+pub const LINEAR_PA: u64 = 0x8000_0000 + PAGE_2M;
 /// Virtual start of the linear map (`PAGE_OFFSET` + 2 MiB).
-pub const LINEAR_VA: u64 = 0xffff_ffd6_0000_0000 + SZ_2M;
+pub const LINEAR_VA: u64 = 0xffff_ffd6_0000_0000 + PAGE_2M;
 /// Length of the linear map.
-pub const LINEAR_LEN: u64 = (64 << 30) - SZ_2M;
+pub const LINEAR_LEN: u64 = (64 << 30) - PAGE_2M;
 /// Seed of the `translate-rand` permutation.
 pub const SEED: u64 = 0x6b76_6173_6265_6e63;
 
@@ -179,7 +183,7 @@ pub const STRETCH: u64 = 8192;
 
 /// The sum of physical addresses a full translate pass must produce.
 fn expected_translate_sum() -> u64 {
-    (0..PAGES).fold(0u64, |sum, i| sum.wrapping_add(PA_BASE + i * PAGE_SIZE + TRANSLATE_OFFSET))
+    (0..PAGES).fold(0u64, |sum, i| sum.wrapping_add(PA_BASE + i * PAGE + TRANSLATE_OFFSET))
 }
 
 /// Maps the 1 GiB page by page, untimed (the setup of the translate and unmap
@@ -239,7 +243,7 @@ fn map_pages_timed<S: Subject>(subject: &mut S, watch: &mut Stopwatch) -> u64 {
         failed += watch.time(STRETCH, || {
             let mut failed = 0;
             for i in first..first + STRETCH {
-                failed += !ops.map_4k(VA_BASE + i * PAGE_SIZE, PA_BASE + i * PAGE_SIZE) as u64;
+                failed += !ops.map_4k(VA_BASE + i * PAGE, PA_BASE + i * PAGE) as u64;
             }
             failed
         });
@@ -247,7 +251,7 @@ fn map_pages_timed<S: Subject>(subject: &mut S, watch: &mut Stopwatch) -> u64 {
     failed
 }
 
-/// Translates `VA_BASE + page * PAGE_SIZE + TRANSLATE_OFFSET` for each page of
+/// Translates `VA_BASE + page * PAGE + TRANSLATE_OFFSET` for each page of
 /// each stretch (of [`STRETCH`] pages), timing each stretch; returns the sum of
 /// the physical addresses and the count of pages that did not translate.
 fn translate_timed<S: Subject, I: Iterator<Item = u64>>(
@@ -260,7 +264,7 @@ fn translate_timed<S: Subject, I: Iterator<Item = u64>>(
         let (s, m) = watch.time(STRETCH, || {
             let (mut sum, mut missing) = (0u64, 0u64);
             for page in stretch {
-                match subject.translate(VA_BASE + page * PAGE_SIZE + TRANSLATE_OFFSET) {
+                match subject.translate(VA_BASE + page * PAGE + TRANSLATE_OFFSET) {
                     Some(pa) => sum = sum.wrapping_add(pa),
                     None => missing += 1,
                 }
@@ -305,14 +309,14 @@ fn round<S: Subject>(
                     failed += watch.time(STRETCH, || {
                         let mut failed = 0;
                         for i in first..first + STRETCH {
-                            failed += !ops.unmap_4k(VA_BASE + i * PAGE_SIZE) as u64;
+                            failed += !ops.unmap_4k(VA_BASE + i * PAGE) as u64;
                         }
                         failed
                     });
                 }
             }
             check("unmap", failed, PAGES)?;
-            if let Some(pa) = subject.translate(VA_BASE + 77 * PAGE_SIZE) {
+            if let Some(pa) = subject.translate(VA_BASE + 77 * PAGE) {
                 return Err(format!("an unmapped page still translates to {pa:#x}"));
             }
         }
@@ -323,7 +327,7 @@ fn round<S: Subject>(
                 watch.time(n, || {
                     let mut failed = 0;
                     for i in 0..n {
-                        failed += !ops.map_2m(VA_BASE + i * SZ_2M, PA_BASE + i * SZ_2M) as u64;
+                        failed += !ops.map_2m(VA_BASE + i * PAGE_2M, PA_BASE + i * PAGE_2M) as u64;
                     }
                     failed
                 })
@@ -335,7 +339,7 @@ fn round<S: Subject>(
         }
         Workload::MapRange4k => {
             let mut ops = subject.ops();
-            let ok = watch.time(PAGES, || ops.map_range_4k(VA_BASE, PA_BASE, PAGES * PAGE_SIZE));
+            let ok = watch.time(PAGES, || ops.map_range_4k(VA_BASE, PA_BASE, PAGES * PAGE));
             drop(ops);
             check("range map", !ok as u64, 1)?;
             check_leaf_tables()?;
@@ -367,14 +371,10 @@ pub fn verify<S: Subject>() -> Result<(), String> {
     };
     let check_all_4k = |subject: &S| -> Result<(), String> {
         for i in 0..PAGES {
-            expect(
-                subject,
-                VA_BASE + i * PAGE_SIZE + (i % PAGE_SIZE),
-                Some(PA_BASE + i * PAGE_SIZE + (i % PAGE_SIZE)),
-            )?;
+            expect(subject, VA_BASE + i * PAGE + (i % PAGE), Some(PA_BASE + i * PAGE + (i % PAGE)))?;
         }
-        expect(subject, VA_BASE - PAGE_SIZE, None)?;
-        expect(subject, VA_BASE + PAGES * PAGE_SIZE, None)
+        expect(subject, VA_BASE - PAGE, None)?;
+        expect(subject, VA_BASE + PAGES * PAGE, None)
     };
 
     if S::supports(Workload::Map4k) {
@@ -388,13 +388,13 @@ pub fn verify<S: Subject>() -> Result<(), String> {
             {
                 let mut ops = subject.ops();
                 for i in (0..PAGES).step_by(2) {
-                    failed += !ops.unmap_4k(VA_BASE + i * PAGE_SIZE) as u64;
+                    failed += !ops.unmap_4k(VA_BASE + i * PAGE) as u64;
                 }
             }
             check("unmap", failed, PAGES / 2)?;
             for i in 0..PAGES {
-                let pa = (i % 2 == 1).then_some(PA_BASE + i * PAGE_SIZE + 8);
-                expect(&subject, VA_BASE + i * PAGE_SIZE + 8, pa)?;
+                let pa = (i % 2 == 1).then_some(PA_BASE + i * PAGE + 8);
+                expect(&subject, VA_BASE + i * PAGE + 8, pa)?;
             }
         }
     }
@@ -405,15 +405,15 @@ pub fn verify<S: Subject>() -> Result<(), String> {
         {
             let mut ops = subject.ops();
             for i in 0..PAGES / 512 {
-                failed += !ops.map_2m(VA_BASE + i * SZ_2M, PA_BASE + i * SZ_2M) as u64;
+                failed += !ops.map_2m(VA_BASE + i * PAGE_2M, PA_BASE + i * PAGE_2M) as u64;
             }
         }
         check("map", failed, PAGES / 512)?;
         for i in 0..PAGES / 512 {
-            let off = i * 0x1_2345 % SZ_2M;
-            expect(&subject, VA_BASE + i * SZ_2M + off, Some(PA_BASE + i * SZ_2M + off))?;
+            let off = i * 0x1_2345 % PAGE_2M;
+            expect(&subject, VA_BASE + i * PAGE_2M + off, Some(PA_BASE + i * PAGE_2M + off))?;
         }
-        expect(&subject, VA_BASE + PAGES * PAGE_SIZE, None)?;
+        expect(&subject, VA_BASE + PAGES * PAGE, None)?;
         if arena::in_use() > 4 {
             return Err(format!("1 GiB of 2 MiB pages took {} table frames", arena::in_use()));
         }
@@ -421,7 +421,7 @@ pub fn verify<S: Subject>() -> Result<(), String> {
     if S::supports(Workload::MapRange4k) {
         arena::reset();
         let mut subject = S::new();
-        let ok = subject.ops().map_range_4k(VA_BASE, PA_BASE, PAGES * PAGE_SIZE);
+        let ok = subject.ops().map_range_4k(VA_BASE, PA_BASE, PAGES * PAGE);
         check("range map", !ok as u64, 1)?;
         check_leaf_tables()?;
         check_all_4k(&subject)?;
@@ -432,11 +432,11 @@ pub fn verify<S: Subject>() -> Result<(), String> {
         let ok = subject.ops().map_linear(LINEAR_VA, LINEAR_PA, LINEAR_LEN);
         check("linear map", !ok as u64, 1)?;
         let mut offsets: Vec<u64> = (0..64).map(|g| (g << 30) + 0x345_6789).collect();
-        offsets.extend([0, SZ_2M - 1, (1 << 30) - SZ_2M, LINEAR_LEN - 1]);
+        offsets.extend([0, PAGE_2M - 1, (1 << 30) - PAGE_2M, LINEAR_LEN - 1]);
         for off in offsets.into_iter().filter(|&off| off < LINEAR_LEN) {
             expect(&subject, LINEAR_VA + off, Some(LINEAR_PA + off))?;
         }
-        expect(&subject, LINEAR_VA - PAGE_SIZE, None)?;
+        expect(&subject, LINEAR_VA - PAGE, None)?;
         expect(&subject, LINEAR_VA + LINEAR_LEN, None)?;
         if arena::in_use() > 8 {
             return Err(format!("the 64 GiB linear map took {} table frames", arena::in_use()));
@@ -449,7 +449,6 @@ pub fn verify<S: Subject>() -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kvas::sizes::SZ_1G;
 
     #[test]
     fn permutation_is_fixed_and_complete() {
@@ -476,10 +475,10 @@ mod tests {
     fn linear_map_uses_the_leaves_the_docs_promise() {
         // 511 x 2 MiB up to the first 1 GiB boundary, then 63 x 1 GiB; virtual and
         // physical addresses agree modulo 1 GiB, so the big leaves are possible.
-        let head = LINEAR_PA.div_ceil(SZ_1G) * SZ_1G - LINEAR_PA;
-        assert_eq!(head / SZ_2M, 511);
-        assert_eq!((LINEAR_LEN - head) / SZ_1G, 63);
-        assert_eq!((LINEAR_LEN - head) % SZ_1G, 0);
-        assert_eq!((LINEAR_VA - LINEAR_PA) % SZ_1G, 0);
+        let head = LINEAR_PA.div_ceil(PAGE_1G) * PAGE_1G - LINEAR_PA;
+        assert_eq!(head / PAGE_2M, 511);
+        assert_eq!((LINEAR_LEN - head) / PAGE_1G, 63);
+        assert_eq!((LINEAR_LEN - head) % PAGE_1G, 0);
+        assert_eq!((LINEAR_VA - LINEAR_PA) % PAGE_1G, 0);
     }
 }
