@@ -5,7 +5,7 @@ use kvas::arch::riscv::{Mode, Riscv, Satp};
 use kvas::layout::riscv64::KERNEL_LINK_ADDR;
 use kvas::paging::{Attrs, Geometry, PageTable, Pte, TableFormat};
 use kvas::sim::{Access, Context, Mmu, Ram, TrackingAllocator};
-use kvas::{Error, PageSize, PhysAddr, VirtAddr};
+use kvas::{Error, PageSize, PhysAddr, VirtAddr, VirtRange};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("kvas: one page-table engine, depth chosen at run time\n");
@@ -42,18 +42,16 @@ fn demo(mode: Mode) -> Result<(), Error> {
     let image = PhysAddr::new(0x8020_0000)?;
     let linear = mode.geometry().kernel_half_start();
     pt.map_range(
-        VirtAddr::new(KERNEL_LINK_ADDR),
+        VirtRange::new(VirtAddr::new(KERNEL_LINK_ADDR), 8 << 20)?,
         image,
-        8 << 20,
         Attrs::KERNEL_RX,
         PageSize::Size2M,
         &mut frames,
     )?
     .ignore();
     pt.map_range(
-        linear,
+        VirtRange::new(linear, 1 << 30)?,
         PhysAddr::new(0x8000_0000)?,
-        1 << 30,
         Attrs::KERNEL_RW,
         PageSize::Size256T,
         &mut frames,

@@ -7,7 +7,7 @@ use kvas::paging::{Attrs, FrameAllocator, PageTable};
 use kvas::phys::{EarlyFrameAllocator, MemoryMap, ReserveKind, ReservedBy};
 use kvas::sim::Ram;
 use kvas::sizes::{SZ_1G, SZ_1M};
-use kvas::{Error, PageSize, PhysAddr, VirtAddr};
+use kvas::{Error, PageSize, PhysAddr, VirtAddr, VirtRange};
 use proptest::prelude::*;
 
 /// What the allocator can still give, and what it has lost.
@@ -39,9 +39,8 @@ fn a_range_map_short_of_frames_gives_every_frame_back() {
     let va = VirtAddr::new(0xffff_ffc0_0000_0000);
     let err = pt
         .map_range(
-            va,
+            VirtRange::new(va, 120 * 2 * SZ_1M).unwrap(),
             PhysAddr::new(0x8000_0000).unwrap(),
-            120 * 2 * SZ_1M,
             Attrs::KERNEL_RW,
             PageSize::Size4K,
             &mut alloc,
@@ -67,8 +66,13 @@ fn a_failed_map_after_frees_gives_back_the_returned_frames_too() {
     let before = (state(&alloc), to_come(&alloc));
     let va = VirtAddr::new(0xffff_ffc0_0000_0000);
     let len = 300 * 2 * SZ_1M;
-    let err =
-        pt.map_range(va, PhysAddr::new(0).unwrap(), len, Attrs::KERNEL_RW, PageSize::Size4K, &mut alloc);
+    let err = pt.map_range(
+        VirtRange::new(va, len).unwrap(),
+        PhysAddr::new(0).unwrap(),
+        Attrs::KERNEL_RW,
+        PageSize::Size4K,
+        &mut alloc,
+    );
     assert!(matches!(err, Err(Error::OutOfFrames { .. })), "{err:?}");
     assert_eq!((state(&alloc), to_come(&alloc)), before);
 }
@@ -144,7 +148,7 @@ proptest! {
         let va = VirtAddr::new(0xffff_ffc0_0000_0000 + first_gib * SZ_1G);
         let len = two_mib_pieces * 2 * SZ_1M;
         let pa = PhysAddr::new(0).unwrap();
-        match pt.map_range(va, pa, len, Attrs::KERNEL_RW, max, &mut alloc) {
+        match pt.map_range(VirtRange::new(va, len).unwrap(), pa, Attrs::KERNEL_RW, max, &mut alloc) {
             Err(Error::OutOfFrames { .. }) => {
                 prop_assert_eq!((state(&alloc), to_come(&alloc)), before);
             }

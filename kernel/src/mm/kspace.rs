@@ -179,7 +179,7 @@ impl<'m> KernelSpace<'m> {
     pub fn populate(&mut self, level: u8) -> Result<u64, Error> {
         let mut made = 0;
         for span in self.preallocated_spans() {
-            made += self.tables.populate(span.start(), span.size(), level, &mut self.frames)?;
+            made += self.tables.populate(span, level, &mut self.frames)?;
         }
         // New entries in the live root, where there were invalid ones (which may be cached).
         mmu::flush_all();
@@ -200,9 +200,9 @@ impl<'m> KernelSpace<'m> {
         f(window, &mut self.frames)
     }
 
-    /// Changes the attributes of `[start, start + len)` (whole pages), TLB flushed.
-    pub fn protect(&mut self, start: VirtAddr, len: u64, attrs: Attrs) -> Result<(), Error> {
-        let flush = self.tables.protect_range(start, len, attrs, &mut self.frames)?;
+    /// Changes the attributes of `range` (whole pages), TLB flushed.
+    pub fn protect(&mut self, range: VirtRange, attrs: Attrs) -> Result<(), Error> {
+        let flush = self.tables.protect_range(range, attrs, &mut self.frames)?;
         self.flush(flush);
         Ok(())
     }

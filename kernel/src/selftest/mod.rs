@@ -9,7 +9,7 @@ use core::fmt::{self, Write};
 use kvas::arch::riscv::{Riscv, Satp};
 use kvas::layout::{check, plan, Options, Target};
 use kvas::paging::{Attrs, PageTable, PhysMemory};
-use kvas::{PageSize, PhysAddr, VirtAddr};
+use kvas::{PageSize, PhysAddr, VirtAddr, VirtRange};
 
 use crate::kmain::Boot;
 use crate::kprintln;
@@ -333,9 +333,11 @@ fn fixmap_window_tables(space: &mut KernelSpace, _: &Boot) -> Result<(), Reason>
             Ok(pa) => pa,
             Err(err) => fail!("{err}"),
         };
-        if let Err(err) =
-            t.map_range(VirtAddr::new(va), pa, len, Attrs::KERNEL_RW, PageSize::Size4K, &mut *frames)
-        {
+        let range = match VirtRange::new(VirtAddr::new(va), len) {
+            Ok(range) => range,
+            Err(err) => fail!("{err}"),
+        };
+        if let Err(err) = t.map_range(range, pa, Attrs::KERNEL_RW, PageSize::Size4K, &mut *frames) {
             fail!("mapping through the window: {err}");
         }
         for off in [0, 0x1000, 2 << 20, len - 0x1000] {

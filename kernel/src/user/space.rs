@@ -7,7 +7,7 @@
 use kvas::arch::riscv::{Mode, Riscv, Satp};
 use kvas::paging::{Attrs, OffsetMemory, PageTable};
 use kvas::sizes::PAGE_SIZE;
-use kvas::{Error, PageSize, PhysAddr, VirtAddr};
+use kvas::{Error, PageSize, PhysAddr, VirtAddr, VirtRange};
 use kvas_kernel_core::user::asid::Asids;
 use kvas_kernel_core::user::frames::FramePool;
 use kvas_kernel_core::user::syscall::prot;
@@ -208,7 +208,11 @@ impl AddressSpace {
             };
             va += step;
         }
-        match self.table.unmap_range(VirtAddr::new(start), end - start, pool) {
+        if start == end {
+            return; // nothing mapped, nothing to flush
+        }
+        match VirtRange::new(VirtAddr::new(start), end - start).and_then(|r| self.table.unmap_range(r, pool))
+        {
             Ok(f) => {
                 if f.is_all() || f.addresses().count() > 64 {
                     self.flush_all();
@@ -236,7 +240,8 @@ impl AddressSpace {
                 Ok(t) => {
                     let leaf = t.size.bytes();
                     let upto = ((va & !(leaf - 1)) + leaf).min(end);
-                    if let Err(e) = self.table.protect_range(VirtAddr::new(va), upto - va, attrs(p), pool) {
+                    let range = VirtRange::new(VirtAddr::new(va), upto - va);
+                    if let Err(e) = range.and_then(|r| self.table.protect_range(r, attrs(p), pool)) {
                         crate::kprintln!("kvas: user mprotect {va:#x}: {e}");
                     }
                     va = upto;

@@ -12,6 +12,7 @@ use crate::layout::riscv64::{KERNEL_LINK_ADDR, PMD_SIZE};
 use crate::linear::{self, BaseChoice, LinearConfig};
 use crate::paging::{Attrs, FrameAllocator, Geometry, PageTable, PhysMemory, TableFormat};
 use crate::phys::{EarlyFrameAllocator, MemoryMap, PhysRange, ReserveKind, ReservedBy};
+use crate::range::VirtRange;
 use crate::Error;
 
 /// The tables [`build`] made, the allocator that holds their frames, and what was built.
@@ -247,7 +248,7 @@ impl<'m> Plan<'m> {
                 [(RegionKind::Vmalloc, layout.vmalloc()), (RegionKind::Modules, layout.modules_window())]
             {
                 step(built, kind, span.start().as_u64(), span.size(), pt, frames, |s| {
-                    s.pt.populate(span.start(), span.size(), level, s.frames).map(|_| ())
+                    s.pt.populate(span, level, s.frames).map(|_| ())
                 })?;
             }
         }
@@ -275,8 +276,8 @@ impl<M: PhysMemory, A: FrameAllocator> Step<'_, '_, M, A> {
         if len == 0 {
             return Ok(());
         }
-        let f =
-            self.pt.map_range(VirtAddr::new(va), PhysAddr::new(pa)?, len, attrs, max_leaf, self.frames)?;
+        let range = VirtRange::new(VirtAddr::new(va), len)?;
+        let f = self.pt.map_range(range, PhysAddr::new(pa)?, attrs, max_leaf, self.frames)?;
         f.ignore();
         let cap = max_leaf.level().min(self.pt.format().geometry().max_leaf_level());
         count::range_leaves(&mut self.leaves, va, len, va.wrapping_sub(pa), cap);
