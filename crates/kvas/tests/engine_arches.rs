@@ -9,7 +9,7 @@ use kvas::arch::riscv32::Sv32;
 use kvas::arch::x86_64::Mode as X86Mode;
 use kvas::paging::{Attrs, Entry, PageTable, TableFormat};
 use kvas::sim::{Access, Ram, TrackingAllocator};
-use kvas::{Error, PageSize, PhysAddr, VirtAddr};
+use kvas::{Error, PageSize, PhysAddr, VirtAddr, VirtRange};
 
 #[path = "engine_targets/mod.rs"]
 mod engine_targets;
@@ -28,9 +28,8 @@ fn scenario<T: Target>(target: T) {
     let base = target.base();
     let (va, pa, len) = (base + (1 << 30) - 0x1000, 0x8000_0000 - 0x1000, (1 << 30) + (2 << 20) + 0x2000);
     pt.map_range(
-        VirtAddr::new(va),
+        VirtRange::new(VirtAddr::new(va), len).unwrap(),
         PhysAddr::new(pa).unwrap(),
-        len,
         Attrs::KERNEL_RW,
         PageSize::Size1G,
         &mut frames,
@@ -75,11 +74,15 @@ fn scenario<T: Target>(target: T) {
     assert_eq!(check(&pt), 5);
     assert_eq!(target.hw(&ram, root, va - 1, Access::Load), None, "{target:?}: below the range");
     // Unmapping 2 MiB inside the gigabyte splits it; the rest still translates.
-    pt.unmap_range(VirtAddr::new(va + 0x1000 + (4 << 20)), 2 << 20, &mut frames).unwrap().ignore();
+    pt.unmap_range(VirtRange::new(VirtAddr::new(va + 0x1000 + (4 << 20)), 2 << 20).unwrap(), &mut frames)
+        .unwrap()
+        .ignore();
     assert!(check(&pt) > 5);
     assert_eq!(target.hw(&ram, root, va + 0x1000 + (5 << 20), Access::Load), None);
     // Read-only now: stores fault, loads still land.
-    pt.protect_range(VirtAddr::new(va), 0x1000, Attrs::KERNEL_RO, &mut frames).unwrap().ignore();
+    pt.protect_range(VirtRange::new(VirtAddr::new(va), 0x1000).unwrap(), Attrs::KERNEL_RO, &mut frames)
+        .unwrap()
+        .ignore();
     assert_eq!(target.hw(&ram, root, va, Access::Store), None, "{target:?}");
     assert_eq!(target.hw(&ram, root, va, Access::Load).map(|h| h.0), Some(pa));
     pt.destroy(&mut frames);
@@ -124,9 +127,15 @@ fn sv32_builds_what_its_mmu_translates() {
     let mut pt = PageTable::new(Sv32, &ram, &mut frames).unwrap();
     let (va, pa, len) = (0xc000_0000 - 0x1000, 0x2_0000_0000 - 0x1000, (4 << 20) + 0x2000);
     let pa_at = PhysAddr::new(pa).unwrap();
-    pt.map_range(VirtAddr::new(va), pa_at, len, Attrs::KERNEL_RW, PageSize::Size4M, &mut frames)
-        .unwrap()
-        .ignore();
+    pt.map_range(
+        VirtRange::new(VirtAddr::new(va), len).unwrap(),
+        pa_at,
+        Attrs::KERNEL_RW,
+        PageSize::Size4M,
+        &mut frames,
+    )
+    .unwrap()
+    .ignore();
     pt.map(
         VirtAddr::new(0x40_0000),
         PhysAddr::new(0x9000_0000).unwrap(),
@@ -169,11 +178,17 @@ fn sv32_builds_what_its_mmu_translates() {
         pt.map(free, PhysAddr::new(0x20_0000).unwrap(), PageSize::Size2M, Attrs::KERNEL_RW, &mut frames),
         Err(Error::UnsupportedPageSize { .. })
     ));
-    pt.map_range(free, PhysAddr::ZERO, 4 << 20, Attrs::KERNEL_RO, PageSize::Size2M, &mut frames)
-        .unwrap()
-        .ignore();
+    pt.map_range(
+        VirtRange::new(free, 4 << 20).unwrap(),
+        PhysAddr::ZERO,
+        Attrs::KERNEL_RO,
+        PageSize::Size2M,
+        &mut frames,
+    )
+    .unwrap()
+    .ignore();
     assert_eq!(pt.stats().unwrap().leaves[..2], [3 + 1024, 1]);
-    pt.unmap_range(free, 4 << 20, &mut frames).unwrap().ignore();
+    pt.unmap_range(VirtRange::new(free, 4 << 20).unwrap(), &mut frames).unwrap().ignore();
     // 32-bit virtual and 34-bit physical addresses.
     let high = VirtAddr::new(1 << 32);
     assert_eq!(
@@ -187,7 +202,7 @@ fn sv32_builds_what_its_mmu_translates() {
     ));
     // A 4 KiB hole in the megapage splits it into 1023 pages and a hole.
     let hole = 0xc000_0000 + (1 << 20);
-    pt.unmap_range(VirtAddr::new(hole), 0x1000, &mut frames).unwrap().ignore();
+    pt.unmap_range(VirtRange::new(VirtAddr::new(hole), 0x1000).unwrap(), &mut frames).unwrap().ignore();
     assert_eq!(pt.stats().unwrap().leaves[..2], [3 + 1023, 0]);
     assert_eq!(check(&pt).len(), 3 + 1023);
     assert_eq!(Sv32.hw(&ram, root, hole, Access::Load), None);
@@ -243,12 +258,14 @@ fn arm64_breaks_before_making_only_where_the_arm_arm_asks() {
     let leaf = |ram: &Ram| target.hw(ram, root, va.as_u64(), Access::Load).map(|h| (h.1, h.2)).unwrap();
     // A permission change: no break, and the Arm ARM asks for none.
     let old = leaf(&ram);
-    pt.protect_range(va, 1 << 30, Attrs::KERNEL_RO, &mut frames).unwrap().ignore();
+    pt.protect_range(VirtRange::new(va, 1 << 30).unwrap(), Attrs::KERNEL_RO, &mut frames).unwrap().ignore();
     assert!(!target.needs_break(old, leaf(&ram)));
     assert!(ram.take_breaks().is_empty(), "AP changes need no break-before-make");
     // nG changes: a break on the block.
     let old = leaf(&ram);
-    pt.protect_range(va, 1 << 30, Attrs::KERNEL_RO - Attrs::GLOBAL, &mut frames).unwrap().ignore();
+    pt.protect_range(VirtRange::new(va, 1 << 30).unwrap(), Attrs::KERNEL_RO - Attrs::GLOBAL, &mut frames)
+        .unwrap()
+        .ignore();
     assert!(target.needs_break(old, leaf(&ram)));
     let breaks = ram.take_breaks();
     assert_eq!(breaks.iter().map(|b| (b.va, b.level)).collect::<Vec<_>>(), [(va, 2)]);

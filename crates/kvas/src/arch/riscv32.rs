@@ -27,14 +27,14 @@
 //! use kvas::arch::riscv32::{Satp32, Sv32};
 //! use kvas::paging::{Attrs, PageTable};
 //! use kvas::sim::{Access, Context, Ram, Sv32Mmu, TrackingAllocator};
-//! use kvas::{PageSize, PhysAddr, VirtAddr};
+//! use kvas::{PageSize, PhysAddr, VirtAddr, VirtRange};
 //!
 //! let ram = Ram::new();
 //! let mut frames = TrackingAllocator::new(PhysAddr::new(0x9000_0000)?, 1 << 20)?;
 //! let mut pt = PageTable::new(Sv32, &ram, &mut frames)?;
 //! // 3G/1G lowmem: 64 MiB of RAM at 0xc000_0000 in 4 MiB megapages.
-//! let lowmem = VirtAddr::new(0xc000_0000);
-//! pt.map_range(lowmem, PhysAddr::new(0x8000_0000)?, 64 << 20, Attrs::KERNEL_RW, PageSize::Size4M, &mut frames)?
+//! let lowmem = VirtRange::new(VirtAddr::new(0xc000_0000), 64 << 20)?;
+//! pt.map_range(lowmem, PhysAddr::new(0x8000_0000)?, Attrs::KERNEL_RW, PageSize::Size4M, &mut frames)?
 //!     .ignore(); // not live on any hart yet: no TLB to flush
 //! assert_eq!(pt.stats()?.leaves_of(PageSize::Size4M), 16);
 //! // Highmem: a page above 4 GiB of physical memory (34-bit addresses).
