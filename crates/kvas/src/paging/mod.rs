@@ -27,6 +27,7 @@
 
 mod attrs;
 mod chunks;
+mod deferred;
 mod flush;
 mod format;
 mod frame;
@@ -44,6 +45,7 @@ mod tests;
 mod unmap;
 
 pub use attrs::Attrs;
+pub use deferred::DeferredFree;
 pub use flush::Flush;
 pub use format::{Pte, TableFormat};
 pub use frame::FrameAllocator;
