@@ -8,6 +8,7 @@
 //! - [`mm`]: the kernel's address space (`KernelSpace`, built in mm/build.rs), `satp` and
 //!   TLB maintenance, the fixmap, vmalloc;
 //! - [`module`]: the module loader and the kernel's exports;
+//! - [`smp`]: the other harts, started through SBI HSM, and running a function on each;
 //! - [`selftest`]: the self-tests;
 //! - the machine: [`console`], [`csr`], [`power`], [`trap`], [`image`].
 //!
@@ -30,6 +31,7 @@ mod mm;
 mod module;
 mod power;
 mod selftest;
+mod smp;
 mod trap;
 
 /// The kernel has no heap. The `object` crate (module loader) links `alloc`, but the loader
