@@ -111,7 +111,8 @@ pub extern "C" fn kmain() -> ! {
     let boot = Boot { handoff, sections, info };
     report(&space, &boot);
     // Every other hart, into these tables: each reports `kvas: hart N up`.
-    crate::smp::start_secondaries(&mut space, boot.load_pa());
+    let deeper = boot.info.cmdline.fail == Some(FailAt::HartMode);
+    crate::smp::start_secondaries(&mut space, boot.load_pa(), deeper);
     let (passed, failed) = selftest::run_all(&mut space, &boot);
     kprintln!("{passed} passed, {failed} failed");
     if boot.info.cmdline.hold {

@@ -22,7 +22,7 @@
 
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use kvas::arch::riscv::Satp;
+use kvas::arch::riscv::{Mode, Satp};
 
 use crate::boot::KERNEL_LINK_ADDR;
 use crate::mm::{mmu, shootdown, KernelSpace};
@@ -105,13 +105,23 @@ fn now() -> u64 {
 
 /// Reports the boot hart and starts every other hart SBI knows of, one at a time; each
 /// reports itself. A hart that cannot take the kernel's mode, or does not come up, stops
-/// the boot.
-pub fn start_secondaries(space: &mut KernelSpace, load_pa: u64) {
+/// the boot. `deeper` (`kvas.fail=hart-mode`, for the boot test of that stop) hands the
+/// harts the kernel's root in the mode one level deeper than the probe chose.
+pub fn start_secondaries(space: &mut KernelSpace, load_pa: u64, deeper: bool) {
     let me = hart_id();
     if me as usize >= MAX_HARTS {
         power::fatal(format_args!("the boot hart's id {me} is past the {MAX_HARTS} harts the kernel keeps"));
     }
     report_up();
+    let mode = match space.mode() {
+        Mode::Sv39 if deeper => Mode::Sv48,
+        Mode::Sv48 if deeper => Mode::Sv57,
+        m => m,
+    };
+    let satp = match (Satp { mode: Some(mode), asid: 0, root: space.root() }).encode() {
+        Ok(v) => v,
+        Err(e) => power::fatal(format_args!("the other harts' satp: {e}")),
+    };
     for hart in 0..MAX_HARTS as u64 {
         if hart == me || sbi_rt::hart_get_status(hart as usize).is_err() {
             continue; // no such hart
@@ -123,7 +133,7 @@ pub fn start_secondaries(space: &mut KernelSpace, load_pa: u64) {
         let block = &START[hart as usize].0;
         let entry = secondary_main as extern "C" fn(u64) -> ! as usize as u64;
         for (i, v) in [
-            (SATP, space.satp()),
+            (SATP, satp),
             (ENTRY, entry),
             (STACK, stack),
             (DELTA, KERNEL_LINK_ADDR.wrapping_sub(load_pa)),
@@ -144,8 +154,7 @@ pub fn start_secondaries(space: &mut KernelSpace, load_pa: u64) {
         match block[ANSWER].load(Ordering::Acquire) {
             UP => {}
             back => power::fatal(format_args!(
-                "hart {hart} does not take the boot hart's paging mode {}: satp read back {back:#x}",
-                space.mode()
+                "hart {hart} does not take the kernel's paging mode {mode}: satp read back {back:#x}"
             )),
         }
     }
