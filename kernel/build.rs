@@ -6,6 +6,8 @@ fn main() {
     println!("cargo:rustc-link-arg-bins=-T{dir}/linker.ld");
     println!("cargo:rerun-if-changed=linker.ld");
     println!("cargo:rerun-if-changed=build.rs");
+    // `--cfg kvas_static`: the non-relocatable build `xtask reloc-cost` compares against.
+    println!("cargo::rustc-check-cfg=cfg(kvas_static)");
     // The relocation table's size: the pointer slots xtask counted in the previous link
     // (boot/reloc.rs); 0 outside xtask's build (clippy).
     let slots = std::env::var("KVAS_RELOC_SLOTS").unwrap_or_else(|_| "0".into());

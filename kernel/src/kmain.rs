@@ -12,7 +12,7 @@ use kvas_kernel_core::cmdline::FailAt;
 use kvas_kernel_core::BootInfo;
 
 use crate::boot::handoff::{self, HandOff};
-use crate::boot::{dtb, early, KERNEL_LINK_ADDR};
+use crate::boot::{dtb, early};
 use crate::image::Sections;
 use crate::mm::{build, fixmap, KernelSpace, KernelVm};
 use crate::{kprint, kprintln, power, selftest};
@@ -31,6 +31,11 @@ impl Boot {
     /// Physical load address of the image.
     pub fn load_pa(&self) -> u64 {
         self.handoff.load_pa
+    }
+
+    /// The image's virtual base: `KERNEL_LINK_ADDR` + the KASLR offset.
+    pub fn image_va(&self) -> u64 {
+        self.handoff.virt_base()
     }
 }
 
@@ -57,7 +62,7 @@ pub extern "C" fn kmain() -> ! {
     let handoff = handoff::take();
     let mode = handoff.mode();
     let sections = crate::image::sections();
-    let layout = or_fatal(early::layout(mode, &sections), "layout: ");
+    let layout = or_fatal(early::layout(mode, &sections, handoff.kaslr_offset), "layout: ");
     // First of all: the finisher at its fixmap address, so that every failure from here on
     // ends with a failing exit status.
     if handoff.finisher_pa != 0 {
@@ -67,12 +72,12 @@ pub extern "C" fn kmain() -> ! {
     // mapping (their frames are in .bss).
     let early_root = or_fatal(PhysAddr::new(handoff.early_root), "early root: ");
     // SAFETY: boot built these tables from the .bss pool and switched to them; every frame
-    // of the pool is mapped read-write at its physical address + (link - load), and nothing
+    // of the pool is mapped read-write at its physical address + (virtual base - load), and nothing
     // else holds them.
     let mut early_tables = unsafe {
         PageTable::from_root(
             Riscv::new(mode),
-            OffsetMemory::new(KERNEL_LINK_ADDR.wrapping_sub(handoff.load_pa)),
+            OffsetMemory::new(handoff.virt_base().wrapping_sub(handoff.load_pa)),
             early_root,
         )
     };
@@ -91,6 +96,7 @@ pub extern "C" fn kmain() -> ! {
     let mut map: MemoryMap = info.map.clone();
     let params = build::Params {
         load_pa: handoff.load_pa,
+        kaslr_offset: handoff.kaslr_offset,
         sections: &sections,
         finisher: (handoff.finisher_pa != 0).then_some(handoff.finisher_pa),
         dtb: info.dtb,
@@ -125,7 +131,7 @@ pub extern "C" fn kmain() -> ! {
 /// The report of the serial contract, up to the layout dump.
 fn report(space: &KernelSpace, boot: &Boot) {
     let h = &boot.handoff;
-    kprintln!("kvas: image {:#x} loaded at {:#x} size {:#x}", KERNEL_LINK_ADDR, h.load_pa, boot.sections.end);
+    kprintln!("kvas: image {:#x} loaded at {:#x} size {:#x}", h.virt_base(), h.load_pa, boot.sections.end);
     kprintln!("kvas: dtb {:#x} size {:#x}", boot.info.dtb.base, boot.info.dtb.size);
     for (mode, back) in h.rejected() {
         kprintln!("kvas: probe: {mode} rejected (satp read back {back:#x})");
@@ -153,8 +159,18 @@ fn report(space: &KernelSpace, boot: &Boot) {
     }
     // The boot cost is counted up to the layout dump.
     let instructions = crate::csr::read_instret().wrapping_sub(h.instret_at_entry);
-    let options =
-        Options { kernel_size: boot.sections.end, ram: Some(space.lowmem_bytes()), ..Options::default() };
+    kprintln!("kvas: kaslr offset {:#x} (seed from {})", h.kaslr_offset, h.seed_source().name());
+    kprintln!(
+        "kvas: relocation {} pointer slots, {} instructions per pass (two passes)",
+        crate::boot::reloc::RELOC_CAPACITY,
+        h.reloc_pass
+    );
+    let options = Options {
+        kernel_size: boot.sections.end,
+        kaslr_offset: h.kaslr_offset,
+        ram: Some(space.lowmem_bytes()),
+        ..Options::default()
+    };
     match plan(Target::Riscv64(space.mode()), &options) {
         Ok(layout) => kprint!("{}", VmLayoutDump(&layout)),
         Err(err) => kprintln!("kvas: no layout: {err}"),

@@ -24,9 +24,10 @@ pub struct Case {
     pub success: bool,
     /// `Some(limit)`: the kernel must still be running (holding) after `limit`.
     pub hold: Option<Duration>,
-    /// `Some(mode)`: the kernel's `modules` and `kernel` layout lines must be what
-    /// `kvas layout --arch riscv64 --mode MODE --kernel-size SIZE --format dump` prints for
-    /// the image size the kernel reports.
+    /// `Some(mode)`: the kernel's layout lines (all but `lowmem`, which depends on RAM)
+    /// must be what `kvas layout --arch riscv64 --mode MODE --kernel-size SIZE
+    /// --kaslr-offset OFFSET --format dump` prints for the image size and KASLR offset the
+    /// kernel reports.
     pub layout_mode: Option<&'static str>,
     /// `Some(line)`: the boot must end in exactly one `kvas: fatal:` line, this one (a
     /// trailing `*` matches any rest), and a failing exit status. `None`: no fatal line and
@@ -201,9 +202,20 @@ fn dump_line<'a>(text: &'a str, name: &str) -> Option<&'a str> {
     text.lines().map(|l| l.trim_end_matches('\r')).find(|l| l.trim_start().starts_with(&prefix))
 }
 
-/// Compares the `modules` and `kernel` lines of the kernel's dump and the CLI's.
+/// Compares the region lines of the kernel's dump and the CLI's: every line of the CLI's
+/// but `lowmem` (the CLI is given no RAM size), and at least `modules` and `kernel`.
 pub fn same_layout_lines(kernel: &str, cli: &str) -> Result<(), String> {
+    let names: Vec<&str> = cli
+        .lines()
+        .filter_map(|l| l.split_once(" : 0x").map(|(n, _)| n.trim()))
+        .filter(|&n| n != "lowmem")
+        .collect();
     for name in ["modules", "kernel"] {
+        if !names.contains(&name) {
+            return Err(format!("kvas layout printed no {name} line"));
+        }
+    }
+    for name in names {
         match (dump_line(kernel, name), dump_line(cli, name)) {
             (Some(k), Some(c)) if k == c => {}
             (k, c) => return Err(format!("{name} line: kernel {k:?}, kvas layout {c:?}")),
@@ -212,12 +224,26 @@ pub fn same_layout_lines(kernel: &str, cli: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Runs `kvas layout ... --format dump` for the image size the kernel printed and compares.
+/// Runs `kvas layout ... --format dump` for the image size and KASLR offset the kernel
+/// printed and compares.
 fn layout_agrees(output: &str, mode: &str) -> Result<(), String> {
     let size = image_size(output).ok_or("no `kvas: image ... size` line")?;
+    let (offset, _) = crate::kaslrcases::kaslr_line(output).ok_or("no `kvas: kaslr offset` line")?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let size = format!("{size:#x}");
-    let args = ["layout", "--arch", "riscv64", "--mode", mode, "--kernel-size", &size, "--format", "dump"];
+    let (size, offset) = (format!("{size:#x}"), format!("{offset:#x}"));
+    let args = [
+        "layout",
+        "--arch",
+        "riscv64",
+        "--mode",
+        mode,
+        "--kernel-size",
+        &size,
+        "--kaslr-offset",
+        &offset,
+        "--format",
+        "dump",
+    ];
     let out = std::process::Command::new(cargo)
         .args(["run", "-q", "-p", "kvas-cli", "--"])
         .args(args)
@@ -348,6 +374,12 @@ mod layout_tests {
         let other = KERNEL.replace("0xffffffff00079000", "0xffffffff0007a000");
         assert!(same_layout_lines(KERNEL, &other).unwrap_err().contains("modules line"));
         assert!(same_layout_lines(KERNEL, "nothing").is_err());
+        // Every line the CLI prints but lowmem must match, not only modules and kernel.
+        let fixmap = "      fixmap : 0xffffffc4fea00000 - 0xffffffc4ff000000   (6144 kB)\n";
+        let lowmem = "      lowmem : 0xffffffd600000000 - 0xfffffff600000000   ( 128 GB)\n";
+        let cli = format!("{KERNEL}{fixmap}{lowmem}");
+        assert!(same_layout_lines(KERNEL, &cli).unwrap_err().contains("fixmap line"));
+        assert_eq!(same_layout_lines(&format!("{KERNEL}{fixmap}"), &cli), Ok(()));
     }
 }
 

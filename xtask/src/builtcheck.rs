@@ -30,6 +30,8 @@ pub struct Reported {
     pub mode: String,
     /// Physical load address and image size.
     pub load: (u64, u64),
+    /// KASLR's offset (`kvas: kaslr offset`).
+    pub kaslr: u64,
     /// Where the DTB was, and its size.
     pub dtb: (u64, u64),
     /// The `no-map` reservations, as `BASE:SIZE:no-map`.
@@ -47,10 +49,14 @@ pub fn reported(output: &str) -> Result<Reported, String> {
         .to_string();
     let load = lines()
         .find_map(|l| {
-            let (load, rest) = hex_after(l, "kvas: image 0xffffffff80000000 loaded at ")?;
+            let (_virt, rest) = hex_after(l, "kvas: image ")?;
+            let (load, rest) = hex_after(rest, "loaded at ")?;
             Some((load, hex_after(rest, "size ")?.0))
         })
         .ok_or("no `kvas: image` line")?;
+    let kaslr = lines()
+        .find_map(|l| hex_after(l, "kvas: kaslr offset ").map(|(o, _)| o))
+        .ok_or("no `kvas: kaslr offset` line")?;
     let dtb = lines()
         .find_map(|l| {
             let (base, rest) = hex_after(l, "kvas: dtb ")?;
@@ -65,7 +71,7 @@ pub fn reported(output: &str) -> Result<Reported, String> {
         })
         .collect();
     let built = lines().filter(|l| l.starts_with("kvas: built ")).map(String::from).collect();
-    Ok(Reported { mode, load, dtb, no_map, built })
+    Ok(Reported { mode, load, kaslr, dtb, no_map, built })
 }
 
 /// The image's text and rodata sizes, from the ELF's linker-script symbols.
@@ -87,6 +93,7 @@ pub fn map_args(r: &Reported, dtb: &Path, text: u64, rodata: u64) -> Vec<String>
         ("--finisher", FINISHER),
         ("--load-addr", r.load.0),
         ("--kernel-size", r.load.1),
+        ("--kaslr-offset", r.kaslr),
         ("--text-size", text),
         ("--rodata-size", rodata),
     ] {
@@ -139,6 +146,7 @@ mod tests {
     const OUT: &str = "kvas: image 0xffffffff80000000 loaded at 0x80200000 size 0x8c000\r\n\
         kvas: dtb 0x9fe00000 size 0x1f5e\n\
         kvas: paging mode sv48\n\
+        kvas: kaslr offset 0x2800000 (seed from rng-seed)\n\
         kvas: reserved 0x80000000 size 0x60000 no-map\n\
         kvas: reserved 0x80200000 size 0x8c000 reserved\n\
         kvas: built linear leaves 4K=928 2M=254 1G=0 512G=0 tables 5\n\
@@ -149,6 +157,7 @@ mod tests {
         let r = reported(OUT).unwrap();
         assert_eq!(r.mode, "sv48");
         assert_eq!(r.load, (0x8020_0000, 0x8c000));
+        assert_eq!(r.kaslr, 0x280_0000);
         assert_eq!(r.dtb, (0x9fe0_0000, 0x1f5e));
         assert_eq!(r.no_map, ["0x80000000:0x60000:no-map"]);
         assert_eq!(r.built.len(), 2);
@@ -156,7 +165,7 @@ mod tests {
         assert_eq!(
             args,
             "map --mode sv48 --dtb q.dtb --dtb-addr 0x9fe00000 --finisher 0x100000 --load-addr 0x80200000 \
-             --kernel-size 0x8c000 --text-size 0x28000 --rodata-size 0x12000 --reserve 0x80000000:0x60000:no-map \
+             --kernel-size 0x8c000 --kaslr-offset 0x2800000 --text-size 0x28000 --rodata-size 0x12000 --reserve 0x80000000:0x60000:no-map \
              --format built"
         );
         assert!(reported("kvas: paging mode sv39\n").unwrap_err().contains("image"));

@@ -8,6 +8,9 @@
 //!   builds and boots it interactively in QEMU (virt, OpenSBI, -nographic).
 //! - `boot-cost`: boots once per mode under `-icount shift=0` and prints the instructions
 //!   from kernel entry to its report, and the image size (for docs/PERFORMANCE.md).
+//! - `reloc-cost`: builds the kernel as usual and without relocation (static relocation
+//!   model, no KASLR) and compares sizes, GOT accesses, pointer slots and instructions (see
+//!   [`reloccost`]; docs/KERNEL.md, "The price of relocation").
 //! - `boot-test [NAME-SUBSTRING]`: builds and runs the boot tests (see [`boottest`]), each
 //!   bounded in time; exits non-zero if any fails. `KVAS_BOOT_KERNEL=ELF` tests that ELF
 //!   instead of building one.
@@ -18,7 +21,9 @@ mod builtcheck;
 mod dtb;
 mod elf;
 mod image;
+mod kaslrcases;
 mod qemu;
+mod reloccost;
 mod toolchain;
 
 use std::path::{Path, PathBuf};
@@ -57,19 +62,25 @@ pub fn clippy_kernel() -> Result<(), String> {
 
 /// Builds the kernel and seals it; returns the sealed ELF's path.
 pub fn build_kernel() -> Result<PathBuf, String> {
+    build_kernel_variant("", &[], &kernel_elf())
+}
+
+/// Builds the kernel with `rustflags` added (its own target directory, `suffix`), seals it
+/// and writes it to `out`.
+pub fn build_kernel_variant(suffix: &str, rustflags: &[&str], out: &Path) -> Result<PathBuf, String> {
     let tc = toolchain::detect()?;
     eprintln!("xtask: building the kernel with the {} toolchain", tc.name());
     // The module the kernel embeds comes first.
     build_module(&tc)?;
     // The relocation table has one entry per pointer slot of the link: start from the last
     // link's count and link again if it changed (the count does not depend on the table).
-    let count_file = repo_root().join("kernel/target").join(format!("{}-reloc-slots", tc.name()));
+    let count_file = repo_root().join("kernel/target").join(format!("{}{suffix}-reloc-slots", tc.name()));
     let mut slots =
         std::fs::read_to_string(&count_file).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0);
     let mut bytes = Vec::new();
     let mut report = None;
     for _ in 0..2 {
-        let linked = toolchain::build(&tc, &repo_root().join("kernel"), slots)?;
+        let linked = toolchain::build_variant(&tc, &repo_root().join("kernel"), slots, suffix, rustflags)?;
         bytes = std::fs::read(&linked).map_err(|e| format!("reading {}: {e}", linked.display()))?;
         let r = image::seal(&mut bytes).map_err(|e| format!("{}: {e}", linked.display()))?;
         slots = r.slots;
@@ -83,8 +94,7 @@ pub fn build_kernel() -> Result<PathBuf, String> {
     }
     let report = report.ok_or("the relocation table's size did not settle after two links")?;
     let statics = image::check_statics(&bytes).map_err(|e| e.to_string())?;
-    let out = kernel_elf();
-    std::fs::write(&out, &bytes).map_err(|e| format!("writing {}: {e}", out.display()))?;
+    std::fs::write(out, &bytes).map_err(|e| format!("writing {}: {e}", out.display()))?;
     eprintln!(
         "xtask: {} ({} bytes, {} relocation slots in a table of {}, {statics} writable statics all pointer-free)",
         out.display(),
@@ -92,7 +102,7 @@ pub fn build_kernel() -> Result<PathBuf, String> {
         report.slots,
         report.capacity
     );
-    Ok(out)
+    Ok(out.to_path_buf())
 }
 
 fn mode_words(mode: &str) -> Result<&'static str, String> {
@@ -138,6 +148,7 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
         }
         Some("qemu") => qemu(&args[1..]),
         Some("boot-cost") => boottest::boot_cost(&build_kernel()?),
+        Some("reloc-cost") => reloccost::run(),
         Some("boot-test") => {
             // KVAS_BOOT_KERNEL=ELF runs the tests on another build (e.g. an older one, to see a
             // test fail before its fix).
@@ -148,7 +159,7 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
             boottest::run(&kernel, args.get(1).map(String::as_str))
         }
         _ => Err("usage: cargo run -p xtask -- build | clippy | kernel-path | qemu [--mode MODE] [--append WORDS] \
-                  [--cpu CPU] [--memory SIZE] [-- QEMU-ARGS] | boot-cost | boot-test [FILTER]"
+                  [--cpu CPU] [--memory SIZE] [-- QEMU-ARGS] | boot-cost | reloc-cost | boot-test [FILTER]"
             .into()),
     }
 }

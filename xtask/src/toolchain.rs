@@ -96,11 +96,24 @@ const SCRUB: &[&str] = &[
 ];
 
 /// Builds the kernel crate in `kernel_dir` with `toolchain`, its relocation table sized for
-/// `reloc_slots` pointer slots (kernel/build.rs); returns the linked ELF's path.
-pub fn build(toolchain: &Toolchain, kernel_dir: &Path, reloc_slots: usize) -> Result<PathBuf, String> {
-    let target_dir = kernel_dir.join("target").join(toolchain.name());
+/// `reloc_slots` pointer slots (kernel/build.rs); returns the linked ELF's path. `rustflags`
+/// are appended to the kernel's own (kernel/.cargo/config.toml; a later `-C` wins), and the
+/// build has its own target directory `<toolchain><suffix>`: the non-relocatable variant of
+/// `xtask reloc-cost` (empty: the kernel as `make kernel` builds it).
+pub fn build_variant(
+    toolchain: &Toolchain,
+    kernel_dir: &Path,
+    reloc_slots: usize,
+    suffix: &str,
+    rustflags: &[&str],
+) -> Result<PathBuf, String> {
+    let target_dir = kernel_dir.join("target").join(format!("{}{suffix}", toolchain.name()));
     let mut cmd = cargo(toolchain, "build", &["core", "alloc"]);
     cmd.current_dir(kernel_dir).env("CARGO_TARGET_DIR", &target_dir).args(["--target", TARGET]);
+    if !rustflags.is_empty() {
+        let list: Vec<String> = rustflags.iter().map(|f| format!("{f:?}")).collect();
+        cmd.arg("--config").arg(format!("target.{TARGET}.rustflags=[{}]", list.join(",")));
+    }
     cmd.env("KVAS_RELOC_SLOTS", reloc_slots.to_string());
     let status = cmd.status().map_err(|e| format!("cannot run cargo for the kernel: {e}"))?;
     if !status.success() {

@@ -9,7 +9,7 @@ pub struct Cmdline {
     pub no4lvl: bool,
     /// `hold`: print `kvas: holding` and idle instead of powering off.
     pub hold: bool,
-    /// `nokaslr`: no randomized kernel placement (kvas does not randomize yet).
+    /// `nokaslr`: no randomized kernel placement: the image runs at its link address.
     pub nokaslr: bool,
     /// `kvas.dtb=ADDR` (hex with `0x`, or decimal): read the device tree at physical `ADDR`
     /// instead of the firmware's. For the boot test that feeds the kernel a blob that does

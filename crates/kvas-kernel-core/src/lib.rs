@@ -5,6 +5,7 @@
 //!   `kvas::phys`, with its structural check; the harts' `mmu-type`, the finisher), the
 //!   depth cap;
 //! - [`cmdline`]: the command-line words the kernel honours;
+//! - [`kaslr`]: where KASLR's seed comes from and the offset it gives;
 //! - [`module`]: the module loader's ELF reading, layout and relocation over a byte slice;
 //! - [`modreloc`]: the RISC-V relocation arithmetic.
 //!
@@ -18,6 +19,7 @@
 
 pub mod bootinfo;
 pub mod cmdline;
+pub mod kaslr;
 pub mod modreloc;
 pub mod module;
 

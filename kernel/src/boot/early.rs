@@ -1,7 +1,8 @@
 //! The early page tables, built with the MMU off through the identity view, from the frame
-//! pool in .bss (mm/frames.rs), by kvas::kspace's one builder (`KernelSpec::early`, `kspace::build_early`): the image
-//! at its link address with W^X, its text identity-mapped (the trampoline for the `satp`
-//! write), and the fixmap (the finisher's page, the window slot, the DTB window).
+//! pool in .bss (mm/frames.rs), by kvas::kspace's one builder (`KernelSpec::early`,
+//! `kspace::build_early`): the image at its link address plus the KASLR offset with W^X, its
+//! text identity-mapped (the trampoline for the `satp` write), and the fixmap (the finisher's
+//! page, the window slot, the DTB window).
 
 use kvas::arch::riscv::{Mode, Satp};
 use kvas::kspace::{self, FixmapSpec, KernelSpec};
@@ -23,10 +24,11 @@ pub struct EarlyTables {
     pub satp: u64,
 }
 
-/// kvas::layout's plan for the image in `mode` (its fixmap and windows): the layout
-/// `KernelSpec::new` plans for this image.
-pub fn layout(mode: Mode, sections: &Sections) -> Result<Riscv64Layout, Error> {
-    Riscv64Layout::from_image(mode, Kasan::None, KERNEL_LINK_ADDR, KERNEL_LINK_ADDR + sections.end, None)
+/// kvas::layout's plan for the image in `mode` at `KERNEL_LINK_ADDR + kaslr_offset` (its
+/// fixmap and windows): the layout `KernelSpec::new(..).with_kaslr_offset(..)` plans.
+pub fn layout(mode: Mode, sections: &Sections, kaslr_offset: u64) -> Result<Riscv64Layout, Error> {
+    let start = KERNEL_LINK_ADDR + kaslr_offset;
+    Riscv64Layout::from_image(mode, Kasan::None, start, start + sections.end, None)
 }
 
 /// What the fixmap maps: the finisher's page, the window slot, the DTB window. The same in
@@ -39,16 +41,19 @@ pub fn fixmap(finisher: Option<u64>, dtb: DtbPlace) -> Result<FixmapSpec, Error>
     })
 }
 
-/// Builds the early tables for `mode` (MMU off).
+/// Builds the early tables for `mode` (MMU off), the image `kaslr_offset` above its link
+/// address.
 pub fn build(
     mode: Mode,
     load_pa: u64,
+    kaslr_offset: u64,
     sections: &Sections,
     finisher: Option<u64>,
     dtb: DtbPlace,
     frames: &mut EarlyFrames,
 ) -> Result<EarlyTables, Error> {
-    let spec = KernelSpec::early(mode, sections.image(load_pa)?, fixmap(finisher, dtb)?)?;
+    let spec = KernelSpec::early(mode, sections.image(load_pa)?, fixmap(finisher, dtb)?)?
+        .with_kaslr_offset(kaslr_offset)?;
     // SAFETY: the MMU is off: every frame is at its physical address.
     let identity = unsafe { OffsetMemory::new(0) };
     let (t, _built) = kspace::build_early(&spec, identity, frames)?;

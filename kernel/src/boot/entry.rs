@@ -6,7 +6,7 @@ use kvas_kernel_core::cmdline::FailAt;
 use kvas_kernel_core::BootInfo;
 
 use super::handoff::{self, HandOff};
-use super::{dtb, early, probe, KERNEL_LINK_ADDR, LOAD_ALIGN};
+use super::{dtb, early, kaslr, probe, KERNEL_LINK_ADDR, LOAD_ALIGN};
 use crate::mm::frames::EarlyFrames;
 use crate::power::{self, fatal};
 
@@ -39,11 +39,16 @@ _start:
     li      t0, {link}
     mv      a0, s2
     sub     a1, s2, t0
+    # s4 = instructions the relocation pass retires (the price of moving the pointers).
+    rdinstret s4
     call    kvas_relocate
+    rdinstret t0
+    sub     s4, t0, s4
     mv      a0, s0
     mv      a1, s1
     mv      a2, s2
     mv      a3, s3
+    mv      a4, s4
     call    {boot_main}
 3:  wfi
     j       3b
@@ -92,7 +97,13 @@ fn check_image_placement(map: &MemoryMap, load_pa: u64, size: u64) {
 }
 
 /// First Rust code, MMU off, running at the physical load address `load_pa`.
-extern "C" fn boot_main(_hartid: u64, dtb_pa: u64, load_pa: u64, instret_at_entry: u64) -> ! {
+extern "C" fn boot_main(
+    _hartid: u64,
+    dtb_pa: u64,
+    load_pa: u64,
+    instret_at_entry: u64,
+    reloc_pass: u64,
+) -> ! {
     if !super::reloc::table_is_sealed() {
         // Only literal strings: without the table, data pointers are link addresses.
         crate::console::puts("kvas: fatal: image not sealed (build it with `make kernel`)\n");
@@ -119,7 +130,10 @@ extern "C" fn boot_main(_hartid: u64, dtb_pa: u64, load_pa: u64, instret_at_entr
         Ok(None) => fatal(format_args!("the hart accepts no paging mode up to {max}")),
         Err(e) => fatal(format_args!("probing the paging mode: {e}")),
     };
-    let tables = early::build(probe.mode, load_pa, &sections, finisher, info.dtb, &mut frames)
+    // SAFETY: the MMU is off and `info.dtb` is the tree just read, in RAM; nothing else
+    // touches it now.
+    let kaslr = unsafe { kaslr::choose(dtb_pa, info.dtb.size as usize, info.cmdline.nokaslr, sections.end) };
+    let tables = early::build(probe.mode, load_pa, kaslr.offset, &sections, finisher, info.dtb, &mut frames)
         .unwrap_or_else(|e| fatal(format_args!("early page tables: {e}")));
     let mut rejected = [(0, 0); 2];
     for (slot, r) in rejected.iter_mut().zip(probe.rejected.iter().flatten()) {
@@ -133,19 +147,24 @@ extern "C" fn boot_main(_hartid: u64, dtb_pa: u64, load_pa: u64, instret_at_entr
         levels: probe.mode.levels() as u64,
         rejected,
         finisher_pa: finisher.unwrap_or(0),
+        kaslr_offset: kaslr.offset,
+        seed_source: handoff::source_code(kaslr.source),
+        reloc_pass,
     });
     let entry = crate::kmain::kmain as extern "C" fn() -> ! as usize as u64;
-    let delta = KERNEL_LINK_ADDR.wrapping_sub(load_pa);
+    let virt = kaslr.virt_base();
+    let delta = virt.wrapping_sub(load_pa);
     // SAFETY: the MMU is off and the image runs at load_pa; the early tables map the image
-    // at its link address (W^X) and its text at load_pa, so the code after the satp write,
-    // kmain (entry + delta) and the boot stack's link address all translate; nothing made
-    // here is used after the switch but the hand-off, which is plain numbers.
+    // at its virtual base `virt` (W^X) and its text at load_pa, so the code after the satp
+    // write, kmain (entry + delta) and the boot stack's virtual address all translate;
+    // nothing made here is used after the switch but the hand-off, which is plain numbers.
     unsafe {
         crate::mm::mmu::enter_virtual(
             load_pa,
+            virt,
             tables.satp,
             entry.wrapping_add(delta),
-            KERNEL_LINK_ADDR + sections.stack_top,
+            virt + sections.stack_top,
         )
     }
 }

@@ -10,6 +10,7 @@
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use kvas::arch::riscv::Mode;
+use kvas_kernel_core::kaslr::SeedSource;
 
 /// What boot hands to kmain.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -28,10 +29,17 @@ pub struct HandOff {
     pub rejected: [(u64, u64); 2],
     /// Physical address of the `sifive,test0` finisher (0: none).
     pub finisher_pa: u64,
+    /// KASLR's offset of the image from `KERNEL_LINK_ADDR` (boot/kaslr.rs).
+    pub kaslr_offset: u64,
+    /// Where KASLR's seed came from ([`source_code`]).
+    pub seed_source: u64,
+    /// Instructions one relocation pass retired (`_start`'s; the pass before the switch runs
+    /// the same loop over the same table).
+    pub reloc_pass: u64,
 }
 
 /// Words in the static.
-const WORDS: usize = 10;
+const WORDS: usize = 13;
 
 impl HandOff {
     fn to_words(self) -> [u64; WORDS] {
@@ -47,6 +55,9 @@ impl HandOff {
             l1,
             b1,
             self.finisher_pa,
+            self.kaslr_offset,
+            self.seed_source,
+            self.reloc_pass,
         ]
     }
 
@@ -59,6 +70,9 @@ impl HandOff {
             levels: w[4],
             rejected: [(w[5], w[6]), (w[7], w[8])],
             finisher_pa: w[9],
+            kaslr_offset: w[10],
+            seed_source: w[11],
+            reloc_pass: w[12],
         }
     }
 
@@ -67,9 +81,34 @@ impl HandOff {
         mode_of_levels(self.levels)
     }
 
+    /// Where KASLR's seed came from.
+    pub fn seed_source(&self) -> SeedSource {
+        match self.seed_source {
+            1 => SeedSource::Zkr,
+            2 => SeedSource::KaslrSeed,
+            3 => SeedSource::RngSeed,
+            _ => SeedSource::None,
+        }
+    }
+
+    /// The image's virtual base: `KERNEL_LINK_ADDR` + the KASLR offset.
+    pub fn virt_base(&self) -> u64 {
+        super::KERNEL_LINK_ADDR + self.kaslr_offset
+    }
+
     /// The modes rejected by the probe, with what `satp` read back.
     pub fn rejected(&self) -> impl Iterator<Item = (Mode, u64)> + '_ {
         self.rejected.iter().filter(|(l, _)| *l != 0).map(|&(l, back)| (mode_of_levels(l), back))
+    }
+}
+
+/// A seed source as a number, for the hand-off.
+pub const fn source_code(s: SeedSource) -> u64 {
+    match s {
+        SeedSource::None => 0,
+        SeedSource::Zkr => 1,
+        SeedSource::KaslrSeed => 2,
+        SeedSource::RngSeed => 3,
     }
 }
 

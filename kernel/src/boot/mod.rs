@@ -5,14 +5,17 @@
 //!    calls `boot_main`.
 //! 2. `boot_main` ([`entry`]): reads the device tree through `kvas_kernel_core::bootinfo`
 //!    (`kvas::phys`, structural check first, [`dtb`]), checks the load address and that the
-//!    image lies in mappable RAM, chooses the depth ([`probe`]), builds the early tables
-//!    ([`early`]), writes the hand-off ([`handoff`]: plain numbers) and turns paging on
-//!    (`crate::mm::mmu::enter_virtual`), jumping to `crate::kmain::kmain` at its link address.
+//!    image lies in mappable RAM, chooses the depth ([`probe`]) and the KASLR offset
+//!    ([`kaslr`]), builds the early tables ([`early`]: the image at its link address plus
+//!    the offset), writes the hand-off ([`handoff`]: plain numbers) and turns paging on
+//!    (`crate::mm::mmu::enter_virtual`, which moves the image's pointers to the virtual
+//!    base first), jumping to `crate::kmain::kmain` at its virtual address.
 
 pub mod dtb;
 pub mod early;
 pub mod entry;
 pub mod handoff;
+pub mod kaslr;
 pub mod probe;
 pub mod reloc;
 

@@ -2,7 +2,7 @@
 //! live, by kvas::kspace's one builder (`KernelSpec::new`, the same function `kvas map`
 //! calls), for the memory map kvas::phys read from the device tree:
 //!
-//! - the image with W^X, at its link address;
+//! - the image with W^X, at its link address plus the KASLR offset;
 //! - the fixmap (the finisher's page, the window slot, the DTB window), as in the early
 //!   tables, without the trampoline;
 //! - the linear map of all RAM, with the linear aliases of the image's text *and* rodata
@@ -48,6 +48,8 @@ fn step(step: &'static str) -> impl Fn(Error) -> MemError {
 pub struct Params<'a> {
     /// Physical load address of the image.
     pub load_pa: u64,
+    /// KASLR's offset of the image from `KERNEL_LINK_ADDR`.
+    pub kaslr_offset: u64,
     /// The image's sections.
     pub sections: &'a Sections,
     /// The finisher's physical address, if any.
@@ -62,7 +64,9 @@ pub struct Params<'a> {
 /// `map` with the image reserved (by the spec's rule: the image must lie in mappable RAM).
 pub fn spec(map: &mut MemoryMap, p: &Params) -> Result<KernelSpec, MemError> {
     let image = p.sections.image(p.load_pa).map_err(step("the kernel image"))?;
-    let mut spec = KernelSpec::new(p.mode, Rules::Kvas, image).map_err(step("the kernel space"))?;
+    let mut spec = KernelSpec::new(p.mode, Rules::Kvas, image)
+        .and_then(|s| s.with_kaslr_offset(p.kaslr_offset))
+        .map_err(step("the kernel space"))?;
     spec.fixmap = early::fixmap(p.finisher, p.dtb).map_err(step("the fixmap"))?;
     spec.prepare(map).map_err(step("reserving the kernel image"))
 }

@@ -14,15 +14,13 @@
 
 use core::arch::{asm, global_asm};
 
-use crate::boot::KERNEL_LINK_ADDR;
-
 global_asm!(
     r#"
     .section .text.entry, "ax"
     .balign 4
     .globl kvas_enter_virtual
     # kvas_enter_virtual(image: a0, delta: a1, satp: a2, entry: a3, sp: a4) -> !
-    # Moves the image's pointers back to the link address (boot/reloc.rs), turns paging on,
+    # Moves the image's pointers to its virtual base (boot/reloc.rs), turns paging on,
     # and jumps to `entry` on stack `sp`. Runs from the identity-mapped text.
 kvas_enter_virtual:
     mv      s0, a2
@@ -80,17 +78,18 @@ extern "C" {
     fn kvas_enter_virtual(image: u64, delta: u64, satp: u64, entry: u64, sp: u64) -> !;
 }
 
-/// Turns paging on with the early tables `satp` and jumps to `entry` (a link address) on the
-/// stack `sp` (a link address), after moving the image's pointers back to the link address.
+/// Turns paging on with the early tables `satp` and jumps to `entry` (a virtual address) on
+/// the stack `sp` (a virtual address), after moving the image's pointers from `load_pa` to
+/// its virtual base `virt` (the link address plus the KASLR offset).
 ///
 /// # Safety
 ///
 /// The MMU is off, the image runs at `load_pa`, and the tables of `satp` map the image at
-/// its link address and its text at `load_pa` (the trampoline), so the instructions after
-/// the write, `entry` and `sp` all translate. No Rust value made before this call may be used
+/// `virt` and its text at `load_pa` (the trampoline), so the instructions after the write,
+/// `entry` and `sp` all translate. No Rust value made before this call may be used
 /// afterwards through a pointer (the hand-off is plain numbers, boot/handoff.rs).
-pub unsafe fn enter_virtual(load_pa: u64, satp: u64, entry: u64, sp: u64) -> ! {
-    let delta = KERNEL_LINK_ADDR.wrapping_sub(load_pa);
+pub unsafe fn enter_virtual(load_pa: u64, virt: u64, satp: u64, entry: u64, sp: u64) -> ! {
+    let delta = virt.wrapping_sub(load_pa);
     // SAFETY: the caller's contract above is this routine's.
     unsafe { kvas_enter_virtual(load_pa, delta, satp, entry, sp) }
 }

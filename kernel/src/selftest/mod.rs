@@ -11,7 +11,6 @@ use kvas::layout::{check, plan, Options, Target};
 use kvas::paging::{Attrs, PageTable, PhysMemory};
 use kvas::{PageSize, PhysAddr, VirtAddr};
 
-use crate::boot::KERNEL_LINK_ADDR;
 use crate::kmain::Boot;
 use crate::kprintln;
 use crate::mm::{fixmap, mmu, KernelSpace};
@@ -51,6 +50,8 @@ macro_rules! fail {
     }};
 }
 
+pub mod cost;
+mod kaslr;
 mod modules;
 mod smp;
 mod vm;
@@ -69,6 +70,8 @@ const TESTS: &[(&str, Test)] = &[
     ("dtb-in-ram", dtb_in_ram),
     ("dtb-through-fixmap", dtb_through_fixmap),
     ("layout-matches-kernel", layout_matches_kernel),
+    ("kaslr-image-follows", kaslr::image_follows),
+    ("kaslr-seed-zeroed", kaslr::seed_zeroed),
     ("no-writable-executable-page", no_writable_executable_page),
     ("trampoline-removed", trampoline_removed),
     ("fixmap-window-tables", fixmap_window_tables),
@@ -88,6 +91,7 @@ const TESTS: &[(&str, Test)] = &[
 
 /// Runs every test; returns (passed, failed).
 pub fn run_all(space: &mut KernelSpace, boot: &Boot) -> (u32, u32) {
+    cost::print(space);
     let (mut passed, mut failed) = (0, 0);
     for (name, test) in TESTS {
         match test(space, boot) {
@@ -122,7 +126,7 @@ fn image_mapping(space: &mut KernelSpace, boot: &Boot) -> Result<(), Reason> {
         ("data", s.data_start, Attrs::KERNEL_RW),
         ("bss end", s.end - 1, Attrs::KERNEL_RW),
     ] {
-        let va = KERNEL_LINK_ADDR + off;
+        let va = boot.image_va() + off;
         match t.translate(VirtAddr::new(va)) {
             Ok(tr) if tr.pa.as_u64() != load_pa + off => {
                 fail!("{what} {va:#x} maps to {:#x}, not {:#x}", tr.pa.as_u64(), load_pa + off)
@@ -155,7 +159,7 @@ fn text_write_faults(_: &mut KernelSpace, _: &Boot) -> Result<(), Reason> {
 }
 
 fn rodata_write_faults(_: &mut KernelSpace, boot: &Boot) -> Result<(), Reason> {
-    expect_write_fault("kernel rodata", KERNEL_LINK_ADDR + boot.sections.rodata_start)
+    expect_write_fault("kernel rodata", boot.image_va() + boot.sections.rodata_start)
 }
 
 /// W^X for the linear aliases: the image's rodata is read-only through the linear map too
@@ -192,10 +196,10 @@ fn data_writable(_: &mut KernelSpace, _: &Boot) -> Result<(), Reason> {
 static GREETING: &str = "kvas";
 
 fn relocated_pointers(_: &mut KernelSpace, boot: &Boot) -> Result<(), Reason> {
-    let image = KERNEL_LINK_ADDR..KERNEL_LINK_ADDR + boot.sections.end;
+    let image = boot.image_va()..boot.image_va() + boot.sections.end;
     let p = GREETING.as_ptr() as u64;
     if !image.contains(&p) {
-        fail!("a &'static str in a static points to {p:#x}, outside the image at its link address");
+        fail!("a &'static str in a static points to {p:#x}, outside the image at its virtual base");
     }
     let named: &dyn Fn() -> &'static str = &|| GREETING;
     if named() != "kvas" {
@@ -250,8 +254,12 @@ fn dtb_through_fixmap(space: &mut KernelSpace, boot: &Boot) -> Result<(), Reason
 }
 
 fn layout_matches_kernel(space: &mut KernelSpace, boot: &Boot) -> Result<(), Reason> {
-    let options =
-        Options { kernel_size: boot.sections.end, ram: Some(space.lowmem_bytes()), ..Options::default() };
+    let options = Options {
+        kernel_size: boot.sections.end,
+        kaslr_offset: boot.handoff.kaslr_offset,
+        ram: Some(space.lowmem_bytes()),
+        ..Options::default()
+    };
     let layout = match plan(Target::Riscv64(space.mode()), &options) {
         Ok(l) => l,
         Err(err) => fail!("kvas::layout refuses this kernel: {err}"),
@@ -311,9 +319,9 @@ fn trampoline_removed(space: &mut KernelSpace, boot: &Boot) -> Result<(), Reason
     if let Ok(tr) = t.translate(VirtAddr::new(load_pa)) {
         fail!("the identity mapping of the text is still there: {load_pa:#x} -> {:#x}", tr.pa.as_u64());
     }
-    match t.translate(VirtAddr::new(KERNEL_LINK_ADDR)) {
+    match t.translate(VirtAddr::new(boot.image_va())) {
         Ok(tr) if tr.pa.as_u64() == load_pa => Ok(()),
-        other => fail!("the image at its link address no longer translates to {load_pa:#x}: {other:?}"),
+        other => fail!("the image at its virtual base no longer translates to {load_pa:#x}: {other:?}"),
     }
 }
 
@@ -463,7 +471,7 @@ fn virt_phys_round_trip(space: &mut KernelSpace, boot: &Boot) -> Result<(), Reas
     }
     // Through the image mapping: a symbol's virtual address and its physical one.
     let sym = relocated_pointers as Test as usize as u64;
-    let off = sym - KERNEL_LINK_ADDR;
+    let off = sym - boot.image_va();
     match space.tables().translate(VirtAddr::new(sym)) {
         Ok(tr) if tr.pa.as_u64() == load_pa + off => Ok(()),
         other => fail!("kernel symbol {sym:#x} translates to {other:?}, not {:#x}", load_pa + off),
