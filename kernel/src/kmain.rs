@@ -118,7 +118,7 @@ pub extern "C" fn kmain() -> ! {
     report(&space, &boot);
     // Every other hart, into these tables: each reports `kvas: hart N up`.
     let deeper = boot.info.cmdline.fail == Some(FailAt::HartMode);
-    crate::smp::start_secondaries(&mut space, boot.load_pa(), deeper);
+    crate::smp::start_secondaries(&mut space, boot.image_va(), boot.load_pa(), deeper);
     let (passed, failed) = selftest::run_all(&mut space, &boot);
     kprintln!("{passed} passed, {failed} failed");
     if boot.info.cmdline.hold {

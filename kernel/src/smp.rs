@@ -24,7 +24,6 @@ use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use kvas::arch::riscv::{Mode, Satp};
 
-use crate::boot::KERNEL_LINK_ADDR;
 use crate::mm::{mmu, shootdown, KernelSpace};
 use crate::{kprintln, power};
 
@@ -79,9 +78,9 @@ static JOB_GEN: AtomicU64 = AtomicU64::new(0);
 /// The last generation each hart has run.
 static DONE: [AtomicU64; MAX_HARTS] = [const { AtomicU64::new(0) }; MAX_HARTS];
 
-/// The physical address of a static of the image.
-fn image_pa<T>(v: &T, load_pa: u64) -> u64 {
-    (v as *const T as u64).wrapping_sub(KERNEL_LINK_ADDR).wrapping_add(load_pa)
+/// The physical address of a static of the image running at `virt_base`.
+fn image_pa<T>(v: &T, virt_base: u64, load_pa: u64) -> u64 {
+    (v as *const T as u64).wrapping_sub(virt_base).wrapping_add(load_pa)
 }
 
 /// Spins until `done` or the wait runs out; whether `done` came true.
@@ -107,7 +106,7 @@ fn now() -> u64 {
 /// reports itself. A hart that cannot take the kernel's mode, or does not come up, stops
 /// the boot. `deeper` (`kvas.fail=hart-mode`, for the boot test of that stop) hands the
 /// harts the kernel's root in the mode one level deeper than the probe chose.
-pub fn start_secondaries(space: &mut KernelSpace, load_pa: u64, deeper: bool) {
+pub fn start_secondaries(space: &mut KernelSpace, virt_base: u64, load_pa: u64, deeper: bool) {
     let me = hart_id();
     if me as usize >= MAX_HARTS {
         power::fatal(format_args!("the boot hart's id {me} is past the {MAX_HARTS} harts the kernel keeps"));
@@ -136,15 +135,15 @@ pub fn start_secondaries(space: &mut KernelSpace, load_pa: u64, deeper: bool) {
             (SATP, satp),
             (ENTRY, entry),
             (STACK, stack),
-            (DELTA, KERNEL_LINK_ADDR.wrapping_sub(load_pa)),
+            (DELTA, virt_base.wrapping_sub(load_pa)),
             (ANSWER, WAITING),
         ] {
             block[i].store(v, Ordering::Relaxed);
         }
-        let start_pa = mmu::secondary_start_pa(load_pa);
+        let start_pa = mmu::secondary_start_pa(virt_base, load_pa);
         // The block's words are visible to the hart before it starts (SBI's ecall orders).
         core::sync::atomic::fence(Ordering::SeqCst);
-        let started = sbi_rt::hart_start(hart as usize, start_pa as usize, image_pa(block, load_pa) as usize);
+        let started = sbi_rt::hart_start(hart as usize, start_pa as usize, image_pa(block, virt_base, load_pa) as usize);
         if let Err(e) = started.into_result() {
             power::fatal(format_args!("hart {hart}: SBI hart_start failed: {e:?}"));
         }

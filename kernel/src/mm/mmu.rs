@@ -94,10 +94,11 @@ pub unsafe fn enter_virtual(load_pa: u64, virt: u64, satp: u64, entry: u64, sp: 
     unsafe { kvas_enter_virtual(load_pa, delta, satp, entry, sp) }
 }
 
-/// The physical address of the secondary harts' entry, for SBI `hart_start`.
-pub fn secondary_start_pa(load_pa: u64) -> u64 {
+/// The physical address of the secondary harts' entry, for SBI `hart_start` (the image
+/// runs at `virt_base`, loaded at `load_pa`).
+pub fn secondary_start_pa(virt_base: u64, load_pa: u64) -> u64 {
     (kvas_secondary_start as unsafe extern "C" fn() as usize as u64)
-        .wrapping_sub(KERNEL_LINK_ADDR)
+        .wrapping_sub(virt_base)
         .wrapping_add(load_pa)
 }
 
