@@ -111,7 +111,7 @@ fn smp_cases(base: &Boot) -> Vec<Case> {
                 (0..harts).map(|h| format!("kvas: hart {h} up (satp mode {mode})")).collect();
             lines.push(format!("kvas: paging mode {mode}"));
             lines.push(format!(
-                "kvas: vfree of one page on hart {}: * instructions, 1 rfence calls, {harts} harts",
+                "kvas: vfree of one page on hart {}: * instructions, 1 rfence calls, {harts} harts (*)",
                 harts - 1
             ));
             lines.extend(
