@@ -68,8 +68,7 @@ const WAITING: u64 = u64::MAX;
 /// The hart runs in the kernel's tables.
 const UP: u64 = u64::MAX - 1;
 
-static START: [StartBlock; MAX_HARTS] =
-    [const { StartBlock([const { AtomicU64::new(0) }; 6]) }; MAX_HARTS];
+static START: [StartBlock; MAX_HARTS] = [const { StartBlock([const { AtomicU64::new(0) }; 6]) }; MAX_HARTS];
 
 /// The job [`on_each_hart`] published: the address of a `&(dyn Fn(u64) + Sync)` on the
 /// caller's stack (0: none), and its generation.
@@ -143,7 +142,11 @@ pub fn start_secondaries(space: &mut KernelSpace, virt_base: u64, load_pa: u64, 
         let start_pa = mmu::secondary_start_pa(virt_base, load_pa);
         // The block's words are visible to the hart before it starts (SBI's ecall orders).
         core::sync::atomic::fence(Ordering::SeqCst);
-        let started = sbi_rt::hart_start(hart as usize, start_pa as usize, image_pa(block, virt_base, load_pa) as usize);
+        let started = sbi_rt::hart_start(
+            hart as usize,
+            start_pa as usize,
+            image_pa(block, virt_base, load_pa) as usize,
+        );
         if let Err(e) = started.into_result() {
             power::fatal(format_args!("hart {hart}: SBI hart_start failed: {e:?}"));
         }
