@@ -250,7 +250,7 @@ fn good_cases(base: &Boot, dir: &Path, kernel: &Path) -> Result<Vec<Case>, Strin
     );
     v.push(with_built(c, dir)?);
 
-    // NUMA: one memory node per node, adjacent, one hart each (the second stays in OpenSBI).
+    // NUMA: one memory node per node, adjacent, one hart each (both harts come up).
     v.push(with_built(
         case(
             base,
