@@ -19,7 +19,7 @@ use crate::addr::PhysAddr;
 /// one engine call at a time and checks [`DeferredFree::has_room`] before each.
 pub struct DeferredFree<A, const N: usize> {
     inner: A,
-    held: [Option<PhysAddr>; N],
+    held: [PhysAddr; N],
     len: usize,
     /// Frames that found the list full: never freed (leaked), never freed early.
     leaked: usize,
@@ -32,7 +32,7 @@ impl<A: FrameAllocator, const N: usize> DeferredFree<A, N> {
 
     /// Defers the frees to `inner`.
     pub const fn new(inner: A) -> Self {
-        DeferredFree { inner, held: [None; N], len: 0, leaked: 0 }
+        DeferredFree { inner, held: [PhysAddr::ZERO; N], len: 0, leaked: 0 }
     }
 
     /// Holds `frame` back until [`DeferredFree::release`]; if the list is full the frame
@@ -40,7 +40,7 @@ impl<A: FrameAllocator, const N: usize> DeferredFree<A, N> {
     pub fn defer(&mut self, frame: PhysAddr) {
         match self.held.get_mut(self.len) {
             Some(slot) => {
-                *slot = Some(frame);
+                *slot = frame;
                 self.len += 1;
             }
             None => self.leaked += 1,
@@ -65,10 +65,8 @@ impl<A: FrameAllocator, const N: usize> DeferredFree<A, N> {
     /// Frees every held frame to the real allocator. Call it only once the flush of
     /// everything unmapped since the last release has completed on every hart.
     pub fn release(&mut self) {
-        for slot in &mut self.held[..self.len] {
-            if let Some(frame) = slot.take() {
-                self.inner.free_frame(frame);
-            }
+        for &frame in &self.held[..self.len] {
+            self.inner.free_frame(frame);
         }
         self.len = 0;
     }
