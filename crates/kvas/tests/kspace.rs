@@ -97,12 +97,43 @@ fn unsafe_free_walk(ram: &Ram, mode: Mode, root: PhysAddr) -> Vec<kvas::paging::
     pt.mappings().collect::<Result<Vec<_>, _>>().unwrap()
 }
 
+/// Each region's leaves by level and bytes, counted by walking the finished
+/// tables: the oracle for the counts `build` makes as it maps (it never walks).
+fn walked(pt: &PageTable<Riscv, &Ram>, built: &Built) -> Vec<([u64; 5], u64)> {
+    let mut out = vec![([0u64; 5], 0u64); built.regions().len()];
+    for m in pt.mappings() {
+        let m = m.unwrap();
+        let i = built.regions().iter().position(|r| r.contains(m.va));
+        let i = i.unwrap_or_else(|| panic!("{m:?} lies in no region"));
+        out[i].0[m.size.level() as usize] += 1;
+        out[i].1 += m.size.bytes();
+    }
+    out
+}
+
+/// What `build` counted, region by region and in all, is what a walk of its
+/// tables finds.
+fn assert_counts_are_the_walk_s(pt: &PageTable<Riscv, &Ram>, built: &Built, what: &str) {
+    for (r, (leaves, bytes)) in built.regions().iter().zip(walked(pt, built)) {
+        assert_eq!((r.leaves, r.bytes), (leaves, bytes), "{what}: region {}", r.kind.name());
+    }
+    let stats = pt.stats().unwrap();
+    assert_eq!(built.leaves, stats.leaves, "{what}");
+    assert_eq!(built.mapped_bytes, stats.mapped_bytes(), "{what}");
+    if !built.linear_counted {
+        assert_eq!(built.pt_pages, stats.tables, "{what}");
+    }
+}
+
 #[test]
 fn what_build_returns_is_what_the_engine_counts() {
     for mode in MODES {
         for rules in [Rules::Kvas, Rules::Linux] {
             let mut map = MemoryMap::from_text("0x80000000:3G,0x1_0000_1000:0x3fff000").unwrap();
             let spec = final_spec(mode, rules, &mut map);
+            let ram = Ram::new();
+            let t = kspace::build(&spec, &map, &ram).unwrap();
+            assert_counts_are_the_walk_s(&t.table, &t.built, &format!("{mode} {rules:?}"));
             let (_, _, built, stats) = build(&spec, &map);
             assert_eq!(built.pt_pages, stats.tables, "{mode} {rules:?}");
             assert_eq!(built.leaves, stats.leaves, "{mode} {rules:?}");
@@ -250,7 +281,10 @@ proptest! {
         let spec = KernelSpec::linear_only(mode, rules, cfg).unwrap();
         let ram = Ram::new();
         let built = match kspace::build(&spec, &map, &ram) {
-            Ok(t) => t.built,
+            Ok(t) => {
+                assert_counts_are_the_walk_s(&t.table, &t.built, "linear only");
+                t.built
+            }
             Err(_) => return Ok(()), // no RAM or no frames: nothing to compare
         };
         let plan = kspace::Plan::new(&spec, &map).unwrap();
@@ -267,6 +301,68 @@ proptest! {
         prop_assert_eq!(c.pt_pages, built.pt_pages);
         prop_assert_eq!(c.leaves, built.leaves);
         prop_assert_eq!(c.region(RegionKind::Linear), built.region(RegionKind::Linear));
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(96))]
+
+    /// Whole kernel spaces, early and final, both rules, any depth: sections of
+    /// any page size with gaps, any page-aligned load address in RAM, a KASLR
+    /// offset, the fixmap's pages anywhere. Build counts every region's leaves as
+    /// it maps them; a walk of the finished tables must find the same.
+    #[test]
+    fn the_counts_made_while_building_are_the_walk_s(
+        (banks, res) in random_map(),
+        mode in prop_oneof![Just(Mode::Sv39), Just(Mode::Sv48), Just(Mode::Sv57)],
+        linux in any::<bool>(),
+        early in any::<bool>(),
+        pages in (1u64..1200, 0u64..3, 0u64..900, 0u64..3, 0u64..1500),
+        (load_page, load_2m) in (0u64..(1 << 19), any::<bool>()),
+        kaslr in 0u64..4,
+        device in prop::option::of(0u64..(1 << 40)),
+        dtb in prop::option::of((0u64..(1 << 28), 1u64..(2 << 20))),
+    ) {
+        let mut map = MemoryMap::new();
+        for &(s, e) in &banks { let _ = map.add_ram(s, e - s); }
+        for &(s, n, nomap) in &res {
+            let kind = if nomap { kvas::phys::ReserveKind::NoMap } else { kvas::phys::ReserveKind::Reserved };
+            let _ = map.reserve(s, n, kind, kvas::phys::ReservedBy::User);
+        }
+        let (text, gap1, rodata, gap2, data) = pages;
+        let p = |n: u64| n * 4096;
+        let sections = ImageSections {
+            text_end: p(text),
+            rodata_start: p(text + gap1),
+            rodata_end: p(text + gap1 + rodata),
+            data_start: p(text + gap1 + rodata + gap2),
+            end: p(text + gap1 + rodata + gap2 + data),
+        };
+        // Anywhere in the first bank, or at a 2 MiB boundary (past its end: refused).
+        let load = banks[0].0 + p(load_page) % (banks[0].1 - banks[0].0);
+        let load = PhysAddr::new(if load_2m { load.next_multiple_of(2 << 20) } else { load }).unwrap();
+        let image = KernelImage { load, sections };
+        let fixmap = FixmapSpec {
+            device: device.map(|d| PhysAddr::new(d * 4096 % (1 << 50)).unwrap()),
+            window_slot: true,
+            dtb: dtb.map(|(pa, size)| PhysRange::new(0x8000_0000 + pa * 8, size).unwrap()),
+        };
+        let rules = if linux { Rules::Linux } else { Rules::Kvas };
+        let ram = Ram::new();
+        if early {
+            let Ok(spec) = KernelSpec::early(mode, image, fixmap) else { return Ok(()) };
+            let mut frames = TrackingAllocator::new(PhysAddr::new(0x10_0000_0000).unwrap(), 1 << 30).unwrap();
+            let Ok((pt, built)) = kspace::build_early(&spec, &ram, &mut frames) else { return Ok(()) };
+            assert_counts_are_the_walk_s(&pt, &built, "early");
+        } else {
+            let Ok(spec) = KernelSpec::new(mode, rules, image) else { return Ok(()) };
+            let Ok(mut spec) = spec.with_kaslr_offset(kaslr * (2 << 20)) else { return Ok(()) };
+            spec.fixmap.device = fixmap.device;
+            spec.fixmap.dtb = fixmap.dtb;
+            let Ok(spec) = spec.prepare(&mut map) else { return Ok(()) };
+            let Ok(t) = kspace::build(&spec, &map, &ram) else { return Ok(()) };
+            assert_counts_are_the_walk_s(&t.table, &t.built, "final");
+        }
     }
 }
 

@@ -1,6 +1,6 @@
 //! A [`PhysMemory`] for the running kernel that reaches any frame through one fixmap page:
-//! each [`PhysMemory::frame_ptr`] call points the slot's PTE at the frame (with the kvas
-//! engine on the live tables) and flushes that one TLB entry. This is how a kernel edits
+//! a [`PhysMemory::frame_ptr`] call for a frame other than the last one rewrites the slot's
+//! PTE in the live tables to point at it and flushes that one TLB entry. This is how a kernel edits
 //! tables in frames it has not mapped yet (Linux's `FIX_PTE`/`FIX_PMD` slots), and it is
 //! the third world of the engine's memory trait (identity, offset, window).
 //!
@@ -15,13 +15,14 @@
 //!  FIXADDR_TOP
 //! ```
 
-use core::cell::UnsafeCell;
+use core::cell::Cell;
+use core::marker::PhantomData;
 
 use kvas::arch::riscv::Riscv;
 use kvas::kspace::{FIX_FDT_OFFSET, FIX_WINDOW_OFFSET, MAX_FDT_SIZE};
 use kvas::layout::Riscv64Layout;
-use kvas::paging::{Attrs, FrameAllocator, OffsetMemory, PageTable, PhysMemory};
-use kvas::{PageSize, PhysAddr, VirtAddr};
+use kvas::paging::{Attrs, Geometry, OffsetMemory, PageTable, PhysMemory, TableFormat};
+use kvas::{PhysAddr, VirtAddr, PAGE_SIZE};
 
 /// Where the finisher's register at physical `pa` is mapped.
 pub fn finisher_va(layout: &Riscv64Layout, pa: u64) -> u64 {
@@ -38,30 +39,20 @@ pub fn slot_va(layout: &Riscv64Layout) -> u64 {
     layout.fixmap().start() + FIX_WINDOW_OFFSET
 }
 
-/// Holds the few table frames an unmap of the slot gives back, so that remapping it takes
-/// the same frames again and never needs a new one.
-struct Stash {
-    frames: [Option<PhysAddr>; 5],
-}
-
-impl FrameAllocator for Stash {
-    fn allocate_frame(&mut self) -> Option<PhysAddr> {
-        self.frames.iter_mut().rev().find_map(Option::take)
-    }
-
-    fn free_frame(&mut self, frame: PhysAddr) {
-        if let Some(slot) = self.frames.iter_mut().find(|f| f.is_none()) {
-            *slot = Some(frame);
-        }
-    }
-}
-
 /// Frames reached through the fixmap slot at `slot`, in the live tables `tables` (borrowed
 /// for as long as the window lives, so nothing else edits them meanwhile).
+///
+/// A remap rewrites the slot's one leaf entry in place and flushes that page (Linux's
+/// `__set_fixmap`): the entry is found once, when the window is made. The frame the slot
+/// maps is remembered, so the engine's many accesses to the same frame cost a compare.
 pub struct FixmapWindow<'t> {
     slot: u64,
-    tables: UnsafeCell<&'t mut PageTable<Riscv, OffsetMemory>>,
-    stash: UnsafeCell<Stash>,
+    format: Riscv,
+    /// The slot's leaf entry in `tables`, reached through their own view.
+    entry: *mut u64,
+    /// The frame the slot maps now (none: not known yet).
+    current: Cell<Option<PhysAddr>>,
+    tables: PhantomData<&'t mut PageTable<Riscv, OffsetMemory>>,
 }
 
 impl<'t> FixmapWindow<'t> {
@@ -72,36 +63,56 @@ impl<'t> FixmapWindow<'t> {
     /// `tables` are the tables `satp` points at and stay so while the window lives, and
     /// `slot` is mapped in them and used by nothing else.
     pub unsafe fn new(tables: &'t mut PageTable<Riscv, OffsetMemory>, slot: u64) -> Self {
-        FixmapWindow {
-            slot,
-            tables: UnsafeCell::new(tables),
-            stash: UnsafeCell::new(Stash { frames: [None; 5] }),
+        let Some(entry) = leaf_entry(tables, slot) else {
+            crate::power::fatal(format_args!("fixmap window: no 4 KiB leaf at the slot {slot:#x}"));
+        };
+        FixmapWindow { slot, format: tables.format(), entry, current: Cell::new(None), tables: PhantomData }
+    }
+
+    /// Points the slot at `pa` and flushes its one TLB entry.
+    #[inline(never)]
+    fn remap(&self, pa: PhysAddr) {
+        if let Err(e) = self.format.check_leaf(pa, PAGE_SIZE, Attrs::KERNEL_RW) {
+            crate::power::fatal(format_args!("fixmap window: cannot map {:#x}: {e}", pa.as_u64()));
         }
+        let raw = self.format.encode_leaf(pa, Attrs::KERNEL_RW, 0);
+        // SAFETY: `entry` is the slot's leaf entry in the live tables, which the window
+        // borrows exclusively (no other code reads or writes them meanwhile); it stays a
+        // valid 4 KiB leaf, and RISC-V needs no break-before-make between two leaves.
+        unsafe { self.entry.write_volatile(raw) };
+        super::mmu::flush_page(VirtAddr::new(self.slot));
+        self.current.set(Some(pa));
     }
 }
 
-// SAFETY: (1) the returned pointer is the slot page, which after the remap below maps
-// exactly the frame at `pa` read-write, 4 KiB aligned, until the next call remaps it;
-// (2) the slot is used by nothing else (constructor contract), so no reference aliases it.
+/// A pointer to the level-0 entry of `va` in `tables`, through their own view, if that
+/// entry is a 4 KiB leaf.
+fn leaf_entry(tables: &PageTable<Riscv, OffsetMemory>, va: u64) -> Option<*mut u64> {
+    let format = tables.format();
+    let mut table = tables.root();
+    let mut level = format.geometry().root_level();
+    loop {
+        let entry = tables.memory().frame_ptr(table).wrapping_add(Geometry::index(va, level));
+        // SAFETY: `table` is the root or a pointer read from a table of `tables`, so a table
+        // frame their view reaches (PageTable::from_root's contract); the index is < 512.
+        let raw = unsafe { entry.read_volatile() };
+        if level == 0 {
+            return format.leaf(raw, 0).map(|_| entry);
+        }
+        table = format.next_table(raw, level)?;
+        level -= 1;
+    }
+}
+
+// SAFETY: (1) the returned pointer is the slot page, which after `remap` maps exactly the
+// frame at `pa` read-write, 4 KiB aligned, until the next call remaps it (only this window
+// remaps the slot, so `current` is what the slot maps); (2) the slot is used by nothing else
+// (constructor contract), so no reference aliases it.
 unsafe impl PhysMemory for FixmapWindow<'_> {
+    #[inline]
     fn frame_ptr(&self, pa: PhysAddr) -> *mut u64 {
-        // SAFETY: one hart, and the engine never holds a frame pointer across calls, so no
-        // other borrow of these cells is live.
-        let (tables, stash) = unsafe { (&mut **self.tables.get(), &mut *self.stash.get()) };
-        let va = VirtAddr::new(self.slot);
-        let current = tables.translate(va).map(|t| t.pa);
-        if current != Ok(pa) {
-            let remapped = tables
-                .unmap(va, PageSize::Size4K, stash)
-                .and_then(|f| {
-                    f.ignore(); // flushed below
-                    tables.map(va, pa, PageSize::Size4K, Attrs::KERNEL_RW, stash)
-                })
-                .map(|f| f.ignore());
-            if let Err(e) = remapped {
-                crate::power::fatal(format_args!("fixmap window: cannot map {:#x}: {e}", pa.as_u64()));
-            }
-            super::mmu::flush_page(va);
+        if self.current.get() != Some(pa) {
+            self.remap(pa);
         }
         self.slot as *mut u64
     }

@@ -10,7 +10,7 @@ use crate::kspace::spec::{
 };
 use crate::layout::riscv64::{KERNEL_LINK_ADDR, PMD_SIZE};
 use crate::linear::{self, BaseChoice, LinearConfig};
-use crate::paging::{Attrs, FrameAllocator, PageTable, PhysMemory};
+use crate::paging::{Attrs, FrameAllocator, Geometry, PageTable, PhysMemory, TableFormat};
 use crate::phys::{EarlyFrameAllocator, MemoryMap, PhysRange, ReserveKind, ReservedBy};
 use crate::Error;
 
@@ -165,19 +165,18 @@ impl<'m> Plan<'m> {
         match self.steps(&mut pt, &mut counter, &mut built, count_linear) {
             Ok(()) => {
                 built.pt_pages = counter.net.max(0) as u64;
-                if let Err(e) = self.count_leaves(&pt, &mut built) {
-                    pt.destroy(counter.inner);
-                    return Err(e);
-                }
                 if count_linear {
-                    if let Some(r) = built.region(RegionKind::Linear).copied() {
-                        built.pt_pages += r.tables;
-                        for (t, l) in built.leaves.iter_mut().zip(r.leaves) {
-                            *t += l;
-                        }
-                        built.mapped_bytes += r.bytes;
-                    }
+                    built.pt_pages += built.region(RegionKind::Linear).map_or(0, |r| r.tables);
                 }
+                // Every leaf lies in the region whose step mapped it.
+                let (mut leaves, mut bytes) = ([0; Geometry::MAX_LEVELS], 0);
+                for r in built.regions() {
+                    for (t, l) in leaves.iter_mut().zip(r.leaves) {
+                        *t += l;
+                    }
+                    bytes += r.bytes;
+                }
+                (built.leaves, built.mapped_bytes) = (leaves, bytes);
                 built.regions_mut().sort_unstable_by_key(|r| r.start.as_u64());
                 Ok((pt, built))
             }
@@ -188,7 +187,7 @@ impl<'m> Plan<'m> {
         }
     }
 
-    /// Maps every region, in the fixed order, recording each one's tables.
+    /// Maps every region, in the fixed order, recording each one's leaves and tables.
     fn steps<M: PhysMemory, A: FrameAllocator>(
         &self,
         pt: &mut PageTable<Riscv, M>,
@@ -201,22 +200,20 @@ impl<'m> Plan<'m> {
         let link = KERNEL_LINK_ADDR + layout.kaslr_offset();
         if let Some(image) = spec.image {
             let size = image.footprint(spec.rules)?.size();
-            step(built, RegionKind::Kernel, link, size, pt, frames, |pt, fr| {
-                map_image(pt, fr, spec, &image, link)
-            })?;
+            step(built, RegionKind::Kernel, link, size, pt, frames, |s| map_image(s, spec, &image, link))?;
             if spec.trampoline {
                 let load = image.load.as_u64();
                 let text = image.sections.text_end;
-                step(built, RegionKind::Trampoline, load, text, pt, frames, |pt, fr| {
-                    map(pt, fr, load, load, text, Attrs::KERNEL_RX, PageSize::Size2M)
+                step(built, RegionKind::Trampoline, load, text, pt, frames, |s| {
+                    s.map(load, load, text, Attrs::KERNEL_RX, PageSize::Size2M)
                 })?;
             }
         }
         let fix = layout.fixmap();
         let fixmap = &spec.fixmap;
         if fixmap.device.is_some() || fixmap.window_slot || fixmap.dtb.is_some() {
-            step(built, RegionKind::Fixmap, fix.start(), fix.size(), pt, frames, |pt, fr| {
-                map_fixmap(pt, fr, spec, fix.start())
+            step(built, RegionKind::Fixmap, fix.start(), fix.size(), pt, frames, |s| {
+                map_fixmap(s, spec, fix.start())
             })?;
         }
         let mut linear_map = None;
@@ -232,10 +229,12 @@ impl<'m> Plan<'m> {
                 built.linear_counted = true;
                 linear_map = Some(linear::placement(self.map, &cfg, base, counted.bytes, counted.pieces)?);
             } else {
-                step(built, RegionKind::Linear, po, cfg.size, pt, frames, |pt, fr| {
-                    let (lm, flush) = linear::build_at(pt, self.map, &cfg, base, fr)?;
+                step(built, RegionKind::Linear, po, cfg.size, pt, frames, |s| {
+                    let (lm, flush) = linear::build_at(s.pt, self.map, &cfg, base, s.frames)?;
                     flush.ignore(); // not live: no TLB holds these entries
                     linear_map = Some(lm);
+                    // Its pieces ascend into fresh tables: the count is the build's.
+                    s.leaves = count::count_linear(self.map, &cfg, base, spec.mode.geometry())?.leaves;
                     Ok(())
                 })?;
             }
@@ -247,31 +246,46 @@ impl<'m> Plan<'m> {
             for (kind, span) in
                 [(RegionKind::Vmalloc, layout.vmalloc()), (RegionKind::Modules, layout.modules_window())]
             {
-                step(built, kind, span.start(), span.size(), pt, frames, |pt, fr| {
-                    pt.populate(VirtAddr::new(span.start()), span.size(), level, fr).map(|_| ())
+                step(built, kind, span.start(), span.size(), pt, frames, |s| {
+                    s.pt.populate(VirtAddr::new(span.start()), span.size(), level, s.frames).map(|_| ())
                 })?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Counts every leaf of `pt` into the region whose range holds it, and the totals.
-    fn count_leaves<M: PhysMemory>(&self, pt: &PageTable<Riscv, M>, built: &mut Built) -> Result<(), Error> {
-        for m in pt.mappings() {
-            let m = m?;
-            let level = m.size.level() as usize;
-            built.leaves[level] += 1;
-            built.mapped_bytes += m.size.bytes();
-            if let Some(r) = built.regions_mut().iter_mut().find(|r| r.contains(m.va)) {
-                r.leaves[level] += 1;
-                r.bytes += m.size.bytes();
             }
         }
         Ok(())
     }
 }
 
-/// Runs one region's step and records the region with the tables it added.
+/// One region's step: the tables, the frames, and the leaves it has mapped.
+struct Step<'s, 'a, M: PhysMemory, A: FrameAllocator> {
+    pt: &'s mut PageTable<Riscv, M>,
+    frames: &'s mut Counting<'a, A>,
+    /// Leaves by level, counted as they are mapped (the finished tables are
+    /// never walked: through the kernel's fixmap window that costs one remap
+    /// per table frame).
+    leaves: [u64; Geometry::MAX_LEVELS],
+}
+
+impl<M: PhysMemory, A: FrameAllocator> Step<'_, '_, M, A> {
+    /// One `map_range` with the TLB work dropped (the tables are not live),
+    /// its leaves counted. Each step maps its ranges in ascending order, each
+    /// range inside the step's region and into tables that hold nothing inside
+    /// it (no region shares a leaf block with another; the pinned tables come
+    /// last), so the engine's greedy choice is [`count::range_leaves`]'s.
+    fn map(&mut self, va: u64, pa: u64, len: u64, attrs: Attrs, max_leaf: PageSize) -> Result<(), Error> {
+        if len == 0 {
+            return Ok(());
+        }
+        let f =
+            self.pt.map_range(VirtAddr::new(va), PhysAddr::new(pa)?, len, attrs, max_leaf, self.frames)?;
+        f.ignore();
+        let cap = max_leaf.level().min(self.pt.format().geometry().max_leaf_level());
+        count::range_leaves(&mut self.leaves, va, len, va.wrapping_sub(pa), cap);
+        Ok(())
+    }
+}
+
+/// Runs one region's step and records the region with the leaves it mapped
+/// and the tables it added.
 fn step<M: PhysMemory, A: FrameAllocator>(
     built: &mut Built,
     kind: RegionKind,
@@ -279,65 +293,51 @@ fn step<M: PhysMemory, A: FrameAllocator>(
     size: u64,
     pt: &mut PageTable<Riscv, M>,
     frames: &mut Counting<'_, A>,
-    f: impl FnOnce(&mut PageTable<Riscv, M>, &mut Counting<'_, A>) -> Result<(), Error>,
+    f: impl FnOnce(&mut Step<'_, '_, M, A>) -> Result<(), Error>,
 ) -> Result<(), Error> {
     let before = frames.net;
-    f(pt, frames)?;
+    let mut s = Step { pt, frames, leaves: [0; Geometry::MAX_LEVELS] };
+    f(&mut s)?;
     let mut region = BuiltRegion::new(kind, VirtAddr::new(start), size);
-    region.tables = (frames.net - before).max(0) as u64;
+    region.tables = (s.frames.net - before).max(0) as u64;
+    region.leaves = s.leaves;
+    region.bytes = (0u8..).zip(s.leaves).map(|(l, n)| n * Geometry::granularity(l)).sum();
     built.push(region);
     Ok(())
 }
 
-/// One `map_range` with the TLB work dropped (the tables are not live).
-fn map<M: PhysMemory>(
-    pt: &mut PageTable<Riscv, M>,
-    frames: &mut impl FrameAllocator,
-    va: u64,
-    pa: u64,
-    len: u64,
-    attrs: Attrs,
-    max_leaf: PageSize,
-) -> Result<(), Error> {
-    if len == 0 {
-        return Ok(());
-    }
-    pt.map_range(VirtAddr::new(va), PhysAddr::new(pa)?, len, attrs, max_leaf, frames).map(|f| f.ignore())
-}
-
 /// The image at `link`: section by section with W^X (kvas), or in whole 2 MiB
 /// steps each with the protection of the section its first byte is in (Linux).
-fn map_image<M: PhysMemory>(
-    pt: &mut PageTable<Riscv, M>,
-    frames: &mut impl FrameAllocator,
+fn map_image<M: PhysMemory, A: FrameAllocator>(
+    s: &mut Step<'_, '_, M, A>,
     spec: &KernelSpec,
     image: &KernelImage,
     link: u64,
 ) -> Result<(), Error> {
-    let s = image.sections;
+    let sec = image.sections;
     let load = image.load.as_u64();
     match spec.rules {
         Rules::Kvas => {
             for (from, to, attrs) in [
-                (0, s.text_end, Attrs::KERNEL_RX),
-                (s.rodata_start, s.rodata_end, Attrs::KERNEL_RO),
-                (s.data_start, s.end, Attrs::KERNEL_RW),
+                (0, sec.text_end, Attrs::KERNEL_RX),
+                (sec.rodata_start, sec.rodata_end, Attrs::KERNEL_RO),
+                (sec.data_start, sec.end, Attrs::KERNEL_RW),
             ] {
-                map(pt, frames, link + from, load + from, to - from, attrs, PageSize::Size2M)?;
+                s.map(link + from, load + from, to - from, attrs, PageSize::Size2M)?;
             }
             Ok(())
         }
         Rules::Linux => {
             let size = image.footprint(Rules::Linux)?.size();
             for off in (0..size).step_by(PMD_SIZE as usize) {
-                let attrs = if off < s.text_end {
+                let attrs = if off < sec.text_end {
                     Attrs::KERNEL_RX
-                } else if s.rodata_start <= off && off < s.rodata_end {
+                } else if sec.rodata_start <= off && off < sec.rodata_end {
                     Attrs::KERNEL_RO
                 } else {
                     Attrs::KERNEL_RW
                 };
-                map(pt, frames, link + off, load + off, PMD_SIZE, attrs, PageSize::Size2M)?;
+                s.map(link + off, load + off, PMD_SIZE, attrs, PageSize::Size2M)?;
             }
             Ok(())
         }
@@ -346,21 +346,20 @@ fn map_image<M: PhysMemory>(
 
 /// The fixmap: device page, window slot (aliasing the image's first data page
 /// until the kernel remaps it), the DTB window.
-fn map_fixmap<M: PhysMemory>(
-    pt: &mut PageTable<Riscv, M>,
-    frames: &mut impl FrameAllocator,
+fn map_fixmap<M: PhysMemory, A: FrameAllocator>(
+    s: &mut Step<'_, '_, M, A>,
     spec: &KernelSpec,
     fixmap: u64,
 ) -> Result<(), Error> {
     let f = &spec.fixmap;
     if let Some(dev) = f.device {
         let page = dev.as_u64() & !(PAGE_SIZE - 1);
-        map(pt, frames, fixmap, page, PAGE_SIZE, Attrs::KERNEL_RW, PageSize::Size4K)?;
+        s.map(fixmap, page, PAGE_SIZE, Attrs::KERNEL_RW, PageSize::Size4K)?;
     }
     if f.window_slot {
         // The image's first data page (physical 0 without an image), until remapped.
         let first = spec.image.map_or(0, |i| i.load.as_u64() + i.sections.data_start);
-        map(pt, frames, fixmap + FIX_WINDOW_OFFSET, first, PAGE_SIZE, Attrs::KERNEL_RW, PageSize::Size4K)?;
+        s.map(fixmap + FIX_WINDOW_OFFSET, first, PAGE_SIZE, Attrs::KERNEL_RW, PageSize::Size4K)?;
     }
     if let Some(dtb) = f.dtb {
         if dtb.size() > MAX_FDT_SIZE {
@@ -371,7 +370,7 @@ fn map_fixmap<M: PhysMemory>(
             });
         }
         let base = dtb.start_u64() & !(MAX_FDT_SIZE - 1);
-        map(pt, frames, fixmap + FIX_FDT_OFFSET, base, FIX_FDT_SIZE, Attrs::KERNEL_RO, PageSize::Size2M)?;
+        s.map(fixmap + FIX_FDT_OFFSET, base, FIX_FDT_SIZE, Attrs::KERNEL_RO, PageSize::Size2M)?;
     }
     Ok(())
 }

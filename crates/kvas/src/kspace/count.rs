@@ -1,5 +1,10 @@
-//! Counting the linear map's leaves and tables without building it, in time
-//! proportional to the memory map's ranges and in constant memory.
+//! Counting leaves and tables without reading any table: the leaves of one
+//! range mapped into fresh tables ([`range_leaves`], which [`super::build`] adds
+//! up as each step maps, instead of walking the finished tables through the
+//! caller's memory view: for the kernel that is one fixmap remap per table
+//! frame), and the linear map's leaves and tables without building it
+//! ([`count_linear`]), in time proportional to the memory map's ranges and in
+//! constant memory.
 //!
 //! The engine maps a piece `[va, va + len)` (with `va - pa` aligned to the
 //! largest leaf `top` the piece can use) greedily: leaves of level `l` or
@@ -30,6 +35,32 @@ pub struct LinearCount {
     pub pieces: usize,
 }
 
+/// Adds to `leaves` the leaves the engine's `map_range` writes for
+/// `[va, va + len)` mapped with VA-PA offset `offset` (`va - pa`, wrapping), no
+/// leaf above level `cap` (already capped to the mode's largest leaf), into
+/// tables that hold nothing inside the range: the greedy rule (largest leaf the
+/// alignment of both addresses and the remaining length allow) gives leaves of
+/// level `l` or larger exactly over `[round_up(va, g_l), round_down(va + len, g_l))`
+/// for every `l` up to the largest level `top` the offset is aligned to.
+/// Returns `top`.
+pub(crate) fn range_leaves(
+    leaves: &mut [u64; Geometry::MAX_LEVELS],
+    va: u64,
+    len: u64,
+    offset: u64,
+    cap: u8,
+) -> u8 {
+    let (vs, ve) = (va, va + len);
+    let top = (0..=cap).rev().find(|&l| offset & (Geometry::granularity(l) - 1) == 0).unwrap_or(0);
+    for l in 0..=top {
+        let g = Geometry::granularity(l);
+        let here = covered(vs, ve, g);
+        let above = if l < top { covered(vs, ve, Geometry::granularity(l + 1)) } else { 0 };
+        leaves[l as usize] += (here - above) / g;
+    }
+    top
+}
+
 /// The bytes `[round_up(s, g), round_down(e, g))` covers (0 if empty).
 fn covered(s: u64, e: u64, g: u64) -> u64 {
     let lo = s.div_ceil(g).saturating_mul(g);
@@ -57,14 +88,7 @@ pub fn count_linear(
         let vs = VirtAddr::new(p.range.start_u64().wrapping_add(offset)).as_u64();
         let ve = vs + len;
         let cap = p.max_leaf.level().min(geometry.max_leaf_level());
-        let top = (0..=cap).rev().find(|&l| offset & (Geometry::granularity(l) - 1) == 0).unwrap_or(0);
-        // Leaves: the span covered at each level, minus the next level's.
-        for l in 0..=top {
-            let g = Geometry::granularity(l);
-            let here = covered(vs, ve, g);
-            let above = if l < top { covered(vs, ve, Geometry::granularity(l + 1)) } else { 0 };
-            out.leaves[l as usize] += (here - above) / g;
-        }
+        let top = range_leaves(&mut out.leaves, vs, len, offset, cap);
         // Tables at each level below the root.
         for l in 0..root {
             let g = Geometry::granularity(l + 1);
