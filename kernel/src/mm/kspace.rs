@@ -199,9 +199,6 @@ impl<'m> KernelSpace<'m> {
         // away), the slot is mapped in them (mm/image_map.rs) and only windows use it, and
         // the window borrows the tables, so nothing else edits them while it lives.
         let window = unsafe { FixmapWindow::new(&mut self.tables, slot) };
-        // The slot is this hart's while the window lives, but another hart may have used it
-        // last (each remap is flushed only where it is made): forget what it mapped here.
-        mmu::flush_page(VirtAddr::new(slot));
         f(window, &mut self.frames)
     }
 
