@@ -33,9 +33,10 @@ pub const MAX_HARTS: usize = 8;
 /// Each secondary's stack.
 const STACK_SIZE: u64 = 64 << 10;
 
-/// How long the boot hart waits for a hart to come up or to run a job: 5 s of QEMU virt's
-/// 10 MHz timebase.
-const WAIT_TICKS: u64 = 50_000_000;
+/// How long the boot hart waits for a hart to come up or to run a job: 30 s of QEMU virt's
+/// 10 MHz timebase (under a boot test's time limit of 60 s; four boots of four harts each
+/// on a two-core host make a job of many shootdowns take seconds).
+const WAIT_TICKS: u64 = 300_000_000;
 
 /// This hart's id (`tp`, set at entry).
 pub fn hart_id() -> u64 {
