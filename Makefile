@@ -26,6 +26,7 @@ test: deps
 	$(XTASK) clippy
 	$(CARGO) fmt --all --check
 	cd kernel && $(CARGO) fmt --check
+	cd user && $(CARGO) fmt --check
 	$(MAKE) --no-print-directory boot-test
 
 # Boots the kernel in QEMU under several CPUs, command lines, memory maps and load

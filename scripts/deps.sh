@@ -9,7 +9,9 @@
 set -euo pipefail
 
 # rust-web-clippy: clippy for Debian's rustc, which `make test` runs on the riscv64 kernel.
-BASE_PKGS=(rustc-web cargo-web rust-web-src rust-web-clippy binutils-riscv64-unknown-elf device-tree-compiler)
+# gcc-riscv64-linux-gnu: the boot test that runs a C program from Linux's own toolchain.
+BASE_PKGS=(rustc-web cargo-web rust-web-src rust-web-clippy binutils-riscv64-unknown-elf device-tree-compiler
+    gcc-riscv64-linux-gnu)
 BACKPORTS_PKGS=(qemu-system-riscv)
 # QEMU 7.2 (bookworm) accepts every satp mode on every CPU; the boot tests need the backport.
 MIN_QEMU_MAJOR=10

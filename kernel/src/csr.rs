@@ -19,3 +19,11 @@ pub fn read_instret() -> u64 {
     unsafe { asm!("rdinstret {}", out(reg) v) };
     v
 }
+
+/// Lets U-mode read `cycle`, `time` and `instret` (`scounteren` CY, TM, IR), so user programs
+/// can count their own instructions (docs/PERFORMANCE.md). OpenSBI already lets S-mode.
+pub fn allow_user_counters() {
+    // SAFETY: scounteren only gates U-mode reads of the counters; reading them has no side
+    // effect.
+    unsafe { asm!("csrw scounteren, {}", in(reg) 0b111u64) };
+}

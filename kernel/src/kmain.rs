@@ -15,7 +15,7 @@ use crate::boot::handoff::{self, HandOff};
 use crate::boot::{dtb, early};
 use crate::image::Sections;
 use crate::mm::{build, fixmap, KernelSpace, KernelVm};
-use crate::{kprint, kprintln, power, selftest};
+use crate::{kprint, kprintln, power, selftest, user};
 
 /// What boot found out, for the report and the self-tests (the space holds the rest).
 pub struct Boot {
@@ -116,10 +116,32 @@ pub extern "C" fn kmain() -> ! {
     }
     let boot = Boot { handoff, sections, info };
     report(&space, &boot);
+    let (hw_bits, bits) = user::asid_bits(boot.info.cmdline.asid_bits);
+    if bits != hw_bits {
+        kprintln!("kvas: asid bits capped from {hw_bits} to {bits} (kvas.asidbits)");
+    }
+    user::report(&space, bits);
     // Every other hart, into these tables: each reports `kvas: hart N up`.
     let deeper = boot.info.cmdline.fail == Some(FailAt::HartMode);
     crate::smp::start_secondaries(&mut space, boot.image_va(), boot.load_pa(), deeper);
-    let (passed, failed) = selftest::run_all(&mut space, &boot);
+    let (mut passed, mut failed) = selftest::run_all(&mut space, &boot);
+    match user::init(&mut space, bits) {
+        Some(mut u) => {
+            let (p, f) = user::tests::run_all(&mut u, &mut space);
+            (passed, failed) = (passed + p, failed + f);
+            if let Some(range) = boot.info.initrd {
+                let va = range.start_u64().wrapping_add(space.linear().va_pa_offset());
+                // SAFETY: the initrd lies in RAM the linear map covers, reserved in the memory
+                // map (no allocator hands it out) and written by nothing.
+                let blob = unsafe { core::slice::from_raw_parts(va as *const u8, range.size() as usize) };
+                user::run_initrd(&mut u, &mut space, blob);
+            }
+        }
+        None => {
+            failed += 1;
+            kprintln!("usertest setup ... FAILED: no 2 MiB-aligned run of 4 MiB of frames for the user pool");
+        }
+    }
     kprintln!("{passed} passed, {failed} failed");
     if boot.info.cmdline.hold {
         kprintln!("kvas: holding");

@@ -10,6 +10,7 @@
 //! - [`module`]: the module loader and the kernel's exports;
 //! - [`smp`]: the other harts, started through SBI HSM, and running a function on each;
 //! - [`selftest`]: the self-tests;
+//! - [`user`]: user space: processes, system calls, uaccess, ASIDs, the user tests;
 //! - the machine: [`console`], [`csr`], [`power`], [`trap`], [`image`].
 //!
 //! The pure logic (boot info, command line, module ELF planning and relocation) lives in
@@ -33,6 +34,7 @@ mod power;
 mod selftest;
 mod smp;
 mod trap;
+mod user;
 
 /// The kernel has no heap. The `object` crate (module loader) links `alloc`, but the loader
 /// uses none of its allocating paths; should one ever run, the allocation fails (null) and

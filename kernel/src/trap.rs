@@ -159,6 +159,11 @@ fn recovered() -> Fault {
 }
 
 extern "C" fn trap_handler(frame: &mut TrapFrame) {
+    // A copy to or from user memory that faulted: resume at its fixup (user/uaccess.rs).
+    if let Some(fixup) = crate::user::uaccess::fixup(frame.sepc, frame.scause, frame.stval) {
+        frame.sepc = fixup;
+        return;
+    }
     let addr = |f: unsafe extern "C" fn()| f as usize as u64;
     let fixup = if frame.sepc == addr(kvas_probe_store_insn) {
         Some(addr(kvas_probe_store_fixup))

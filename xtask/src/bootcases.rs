@@ -85,6 +85,7 @@ pub fn cases(kernel: &Path, dir: &Path) -> Result<Vec<Case>, String> {
     v.extend(fatal_cases(&base)?);
     v.extend(device_tree_cases(&base, dir)?);
     v.extend(crate::kaslrcases::cases(&base, kernel, dir)?);
+    v.extend(crate::usercases::cases(&base, dir, &crate::repo_root().join("kernel/target/user"))?);
     // `hold`: reports, then idles instead of powering off.
     let mut c =
         case(&base, "hold", |b| b.append = "hold".into(), &["kvas: paging mode sv57", "kvas: holding"]);

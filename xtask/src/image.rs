@@ -86,6 +86,7 @@ pub const POINTER_FREE_STATICS: &[(&str, &str)] = &[
         "an AtomicUsize address of a reference on the caller's stack, stored with paging on only \
          (on_each_hart, after kmain's switch) and cleared before the caller returns",
     ),
+    ("user::uaccess::LAST", "AtomicU64s: the last user copy's scause and stval"),
 ];
 
 /// A kernel symbol's path: `kvas_kernel::a::B` from Rust's legacy (`_ZN11kvas_kernel1a1B17h…E`)

@@ -11,6 +11,8 @@
 //! - `reloc-cost`: builds the kernel as usual and without relocation (static relocation
 //!   model, no KASLR) and compares sizes, GOT accesses, pointer slots and instructions (see
 //!   [`reloccost`]; docs/KERNEL.md, "The price of relocation").
+//! - `user-cost`: boots once per mode under `-icount shift=0` and prints the instructions of a
+//!   `getpid` round trip and of one demand-paging fault (4 KiB, 2 MiB), counted in user space.
 //! - `boot-test [NAME-SUBSTRING]`: builds and runs the boot tests (see [`boottest`]), each
 //!   bounded in time; exits non-zero if any fails. `KVAS_BOOT_KERNEL=ELF` tests that ELF
 //!   instead of building one.
@@ -25,6 +27,7 @@ mod kaslrcases;
 mod qemu;
 mod reloccost;
 mod toolchain;
+mod usercases;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -52,12 +55,37 @@ fn build_module(tc: &toolchain::Toolchain) -> Result<(), String> {
     )
 }
 
-/// Lints the whole kernel with clippy for its target (the module it embeds built first).
+/// The user programs the kernel embeds (`include_bytes!` of kernel/target/user/NAME.elf).
+pub const USER_PROGRAMS: &[&str] = &["ut", "init"];
+
+/// Builds the user programs (user/) and copies them to kernel/target/user/NAME.elf.
+fn build_user(tc: &toolchain::Toolchain) -> Result<(), String> {
+    let kernel = repo_root().join("kernel");
+    let out = kernel.join("target/user");
+    std::fs::create_dir_all(&out).map_err(|e| format!("creating {}: {e}", out.display()))?;
+    let built = toolchain::build_user(
+        tc,
+        &repo_root().join("user"),
+        &kernel.join("target").join(format!("{}-user", tc.name())),
+    )?;
+    for name in USER_PROGRAMS {
+        let to = out.join(format!("{name}.elf"));
+        std::fs::copy(built.join(name), &to)
+            .map_err(|e| format!("copying {name} to {}: {e}", to.display()))?;
+    }
+    Ok(())
+}
+
+/// Lints the whole kernel with clippy for its target (the module and the user programs it
+/// embeds built first), then the user programs.
 pub fn clippy_kernel() -> Result<(), String> {
     let tc = toolchain::detect()?;
     eprintln!("xtask: clippy on the kernel with the {} toolchain", tc.name());
     build_module(&tc)?;
-    toolchain::clippy(&tc, &repo_root().join("kernel"))
+    build_user(&tc)?;
+    toolchain::clippy(&tc, &repo_root().join("kernel"))?;
+    eprintln!("xtask: clippy on the user programs (user/)");
+    toolchain::clippy(&tc, &repo_root().join("user"))
 }
 
 /// Builds the kernel and seals it; returns the sealed ELF's path.
@@ -70,8 +98,9 @@ pub fn build_kernel() -> Result<PathBuf, String> {
 pub fn build_kernel_variant(suffix: &str, rustflags: &[&str], out: &Path) -> Result<PathBuf, String> {
     let tc = toolchain::detect()?;
     eprintln!("xtask: building the kernel with the {} toolchain", tc.name());
-    // The module the kernel embeds comes first.
+    // The module and the user programs the kernel embeds come first.
     build_module(&tc)?;
+    build_user(&tc)?;
     // The relocation table has one entry per pointer slot of the link: start from the last
     // link's count and link again if it changed (the count does not depend on the table).
     let count_file = repo_root().join("kernel/target").join(format!("{}{suffix}-reloc-slots", tc.name()));
@@ -149,6 +178,7 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
         Some("qemu") => qemu(&args[1..]),
         Some("boot-cost") => boottest::boot_cost(&build_kernel()?),
         Some("reloc-cost") => reloccost::run(),
+        Some("user-cost") => usercases::user_cost(&build_kernel()?),
         Some("boot-test") => {
             // KVAS_BOOT_KERNEL=ELF runs the tests on another build (e.g. an older one, to see a
             // test fail before its fix).
@@ -159,7 +189,7 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
             boottest::run(&kernel, args.get(1).map(String::as_str))
         }
         _ => Err("usage: cargo run -p xtask -- build | clippy | kernel-path | qemu [--mode MODE] [--append WORDS] \
-                  [--cpu CPU] [--memory SIZE] [-- QEMU-ARGS] | boot-cost | reloc-cost | boot-test [FILTER]"
+                  [--cpu CPU] [--memory SIZE] [-- QEMU-ARGS] | boot-cost | reloc-cost | user-cost | boot-test [FILTER]"
             .into()),
     }
 }

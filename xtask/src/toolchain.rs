@@ -176,6 +176,18 @@ pub fn build_module(
     Ok(())
 }
 
+/// The user programs (the `user/` crate's binaries): static executables linked at 0x10000
+/// (user/linker.ld). Builds them in `user_dir` and returns the directory holding the ELFs.
+pub fn build_user(toolchain: &Toolchain, user_dir: &Path, target_dir: &Path) -> Result<PathBuf, String> {
+    let mut c = cargo(toolchain, "build", &["core"]);
+    c.current_dir(user_dir).env("CARGO_TARGET_DIR", target_dir).args(["--target", TARGET, "--bins"]);
+    let status = c.status().map_err(|e| format!("cannot run cargo for the user programs: {e}"))?;
+    if !status.success() {
+        return Err(format!("user programs' build in {} failed ({status})", user_dir.display()));
+    }
+    Ok(target_dir.join(TARGET).join("release"))
+}
+
 /// `cargo SUBCOMMAND --release` for the target with `toolchain` (Debian's: building
 /// `std_crates` from source), with the surrounding cargo's variables scrubbed.
 fn cargo(toolchain: &Toolchain, subcommand: &str, std_crates: &[&str]) -> Command {

@@ -18,6 +18,9 @@ pub struct Cmdline {
     pub dtb_at: Option<u64>,
     /// `kvas.fail=STAGE`: fail on purpose at `STAGE`, for the boot tests of the fatal paths.
     pub fail: Option<FailAt>,
+    /// `kvas.asidbits=N`: use at most `N` ASID bits (0: none, every switch flushes), to force
+    /// ASID rollovers in tests.
+    pub asid_bits: Option<u32>,
 }
 
 /// Where `kvas.fail=` makes the kernel fail, to test each fatal path (each must print one
@@ -63,6 +66,9 @@ impl Cmdline {
                 "nokaslr" => c.nokaslr = true,
                 w if w.starts_with("kvas.dtb=") => c.dtb_at = number(&w["kvas.dtb=".len()..]),
                 w if w.starts_with("kvas.fail=") => c.fail = FailAt::parse(&w["kvas.fail=".len()..]),
+                w if w.starts_with("kvas.asidbits=") => {
+                    c.asid_bits = number(&w["kvas.asidbits=".len()..]).map(|n| n.min(16) as u32)
+                }
                 _ => {}
             }
         }

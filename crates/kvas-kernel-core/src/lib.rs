@@ -7,7 +7,9 @@
 //! - [`cmdline`]: the command-line words the kernel honours;
 //! - [`kaslr`]: where KASLR's seed comes from and the offset it gives;
 //! - [`module`]: the module loader's ELF reading, layout and relocation over a byte slice;
-//! - [`modreloc`]: the RISC-V relocation arithmetic.
+//! - [`modreloc`]: the RISC-V relocation arithmetic;
+//! - [`user`]: user space: system calls, ASIDs, areas and `mmap` placement, the user frame
+//!   pool, user programs, the initrd.
 //!
 //! The kernel (kernel/) adds the machine: CSRs, `satp`, traps, the live page tables.
 
@@ -22,6 +24,7 @@ pub mod cmdline;
 pub mod kaslr;
 pub mod modreloc;
 pub mod module;
+pub mod user;
 
 pub use bootinfo::{BootError, BootInfo, DtbPlace};
 pub use cmdline::Cmdline;

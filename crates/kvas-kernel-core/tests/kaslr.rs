@@ -7,75 +7,8 @@ use kvas_kernel_core::kaslr::{
     zkr_seed, SeedProp, SeedRead, SeedSource, KASLR_ALIGN,
 };
 
-/// A minimal flattened device tree (version 17) writer.
-#[derive(Default)]
-struct Blob {
-    structs: Vec<u8>,
-    strings: Vec<u8>,
-}
-
-impl Blob {
-    fn pad(&mut self) {
-        while self.structs.len() & 3 != 0 {
-            self.structs.push(0);
-        }
-    }
-
-    fn begin(&mut self, name: &str) -> &mut Self {
-        self.structs.extend(1u32.to_be_bytes());
-        self.structs.extend(name.as_bytes());
-        self.structs.push(0);
-        self.pad();
-        self
-    }
-
-    fn end(&mut self) -> &mut Self {
-        self.structs.extend(2u32.to_be_bytes());
-        self
-    }
-
-    fn prop(&mut self, name: &str, value: &[u8]) -> &mut Self {
-        let off = self.strings.len() as u32;
-        self.strings.extend(name.as_bytes());
-        self.strings.push(0);
-        self.structs.extend(3u32.to_be_bytes());
-        self.structs.extend((value.len() as u32).to_be_bytes());
-        self.structs.extend(off.to_be_bytes());
-        self.structs.extend(value);
-        self.pad();
-        self
-    }
-
-    fn str(&mut self, name: &str, value: &str) -> &mut Self {
-        self.prop(name, format!("{value}\0").as_bytes())
-    }
-
-    fn finish(&mut self) -> Vec<u8> {
-        self.structs.extend(9u32.to_be_bytes());
-        let struct_off = 40 + 16;
-        let strings_off = struct_off + self.structs.len();
-        let total = strings_off + self.strings.len();
-        let mut out = Vec::new();
-        for v in [
-            0xd00d_feed,
-            total as u32,
-            struct_off as u32,
-            strings_off as u32,
-            40,
-            17,
-            16,
-            0,
-            self.strings.len() as u32,
-            self.structs.len() as u32,
-        ] {
-            out.extend(u32::to_be_bytes(v));
-        }
-        out.extend([0u8; 16]);
-        out.extend(&self.structs);
-        out.extend(&self.strings);
-        out
-    }
-}
+mod support;
+use support::blob::Blob;
 
 /// A tree with a memory node, harts with `isa` (`(isa-extensions, isa string, status)`)
 /// and `/chosen` with `chosen`'s properties.

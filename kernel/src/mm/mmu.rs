@@ -4,8 +4,9 @@
 //! - [`try_mode`]: the depth probe's trial write (boot, MMU off);
 //! - [`enter_virtual`]: the switch to the early tables (boot, MMU off → on);
 //! - [`activate`]: the switch to the final tables ([`super::KernelSpace::activate`]);
-//! - [`flush_page`], [`flush_all`], [`flush_page_asid`], [`flush_asid`]: this hart's TLB
-//!   maintenance after the live tables change;
+//! - [`flush_page`], [`flush_all`]: this hart's TLB maintenance after the live tables change;
+//! - [`switch_user`], [`flush_asid`], [`flush_page_asid`], [`probe_asid_bits`]: a process's
+//!   address space with its ASID (user/space.rs), the ASID width probe;
 //! - `kvas_secondary_start`: the secondary harts' switch to the kernel's tables (smp.rs starts
 //!   harts there through SBI HSM; it runs before any Rust);
 //! - mm/shootdown.rs: the other harts' TLBs, through SBI RFENCE, after this hart's.
@@ -157,19 +158,53 @@ pub fn flush_all() {
     unsafe { asm!("sfence.vma") };
 }
 
-/// Drops this hart's cached translations of the page at `va` in address space `asid`
-/// (global mappings stay).
-// User space's ASIDs (issue 15's per-ASID half) call it; nothing yet.
-#[allow(dead_code)]
-pub fn flush_page_asid(va: kvas::VirtAddr, asid: u16) {
-    // SAFETY: as above.
-    unsafe { asm!("sfence.vma {}, {}", in(reg) va.as_u64(), in(reg) u64::from(asid)) };
+/// Switches to a user address space: writes `satp` (the process's root and ASID). With
+/// `flush_all` it flushes every translation after the write (an ASID rollover, or a hart
+/// without ASIDs), as Linux's `set_mm_asid`/`set_mm_noasid` do. The kernel half is global,
+/// so the kernel's own translations stay valid across the write.
+///
+/// # Safety
+///
+/// The root of `satp` must map the kernel half exactly as the running kernel's root does.
+pub unsafe fn switch_user(satp: u64, flush_all: bool) {
+    // SAFETY: the caller vouches that the kernel half (this code, its stack) is unchanged.
+    unsafe { asm!("csrw satp, {}", in(reg) satp) };
+    if flush_all {
+        // SAFETY: only drops cached translations.
+        unsafe { asm!("sfence.vma") };
+    }
 }
 
-/// Drops this hart's cached translations of address space `asid` (global mappings stay).
-// User space's ASIDs (issue 15's per-ASID half) call it; nothing yet.
-#[allow(dead_code)]
+/// Drops this hart's cached non-global translations of `asid` (`sfence.vma x0, asid`).
 pub fn flush_asid(asid: u16) {
+    // SAFETY: `sfence.vma` only drops cached translations.
+    unsafe { asm!("sfence.vma zero, {}", in(reg) asid as u64) };
+}
+
+/// Drops this hart's cached translation of the page at `va` for `asid`.
+pub fn flush_page_asid(va: kvas::VirtAddr, asid: u16) {
     // SAFETY: as above.
-    unsafe { asm!("sfence.vma zero, {}", in(reg) u64::from(asid)) };
+    unsafe { asm!("sfence.vma {}, {}", in(reg) va.as_u64(), in(reg) asid as u64) };
+}
+
+/// The ASID width the hart implements: writes all ones to `satp.ASID` (same mode, same root)
+/// and counts the bits that stick, then restores `satp` (the privileged spec's probe).
+pub fn probe_asid_bits() -> u32 {
+    let back: u64;
+    // SAFETY: only the ASID changes, and every kernel mapping is global, so every
+    // translation the kernel uses stays valid; the old value is written back at once.
+    unsafe {
+        asm!(
+            "csrr {old}, satp",
+            "or {new}, {old}, {ones}",
+            "csrw satp, {new}",
+            "csrr {back}, satp",
+            "csrw satp, {old}",
+            old = out(reg) _,
+            new = out(reg) _,
+            back = out(reg) back,
+            ones = in(reg) 0xffffu64 << 44,
+        )
+    };
+    ((back >> 44) & 0xffff).count_ones()
 }

@@ -1,0 +1,239 @@
+//! Reading a user program: a static riscv64 ELF executable (`ET_EXEC`, `EM_RISCV`, 64-bit
+//! little-endian), its `PT_LOAD` segments with their own permissions. Refused with the reason:
+//! anything else, a segment that is writable and executable (W^X holds in user space too), a
+//! segment outside `[MMAP_MIN_ADDR, TASK_SIZE)` or past the file, overlapping segments, an
+//! entry point outside every executable segment, a dynamic program (`PT_INTERP`).
+
+use core::fmt;
+
+use object::elf::{self, FileHeader64, ProgramHeader64};
+use object::read::elf::{FileHeader, ProgramHeader};
+use object::LittleEndian as LE;
+
+use super::syscall::prot;
+use super::vmas::{MMAP_MIN_ADDR, PAGE};
+
+/// Most loadable segments a program may have.
+pub const MAX_SEGMENTS: usize = 8;
+
+/// One loadable segment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Segment {
+    /// Its first byte in memory.
+    pub vaddr: u64,
+    /// Bytes in memory (the part past `filesz` is zero).
+    pub memsz: u64,
+    /// Where its bytes start in the file.
+    pub offset: u64,
+    /// Bytes in the file.
+    pub filesz: u64,
+    /// `PROT_*` from `p_flags`.
+    pub prot: u64,
+}
+
+impl Segment {
+    /// The pages it spans: `[start, end)`.
+    pub fn pages(&self) -> (u64, u64) {
+        (self.vaddr & !(PAGE - 1), (self.vaddr + self.memsz).div_ceil(PAGE) * PAGE)
+    }
+}
+
+/// A program ready to load.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Program {
+    /// `e_entry`.
+    pub entry: u64,
+    /// The segments, in file order.
+    pub segments: [Option<Segment>; MAX_SEGMENTS],
+    /// The page after the highest segment: the heap's start.
+    pub brk_start: u64,
+    /// Where the program headers are in memory (`AT_PHDR`), 0 if no segment loads them.
+    pub phdr: u64,
+    /// How many program headers (`AT_PHNUM`).
+    pub phnum: u64,
+    /// The size of one (`AT_PHENT`).
+    pub phent: u64,
+}
+
+/// Why a program was refused.
+#[derive(Debug)]
+pub enum ElfError {
+    /// Does not parse (the `object` crate's reason).
+    Object(object::read::Error),
+    /// Parses, but is not what kvas runs.
+    Bad(&'static str, u64),
+}
+
+impl fmt::Display for ElfError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ElfError::Object(e) => write!(f, "not an ELF file: {e}"),
+            ElfError::Bad(what, v) => write!(f, "{what} ({v:#x})"),
+        }
+    }
+}
+
+/// Reads the program in `data` for a user half of `task_size` bytes.
+pub fn parse(data: &[u8], task_size: u64) -> Result<Program, ElfError> {
+    let h = FileHeader64::<LE>::parse(data).map_err(ElfError::Object)?;
+    let e = h.endian().map_err(ElfError::Object)?;
+    if h.e_machine(e) != elf::EM_RISCV {
+        return Err(ElfError::Bad("not a riscv64 program: e_machine", h.e_machine(e).into()));
+    }
+    if h.e_type(e) != elf::ET_EXEC {
+        return Err(ElfError::Bad("not a static executable: e_type", h.e_type(e).into()));
+    }
+    let mut out = Program {
+        entry: h.e_entry(e),
+        segments: [None; MAX_SEGMENTS],
+        brk_start: 0,
+        phdr: 0,
+        phnum: h.e_phnum(e).into(),
+        phent: h.e_phentsize(e).into(),
+    };
+    let phoff = h.e_phoff(e);
+    let mut n = 0;
+    let mut entry_ok = false;
+    for ph in h.program_headers(e, data).map_err(ElfError::Object)? {
+        let ph: &ProgramHeader64<LE> = ph;
+        match ph.p_type(e) {
+            elf::PT_INTERP | elf::PT_DYNAMIC => {
+                return Err(ElfError::Bad(
+                    "a dynamic program (needs an interpreter): p_type",
+                    ph.p_type(e).into(),
+                ))
+            }
+            elf::PT_LOAD => {}
+            _ => continue,
+        }
+        let flags = ph.p_flags(e);
+        let mut p = 0;
+        if flags & elf::PF_R != 0 {
+            p |= prot::READ;
+        }
+        if flags & elf::PF_W != 0 {
+            p |= prot::WRITE;
+        }
+        if flags & elf::PF_X != 0 {
+            p |= prot::EXEC;
+        }
+        let s = Segment {
+            vaddr: ph.p_vaddr(e),
+            memsz: ph.p_memsz(e),
+            offset: ph.p_offset(e),
+            filesz: ph.p_filesz(e),
+            prot: p,
+        };
+        if p & prot::WRITE != 0 && p & prot::EXEC != 0 {
+            return Err(ElfError::Bad("a writable and executable segment at", s.vaddr));
+        }
+        if s.filesz > s.memsz || s.offset.checked_add(s.filesz).is_none_or(|end| end > data.len() as u64) {
+            return Err(ElfError::Bad("a segment's bytes lie past the file, at", s.vaddr));
+        }
+        if s.memsz == 0 {
+            continue;
+        }
+        if s.vaddr < MMAP_MIN_ADDR || s.vaddr.checked_add(s.memsz).is_none_or(|end| end > task_size) {
+            return Err(ElfError::Bad("a segment outside the user half, at", s.vaddr));
+        }
+        let (start, end) = s.pages();
+        if out.segments.iter().flatten().any(|o| {
+            let (os, oe) = o.pages();
+            start < oe && os < end
+        }) {
+            return Err(ElfError::Bad("segments share a page, at", s.vaddr));
+        }
+        if n == MAX_SEGMENTS {
+            return Err(ElfError::Bad("too many loadable segments, more than", MAX_SEGMENTS as u64));
+        }
+        if phoff >= s.offset && phoff < s.offset + s.filesz {
+            out.phdr = s.vaddr + (phoff - s.offset);
+        }
+        entry_ok |= p & prot::EXEC != 0 && out.entry >= s.vaddr && out.entry < s.vaddr + s.memsz;
+        out.brk_start = out.brk_start.max(end);
+        out.segments[n] = Some(s);
+        n += 1;
+    }
+    if !entry_ok {
+        return Err(ElfError::Bad("the entry point is in no executable segment", out.entry));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A minimal ELF64 executable with the given segments `(vaddr, memsz, flags)`, each with
+    /// 16 bytes of file data.
+    fn exe(entry: u64, segs: &[(u64, u64, u32)], machine: u16, e_type: u16) -> Vec<u8> {
+        let phoff = 64u64;
+        let data_off = phoff + 56 * segs.len() as u64;
+        let mut v = vec![0u8; 64];
+        v[..4].copy_from_slice(b"\x7fELF");
+        v[4] = 2; // 64-bit
+        v[5] = 1; // little endian
+        v[6] = 1;
+        v[16..18].copy_from_slice(&e_type.to_le_bytes());
+        v[18..20].copy_from_slice(&machine.to_le_bytes());
+        v[20..24].copy_from_slice(&1u32.to_le_bytes());
+        v[24..32].copy_from_slice(&entry.to_le_bytes());
+        v[32..40].copy_from_slice(&phoff.to_le_bytes());
+        v[52..54].copy_from_slice(&64u16.to_le_bytes());
+        v[54..56].copy_from_slice(&56u16.to_le_bytes());
+        v[56..58].copy_from_slice(&(segs.len() as u16).to_le_bytes());
+        for (i, &(vaddr, memsz, flags)) in segs.iter().enumerate() {
+            let mut ph = vec![0u8; 56];
+            ph[..4].copy_from_slice(&elf::PT_LOAD.to_le_bytes());
+            ph[4..8].copy_from_slice(&flags.to_le_bytes());
+            ph[8..16].copy_from_slice(&(data_off + 16 * i as u64).to_le_bytes());
+            ph[16..24].copy_from_slice(&vaddr.to_le_bytes());
+            ph[32..40].copy_from_slice(&16u64.to_le_bytes());
+            ph[40..48].copy_from_slice(&memsz.to_le_bytes());
+            v.extend(ph);
+        }
+        v.extend(vec![0xaa; 16 * segs.len()]);
+        v
+    }
+
+    const RX: u32 = elf::PF_R | elf::PF_X;
+    const RW: u32 = elf::PF_R | elf::PF_W;
+
+    #[test]
+    fn reads_segments_with_their_permissions() {
+        let p =
+            parse(&exe(0x10010, &[(0x10000, 0x100, RX), (0x11000, 0x3000, RW)], 243, 2), 1 << 38).unwrap();
+        assert_eq!(p.entry, 0x10010);
+        assert_eq!(p.segments[0].unwrap().prot, prot::READ | prot::EXEC);
+        assert_eq!(p.segments[1].unwrap().prot, prot::READ | prot::WRITE);
+        assert_eq!(p.brk_start, 0x14000);
+        // The first segment's file bytes start at the program headers (offset 64 + 2 * 56).
+        assert_eq!((p.phdr, p.phnum, p.phent), (0, 2, 56));
+    }
+
+    #[test]
+    fn finds_the_program_headers_in_memory() {
+        let mut data = exe(0x10010, &[(0x10000, 0x100, RX), (0x11000, 0x3000, RW)], 243, 2);
+        // The text segment loads the file from offset 0: the ELF header and the headers.
+        data[64 + 8..64 + 16].copy_from_slice(&0u64.to_le_bytes());
+        data[64 + 32..64 + 40].copy_from_slice(&176u64.to_le_bytes());
+        let p = parse(&data, 1 << 38).unwrap();
+        assert_eq!((p.phdr, p.phnum, p.phent), (0x10040, 2, 56));
+    }
+
+    #[test]
+    fn refuses_what_it_cannot_run() {
+        let bad = |data: Vec<u8>| parse(&data, 1 << 38).unwrap_err().to_string();
+        assert!(bad(exe(0x10010, &[(0x10000, 0x100, RX | elf::PF_W)], 243, 2))
+            .contains("writable and executable"));
+        assert!(bad(exe(0x10010, &[(0x10000, 0x100, RX)], 62, 2)).contains("e_machine (0x3e)"));
+        assert!(bad(exe(0x10010, &[(0x10000, 0x100, RX)], 243, 1)).contains("e_type"));
+        assert!(bad(exe(0x20000, &[(0x10000, 0x100, RX)], 243, 2)).contains("entry point"));
+        assert!(bad(exe(0x10010, &[(0x10000, 0x100, RW)], 243, 2)).contains("entry point"));
+        assert!(
+            bad(exe(0x10010, &[(0x10000, 0x100, RX), (0x10800, 0x10, RW)], 243, 2)).contains("share a page")
+        );
+        assert!(bad(exe(1 << 38, &[(1 << 38, 0x100, RX)], 243, 2)).contains("outside the user half"));
+        assert!(bad(vec![0; 10]).contains("not an ELF"));
+    }
+}

@@ -1,0 +1,2 @@
+//! Helpers shared by the host tests.
+pub mod blob;

@@ -1,0 +1,116 @@
+//! The trap glue between the kernel and U-mode, in one place: [`run`] enters a process and
+//! returns when it traps, like a hypervisor's "run the vCPU" call. While user code runs,
+//! `stvec` points at the user trap entry and `sscratch` holds the process's [`UserRegs`];
+//! the entry saves every user register there, restores the kernel's callee-saved registers,
+//! stack pointer and trap vector, and returns from `run` with `scause` and `stval`. The kernel
+//! never runs on a user stack and keeps no per-process kernel stack.
+
+use core::arch::global_asm;
+
+/// A process's registers while it is not running, and the kernel's while it is.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct UserRegs {
+    /// x0..x31 (x0 unused).
+    pub x: [u64; 32],
+    /// Where the process resumes.
+    pub sepc: u64,
+    /// Why it last trapped.
+    pub scause: u64,
+    /// The trap's address or instruction.
+    pub stval: u64,
+    /// The kernel's ra, sp, gp, tp, s0..s11 and stvec while the process runs.
+    kernel: [u64; 17],
+}
+
+impl UserRegs {
+    /// Registers for a process starting at `entry` with stack pointer `sp`.
+    pub fn new(entry: u64, sp: u64) -> Self {
+        let mut x = [0; 32];
+        x[2] = sp;
+        UserRegs { x, sepc: entry, scause: 0, stval: 0, kernel: [0; 17] }
+    }
+}
+
+global_asm!(
+    r#"
+    .section .text
+    .balign 4
+    .globl kvas_user_run
+    # kvas_user_run(regs: a0): runs U-mode from regs until it traps; returns when it has.
+kvas_user_run:
+    sd      ra, 280(a0)
+    sd      sp, 288(a0)
+    sd      gp, 296(a0)
+    sd      tp, 304(a0)
+    .irp r, 0,1,2,3,4,5,6,7,8,9,10,11
+    sd      s\r, (312+\r*8)(a0)
+    .endr
+    csrr    t0, stvec
+    sd      t0, 408(a0)
+    lla     t0, kvas_user_trap
+    csrw    stvec, t0
+    csrw    sscratch, a0
+    ld      t0, 256(a0)
+    csrw    sepc, t0
+    # sret to U-mode (SPP = 0), SUM clear, the FPU usable (FS = Initial).
+    li      t0, (1 << 8) | (1 << 18)
+    csrc    sstatus, t0
+    li      t0, (1 << 13)
+    csrs    sstatus, t0
+    .irp r, 1,2,3,4,5,6,7,8,9,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
+    ld      x\r, \r*8(a0)
+    .endr
+    ld      a0, 80(a0)
+    sret
+
+    .balign 4
+kvas_user_trap:
+    csrrw   a0, sscratch, a0
+    .irp r, 1,2,3,4,5,6,7,8,9,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
+    sd      x\r, \r*8(a0)
+    .endr
+    csrr    t0, sscratch
+    sd      t0, 80(a0)
+    csrr    t0, sepc
+    sd      t0, 256(a0)
+    csrr    t0, scause
+    sd      t0, 264(a0)
+    csrr    t0, stval
+    sd      t0, 272(a0)
+    ld      t0, 408(a0)
+    csrw    stvec, t0
+    ld      ra, 280(a0)
+    ld      sp, 288(a0)
+    ld      gp, 296(a0)
+    ld      tp, 304(a0)
+    .irp r, 0,1,2,3,4,5,6,7,8,9,10,11
+    ld      s\r, (312+\r*8)(a0)
+    .endr
+    ret
+    "#
+);
+
+extern "C" {
+    fn kvas_user_run(regs: *mut UserRegs);
+}
+
+/// An address in the kernel's text as it runs (after KASLR): the user trap glue's entry, for
+/// the tests of user accesses to kernel text.
+pub fn kernel_text() -> u64 {
+    kvas_user_run as unsafe extern "C" fn(*mut UserRegs) as usize as u64
+}
+
+/// Runs the current user address space from `regs` until the process traps (a system call,
+/// a fault, anything); `regs` then holds its registers, `scause` and `stval`.
+///
+/// # Safety
+///
+/// `satp` selects the process's address space, whose kernel half is the kernel's, and
+/// `regs.sepc` is a user address (the hart enters U-mode there).
+pub unsafe fn run(regs: &mut UserRegs) {
+    // SAFETY: the entry saves and restores every callee-saved register and the stack
+    // pointer per the C ABI, and U-mode cannot touch the kernel half (no U bit), so the
+    // kernel resumes exactly as it left; the caller vouches for satp and sepc.
+    unsafe { kvas_user_run(regs) }
+}

@@ -1,0 +1,367 @@
+//! The user-space tests: one line each, `usertest NAME ... ok` or `... FAILED: reason`,
+//! counted in the closing line. Most run `ut TEST TASK_SIZE KERNEL_TEXT` (user/src/bin/ut.rs) and check
+//! how it ended; the kernel-side ones check what a program cannot see (leaf sizes, frames,
+//! SUM, ASIDs).
+
+// The kernel has no heap: a failure reason is a fixed buffer, returned by value.
+#![allow(clippy::result_large_err)]
+
+use core::fmt::Write;
+
+use kvas::VirtAddr;
+use kvas_kernel_core::user::asid::Asids;
+use kvas_kernel_core::user::syscall::{map, prot};
+use kvas_kernel_core::user::vmas::{Access, Refusal, PAGE};
+
+use super::process::{Exit, User};
+use super::programs::UT;
+use super::uaccess;
+use crate::kprintln;
+use crate::mm::KernelSpace;
+use crate::trap::probe_load;
+
+/// A failure reason in a fixed buffer.
+pub struct Reason {
+    buf: [u8; 160],
+    len: usize,
+}
+
+impl Write for Reason {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        let n = s.len().min(self.buf.len() - self.len);
+        self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
+        self.len += n;
+        Ok(())
+    }
+}
+
+macro_rules! fail {
+    ($($arg:tt)*) => {{
+        let mut r = Reason { buf: [0; 160], len: 0 };
+        let _ = write!(r, $($arg)*);
+        return Err(r);
+    }};
+}
+
+type Test = fn(&mut User, &mut KernelSpace) -> Result<(), Reason>;
+
+const TESTS: &[(&str, Test)] = &[
+    ("user-half-is-task-size", user_half),
+    ("kernel-half-shared", kernel_half_shared),
+    ("syscalls", |u, _| expect_exit(u, "syscalls", 0)),
+    ("isolation", isolation),
+    ("top-page-and-task-size", |u, _| expect_exit(u, "top", 0)),
+    ("mmap-placement", |u, _| expect_exit(u, "mmap", 0)),
+    ("demand-paging-2m-4k", demand),
+    ("efault", |u, _| expect_exit(u, "efault", 0)),
+    ("kill-load-kernel-text", |u, _| {
+        let text = Some(super::entry::kernel_text());
+        expect_kill_at(u, "kill-kernel-load", "load from a kernel address", text)
+    }),
+    ("kill-store-read-only", |u, _| expect_kill(u, "kill-ro-store", "store to a read-only page")),
+    ("kill-fetch-data-page", |u, _| {
+        expect_kill(u, "kill-fetch-data", "instruction fetch from a non-executable page")
+    }),
+    ("kill-after-munmap", |u, _| expect_kill(u, "kill-munmap", "load from an unmapped address")),
+    ("kill-after-mprotect", |u, _| expect_kill(u, "kill-mprotect", "store to a read-only page")),
+    ("sum-only-during-copies", sum_only_during_copies),
+    ("no-frame-leaked", no_frame_leaked),
+    ("asid-rollover", asid_rollover),
+    ("init-program", init_program),
+    ("cost", |u, _| expect_exit(u, "cost", 0)),
+];
+
+/// Runs every test; returns (passed, failed).
+pub fn run_all(user: &mut User, space: &mut KernelSpace) -> (u32, u32) {
+    let (mut passed, mut failed) = (0, 0);
+    for (name, test) in TESTS {
+        let r = test(user, space);
+        // Whatever the test left behind goes.
+        for pid in 1..user.next_pid {
+            let _ = user.reap(pid);
+        }
+        match r {
+            Ok(()) => {
+                passed += 1;
+                kprintln!("usertest {name} ... ok");
+            }
+            Err(r) => {
+                failed += 1;
+                kprintln!(
+                    "usertest {name} ... FAILED: {}",
+                    core::str::from_utf8(&r.buf[..r.len]).unwrap_or("?")
+                );
+            }
+        }
+    }
+    (passed, failed)
+}
+
+fn hex(v: u64) -> HexArg {
+    let mut h = HexArg { buf: [0; 18], len: 0 };
+    let _ = write!(h, "{v:#x}");
+    h
+}
+
+struct HexArg {
+    buf: [u8; 18],
+    len: usize,
+}
+
+impl Write for HexArg {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        let n = s.len().min(self.buf.len() - self.len);
+        self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
+        self.len += n;
+        Ok(())
+    }
+}
+
+impl HexArg {
+    fn as_str(&self) -> &str {
+        core::str::from_utf8(&self.buf[..self.len]).unwrap_or("0")
+    }
+}
+
+/// Starts `ut TEST TASK_SIZE KERNEL_TEXT` (an address in the kernel's text as it runs).
+fn spawn_ut(u: &mut User, test: &str) -> Result<u64, Reason> {
+    let ts = hex(u.task_size);
+    let kt = hex(super::entry::kernel_text());
+    match u.spawn(&UT.0, &["ut", test, ts.as_str(), kt.as_str()]) {
+        Ok(pid) => Ok(pid),
+        Err(e) => fail!("ut {test} does not start: {e}"),
+    }
+}
+
+fn ended(u: &mut User, pid: u64) -> Option<Exit> {
+    u.procs.iter().flatten().find(|p| p.pid == pid).and_then(|p| p.exit)
+}
+
+fn expect_exit(u: &mut User, test: &str, status: u64) -> Result<(), Reason> {
+    let pid = spawn_ut(u, test)?;
+    u.run_all();
+    match ended(u, pid) {
+        Some(Exit::Status(s)) if s == status => Ok(()),
+        Some(Exit::Status(s)) => fail!("ut {test} exited with status {s}"),
+        Some(Exit::Killed(cause, addr)) => fail!("ut {test} was killed: {cause} at {addr:#x}"),
+        None => fail!("ut {test} did not end"),
+    }
+}
+
+fn expect_kill(u: &mut User, test: &str, want: &str) -> Result<(), Reason> {
+    expect_kill_at(u, test, want, None)
+}
+
+/// `ut TEST` must be killed for `want`, at `at` if given.
+fn expect_kill_at(u: &mut User, test: &str, want: &str, at: Option<u64>) -> Result<(), Reason> {
+    let pid = spawn_ut(u, test)?;
+    u.run_all();
+    match ended(u, pid) {
+        Some(Exit::Killed(cause, addr)) if cause == want && at.is_none_or(|a| a == addr) => Ok(()),
+        Some(Exit::Killed(cause, addr)) => fail!("killed for `{cause}` at {addr:#x}, expected `{want}`"),
+        Some(Exit::Status(s)) => fail!("ut {test} exited with status {s} instead of being killed"),
+        None => fail!("ut {test} did not end"),
+    }
+}
+
+/// TASK_SIZE is kvas::layout's user region, the engine's lower half in Sv39, Sv48 and Sv57
+/// (each the mode's lower half), and the areas refuse TASK_SIZE itself and take the page below.
+fn user_half(u: &mut User, space: &mut KernelSpace) -> Result<(), Reason> {
+    let half = space.mode().geometry().user_half_end();
+    if u.task_size != half {
+        fail!("TASK_SIZE {:#x} is not the lower half's end {half:#x}", u.task_size);
+    }
+    let pid = spawn_ut(u, "none")?;
+    let Some(p) = u.procs.iter_mut().flatten().find(|p| p.pid == pid) else { fail!("no process") };
+    let ts = u.task_size;
+    let anon = map::PRIVATE | map::ANONYMOUS | map::FIXED;
+    match p.space.areas.place(ts - PAGE, PAGE, prot::READ, anon) {
+        Ok(pl) if pl.start == ts - PAGE => {}
+        other => fail!("the highest page: {other:?}"),
+    }
+    if p.space.areas.place(ts, PAGE, prot::READ, anon).is_ok() {
+        fail!("TASK_SIZE itself accepted");
+    }
+    if p.space.areas.check(ts, Access::Load) != Err(Refusal::KernelAddress) {
+        fail!("a fault at TASK_SIZE is not refused as a kernel address");
+    }
+    // The stack's top page is the window's last page and is mapped.
+    let top = p.space.areas.layout.stack_top - PAGE;
+    if p.space.table().translate(VirtAddr::new(top)).is_err() {
+        fail!("the stack's top page {top:#x} is not mapped");
+    }
+    p.exit = Some(Exit::Status(0));
+    Ok(())
+}
+
+fn isolation(u: &mut User, _: &mut KernelSpace) -> Result<(), Reason> {
+    let (a, b) = (spawn_ut(u, "isolation")?, spawn_ut(u, "isolation")?);
+    u.run_all();
+    for pid in [a, b] {
+        match ended(u, pid) {
+            Some(Exit::Status(0)) => {}
+            other => fail!("pid {pid} ended {other:?}"),
+        }
+    }
+    // Same VA, different frames.
+    let pa = |u: &User, pid| {
+        u.procs
+            .iter()
+            .flatten()
+            .find(|p| p.pid == pid)
+            .and_then(|p| p.space.table().translate(VirtAddr::new(0x7000_0000)).ok())
+    };
+    match (pa(u, a), pa(u, b)) {
+        (Some(x), Some(y)) if x.pa != y.pa => Ok(()),
+        (x, y) => fail!("0x70000000 maps to {x:?} and {y:?}"),
+    }
+}
+
+fn demand(u: &mut User, _: &mut KernelSpace) -> Result<(), Reason> {
+    let pid = spawn_ut(u, "demand")?;
+    u.run_all();
+    let Some(p) = u.procs.iter().flatten().find(|p| p.pid == pid) else { fail!("no process") };
+    if p.exit != Some(Exit::Status(0)) {
+        fail!("ut demand ended {:?}", p.exit);
+    }
+    // 512 touches of the 2 MiB block: one fault, one 2 MiB leaf; then two 4 KiB faults (and
+    // the stack's).
+    if p.space.faults_2m != 1 || p.space.faults_4k < 2 {
+        fail!(
+            "faults: {} of 2 MiB (expected 1), {} of 4 KiB (expected >= 2)",
+            p.space.faults_2m,
+            p.space.faults_4k
+        );
+    }
+    Ok(())
+}
+
+fn no_frame_leaked(u: &mut User, _: &mut KernelSpace) -> Result<(), Reason> {
+    let before = u.pool.free_frames();
+    for test in ["demand", "mmap", "syscalls", "kill-munmap"] {
+        let pid = spawn_ut(u, test)?;
+        u.run_all();
+        let _ = u.reap(pid);
+    }
+    let after = u.pool.free_frames();
+    if after != before {
+        fail!("{before} frames free before, {after} after the processes exited");
+    }
+    if after != u.pool.total_frames() {
+        fail!("{after} of {} pool frames free with no process", u.pool.total_frames());
+    }
+    Ok(())
+}
+
+/// With a process's space live and one of its pages mapped, a plain kernel load from it
+/// faults (SUM is clear), a copy reads it (SUM set for the copy), and SUM is clear after it.
+fn sum_only_during_copies(u: &mut User, _: &mut KernelSpace) -> Result<(), Reason> {
+    let pid = spawn_ut(u, "none")?;
+    let task_size = u.task_size;
+    let Some(p) = u.procs.iter_mut().flatten().find(|p| p.pid == pid) else { fail!("no process") };
+    p.space.activate(&mut u.asids);
+    let addr = p.space.areas.layout.stack_top - 16;
+    let direct = probe_load(addr);
+    let mut word = [0u8; 8];
+    let copied = uaccess::copy_from_user(&mut word, addr);
+    let sum_after = uaccess::sum_is_set();
+    let beyond = uaccess::in_user_half(task_size - 4, 8, task_size);
+    p.exit = Some(Exit::Status(0));
+    u.back_to_kernel();
+    match direct {
+        Ok(_) => fail!("the kernel read user address {addr:#x} with SUM clear"),
+        Err(f) if f.scause != 13 => fail!("scause {:#x} for the kernel's load of a user page", f.scause),
+        Err(_) => {}
+    }
+    if let Err(f) = copied {
+        fail!("copy_from_user faulted at {:#x}", f.addr);
+    }
+    if sum_after {
+        fail!("SUM still set after the copy");
+    }
+    if beyond {
+        fail!("a range across TASK_SIZE passed the check");
+    }
+    Ok(())
+}
+
+/// Five processes with the same VA and different data, run round-robin with the ASID width
+/// capped at 2 bits (ASIDs 1..3): the generation rolls over while they run, and each still
+/// sees only its own data.
+fn asid_rollover(u: &mut User, _: &mut KernelSpace) -> Result<(), Reason> {
+    let bits = u.asids.bits();
+    u.asids = Asids::new(bits.min(2));
+    crate::mm::mmu::flush_all();
+    let flushes = u.flushes;
+    let mut pids = [0; 5];
+    for p in pids.iter_mut() {
+        *p = spawn_ut(u, "isolation")?;
+    }
+    u.run_all();
+    let rollovers = u.asids.rollovers();
+    u.asids = Asids::new(bits);
+    crate::mm::mmu::flush_all();
+    for pid in pids {
+        match ended(u, pid) {
+            Some(Exit::Status(0)) => {}
+            other => fail!("pid {pid} ended {other:?} (a stale translation?)"),
+        }
+    }
+    if bits > 0 && rollovers == 0 {
+        fail!("no rollover with 5 processes on 3 ASIDs");
+    }
+    if u.flushes == flushes {
+        fail!("no full flush while switching");
+    }
+    kprintln!(
+        "kvas: asid-rollover: {rollovers} rollovers, {} full flushes, {} asid bits",
+        u.flushes - flushes,
+        bits.min(2)
+    );
+    Ok(())
+}
+
+/// The initrd's test program, run from the image: it writes its line and its exit status
+/// reaches the kernel.
+fn init_program(u: &mut User, _: &mut KernelSpace) -> Result<(), Reason> {
+    let pid = match u.spawn(&super::programs::INIT.0, &["/init"]) {
+        Ok(pid) => pid,
+        Err(e) => fail!("init does not start: {e}"),
+    };
+    u.run_all();
+    match ended(u, pid) {
+        Some(Exit::Status(7)) => Ok(()),
+        other => fail!("init ended {other:?}, expected status 7"),
+    }
+}
+
+/// One copy of the kernel half is enough: after a process's space was made, a vmalloc area
+/// mapped later (new tables below a pinned root entry) reads back through the process's
+/// space, and its root's kernel half still equals the kernel's, entry for entry.
+fn kernel_half_shared(u: &mut User, space: &mut KernelSpace) -> Result<(), Reason> {
+    let pid = spawn_ut(u, "none")?;
+    let area = match space.vmalloc(3 << 20) {
+        Ok(a) => a,
+        Err(e) => fail!("vmalloc: {e}"),
+    };
+    let last = area.start().as_u64() + (3 << 20) - 8;
+    // SAFETY: the area was just mapped read-write for 3 MiB; nothing else uses it.
+    unsafe { core::ptr::write_volatile(last as *mut u64, 0x5eed_cafe) };
+    let root = space.root();
+    let Some(p) = u.procs.iter_mut().flatten().find(|p| p.pid == pid) else { fail!("no process") };
+    let same = p.space.kernel_half_equals(root);
+    p.space.activate(&mut u.asids);
+    let seen = probe_load(last);
+    p.exit = Some(Exit::Status(0));
+    u.back_to_kernel();
+    let _ = space.vfree(area);
+    match seen {
+        Ok(0xfe) => {}
+        Ok(b) => fail!("{last:#x} reads {b:#x} through the process's space"),
+        Err(f) => fail!("{last:#x} faults through the process's space (scause {:#x})", f.scause),
+    }
+    match same {
+        Some(i) => fail!("root entry {i} of the kernel half differs from the kernel's"),
+        None => Ok(()),
+    }
+}

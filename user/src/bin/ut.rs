@@ -1,0 +1,253 @@
+//! The user half of the kernel's user-space tests: `ut TEST TASK_SIZE KERNEL_TEXT`. Each test exits 0 when
+//! every check holds, or prints what failed and exits 1; the `kill-*` tests end by faulting on
+//! purpose (the kernel checks that it killed them for the right cause, at the right address).
+
+#![no_std]
+#![no_main]
+
+use core::ptr::{read_volatile, write_volatile};
+
+use kvas_user::*;
+
+const PAGE: u64 = 4096;
+const RW: u64 = PROT_READ | PROT_WRITE;
+const ANON: u64 = MAP_PRIVATE | MAP_ANONYMOUS;
+
+static RODATA: [u8; 16] = [1; 16];
+#[link_section = ".data"]
+static mut DATA_CODE: [u32; 4] = [0x0000_8067; 4]; // `ret`
+
+macro_rules! check {
+    ($cond:expr, $($t:tt)*) => {
+        if !$cond {
+            println!("ut: check failed: {}", format_args!($($t)*));
+            return 1;
+        }
+    };
+}
+
+fn touch(addr: u64, v: u64) {
+    // SAFETY: the caller mapped `addr` (or wants the fault).
+    unsafe { write_volatile(addr as *mut u64, v) }
+}
+
+fn peek(addr: u64) -> u64 {
+    // SAFETY: as above.
+    unsafe { read_volatile(addr as *const u64) }
+}
+
+#[no_mangle]
+fn user_main(args: Args) -> u64 {
+    let test = args.get(1).unwrap_or(b"");
+    let task_size = args.get(2).map(number).unwrap_or(0);
+    // An address in the kernel's text as it runs (KASLR moves it).
+    let kernel_text = args.get(3).map(number).unwrap_or(0xffff_ffff_8000_0000);
+    match test {
+        b"syscalls" => syscalls(),
+        b"isolation" => isolation(),
+        b"top" => top(task_size),
+        b"mmap" => mmap_test(task_size),
+        b"demand" => demand(),
+        b"efault" => efault(task_size, kernel_text),
+        b"cost" => cost(),
+        b"kill-kernel-load" => peek(kernel_text),
+        b"kill-ro-store" => {
+            touch(RODATA.as_ptr() as u64, 2);
+            0
+        }
+        b"kill-fetch-data" => {
+            // SAFETY: not safe at all: the page is not executable, the kernel kills us.
+            let f: extern "C" fn() = unsafe { core::mem::transmute(core::ptr::addr_of!(DATA_CODE)) };
+            f();
+            0
+        }
+        b"kill-munmap" => {
+            let a = mmap(0, PAGE, RW, ANON) as u64;
+            touch(a, 1);
+            check!(munmap(a, PAGE) == 0, "munmap");
+            peek(a)
+        }
+        b"kill-mprotect" => {
+            let a = mmap(0, PAGE, RW, ANON) as u64;
+            touch(a, 5);
+            check!(mprotect(a, PAGE, PROT_READ) == 0, "mprotect");
+            check!(peek(a) == 5, "still readable");
+            touch(a, 6);
+            0
+        }
+        _ => {
+            println!("ut: unknown test");
+            2
+        }
+    }
+}
+
+fn syscalls() -> u64 {
+    let pid = getpid();
+    check!(pid > 0, "getpid {pid}");
+    let msg = "ut: write works\n";
+    check!(write(1, msg.as_ptr(), msg.len()) == msg.len() as i64, "write's count");
+    check!(write(2, msg.as_ptr(), 0) == 0, "write to stderr");
+    check!(write(7, msg.as_ptr(), 1) == -9, "write to a bad fd");
+    let mut u = [0u8; 390];
+    check!(syscall(nr::UNAME, [u.as_mut_ptr() as u64, 0, 0, 0, 0, 0]) == 0, "uname");
+    check!(&u[..6] == b"Linux\0" && &u[260..268] == b"riscv64\0", "uname fields");
+    let (mut t1, mut t2) = ([0u64; 2], [0u64; 2]);
+    check!(syscall(nr::CLOCK_GETTIME, [1, t1.as_mut_ptr() as u64, 0, 0, 0, 0]) == 0, "clock_gettime");
+    check!(sched_yield() == 0, "sched_yield");
+    check!(syscall(nr::CLOCK_GETTIME, [1, t2.as_mut_ptr() as u64, 0, 0, 0, 0]) == 0, "clock_gettime");
+    check!(t1[1] < 1_000_000_000 && (t2[0], t2[1]) >= (t1[0], t1[1]), "time goes forward {t1:?} {t2:?}");
+    check!(syscall(nr::CLOCK_GETTIME, [99, t1.as_mut_ptr() as u64, 0, 0, 0, 0]) == EINVAL, "bad clock");
+    let b0 = brk(0) as u64;
+    check!(b0 > 0x10000 && b0.is_multiple_of(PAGE), "brk(0) {b0:#x}");
+    check!(brk(b0 + 3 * PAGE + 5) as u64 == b0 + 3 * PAGE + 5, "brk grows");
+    touch(b0 + 3 * PAGE - 8, 0x1234);
+    check!(peek(b0 + 3 * PAGE - 8) == 0x1234, "heap memory");
+    check!(brk(b0) as u64 == b0, "brk shrinks");
+    check!(brk(1) as u64 == b0, "brk below the start is refused");
+    check!(syscall(56, [0; 6]) == ENOSYS, "openat is ENOSYS");
+    check!(syscall(9999, [0; 6]) == ENOSYS, "9999 is ENOSYS");
+    syscall(nr::EXIT_GROUP, [0; 6]);
+    1
+}
+
+fn isolation() -> u64 {
+    let at = 0x7000_0000;
+    let pid = getpid() as u64;
+    check!(mmap(at, PAGE, RW, ANON | MAP_FIXED) == at as i64, "mmap fixed");
+    for i in 0..PAGE / 8 {
+        touch(at + 8 * i, pid << 32 | i);
+    }
+    for _ in 0..4 {
+        sched_yield();
+        for i in 0..PAGE / 8 {
+            check!(peek(at + 8 * i) == pid << 32 | i, "pid {pid} sees {:#x} at word {i}", peek(at + 8 * i));
+        }
+    }
+    0
+}
+
+fn top(task_size: u64) -> u64 {
+    check!(task_size > 0, "TASK_SIZE argument");
+    check!(mmap(task_size, PAGE, RW, ANON | MAP_FIXED) == ENOMEM, "TASK_SIZE itself");
+    check!(mmap(task_size - PAGE, 2 * PAGE, RW, ANON | MAP_FIXED) == ENOMEM, "across TASK_SIZE");
+    let r = mmap(task_size - PAGE, PAGE, RW, ANON | MAP_FIXED_NOREPLACE);
+    // On Sv39 and Sv48 the stack holds the top page already.
+    check!(r == (task_size - PAGE) as i64 || r == EEXIST, "top page {r}");
+    let last = task_size - 8;
+    let old = peek(last);
+    touch(last, 0x5a5a);
+    check!(peek(last) == 0x5a5a, "the highest word");
+    touch(last, old);
+    println!(
+        "ut: highest page {:#x} {}",
+        task_size - PAGE,
+        if r == EEXIST { "(the stack's)" } else { "(mmap)" }
+    );
+    0
+}
+
+fn mmap_test(task_size: u64) -> u64 {
+    let window = task_size.min(1 << 47);
+    let a = mmap(0, 1 << 20, RW, ANON);
+    check!(a > 0 && a as u64 + (1 << 20) <= window, "mmap below the window {a:#x}");
+    let a = a as u64;
+    touch(a, 9);
+    check!(mmap(a, PAGE, RW, ANON | MAP_FIXED_NOREPLACE) == EEXIST, "NOREPLACE over a mapping");
+    check!(mmap(a, PAGE, RW, ANON | MAP_FIXED) == a as i64, "FIXED over a mapping");
+    check!(peek(a) == 0, "FIXED replaced the page");
+    let hint = 0x5000_0000;
+    check!(mmap(hint, PAGE, RW, ANON) == hint as i64, "a free hint is taken");
+    check!(mmap(a + 1, PAGE, RW, ANON | MAP_FIXED) == EINVAL, "FIXED unaligned");
+    check!(mmap(0, 0, RW, ANON) == EINVAL, "length 0");
+    if task_size > 1 << 47 {
+        let high = mmap(1 << 50, PAGE, RW, ANON);
+        check!(high == 1 << 50, "a hint above 2^47 {high:#x}");
+        touch(high as u64, 3);
+        check!(peek(high as u64) == 3, "memory above 2^47");
+        for _ in 0..8 {
+            let low = mmap(0, 2 << 20, RW, ANON);
+            check!(low > 0 && (low as u64) < (1 << 47), "no hint stays below 2^47 {low:#x}");
+        }
+    }
+    check!(munmap(a, 1 << 20) == 0, "munmap");
+    check!(munmap(a + 1, PAGE) == EINVAL, "munmap unaligned");
+    0
+}
+
+fn demand() -> u64 {
+    let big = mmap(0, 4 << 20, RW, ANON);
+    check!(big > 0 && (big as u64).is_multiple_of(2 << 20), "4 MiB mapping 2 MiB aligned {big:#x}");
+    let big = big as u64;
+    for i in 0..512 {
+        touch(big + i * PAGE, i);
+    }
+    for i in 0..512 {
+        check!(peek(big + i * PAGE) == i, "page {i} of the 2 MiB block");
+    }
+    let small = mmap(0, 2 * PAGE, RW, ANON);
+    check!(small > 0, "8 KiB mapping");
+    check!(peek(small as u64) == 0, "fresh memory is zero");
+    touch(small as u64 + PAGE, 7);
+    check!(peek(small as u64 + PAGE) == 7, "second page");
+    0
+}
+
+fn efault(task_size: u64, kernel_text: u64) -> u64 {
+    check!(write(1, kernel_text as *const u8, 8) == EFAULT, "write from kernel text");
+    check!(write(1, task_size as *const u8, 8) == EFAULT, "write from TASK_SIZE");
+    check!(write(1, (task_size - 4) as *const u8, 8) == EFAULT, "write across TASK_SIZE");
+    check!(write(1, 0x1000 as *const u8, 8) == EFAULT, "write from an unmapped page");
+    check!(syscall(nr::CLOCK_GETTIME, [1, kernel_text, 0, 0, 0, 0]) == EFAULT, "clock_gettime to kernel");
+    check!(syscall(nr::UNAME, [0x2000, 0, 0, 0, 0, 0]) == EFAULT, "uname to an unmapped page");
+    // Untouched anonymous memory is mapped when the kernel copies into it.
+    let p = mmap(0, PAGE, RW, ANON) as u64;
+    check!(syscall(nr::CLOCK_GETTIME, [1, p, 0, 0, 0, 0]) == 0, "clock_gettime to untouched memory");
+    check!(peek(p + 8) < 1_000_000_000, "nanoseconds");
+    // A read-only page is no target for a copy to user space.
+    check!(mprotect(p, PAGE, PROT_READ) == 0, "mprotect");
+    check!(syscall(nr::CLOCK_GETTIME, [1, p, 0, 0, 0, 0]) == EFAULT, "clock_gettime to a read-only page");
+    0
+}
+
+/// Instructions for a `getpid` round trip (ecall, the kernel's trap glue and dispatch, sret)
+/// and for one demand-paging fault of 4 KiB and of 2 MiB (the first store to a fresh page:
+/// trap, area check, a zeroed frame, the engine's map, return), each the least of 5 tries,
+/// less the cost of the same code with no trap (reading instret twice; a store to a mapped
+/// page). Exact under QEMU's `-icount` (docs/PERFORMANCE.md).
+fn cost() -> u64 {
+    let base = (0..5)
+        .map(|_| {
+            let t = instret();
+            instret() - t
+        })
+        .min()
+        .unwrap_or(0);
+    let getpid_cost = (0..5)
+        .map(|_| {
+            let t = instret();
+            getpid();
+            instret() - t
+        })
+        .min()
+        .unwrap_or(0);
+    let fault = |len: u64| {
+        (0..5)
+            .map(|_| {
+                let a = mmap(0, len, RW, ANON) as u64;
+                let t = instret();
+                touch(a, 1);
+                let faulted = instret() - t;
+                let t = instret();
+                touch(a + 8, 2);
+                let mapped = instret() - t;
+                munmap(a, len);
+                faulted - mapped
+            })
+            .min()
+            .unwrap_or(0)
+    };
+    let (f4k, f2m) = (fault(PAGE), fault(2 << 20));
+    println!("ut: cost getpid {} fault-4k {f4k} fault-2m {f2m}", getpid_cost - base);
+    0
+}

@@ -1,0 +1,215 @@
+//! The boot tests of user space (kernel/src/user): every depth, with the command line and
+//! with harts capped by the CPU model (TASK_SIZE must follow the mode the probe found), the
+//! ASID width capped (no ASIDs at all, and one bit: a rollover on every new process), and an
+//! initrd given as a static ELF and as a cpio `newc` archive holding `/init`.
+
+use std::path::{Path, PathBuf};
+
+use crate::bootcases::case;
+use crate::boottest::Case;
+use crate::qemu::Boot;
+
+/// The kernel's user-space tests (kernel/src/user/tests.rs), each of which must pass.
+pub const USERTESTS: &[&str] = &[
+    "user-half-is-task-size",
+    "kernel-half-shared",
+    "syscalls",
+    "isolation",
+    "top-page-and-task-size",
+    "mmap-placement",
+    "demand-paging-2m-4k",
+    "efault",
+    "kill-load-kernel-text",
+    "kill-store-read-only",
+    "kill-fetch-data-page",
+    "kill-after-munmap",
+    "kill-after-mprotect",
+    "sum-only-during-copies",
+    "no-frame-leaked",
+    "asid-rollover",
+    "init-program",
+    "cost",
+];
+
+/// The user-space line for a mode's TASK_SIZE and ASID width.
+fn user_line(task_size: u64, bits: u32) -> String {
+    format!(
+        "kvas: user space 0x0000000000000000-{:#018x} (TASK_SIZE {task_size:#x}) asid bits {bits}",
+        task_size - 1
+    )
+}
+
+fn with_usertests(mut c: Case, extra: &[String]) -> Case {
+    c.lines.extend(USERTESTS.iter().map(|t| format!("usertest {t} ... ok")));
+    c.lines.extend(extra.iter().cloned());
+    c
+}
+
+/// Every user-space boot test; files they need are written to `dir`.
+pub fn cases(base: &Boot, dir: &Path, user_dir: &Path) -> Result<Vec<Case>, String> {
+    const SV57: u64 = 1 << 56;
+    const SV48: u64 = 1 << 47;
+    const SV39: u64 = 1 << 38;
+    let mut v = Vec::new();
+    for (name, append, cpu, mode, ts) in [
+        ("user-sv57", "", None, "sv57", SV57),
+        ("user-sv48", "no5lvl", None, "sv48", SV48),
+        ("user-sv39", "no4lvl", None, "sv39", SV39),
+        ("user-cpu-sv48", "", Some("rv64,sv48=on"), "sv48", SV48),
+        ("user-cpu-sv39", "", Some("rv64,sv39=on"), "sv39", SV39),
+    ] {
+        let c = case(
+            base,
+            name,
+            |b| {
+                b.append = append.into();
+                b.cpu = cpu.map(String::from);
+            },
+            &[],
+        );
+        let top = if ts > 1 << 47 { "(mmap)" } else { "(the stack's)" };
+        v.push(with_usertests(
+            c,
+            &[
+                format!("kvas: paging mode {mode}"),
+                user_line(ts, 16),
+                format!("ut: highest page {:#x} {top}", ts - 4096),
+                "kvas: pid * killed: load from a kernel address at 0xffffffff*".into(),
+            ],
+        ));
+    }
+    // The ASID width capped: none (every switch flushes), one bit (a rollover per new process).
+    for bits in [0u32, 1] {
+        let c =
+            case(base, &format!("user-asidbits-{bits}"), |b| b.append = format!("kvas.asidbits={bits}"), &[]);
+        v.push(with_usertests(
+            c,
+            &[
+                format!("kvas: asid bits capped from 16 to {bits} (kvas.asidbits)"),
+                user_line(SV57, bits),
+                format!("kvas: asid-rollover: * rollovers, * full flushes, {bits} asid bits"),
+            ],
+        ));
+    }
+    // The initrd: the static ELF itself, and a cpio newc archive with /init among other files.
+    let init = user_dir.join("init.elf");
+    let elf = std::fs::read(&init).map_err(|e| format!("reading {}: {e}", init.display()))?;
+    let archive = dir.join("initrd.cpio");
+    std::fs::write(&archive, cpio_newc(&[("etc", b"" as &[u8]), ("hello.txt", b"hi\n"), ("init", &elf)]))
+        .map_err(|e| format!("writing {}: {e}", archive.display()))?;
+    for (name, file) in [("initrd-elf", init), ("initrd-cpio", archive)] {
+        v.push(case(
+            base,
+            name,
+            |b| b.extra = vec!["-initrd".into(), path(&file)],
+            &["init: hello from /init, pid *", "kvas: init exited with status 7"],
+        ));
+    }
+    // A C program from Linux's own cross toolchain, no kvas code in it, run unmodified.
+    let c = c_program(dir)?;
+    v.push(case(
+        base,
+        "initrd-c-program",
+        |b| b.extra = vec!["-initrd".into(), path(&c)],
+        &[
+            "c-init: hello from a C program built by riscv64-linux-gnu-gcc",
+            "c-init: every answer as on Linux",
+            "kvas: init exited with status 3",
+        ],
+    ));
+    Ok(v)
+}
+
+/// The C compiler of Debian's gcc-riscv64-linux-gnu (`make deps` installs it).
+const CC: &str = "riscv64-linux-gnu-gcc";
+
+/// Builds user/c/hello.c into a static executable with no C library (`-nostdlib`; no linker
+/// relaxation, since nothing sets `gp`) in `dir`.
+fn c_program(dir: &Path) -> Result<PathBuf, String> {
+    let src = crate::repo_root().join("user/c/hello.c");
+    let out = dir.join("c-hello");
+    let status = std::process::Command::new(CC)
+        .args([
+            "-static",
+            "-nostdlib",
+            "-ffreestanding",
+            "-fno-stack-protector",
+            "-O2",
+            "-Wl,--no-relax",
+            "-o",
+        ])
+        .arg(&out)
+        .arg(&src)
+        .status()
+        .map_err(|e| format!("cannot run {CC} (package gcc-riscv64-linux-gnu; `make deps`): {e}"))?;
+    if !status.success() {
+        return Err(format!("{CC} failed on {} ({status})", src.display()));
+    }
+    Ok(out)
+}
+
+fn path(p: &Path) -> String {
+    p.display().to_string()
+}
+
+/// A cpio `newc` archive of `files` (regular files, mode 0755), ended by `TRAILER!!!`.
+pub fn cpio_newc(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let trailer: (&str, &[u8]) = ("TRAILER!!!", b"");
+    for (i, (name, body)) in files.iter().chain(std::iter::once(&trailer)).enumerate() {
+        let mode = if name.starts_with("TRAILER") { 0 } else { 0o100755 };
+        let fields =
+            [i as u64 + 1, mode, 0, 0, 1, 0, body.len() as u64, 0, 0, 0, 0, name.len() as u64 + 1, 0];
+        out.extend(b"070701");
+        for f in fields {
+            out.extend(format!("{f:08x}").bytes());
+        }
+        out.extend(name.bytes());
+        out.push(0);
+        while out.len() % 4 != 0 {
+            out.push(0);
+        }
+        out.extend(*body);
+        while out.len() % 4 != 0 {
+            out.push(0);
+        }
+    }
+    out
+}
+
+/// Boots once per mode with `-icount shift=0` (so counts do not depend on the host) and prints
+/// what `ut cost` measured with `instret` in user space: `mode=svNN getpid=N fault_4k=M
+/// fault_2m=K` (instructions for a `getpid` round trip and one demand-paging fault of each
+/// size; docs/PERFORMANCE.md).
+pub fn user_cost(kernel: &Path) -> Result<std::process::ExitCode, String> {
+    for (mode, append) in [("sv57", ""), ("sv48", "no5lvl"), ("sv39", "no4lvl")] {
+        let mut boot = Boot::new(kernel.to_path_buf());
+        boot.append = append.into();
+        boot.extra = vec!["-icount".into(), "shift=0".into()];
+        let out = crate::qemu::run_bounded(&boot, crate::boottest::TIME_LIMIT)?;
+        let line = out.output.lines().find_map(|l| l.trim_end().strip_prefix("ut: cost "));
+        let words: Vec<&str> = line.map(|l| l.split(' ').collect()).unwrap_or_default();
+        match words.as_slice() {
+            ["getpid", g, "fault-4k", f4, "fault-2m", f2] => {
+                println!("mode={mode} getpid={g} fault_4k={f4} fault_2m={f2}")
+            }
+            _ => return Err(format!("{mode}: no `ut: cost` line in:\n{}", out.output)),
+        }
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_archive_has_newc_headers_and_a_trailer() {
+        let a = cpio_newc(&[("init", b"abc")]);
+        assert!(a.starts_with(b"070701"));
+        assert_eq!(&a[110..115], b"init\0");
+        assert_eq!(&a[116..119], b"abc");
+        assert!(a.windows(10).any(|w| w == b"TRAILER!!!"));
+        assert_eq!(a.len() % 4, 0);
+    }
+}
