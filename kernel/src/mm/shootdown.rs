@@ -72,18 +72,22 @@ pub fn flush_kernel(flush: Flush) {
 }
 
 /// Flushes `flush` for `asid` from every hart of `harts` (the space's mask): this one
-/// locally if it is in the mask, the others with one RFENCE call.
-// User space's ASIDs (issue 15's per-ASID half) call it; nothing yet.
-#[allow(dead_code)]
+/// locally if it is in the mask, the others with one RFENCE call. ASID 0 (no ASIDs) flushes
+/// everything the harts hold for the range, as without ASIDs there is nothing to tell the
+/// spaces apart.
 pub fn flush_asid(flush: Flush, asid: u16, harts: &HartMask) {
     if flush.is_empty() {
         return;
     }
     let mask = harts.bits();
     if mask & (1 << crate::smp::hart_id()) != 0 {
-        flush.apply(|va| mmu::flush_page_asid(va, asid), || mmu::flush_asid(asid));
+        if asid == 0 {
+            flush.apply(mmu::flush_page, mmu::flush_all);
+        } else {
+            flush.apply(|va| mmu::flush_page_asid(va, asid), || mmu::flush_asid(asid));
+        }
     }
-    remote(mask, flush, Some(asid));
+    remote(mask, flush, (asid != 0).then_some(asid));
 }
 
 /// The other harts of `mask` forget `flush` (one SBI RFENCE call, none if no other hart).
