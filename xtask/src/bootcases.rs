@@ -97,7 +97,8 @@ pub fn cases(kernel: &Path, dir: &Path) -> Result<Vec<Case>, String> {
 /// Every hart (issue 15): `-smp 2` and `-smp 4` in each depth, chosen by the command line
 /// or by a CPU model that caps every hart; each hart reports itself in the probed mode, a
 /// vfree on the last hart costs exactly one RFENCE call, and every self-test passes (the
-/// SMP ones among them: a stale translation on any hart fails the boot).
+/// SMP ones among them: a stale translation on any hart fails the boot), the user-space ones
+/// too (processes on every hart at once, a munmap reaching another hart by ASID).
 fn smp_cases(base: &Boot) -> Vec<Case> {
     let mut v = Vec::new();
     for harts in [2u32, 4] {
@@ -118,6 +119,10 @@ fn smp_cases(base: &Boot) -> Vec<Case> {
             lines.extend(
                 ["smp-harts-share-tables", "smp-vfree-reaches-every-hart", "smp-parallel-vmalloc"]
                     .map(|t| format!("selftest {t} ... ok")),
+            );
+            lines.extend(
+                ["smp-processes-at-once", "smp-munmap-reaches-other-hart"]
+                    .map(|t| format!("usertest {t} ... ok")),
             );
             let mut c = case(
                 base,
