@@ -53,8 +53,8 @@ pub fn hart_index() -> usize {
 }
 
 /// What a secondary reads at its start, with the MMU off, at its physical address.
-/// Words: `satp`, entry, stack top, link − load, and then the hart's answer:
-/// [`UP`] or `satp` as it read it back after a refused write.
+/// Words: `satp`, entry, stack top, the image's virtual base − load address, and then the
+/// hart's answer: [`UP`] or `satp` as it read it back after a refused write.
 #[repr(C, align(64))]
 struct StartBlock([AtomicU64; 6]);
 

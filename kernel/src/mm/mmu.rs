@@ -45,7 +45,7 @@ core::arch::global_asm!(
     .balign 4
     .globl kvas_secondary_start
     # SBI HSM starts a hart here, S-mode, MMU off: a0 = hart id, a1 = its start block
-    # (physical): satp, entry, stack top, link - load, answer.
+    # (physical): satp, entry, stack top, virtual base - load, answer.
 kvas_secondary_start:
     csrw    sie, zero
     csrci   sstatus, 2
