@@ -5,11 +5,11 @@
 use std::hint::black_box;
 
 use kvas::arch::riscv::{Mode, Riscv, RiscvFixed};
-use kvas::paging::{Attrs, FrameAllocator, OffsetMemory, PageTable, TableFormat};
-use kvas::{PageSize, PhysAddr, VirtAddr};
+use kvas::paging::{Attrs, FrameAllocator, OffsetMemory, PageTable, TableFormat, TranslateCursor};
+use kvas::{Error, PageSize, PhysAddr, VirtAddr};
 
 use crate::arena;
-use crate::subject::{Ops, Subject};
+use crate::subject::{Ops, Subject, Translator};
 
 /// Frames from the shared arena.
 pub struct ArenaFrames;
@@ -112,9 +112,18 @@ impl<K: MakeFormat> Subject for Kvas<K> {
         self
     }
 
-    #[inline]
+    #[inline(always)]
     fn translate(&self, va: u64) -> Option<u64> {
         self.table.translate(VirtAddr::new(va)).ok().map(|t| t.pa.as_u64())
+    }
+
+    type Translator<'a>
+        = KvasCursor<'a, K>
+    where
+        K: 'a;
+
+    fn translator(&self) -> KvasCursor<'_, K> {
+        KvasCursor(self.table.translate_cursor())
     }
 }
 
@@ -134,11 +143,29 @@ impl<K: MakeFormat> Ops for &mut Kvas<K> {
         self.table.unmap(VirtAddr::new(va), PageSize::Size4K, &mut ArenaFrames).map(|f| f.ignore()).is_ok()
     }
 
+    #[inline(always)]
+    fn fault_in(&mut self, va: u64, pa: u64) -> bool {
+        match self.table.translate(VirtAddr::new(va)) {
+            Err(Error::NotMapped { .. }) => self.map(va, pa, PageSize::Size4K),
+            _ => false,
+        }
+    }
+
     fn map_range_4k(&mut self, va: u64, pa: u64, len: u64) -> bool {
         self.range(va, pa, len, PageSize::Size4K)
     }
 
     fn map_linear(&mut self, va: u64, pa: u64, len: u64) -> bool {
         self.range(va, pa, len, PageSize::Size1G)
+    }
+}
+
+/// kvas's translation cursor ([`TranslateCursor`]), for runs of translations.
+pub struct KvasCursor<'a, K: MakeFormat>(TranslateCursor<'a, K::Format, OffsetMemory>);
+
+impl<K: MakeFormat> Translator for KvasCursor<'_, K> {
+    #[inline(always)]
+    fn translate(&mut self, va: u64) -> Option<u64> {
+        self.0.translate(VirtAddr::new(va)).ok().map(|t| t.pa.as_u64())
     }
 }

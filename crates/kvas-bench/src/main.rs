@@ -6,6 +6,7 @@
 //! kvas-bench --quick                 # the contract run, under a minute
 //! kvas-bench --quick --markdown      # the same, with docs/PERFORMANCE.md's tables on stderr
 //! kvas-bench [--reps N] [--workload NAME]... [--impl NAME]...
+//! kvas-bench --no-retry ...          # exactly N + 1 samples (for scripts/instructions.sh)
 //! ```
 
 use std::process::ExitCode;
@@ -15,7 +16,7 @@ use kvas_bench::runner::{self, Options};
 use kvas_bench::workload::Workload;
 
 const USAGE: &str =
-    "usage: kvas-bench [--quick] [--markdown] [--reps N] [--workload NAME]... [--impl NAME]...";
+    "usage: kvas-bench [--quick] [--markdown] [--no-retry] [--reps N] [--workload NAME]... [--impl NAME]...";
 
 /// Samples per measurement with `--quick`, and without it.
 const QUICK_REPS: usize = 41;
@@ -54,6 +55,7 @@ fn parse(args: &[String]) -> Result<(Options, Vec<String>, bool), String> {
     let mut reps = None;
     let mut quick = false;
     let mut markdown = false;
+    let mut retry = true;
     let mut workloads = Vec::new();
     let mut names = Vec::new();
     let known: Vec<&str> = registry::all().iter().map(|imp| imp.name).collect();
@@ -63,6 +65,7 @@ fn parse(args: &[String]) -> Result<(Options, Vec<String>, bool), String> {
         match arg.as_str() {
             "--quick" => quick = true,
             "--markdown" => markdown = true,
+            "--no-retry" => retry = false,
             "--reps" => {
                 let n = value("a number")?;
                 reps = Some(
@@ -94,7 +97,7 @@ fn parse(args: &[String]) -> Result<(Options, Vec<String>, bool), String> {
         workloads = Workload::ALL.to_vec();
     }
     let reps = reps.unwrap_or(if quick { QUICK_REPS } else { FULL_REPS });
-    Ok((Options { reps, workloads }, names, markdown))
+    Ok((Options { reps, workloads, retry }, names, markdown))
 }
 
 #[cfg(test)]
@@ -113,6 +116,8 @@ mod tests {
         assert_eq!(options.workloads, Workload::ALL.to_vec());
         assert!(names.is_empty());
         assert_eq!(parse(&[]).unwrap().0.reps, FULL_REPS);
+        assert!(options.retry);
+        assert!(!parse(&args(&["--no-retry"])).unwrap().0.retry);
     }
 
     #[test]

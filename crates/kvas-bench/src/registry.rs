@@ -59,7 +59,7 @@ mod tests {
     use super::*;
     use crate::arena;
     use crate::engine::Kvas;
-    use crate::subject::Ops;
+    use crate::subject::{Ops, Plain};
 
     #[test]
     fn names_are_unique_and_kvas_is_recognised() {
@@ -109,6 +109,10 @@ mod tests {
         fn translate(&self, va: u64) -> Option<u64> {
             self.0.translate(va)
         }
+        type Translator<'a> = Plain<'a, Self>;
+        fn translator(&self) -> Plain<'_, Self> {
+            Plain(self)
+        }
     }
 
     impl Ops for &mut BigLeaves {
@@ -120,6 +124,9 @@ mod tests {
         }
         fn unmap_4k(&mut self, va: u64) -> bool {
             self.0.ops().unmap_4k(va)
+        }
+        fn fault_in(&mut self, va: u64, pa: u64) -> bool {
+            self.0.ops().fault_in(va, pa)
         }
         fn map_range_4k(&mut self, va: u64, pa: u64, len: u64) -> bool {
             self.0.ops().map_linear(va, pa, len)
@@ -142,6 +149,10 @@ mod tests {
         }
         fn translate(&self, va: u64) -> Option<u64> {
             self.0.translate(va).map(|pa| pa & !0xfff)
+        }
+        type Translator<'a> = Plain<'a, Self>;
+        fn translator(&self) -> Plain<'_, Self> {
+            Plain(self)
         }
     }
 

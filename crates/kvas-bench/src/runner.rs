@@ -15,6 +15,10 @@ pub struct Options {
     pub reps: usize,
     /// The workloads to run, in order.
     pub workloads: Vec<Workload>,
+    /// Whether a sample whose every stretch was preempted is taken again (up
+    /// to [`RETRIES`] times). Off for instruction counting
+    /// (`scripts/instructions.sh`), which needs exactly `reps` + 1 samples.
+    pub retry: bool,
 }
 
 /// One reported measurement.
@@ -61,6 +65,7 @@ fn measure_unpreempted(
     workload: Workload,
     inputs: &Inputs,
     dropped: &mut [u64; 2],
+    retry: bool,
 ) -> Result<Sample, String> {
     let mut attempts = 0;
     loop {
@@ -68,7 +73,7 @@ fn measure_unpreempted(
         attempts += 1;
         dropped[0] += sample.dropped;
         dropped[1] += sample.ops + sample.dropped;
-        if sample.ops > 0 || attempts > RETRIES {
+        if sample.ops > 0 || attempts > RETRIES || !retry {
             return Ok(sample);
         }
     }
@@ -107,7 +112,7 @@ pub fn run(impls: &[Impl], options: &Options, out: &mut impl Write) -> (Vec<Row>
                 if failed[i] {
                     continue;
                 }
-                match measure_unpreempted(running[i], workload, &inputs, &mut dropped[i]) {
+                match measure_unpreempted(running[i], workload, &inputs, &mut dropped[i], options.retry) {
                     // Round 0 warms caches and branch predictors up; it is not kept.
                     Ok(sample) if round > 0 => samples[i].push(sample.ns_per_op()),
                     Ok(_) => {}
@@ -202,7 +207,8 @@ impl Target {
     /// The target for `workload`.
     pub const fn of(workload: Workload) -> Target {
         match workload {
-            Workload::Map4k | Workload::Unmap4k | Workload::Map2m => Target::SpeedUp(1.5),
+            Workload::Map4k | Workload::Map2m | Workload::FaultIn => Target::SpeedUp(1.5),
+            Workload::Unmap4k => Target::SpeedUp(1.2),
             Workload::TranslateSeq => Target::SpeedUp(1.3),
             Workload::TranslateRand => Target::SpeedUp(1.0),
             Workload::MapRange4k => Target::AtMostNs(1.3),
@@ -338,16 +344,16 @@ mod tests {
             row(Workload::Map4k, "ptm-sv48", false, 3.5),
             row(Workload::Unmap4k, "kvas-sv48", true, 2.0),
             row(Workload::Unmap4k, "kvas-sv48-fixed", true, 1.0),
-            row(Workload::Unmap4k, "ptm-sv48", false, 2.9),
+            row(Workload::Unmap4k, "ptm-sv48", false, 2.3),
             row(Workload::MapRange4k, "kvas-sv48", true, 0.9),
             row(Workload::MapRange4k, "ptm-sv48", false, 4.0),
         ];
         let text = markdown(&rows);
         assert!(text.contains("| kvas-sv48 | 2.00 | 2.00 | 0.90 |"), "{text}");
-        assert!(text.contains("| ptm-sv48 | 3.50 | 2.90 | 4.00 |"), "{text}");
-        // 3.5 / 2.0 = 1.75 meets 1.5; 2.9 / 2.0 = 1.45 does not.
+        assert!(text.contains("| ptm-sv48 | 3.50 | 2.30 | 4.00 |"), "{text}");
+        // 3.5 / 2.0 = 1.75 meets 1.5; 2.3 / 2.0 = 1.15 misses unmap-4k's 1.2.
         assert!(text.contains("| map-4k | ptm-sv48 3.50 | 1.75× | 1.76× | ≥ 1.5× | yes |"), "{text}");
-        assert!(text.contains("| unmap-4k | ptm-sv48 2.90 | 1.45× | 2.90× | ≥ 1.5× | **no** |"), "{text}");
+        assert!(text.contains("| unmap-4k | ptm-sv48 2.30 | 1.15× | 2.30× | ≥ 1.2× | **no** |"), "{text}");
         assert!(text.contains("| map-range-4k | ptm-sv48 4.00 | 4.44× | — | ≤ 1.3 ns | yes |"), "{text}");
         assert!(text.contains("| map-4k | 1.005 | ≤ 1.03 | yes |"), "{text}");
         assert!(text.contains("| unmap-4k | 2.000 | ≤ 1.03 | **no** |"), "{text}");

@@ -30,6 +30,32 @@ pub trait Subject {
     /// The physical address `va` translates to, through the library's own
     /// translate (or walk) API.
     fn translate(&self, va: u64) -> Option<u64>;
+
+    /// What a caller scanning neighbouring pages translates through: the
+    /// library's translation cursor where it has one (kvas), else
+    /// [`Plain`], which is [`Subject::translate`].
+    type Translator<'a>: Translator
+    where
+        Self: 'a;
+
+    /// A translator for one run of translations.
+    fn translator(&self) -> Self::Translator<'_>;
+}
+
+/// Translations in a run (`translate-seq`).
+pub trait Translator {
+    /// The physical address `va` translates to.
+    fn translate(&mut self, va: u64) -> Option<u64>;
+}
+
+/// A library without a translation cursor: each call is [`Subject::translate`].
+pub struct Plain<'a, S>(pub &'a S);
+
+impl<S: Subject> Translator for Plain<'_, S> {
+    #[inline(always)]
+    fn translate(&mut self, va: u64) -> Option<u64> {
+        self.0.translate(va)
+    }
 }
 
 /// The mutations the workloads use. Each returns whether it succeeded; the
@@ -43,6 +69,13 @@ pub trait Ops {
 
     /// Unmaps one 4 KiB page with one call.
     fn unmap_4k(&mut self, va: u64) -> bool;
+
+    /// What a demand-paging fault handler does: translates `va` through the
+    /// library's translate API and, if nothing maps it, maps the 4 KiB page
+    /// `va` to `pa` with one call. Returns whether the page was absent and is
+    /// now mapped (a page that was there already is a failure here: every
+    /// `fault-in` page is touched once).
+    fn fault_in(&mut self, va: u64, pa: u64) -> bool;
 
     /// Maps `[va, va + len)` to `pa..` with 4 KiB leaves only, in one call to
     /// the library's range API.

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::arena;
 use crate::clock::Stopwatch;
-use crate::subject::{Ops, Subject};
+use crate::subject::{Ops, Subject, Translator};
 
 /// 4 KiB pages in the 1 GiB that the per-page workloads map.
 pub const PAGES: u64 = 262_144;
@@ -35,7 +35,7 @@ pub const LINEAR_PA: u64 = 0x8000_0000 + PAGE_2M;
 pub const LINEAR_VA: u64 = 0xffff_ffd6_0000_0000 + PAGE_2M;
 /// Length of the linear map.
 pub const LINEAR_LEN: u64 = (64 << 30) - PAGE_2M;
-/// Seed of the `translate-rand` permutation.
+/// Seed of the `translate-rand` and `fault-in` permutation.
 pub const SEED: u64 = 0x6b76_6173_6265_6e63;
 
 /// One workload of the benchmark contract.
@@ -43,9 +43,12 @@ pub const SEED: u64 = 0x6b76_6173_6265_6e63;
 pub enum Workload {
     /// 262144 calls, each mapping one 4 KiB page of a 1 GiB kernel range.
     Map4k,
-    /// 262144 translations of the pages `map-4k` mapped, in address order.
+    /// 262144 translations of the pages `map-4k` mapped, in address order,
+    /// as a scan of neighbouring pages makes them: through the library's
+    /// translation cursor where it has one ([`Subject::translator`]).
     TranslateSeq,
-    /// The same translations in a fixed-seed random order.
+    /// The same translations in a fixed-seed random order, each independent
+    /// of the others: through the library's plain translate.
     TranslateRand,
     /// 262144 calls, each unmapping one page `map-4k` mapped, in order.
     Unmap4k,
@@ -57,11 +60,15 @@ pub enum Workload {
     /// One range call mapping the 64 GiB linear map with the best page sizes
     /// (`ns_per_op` is per whole linear map).
     MapLinear64g,
+    /// Demand paging: the 262144 pages of the 1 GiB touched in the
+    /// `translate-rand` order, each one translated, found absent and mapped
+    /// with one 4 KiB page, on a table that starts empty.
+    FaultIn,
 }
 
 impl Workload {
     /// Every workload, in the order of the report.
-    pub const ALL: [Workload; 7] = [
+    pub const ALL: [Workload; 8] = [
         Workload::Map4k,
         Workload::TranslateSeq,
         Workload::TranslateRand,
@@ -69,6 +76,7 @@ impl Workload {
         Workload::Map2m,
         Workload::MapRange4k,
         Workload::MapLinear64g,
+        Workload::FaultIn,
     ];
 
     /// The contract name (`map-4k` ...).
@@ -81,6 +89,7 @@ impl Workload {
             Workload::Map2m => "map-2m",
             Workload::MapRange4k => "map-range-4k",
             Workload::MapLinear64g => "map-linear-64g",
+            Workload::FaultIn => "fault-in",
         }
     }
 
@@ -254,17 +263,23 @@ fn map_pages_timed<S: Subject>(subject: &mut S, watch: &mut Stopwatch) -> u64 {
 /// Translates `VA_BASE + page * PAGE + TRANSLATE_OFFSET` for each page of
 /// each stretch (of [`STRETCH`] pages), timing each stretch; returns the sum of
 /// the physical addresses and the count of pages that did not translate.
+/// Through the subject's [`Translator`] (one per stretch) if `run`, else
+/// through [`Subject::translate`].
 fn translate_timed<S: Subject, I: Iterator<Item = u64>>(
     subject: &S,
     stretches: impl Iterator<Item = I>,
+    run: bool,
     watch: &mut Stopwatch,
 ) -> (u64, u64) {
     let (mut sum, mut missing) = (0u64, 0u64);
     for stretch in stretches {
         let (s, m) = watch.time(STRETCH, || {
             let (mut sum, mut missing) = (0u64, 0u64);
+            let mut translator = subject.translator();
             for page in stretch {
-                match subject.translate(VA_BASE + page * PAGE + TRANSLATE_OFFSET) {
+                let va = VA_BASE + page * PAGE + TRANSLATE_OFFSET;
+                let pa = if run { translator.translate(va) } else { subject.translate(va) };
+                match pa {
                     Some(pa) => sum = sum.wrapping_add(pa),
                     None => missing += 1,
                 }
@@ -293,10 +308,10 @@ fn round<S: Subject>(
             check("map", map_pages(subject), PAGES)?;
             let (sum, missing) = if workload == Workload::TranslateSeq {
                 let stretches = (0..PAGES).step_by(STRETCH as usize).map(|first| first..first + STRETCH);
-                translate_timed(subject, stretches, watch)
+                translate_timed(subject, stretches, true, watch)
             } else {
                 let stretches = inputs.order().chunks(STRETCH as usize);
-                translate_timed(subject, stretches.map(|c| c.iter().map(|&i| u64::from(i))), watch)
+                translate_timed(subject, stretches.map(|c| c.iter().map(|&i| u64::from(i))), false, watch)
             };
             check_sum(black_box(sum), missing)?;
         }
@@ -319,6 +334,28 @@ fn round<S: Subject>(
             if let Some(pa) = subject.translate(VA_BASE + 77 * PAGE) {
                 return Err(format!("an unmapped page still translates to {pa:#x}"));
             }
+        }
+        Workload::FaultIn => {
+            let failed = {
+                let mut ops = subject.ops();
+                let mut failed = 0;
+                for stretch in inputs.order().chunks(STRETCH as usize) {
+                    failed += watch.time(STRETCH, || {
+                        let mut failed = 0;
+                        for &page in stretch {
+                            let i = u64::from(page);
+                            failed += !ops.fault_in(VA_BASE + i * PAGE, PA_BASE + i * PAGE) as u64;
+                        }
+                        failed
+                    });
+                }
+                failed
+            };
+            check("fault-in", failed, PAGES)?;
+            check_leaf_tables()?;
+            let stretches = (0..PAGES).step_by(STRETCH as usize).map(|first| first..first + STRETCH);
+            let (sum, missing) = translate_timed(subject, stretches, true, &mut Stopwatch::default());
+            check_sum(black_box(sum), missing)?;
         }
         Workload::Map2m => {
             let n = PAGES / 512;
@@ -397,6 +434,24 @@ pub fn verify<S: Subject>() -> Result<(), String> {
                 expect(&subject, VA_BASE + i * PAGE + 8, pa)?;
             }
         }
+    }
+    if S::supports(Workload::FaultIn) {
+        arena::reset();
+        let mut subject = S::new();
+        let mut failed = 0;
+        {
+            let mut ops = subject.ops();
+            for i in (0..PAGES).rev() {
+                failed += !ops.fault_in(VA_BASE + i * PAGE, PA_BASE + i * PAGE) as u64;
+            }
+            // A page that is there already is no fault to handle.
+            if ops.fault_in(VA_BASE, PA_BASE + PAGE) {
+                return Err("fault-in mapped a page that was mapped already".into());
+            }
+        }
+        check("fault-in", failed, PAGES)?;
+        check_leaf_tables()?;
+        check_all_4k(&subject)?;
     }
     if S::supports(Workload::Map2m) {
         arena::reset();

@@ -16,7 +16,7 @@ use aarch64_paging::paging::{
 };
 
 use crate::arena;
-use crate::subject::{Ops, Subject};
+use crate::subject::{Ops, Plain, Subject};
 use crate::workload::Workload;
 
 /// Zeroed frames from the shared arena, identity physical view.
@@ -78,7 +78,7 @@ impl<const LEVELS: usize, const RANGE: bool> Subject for Aarch64<LEVELS, RANGE> 
         workload.is_range() == RANGE
     }
 
-    #[inline]
+    #[inline(always)]
     fn translate(&self, va: u64) -> Option<u64> {
         let mut pa = None;
         let region = MemoryRegion::new(va as usize, va as usize + 1);
@@ -92,6 +92,12 @@ impl<const LEVELS: usize, const RANGE: bool> Subject for Aarch64<LEVELS, RANGE> 
             })
             .ok()?;
         pa
+    }
+
+    type Translator<'a> = Plain<'a, Self>;
+
+    fn translator(&self) -> Plain<'_, Self> {
+        Plain(self)
     }
 }
 
@@ -109,6 +115,15 @@ impl<const LEVELS: usize, const RANGE: bool> Ops for &mut Aarch64<LEVELS, RANGE>
     #[inline]
     fn unmap_4k(&mut self, va: u64) -> bool {
         self.map(va, 0, 4096, El1Attributes::empty(), Constraints::empty())
+    }
+
+    #[inline(always)]
+    fn fault_in(&mut self, va: u64, pa: u64) -> bool {
+        // The library's only translate is `walk_range` (see `translate`).
+        if Subject::translate(&**self, va).is_some() {
+            return false;
+        }
+        self.map(va, pa, 4096, FLAGS, Constraints::empty())
     }
 
     fn map_range_4k(&mut self, va: u64, pa: u64, len: u64) -> bool {

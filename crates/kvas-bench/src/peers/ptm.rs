@@ -9,11 +9,12 @@
 
 use memory_addr::{PhysAddr, VirtAddr};
 use page_table_multiarch::{
-    GenericPTE, MappingFlags, PageSize, PageTable64, PageTable64Cursor, PagingHandler, PagingMetaData,
+    GenericPTE, MappingFlags, PageSize, PageTable64, PageTable64Cursor, PagingError, PagingHandler,
+    PagingMetaData,
 };
 
 use crate::arena;
-use crate::subject::{Ops, Subject};
+use crate::subject::{Ops, Plain, Subject};
 
 const V: u64 = 1 << 0;
 const R: u64 = 1 << 1;
@@ -186,9 +187,15 @@ impl<const LEVELS: usize> Subject for Ptm<LEVELS> {
         PtmOps { cursor: self.table.cursor() }
     }
 
-    #[inline]
+    #[inline(always)]
     fn translate(&self, va: u64) -> Option<u64> {
         self.table.query(VirtAddr::from(va as usize)).ok().map(|(pa, _, _)| pa.as_usize() as u64)
+    }
+
+    type Translator<'a> = Plain<'a, Self>;
+
+    fn translator(&self) -> Plain<'_, Self> {
+        Plain(self)
     }
 }
 
@@ -218,6 +225,15 @@ impl<const LEVELS: usize> Ops for PtmOps<'_, LEVELS> {
     #[inline]
     fn unmap_4k(&mut self, va: u64) -> bool {
         self.cursor.unmap(VirtAddr::from(va as usize)).is_ok()
+    }
+
+    #[inline(always)]
+    fn fault_in(&mut self, va: u64, pa: u64) -> bool {
+        // The cursor derefs to the table: `query` is the table's own translate.
+        match self.cursor.query(VirtAddr::from(va as usize)) {
+            Err(PagingError::NotMapped) => self.map(va, pa, PageSize::Size4K),
+            _ => false,
+        }
     }
 
     fn map_range_4k(&mut self, va: u64, pa: u64, len: u64) -> bool {

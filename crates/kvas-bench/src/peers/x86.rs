@@ -4,7 +4,7 @@
 //! [`Ops::map_linear`] picks each page size with [`best_page`] and maps it
 //! through the matching `Mapper<S>`.
 
-use x86_64::structures::paging::mapper::{MapToError, Translate};
+use x86_64::structures::paging::mapper::{MapToError, Translate, TranslateResult};
 use x86_64::structures::paging::{
     FrameAllocator, Mapper, OffsetPageTable, Page, PageSize, PageTable, PageTableFlags, PhysFrame, Size1GiB,
     Size2MiB, Size4KiB,
@@ -12,7 +12,7 @@ use x86_64::structures::paging::{
 use x86_64::{PhysAddr, VirtAddr};
 
 use crate::arena;
-use crate::subject::{best_page, Ops, Subject};
+use crate::subject::{best_page, Ops, Plain, Subject};
 use crate::workload::Workload;
 
 /// Frames from the shared arena.
@@ -78,9 +78,15 @@ impl Subject for X86 {
         workload != Workload::MapRange4k
     }
 
-    #[inline]
+    #[inline(always)]
     fn translate(&self, va: u64) -> Option<u64> {
         self.mapper.translate_addr(VirtAddr::try_new(va).ok()?).map(|pa| pa.as_u64())
+    }
+
+    type Translator<'a> = Plain<'a, Self>;
+
+    fn translator(&self) -> Plain<'_, Self> {
+        Plain(self)
     }
 }
 
@@ -104,6 +110,17 @@ impl Ops for &mut X86 {
             return false;
         };
         self.mapper.unmap(page).map(|(_, flush)| flush.ignore()).is_ok()
+    }
+
+    #[inline(always)]
+    fn fault_in(&mut self, va: u64, pa: u64) -> bool {
+        let Ok(addr) = VirtAddr::try_new(va) else {
+            return false;
+        };
+        match self.mapper.translate(addr) {
+            TranslateResult::NotMapped => self.map::<Size4KiB>(va, pa),
+            _ => false,
+        }
     }
 
     fn map_range_4k(&mut self, _va: u64, _pa: u64, _len: u64) -> bool {

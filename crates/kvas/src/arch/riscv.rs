@@ -277,16 +277,22 @@ macro_rules! riscv_format {
             #[inline(always)]
             fn leaf(&self, raw: u64, level: u8) -> Option<(PhysAddr, Attrs)> {
                 // V with R, RW, X, RX or RWX; no extension bits; PPN aligned to the level.
+                // The first two in one test: `kind` is below 16 only without
+                // extension bits, and then it is V, R, W, X.
                 let ppn = raw >> PTE_PPN_SHIFT;
-                let ok = raw & PTE_EXTENSION_BITS == 0
-                    && (LEAF_LOW_BITS >> (raw & 0xf)) & 1 != 0
+                let kind = raw & (PTE_EXTENSION_BITS | 0xf);
+                let ok = kind < 16
+                    && (LEAF_LOW_BITS >> kind) & 1 != 0
                     && ppn & ((1 << (9 * u32::from(level))) - 1) == 0;
                 ok.then(|| (PhysAddr::new_truncate(ppn << 12), Attrs::from_bits_truncate(((raw >> 1) & 0x7f) as u16)))
             }
             #[inline(always)]
             fn next_table(&self, raw: u64, level: u8) -> Option<PhysAddr> {
                 // V set; R, W, X, U, A, D and the extension bits clear; G free.
-                if raw & POINTER_MASK == PteFlags::V.bits() && level > 0 {
+                // `raw & POINTER_MASK == V`, with one instruction less: with V
+                // set, `raw - 1` only clears V; with V clear, `raw - 1` is odd
+                // and keeps V's bit in the mask set.
+                if raw.wrapping_sub(1) & POINTER_MASK == 0 && level > 0 {
                     Some(PhysAddr::new_truncate((raw >> PTE_PPN_SHIFT) << 12))
                 } else {
                     None

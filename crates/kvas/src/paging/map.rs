@@ -82,18 +82,59 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         alloc: &mut impl FrameAllocator,
     ) -> Result<Flush, Error> {
         let level = size.level();
-        if (level as usize) < HINT_LEVELS
-            && level <= self.format.geometry().max_leaf_level()
-            && va.is_aligned(size.bytes())
-            && pa.is_aligned(size.bytes())
-        {
-            if let Some(table) = self.hints[level as usize].get().lookup(level, va) {
-                // A hit stands for a canonical address (see `translate`).
+        if (level as usize) < HINT_LEVELS && va.is_aligned(size.bytes()) && pa.is_aligned(size.bytes()) {
+            if let Some(table) = self.hints[level as usize].lookup_leaf(level, va) {
+                // A hit stands for a canonical address (see `translate`), and
+                // for a mode with leaves of this size.
                 self.format.check_leaf(pa, size.bytes(), attrs)?;
                 return self.put_leaf(table, va, pa, attrs, level);
             }
+            if level == 0 && HINT_LEVELS > 1 {
+                if let Some(upper) = self.hints[1].lookup(1, va) {
+                    // The walk starts at the hinted level-1 table.
+                    self.format.check_leaf(pa, size.bytes(), attrs)?;
+                    let raw = self.entry(upper, Geometry::index(va.as_u64(), 1));
+                    if let Some(table) = self.format.next_table(raw, 1) {
+                        let flush = self.put_leaf(table, va, pa, attrs, 0)?;
+                        self.remember(0, va, table);
+                        return Ok(flush);
+                    }
+                    return self.map_4k_below(upper, va, pa, attrs, alloc);
+                }
+            }
         }
         self.map_walk(va, pa, size, attrs, alloc)
+    }
+
+    /// [`PageTable::map`] of a 4 KiB page whose level-1 table, `upper`, the
+    /// level-1 hint knows, and whose level-1 entry is not a pointer: makes the
+    /// level-0 table if the entry is free. Anything else in the way goes to
+    /// the full walk, which reports it.
+    #[inline(never)]
+    fn map_4k_below(
+        &mut self,
+        upper: PhysAddr,
+        va: VirtAddr,
+        pa: PhysAddr,
+        attrs: Attrs,
+        alloc: &mut impl FrameAllocator,
+    ) -> Result<Flush, Error> {
+        self.format.check_leaf(pa, PAGE_SIZE, attrs)?;
+        let idx = Geometry::index(va.as_u64(), 1);
+        let raw = self.entry(upper, idx);
+        let table = match self.format.next_table(raw, 1) {
+            Some(table) => table,
+            None if !self.format.is_valid(raw) => {
+                let frame = alloc.allocate_frame().ok_or(Error::OutOfFrames { va, needed: 1, got: 0 })?;
+                self.clear_frame(frame);
+                self.set_entry(upper, idx, self.format.encode_table(frame));
+                frame
+            }
+            None => return self.map_walk(va, pa, PageSize::Size4K, attrs, alloc),
+        };
+        let flush = self.put_leaf(table, va, pa, attrs, 0)?;
+        self.remember(0, va, table);
+        Ok(flush)
     }
 
     /// The walking part of [`PageTable::map`], out of line.
@@ -115,14 +156,17 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
             });
         }
         self.format.check_leaf(pa, size.bytes(), attrs)?;
-        let (mut table, mut level, raw) = self.walk(va, leaf_level);
+        let (mut table, mut level, raw) = self.walk_remembering(va, leaf_level);
         if level == leaf_level || self.format.is_valid(raw) {
-            return self.put_leaf_checked(table, va, pa, attrs, level, leaf_level, raw);
+            let flush = self.put_leaf_checked(table, va, pa, attrs, level, leaf_level, raw)?;
+            self.remember(leaf_level, va, table);
+            return Ok(flush);
         }
         // Missing tables from `level` down: link them top-down, each cleared
         // before it becomes reachable. If one cannot be had, the chain built so
         // far (empty tables only) is unlinked where it hangs and freed.
         let (top_table, top_level) = (table, level);
+        let mut new_upper = None;
         while level > leaf_level {
             let Some(frame) = alloc.allocate_frame() else {
                 let got = u64::from(top_level - level);
@@ -137,12 +181,23 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
             self.set_entry(table, Geometry::index(va.as_u64(), level), self.format.encode_table(frame));
             table = frame;
             level -= 1;
+            if level == 1 {
+                new_upper = Some(table);
+            }
         }
-        self.put_leaf(table, va, pa, attrs, leaf_level)
+        let flush = self.put_leaf(table, va, pa, attrs, leaf_level)?;
+        self.remember(leaf_level, va, table);
+        // A level-1 table linked just now (not remembered on the way down);
+        // only now, since a failure above would have freed it.
+        if let (0, Some(upper)) = (leaf_level, new_upper) {
+            self.remember(1, va, upper);
+        }
+        Ok(flush)
     }
 
     /// Writes a leaf into an entry the caller knows to be free of pointers; fails
-    /// if the entry is valid.
+    /// if the entry is valid. It does not touch the hints: a caller that
+    /// reached `table` other than through its hint remembers it.
     #[inline(always)]
     fn put_leaf(
         &mut self,
@@ -157,7 +212,6 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
             return Err(Error::AlreadyMapped { va, level });
         }
         self.set_entry(table, idx, self.format.encode_leaf(pa, attrs, level));
-        self.remember(level, va, table);
         Ok(Flush::page(va))
     }
 

@@ -25,6 +25,15 @@ pub unsafe trait PhysMemory {
     /// A pointer to the first entry of the 4 KiB frame at `pa`.
     fn frame_ptr(&self, pa: PhysAddr) -> *mut u64;
 
+    /// A pointer to entry `idx` (below 512) of the frame at `pa`: by default
+    /// `frame_ptr(pa)` plus `idx` entries. A view may compute the same address
+    /// in another order, for example so that `pa`, the value a walk has just
+    /// loaded, enters it last.
+    #[inline(always)]
+    fn entry_ptr(&self, pa: PhysAddr, idx: usize) -> *mut u64 {
+        self.frame_ptr(pa).wrapping_add(idx)
+    }
+
     /// The middle step of break-before-make (see
     /// [`crate::paging::TableFormat::needs_break`]): the entry at `level` whose
     /// range starts at `va` has just been made invalid, and before the engine writes its
@@ -71,5 +80,14 @@ unsafe impl PhysMemory for OffsetMemory {
     #[inline(always)]
     fn frame_ptr(&self, pa: PhysAddr) -> *mut u64 {
         pa.as_u64().wrapping_add(self.offset) as usize as *mut u64
+    }
+
+    /// `offset + 8 * idx`, which does not depend on the walk, is summed
+    /// first: the table's address then reaches the load through one addressing
+    /// mode, with no addition of its own on the walk's dependency chain.
+    #[inline(always)]
+    fn entry_ptr(&self, pa: PhysAddr, idx: usize) -> *mut u64 {
+        let off = self.offset.wrapping_add(idx as u64 * 8);
+        pa.as_u64().wrapping_add(off) as usize as *mut u64
     }
 }

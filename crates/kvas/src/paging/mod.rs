@@ -1,6 +1,7 @@
 //! The page-table engine: one code path for every depth.
 //!
-//! [`PageTable`] maps, unmaps, protects, translates and iterates a table whose
+//! [`PageTable`] maps, unmaps, protects, translates (also through a
+//! [`TranslateCursor`] for runs of neighbouring pages) and iterates a table whose
 //! shape comes from a [`TableFormat`] value, reaching table frames through a
 //! [`PhysMemory`] and taking new ones from a [`FrameAllocator`] passed to each
 //! call. Every mutating call returns a [`Flush`] and either succeeds whole or
@@ -27,6 +28,7 @@
 
 mod attrs;
 mod chunks;
+mod cursor;
 mod deferred;
 mod flush;
 mod format;
@@ -45,6 +47,7 @@ mod tests;
 mod unmap;
 
 pub use attrs::Attrs;
+pub use cursor::TranslateCursor;
 pub use deferred::DeferredFree;
 pub use flush::Flush;
 pub use format::{Pte, TableFormat};

@@ -670,3 +670,5 @@ mod hints {
         }
     }
 }
+
+mod translating;

@@ -23,13 +23,16 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
     ) -> Result<Flush, Error> {
         if size == PageSize::Size4K && va.is_aligned(PAGE_SIZE) {
             // A hit stands for a canonical address (see `translate`).
-            if let Some(table) = self.hints[0].get().lookup(0, va) {
+            if let Some(table) = self.hints[0].lookup(0, va) {
                 let idx = Geometry::index(va.as_u64(), 0);
                 let raw = self.entry(table, idx);
                 if self.format.leaf(raw, 0).is_some() {
                     self.set_entry(table, idx, 0);
-                    if self.is_empty(table, idx) {
-                        self.free_emptied(va, 0, alloc);
+                    // A run of unmaps finds the next entry live and is done. (Past
+                    // the last entry, entry 0 is looked at: any live entry will do.)
+                    let next = (idx + 1) % Geometry::ENTRIES;
+                    if !self.format.is_valid(self.entry(table, next)) {
+                        self.unmapped_last_maybe(va, table, 0, alloc);
                     }
                     return Ok(Flush::page(va));
                 }
@@ -47,14 +50,15 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         alloc: &mut impl FrameAllocator,
     ) -> Result<Flush, Error> {
         let leaf_level = self.format.geometry().check_page(va, size)?;
-        let (table, level, raw) = self.walk(va, leaf_level);
+        let (table, level, raw) = self.walk_remembering(va, leaf_level);
         if level == leaf_level && self.format.leaf(raw, level).is_some() {
             let idx = Geometry::index(va.as_u64(), level);
             self.set_entry(table, idx, 0);
             self.remember(level, va, table);
-            if self.is_empty(table, idx) {
-                self.free_emptied(va, level, alloc);
+            if !self.is_empty(table, idx) {
+                return Ok(Flush::page(va));
             }
+            self.free_emptied(va, level, alloc);
             return Ok(Flush::page(va));
         }
         match self.format.decode(raw, level) {
@@ -70,16 +74,33 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         }
     }
 
-    /// `va`'s level-`level` table has just emptied: frees it and every table
-    /// above it that empties with it (never the root).
+    /// `va`'s entry in `table`, a level-`level` table, has just gone and the
+    /// next entry is not live: scans the table and frees it (and every table
+    /// above it that empties with it) if nothing is left.
+    #[inline(never)]
+    fn unmapped_last_maybe(
+        &mut self,
+        va: VirtAddr,
+        table: PhysAddr,
+        level: u8,
+        alloc: &mut impl FrameAllocator,
+    ) {
+        if self.is_empty_scan(table) {
+            self.free_emptied(va, level, alloc);
+        }
+    }
+
+    /// `va`'s level-`level` table has just emptied (the caller checked): frees
+    /// it and every table above it that empties with it (never the root).
     #[inline(never)]
     fn free_emptied(&mut self, va: VirtAddr, level: u8, alloc: &mut impl FrameAllocator) {
         let path = self.path(va, level);
         self.free_empty_path(&path, level, alloc);
     }
 
-    /// Frees the tables on `path` (from `level` up, never the root) that are
-    /// empty, stopping at the first that is not.
+    /// Frees the level-`level` table on `path`, known to be empty, and the
+    /// tables above it that empty with it, stopping at a pinned table, at the
+    /// first that is not empty, and below the root.
     fn free_empty_path(
         &mut self,
         path: &[(PhysAddr, usize); Geometry::MAX_LEVELS],
@@ -87,15 +108,19 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         alloc: &mut impl FrameAllocator,
     ) {
         let root_level = self.format.geometry().root_level();
+        let mut known_empty = true;
         while level < root_level {
             let (child, idx) = path[level as usize];
             let (parent, parent_idx) = path[level as usize + 1];
-            if self.format.is_pinned(self.entry(parent, parent_idx)) || !self.is_empty(child, idx) {
+            if self.format.is_pinned(self.entry(parent, parent_idx))
+                || !(known_empty || self.is_empty(child, idx))
+            {
                 break;
             }
             self.forget_hint();
             self.set_entry(parent, parent_idx, 0);
             alloc.free_frame(child);
+            known_empty = false;
             level += 1;
         }
     }
