@@ -9,7 +9,7 @@ use core::fmt::{self, Write};
 use kvas::arch::riscv::{Riscv, Satp};
 use kvas::layout::{check, plan, Options, Target};
 use kvas::paging::{Attrs, PageTable, PhysMemory};
-use kvas::{PageSize, PhysAddr, VirtAddr};
+use kvas::{PageSize, PhysAddr, VirtAddr, VirtRange};
 
 use crate::kmain::Boot;
 use crate::kprintln;
@@ -235,7 +235,7 @@ fn dtb_in_ram(space: &mut KernelSpace, boot: &Boot) -> Result<(), Reason> {
 
 fn dtb_through_fixmap(space: &mut KernelSpace, boot: &Boot) -> Result<(), Reason> {
     let va = fixmap::dtb_va(space.layout(), boot.info.dtb.base);
-    if !space.layout().fixmap().contains(va) {
+    if !space.layout().fixmap().contains(VirtAddr::new(va)) {
         fail!("the DTB window {va:#x} is outside the fixmap {:?}", space.layout().fixmap());
     }
     // SAFETY: the early tables map the DTB's 2 MiB-aligned 4 MiB window read-only here, and
@@ -274,17 +274,17 @@ fn layout_matches_kernel(space: &mut KernelSpace, boot: &Boot) -> Result<(), Rea
         k => fail!("the image runs at {start:#x} but the layout's kernel region is {k:?}"),
     }
     match layout.modules_window() {
-        Some(m) if m.end() == start => {}
+        Some(m) if m.end().as_u64() == start => {}
         m => fail!("the modules window {m:?} does not end at the image start {start:#x}"),
     }
     let fix = space.layout().fixmap();
     match layout.region("fixmap") {
-        Some(f) if f.span() == fix => {}
+        Some(f) if f.range() == fix => {}
         f => fail!("the kernel space used fixmap {fix:?}, the layout says {f:?}"),
     }
     if boot.handoff.finisher_pa != 0 {
         let va = fixmap::finisher_va(space.layout(), boot.handoff.finisher_pa);
-        if !fix.contains(va) {
+        if !fix.contains(VirtAddr::new(va)) {
             fail!("the finisher is mapped at {va:#x}, outside the fixmap");
         }
     }
@@ -329,7 +329,7 @@ fn fixmap_window_tables(space: &mut KernelSpace, _: &Boot) -> Result<(), Reason>
     let before = space.frames_in_use();
     let mode = space.mode();
     // 4 MiB + 4 KiB of 4 KiB pages in vmalloc: three leaf tables and their parents.
-    let va = space.layout().vmalloc().start();
+    let va = space.layout().vmalloc().start().as_u64();
     space.with_window(|window, frames| {
         let mut t = match PageTable::new(Riscv::new(mode), window, &mut *frames) {
             Ok(t) => t,
@@ -340,9 +340,11 @@ fn fixmap_window_tables(space: &mut KernelSpace, _: &Boot) -> Result<(), Reason>
             Ok(pa) => pa,
             Err(err) => fail!("{err}"),
         };
-        if let Err(err) =
-            t.map_range(VirtAddr::new(va), pa, len, Attrs::KERNEL_RW, PageSize::Size4K, &mut *frames)
-        {
+        let range = match VirtRange::new(VirtAddr::new(va), len) {
+            Ok(range) => range,
+            Err(err) => fail!("{err}"),
+        };
+        if let Err(err) = t.map_range(range, pa, Attrs::KERNEL_RW, PageSize::Size4K, &mut *frames) {
             fail!("mapping through the window: {err}");
         }
         for off in [0, 0x1000, 2 << 20, len - 0x1000] {

@@ -5,11 +5,12 @@
 //! `kvas: pid N killed: CAUSE at 0xADDR`. The kernel goes on.
 
 use kvas::arch::riscv::Mode;
+use kvas::sizes::PAGE_SIZE;
 use kvas::PhysAddr;
 use kvas_kernel_core::user::asid::Asids;
 use kvas_kernel_core::user::elf::{self, ElfError};
 use kvas_kernel_core::user::syscall::{prot, Syscall};
-use kvas_kernel_core::user::vmas::{Access, Area, Kind, PAGE};
+use kvas_kernel_core::user::vmas::{Access, Area, Kind};
 
 use super::entry::{self, UserRegs};
 use super::space::{AddressSpace, Pool};
@@ -144,9 +145,9 @@ impl User {
             // pages are mapped with the segment's rights from the start (user pages are
             // written through the linear map, never through the user mapping).
             let file = &data[s.offset as usize..(s.offset + s.filesz) as usize];
-            for page in (start..end).step_by(PAGE as usize) {
+            for page in (start..end).step_by(PAGE_SIZE as usize) {
                 let lo = page.max(s.vaddr);
-                let hi = (page + PAGE).min(s.vaddr + s.filesz);
+                let hi = (page + PAGE_SIZE).min(s.vaddr + s.filesz);
                 let bytes =
                     if hi > lo { &file[(lo - s.vaddr) as usize..(hi - s.vaddr) as usize] } else { &[][..] };
                 space
@@ -160,13 +161,13 @@ impl User {
         let rw = prot::READ | prot::WRITE;
         space
             .areas
-            .insert(Area { start: lo - PAGE, end: lo, prot: 0, kind: Kind::Guard })
+            .insert(Area { start: lo - PAGE_SIZE, end: lo, prot: 0, kind: Kind::Guard })
             .and_then(|()| space.areas.insert(Area { start: lo, end: hi, prot: rw, kind: Kind::Stack }))
             .map_err(|_| SpawnError::NoRoom("the stack"))?;
         // Linux's initial stack, in the top page: 16 bytes for AT_RANDOM and the strings at
         // the top, then argc, argv[], NULL, envp NULL, auxv, 16-byte aligned.
-        let mut page = [0u8; PAGE as usize];
-        let mut top = PAGE as usize - 16;
+        let mut page = [0u8; PAGE_SIZE as usize];
+        let mut top = PAGE_SIZE as usize - 16;
         // AT_RANDOM's bytes: not random (kvas has no entropy source), distinct per start.
         let t = syscalls::read_time();
         page[top..top + 8].copy_from_slice(&t.to_le_bytes());
@@ -176,7 +177,7 @@ impl User {
         for (i, a) in args.iter().take(ptrs.len()).enumerate() {
             top -= a.len() + 1;
             page[top..top + a.len()].copy_from_slice(a.as_bytes());
-            ptrs[i] = hi - PAGE + top as u64;
+            ptrs[i] = hi - PAGE_SIZE + top as u64;
         }
         let argc = args.len().min(ptrs.len());
         // AT_PHDR, AT_PHENT, AT_PHNUM, AT_PAGESZ, AT_ENTRY, AT_UID, AT_EUID, AT_GID, AT_EGID,
@@ -185,7 +186,7 @@ impl User {
             (3, prog.phdr),
             (4, prog.phent),
             (5, prog.phnum),
-            (6, PAGE),
+            (6, PAGE_SIZE),
             (9, prog.entry),
             (11, 0),
             (12, 0),
@@ -210,8 +211,10 @@ impl User {
             put(k);
             put(v);
         }
-        space.map_image_page(hi - PAGE, &page, 0, rw, pool).map_err(|_| SpawnError::NoRoom("the stack"))?;
-        Ok(hi - PAGE + start as u64)
+        space
+            .map_image_page(hi - PAGE_SIZE, &page, 0, rw, pool)
+            .map_err(|_| SpawnError::NoRoom("the stack"))?;
+        Ok(hi - PAGE_SIZE + start as u64)
     }
 
     /// Runs every live process round-robin until all have ended.

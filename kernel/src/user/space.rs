@@ -6,9 +6,10 @@
 
 use kvas::arch::riscv::{Mode, Riscv, Satp};
 use kvas::paging::{Attrs, OffsetMemory, PageTable};
-use kvas::{Error, PageSize, PhysAddr, VirtAddr};
+use kvas::sizes::PAGE_SIZE;
+use kvas::{Error, PageSize, PhysAddr, VirtAddr, VirtRange};
 use kvas_kernel_core::user::asid::Asids;
-use kvas_kernel_core::user::frames::{FramePool, FRAME};
+use kvas_kernel_core::user::frames::FramePool;
 use kvas_kernel_core::user::syscall::prot;
 use kvas_kernel_core::user::vmas::{huge_block, Access, Area, Areas, Refusal, UserLayout};
 
@@ -151,8 +152,8 @@ impl AddressSpace {
                 Ok(pa)
             }
             Err(e) => {
-                for i in 0..size.bytes() / FRAME {
-                    pool.free(pa + i * FRAME);
+                for i in 0..size.bytes() / PAGE_SIZE {
+                    pool.free(pa + i * PAGE_SIZE);
                 }
                 Err(e)
             }
@@ -194,7 +195,7 @@ impl AddressSpace {
                 return Ok(());
             }
         }
-        let page = addr & !(FRAME - 1);
+        let page = addr & !(PAGE_SIZE - 1);
         self.map_fresh(page, PageSize::Size4K, area.prot, pool).map_err(|_| Refusal::Unmapped)?;
         self.faults_4k += 1;
         Ok(())
@@ -210,16 +211,20 @@ impl AddressSpace {
                     let base = va & !(leaf - 1);
                     let upto = (base + leaf).min(end);
                     let pa0 = t.pa.as_u64() - (va - base);
-                    for p in (va..upto).step_by(FRAME as usize) {
+                    for p in (va..upto).step_by(PAGE_SIZE as usize) {
                         pool.free(pa0 + (p - base));
                     }
                     upto - va
                 }
-                Err(_) => FRAME,
+                Err(_) => PAGE_SIZE,
             };
             va += step;
         }
-        match self.table.unmap_range(VirtAddr::new(start), end - start, pool) {
+        if start == end {
+            return; // nothing mapped, nothing to flush
+        }
+        match VirtRange::new(VirtAddr::new(start), end - start).and_then(|r| self.table.unmap_range(r, pool))
+        {
             Ok(f) => self.flush(f),
             Err(e) => crate::kprintln!("kvas: user unmap {start:#x}-{end:#x}: {e}"),
         }
@@ -237,12 +242,13 @@ impl AddressSpace {
                 Ok(t) => {
                     let leaf = t.size.bytes();
                     let upto = ((va & !(leaf - 1)) + leaf).min(end);
-                    if let Err(e) = self.table.protect_range(VirtAddr::new(va), upto - va, attrs(p), pool) {
+                    let range = VirtRange::new(VirtAddr::new(va), upto - va);
+                    if let Err(e) = range.and_then(|r| self.table.protect_range(r, attrs(p), pool)) {
                         crate::kprintln!("kvas: user mprotect {va:#x}: {e}");
                     }
                     va = upto;
                 }
-                Err(_) => va += FRAME,
+                Err(_) => va += PAGE_SIZE,
             }
         }
         self.flush_all();
