@@ -69,6 +69,7 @@ impl<'m> Inactive<'m> {
         // the fixmap (finisher, DTB) and all RAM of the linear window, where the allocator
         // took every table frame.
         unsafe { mmu::activate(self.satp) };
+        super::shootdown::kernel_harts().add(crate::smp::hart_id());
         // SAFETY: the tables are live and every one of their frames lies in the linear
         // window, mapped read-write at `va_pa_offset`; this value owns them from here on.
         let tables = unsafe {
@@ -164,9 +165,9 @@ impl<'m> KernelSpace<'m> {
         (end.saturating_sub(base) & !0xfff).min(self.linear.size)
     }
 
-    /// Applies the TLB work an engine call left.
+    /// Applies the TLB work an engine call left, on every hart (mm/shootdown.rs).
     pub fn flush(&self, flush: Flush) {
-        flush.apply(mmu::flush_page, mmu::flush_all);
+        super::shootdown::flush_kernel(flush);
     }
 
     /// The windows whose top tables are preallocated: vmalloc, and modules with BPF.
@@ -181,8 +182,9 @@ impl<'m> KernelSpace<'m> {
         for span in self.preallocated_spans() {
             made += self.tables.populate(span, level, &mut self.frames)?;
         }
-        // New entries in the live root, where there were invalid ones (which may be cached).
-        mmu::flush_all();
+        // New entries in the live root, where there were invalid ones (which may be cached,
+        // on any hart).
+        super::shootdown::flush_kernel(Flush::all());
         Ok(made)
     }
 

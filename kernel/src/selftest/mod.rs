@@ -53,6 +53,7 @@ macro_rules! fail {
 pub mod cost;
 mod kaslr;
 mod modules;
+mod smp;
 mod vm;
 
 type Test = fn(&mut KernelSpace, &Boot) -> Result<(), Reason>;
@@ -83,6 +84,9 @@ const TESTS: &[(&str, Test)] = &[
     ("module-load-call-unload", modules::load_call_unload),
     ("module-out-of-reach-refused", modules::out_of_reach_refused),
     ("module-malformed-refused", modules::malformed_refused),
+    ("smp-harts-share-tables", smp::harts_share_tables),
+    ("smp-vfree-reaches-every-hart", smp::vfree_reaches_every_hart),
+    ("smp-parallel-vmalloc", smp::parallel_vmalloc),
 ];
 
 /// Runs every test; returns (passed, failed).
@@ -209,9 +213,12 @@ fn table_frames(space: &mut KernelSpace, _: &Boot) -> Result<(), Reason> {
         Ok(st) => st.tables,
         Err(err) => fail!("walking the live tables: {err}"),
     };
+    // Besides tables, the allocator has given the pages of the live vmalloc areas (the
+    // other harts' stacks).
+    let pages: u64 = space.vm().vmalloc.areas().map(|a| a.range().pages()).sum();
     let in_use = space.frames_in_use();
-    if in_use != tables {
-        fail!("the allocator has {in_use} frames out but the live tables hold {tables}");
+    if in_use != tables + pages {
+        fail!("the allocator has {in_use} frames out but the live tables hold {tables} and vmalloc {pages} pages");
     }
     Ok(())
 }

@@ -21,6 +21,19 @@ use crate::mm::mmu;
 /// Most processes at a time.
 pub const MAX_PROCS: usize = 6;
 
+/// The frame pool as the kernel side of a slice (system calls, faults) reaches it: directly
+/// on one hart, through a lock when several harts run processes at once (user/tests/smp.rs).
+pub trait PoolAccess {
+    /// Runs `f` with the pool.
+    fn with<R>(&mut self, f: impl FnOnce(&mut Pool) -> R) -> R;
+}
+
+impl PoolAccess for Pool {
+    fn with<R>(&mut self, f: impl FnOnce(&mut Pool) -> R) -> R {
+        f(self)
+    }
+}
+
 /// How a process ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Exit {
@@ -225,8 +238,8 @@ impl User {
         unsafe { mmu::switch_user(self.kernel_satp, self.asids.bits() == 0) };
     }
 
-    /// Runs `p` until it yields or ends.
-    fn run_slice(p: &mut Process, pool: &mut Pool, task_size: u64) {
+    /// Runs `p` until it yields or ends (its space current on this hart).
+    pub fn run_slice(p: &mut Process, pool: &mut impl PoolAccess, task_size: u64) {
         // The same fault twice in a row means serving it did not help: kill, never spin.
         let mut last_fault = None;
         loop {
@@ -238,7 +251,7 @@ impl User {
                 p.regs.sepc += 4;
                 let a = &p.regs.x;
                 let call = Syscall::decode(a[17], [a[10], a[11], a[12], a[13], a[14], a[15]]);
-                match syscalls::dispatch(p, call, pool, task_size) {
+                match pool.with(|pool| syscalls::dispatch(p, call, pool, task_size)) {
                     syscalls::Next::Return(v) => p.regs.x[10] = v,
                     syscalls::Next::Yield => {
                         p.regs.x[10] = 0;
@@ -256,7 +269,7 @@ impl User {
                 Some(_) if last_fault == Some((p.regs.sepc, stval)) => {
                     return kill(p, "the same fault again after it was served", stval);
                 }
-                Some(access) => match p.space.fault(stval, access, pool) {
+                Some(access) => match pool.with(|pool| p.space.fault(stval, access, pool)) {
                     Ok(()) => last_fault = Some((p.regs.sepc, stval)),
                     Err(why) => return kill(p, why.cause(access), stval),
                 },

@@ -44,6 +44,8 @@ macro_rules! fail {
     }};
 }
 
+mod smp;
+
 type Test = fn(&mut User, &mut KernelSpace) -> Result<(), Reason>;
 
 const TESTS: &[(&str, Test)] = &[
@@ -70,6 +72,8 @@ const TESTS: &[(&str, Test)] = &[
     ("asid-rollover", asid_rollover),
     ("init-program", init_program),
     ("cost", |u, _| expect_exit(u, "cost", 0)),
+    ("smp-processes-at-once", smp::processes_at_once),
+    ("smp-munmap-reaches-other-hart", smp::munmap_reaches_other_hart),
 ];
 
 /// Runs every test; returns (passed, failed).

@@ -67,6 +67,16 @@ fn user_main(args: Args) -> u64 {
             check!(munmap(a, PAGE_SIZE) == 0, "munmap");
             peek(a)
         }
+        b"kill-munmap-other-hart" => {
+            // The kernel runs each slice on the hart it chooses (user/tests/smp.rs): the
+            // first here, the munmap on another, the load back on the first.
+            let a = mmap(0, PAGE_SIZE, RW, ANON) as u64;
+            touch(a, 7);
+            sched_yield();
+            check!(munmap(a, PAGE_SIZE) == 0, "munmap");
+            sched_yield();
+            peek(a)
+        }
         b"kill-mprotect" => {
             let a = mmap(0, PAGE_SIZE, RW, ANON) as u64;
             touch(a, 5);
