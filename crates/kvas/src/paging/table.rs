@@ -118,6 +118,9 @@ pub struct TableStats {
     /// Leaves by level: `leaves[0]` counts 4 KiB leaves, `leaves[1]` 2 MiB
     /// (4 MiB in Sv32), ...
     pub leaves: [u64; Geometry::MAX_LEVELS],
+    /// The bytes all leaves map (each leaf counted at its own size, so this is
+    /// right for every geometry, Sv32's 4 MiB leaves included).
+    pub bytes: u64,
 }
 
 impl TableStats {
@@ -127,21 +130,9 @@ impl TableStats {
         self.leaves[size.level() as usize]
     }
 
-    /// The bytes all leaves of a table in `geometry` map.
-    pub fn mapped_bytes_in(&self, geometry: Geometry) -> u64 {
-        (0u8..)
-            .zip(self.leaves)
-            .map(|(level, n)| n.saturating_mul(geometry.page_size(level).map_or(0, PageSize::bytes)))
-            .fold(0, u64::saturating_add)
-    }
-
-    /// The bytes all leaves map, in a table of 512-entry tables (for any
-    /// geometry: [`TableStats::mapped_bytes_in`]).
-    pub fn mapped_bytes(&self) -> u64 {
-        PageSize::ALL
-            .iter()
-            .map(|s| self.leaves_of(*s).saturating_mul(s.bytes()))
-            .fold(0, u64::saturating_add)
+    /// The bytes all leaves map.
+    pub const fn mapped_bytes(&self) -> u64 {
+        self.bytes
     }
 }
 
@@ -366,7 +357,10 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         for item in self.walk_tables() {
             match item? {
                 Visit::Table => stats.tables += 1,
-                Visit::Leaf(m) => stats.leaves[m.size.level() as usize] += 1,
+                Visit::Leaf(m) => {
+                    stats.leaves[m.size.level() as usize] += 1;
+                    stats.bytes = stats.bytes.saturating_add(m.size.bytes());
+                }
             }
         }
         Ok(stats)
