@@ -29,6 +29,7 @@
 mod attrs;
 mod chunks;
 mod cursor;
+mod entry;
 mod flush;
 mod format;
 mod frame;
@@ -47,6 +48,7 @@ mod unmap;
 
 pub use attrs::Attrs;
 pub use cursor::TranslateCursor;
+pub use entry::{Entry, LeafEntry, VacantEntry};
 pub use flush::Flush;
 pub use format::{Pte, TableFormat};
 pub use frame::FrameAllocator;

@@ -261,7 +261,7 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
     /// a pointer: a leaf, or an entry the format refuses. Out of line: the
     /// hot paths end in a 4 KiB leaf or a hole.
     #[inline(never)]
-    fn translate_other(&self, va: VirtAddr, level: u8, raw: u64) -> Result<Translation, Error> {
+    pub(super) fn translate_other(&self, va: VirtAddr, level: u8, raw: u64) -> Result<Translation, Error> {
         match self.format.leaf(raw, level) {
             Some((pa, attrs)) if level <= self.format.geometry().max_leaf_level() => {
                 let offset = va.as_u64() & (Geometry::granularity(level) - 1);
