@@ -9,7 +9,9 @@
 //! tables below that point (as `HashMap::entry` inserts without hashing again).
 
 use crate::addr::{PageSize, PhysAddr, VirtAddr};
-use crate::paging::{Attrs, Flush, FrameAllocator, Geometry, PageTable, PhysMemory, TableFormat, Translation};
+use crate::paging::{
+    Attrs, Flush, FrameAllocator, Geometry, PageTable, PhysMemory, TableFormat, Translation,
+};
 use crate::Error;
 
 /// What [`PageTable::entry_at`] found at an address.
@@ -127,7 +129,11 @@ impl<F: TableFormat, M: PhysMemory> VacantEntry<'_, F, M> {
         let va = va.align_down(size.bytes());
         let leaf_level = pt.format.geometry().check_page(va, size)?;
         if !pa.is_aligned(size.bytes()) {
-            return Err(Error::Misaligned { what: "physical address", value: pa.as_u64(), align: size.bytes() });
+            return Err(Error::Misaligned {
+                what: "physical address",
+                value: pa.as_u64(),
+                align: size.bytes(),
+            });
         }
         pt.format.check_leaf(pa, size.bytes(), attrs)?;
         if leaf_level > level {
