@@ -58,28 +58,36 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
     ///
     /// It stores nothing; the walk starts at the level-1 table of the last
     /// single-page map or unmap when `va` lies in its 1 GiB, as `translate` does.
-    #[inline]
+    #[inline(always)]
     pub fn entry_at(&mut self, va: VirtAddr) -> Result<Entry<'_, F, M>, Error> {
-        let (table, level, raw, upper) = self.entry_walk(va)?;
+        // A hint hit stands for a canonical address (see `translate`); the
+        // hinted level-1 table needs no remembering again (`upper: None`).
+        let (table, level, raw, upper) = match self.hints[1].lookup(1, va) {
+            Some(hinted) => {
+                let raw = self.entry(hinted, Geometry::index(va.as_u64(), 1));
+                match self.format.next_table(raw, 1) {
+                    Some(leaf_table) => {
+                        (leaf_table, 0, self.entry(leaf_table, Geometry::index(va.as_u64(), 0)), None)
+                    }
+                    None => (hinted, 1, raw, None),
+                }
+            }
+            None => self.entry_walk(va)?,
+        };
         if self.format.is_valid(raw) {
             return self.translate_other(va, level, raw).map(Entry::Occupied);
         }
         Ok(Entry::Vacant(VacantEntry { pt: self, va, table, level, upper }))
     }
 
-    /// Walks towards `va`'s level-0 entry, stopping at the first entry that is
-    /// not a pointer: its table, level and raw value, and the level-1 table
+    /// [`PageTable::entry_at`]'s walk from the root, out of line: towards
+    /// `va`'s level-0 entry, stopping at the first entry that is not a
+    /// pointer. Returns its table, level and raw value, and the level-1 table
     /// passed on the way.
-    #[inline(always)]
+    #[inline(never)]
     fn entry_walk(&self, va: VirtAddr) -> Result<(PhysAddr, u8, u64, Option<PhysAddr>), Error> {
-        // A hint hit stands for a canonical address (see `translate`).
-        let (table, level, raw) = match self.hints[1].lookup(1, va) {
-            Some(upper) => (upper, 1, self.entry(upper, Geometry::index(va.as_u64(), 1))),
-            None => {
-                self.format.geometry().check_canonical(va)?;
-                self.walk(va, 1)
-            }
-        };
+        self.format.geometry().check_canonical(va)?;
+        let (table, level, raw) = self.walk(va, 1);
         if level != 1 {
             return Ok((table, level, raw, None));
         }
@@ -118,7 +126,42 @@ impl<F: TableFormat, M: PhysMemory> VacantEntry<'_, F, M> {
     /// but without walking again. Missing tables are taken first and linked
     /// with one store once they hold the leaf; if one cannot be had, the ones
     /// taken go back to `alloc` and the tables are as they were.
+    #[inline(always)]
     pub fn map(
+        self,
+        pa: PhysAddr,
+        attrs: Attrs,
+        size: PageSize,
+        alloc: &mut impl FrameAllocator,
+    ) -> Result<Flush, Error> {
+        if size.level() != self.level {
+            return self.map_below(pa, attrs, size, alloc);
+        }
+        // The leaf's own slot: `entry_at`'s `va` is canonical, and so is the
+        // page that holds it.
+        let Self { pt, va, table, level, upper } = self;
+        let va = va.align_down(size.bytes());
+        pt.format.geometry().leaf_level(size)?;
+        if !pa.is_aligned(size.bytes()) {
+            return Err(Error::Misaligned {
+                what: "physical address",
+                value: pa.as_u64(),
+                align: size.bytes(),
+            });
+        }
+        pt.format.check_leaf(pa, size.bytes(), attrs)?;
+        pt.set_entry(table, Geometry::index(va.as_u64(), level), pt.format.encode_leaf(pa, attrs, level));
+        pt.remember(level, va, table);
+        if let (0, Some(upper)) = (level, upper) {
+            pt.remember(1, va, upper);
+        }
+        Ok(Flush::page(va))
+    }
+
+    /// [`VacantEntry::map`] of a page whose slot is not where the walk
+    /// stopped: tables to link below it, or a table in the way above it.
+    #[inline(never)]
+    fn map_below(
         self,
         pa: PhysAddr,
         attrs: Attrs,
