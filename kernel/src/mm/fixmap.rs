@@ -89,7 +89,7 @@ impl<'t> FixmapWindow<'t> {
 /// view; the engine's walk says where that entry lives.
 fn leaf_entry(tables: &PageTable<Riscv, OffsetMemory>, va: u64) -> Option<*mut u64> {
     let leaf = tables.leaf_entry_at(VirtAddr::new(va)).ok()?;
-    if leaf.translation.size != PageSize::Size4K {
+    if leaf.size != PageSize::Size4K {
         return None;
     }
     // `leaf.table` is a table frame of `tables` (PageTable::from_root's contract), which

@@ -45,8 +45,8 @@ pub struct LeafEntry {
     pub table: PhysAddr,
     /// The entry's index in that table.
     pub index: usize,
-    /// Where the leaf leads for the address asked about.
-    pub translation: Translation,
+    /// The leaf's size (its level).
+    pub size: PageSize,
 }
 
 impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
@@ -106,11 +106,13 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
     pub fn leaf_entry_at(&self, va: VirtAddr) -> Result<LeafEntry, Error> {
         self.format.geometry().check_canonical(va)?;
         let (table, level, raw) = self.walk(va, 0);
-        if !self.format.is_valid(raw) {
-            return Err(Error::NotMapped { va });
+        match (self.format.leaf(raw, level), PageSize::from_level(level)) {
+            (Some(_), Some(size)) if level <= self.format.geometry().max_leaf_level() => {
+                Ok(LeafEntry { table, index: Geometry::index(va.as_u64(), level), size })
+            }
+            _ if !self.format.is_valid(raw) => Err(Error::NotMapped { va }),
+            _ => Err(Error::CorruptEntry { va, level, raw }),
         }
-        let translation = self.translate_other(va, level, raw)?;
-        Ok(LeafEntry { table, index: Geometry::index(va.as_u64(), level), translation })
     }
 }
 
