@@ -58,6 +58,29 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
     ///
     /// It stores nothing; the walk starts at the level-1 table of the last
     /// single-page map or unmap when `va` lies in its 1 GiB, as `translate` does.
+    ///
+    /// ```
+    /// use kvas::arch::riscv::{Mode, Riscv};
+    /// use kvas::paging::{Attrs, Entry, PageTable};
+    /// use kvas::sim::{Ram, TrackingAllocator};
+    /// use kvas::{PageSize, PhysAddr, VirtAddr};
+    ///
+    /// let ram = Ram::new();
+    /// let mut frames = TrackingAllocator::new(PhysAddr::new(0x1_0000_0000)?, 1 << 20)?;
+    /// let mut pt = PageTable::new(Riscv::new(Mode::Sv39), &ram, &mut frames)?;
+    /// let fault = VirtAddr::new(0x4000_1234);
+    /// match pt.entry_at(fault)? {
+    ///     Entry::Occupied(t) => unreachable!("a fresh table maps nothing, not {t:?}"),
+    ///     Entry::Vacant(entry) => {
+    ///         entry.map(PhysAddr::new(0x8000_0000)?, Attrs::KERNEL_RW, PageSize::Size4K, &mut frames)?.ignore()
+    ///     }
+    /// }
+    /// assert_eq!(pt.translate(fault)?.pa.as_u64(), 0x8000_0234);
+    /// assert!(matches!(pt.entry_at(fault)?, Entry::Occupied(t) if t.size == PageSize::Size4K));
+    /// let leaf = pt.leaf_entry_at(fault)?;
+    /// assert_eq!((leaf.index, leaf.size), (1, PageSize::Size4K)); // entry 1 of its level-0 table
+    /// # Ok::<(), kvas::Error>(())
+    /// ```
     #[inline(always)]
     pub fn entry_at(&mut self, va: VirtAddr) -> Result<Entry<'_, F, M>, Error> {
         // A hint hit stands for a canonical address (see `translate`); the
