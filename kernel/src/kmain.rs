@@ -121,6 +121,9 @@ pub extern "C" fn kmain() -> ! {
         kprintln!("kvas: asid bits capped from {hw_bits} to {bits} (kvas.asidbits)");
     }
     user::report(&space, bits);
+    // Every other hart, into these tables: each reports `kvas: hart N up`.
+    let deeper = boot.info.cmdline.fail == Some(FailAt::HartMode);
+    crate::smp::start_secondaries(&mut space, boot.image_va(), boot.load_pa(), deeper);
     let (mut passed, mut failed) = selftest::run_all(&mut space, &boot);
     match user::init(&mut space, bits) {
         Some(mut u) => {

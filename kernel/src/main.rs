@@ -8,6 +8,7 @@
 //! - [`mm`]: the kernel's address space (`KernelSpace`, built in mm/build.rs), `satp` and
 //!   TLB maintenance, the fixmap, vmalloc;
 //! - [`module`]: the module loader and the kernel's exports;
+//! - [`smp`]: the other harts, started through SBI HSM, and running a function on each;
 //! - [`selftest`]: the self-tests;
 //! - [`user`]: user space: processes, system calls, uaccess, ASIDs, the user tests;
 //! - the machine: [`console`], [`csr`], [`power`], [`trap`], [`image`].
@@ -31,6 +32,7 @@ mod mm;
 mod module;
 mod power;
 mod selftest;
+mod smp;
 mod trap;
 mod user;
 

@@ -1,4 +1,6 @@
 //! Supervisor trap handling: every trap is a synchronous exception (interrupts stay off).
+//! Each hart traps on its own stack (the boot stack, or the vmalloc'd stack smp.rs gave it),
+//! so each has its own trap frame, and keeps its own last recovered fault.
 //! The handler prints `scause`, `stval` and `sepc`; a fault at the one instruction of
 //! [`probe_store`] is expected (self-tests use it to check that a page is read-only) and is
 //! recovered by resuming at its fixup, which reports the fault to the caller (who may ask
@@ -92,8 +94,14 @@ extern "C" {
     fn kvas_probe_load_fixup();
 }
 
-/// The last recovered fault: scause, stval, sepc.
-static RECOVERED: [AtomicU64; 3] = [const { AtomicU64::new(0) }; 3];
+/// Each hart's last recovered fault: scause, stval, sepc (every hart probes on its own).
+static RECOVERED: [[AtomicU64; 3]; crate::smp::MAX_HARTS] =
+    [const { [const { AtomicU64::new(0) }; 3] }; crate::smp::MAX_HARTS];
+
+/// This hart's slots of [`RECOVERED`].
+fn recovered_slots() -> &'static [AtomicU64; 3] {
+    &RECOVERED[crate::smp::hart_index()]
+}
 
 /// A fault caught by [`probe_store`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -142,7 +150,7 @@ pub fn fault_on_purpose() -> u64 {
 }
 
 fn recovered() -> Fault {
-    let [c, v, e] = &RECOVERED;
+    let [c, v, e] = recovered_slots();
     Fault {
         scause: c.load(Ordering::Relaxed),
         stval: v.load(Ordering::Relaxed),
@@ -175,7 +183,7 @@ extern "C" fn trap_handler(frame: &mut TrapFrame) {
             frame.stval,
             frame.sepc
         );
-        for (slot, v) in RECOVERED.iter().zip([frame.scause, frame.stval, frame.sepc]) {
+        for (slot, v) in recovered_slots().iter().zip([frame.scause, frame.stval, frame.sepc]) {
             slot.store(v, Ordering::Relaxed);
         }
         frame.sepc = fixup;

@@ -74,6 +74,18 @@ pub const POINTER_FREE_STATICS: &[(&str, &str)] = &[
     ("module::exports::LOG_CALLS", "an AtomicU64 counter"),
     ("kvas_export_mailbox", "an AtomicU64 modules write"),
     ("selftest::SCRATCH", "a u8 a self-test writes"),
+    ("mm::shootdown::KERNEL_HARTS", "an AtomicU64 hart mask"),
+    ("mm::shootdown::RFENCE_CALLS", "an AtomicU64 counter"),
+    ("mm::shootdown::RFENCE_INSTRUCTIONS", "an AtomicU64 counter"),
+    ("console::OWNER", "an AtomicU64 hart id + 1"),
+    ("smp::START", "AtomicU64s: satp, the entry and stack as numbers, written with paging on"),
+    ("smp::JOB_GEN", "an AtomicU64 counter"),
+    ("smp::DONE", "AtomicU64 counters"),
+    (
+        "smp::JOB",
+        "an AtomicUsize address of a reference on the caller's stack, stored with paging on only \
+         (on_each_hart, after kmain's switch) and cleared before the caller returns",
+    ),
     ("user::uaccess::LAST", "AtomicU64s: the last user copy's scause and stval"),
 ];
 

@@ -7,15 +7,14 @@
 
 use std::path::Path;
 
+// The KASLR step and span: Linux's `PMD_SIZE` and `PUD_SIZE`.
+use kvas::layout::riscv64::{PMD_SIZE as STEP, PUD_SIZE as SPAN};
+
 use crate::bootcases::{case, with_built};
 use crate::boottest::{Case, Check};
 use crate::dtb;
 use crate::elf::Elf;
 use crate::qemu::{run_bounded, Boot};
-
-/// The KASLR step and span (Linux's `PMD_SIZE`, `PUD_SIZE`).
-const STEP: u64 = 2 << 20;
-const SPAN: u64 = 1 << 30;
 
 /// The offset and seed source from the kernel's `kvas: kaslr offset 0x... (seed from S)`.
 pub fn kaslr_line(output: &str) -> Option<(u64, String)> {

@@ -9,8 +9,9 @@
 //! - `boot-cost`: boots once per mode under `-icount shift=0` and prints the instructions
 //!   from kernel entry to its report, and the image size (for docs/PERFORMANCE.md).
 //! - `reloc-cost`: builds the kernel as usual and without relocation (static relocation
-//!   model, no KASLR) and compares sizes, GOT accesses, pointer slots and instructions (see
-//!   [`reloccost`]; docs/KERNEL.md, "The price of relocation").
+//!   model, no KASLR) and compares sizes, GOT accesses, pointer slots and instructions: boot,
+//!   the kernel's hot paths, and user space's `getpid` and demand faults (see [`reloccost`];
+//!   docs/KERNEL.md, "The price of relocation").
 //! - `user-cost`: boots once per mode under `-icount shift=0` and prints the instructions of a
 //!   `getpid` round trip and of one demand-paging fault (4 KiB, 2 MiB), counted in user space.
 //! - `boot-test [NAME-SUBSTRING]`: builds and runs the boot tests (see [`boottest`]), each

@@ -177,6 +177,42 @@ pub fn cpio_newc(files: &[(&str, &[u8])]) -> Vec<u8> {
     out
 }
 
+/// What `ut cost` (user/src/bin/ut.rs) measured with `instret` in user space: instructions
+/// for a `getpid` round trip and for one demand-paging fault of 4 KiB and of 2 MiB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UserCost {
+    /// `ecall`, the trap glue, dispatch, `sret`.
+    pub getpid: u64,
+    /// The first store to a fresh 4 KiB page: trap, area check, a zeroed frame, the map.
+    pub fault_4k: u64,
+    /// The same for a 2 MiB leaf (zeroing 2 MiB is most of it).
+    pub fault_2m: u64,
+}
+
+impl UserCost {
+    /// The rows `xtask reloc-cost` prints, named as `ut` names them.
+    pub fn rows(&self) -> [(&'static str, u64); 3] {
+        [("getpid", self.getpid), ("fault-4k", self.fault_4k), ("fault-2m", self.fault_2m)]
+    }
+}
+
+/// Reads the `ut: cost getpid N fault-4k M fault-2m K` line of a boot's `output`; the error
+/// says which line was missing or malformed.
+pub fn parse_user_cost(output: &str) -> Result<UserCost, String> {
+    let line = output
+        .lines()
+        .find_map(|l| l.trim_end().strip_prefix("ut: cost "))
+        .ok_or("no `ut: cost` line (did user space run?)")?;
+    let words: Vec<&str> = line.split(' ').collect();
+    let n = |w: &str| w.parse::<u64>().map_err(|e| format!("`ut: cost {line}`: {w:?}: {e}"));
+    match words.as_slice() {
+        ["getpid", g, "fault-4k", f4, "fault-2m", f2] => {
+            Ok(UserCost { getpid: n(g)?, fault_4k: n(f4)?, fault_2m: n(f2)? })
+        }
+        _ => Err(format!("`ut: cost {line}`: expected `getpid N fault-4k N fault-2m N`")),
+    }
+}
+
 /// Boots once per mode with `-icount shift=0` (so counts do not depend on the host) and prints
 /// what `ut cost` measured with `instret` in user space: `mode=svNN getpid=N fault_4k=M
 /// fault_2m=K` (instructions for a `getpid` round trip and one demand-paging fault of each
@@ -187,14 +223,8 @@ pub fn user_cost(kernel: &Path) -> Result<std::process::ExitCode, String> {
         boot.append = append.into();
         boot.extra = vec!["-icount".into(), "shift=0".into()];
         let out = crate::qemu::run_bounded(&boot, crate::boottest::TIME_LIMIT)?;
-        let line = out.output.lines().find_map(|l| l.trim_end().strip_prefix("ut: cost "));
-        let words: Vec<&str> = line.map(|l| l.split(' ').collect()).unwrap_or_default();
-        match words.as_slice() {
-            ["getpid", g, "fault-4k", f4, "fault-2m", f2] => {
-                println!("mode={mode} getpid={g} fault_4k={f4} fault_2m={f2}")
-            }
-            _ => return Err(format!("{mode}: no `ut: cost` line in:\n{}", out.output)),
-        }
+        let c = parse_user_cost(&out.output).map_err(|e| format!("{mode}: {e} in:\n{}", out.output))?;
+        println!("mode={mode} getpid={} fault_4k={} fault_2m={}", c.getpid, c.fault_4k, c.fault_2m);
     }
     Ok(std::process::ExitCode::SUCCESS)
 }
@@ -211,5 +241,16 @@ mod tests {
         assert_eq!(&a[116..119], b"abc");
         assert!(a.windows(10).any(|w| w == b"TRAILER!!!"));
         assert_eq!(a.len() % 4, 0);
+    }
+
+    #[test]
+    fn the_user_cost_line_is_read_and_bad_ones_are_named() {
+        let out = "kvas: x\r\nut: cost getpid 301 fault-4k 2470 fault-2m 1050123\r\nkvas: y\n";
+        assert_eq!(parse_user_cost(out), Ok(UserCost { getpid: 301, fault_4k: 2470, fault_2m: 1050123 }));
+        assert!(parse_user_cost("kvas: no user space\n").unwrap_err().contains("no `ut: cost` line"));
+        let e = parse_user_cost("ut: cost getpid 3x fault-4k 1 fault-2m 2\n").unwrap_err();
+        assert!(e.contains("\"3x\""), "{e}");
+        let e = parse_user_cost("ut: cost getpid 3 fault-4k 1\n").unwrap_err();
+        assert!(e.contains("expected `getpid N"), "{e}");
     }
 }

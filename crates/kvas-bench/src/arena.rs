@@ -20,15 +20,14 @@
 use std::alloc::Layout;
 use std::cell::Cell;
 
-/// The bytes of one frame.
-pub const FRAME: u64 = 4096;
+use kvas::sizes::{PAGE_SIZE, SZ_2M, SZ_64M};
 
 /// Default arena size: far more than the largest workload needs (about 520
 /// frames for 1 GiB of 4 KiB pages), small enough to fault in quickly.
-pub const DEFAULT_BYTES: u64 = 64 << 20;
+pub const DEFAULT_BYTES: u64 = SZ_64M;
 
 /// The arena's alignment: one transparent huge page.
-const HUGE: usize = 2 << 20;
+const HUGE: usize = SZ_2M as usize;
 
 #[repr(C, align(4096))]
 struct Frame([u64; 512]);
@@ -62,8 +61,8 @@ pub fn init(bytes: u64) {
     if ARENA.with(|a| a.base.get()) != 0 {
         return;
     }
-    let frames = bytes.div_ceil(FRAME).max(1) as usize;
-    let len = frames * FRAME as usize;
+    let frames = bytes.div_ceil(PAGE_SIZE).max(1) as usize;
+    let len = frames * PAGE_SIZE as usize;
     let layout = Layout::from_size_align(len, HUGE).expect("the arena size fits a layout");
     // SAFETY: the layout has a non-zero size (callers ask for at least a frame).
     let base = unsafe { std::alloc::alloc(layout) };
@@ -79,13 +78,13 @@ pub fn init(bytes: u64) {
     // Write every page so that no measurement pays for a page fault.
     for i in 0..frames {
         // SAFETY: frame `i` lies inside the allocation, which is 4 KiB aligned.
-        unsafe { base.add(i * FRAME as usize).cast::<Frame>().write(Frame([i as u64; 512])) };
+        unsafe { base.add(i * PAGE_SIZE as usize).cast::<Frame>().write(Frame([i as u64; 512])) };
     }
     // The arena is never freed: tables in it live as long as the thread.
     let base = base as u64;
     ARENA.with(|a| {
         a.base.set(base);
-        a.end.set(base + frames as u64 * FRAME);
+        a.end.set(base + frames as u64 * PAGE_SIZE);
         a.next.set(base);
         a.free.set(0);
         a.in_use.set(0);
@@ -110,7 +109,7 @@ pub fn alloc() -> Option<u64> {
             if next == a.end.get() {
                 return None;
             }
-            a.next.set(next + FRAME);
+            a.next.set(next + PAGE_SIZE);
             next
         };
         let in_use = a.in_use.get() + 1;
@@ -129,7 +128,7 @@ pub fn alloc_zeroed() -> Option<u64> {
     let frame = alloc()?;
     // SAFETY: `frame` is a whole, 4 KiB-aligned frame of the leaked arena
     // buffer that nobody else holds until it is freed.
-    unsafe { std::ptr::write_bytes(frame as *mut u8, 0, FRAME as usize) };
+    unsafe { std::ptr::write_bytes(frame as *mut u8, 0, PAGE_SIZE as usize) };
     Some(frame)
 }
 
@@ -143,7 +142,7 @@ pub fn alloc_zeroed() -> Option<u64> {
 pub fn free(frame: u64) {
     ARENA.with(|a| {
         assert!(
-            frame >= a.base.get() && frame < a.next.get() && frame & (FRAME - 1) == 0,
+            frame >= a.base.get() && frame < a.next.get() && frame & (PAGE_SIZE - 1) == 0,
             "freed frame {frame:#x} is not an arena frame"
         );
         // SAFETY: the frame lies inside the leaked arena buffer (checked above)
@@ -186,11 +185,11 @@ mod tests {
 
     #[test]
     fn frames_are_reused_after_free_and_reset() {
-        init(16 * FRAME);
+        init(16 * PAGE_SIZE);
         reset();
         let a = alloc().unwrap();
         let b = alloc().unwrap();
-        assert_eq!(b, a + FRAME);
+        assert_eq!(b, a + PAGE_SIZE);
         assert_eq!(in_use(), 2);
         free(a);
         assert_eq!(alloc(), Some(a));
@@ -202,7 +201,7 @@ mod tests {
 
     #[test]
     fn exhaustion_is_none() {
-        init(4 * FRAME);
+        init(4 * PAGE_SIZE);
         reset();
         let n = std::iter::from_fn(alloc).count() as u64;
         assert_eq!(n, 4);
@@ -212,7 +211,7 @@ mod tests {
 
     #[test]
     fn zeroed_frames_are_zero() {
-        init(4 * FRAME);
+        init(4 * PAGE_SIZE);
         reset();
         let f = alloc().unwrap();
         // SAFETY: `f` is an arena frame handed out to this test.

@@ -70,13 +70,10 @@ pub struct Kvas<K: MakeFormat> {
 impl<K: MakeFormat> Kvas<K> {
     #[inline]
     fn range(&mut self, va: u64, pa: u64, len: u64, max: PageSize) -> bool {
-        let Ok(pa) = PhysAddr::new(pa) else {
+        let (Ok(pa), Ok(range)) = (PhysAddr::new(pa), kvas::VirtRange::new(VirtAddr::new(va), len)) else {
             return false;
         };
-        self.table
-            .map_range(VirtAddr::new(va), pa, len, Attrs::KERNEL_RW, max, &mut ArenaFrames)
-            .map(|f| f.ignore())
-            .is_ok()
+        self.table.map_range(range, pa, Attrs::KERNEL_RW, max, &mut ArenaFrames).map(|f| f.ignore()).is_ok()
     }
 
     #[inline]

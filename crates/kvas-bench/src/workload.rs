@@ -13,11 +13,11 @@ use crate::subject::{Ops, Subject, Translator};
 /// 4 KiB pages in the 1 GiB that the per-page workloads map.
 pub const PAGES: u64 = 262_144;
 /// A 4 KiB page.
-pub const PAGE: u64 = 4096;
-/// A 2 MiB page.
-pub const PAGE_2M: u64 = 2 << 20;
+pub use kvas::sizes::PAGE_SIZE as PAGE;
 /// A 1 GiB page.
-pub const PAGE_1G: u64 = 1 << 30;
+pub use kvas::sizes::SZ_1G as PAGE_1G;
+/// A 2 MiB page.
+pub use kvas::sizes::SZ_2M as PAGE_2M;
 /// Where the per-page workloads map: a 1 GiB-aligned kernel address inside
 /// the upper half of every mode here (Sv39 and aarch64's 39-bit upper range
 /// start at `0xffff_ffc0_0000_0000` and `0xffff_ff80_0000_0000`).

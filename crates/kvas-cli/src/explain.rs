@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use kvas::layout::{Layout, Target};
+use kvas::VirtAddr;
 
 use crate::args::{fail, parse_size, TargetArgs};
 use crate::units::{addr, human};
@@ -89,7 +90,8 @@ fn phys(l: &Layout, base: u64, delta: u64) -> Option<u64> {
 fn mapped_end(l: &Layout, rules: Rules) -> Option<u64> {
     let img = l.image()?;
     let steps = rules == Rules::Linux && matches!(l.target(), Target::Riscv64(_));
-    Some(if steps { img.start().saturating_add(img.size().next_multiple_of(2 << 20)) } else { img.end() })
+    let start = img.start().as_u64();
+    Some(if steps { start.saturating_add(img.size().next_multiple_of(2 << 20)) } else { img.end().as_u64() })
 }
 
 /// The lines `kvas explain` prints, or why the address has no physical address
@@ -135,15 +137,19 @@ pub fn explain(l: &Layout, va: u64, ram_base: u64, load: u64, rules: Rules) -> R
         let mapped = mapped_end(l, rules);
         match l.image() {
             _ if va < start => out.push(format!("  below _start ({}): not mapped", a(start))),
-            Some(img) if !img.contains(va) && mapped.is_some_and(|end| va < end) => {
+            Some(img) if !img.contains(VirtAddr::new(va)) && mapped.is_some_and(|end| va < end) => {
                 let pa = phys(l, load, va - start).ok_or_else(|| beyond(va - start))?;
                 out.push(format!(
                     "  past _end ({}) in the image's last 2 MiB step, which Linux maps whole: physical {pa:#x}",
-                    a(img.end())
+                    a(img.end().as_u64())
                 ));
             }
-            Some(img) if !img.contains(va) => {
-                out.push(format!("  outside the image ({}-{})", a(img.start()), a(img.last())));
+            Some(img) if !img.contains(VirtAddr::new(va)) => {
+                out.push(format!(
+                    "  outside the image ({}-{})",
+                    a(img.start().as_u64()),
+                    a(img.last().as_u64())
+                ));
             }
             img => {
                 let pa = phys(l, load, va - start).ok_or_else(|| beyond(va - start))?;
@@ -180,8 +186,8 @@ pub fn explain(l: &Layout, va: u64, ram_base: u64, load: u64, rules: Rules) -> R
         out.push(format!(
             "  linear map: physical {pa:#x} (va - va_pa_offset {va_pa_offset:#x}, RAM base {base:#x})"
         ));
-        if let Some(low) = l.lowmem().filter(|low| !low.contains(va)) {
-            out.push(format!("  beyond the end of RAM: lowmem ends at {}", a(low.last())));
+        if let Some(low) = l.lowmem().filter(|low| !low.contains(VirtAddr::new(va))) {
+            out.push(format!("  beyond the end of RAM: lowmem ends at {}", a(low.last().as_u64())));
         }
     }
     if r.name() == "hole" {

@@ -1,16 +1,19 @@
 //! The JSON contract: `{arch, mode, va_bits, page_offset, regions: [...]}` plus
 //! `profile`, `options` and `facts` (read back by [`crate::layout_file`]).
 
-use kvas::layout::{Layout, Span};
+use kvas::layout::Layout;
+use kvas::VirtRange;
 use serde_json::{json, Value};
 
 fn hex(a: u64) -> String {
     format!("0x{a:016x}")
 }
 
-fn span(s: Option<Span>) -> Value {
+fn span(s: Option<VirtRange>) -> Value {
     match s {
-        Some(s) => json!({ "start": hex(s.start()), "end": hex(s.last()), "size": s.size() }),
+        Some(s) => {
+            json!({ "start": hex(s.start().as_u64()), "end": hex(s.last().as_u64()), "size": s.size() })
+        }
         None => Value::Null,
     }
 }

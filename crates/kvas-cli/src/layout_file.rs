@@ -19,7 +19,9 @@
 
 use std::path::Path;
 
-use kvas::layout::{plan_unchecked, Kasan, Layout, Options, Profile, Region, RegionList, Span};
+use kvas::layout::{plan_unchecked, Kasan, Layout, Options, Profile, Region, RegionList};
+use kvas::sizes::SZ_16M;
+use kvas::{VirtAddr, VirtRange};
 use serde::de::{self, Deserializer};
 use serde::Deserialize;
 
@@ -137,7 +139,7 @@ pub fn read(text: &str) -> Result<Layout, String> {
 
 /// The largest layout file read: a layout is a few KiB; a file past this (or
 /// a device such as `/dev/zero`) is refused before it can take the memory.
-pub const MAX_FILE_BYTES: u64 = 16 << 20;
+pub const MAX_FILE_BYTES: u64 = SZ_16M;
 
 /// Reads the layout file at `path`; errors start with the path.
 pub fn read_path(path: &Path) -> Result<Layout, String> {
@@ -179,7 +181,7 @@ fn regions(list: &[RegionFile], template: &Layout) -> Result<RegionList, String>
         if end < start {
             return Err(format!("{at}: end {end:#018x} is below start {start:#018x}"));
         }
-        let span = Span::new(start, end).map_err(|_| {
+        let span = VirtRange::from_last(VirtAddr::new(start), VirtAddr::new(end)).map_err(|_| {
             format!("{at}: [{start:#018x}, {end:#018x}] is the whole 64-bit space, which no region can be")
         })?;
         if let Some(size) = r.size.filter(|&s| s != span.size()) {

@@ -19,6 +19,7 @@ use kvas::linear::direct::{DirectMap, Rules};
 use kvas::paging::{PageTable, TableFormat, TableStats};
 use kvas::phys::{DeviceTree, MemoryMap, PhysRange};
 use kvas::sim::{Ram, TrackingAllocator};
+use kvas::sizes::SZ_64G;
 use kvas::{Error, PageSize, PhysAddr};
 
 use crate::args::{fail, Arch};
@@ -26,7 +27,7 @@ use crate::map::{Args, Format, Rules as CliRules};
 
 /// The most RAM `--rules linux` may map with 4 KiB pages in simulation (64 GiB:
 /// 16 Mi leaves in 32 Ki tables).
-const MAX_PAGE_MAPPED: u64 = 64 << 30;
+const MAX_PAGE_MAPPED: u64 = SZ_64G;
 
 /// What one build produced.
 struct Built {

@@ -5,7 +5,8 @@
 
 use std::fmt::Write;
 
-use kvas::layout::{Layout, Region, Span};
+use kvas::layout::{Layout, Region};
+use kvas::VirtRange;
 
 use crate::units::{addr, human};
 
@@ -253,7 +254,7 @@ fn facts(l: &Layout) -> Vec<String> {
     f
 }
 
-fn band(s: &mut String, x: f64, r: &Region, p: &Placed, wide: bool, single: bool, image: Option<Span>) {
+fn band(s: &mut String, x: f64, r: &Region, p: &Placed, wide: bool, single: bool, image: Option<VirtRange>) {
     let void = is_void(r);
     let fill = if r.name() == "hole" || void { "url(#hatch)" } else { color(r.name()) };
     let title = format!(
@@ -299,14 +300,14 @@ fn band(s: &mut String, x: f64, r: &Region, p: &Placed, wide: bool, single: bool
         cy + 4.5,
         human(r.size())
     );
-    if let Some(img) = image.filter(|i| r.span().contains(i.start()) && p.height >= 40.0) {
+    if let Some(img) = image.filter(|i| r.range().contains(i.start()) && p.height >= 40.0) {
         let _ = writeln!(
             s,
             r##"<text x="{:.1}" y="{:.1}" font-size="10.5" fill="{text_fill}">image {} at {}</text>"##,
             x + 14.0,
             cy + 19.0,
             human(img.size()),
-            addr(img.start(), wide)
+            addr(img.start().as_u64(), wide)
         );
     }
     let _ = writeln!(

@@ -60,7 +60,8 @@ fn row(out: &mut String, wide: bool, start: u64, last: u64, name: &str, desc: &s
 
 fn facts(out: &mut String, l: &Layout) {
     let wide = l.target().is_64bit();
-    let span = |s: kvas::layout::Span| format!("{}-{}", addr(s.start(), wide), addr(s.last(), wide));
+    let span =
+        |s: kvas::VirtRange| format!("{}-{}", addr(s.start().as_u64(), wide), addr(s.last().as_u64(), wide));
     let _ = writeln!(out, "  user space      {}", human(l.user_bytes()));
     let four_four =
         l.target() == Target::Arm32(Arm32Split::G4G4) || o_split(l) == Some(kvas::layout::Vmsplit::G4G4);
@@ -185,7 +186,8 @@ fn facts(out: &mut String, l: &Layout) {
 /// Where the modules window can be, over every KASLR offset Linux draws.
 fn kaslr_windows(out: &mut String, l: &Layout) {
     let wide = l.target().is_64bit();
-    let span = |s: kvas::layout::Span| format!("{}-{}", addr(s.start(), wide), addr(s.last(), wide));
+    let span =
+        |s: kvas::VirtRange| format!("{}-{}", addr(s.start().as_u64(), wide), addr(s.last().as_u64(), wide));
     let Some(w) = kvas::layout::kaslr::modules_windows(l) else { return };
     if !w.moves() {
         let note = match l.target() {

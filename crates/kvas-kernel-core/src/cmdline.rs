@@ -35,6 +35,10 @@ pub enum FailAt {
     Trap,
     /// `nested`: a fatal error whose message traps while it is printed.
     Nested,
+    /// `hart-mode`: the other harts are handed the kernel's root in a mode one level deeper
+    /// than the probe chose; on harts capped at the probed mode (`-cpu`) they refuse it,
+    /// which must stop the boot.
+    HartMode,
 }
 
 impl FailAt {
@@ -44,6 +48,7 @@ impl FailAt {
             "kmain" => Some(FailAt::Kmain),
             "trap" => Some(FailAt::Trap),
             "nested" => Some(FailAt::Nested),
+            "hart-mode" => Some(FailAt::HartMode),
             _ => None,
         }
     }

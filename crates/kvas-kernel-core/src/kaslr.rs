@@ -19,12 +19,13 @@ use core::ops::Range;
 use fdt::node::FdtNode;
 use fdt::Fdt;
 use kvas::phys::dtb_check;
+use kvas::sizes::{SZ_1G, SZ_2M};
 
 /// The KASLR step (Linux's `PMD_SIZE`): every offset is a multiple of it.
-pub const KASLR_ALIGN: u64 = 2 << 20;
+pub const KASLR_ALIGN: u64 = SZ_2M;
 
 /// The span the image may move in (Linux's `PUD_SIZE`: the early tables' one PUD).
-pub const KASLR_SPAN: u64 = 1 << 30;
+pub const KASLR_SPAN: u64 = SZ_1G;
 
 /// How many reads of the `seed` CSR [`zkr_seed`] makes at most (Linux's `SEED_RETRY_LOOPS`).
 pub const SEED_RETRY_LOOPS: usize = 100;

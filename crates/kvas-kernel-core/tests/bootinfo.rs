@@ -258,6 +258,7 @@ fn cmdline_fail_word() {
     use kvas_kernel_core::cmdline::FailAt;
     assert_eq!(Cmdline::parse("kvas.fail=kmain").fail, Some(FailAt::Kmain));
     assert_eq!(Cmdline::parse("x kvas.fail=nested y").fail, Some(FailAt::Nested));
+    assert_eq!(Cmdline::parse("kvas.fail=hart-mode").fail, Some(FailAt::HartMode));
     assert_eq!(Cmdline::parse("kvas.fail=boot").fail, Some(FailAt::Boot));
     assert_eq!(Cmdline::parse("kvas.fail=trap").fail, Some(FailAt::Trap));
     assert_eq!(Cmdline::parse("kvas.fail=later").fail, None);

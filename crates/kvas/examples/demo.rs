@@ -2,12 +2,10 @@
 //! by the engine in simulated RAM and walked, level by level, by the oracle MMU.
 
 use kvas::arch::riscv::{Mode, Riscv, Satp};
+use kvas::layout::riscv64::KERNEL_LINK_ADDR;
 use kvas::paging::{Attrs, Geometry, PageTable, Pte, TableFormat};
 use kvas::sim::{Access, Context, Mmu, Ram, TrackingAllocator};
-use kvas::{Error, PageSize, PhysAddr, VirtAddr};
-
-/// The kernel's link address on every 64-bit RISC-V mode.
-const KERNEL_LINK_ADDR: u64 = 0xffff_ffff_8000_0000;
+use kvas::{Error, PageSize, PhysAddr, VirtAddr, VirtRange};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("kvas: one page-table engine, depth chosen at run time\n");
@@ -44,18 +42,16 @@ fn demo(mode: Mode) -> Result<(), Error> {
     let image = PhysAddr::new(0x8020_0000)?;
     let linear = mode.geometry().kernel_half_start();
     pt.map_range(
-        VirtAddr::new(KERNEL_LINK_ADDR),
+        VirtRange::new(VirtAddr::new(KERNEL_LINK_ADDR), 8 << 20)?,
         image,
-        8 << 20,
         Attrs::KERNEL_RX,
         PageSize::Size2M,
         &mut frames,
     )?
     .ignore();
     pt.map_range(
-        linear,
+        VirtRange::new(linear, 1 << 30)?,
         PhysAddr::new(0x8000_0000)?,
-        1 << 30,
         Attrs::KERNEL_RW,
         PageSize::Size256T,
         &mut frames,

@@ -9,10 +9,8 @@
 
 use core::fmt;
 
+pub use crate::sizes::PAGE_SIZE;
 use crate::Error;
-
-/// The size of the smallest page (the translation granule), in bytes.
-pub const PAGE_SIZE: u64 = 4096;
 
 /// A physical address, at most [`PhysAddr::MAX_BITS`] bits wide.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]

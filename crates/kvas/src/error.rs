@@ -472,7 +472,7 @@ impl fmt::Display for Error {
                 write!(f, "{what} [{start:#x}, {end:#x}) ends before it starts")
             }
             Error::WholeAddressSpace { what } => {
-                write!(f, "{what} [0x0, 2^64) is the whole 64-bit address space, which no span holds")
+                write!(f, "{what} [0x0, 2^64) is the whole 64-bit address space, which no range holds")
             }
             Error::RamTooSmall { ram, min, what } => {
                 write!(f, "RAM of {ram:#x} bytes is too small: {what} needs at least {min:#x} bytes")

@@ -48,10 +48,13 @@ pub mod layout;
 pub mod linear;
 pub mod paging;
 pub mod phys;
+pub mod range;
 #[cfg(feature = "std")]
 pub mod sim;
 pub mod size;
+pub mod sizes;
 pub mod vm;
 
 pub use addr::{PageSize, PhysAddr, VirtAddr, PAGE_SIZE};
 pub use error::{Error, Quoted, QUOTED_MAX};
+pub use range::VirtRange;

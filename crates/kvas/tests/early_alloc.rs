@@ -6,11 +6,9 @@ use kvas::linear::{self, LinearConfig};
 use kvas::paging::{Attrs, FrameAllocator, PageTable};
 use kvas::phys::{EarlyFrameAllocator, MemoryMap, ReserveKind, ReservedBy};
 use kvas::sim::Ram;
-use kvas::{Error, PageSize, PhysAddr, VirtAddr};
+use kvas::sizes::{SZ_1G, SZ_1M};
+use kvas::{Error, PageSize, PhysAddr, VirtAddr, VirtRange};
 use proptest::prelude::*;
-
-const GIB: u64 = 1 << 30;
-const MIB: u64 = 1 << 20;
 
 /// What the allocator can still give, and what it has lost.
 fn state(a: &EarlyFrameAllocator<'_>) -> (u64, u64, u64) {
@@ -41,9 +39,8 @@ fn a_range_map_short_of_frames_gives_every_frame_back() {
     let va = VirtAddr::new(0xffff_ffc0_0000_0000);
     let err = pt
         .map_range(
-            va,
+            VirtRange::new(va, 120 * 2 * SZ_1M).unwrap(),
             PhysAddr::new(0x8000_0000).unwrap(),
-            120 * 2 * MIB,
             Attrs::KERNEL_RW,
             PageSize::Size4K,
             &mut alloc,
@@ -68,9 +65,14 @@ fn a_failed_map_after_frees_gives_back_the_returned_frames_too() {
     early.iter().for_each(|&f| alloc.free_frame(f)); // oldest first: onto the stack
     let before = (state(&alloc), to_come(&alloc));
     let va = VirtAddr::new(0xffff_ffc0_0000_0000);
-    let len = 300 * 2 * MIB;
-    let err =
-        pt.map_range(va, PhysAddr::new(0).unwrap(), len, Attrs::KERNEL_RW, PageSize::Size4K, &mut alloc);
+    let len = 300 * 2 * SZ_1M;
+    let err = pt.map_range(
+        VirtRange::new(va, len).unwrap(),
+        PhysAddr::new(0).unwrap(),
+        Attrs::KERNEL_RW,
+        PageSize::Size4K,
+        &mut alloc,
+    );
     assert!(matches!(err, Err(Error::OutOfFrames { .. })), "{err:?}");
     assert_eq!((state(&alloc), to_come(&alloc)), before);
 }
@@ -81,8 +83,8 @@ fn a_linear_map_undone_gives_every_frame_back() {
     // gets them, the second runs dry, and the first is unmapped again. Its
     // tables come back oldest first; before runs, 86 of 199 frames were lost.
     let mut map = MemoryMap::new();
-    map.add_ram(0x8000_0000, 300 * MIB).unwrap();
-    map.add_ram(0x1_0000_0000, 300 * MIB).unwrap();
+    map.add_ram(0x8000_0000, 300 * SZ_1M).unwrap();
+    map.add_ram(0x1_0000_0000, 300 * SZ_1M).unwrap();
     let mut frames = MemoryMap::new();
     frames.add_ram(0x4000_0000, 200 * 4096).unwrap();
     let ram = Ram::new();
@@ -143,10 +145,10 @@ proptest! {
             alloc.free_frame(f);
         }
         let before = (state(&alloc), to_come(&alloc));
-        let va = VirtAddr::new(0xffff_ffc0_0000_0000 + first_gib * GIB);
-        let len = two_mib_pieces * 2 * MIB;
+        let va = VirtAddr::new(0xffff_ffc0_0000_0000 + first_gib * SZ_1G);
+        let len = two_mib_pieces * 2 * SZ_1M;
         let pa = PhysAddr::new(0).unwrap();
-        match pt.map_range(va, pa, len, Attrs::KERNEL_RW, max, &mut alloc) {
+        match pt.map_range(VirtRange::new(va, len).unwrap(), pa, Attrs::KERNEL_RW, max, &mut alloc) {
             Err(Error::OutOfFrames { .. }) => {
                 prop_assert_eq!((state(&alloc), to_come(&alloc)), before);
             }
@@ -168,9 +170,9 @@ proptest! {
         let mut map = MemoryMap::new();
         let mut at = 0x1_0000_0000u64;
         for (gap, two_mib) in banks {
-            at += gap * 2 * MIB + 4096;
-            map.add_ram(at, two_mib * 2 * MIB).unwrap();
-            at += two_mib * 2 * MIB;
+            at += gap * 2 * SZ_1M + 4096;
+            map.add_ram(at, two_mib * 2 * SZ_1M).unwrap();
+            at += two_mib * 2 * SZ_1M;
         }
         let ram = Ram::new();
         let mut alloc = EarlyFrameAllocator::new(&frames);

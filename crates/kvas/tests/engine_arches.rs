@@ -8,7 +8,7 @@ use kvas::arch::riscv::Mode;
 use kvas::arch::x86_64::Mode as X86Mode;
 use kvas::paging::{Attrs, PageTable};
 use kvas::sim::{Access, Ram, TrackingAllocator};
-use kvas::{Error, PageSize, PhysAddr, VirtAddr};
+use kvas::{Error, PageSize, PhysAddr, VirtAddr, VirtRange};
 
 #[path = "engine_targets/mod.rs"]
 mod engine_targets;
@@ -27,9 +27,8 @@ fn scenario<T: Target>(target: T) {
     let base = target.base();
     let (va, pa, len) = (base + (1 << 30) - 0x1000, 0x8000_0000 - 0x1000, (1 << 30) + (2 << 20) + 0x2000);
     pt.map_range(
-        VirtAddr::new(va),
+        VirtRange::new(VirtAddr::new(va), len).unwrap(),
         PhysAddr::new(pa).unwrap(),
-        len,
         Attrs::KERNEL_RW,
         PageSize::Size1G,
         &mut frames,
@@ -74,11 +73,15 @@ fn scenario<T: Target>(target: T) {
     assert_eq!(check(&pt), 5);
     assert_eq!(target.hw(&ram, root, va - 1, Access::Load), None, "{target:?}: below the range");
     // Unmapping 2 MiB inside the gigabyte splits it; the rest still translates.
-    pt.unmap_range(VirtAddr::new(va + 0x1000 + (4 << 20)), 2 << 20, &mut frames).unwrap().ignore();
+    pt.unmap_range(VirtRange::new(VirtAddr::new(va + 0x1000 + (4 << 20)), 2 << 20).unwrap(), &mut frames)
+        .unwrap()
+        .ignore();
     assert!(check(&pt) > 5);
     assert_eq!(target.hw(&ram, root, va + 0x1000 + (5 << 20), Access::Load), None);
     // Read-only now: stores fault, loads still land.
-    pt.protect_range(VirtAddr::new(va), 0x1000, Attrs::KERNEL_RO, &mut frames).unwrap().ignore();
+    pt.protect_range(VirtRange::new(VirtAddr::new(va), 0x1000).unwrap(), Attrs::KERNEL_RO, &mut frames)
+        .unwrap()
+        .ignore();
     assert_eq!(target.hw(&ram, root, va, Access::Store), None, "{target:?}");
     assert_eq!(target.hw(&ram, root, va, Access::Load).map(|h| h.0), Some(pa));
     pt.destroy(&mut frames);
@@ -146,12 +149,14 @@ fn arm64_breaks_before_making_only_where_the_arm_arm_asks() {
     let leaf = |ram: &Ram| target.hw(ram, root, va.as_u64(), Access::Load).map(|h| (h.1, h.2)).unwrap();
     // A permission change: no break, and the Arm ARM asks for none.
     let old = leaf(&ram);
-    pt.protect_range(va, 1 << 30, Attrs::KERNEL_RO, &mut frames).unwrap().ignore();
+    pt.protect_range(VirtRange::new(va, 1 << 30).unwrap(), Attrs::KERNEL_RO, &mut frames).unwrap().ignore();
     assert!(!target.needs_break(old, leaf(&ram)));
     assert!(ram.take_breaks().is_empty(), "AP changes need no break-before-make");
     // nG changes: a break on the block.
     let old = leaf(&ram);
-    pt.protect_range(va, 1 << 30, Attrs::KERNEL_RO - Attrs::GLOBAL, &mut frames).unwrap().ignore();
+    pt.protect_range(VirtRange::new(va, 1 << 30).unwrap(), Attrs::KERNEL_RO - Attrs::GLOBAL, &mut frames)
+        .unwrap()
+        .ignore();
     assert!(target.needs_break(old, leaf(&ram)));
     let breaks = ram.take_breaks();
     assert_eq!(breaks.iter().map(|b| (b.va, b.level)).collect::<Vec<_>>(), [(va, 2)]);

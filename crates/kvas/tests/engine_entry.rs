@@ -19,7 +19,7 @@ use kvas::arch::riscv::Mode;
 use kvas::arch::x86_64::Mode as X86Mode;
 use kvas::paging::{Attrs, Entry, Geometry, PageTable, TableFormat, VacantEntry};
 use kvas::sim::{Ram, TrackingAllocator};
-use kvas::{Error, PageSize, PhysAddr, VirtAddr};
+use kvas::{Error, PageSize, PhysAddr, VirtAddr, VirtRange};
 use proptest::prelude::*;
 
 #[path = "engine_targets/mod.rs"]
@@ -185,8 +185,9 @@ fn run<T: Target>(target: T, ops: Vec<Op>) -> Result<(), TestCaseError> {
             }
             Op::MapRange { va, pa, len } => {
                 let go = |w: &mut Twin<'_, T>| {
-                    let (va, pa) = (VirtAddr::new(base + va), PhysAddr::new(pa).unwrap());
-                    w.pt.map_range(va, pa, len, Attrs::KERNEL_RW, PageSize::Size1G, &mut w.alloc).map(|f| {
+                    let range = VirtRange::new(VirtAddr::new(base + va), len).unwrap();
+                    let pa = PhysAddr::new(pa).unwrap();
+                    w.pt.map_range(range, pa, Attrs::KERNEL_RW, PageSize::Size1G, &mut w.alloc).map(|f| {
                         f.ignore();
                         None
                     })

@@ -28,14 +28,14 @@ use kvas::arch::riscv::Mode;
 use kvas::arch::x86_64::Mode as X86Mode;
 use kvas::paging::{Attrs, Geometry, Mapping, PageTable};
 use kvas::sim::{Access, Ram, TrackingAllocator};
-use kvas::{Error, PageSize, PhysAddr, VirtAddr};
+use kvas::{Error, PageSize, PhysAddr, VirtAddr, VirtRange};
 use proptest::prelude::*;
 
 #[path = "engine_targets/mod.rs"]
 mod engine_targets;
 use engine_targets::{Target, ARM};
 
-const PAGE: u64 = 4096;
+use kvas::sizes::PAGE_SIZE as PAGE;
 
 /// One virtual range of the model: `[start, end)` → `pa`.., with `attrs`.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -256,9 +256,8 @@ impl<T: Target> World<'_, T> {
                 let (start, end) = (b + u128::from(va), b + u128::from(va + len));
                 self.probe_range(self.base + va, len);
                 let r = self.pt.map_range(
-                    VirtAddr::new(self.base + va),
+                    VirtRange::new(VirtAddr::new(self.base + va), len).unwrap(),
                     PhysAddr::new(pa).unwrap(),
-                    len,
                     attrs,
                     max,
                     &mut self.alloc,
@@ -285,7 +284,10 @@ impl<T: Target> World<'_, T> {
             Op::UnmapRange { va, len } => {
                 let (start, end) = (b + u128::from(va), b + u128::from(va + len));
                 self.probe_range(self.base + va, len);
-                let r = self.pt.unmap_range(VirtAddr::new(self.base + va), len, &mut self.alloc);
+                let r = self.pt.unmap_range(
+                    VirtRange::new(VirtAddr::new(self.base + va), len).unwrap(),
+                    &mut self.alloc,
+                );
                 if r.is_ok() {
                     self.model.cut(start, end);
                 }
@@ -294,7 +296,11 @@ impl<T: Target> World<'_, T> {
             Op::Protect { va, len, attrs } => {
                 let (start, end) = (b + u128::from(va), b + u128::from(va + len));
                 self.probe_range(self.base + va, len);
-                let r = self.pt.protect_range(VirtAddr::new(self.base + va), len, attrs, &mut self.alloc);
+                let r = self.pt.protect_range(
+                    VirtRange::new(VirtAddr::new(self.base + va), len).unwrap(),
+                    attrs,
+                    &mut self.alloc,
+                );
                 let hole = self.model.first_hole(start, end);
                 if let Some(h) = hole {
                     prop_assert_eq!(&r, &Err(Error::NotMapped { va: VirtAddr::new(h as u64) }));
@@ -312,7 +318,11 @@ impl<T: Target> World<'_, T> {
                         && m.va.as_u64() <= last
                         && start <= m.va.as_u64() + (m.size.bytes() - 1)
                 });
-                let r = self.pt.populate(VirtAddr::new(start), len, root_level - 1, &mut self.alloc);
+                let r = self.pt.populate(
+                    VirtRange::new(VirtAddr::new(start), len).unwrap(),
+                    root_level - 1,
+                    &mut self.alloc,
+                );
                 if r.is_ok() {
                     self.pinned.extend((start >> root_shift)..=(last >> root_shift));
                 }
@@ -467,7 +477,7 @@ fn run<T: Target>(target: T, ops: Vec<Op>) -> Result<(), TestCaseError> {
     }
     // Everything goes: only the root and the pinned tables are left.
     let window = 8 * Geometry::granularity(target.geometry().max_leaf_level());
-    w.pt.unmap_range(VirtAddr::new(base), window, &mut w.alloc).unwrap().ignore();
+    w.pt.unmap_range(VirtRange::new(VirtAddr::new(base), window).unwrap(), &mut w.alloc).unwrap().ignore();
     prop_assert_eq!(w.alloc.live(), 1 + w.pinned.len());
     prop_assert!(w.pt.mappings().next().is_none());
     Ok(())

@@ -12,17 +12,17 @@ use kvas::layout::riscv64::KERNEL_LINK_ADDR;
 use kvas::paging::PageTable;
 use kvas::phys::{DeviceTree, MemoryMap, PhysRange};
 use kvas::sim::{Access, Context, Mmu, Ram, TrackingAllocator};
+use kvas::sizes::SZ_1M;
 use kvas::{Error, PhysAddr, VirtAddr};
 use proptest::prelude::*;
 
 const MODES: [Mode; 3] = [Mode::Sv39, Mode::Sv48, Mode::Sv57];
-const M: u64 = 1 << 20;
 
 /// A 4 MiB image at 0x80200000: 1 MiB text, 256 KiB rodata, the rest data.
 fn image() -> KernelImage {
     KernelImage {
         load: PhysAddr::new(0x8020_0000).unwrap(),
-        sections: ImageSections::contiguous(M, 256 << 10, 4 * M),
+        sections: ImageSections::contiguous(SZ_1M, 256 << 10, 4 * SZ_1M),
     }
 }
 
@@ -82,7 +82,7 @@ fn the_kernel_space_is_w_xor_x_everywhere_including_every_linear_alias() {
             assert!(can(va, Access::Store) && !can(va, Access::Fetch), "{mode}: {pa:#x}");
         }
         // The fixmap: device page RW, window slot RW, DTB window R only.
-        let fix = spec.layout.fixmap().start();
+        let fix = spec.layout.fixmap().start().as_u64();
         assert!(can(fix, Access::Store) && !can(fix, Access::Fetch));
         assert!(can(fix + 0x1000, Access::Store));
         assert!(can(fix + (2 << 20), Access::Load) && !can(fix + (2 << 20), Access::Store));
@@ -189,7 +189,7 @@ fn early_tables_hold_the_trampoline_and_no_linear_map() {
         let names: Vec<&str> = built.regions().iter().map(|r| r.kind.name()).collect();
         assert_eq!(names, ["trampoline", "fixmap", "kernel"], "{mode}");
         let t = built.region(RegionKind::Trampoline).unwrap();
-        assert_eq!(t.bytes, M, "{mode}: the text, identity-mapped");
+        assert_eq!(t.bytes, SZ_1M, "{mode}: the text, identity-mapped");
         assert!(pt.translate(VirtAddr::new(0x8020_0000)).is_ok());
         assert!(built.linear.is_none());
     }
@@ -402,7 +402,7 @@ const QEMU_DTB: u64 = 0xbfe0_0000;
 fn linux_image() -> KernelImage {
     KernelImage {
         load: PhysAddr::new(0x8020_0000).unwrap(),
-        sections: ImageSections::contiguous(12 * M, 6 * M, 0x1e6_c000),
+        sections: ImageSections::contiguous(12 * SZ_1M, 6 * SZ_1M, 0x1e6_c000),
     }
 }
 
@@ -429,7 +429,7 @@ fn linux_maps_the_image_in_whole_2m_steps() {
         // 0x1e6c000 bytes round up to 0x2000000: 16 steps of 2 MiB from 0xffffffff80000000.
         assert_eq!(leaves(&b, RegionKind::Kernel), [0, 16, 0, 0, 0], "{mode}");
         let k = b.region(RegionKind::Kernel).unwrap();
-        assert_eq!((k.start.as_u64(), k.bytes), (0xffff_ffff_8000_0000, 32 * M), "{mode}");
+        assert_eq!((k.start.as_u64(), k.bytes), (0xffff_ffff_8000_0000, 32 * SZ_1M), "{mode}");
         // The DTB window: two 2 MiB leaves.
         assert_eq!(leaves(&b, RegionKind::Fixmap), [0, 2, 0, 0, 0], "{mode}");
     }
@@ -454,7 +454,7 @@ fn linux_linear_map_on_qemu_1g() {
     // aligned GiB: the same leaves; tables: + one per extra level.
     for (mode, tables) in [(Mode::Sv39, 2), (Mode::Sv48, 3), (Mode::Sv57, 4)] {
         let b = linux_on("qemu-virt-1g.dtb", mode);
-        assert_eq!(b.kfence, Some(PhysRange::new(0xbfc0_0000, 2 * M).unwrap()), "{mode}");
+        assert_eq!(b.kfence, Some(PhysRange::new(0xbfc0_0000, 2 * SZ_1M).unwrap()), "{mode}");
         assert_eq!(leaves(&b, RegionKind::Linear), [512, 511, 0, 0, 0], "{mode}");
         assert_eq!(b.region(RegionKind::Linear).unwrap().tables, tables, "{mode}");
         assert_eq!(b.linear.unwrap().base.as_u64(), 0x8000_0000);
@@ -478,7 +478,7 @@ fn linux_linear_map_on_qemu_1537m_and_its_two_bank_numa_twin() {
     // 0xe0000000: 2. Total 4.
     for dtb in ["qemu-virt-1537m.dtb", "qemu-virt-numa2.dtb"] {
         let b = linux_on(dtb, Mode::Sv39);
-        assert_eq!(b.kfence, Some(PhysRange::new(0xdff0_0000, 2 * M).unwrap()), "{dtb}");
+        assert_eq!(b.kfence, Some(PhysRange::new(0xdff0_0000, 2 * SZ_1M).unwrap()), "{dtb}");
         assert_eq!(leaves(&b, RegionKind::Linear), [768, 767, 0, 0, 0], "{dtb}");
         assert_eq!(b.region(RegionKind::Linear).unwrap().tables, 4, "{dtb}");
     }
@@ -494,7 +494,7 @@ fn linux_linear_map_on_qemu_5g() {
     //   = 2559 x 2M + 512 x 4K. Tables: level-1 per GiB of [0x80000000, 0x1c0000000): 5;
     //   level-0 for KFENCE's 2 MiB block: 1. Total 6.
     let b = linux_on("qemu-virt-5g.dtb", Mode::Sv39);
-    assert_eq!(b.kfence, Some(PhysRange::new(0x1_bfe0_0000, 2 * M).unwrap()));
+    assert_eq!(b.kfence, Some(PhysRange::new(0x1_bfe0_0000, 2 * SZ_1M).unwrap()));
     assert_eq!(leaves(&b, RegionKind::Linear), [512, 2559, 0, 0, 0]);
     assert_eq!(b.region(RegionKind::Linear).unwrap().tables, 6);
     // Sv48: 1 GiB leaves (PAGE_OFFSET - 0x80000000 is GiB-aligned). The first GiB
@@ -529,7 +529,7 @@ fn a_kaslr_offset_moves_the_image_and_the_modules_window_with_it() {
         let ram = Ram::new();
         let t = kspace::build(&spec, &map, &ram).unwrap();
         let k = t.built.region(RegionKind::Kernel).unwrap();
-        assert_eq!((k.start.as_u64(), k.bytes), (0xffff_ffff_a000_0000, 4 * M), "{mode}");
+        assert_eq!((k.start.as_u64(), k.bytes), (0xffff_ffff_a000_0000, 4 * SZ_1M), "{mode}");
         let tr = t.table.translate(VirtAddr::new(0xffff_ffff_a000_0000)).unwrap();
         assert_eq!(tr.pa.as_u64(), 0x8020_0000, "{mode}");
         assert!(
@@ -537,7 +537,7 @@ fn a_kaslr_offset_moves_the_image_and_the_modules_window_with_it() {
             "{mode}: nothing at the link address"
         );
         let m = t.built.region(RegionKind::Modules).unwrap();
-        assert!(m.start.as_u64() + m.size <= 0xffff_ffff_a000_0000 + 4 * M, "{mode}");
+        assert!(m.start.as_u64() + m.size <= 0xffff_ffff_a000_0000 + 4 * SZ_1M, "{mode}");
         assert!(KernelSpec::new(mode, Rules::Kvas, image()).unwrap().with_kaslr_offset(0x1000).is_err());
     }
 }
@@ -566,7 +566,7 @@ fn linux_linear_map_on_a_tree_with_gaps_and_firmware_reservations() {
     let spec = KernelSpec::new(Mode::Sv39, Rules::Linux, linux_image()).unwrap().prepare(&mut map).unwrap();
     let ram = Ram::new();
     let b = kspace::build(&spec, &map, &ram).unwrap().built;
-    assert_eq!(b.kfence, Some(PhysRange::new(0x2_0fdf_f000, 2 * M).unwrap()));
+    assert_eq!(b.kfence, Some(PhysRange::new(0x2_0fdf_f000, 2 * SZ_1M).unwrap()));
     assert_eq!(leaves(&b, RegionKind::Linear), [1982, 892, 0, 0, 0]);
     assert_eq!(b.region(RegionKind::Linear).unwrap().tables, 7);
 }

@@ -181,7 +181,7 @@ fn arm64_documented_tables_under_the_doc_profile() {
         // The linear row is documented without KASAN, the bracketed shadow with it.
         assert_table(Target::Arm64(mode), &doc, &plain);
         let with = assert_table(Target::Arm64(mode), &Options { kasan: Kasan::Generic, ..doc }, &kasan);
-        assert_eq!(with.region("linear").unwrap().span().end(), kasan[0].start.unwrap());
+        assert_eq!(with.region("linear").unwrap().range().end().as_u64(), kasan[0].start.unwrap());
     }
 }
 
@@ -195,17 +195,26 @@ fn arm64_linux_617_matches_the_derived_macros() {
     ];
     for (mode, page_offset, vmalloc_end, vmemmap_start) in cases {
         let l = plan(Target::Arm64(mode), &Options::default()).unwrap();
-        let span = |n: &str| l.region(n).unwrap().span();
+        let span = |n: &str| l.region(n).unwrap().range();
         assert_eq!(l.page_offset(), page_offset);
-        assert_eq!(span("linear").end(), 0xffff_8000_0000_0000);
-        assert_eq!((span("modules").start(), span("modules").size()), (0xffff_8000_0000_0000, 2 << 30));
-        assert_eq!((span("vmalloc").start(), span("vmalloc").end()), (0xffff_8000_8000_0000, vmalloc_end));
-        assert_eq!((span("vmemmap").start(), span("vmemmap").end()), (vmemmap_start, 0xffff_ffff_c000_0000));
+        assert_eq!(span("linear").end().as_u64(), 0xffff_8000_0000_0000);
         assert_eq!(
-            (span("pci-io").start(), span("pci-io").end()),
+            (span("modules").start().as_u64(), span("modules").size()),
+            (0xffff_8000_0000_0000, 2 << 30)
+        );
+        assert_eq!(
+            (span("vmalloc").start().as_u64(), span("vmalloc").end().as_u64()),
+            (0xffff_8000_8000_0000, vmalloc_end)
+        );
+        assert_eq!(
+            (span("vmemmap").start().as_u64(), span("vmemmap").end().as_u64()),
+            (vmemmap_start, 0xffff_ffff_c000_0000)
+        );
+        assert_eq!(
+            (span("pci-io").start().as_u64(), span("pci-io").end().as_u64()),
             (0xffff_ffff_c080_0000, 0xffff_ffff_c180_0000)
         );
-        assert_eq!(span("fixmap").end(), 0xffff_ffff_ff80_0000);
+        assert_eq!(span("fixmap").end().as_u64(), 0xffff_ffff_ff80_0000);
         assert!(check(&l).is_empty());
     }
 }
@@ -213,12 +222,12 @@ fn arm64_linux_617_matches_the_derived_macros() {
 #[test]
 fn riscv32_derived_layout() {
     let l = plan(Target::Riscv32, &Options::default()).unwrap();
-    let span = |n: &str| l.region(n).unwrap().span();
-    assert_eq!((span("vmalloc").start(), span("bpf").end()), (0xa000_0000, 0xc000_0000));
-    assert_eq!(span("bpf").start(), 0xb800_0000);
-    assert_eq!(span("vmemmap").start(), 0x9f00_0000);
-    assert_eq!(span("pci-io").start(), 0x9e00_0000);
-    assert_eq!(span("fixmap").start(), 0x9d80_0000);
+    let span = |n: &str| l.region(n).unwrap().range();
+    assert_eq!((span("vmalloc").start().as_u64(), span("bpf").end().as_u64()), (0xa000_0000, 0xc000_0000));
+    assert_eq!(span("bpf").start().as_u64(), 0xb800_0000);
+    assert_eq!(span("vmemmap").start().as_u64(), 0x9f00_0000);
+    assert_eq!(span("pci-io").start().as_u64(), 0x9e00_0000);
+    assert_eq!(span("fixmap").start().as_u64(), 0x9d80_0000);
     assert_eq!(l.user_bytes(), 0x9d80_0000);
     assert_eq!(span("lowmem").size(), (1 << 30) - 4096);
     assert!(check(&l).is_empty());
@@ -233,7 +242,7 @@ fn arm32_splits_lowmem_highmem_and_vmalloc_budget() {
     assert_eq!(l.vmalloc_bytes(), 240 * mib);
     assert_eq!(l.region("vmalloc").unwrap().start(), 0xf080_0000);
     assert_eq!(l.region("modules").unwrap().start(), 0xbf00_0000);
-    assert_eq!(l.region("pkmap").unwrap().span().end(), 0xc000_0000);
+    assert_eq!(l.region("pkmap").unwrap().range().end().as_u64(), 0xc000_0000);
     // 2 GiB of RAM on 3G/1G: 768 MiB lowmem, the rest highmem.
     let ram = Options { ram: Some(2 << 30), ..Options::default() };
     let l = plan(Target::Arm32(Arm32Split::G3), &ram).unwrap();
@@ -253,8 +262,8 @@ fn arm32_splits_lowmem_highmem_and_vmalloc_budget() {
     // KASAN's shadow ends at MODULES_VADDR and takes the top of user space.
     let k = plan(Target::Arm32(Arm32Split::G3), &Options { kasan: Kasan::Generic, ..Options::default() })
         .unwrap();
-    assert_eq!(k.region("kasan").unwrap().span().end(), 0xbf00_0000);
-    assert_eq!(k.region("user").unwrap().span().end(), k.region("kasan").unwrap().start());
+    assert_eq!(k.region("kasan").unwrap().range().end().as_u64(), 0xbf00_0000);
+    assert_eq!(k.region("user").unwrap().range().end().as_u64(), k.region("kasan").unwrap().start());
 }
 
 #[test]
@@ -304,18 +313,18 @@ fn x86_64_kaslr_sets_kernel_image_size() {
     for mode in [X86Mode::Level4, X86Mode::Level5] {
         let on = plan(Target::X86_64(mode), &Options::default()).unwrap();
         assert!(on.parts().kaslr, "distribution kernels build KASLR: the default is on");
-        let span = |l: &Layout, n: &str| l.region(n).unwrap().span();
+        let span = |l: &Layout, n: &str| l.region(n).unwrap().range();
         assert_eq!(
-            (span(&on, "kernel").start(), span(&on, "kernel").last()),
+            (span(&on, "kernel").start().as_u64(), span(&on, "kernel").last().as_u64()),
             (0xffff_ffff_8000_0000, 0xffff_ffff_bfff_ffff)
         );
         assert_eq!(
-            (span(&on, "modules").start(), span(&on, "modules").last()),
+            (span(&on, "modules").start().as_u64(), span(&on, "modules").last().as_u64()),
             (0xffff_ffff_c000_0000, 0xffff_ffff_feff_ffff)
         );
         assert_eq!(span(&on, "modules").size(), 1008 << 20);
         let off = plan(Target::X86_64(mode), &Options { kaslr: Some(false), ..Options::default() }).unwrap();
-        assert_eq!(span(&off, "modules").start(), 0xffff_ffff_a000_0000);
+        assert_eq!(span(&off, "modules").start().as_u64(), 0xffff_ffff_a000_0000);
         assert_eq!(span(&off, "modules").size(), 1520 << 20);
         assert!(check(&on).is_empty() && check(&off).is_empty());
     }
@@ -363,13 +372,20 @@ fn arm64_every_va_bits_and_granule() {
     assert_eq!(cases.len(), Arm64Mode::ALL.len());
     for (mode, page_offset, page_end, vmemmap_start) in cases {
         let l = plan(Target::Arm64(mode), &Options::default()).unwrap();
-        let span = |n: &str| l.region(n).unwrap().span();
+        let span = |n: &str| l.region(n).unwrap().range();
         assert_eq!(l.page_offset(), page_offset, "{mode:?}");
-        assert_eq!(span("linear").end(), page_end, "{mode:?}");
-        assert_eq!((span("modules").start(), span("modules").size()), (page_end, 2 << 30), "{mode:?}");
-        assert_eq!(span("vmalloc").start(), page_end + (2 << 30), "{mode:?}");
-        assert_eq!(span("vmalloc").end(), vmemmap_start - (256 << 20), "{mode:?}");
-        assert_eq!((span("vmemmap").start(), span("vmemmap").end()), (vmemmap_start, 0xffff_ffff_c000_0000));
+        assert_eq!(span("linear").end().as_u64(), page_end, "{mode:?}");
+        assert_eq!(
+            (span("modules").start().as_u64(), span("modules").size()),
+            (page_end, 2 << 30),
+            "{mode:?}"
+        );
+        assert_eq!(span("vmalloc").start().as_u64(), page_end + (2 << 30), "{mode:?}");
+        assert_eq!(span("vmalloc").end().as_u64(), vmemmap_start - (256 << 20), "{mode:?}");
+        assert_eq!(
+            (span("vmemmap").start().as_u64(), span("vmemmap").end().as_u64()),
+            (vmemmap_start, 0xffff_ffff_c000_0000)
+        );
         assert!(check(&l).is_empty(), "{mode:?}: {:?}", check(&l).iter().collect::<Vec<_>>());
     }
 }
@@ -389,9 +405,9 @@ fn arm64_fixmap_size_comes_from_the_fixmap_enum() {
         [(Arm64Mode::K4Va48, 1489u64 << 12), (Arm64Mode::K16Va47, 769 << 14), (Arm64Mode::K64Va52, 589 << 16)]
     {
         let l = plan(Target::Arm64(mode), &Options::default()).unwrap();
-        let fix = l.region("fixmap").unwrap().span();
+        let fix = l.region("fixmap").unwrap().range();
         // [FIXADDR_TOT_START, FIXADDR_TOP), FIXADDR_TOP = -8 MiB.
-        assert_eq!((fix.end(), fix.size()), (0xffff_ffff_ff80_0000, tot), "{mode:?}");
+        assert_eq!((fix.end().as_u64(), fix.size()), (0xffff_ffff_ff80_0000, tot), "{mode:?}");
     }
 }
 
@@ -481,8 +497,16 @@ fn riscv32_splits_are_seed_001s_shape() {
             Options { kernel_size: 3 * mib, ram: Some(5 << 30), split: Some(split), ..Options::default() };
         let l = plan(Target::Riscv32, &o).unwrap();
         assert_eq!(l.page_offset(), po, "{split:?}");
-        assert_eq!(l.lowmem().unwrap(), kvas::layout::Span::from_size(po, lowmem).unwrap(), "{split:?}");
-        assert_eq!(l.lowmem().unwrap().end(), 0xf000_0000, "{split:?}: lowmem ends at the shared top");
+        assert_eq!(
+            l.lowmem().unwrap(),
+            kvas::VirtRange::new(kvas::VirtAddr::new(po), lowmem).unwrap(),
+            "{split:?}"
+        );
+        assert_eq!(
+            l.lowmem().unwrap().end().as_u64(),
+            0xf000_0000,
+            "{split:?}: lowmem ends at the shared top"
+        );
         assert_eq!(l.highmem(), (5 << 30) - lowmem, "{split:?}");
         assert_eq!(l.user_bytes(), user, "{split:?}");
         // The shared top is the same in every split: the image at 0xf0000000 in
@@ -498,7 +522,7 @@ fn riscv32_splits_are_seed_001s_shape() {
             let r = l.region(name).unwrap_or_else(|| panic!("{split:?}: no {name}"));
             assert_eq!((r.start(), r.last()), (start, last), "{split:?} {name}");
         }
-        assert_eq!(l.image().unwrap().start(), 0xf000_0000);
+        assert_eq!(l.image().unwrap().start().as_u64(), 0xf000_0000);
         assert!(check(&l).is_empty(), "{split:?}: {:?}", check(&l).iter().collect::<Vec<_>>());
         // No user region in the kernel's own address space under 4G/4G, a guard instead.
         assert_eq!(l.region("user").is_none(), split == Vmsplit::G4G4, "{split:?}");
@@ -571,7 +595,7 @@ fn arm32_4g4g_is_seed_001s_shape() {
     assert_eq!(l.page_offset(), 0x0100_0000);
     assert_eq!(l.user_bytes(), 3840 * mib);
     assert_eq!(l.lowmem().unwrap().size(), 3824 * mib);
-    assert_eq!(l.lowmem().unwrap().end(), 0xf000_0000);
+    assert_eq!(l.lowmem().unwrap().end().as_u64(), 0xf000_0000);
     // 4 GiB of RAM (all arm32's 32-bit physical addresses reach): 4096 - 3824 = 272 MiB of highmem.
     assert_eq!(l.highmem(), 272 * mib);
     for (name, start, last) in [

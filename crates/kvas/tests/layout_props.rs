@@ -2,7 +2,8 @@
 //! options, and rejects deliberate breakages (overlap, misalignment, a modules
 //! window out of reach).
 
-use kvas::layout::{check, plan, Arm32Split, Kasan, Layout, Options, Span, Target, Violation, Vmsplit};
+use kvas::layout::{check, plan, Arm32Split, Kasan, Layout, Options, Target, Violation, Vmsplit};
+use kvas::{VirtAddr, VirtRange};
 use proptest::prelude::*;
 
 fn target() -> impl Strategy<Value = Target> {
@@ -53,10 +54,10 @@ fn planned() -> impl Strategy<Value = Layout> {
     target().prop_flat_map(valid).prop_map(|(t, o)| plan(t, &o).unwrap())
 }
 
-fn rebuilt(layout: &Layout, index: usize, span: Span) -> Layout {
+fn rebuilt(layout: &Layout, index: usize, span: VirtRange) -> Layout {
     let mut parts = *layout.parts();
     let slot = &mut parts.regions.as_mut_slice()[index];
-    *slot = slot.with_span(span);
+    *slot = slot.with_range(span);
     Layout::from_parts(parts)
 }
 
@@ -77,7 +78,7 @@ proptest! {
         let i = pick.index(n - 1);
         let (a, b) = (layout.regions()[i], layout.regions()[i + 1]);
         // Stretch region i one page into its successor.
-        let broken = rebuilt(&layout, i, Span::new(a.start(), b.start() + 0xfff.min(b.last() - b.start())).unwrap());
+        let broken = rebuilt(&layout, i, VirtRange::from_last(VirtAddr::new(a.start()), VirtAddr::new(b.start() + 0xfff.min(b.last() - b.start()))).unwrap());
         let v = check(&broken);
         let named = v.iter().any(|x| matches!(x, Violation::Overlap { a: x1, b: x2 }
             if x1.name() == a.name() && x2.name() == b.name()));
@@ -94,7 +95,7 @@ proptest! {
         let r = layout.regions()[i];
         // Move the start up by half the alignment (but stay inside the region).
         let shift = (r.align() / 2).min(r.size() - 1).max(1);
-        let broken = rebuilt(&layout, i, Span::new(r.start() + shift, r.last()).unwrap());
+        let broken = rebuilt(&layout, i, VirtRange::from_last(VirtAddr::new(r.start() + shift), VirtAddr::new(r.last())).unwrap());
         let v = check(&broken);
         prop_assert!(
             v.iter().any(|x| matches!(x, Violation::Misaligned { region } if region.name() == r.name())),
@@ -109,10 +110,10 @@ proptest! {
         let i = layout.regions().iter().position(|r| r.name() == name).unwrap();
         let r = layout.regions()[i];
         // Move the bottom of the modules window just beyond the farthest reach of the text.
-        let far = parts.text.last().checked_sub(layout.reach().far + extra);
+        let far = parts.text.last().as_u64().checked_sub(layout.reach().far + extra);
         let Some(start) = far.filter(|s| *s < r.start()) else { return Ok(()) };
         let start = start & !0xfff;
-        let broken = rebuilt(&layout, i, Span::new(start, r.last()).unwrap());
+        let broken = rebuilt(&layout, i, VirtRange::from_last(VirtAddr::new(start), VirtAddr::new(r.last())).unwrap());
         let v = check(&broken);
         prop_assert!(
             v.iter().any(|x| matches!(x, Violation::OutOfReach { reach, .. } if *reach == layout.reach().far)),
@@ -130,7 +131,7 @@ fn ram_beyond_the_linear_map_and_an_image_outside_its_region_are_reported() {
     .unwrap();
     let mut parts = *layout.parts();
     parts.options.ram = Some(256 << 30);
-    parts.image = Some(Span::from_size(0xffff_ffff_0000_0000, 4096).unwrap());
+    parts.image = Some(VirtRange::new(VirtAddr::new(0xffff_ffff_0000_0000), 4096).unwrap());
     let v = check(&Layout::from_parts(parts));
     let lines: Vec<String> = v.iter().map(ToString::to_string).collect();
     assert!(lines.iter().any(|l| l.starts_with("linear map too small: linear")
@@ -238,7 +239,7 @@ proptest! {
             let o = Options { kernel_size, ram: Some(ram), split: Some(split), ..Options::default() };
             let l = plan(Target::Riscv32, &o).unwrap();
             let lowmem = l.lowmem().unwrap();
-            assert!(lowmem.end() <= SHARED_START, "{split:?}: {lowmem}");
+            assert!(lowmem.end().as_u64() <= SHARED_START, "{split:?}: {lowmem}");
             assert_eq!(lowmem.size() + l.highmem(), ram, "{split:?}");
             assert!(check(&l).is_empty(), "{split:?}: {:?}", check(&l).iter().collect::<Vec<_>>());
             l.regions().iter().filter(|r| r.start() >= SHARED_START).copied().collect::<Vec<_>>()

@@ -8,11 +8,9 @@ use kvas::linear::{self, LinearConfig};
 use kvas::paging::{PageTable, TableStats};
 use kvas::phys::{DeviceTree, EarlyFrameAllocator, MemoryMap, PhysRange};
 use kvas::sim::{Access, Ram};
+use kvas::sizes::{SZ_1G, SZ_1M};
 use kvas::{Error, PageSize};
 use linear_support::{build, check, RawMap, MODES};
-
-const G: u64 = 1 << 30;
-const M: u64 = 1 << 20;
 
 fn raw_of(map: &MemoryMap) -> RawMap {
     RawMap {
@@ -136,8 +134,8 @@ fn ram_beyond_the_window_is_capped_and_reported() {
     let map = MemoryMap::from_text("0x80000000:64G,0x2000000000:128G").unwrap();
     let b = build_checked(Mode::Sv39, &map, &LinearConfig::riscv(Mode::Sv39));
     // The window is [0x80000000, 0x2080000000): all of bank 0, 2 GiB of bank 1.
-    assert_eq!(b.lm.mapped_bytes, 64 * G + 2 * G);
-    assert_eq!(b.lm.capped_bytes, 126 * G);
+    assert_eq!(b.lm.mapped_bytes, 64 * SZ_1G + 2 * SZ_1G);
+    assert_eq!(b.lm.capped_bytes, 126 * SZ_1G);
     assert_eq!(b.lm.capped, Some(PhysRange::from_bounds(0x20_8000_0000, 0x40_0000_0000).unwrap()));
     assert!(b.lm.to_string().contains("warning: physical memory overflows the linear map"));
     // Sv48's window is 64 TiB: nothing capped.
@@ -152,13 +150,15 @@ fn running_out_of_frames_is_an_error_and_leaves_nothing_behind() {
     let mut map = MemoryMap::from_text("0x80000000:16M,0x100001000:1G,0x200003000:1G").unwrap();
     map.reserve(
         0x8000_3000,
-        16 * M - 0x3000,
+        16 * SZ_1M - 0x3000,
         kvas::phys::ReserveKind::Reserved,
         kvas::phys::ReservedBy::Kernel,
     )
     .unwrap();
-    map.reserve(0x1_0000_1000, G, kvas::phys::ReserveKind::Reserved, kvas::phys::ReservedBy::Kernel).unwrap();
-    map.reserve(0x2_0000_3000, G, kvas::phys::ReserveKind::Reserved, kvas::phys::ReservedBy::Kernel).unwrap();
+    map.reserve(0x1_0000_1000, SZ_1G, kvas::phys::ReserveKind::Reserved, kvas::phys::ReservedBy::Kernel)
+        .unwrap();
+    map.reserve(0x2_0000_3000, SZ_1G, kvas::phys::ReserveKind::Reserved, kvas::phys::ReservedBy::Kernel)
+        .unwrap();
     for mode in MODES {
         let ram = Ram::new();
         let mut alloc = EarlyFrameAllocator::new(&map);

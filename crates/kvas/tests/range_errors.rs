@@ -4,7 +4,8 @@
 //! be reported as one that "wraps").
 
 use kvas::phys::{PhysRange, PHYS_END};
-use kvas::vm::{RangeAllocator, VirtRange};
+use kvas::vm::RangeAllocator;
+use kvas::VirtRange;
 use kvas::{Error, VirtAddr, PAGE_SIZE};
 use proptest::prelude::*;
 
@@ -27,20 +28,27 @@ proptest! {
 
     #[test]
     fn virt_range_errors_name_the_fault(start in value(), size in value()) {
-        let got = VirtRange::new(VirtAddr::new(start), size);
+        let got = VirtRange::new_pages(VirtAddr::new(start), size);
         let wraps = u128::from(start) + u128::from(size) > 1u128 << 64;
-        let want = if start % PAGE_SIZE != 0 {
-            Err(Error::Misaligned { what: "range start", value: start, align: PAGE_SIZE })
-        } else if size % PAGE_SIZE != 0 {
-            Err(Error::Misaligned { what: "range size", value: size, align: PAGE_SIZE })
-        } else if size == 0 {
+        // A byte range: refused only when empty or wrapping.
+        let bytes = if size == 0 {
             Err(Error::BadVirtRange { start, size, reason: "it is empty" })
         } else if wraps {
             Err(Error::BadVirtRange { start, size, reason: "it wraps past 2^64" })
         } else {
             Ok((start, size))
         };
-        prop_assert_eq!(got.map(|r| (r.start().as_u64(), r.size())), want);
+        let as_pair = |r: VirtRange| (r.start().as_u64(), r.size());
+        prop_assert_eq!(VirtRange::new(VirtAddr::new(start), size).map(as_pair), bytes);
+        // Whole pages: the alignment is checked first.
+        let want = if start % PAGE_SIZE != 0 {
+            Err(Error::Misaligned { what: "range start", value: start, align: PAGE_SIZE })
+        } else if size % PAGE_SIZE != 0 {
+            Err(Error::Misaligned { what: "range size", value: size, align: PAGE_SIZE })
+        } else {
+            bytes
+        };
+        prop_assert_eq!(got.map(as_pair), want);
         if let Err(e) = got {
             let text = e.to_string();
             prop_assert!(!(size == 0 && text.contains("wraps")), "{}", text);

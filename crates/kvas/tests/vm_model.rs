@@ -17,11 +17,11 @@
 
 use std::collections::BTreeMap;
 
-use kvas::vm::{ModulesWindow, RangeAllocator, VirtRange, VmArea, Vmalloc, BPF_WINDOW_SIZE};
-use kvas::{Error, VirtAddr};
+use kvas::vm::{ModulesWindow, RangeAllocator, VmArea, Vmalloc, BPF_WINDOW_SIZE};
+use kvas::{Error, VirtAddr, VirtRange};
 use proptest::prelude::*;
 
-const PAGE: u64 = 4096;
+use kvas::sizes::PAGE_SIZE as PAGE;
 /// Pool size of the allocators under test: small enough to run out sometimes.
 const NODES: usize = 24;
 /// The page number just past the address space.

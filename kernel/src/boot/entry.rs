@@ -24,6 +24,8 @@ _start:
     csrci   sstatus, 2
     mv      s0, a0
     mv      s1, a1
+    # tp = this hart's id for as long as the kernel runs (smp.rs; Rust never uses tp).
+    mv      tp, a0
     # Zero .bss (8-byte aligned by the linker script), boot stack included.
     lla     t0, __bss_start
     lla     t1, __bss_end

@@ -24,4 +24,4 @@ pub use kvas::layout::riscv64::KERNEL_LINK_ADDR;
 
 /// The image must start on a 2 MiB boundary (it is mapped with 2 MiB alignment, as Linux's
 /// `setup_vm` requires of `phys_addr`).
-pub const LOAD_ALIGN: u64 = 2 << 20;
+pub const LOAD_ALIGN: u64 = kvas::sizes::SZ_2M;

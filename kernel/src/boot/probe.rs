@@ -9,7 +9,7 @@
 
 use kvas::arch::riscv::{Mode, Riscv, Satp};
 use kvas::paging::{Attrs, OffsetMemory, PageTable};
-use kvas::{Error, PageSize, PhysAddr, VirtAddr};
+use kvas::{Error, PageSize, PhysAddr, VirtAddr, VirtRange};
 
 use crate::mm::frames::EarlyFrames;
 use crate::mm::mmu;
@@ -32,14 +32,9 @@ pub fn probe(max: Mode, text: (u64, u64), frames: &mut EarlyFrames) -> Result<Op
         let identity = unsafe { OffsetMemory::new(0) };
         let mut table = PageTable::new(Riscv::new(mode), identity, frames)?;
         let (start, len) = text;
-        let mapped = table.map_range(
-            VirtAddr::new(start),
-            PhysAddr::new(start)?,
-            len,
-            Attrs::KERNEL_RX,
-            PageSize::Size2M,
-            frames,
-        );
+        let range = VirtRange::new(VirtAddr::new(start), len)?;
+        let mapped =
+            table.map_range(range, PhysAddr::new(start)?, Attrs::KERNEL_RX, PageSize::Size2M, frames);
         let want = Satp { mode: Some(mode), asid: 0, root: table.root() }.encode();
         let result = match (mapped, want) {
             (Ok(flush), Ok(want)) => {

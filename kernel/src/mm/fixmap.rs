@@ -26,17 +26,17 @@ use kvas::{PageSize, PhysAddr, VirtAddr, PAGE_SIZE};
 
 /// Where the finisher's register at physical `pa` is mapped.
 pub fn finisher_va(layout: &Riscv64Layout, pa: u64) -> u64 {
-    layout.fixmap().start() + (pa & 0xfff)
+    layout.fixmap().start().as_u64() + (pa & 0xfff)
 }
 
 /// Where the DTB at physical `pa` is mapped.
 pub fn dtb_va(layout: &Riscv64Layout, pa: u64) -> u64 {
-    layout.fixmap().start() + FIX_FDT_OFFSET + (pa & (MAX_FDT_SIZE - 1))
+    layout.fixmap().start().as_u64() + FIX_FDT_OFFSET + (pa & (MAX_FDT_SIZE - 1))
 }
 
 /// The window slot's address.
 pub fn slot_va(layout: &Riscv64Layout) -> u64 {
-    layout.fixmap().start() + FIX_WINDOW_OFFSET
+    layout.fixmap().start().as_u64() + FIX_WINDOW_OFFSET
 }
 
 /// Frames reached through the fixmap slot at `slot`, in the live tables `tables` (borrowed

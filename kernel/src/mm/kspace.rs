@@ -15,11 +15,12 @@
 
 use kvas::arch::riscv::{Mode, Riscv};
 use kvas::kspace::Built;
-use kvas::layout::{Riscv64Layout, Span};
+use kvas::layout::Riscv64Layout;
 use kvas::linear::LinearMap;
 use kvas::paging::{Attrs, Flush, OffsetMemory, PageTable};
 use kvas::phys::{EarlyFrameAllocator, MemoryMap};
 use kvas::vm::{ModulesWindow, VmArea, Vmalloc};
+use kvas::VirtRange;
 use kvas::{Error, PhysAddr, VirtAddr};
 
 use super::fixmap::{slot_va, FixmapWindow};
@@ -41,8 +42,8 @@ impl KernelVm {
     pub fn new(layout: &Riscv64Layout) -> Result<Self, Error> {
         let (v, m) = (layout.vmalloc(), layout.modules_window());
         Ok(KernelVm {
-            vmalloc: Vmalloc::new(VirtAddr::new(v.start()), VirtAddr::new(v.end()))?,
-            modules: ModulesWindow::new(VirtAddr::new(m.start()), VirtAddr::new(m.end()))?,
+            vmalloc: Vmalloc::new(v.start(), v.end())?,
+            modules: ModulesWindow::new(m.start(), m.end())?,
         })
     }
 }
@@ -68,6 +69,7 @@ impl<'m> Inactive<'m> {
         // the fixmap (finisher, DTB) and all RAM of the linear window, where the allocator
         // took every table frame.
         unsafe { mmu::activate(self.satp) };
+        super::shootdown::kernel_harts().add(crate::smp::hart_id());
         // SAFETY: the tables are live and every one of their frames lies in the linear
         // window, mapped read-write at `va_pa_offset`; this value owns them from here on.
         let tables = unsafe {
@@ -163,13 +165,13 @@ impl<'m> KernelSpace<'m> {
         (end.saturating_sub(base) & !0xfff).min(self.linear.size)
     }
 
-    /// Applies the TLB work an engine call left.
+    /// Applies the TLB work an engine call left, on every hart (mm/shootdown.rs).
     pub fn flush(&self, flush: Flush) {
-        flush.apply(mmu::flush_page, mmu::flush_all);
+        super::shootdown::flush_kernel(flush);
     }
 
     /// The windows whose top tables are preallocated: vmalloc, and modules with BPF.
-    pub fn preallocated_spans(&self) -> [Span; 2] {
+    pub fn preallocated_spans(&self) -> [VirtRange; 2] {
         [self.layout.vmalloc(), self.layout.modules_window()]
     }
 
@@ -178,11 +180,11 @@ impl<'m> KernelSpace<'m> {
     pub fn populate(&mut self, level: u8) -> Result<u64, Error> {
         let mut made = 0;
         for span in self.preallocated_spans() {
-            made +=
-                self.tables.populate(VirtAddr::new(span.start()), span.size(), level, &mut self.frames)?;
+            made += self.tables.populate(span, level, &mut self.frames)?;
         }
-        // New entries in the live root, where there were invalid ones (which may be cached).
-        mmu::flush_all();
+        // New entries in the live root, where there were invalid ones (which may be cached,
+        // on any hart).
+        super::shootdown::flush_kernel(Flush::all());
         Ok(made)
     }
 
@@ -200,9 +202,9 @@ impl<'m> KernelSpace<'m> {
         f(window, &mut self.frames)
     }
 
-    /// Changes the attributes of `[start, start + len)` (whole pages), TLB flushed.
-    pub fn protect(&mut self, start: VirtAddr, len: u64, attrs: Attrs) -> Result<(), Error> {
-        let flush = self.tables.protect_range(start, len, attrs, &mut self.frames)?;
+    /// Changes the attributes of `range` (whole pages), TLB flushed.
+    pub fn protect(&mut self, range: VirtRange, attrs: Attrs) -> Result<(), Error> {
+        let flush = self.tables.protect_range(range, attrs, &mut self.frames)?;
         self.flush(flush);
         Ok(())
     }

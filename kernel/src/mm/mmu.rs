@@ -4,9 +4,12 @@
 //! - [`try_mode`]: the depth probe's trial write (boot, MMU off);
 //! - [`enter_virtual`]: the switch to the early tables (boot, MMU off → on);
 //! - [`activate`]: the switch to the final tables ([`super::KernelSpace::activate`]);
-//! - [`flush_page`], [`flush_all`]: TLB maintenance after the live tables change;
+//! - [`flush_page`], [`flush_all`]: this hart's TLB maintenance after the live tables change;
 //! - [`switch_user`], [`flush_asid`], [`flush_page_asid`], [`probe_asid_bits`]: a process's
-//!   address space with its ASID (user/space.rs), the ASID width probe.
+//!   address space with its ASID (user/space.rs), the ASID width probe;
+//! - `kvas_secondary_start`: the secondary harts' switch to the kernel's tables (smp.rs starts
+//!   harts there through SBI HSM; it runs before any Rust);
+//! - mm/shootdown.rs: the other harts' TLBs, through SBI RFENCE, after this hart's.
 //!
 //! Nothing else in the kernel writes `satp` or flushes the TLB.
 
@@ -33,7 +36,46 @@ kvas_enter_virtual:
     "#
 );
 
+// The secondary harts' entry (smp.rs starts them here through SBI HSM): Linux's
+// `relocate_enable_mmu` — stvec at the virtual address of the instruction after the satp
+// write, so the fetch at the old physical PC faults into it; no identity mapping needed.
+core::arch::global_asm!(
+    r#"
+    .section .text.entry, "ax"
+    .balign 4
+    .globl kvas_secondary_start
+    # SBI HSM starts a hart here, S-mode, MMU off: a0 = hart id, a1 = its start block
+    # (physical): satp, entry, stack top, virtual base - load, answer.
+kvas_secondary_start:
+    csrw    sie, zero
+    csrci   sstatus, 2
+    mv      tp, a0
+    mv      s0, a1
+    ld      t0, 0(s0)
+    ld      s1, 8(s0)
+    ld      sp, 16(s0)
+    ld      t2, 24(s0)
+    lla     t3, 1f
+    add     t3, t3, t2
+    csrw    stvec, t3
+    sfence.vma
+    csrw    satp, t0
+    # Paging on: the next fetch (at the physical PC) faults into 1: at its virtual address.
+    # A hart that refused the mode keeps Bare and falls through, still physical.
+    .balign 4
+1:  sfence.vma
+    csrr    t1, satp
+    bne     t1, t0, 2f
+    mv      a0, tp
+    jr      s1
+2:  sd      t1, 32(s0)
+3:  wfi
+    j       3b
+    "#
+);
+
 extern "C" {
+    fn kvas_secondary_start();
     fn kvas_enter_virtual(image: u64, delta: u64, satp: u64, entry: u64, sp: u64) -> !;
 }
 
@@ -51,6 +93,14 @@ pub unsafe fn enter_virtual(load_pa: u64, virt: u64, satp: u64, entry: u64, sp: 
     let delta = virt.wrapping_sub(load_pa);
     // SAFETY: the caller's contract above is this routine's.
     unsafe { kvas_enter_virtual(load_pa, delta, satp, entry, sp) }
+}
+
+/// The physical address of the secondary harts' entry, for SBI `hart_start` (the image
+/// runs at `virt_base`, loaded at `load_pa`).
+pub fn secondary_start_pa(virt_base: u64, load_pa: u64) -> u64 {
+    (kvas_secondary_start as unsafe extern "C" fn() as usize as u64)
+        .wrapping_sub(virt_base)
+        .wrapping_add(load_pa)
 }
 
 /// Writes `satp`, reads it back and writes Bare, with no memory access in between: what the

@@ -5,6 +5,7 @@
 //! - [`build`]: where the kernel's address space is built (the final tables, by
 //!   `kvas::kspace`, the builder `kvas map` uses too);
 //! - [`mmu`]: every `satp` write and `sfence.vma`;
+//! - [`shootdown`]: the same flush on every other hart (SBI RFENCE), and frames held until it is done;
 //! - [`fixmap`]: the fixmap's slots and the window onto any frame;
 //! - [`frames`]: the early tables' frame pool in .bss;
 //! - [`vmalloc`]: vmalloc and vfree on the space.
@@ -14,6 +15,7 @@ pub mod fixmap;
 pub mod frames;
 pub mod kspace;
 pub mod mmu;
+pub mod shootdown;
 pub mod vmalloc;
 
 pub use kspace::{KernelSpace, KernelVm};

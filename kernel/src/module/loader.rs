@@ -8,7 +8,7 @@
 
 use kvas::paging::Attrs;
 use kvas::vm::VmArea;
-use kvas::{VirtAddr, PAGE_SIZE};
+use kvas::{VirtAddr, VirtRange, PAGE_SIZE};
 use kvas_kernel_core::module::{ModError, Plan};
 
 use crate::mm::KernelSpace;
@@ -111,7 +111,7 @@ fn protect(space: &mut KernelSpace, parts: [(u64, u64); 3]) {
         if len == 0 {
             continue;
         }
-        if let Err(e) = space.protect(VirtAddr::new(start), len, attrs) {
+        if let Err(e) = VirtRange::new(VirtAddr::new(start), len).and_then(|r| space.protect(r, attrs)) {
             crate::power::fatal(format_args!("module: protecting {start:#x}: {e}"));
         }
     }

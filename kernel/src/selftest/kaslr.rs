@@ -31,16 +31,16 @@ pub fn image_follows(space: &mut KernelSpace, boot: &Boot) -> Result<(), Reason>
         fail!("the image runs at {start:#x}, not at the link address + {off:#x}");
     }
     let l = space.layout();
-    if l.kaslr_offset() != off || l.kernel().start() != start {
+    if l.kaslr_offset() != off || l.kernel().start().as_u64() != start {
         fail!("the layout has offset {:#x} and kernel {:?}", l.kaslr_offset(), l.kernel());
     }
     let (m, bpf) = (l.modules_window(), l.bpf());
-    if m.start() != pfn_align(start + size) - (2 << 30) || m.end() != pfn_align(start) {
+    if m.start().as_u64() != pfn_align(start + size) - (2 << 30) || m.end().as_u64() != pfn_align(start) {
         fail!(
             "modules window {m:?}, not [PFN_ALIGN(_end) - 2 GiB, PFN_ALIGN(_start)) for {start:#x}+{size:#x}"
         );
     }
-    if bpf.end() != pfn_align(start) || bpf.size() != 128 << 20 {
+    if bpf.end().as_u64() != pfn_align(start) || bpf.size() != 128 << 20 {
         fail!("BPF window {bpf:?} is not the top 128 MiB below the image at {start:#x}");
     }
     // va_kernel_pa_offset: any image address minus its physical address.

@@ -9,7 +9,7 @@ use core::fmt::{self, Write};
 use kvas::arch::riscv::{Riscv, Satp};
 use kvas::layout::{check, plan, Options, Target};
 use kvas::paging::{Attrs, PageTable, PhysMemory};
-use kvas::{PageSize, PhysAddr, VirtAddr};
+use kvas::{PageSize, PhysAddr, VirtAddr, VirtRange};
 
 use crate::kmain::Boot;
 use crate::kprintln;
@@ -53,6 +53,7 @@ macro_rules! fail {
 pub mod cost;
 mod kaslr;
 mod modules;
+mod smp;
 mod vm;
 
 type Test = fn(&mut KernelSpace, &Boot) -> Result<(), Reason>;
@@ -83,6 +84,9 @@ const TESTS: &[(&str, Test)] = &[
     ("module-load-call-unload", modules::load_call_unload),
     ("module-out-of-reach-refused", modules::out_of_reach_refused),
     ("module-malformed-refused", modules::malformed_refused),
+    ("smp-harts-share-tables", smp::harts_share_tables),
+    ("smp-vfree-reaches-every-hart", smp::vfree_reaches_every_hart),
+    ("smp-parallel-vmalloc", smp::parallel_vmalloc),
 ];
 
 /// Runs every test; returns (passed, failed).
@@ -209,9 +213,12 @@ fn table_frames(space: &mut KernelSpace, _: &Boot) -> Result<(), Reason> {
         Ok(st) => st.tables,
         Err(err) => fail!("walking the live tables: {err}"),
     };
+    // Besides tables, the allocator has given the pages of the live vmalloc areas (the
+    // other harts' stacks).
+    let pages: u64 = space.vm().vmalloc.areas().map(|a| a.range().pages()).sum();
     let in_use = space.frames_in_use();
-    if in_use != tables {
-        fail!("the allocator has {in_use} frames out but the live tables hold {tables}");
+    if in_use != tables + pages {
+        fail!("the allocator has {in_use} frames out but the live tables hold {tables} and vmalloc {pages} pages");
     }
     Ok(())
 }
@@ -228,7 +235,7 @@ fn dtb_in_ram(space: &mut KernelSpace, boot: &Boot) -> Result<(), Reason> {
 
 fn dtb_through_fixmap(space: &mut KernelSpace, boot: &Boot) -> Result<(), Reason> {
     let va = fixmap::dtb_va(space.layout(), boot.info.dtb.base);
-    if !space.layout().fixmap().contains(va) {
+    if !space.layout().fixmap().contains(VirtAddr::new(va)) {
         fail!("the DTB window {va:#x} is outside the fixmap {:?}", space.layout().fixmap());
     }
     // SAFETY: the early tables map the DTB's 2 MiB-aligned 4 MiB window read-only here, and
@@ -267,17 +274,17 @@ fn layout_matches_kernel(space: &mut KernelSpace, boot: &Boot) -> Result<(), Rea
         k => fail!("the image runs at {start:#x} but the layout's kernel region is {k:?}"),
     }
     match layout.modules_window() {
-        Some(m) if m.end() == start => {}
+        Some(m) if m.end().as_u64() == start => {}
         m => fail!("the modules window {m:?} does not end at the image start {start:#x}"),
     }
     let fix = space.layout().fixmap();
     match layout.region("fixmap") {
-        Some(f) if f.span() == fix => {}
+        Some(f) if f.range() == fix => {}
         f => fail!("the kernel space used fixmap {fix:?}, the layout says {f:?}"),
     }
     if boot.handoff.finisher_pa != 0 {
         let va = fixmap::finisher_va(space.layout(), boot.handoff.finisher_pa);
-        if !fix.contains(va) {
+        if !fix.contains(VirtAddr::new(va)) {
             fail!("the finisher is mapped at {va:#x}, outside the fixmap");
         }
     }
@@ -322,7 +329,7 @@ fn fixmap_window_tables(space: &mut KernelSpace, _: &Boot) -> Result<(), Reason>
     let before = space.frames_in_use();
     let mode = space.mode();
     // 4 MiB + 4 KiB of 4 KiB pages in vmalloc: three leaf tables and their parents.
-    let va = space.layout().vmalloc().start();
+    let va = space.layout().vmalloc().start().as_u64();
     space.with_window(|window, frames| {
         let mut t = match PageTable::new(Riscv::new(mode), window, &mut *frames) {
             Ok(t) => t,
@@ -333,9 +340,11 @@ fn fixmap_window_tables(space: &mut KernelSpace, _: &Boot) -> Result<(), Reason>
             Ok(pa) => pa,
             Err(err) => fail!("{err}"),
         };
-        if let Err(err) =
-            t.map_range(VirtAddr::new(va), pa, len, Attrs::KERNEL_RW, PageSize::Size4K, &mut *frames)
-        {
+        let range = match VirtRange::new(VirtAddr::new(va), len) {
+            Ok(range) => range,
+            Err(err) => fail!("{err}"),
+        };
+        if let Err(err) = t.map_range(range, pa, Attrs::KERNEL_RW, PageSize::Size4K, &mut *frames) {
             fail!("mapping through the window: {err}");
         }
         for off in [0, 0x1000, 2 << 20, len - 0x1000] {

@@ -98,12 +98,12 @@ pub fn load_call_unload(space: &mut KernelSpace, _: &Boot) -> Result<(), Reason>
     let result = (|| {
         let modules = space.layout().modules();
         let (start, end) = (m.area.start().as_u64(), m.area.start().as_u64() + m.area.size());
-        if !modules.contains(start) || !modules.contains(m.area.guard_page().as_u64()) {
+        if !modules.contains(m.area.start()) || !modules.contains(m.area.guard_page()) {
             fail!("module at {start:#x}-{end:#x} is outside the modules window {modules:?}");
         }
         // First fit in an empty window: MODULES_VADDR = PFN_ALIGN(_end) - 2 GiB, the farthest
         // place from the image, so its calls into the kernel are the longest the window allows.
-        if start != modules.start() {
+        if start != modules.start().as_u64() {
             fail!("module at {start:#x}, not at the bottom of the empty window {:#x}", modules.start());
         }
         let t = space.tables();

@@ -21,7 +21,7 @@ pub fn write_read(space: &mut KernelSpace, _: &Boot) -> Result<(), Reason> {
     };
     let (start, size) = (area.start().as_u64(), area.size());
     let region = space.layout().vmalloc();
-    if size != 4 * 4096 || !region.contains(start) || !region.contains(area.guard_page().as_u64()) {
+    if size != 4 * 4096 || !region.contains(area.start()) || !region.contains(area.guard_page()) {
         fail!(
             "area {start:#x} size {size:#x} (guard {}) is not 4 pages inside {region:?}",
             area.guard_page()
@@ -149,8 +149,8 @@ pub fn tables_preallocated(space: &mut KernelSpace, _: &Boot) -> Result<(), Reas
     let root = root.as_u64() as *const u64;
     let mut entries = 0;
     for span in space.preallocated_spans() {
-        let mut va = span.start() & !(step - 1);
-        while va < span.end() {
+        let mut va = span.start().as_u64() & !(step - 1);
+        while va < span.end().as_u64() {
             let idx = Geometry::index(va, root_level);
             // SAFETY: the live root is mapped read-write at its linear address (every table
             // frame lies in the linear window), and idx < 512.

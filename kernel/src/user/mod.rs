@@ -21,9 +21,9 @@ pub mod uaccess;
 
 use kvas::arch::riscv::Satp;
 use kvas::paging::FrameAllocator;
+use kvas::sizes::SZ_2M;
 use kvas_kernel_core::user::asid::Asids;
 use kvas_kernel_core::user::cpio;
-use kvas_kernel_core::user::frames::BLOCK;
 
 use crate::kprintln;
 use crate::mm::{mmu, KernelSpace};
@@ -50,7 +50,7 @@ pub fn asid_bits(cap: Option<u32>) -> (u32, u32) {
 
 /// TASK_SIZE of the running mode: the end of kvas::layout's user region.
 pub fn task_size(space: &KernelSpace) -> u64 {
-    space.layout().user().end()
+    space.layout().user().end().as_u64()
 }
 
 /// Prints the serial contract's user-space line.
@@ -75,7 +75,7 @@ fn carve_pool(space: &mut KernelSpace) -> Option<Pool> {
             let Some(pa) = frames.allocate_frame().map(|f| f.as_u64()) else { break };
             if got > 0 && pa == start + got * 4096 {
                 got += 1;
-            } else if pa % BLOCK == 0 {
+            } else if pa % SZ_2M == 0 {
                 (start, got) = (pa, 1);
             } else {
                 got = 0;

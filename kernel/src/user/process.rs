@@ -5,11 +5,12 @@
 //! `kvas: pid N killed: CAUSE at 0xADDR`. The kernel goes on.
 
 use kvas::arch::riscv::Mode;
+use kvas::sizes::PAGE_SIZE;
 use kvas::PhysAddr;
 use kvas_kernel_core::user::asid::Asids;
 use kvas_kernel_core::user::elf::{self, ElfError};
 use kvas_kernel_core::user::syscall::{prot, Syscall};
-use kvas_kernel_core::user::vmas::{Access, Area, Kind, PAGE};
+use kvas_kernel_core::user::vmas::{Access, Area, Kind};
 
 use super::entry::{self, UserRegs};
 use super::space::{AddressSpace, Pool};
@@ -19,6 +20,19 @@ use crate::mm::mmu;
 
 /// Most processes at a time.
 pub const MAX_PROCS: usize = 6;
+
+/// The frame pool as the kernel side of a slice (system calls, faults) reaches it: directly
+/// on one hart, through a lock when several harts run processes at once (user/tests/smp.rs).
+pub trait PoolAccess {
+    /// Runs `f` with the pool.
+    fn with<R>(&mut self, f: impl FnOnce(&mut Pool) -> R) -> R;
+}
+
+impl PoolAccess for Pool {
+    fn with<R>(&mut self, f: impl FnOnce(&mut Pool) -> R) -> R {
+        f(self)
+    }
+}
 
 /// How a process ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -131,9 +145,9 @@ impl User {
             // pages are mapped with the segment's rights from the start (user pages are
             // written through the linear map, never through the user mapping).
             let file = &data[s.offset as usize..(s.offset + s.filesz) as usize];
-            for page in (start..end).step_by(PAGE as usize) {
+            for page in (start..end).step_by(PAGE_SIZE as usize) {
                 let lo = page.max(s.vaddr);
-                let hi = (page + PAGE).min(s.vaddr + s.filesz);
+                let hi = (page + PAGE_SIZE).min(s.vaddr + s.filesz);
                 let bytes =
                     if hi > lo { &file[(lo - s.vaddr) as usize..(hi - s.vaddr) as usize] } else { &[][..] };
                 space
@@ -147,13 +161,13 @@ impl User {
         let rw = prot::READ | prot::WRITE;
         space
             .areas
-            .insert(Area { start: lo - PAGE, end: lo, prot: 0, kind: Kind::Guard })
+            .insert(Area { start: lo - PAGE_SIZE, end: lo, prot: 0, kind: Kind::Guard })
             .and_then(|()| space.areas.insert(Area { start: lo, end: hi, prot: rw, kind: Kind::Stack }))
             .map_err(|_| SpawnError::NoRoom("the stack"))?;
         // Linux's initial stack, in the top page: 16 bytes for AT_RANDOM and the strings at
         // the top, then argc, argv[], NULL, envp NULL, auxv, 16-byte aligned.
-        let mut page = [0u8; PAGE as usize];
-        let mut top = PAGE as usize - 16;
+        let mut page = [0u8; PAGE_SIZE as usize];
+        let mut top = PAGE_SIZE as usize - 16;
         // AT_RANDOM's bytes: not random (kvas has no entropy source), distinct per start.
         let t = syscalls::read_time();
         page[top..top + 8].copy_from_slice(&t.to_le_bytes());
@@ -163,7 +177,7 @@ impl User {
         for (i, a) in args.iter().take(ptrs.len()).enumerate() {
             top -= a.len() + 1;
             page[top..top + a.len()].copy_from_slice(a.as_bytes());
-            ptrs[i] = hi - PAGE + top as u64;
+            ptrs[i] = hi - PAGE_SIZE + top as u64;
         }
         let argc = args.len().min(ptrs.len());
         // AT_PHDR, AT_PHENT, AT_PHNUM, AT_PAGESZ, AT_ENTRY, AT_UID, AT_EUID, AT_GID, AT_EGID,
@@ -172,7 +186,7 @@ impl User {
             (3, prog.phdr),
             (4, prog.phent),
             (5, prog.phnum),
-            (6, PAGE),
+            (6, PAGE_SIZE),
             (9, prog.entry),
             (11, 0),
             (12, 0),
@@ -197,8 +211,10 @@ impl User {
             put(k);
             put(v);
         }
-        space.map_image_page(hi - PAGE, &page, 0, rw, pool).map_err(|_| SpawnError::NoRoom("the stack"))?;
-        Ok(hi - PAGE + start as u64)
+        space
+            .map_image_page(hi - PAGE_SIZE, &page, 0, rw, pool)
+            .map_err(|_| SpawnError::NoRoom("the stack"))?;
+        Ok(hi - PAGE_SIZE + start as u64)
     }
 
     /// Runs every live process round-robin until all have ended.
@@ -222,8 +238,8 @@ impl User {
         unsafe { mmu::switch_user(self.kernel_satp, self.asids.bits() == 0) };
     }
 
-    /// Runs `p` until it yields or ends.
-    fn run_slice(p: &mut Process, pool: &mut Pool, task_size: u64) {
+    /// Runs `p` until it yields or ends (its space current on this hart).
+    pub fn run_slice(p: &mut Process, pool: &mut impl PoolAccess, task_size: u64) {
         // The same fault twice in a row means serving it did not help: kill, never spin.
         let mut last_fault = None;
         loop {
@@ -235,7 +251,7 @@ impl User {
                 p.regs.sepc += 4;
                 let a = &p.regs.x;
                 let call = Syscall::decode(a[17], [a[10], a[11], a[12], a[13], a[14], a[15]]);
-                match syscalls::dispatch(p, call, pool, task_size) {
+                match pool.with(|pool| syscalls::dispatch(p, call, pool, task_size)) {
                     syscalls::Next::Return(v) => p.regs.x[10] = v,
                     syscalls::Next::Yield => {
                         p.regs.x[10] = 0;
@@ -253,7 +269,7 @@ impl User {
                 Some(_) if last_fault == Some((p.regs.sepc, stval)) => {
                     return kill(p, "the same fault again after it was served", stval);
                 }
-                Some(access) => match p.space.fault(stval, access, pool) {
+                Some(access) => match pool.with(|pool| p.space.fault(stval, access, pool)) {
                     Ok(()) => last_fault = Some((p.regs.sepc, stval)),
                     Err(why) => return kill(p, why.cause(access), stval),
                 },

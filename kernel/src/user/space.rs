@@ -6,13 +6,16 @@
 
 use kvas::arch::riscv::{Mode, Riscv, Satp};
 use kvas::paging::{Attrs, OffsetMemory, PageTable};
-use kvas::{Error, PageSize, PhysAddr, VirtAddr};
+use kvas::sizes::PAGE_SIZE;
+use kvas::{Error, PageSize, PhysAddr, VirtAddr, VirtRange};
 use kvas_kernel_core::user::asid::Asids;
-use kvas_kernel_core::user::frames::{FramePool, FRAME};
+use kvas_kernel_core::user::frames::FramePool;
 use kvas_kernel_core::user::syscall::prot;
 use kvas_kernel_core::user::vmas::{huge_block, Access, Area, Areas, Refusal, UserLayout};
 
 use crate::mm::mmu;
+use crate::mm::shootdown::{self, HartMask};
+use kvas::paging::Flush;
 
 /// The user frame pool: 32 MiB.
 pub type Pool = FramePool<128>;
@@ -33,6 +36,8 @@ pub struct AddressSpace {
     pub faults_4k: u64,
     /// Demand-paging faults served with a 2 MiB leaf.
     pub faults_2m: u64,
+    /// The harts that have run this space (Linux's `mm_cpumask`): its flushes go to them.
+    pub harts: HartMask,
 }
 
 /// The user attributes of `PROT_*` bits (accessed and dirty preset: the kernel never relies on
@@ -74,6 +79,7 @@ impl AddressSpace {
             areas: Areas::new(UserLayout::new(task_size)),
             faults_4k: 0,
             faults_2m: 0,
+            harts: HartMask::new(),
         };
         let (src, dst) = (space.root_ptr(kernel_root), space.root_ptr(space.table.root()));
         for i in KERNEL_HALF_INDEX..512 {
@@ -106,19 +112,26 @@ impl AddressSpace {
     pub fn activate(&mut self, asids: &mut Asids) -> bool {
         let s = asids.switch(&mut self.asid_ctx);
         self.asid = s.asid;
+        self.harts.add(crate::smp::hart_id());
         let satp =
             Satp { mode: Some(self.mode), asid: s.asid, root: self.table.root() }.encode().unwrap_or(0);
         // SAFETY: the root's kernel half is the kernel's (copied at creation, never changed).
         unsafe { mmu::switch_user(satp, s.flush_all) };
+        if s.flush_all && asids.bits() != 0 {
+            // A new ASID generation: the old generation's ASIDs are reused from now on, so
+            // every other hart forgets them too (the kernel half is global and stays).
+            shootdown::flush_kernel(Flush::all());
+        }
         s.flush_all
     }
 
     fn flush_page(&self, va: VirtAddr) {
-        if self.asid == 0 {
-            mmu::flush_all();
-        } else {
-            mmu::flush_page_asid(va, self.asid);
-        }
+        self.flush(Flush::page(va));
+    }
+
+    /// Flushes `f` on every hart that has run this space (one RFENCE for the others).
+    fn flush(&self, f: Flush) {
+        shootdown::flush_asid(f, self.asid, &self.harts);
     }
 
     /// Maps a fresh zeroed frame (or 2 MiB block) at `va` with `p`; the pool's frames.
@@ -139,8 +152,8 @@ impl AddressSpace {
                 Ok(pa)
             }
             Err(e) => {
-                for i in 0..size.bytes() / FRAME {
-                    pool.free(pa + i * FRAME);
+                for i in 0..size.bytes() / PAGE_SIZE {
+                    pool.free(pa + i * PAGE_SIZE);
                 }
                 Err(e)
             }
@@ -182,7 +195,7 @@ impl AddressSpace {
                 return Ok(());
             }
         }
-        let page = addr & !(FRAME - 1);
+        let page = addr & !(PAGE_SIZE - 1);
         self.map_fresh(page, PageSize::Size4K, area.prot, pool).map_err(|_| Refusal::Unmapped)?;
         self.faults_4k += 1;
         Ok(())
@@ -198,33 +211,27 @@ impl AddressSpace {
                     let base = va & !(leaf - 1);
                     let upto = (base + leaf).min(end);
                     let pa0 = t.pa.as_u64() - (va - base);
-                    for p in (va..upto).step_by(FRAME as usize) {
+                    for p in (va..upto).step_by(PAGE_SIZE as usize) {
                         pool.free(pa0 + (p - base));
                     }
                     upto - va
                 }
-                Err(_) => FRAME,
+                Err(_) => PAGE_SIZE,
             };
             va += step;
         }
-        match self.table.unmap_range(VirtAddr::new(start), end - start, pool) {
-            Ok(f) => {
-                if f.is_all() || f.addresses().count() > 64 {
-                    self.flush_all();
-                } else {
-                    f.apply(|va| self.flush_page(va), || self.flush_all());
-                }
-            }
+        if start == end {
+            return; // nothing mapped, nothing to flush
+        }
+        match VirtRange::new(VirtAddr::new(start), end - start).and_then(|r| self.table.unmap_range(r, pool))
+        {
+            Ok(f) => self.flush(f),
             Err(e) => crate::kprintln!("kvas: user unmap {start:#x}-{end:#x}: {e}"),
         }
     }
 
     fn flush_all(&self) {
-        if self.asid == 0 {
-            mmu::flush_all();
-        } else {
-            mmu::flush_asid(self.asid);
-        }
+        self.flush(Flush::all());
     }
 
     /// Gives `[start, end)`'s mapped pages the rights `p`, TLB flushed.
@@ -235,12 +242,13 @@ impl AddressSpace {
                 Ok(t) => {
                     let leaf = t.size.bytes();
                     let upto = ((va & !(leaf - 1)) + leaf).min(end);
-                    if let Err(e) = self.table.protect_range(VirtAddr::new(va), upto - va, attrs(p), pool) {
+                    let range = VirtRange::new(VirtAddr::new(va), upto - va);
+                    if let Err(e) = range.and_then(|r| self.table.protect_range(r, attrs(p), pool)) {
                         crate::kprintln!("kvas: user mprotect {va:#x}: {e}");
                     }
                     va = upto;
                 }
-                Err(_) => va += FRAME,
+                Err(_) => va += PAGE_SIZE,
             }
         }
         self.flush_all();
@@ -263,7 +271,7 @@ impl AddressSpace {
             unsafe { root.add(i).write_volatile(0) };
         }
         if self.asid != 0 {
-            mmu::flush_asid(self.asid);
+            self.flush_all();
         }
         self.table.destroy(pool);
     }

@@ -4,8 +4,9 @@
 //! User pointers go through uaccess only, with demand paging on a fault and `-EFAULT` when
 //! the page cannot be had.
 
+use kvas::sizes::PAGE_SIZE;
 use kvas_kernel_core::user::syscall::{self, ret, timespec, utsname, Errno, Syscall};
-use kvas_kernel_core::user::vmas::{Access, PAGE};
+use kvas_kernel_core::user::vmas::Access;
 
 use super::process::Process;
 use super::space::Pool;
@@ -37,7 +38,7 @@ fn with_user(
     if !in_user_half(addr, len, task_size) {
         return Err(Errno::Efault);
     }
-    for _ in 0..len as u64 / PAGE + 3 {
+    for _ in 0..len as u64 / PAGE_SIZE + 3 {
         match copy() {
             Ok(()) => return Ok(()),
             Err(f) => {
@@ -139,8 +140,8 @@ fn mmap(p: &mut Process, pool: &mut Pool, addr: u64, len: u64, prot: u64, flags:
 }
 
 fn munmap(p: &mut Process, pool: &mut Pool, addr: u64, len: u64) -> Result<u64, Errno> {
-    let end = addr.checked_add(len.div_ceil(PAGE) * PAGE).ok_or(Errno::Einval)?;
-    if !addr.is_multiple_of(PAGE) || len == 0 || end > p.space.areas.layout.task_size {
+    let end = addr.checked_add(len.div_ceil(PAGE_SIZE) * PAGE_SIZE).ok_or(Errno::Einval)?;
+    if !addr.is_multiple_of(PAGE_SIZE) || len == 0 || end > p.space.areas.layout.task_size {
         return Err(Errno::Einval);
     }
     let mut gone = [(0u64, 0u64); kvas_kernel_core::user::vmas::MAX_AREAS + 1];
@@ -156,8 +157,8 @@ fn munmap(p: &mut Process, pool: &mut Pool, addr: u64, len: u64) -> Result<u64, 
 }
 
 fn mprotect(p: &mut Process, pool: &mut Pool, addr: u64, len: u64, prot: u64) -> Result<u64, Errno> {
-    let end = addr.checked_add(len.div_ceil(PAGE) * PAGE).ok_or(Errno::Enomem)?;
-    if !addr.is_multiple_of(PAGE) || prot & !7 != 0 {
+    let end = addr.checked_add(len.div_ceil(PAGE_SIZE) * PAGE_SIZE).ok_or(Errno::Enomem)?;
+    if !addr.is_multiple_of(PAGE_SIZE) || prot & !7 != 0 {
         return Err(Errno::Einval);
     }
     if prot & syscall::prot::WRITE != 0 && prot & syscall::prot::EXEC != 0 {

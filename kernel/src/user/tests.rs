@@ -8,10 +8,11 @@
 
 use core::fmt::Write;
 
+use kvas::sizes::PAGE_SIZE;
 use kvas::VirtAddr;
 use kvas_kernel_core::user::asid::Asids;
 use kvas_kernel_core::user::syscall::{map, prot};
-use kvas_kernel_core::user::vmas::{Access, Refusal, PAGE};
+use kvas_kernel_core::user::vmas::{Access, Refusal};
 
 use super::process::{Exit, User};
 use super::programs::UT;
@@ -43,6 +44,8 @@ macro_rules! fail {
     }};
 }
 
+mod smp;
+
 type Test = fn(&mut User, &mut KernelSpace) -> Result<(), Reason>;
 
 const TESTS: &[(&str, Test)] = &[
@@ -69,6 +72,8 @@ const TESTS: &[(&str, Test)] = &[
     ("asid-rollover", asid_rollover),
     ("init-program", init_program),
     ("cost", |u, _| expect_exit(u, "cost", 0)),
+    ("smp-processes-at-once", smp::processes_at_once),
+    ("smp-munmap-reaches-other-hart", smp::munmap_reaches_other_hart),
 ];
 
 /// Runs every test; returns (passed, failed).
@@ -175,18 +180,18 @@ fn user_half(u: &mut User, space: &mut KernelSpace) -> Result<(), Reason> {
     let Some(p) = u.procs.iter_mut().flatten().find(|p| p.pid == pid) else { fail!("no process") };
     let ts = u.task_size;
     let anon = map::PRIVATE | map::ANONYMOUS | map::FIXED;
-    match p.space.areas.place(ts - PAGE, PAGE, prot::READ, anon) {
-        Ok(pl) if pl.start == ts - PAGE => {}
+    match p.space.areas.place(ts - PAGE_SIZE, PAGE_SIZE, prot::READ, anon) {
+        Ok(pl) if pl.start == ts - PAGE_SIZE => {}
         other => fail!("the highest page: {other:?}"),
     }
-    if p.space.areas.place(ts, PAGE, prot::READ, anon).is_ok() {
+    if p.space.areas.place(ts, PAGE_SIZE, prot::READ, anon).is_ok() {
         fail!("TASK_SIZE itself accepted");
     }
     if p.space.areas.check(ts, Access::Load) != Err(Refusal::KernelAddress) {
         fail!("a fault at TASK_SIZE is not refused as a kernel address");
     }
     // The stack's top page is the window's last page and is mapped.
-    let top = p.space.areas.layout.stack_top - PAGE;
+    let top = p.space.areas.layout.stack_top - PAGE_SIZE;
     if p.space.table().translate(VirtAddr::new(top)).is_err() {
         fail!("the stack's top page {top:#x} is not mapped");
     }

@@ -7,9 +7,9 @@
 
 use core::ptr::{read_volatile, write_volatile};
 
+use kvas::sizes::PAGE_SIZE;
 use kvas_user::*;
 
-const PAGE: u64 = 4096;
 const RW: u64 = PROT_READ | PROT_WRITE;
 const ANON: u64 = MAP_PRIVATE | MAP_ANONYMOUS;
 
@@ -62,15 +62,25 @@ fn user_main(args: Args) -> u64 {
             0
         }
         b"kill-munmap" => {
-            let a = mmap(0, PAGE, RW, ANON) as u64;
+            let a = mmap(0, PAGE_SIZE, RW, ANON) as u64;
             touch(a, 1);
-            check!(munmap(a, PAGE) == 0, "munmap");
+            check!(munmap(a, PAGE_SIZE) == 0, "munmap");
+            peek(a)
+        }
+        b"kill-munmap-other-hart" => {
+            // The kernel runs each slice on the hart it chooses (user/tests/smp.rs): the
+            // first here, the munmap on another, the load back on the first.
+            let a = mmap(0, PAGE_SIZE, RW, ANON) as u64;
+            touch(a, 7);
+            sched_yield();
+            check!(munmap(a, PAGE_SIZE) == 0, "munmap");
+            sched_yield();
             peek(a)
         }
         b"kill-mprotect" => {
-            let a = mmap(0, PAGE, RW, ANON) as u64;
+            let a = mmap(0, PAGE_SIZE, RW, ANON) as u64;
             touch(a, 5);
-            check!(mprotect(a, PAGE, PROT_READ) == 0, "mprotect");
+            check!(mprotect(a, PAGE_SIZE, PROT_READ) == 0, "mprotect");
             check!(peek(a) == 5, "still readable");
             touch(a, 6);
             0
@@ -99,10 +109,10 @@ fn syscalls() -> u64 {
     check!(t1[1] < 1_000_000_000 && (t2[0], t2[1]) >= (t1[0], t1[1]), "time goes forward {t1:?} {t2:?}");
     check!(syscall(nr::CLOCK_GETTIME, [99, t1.as_mut_ptr() as u64, 0, 0, 0, 0]) == EINVAL, "bad clock");
     let b0 = brk(0) as u64;
-    check!(b0 > 0x10000 && b0.is_multiple_of(PAGE), "brk(0) {b0:#x}");
-    check!(brk(b0 + 3 * PAGE + 5) as u64 == b0 + 3 * PAGE + 5, "brk grows");
-    touch(b0 + 3 * PAGE - 8, 0x1234);
-    check!(peek(b0 + 3 * PAGE - 8) == 0x1234, "heap memory");
+    check!(b0 > 0x10000 && b0.is_multiple_of(PAGE_SIZE), "brk(0) {b0:#x}");
+    check!(brk(b0 + 3 * PAGE_SIZE + 5) as u64 == b0 + 3 * PAGE_SIZE + 5, "brk grows");
+    touch(b0 + 3 * PAGE_SIZE - 8, 0x1234);
+    check!(peek(b0 + 3 * PAGE_SIZE - 8) == 0x1234, "heap memory");
     check!(brk(b0) as u64 == b0, "brk shrinks");
     check!(brk(1) as u64 == b0, "brk below the start is refused");
     check!(syscall(56, [0; 6]) == ENOSYS, "openat is ENOSYS");
@@ -114,13 +124,13 @@ fn syscalls() -> u64 {
 fn isolation() -> u64 {
     let at = 0x7000_0000;
     let pid = getpid() as u64;
-    check!(mmap(at, PAGE, RW, ANON | MAP_FIXED) == at as i64, "mmap fixed");
-    for i in 0..PAGE / 8 {
+    check!(mmap(at, PAGE_SIZE, RW, ANON | MAP_FIXED) == at as i64, "mmap fixed");
+    for i in 0..PAGE_SIZE / 8 {
         touch(at + 8 * i, pid << 32 | i);
     }
     for _ in 0..4 {
         sched_yield();
-        for i in 0..PAGE / 8 {
+        for i in 0..PAGE_SIZE / 8 {
             check!(peek(at + 8 * i) == pid << 32 | i, "pid {pid} sees {:#x} at word {i}", peek(at + 8 * i));
         }
     }
@@ -129,11 +139,11 @@ fn isolation() -> u64 {
 
 fn top(task_size: u64) -> u64 {
     check!(task_size > 0, "TASK_SIZE argument");
-    check!(mmap(task_size, PAGE, RW, ANON | MAP_FIXED) == ENOMEM, "TASK_SIZE itself");
-    check!(mmap(task_size - PAGE, 2 * PAGE, RW, ANON | MAP_FIXED) == ENOMEM, "across TASK_SIZE");
-    let r = mmap(task_size - PAGE, PAGE, RW, ANON | MAP_FIXED_NOREPLACE);
+    check!(mmap(task_size, PAGE_SIZE, RW, ANON | MAP_FIXED) == ENOMEM, "TASK_SIZE itself");
+    check!(mmap(task_size - PAGE_SIZE, 2 * PAGE_SIZE, RW, ANON | MAP_FIXED) == ENOMEM, "across TASK_SIZE");
+    let r = mmap(task_size - PAGE_SIZE, PAGE_SIZE, RW, ANON | MAP_FIXED_NOREPLACE);
     // On Sv39 and Sv48 the stack holds the top page already.
-    check!(r == (task_size - PAGE) as i64 || r == EEXIST, "top page {r}");
+    check!(r == (task_size - PAGE_SIZE) as i64 || r == EEXIST, "top page {r}");
     let last = task_size - 8;
     let old = peek(last);
     touch(last, 0x5a5a);
@@ -141,7 +151,7 @@ fn top(task_size: u64) -> u64 {
     touch(last, old);
     println!(
         "ut: highest page {:#x} {}",
-        task_size - PAGE,
+        task_size - PAGE_SIZE,
         if r == EEXIST { "(the stack's)" } else { "(mmap)" }
     );
     0
@@ -153,15 +163,15 @@ fn mmap_test(task_size: u64) -> u64 {
     check!(a > 0 && a as u64 + (1 << 20) <= window, "mmap below the window {a:#x}");
     let a = a as u64;
     touch(a, 9);
-    check!(mmap(a, PAGE, RW, ANON | MAP_FIXED_NOREPLACE) == EEXIST, "NOREPLACE over a mapping");
-    check!(mmap(a, PAGE, RW, ANON | MAP_FIXED) == a as i64, "FIXED over a mapping");
+    check!(mmap(a, PAGE_SIZE, RW, ANON | MAP_FIXED_NOREPLACE) == EEXIST, "NOREPLACE over a mapping");
+    check!(mmap(a, PAGE_SIZE, RW, ANON | MAP_FIXED) == a as i64, "FIXED over a mapping");
     check!(peek(a) == 0, "FIXED replaced the page");
     let hint = 0x5000_0000;
-    check!(mmap(hint, PAGE, RW, ANON) == hint as i64, "a free hint is taken");
-    check!(mmap(a + 1, PAGE, RW, ANON | MAP_FIXED) == EINVAL, "FIXED unaligned");
+    check!(mmap(hint, PAGE_SIZE, RW, ANON) == hint as i64, "a free hint is taken");
+    check!(mmap(a + 1, PAGE_SIZE, RW, ANON | MAP_FIXED) == EINVAL, "FIXED unaligned");
     check!(mmap(0, 0, RW, ANON) == EINVAL, "length 0");
     if task_size > 1 << 47 {
-        let high = mmap(1 << 50, PAGE, RW, ANON);
+        let high = mmap(1 << 50, PAGE_SIZE, RW, ANON);
         check!(high == 1 << 50, "a hint above 2^47 {high:#x}");
         touch(high as u64, 3);
         check!(peek(high as u64) == 3, "memory above 2^47");
@@ -171,7 +181,7 @@ fn mmap_test(task_size: u64) -> u64 {
         }
     }
     check!(munmap(a, 1 << 20) == 0, "munmap");
-    check!(munmap(a + 1, PAGE) == EINVAL, "munmap unaligned");
+    check!(munmap(a + 1, PAGE_SIZE) == EINVAL, "munmap unaligned");
     0
 }
 
@@ -180,16 +190,16 @@ fn demand() -> u64 {
     check!(big > 0 && (big as u64).is_multiple_of(2 << 20), "4 MiB mapping 2 MiB aligned {big:#x}");
     let big = big as u64;
     for i in 0..512 {
-        touch(big + i * PAGE, i);
+        touch(big + i * PAGE_SIZE, i);
     }
     for i in 0..512 {
-        check!(peek(big + i * PAGE) == i, "page {i} of the 2 MiB block");
+        check!(peek(big + i * PAGE_SIZE) == i, "page {i} of the 2 MiB block");
     }
-    let small = mmap(0, 2 * PAGE, RW, ANON);
+    let small = mmap(0, 2 * PAGE_SIZE, RW, ANON);
     check!(small > 0, "8 KiB mapping");
     check!(peek(small as u64) == 0, "fresh memory is zero");
-    touch(small as u64 + PAGE, 7);
-    check!(peek(small as u64 + PAGE) == 7, "second page");
+    touch(small as u64 + PAGE_SIZE, 7);
+    check!(peek(small as u64 + PAGE_SIZE) == 7, "second page");
     0
 }
 
@@ -201,11 +211,11 @@ fn efault(task_size: u64, kernel_text: u64) -> u64 {
     check!(syscall(nr::CLOCK_GETTIME, [1, kernel_text, 0, 0, 0, 0]) == EFAULT, "clock_gettime to kernel");
     check!(syscall(nr::UNAME, [0x2000, 0, 0, 0, 0, 0]) == EFAULT, "uname to an unmapped page");
     // Untouched anonymous memory is mapped when the kernel copies into it.
-    let p = mmap(0, PAGE, RW, ANON) as u64;
+    let p = mmap(0, PAGE_SIZE, RW, ANON) as u64;
     check!(syscall(nr::CLOCK_GETTIME, [1, p, 0, 0, 0, 0]) == 0, "clock_gettime to untouched memory");
     check!(peek(p + 8) < 1_000_000_000, "nanoseconds");
     // A read-only page is no target for a copy to user space.
-    check!(mprotect(p, PAGE, PROT_READ) == 0, "mprotect");
+    check!(mprotect(p, PAGE_SIZE, PROT_READ) == 0, "mprotect");
     check!(syscall(nr::CLOCK_GETTIME, [1, p, 0, 0, 0, 0]) == EFAULT, "clock_gettime to a read-only page");
     0
 }
@@ -247,7 +257,7 @@ fn cost() -> u64 {
             .min()
             .unwrap_or(0)
     };
-    let (f4k, f2m) = (fault(PAGE), fault(2 << 20));
+    let (f4k, f2m) = (fault(PAGE_SIZE), fault(2 << 20));
     println!("ut: cost getpid {} fault-4k {f4k} fault-2m {f2m}", getpid_cost - base);
     0
 }

@@ -7,6 +7,7 @@
 //! what upstream `Rv64PTE` does: leaves get V A D plus the permissions, a
 //! non-leaf entry has only V, and an entry with R or X set is a leaf.
 
+use kvas::sizes::PAGE_SIZE;
 use memory_addr::{PhysAddr, VirtAddr};
 use page_table_multiarch::{
     GenericPTE, MappingFlags, PageSize, PageTable64, PageTable64Cursor, PagingError, PagingHandler,
@@ -150,7 +151,7 @@ pub struct ArenaHandler;
 impl PagingHandler for ArenaHandler {
     #[inline]
     fn alloc_frames(num: usize, align: usize) -> Option<PhysAddr> {
-        if num != 1 || align > arena::FRAME as usize {
+        if num != 1 || align > PAGE_SIZE as usize {
             return None;
         }
         arena::alloc().map(|pa| PhysAddr::from(pa as usize))

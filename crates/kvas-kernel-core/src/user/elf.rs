@@ -6,12 +6,13 @@
 
 use core::fmt;
 
+use kvas::sizes::PAGE_SIZE;
 use object::elf::{self, FileHeader64, ProgramHeader64};
 use object::read::elf::{FileHeader, ProgramHeader};
 use object::LittleEndian as LE;
 
 use super::syscall::prot;
-use super::vmas::{MMAP_MIN_ADDR, PAGE};
+use super::vmas::MMAP_MIN_ADDR;
 
 /// Most loadable segments a program may have.
 pub const MAX_SEGMENTS: usize = 8;
@@ -34,7 +35,7 @@ pub struct Segment {
 impl Segment {
     /// The pages it spans: `[start, end)`.
     pub fn pages(&self) -> (u64, u64) {
-        (self.vaddr & !(PAGE - 1), (self.vaddr + self.memsz).div_ceil(PAGE) * PAGE)
+        (self.vaddr & !(PAGE_SIZE - 1), (self.vaddr + self.memsz).div_ceil(PAGE_SIZE) * PAGE_SIZE)
     }
 }
 

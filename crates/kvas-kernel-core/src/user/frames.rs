@@ -5,13 +5,10 @@
 //! compares it before a process and after its exit.
 
 use kvas::paging::FrameAllocator;
+use kvas::sizes::{PAGE_SIZE, SZ_2M};
 use kvas::PhysAddr;
 
-/// 4 KiB.
-pub const FRAME: u64 = 4096;
-/// 2 MiB.
-pub const BLOCK: u64 = 2 << 20;
-const PER_BLOCK: usize = (BLOCK / FRAME) as usize;
+const PER_BLOCK: usize = (SZ_2M / PAGE_SIZE) as usize;
 
 /// A pool of `64 * WORDS` frames.
 pub struct FramePool<const WORDS: usize> {
@@ -29,7 +26,7 @@ impl<const WORDS: usize> FramePool<WORDS> {
     /// A pool over `frames` frames from `base` (2 MiB aligned); `None` if `base` is not
     /// aligned or `frames` exceeds the capacity.
     pub fn new(base: u64, frames: usize) -> Option<Self> {
-        if !base.is_multiple_of(BLOCK) || frames > Self::CAPACITY {
+        if !base.is_multiple_of(SZ_2M) || frames > Self::CAPACITY {
             return None;
         }
         let mut used = [0u64; WORDS];
@@ -56,7 +53,7 @@ impl<const WORDS: usize> FramePool<WORDS> {
 
     /// Whether `pa` is a frame of this pool.
     pub fn contains(&self, pa: u64) -> bool {
-        pa >= self.base && pa < self.base + self.frames as u64 * FRAME
+        pa >= self.base && pa < self.base + self.frames as u64 * PAGE_SIZE
     }
 
     /// One free 4 KiB frame.
@@ -65,7 +62,7 @@ impl<const WORDS: usize> FramePool<WORDS> {
         let f = w * 64 + (!word).trailing_zeros() as usize;
         self.used[w] |= 1 << (f % 64);
         self.free -= 1;
-        Some(self.base + f as u64 * FRAME)
+        Some(self.base + f as u64 * PAGE_SIZE)
     }
 
     /// One free, 2 MiB-aligned run of 512 frames.
@@ -75,16 +72,16 @@ impl<const WORDS: usize> FramePool<WORDS> {
             .find(|b| self.used[b * words..(b + 1) * words].iter().all(|&w| w == 0))?;
         self.used[b * words..(b + 1) * words].fill(u64::MAX);
         self.free -= PER_BLOCK as u64;
-        Some(self.base + b as u64 * BLOCK)
+        Some(self.base + b as u64 * SZ_2M)
     }
 
     /// Gives back the frame at `pa`. A frame outside the pool, or one already free, is
     /// refused with `false` and changes nothing.
     pub fn free(&mut self, pa: u64) -> bool {
-        if !self.contains(pa) || !pa.is_multiple_of(FRAME) {
+        if !self.contains(pa) || !pa.is_multiple_of(PAGE_SIZE) {
             return false;
         }
-        let f = ((pa - self.base) / FRAME) as usize;
+        let f = ((pa - self.base) / PAGE_SIZE) as usize;
         if self.used[f / 64] & (1 << (f % 64)) == 0 {
             return false;
         }
@@ -118,7 +115,7 @@ mod tests {
         assert_eq!(p.free_frames(), 2048 - 1 - 512);
         // A block given back frame by frame (a split 2 MiB leaf).
         for i in 0..512 {
-            assert!(p.free(b + i * FRAME));
+            assert!(p.free(b + i * PAGE_SIZE));
         }
         assert!(p.free(f));
         assert_eq!(p.free_frames(), 2048);

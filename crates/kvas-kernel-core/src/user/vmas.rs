@@ -7,16 +7,16 @@
 //! hint whose range ends above the window opens the rest of the space up to `TASK_SIZE`
 //! (so on Sv57 nothing lands above 2^47 unless the hint asks).
 
+use kvas::sizes::{PAGE_SIZE, SZ_128M, SZ_256K};
+
 use super::syscall::{map, prot, Errno};
 
-/// 4 KiB.
-pub const PAGE: u64 = 4096;
 /// Linux's `mmap_min_addr` default (the lowest page is never mapped).
 pub const MMAP_MIN_ADDR: u64 = 0x10000;
 /// The user stack's size (its pages come on demand), below it one guard page.
-pub const STACK_SIZE: u64 = 256 << 10;
+pub const STACK_SIZE: u64 = SZ_256K;
 /// Between the stack's guard page and `mmap_base` (Linux's minimum gap, 128 MiB).
-pub const STACK_GAP: u64 = 128 << 20;
+pub const STACK_GAP: u64 = SZ_128M;
 /// How many areas a process may have.
 pub const MAX_AREAS: usize = 64;
 
@@ -38,7 +38,12 @@ impl UserLayout {
     pub fn new(task_size: u64) -> Self {
         let map_window = task_size.min(1 << 47);
         let stack_top = map_window;
-        UserLayout { task_size, map_window, stack_top, mmap_base: stack_top - STACK_SIZE - PAGE - STACK_GAP }
+        UserLayout {
+            task_size,
+            map_window,
+            stack_top,
+            mmap_base: stack_top - STACK_SIZE - PAGE_SIZE - STACK_GAP,
+        }
     }
 
     /// The stack area and its guard page.
@@ -159,7 +164,7 @@ pub struct Areas {
 }
 
 fn page_up(x: u64) -> Option<u64> {
-    x.checked_add(PAGE - 1).map(|v| v & !(PAGE - 1))
+    x.checked_add(PAGE_SIZE - 1).map(|v| v & !(PAGE_SIZE - 1))
 }
 
 impl Areas {
@@ -283,7 +288,7 @@ impl Areas {
         };
         let fixed = flags & (map::FIXED | map::FIXED_NOREPLACE) != 0;
         if fixed {
-            if !hint.is_multiple_of(PAGE) {
+            if !hint.is_multiple_of(PAGE_SIZE) {
                 return Err(Errno::Einval);
             }
             if hint.checked_add(len).is_none_or(|e| e > l.task_size) || hint < MMAP_MIN_ADDR {
@@ -302,7 +307,7 @@ impl Areas {
         } else {
             (l.mmap_base, l.map_window)
         };
-        let hint = hint & !(PAGE - 1);
+        let hint = hint & !(PAGE_SIZE - 1);
         if hint >= MMAP_MIN_ADDR
             && hint.checked_add(len).is_some_and(|e| e <= end)
             && self.is_free(hint, hint + len)
@@ -311,7 +316,7 @@ impl Areas {
         }
         // Top down: the highest gap below `top` that fits; a mapping of 2 MiB or more starts
         // on a 2 MiB boundary (as Linux aligns anonymous mappings for huge pages).
-        let align = if len >= 2 << 20 { 2 << 20 } else { PAGE };
+        let align = if len >= 2 << 20 { 2 << 20 } else { PAGE_SIZE };
         let fit = |low: u64, high: u64| high.checked_sub(len).map(|s| s & !(align - 1)).filter(|&s| s >= low);
         let mut high = top;
         for a in self.areas.iter().rev().flatten() {
@@ -410,7 +415,7 @@ mod tests {
         assert_eq!(p, Placement { start: a.layout.mmap_base - 8192, len: 8192, replace: false });
         a.insert(anon(p.start, p.start + p.len)).unwrap();
         let q = a.place(0, 100, RW, ANON).unwrap();
-        assert_eq!(q.start, p.start - PAGE);
+        assert_eq!(q.start, p.start - PAGE_SIZE);
         let big = a.place(0, 4 << 20, RW, ANON).unwrap();
         assert_eq!(big.start % (2 << 20), 0);
         assert!(big.start + big.len <= q.start);
@@ -439,11 +444,14 @@ mod tests {
         );
         assert_eq!(a.place(0x30_0001, 4096, RW, ANON | map::FIXED), Err(Errno::Einval));
         // The last page below TASK_SIZE is mappable, TASK_SIZE itself is not.
-        assert_eq!(a.place(SV39 - PAGE, PAGE, RW, ANON | map::FIXED).map(|p| p.start), Ok(SV39 - PAGE));
-        assert_eq!(a.place(SV39, PAGE, RW, ANON | map::FIXED), Err(Errno::Enomem));
-        assert_eq!(a.place(SV39 - PAGE, 2 * PAGE, RW, ANON | map::FIXED), Err(Errno::Enomem));
+        assert_eq!(
+            a.place(SV39 - PAGE_SIZE, PAGE_SIZE, RW, ANON | map::FIXED).map(|p| p.start),
+            Ok(SV39 - PAGE_SIZE)
+        );
+        assert_eq!(a.place(SV39, PAGE_SIZE, RW, ANON | map::FIXED), Err(Errno::Enomem));
+        assert_eq!(a.place(SV39 - PAGE_SIZE, 2 * PAGE_SIZE, RW, ANON | map::FIXED), Err(Errno::Enomem));
         assert_eq!(a.place(0, 0, RW, ANON), Err(Errno::Einval));
-        assert_eq!(a.place(0, PAGE, RW, map::SHARED | map::ANONYMOUS), Err(Errno::Einval));
+        assert_eq!(a.place(0, PAGE_SIZE, RW, map::SHARED | map::ANONYMOUS), Err(Errno::Einval));
     }
 
     #[test]

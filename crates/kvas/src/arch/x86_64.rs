@@ -34,14 +34,15 @@
 //! use kvas::arch::x86_64::{Cr3, Mode, X86_64};
 //! use kvas::paging::{Attrs, PageTable};
 //! use kvas::sim::{Access, Ram, TrackingAllocator, X86Context, X86Mmu};
-//! use kvas::{PageSize, PhysAddr, VirtAddr};
+//! use kvas::{PageSize, PhysAddr, VirtAddr, VirtRange};
 //!
 //! let mode = Mode::Level5; // CR4.LA57 = 1, as the boot code found it
 //! let ram = Ram::new(); // the host simulator; a kernel passes an OffsetMemory instead
 //! let mut frames = TrackingAllocator::new(PhysAddr::new(0x1_0000_0000)?, 1 << 20)?;
 //! let mut pt = PageTable::new(X86_64::new(mode), &ram, &mut frames)?;
 //! let page_offset = VirtAddr::new(0xff11_0000_0000_0000); // page_offset_base, 5-level
-//! pt.map_range(page_offset, PhysAddr::ZERO, 4 << 30, Attrs::KERNEL_RW, PageSize::Size1G, &mut frames)?
+//! let linear = VirtRange::new(page_offset, 4 << 30)?;
+//! pt.map_range(linear, PhysAddr::ZERO, Attrs::KERNEL_RW, PageSize::Size1G, &mut frames)?
 //!     .ignore(); // not live on any CPU yet: no TLB to flush
 //! assert_eq!(pt.stats()?.leaves_of(PageSize::Size1G), 4);
 //!

@@ -12,6 +12,7 @@ use crate::layout::riscv64::{KERNEL_LINK_ADDR, PMD_SIZE};
 use crate::linear::{self, BaseChoice, LinearConfig};
 use crate::paging::{Attrs, FrameAllocator, Geometry, PageTable, PhysMemory, TableFormat};
 use crate::phys::{EarlyFrameAllocator, MemoryMap, PhysRange, ReserveKind, ReservedBy};
+use crate::range::VirtRange;
 use crate::Error;
 
 /// The tables [`build`] made, the allocator that holds their frames, and what was built.
@@ -212,8 +213,8 @@ impl<'m> Plan<'m> {
         let fix = layout.fixmap();
         let fixmap = &spec.fixmap;
         if fixmap.device.is_some() || fixmap.window_slot || fixmap.dtb.is_some() {
-            step(built, RegionKind::Fixmap, fix.start(), fix.size(), pt, frames, |s| {
-                map_fixmap(s, spec, fix.start())
+            step(built, RegionKind::Fixmap, fix.start().as_u64(), fix.size(), pt, frames, |s| {
+                map_fixmap(s, spec, fix.start().as_u64())
             })?;
         }
         let mut linear_map = None;
@@ -246,8 +247,8 @@ impl<'m> Plan<'m> {
             for (kind, span) in
                 [(RegionKind::Vmalloc, layout.vmalloc()), (RegionKind::Modules, layout.modules_window())]
             {
-                step(built, kind, span.start(), span.size(), pt, frames, |s| {
-                    s.pt.populate(VirtAddr::new(span.start()), span.size(), level, s.frames).map(|_| ())
+                step(built, kind, span.start().as_u64(), span.size(), pt, frames, |s| {
+                    s.pt.populate(span, level, s.frames).map(|_| ())
                 })?;
             }
         }
@@ -275,8 +276,8 @@ impl<M: PhysMemory, A: FrameAllocator> Step<'_, '_, M, A> {
         if len == 0 {
             return Ok(());
         }
-        let f =
-            self.pt.map_range(VirtAddr::new(va), PhysAddr::new(pa)?, len, attrs, max_leaf, self.frames)?;
+        let range = VirtRange::new(VirtAddr::new(va), len)?;
+        let f = self.pt.map_range(range, PhysAddr::new(pa)?, attrs, max_leaf, self.frames)?;
         f.ignore();
         let cap = max_leaf.level().min(self.pt.format().geometry().max_leaf_level());
         count::range_leaves(&mut self.leaves, va, len, va.wrapping_sub(pa), cap);

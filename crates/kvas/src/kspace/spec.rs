@@ -6,16 +6,17 @@ use crate::layout::riscv64::{Riscv64Layout, KERNEL_LINK_ADDR, PMD_SIZE, PUD_SIZE
 use crate::layout::Kasan;
 use crate::linear::LinearConfig;
 use crate::phys::{MemoryMap, PhysRange, ReserveKind, ReservedBy};
+use crate::sizes::{SZ_2M, SZ_4K, SZ_4M};
 use crate::Error;
 
 /// Offset of the fixmap's window slot (the page after the device page).
-pub const FIX_WINDOW_OFFSET: u64 = 0x1000;
+pub const FIX_WINDOW_OFFSET: u64 = SZ_4K;
 /// Offset of the DTB window in the fixmap.
-pub const FIX_FDT_OFFSET: u64 = 2 << 20;
+pub const FIX_FDT_OFFSET: u64 = SZ_2M;
 /// Size of the DTB window (Linux's `FIX_FDT_SIZE`): two 2 MiB leaves.
-pub const FIX_FDT_SIZE: u64 = 4 << 20;
+pub const FIX_FDT_SIZE: u64 = SZ_4M;
 /// Largest DTB the window covers wherever it lies (Linux's `MAX_FDT_SIZE`).
-pub const MAX_FDT_SIZE: u64 = 2 << 20;
+pub const MAX_FDT_SIZE: u64 = SZ_2M;
 /// Linux's default KFENCE pool: `(CONFIG_KFENCE_NUM_OBJECTS + 1) * 2` pages for
 /// the default 255 objects, 2 MiB.
 pub const KFENCE_POOL_SIZE: u64 = (255 + 1) * 2 * PAGE_SIZE;

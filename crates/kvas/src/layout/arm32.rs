@@ -15,13 +15,14 @@
 //! it as in every split (the first 2 MiB stay unmapped: a NULL trap), and lowmem
 //! from there to the ceiling: 3824 MiB, no highmem below that.
 
+use crate::addr::VirtAddr;
 use crate::layout::plan::{check_ram, region, LayoutParts, Reach};
-use crate::layout::region::{RegionList, Span};
+use crate::layout::region::RegionList;
 use crate::layout::target::{Arm32Split, Kasan, Options, Target};
+use crate::range::VirtRange;
+use crate::sizes::{PAGE_SIZE, SZ_1M};
 use crate::Error;
 
-const PAGE_SIZE: u64 = 4096;
-const SZ_1M: u64 = 1 << 20;
 const PMD_SIZE: u64 = 2 * SZ_1M;
 /// `VMALLOC_END`.
 pub const VMALLOC_END: u64 = 0xff80_0000;
@@ -193,7 +194,7 @@ pub(crate) fn parts(split: Arm32Split, options: &Options, validate: bool) -> Res
                 reason: "the image would run past the end of the 32-bit address space",
             })
         }
-        size => Some(Span::from_size(po + TEXT_OFFSET, size)?),
+        size => Some(VirtRange::new(VirtAddr::new(po + TEXT_OFFSET), size)?),
     };
     let (half_start, user_half_end) =
         if split == Arm32Split::G4G4 { (0, ceiling) } else { (user_end, user_end) };
@@ -202,21 +203,21 @@ pub(crate) fn parts(split: Arm32Split, options: &Options, validate: bool) -> Res
         options: *options,
         va_bits: 32,
         page_offset: po,
-        kernel_half: Span::from_end(half_start, 1 << 32)?,
-        user_half: Span::from_end(0, user_half_end)?,
+        kernel_half: VirtRange::from_end(VirtAddr::new(half_start), VirtAddr::new(1 << 32))?,
+        user_half: VirtRange::from_end(VirtAddr::new(0), VirtAddr::new(user_half_end))?,
         regions: r,
-        text: image.unwrap_or(Span::from_size(po + TEXT_OFFSET, 1)?),
+        text: image.unwrap_or(VirtRange::new(VirtAddr::new(po + TEXT_OFFSET), 1)?),
         image,
         image_start: po + TEXT_OFFSET,
         image_region: "lowmem",
-        image_window: Span::from_end(po + TEXT_OFFSET, high_memory)?,
+        image_window: VirtRange::from_end(VirtAddr::new(po + TEXT_OFFSET), VirtAddr::new(high_memory))?,
         image_align: PAGE_SIZE,
         kaslr,
         kaslr_max: 0,
         linear_region: "lowmem",
         ram_limit: 1 << 32,
         highmem_capable: true,
-        lowmem: Some(Span::from_size(po, lowmem_size)?),
+        lowmem: Some(VirtRange::new(VirtAddr::new(po), lowmem_size)?),
         highmem,
         user_bytes,
         modules_regions: &["modules"],

@@ -11,18 +11,14 @@
 //! up to `PAGE_END`, the KASAN shadow ending at `_PAGE_END(VA_BITS_MIN)`, then
 //! 2 GiB of modules and vmalloc from `MODULES_END`, where the image is mapped.
 
+use crate::addr::VirtAddr;
 use crate::layout::plan::{check_image, check_ram, place_image, region, LayoutParts, Reach};
-use crate::layout::region::{RegionList, Span};
+use crate::layout::region::RegionList;
 use crate::layout::target::{Arm64Mode, Options, Profile, Target};
+use crate::range::VirtRange;
+use crate::sizes::{SZ_16M, SZ_1G, SZ_256M, SZ_2G, SZ_2M, SZ_32M, SZ_8M};
 use crate::Error;
 
-const SZ_2M: u64 = 2 << 20;
-const SZ_8M: u64 = 8 << 20;
-const SZ_16M: u64 = 16 << 20;
-const SZ_32M: u64 = 32 << 20;
-const SZ_256M: u64 = 256 << 20;
-const SZ_1G: u64 = 1 << 30;
-const SZ_2G: u64 = 2 << 30;
 /// `sizeof(struct page)`, as a shift (`STRUCT_PAGE_MAX_SHIFT`).
 const STRUCT_PAGE_SHIFT: u32 = 6;
 /// `MAX_FDT_SIZE` (`asm/boot.h`).
@@ -120,7 +116,7 @@ pub(crate) fn parts(mode: Arm64Mode, options: &Options, validate: bool) -> Resul
     let text_start = place_image(kimage, "KIMAGE_VADDR", off, size, (1 << 64) - u128::from(SZ_2M))?;
     let image = match size {
         0 => None,
-        _ => Some(Span::from_size(text_start, size)?),
+        _ => Some(VirtRange::new(VirtAddr::new(text_start), size)?),
     };
     let vmalloc_start = if size == 0 && off == 0 {
         kimage
@@ -177,7 +173,7 @@ pub(crate) fn parts(mode: Arm64Mode, options: &Options, validate: bool) -> Resul
     }
     let lowmem = match options.ram {
         // RAM beyond the window is the checker's to report; lowmem is what is mapped.
-        Some(ram) => Some(Span::from_size(page_offset, ram.min(linear_end - page_offset))?),
+        Some(ram) => Some(VirtRange::new(VirtAddr::new(page_offset), ram.min(linear_end - page_offset))?),
         None => None,
     };
     Ok(LayoutParts {
@@ -185,14 +181,14 @@ pub(crate) fn parts(mode: Arm64Mode, options: &Options, validate: bool) -> Resul
         options: *options,
         va_bits,
         page_offset,
-        kernel_half: Span::from_end(page_offset, 0)?,
-        user_half: Span::from_size(0, 1 << va_bits)?,
+        kernel_half: VirtRange::from_end(VirtAddr::new(page_offset), VirtAddr::new(0))?,
+        user_half: VirtRange::new(VirtAddr::new(0), 1 << va_bits)?,
         regions: r,
-        text: image.unwrap_or(Span::from_size(text_start, 1)?),
+        text: image.unwrap_or(VirtRange::new(VirtAddr::new(text_start), 1)?),
         image,
         image_start: text_start,
         image_region: "kernel",
-        image_window: Span::from_size(kimage, SZ_2G)?,
+        image_window: VirtRange::new(VirtAddr::new(kimage), SZ_2G)?,
         image_align: SZ_2M,
         kaslr,
         kaslr_max: max_off,

@@ -9,8 +9,10 @@
 
 use core::fmt;
 
+use crate::addr::VirtAddr;
 use crate::layout::plan::Layout;
-use crate::layout::region::{Region, Span};
+use crate::layout::region::Region;
+use crate::range::VirtRange;
 
 /// One broken invariant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,7 +29,7 @@ pub enum Violation {
         /// The region.
         region: Region,
         /// Where it must lie.
-        allowed: Span,
+        allowed: VirtRange,
     },
     /// A region whose start or end is not a multiple of its alignment.
     Misaligned {
@@ -53,7 +55,7 @@ pub enum Violation {
     /// The kernel image is not inside the region that should hold it.
     ImageOutside {
         /// The image.
-        image: Span,
+        image: VirtRange,
         /// The region.
         region: Region,
     },
@@ -61,21 +63,21 @@ pub enum Violation {
     /// range, or lowmem).
     ImageOutsideWindow {
         /// The image.
-        image: Span,
+        image: VirtRange,
         /// The window.
-        window: Span,
+        window: VirtRange,
     },
     /// The kernel image (of unknown size) starts outside its window.
     ImageStartOutsideWindow {
         /// `_start`.
         start: u64,
         /// The window.
-        window: Span,
+        window: VirtRange,
     },
     /// The kernel image starts on an address its mapping cannot use.
     ImageMisaligned {
         /// The image.
-        image: Span,
+        image: VirtRange,
         /// The alignment it needs.
         align: u64,
     },
@@ -91,9 +93,9 @@ pub enum Violation {
     /// Some address of the modules window is out of call range of some kernel text.
     OutOfReach {
         /// The modules window.
-        modules: Span,
+        modules: VirtRange,
         /// Kernel text.
-        text: Span,
+        text: VirtRange,
         /// The farthest distance between the two, in bytes.
         distance: u64,
         /// The longest reach the architecture has, in bytes.
@@ -146,7 +148,7 @@ impl fmt::Display for Violation {
                 image.last(),
                 window.start(),
                 window.last(),
-                image.last().saturating_sub(window.last()).max(window.start().saturating_sub(image.start()))
+                image.last().as_u64().saturating_sub(window.last().as_u64()).max(window.start().as_u64().saturating_sub(image.start().as_u64()))
             ),
             Violation::ImageStartOutsideWindow { start, window } => write!(
                 f,
@@ -223,9 +225,9 @@ impl Violations {
 }
 
 /// The farthest apart two addresses of `a` and `b` can be.
-pub const fn max_distance(a: Span, b: Span) -> u64 {
-    let d1 = a.last().abs_diff(b.start());
-    let d2 = b.last().abs_diff(a.start());
+pub const fn max_distance(a: VirtRange, b: VirtRange) -> u64 {
+    let d1 = a.last().as_u64().abs_diff(b.start().as_u64());
+    let d2 = b.last().as_u64().abs_diff(a.start().as_u64());
     if d1 > d2 {
         d1
     } else {
@@ -235,13 +237,13 @@ pub const fn max_distance(a: Span, b: Span) -> u64 {
 
 /// The part of the modules window that every byte of kernel text reaches with the
 /// direct call sequence (`None` if no part does).
-pub fn direct_window(layout: &Layout) -> Option<Span> {
+pub fn direct_window(layout: &Layout) -> Option<VirtRange> {
     let window = layout.modules_window()?;
     let text = layout.parts().text;
     let reach = layout.reach().direct;
-    let lo = text.last().saturating_sub(reach).max(window.start());
-    let hi = text.start().saturating_add(reach).min(window.last());
-    Span::new(lo, hi).ok()
+    let lo = text.last().as_u64().saturating_sub(reach).max(window.start().as_u64());
+    let hi = text.start().as_u64().saturating_add(reach).min(window.last().as_u64());
+    VirtRange::from_last(VirtAddr::new(lo), VirtAddr::new(hi)).ok()
 }
 
 /// Checks every invariant of `layout`.
@@ -250,7 +252,7 @@ pub fn check(layout: &Layout) -> Violations {
     let regions = layout.regions();
     for (i, a) in regions.iter().enumerate() {
         for b in &regions[i + 1..] {
-            if a.span().overlaps(b.span()) {
+            if a.range().overlaps(b.range()) {
                 out.push(Violation::Overlap { a: *a, b: *b });
             }
         }
@@ -264,12 +266,12 @@ pub fn check(layout: &Layout) -> Violations {
             _ => Some(half),
         };
         if let Some(allowed) = allowed {
-            if !allowed.contains_span(region.span()) {
+            if !allowed.contains_range(region.range()) {
                 out.push(Violation::OutsideHalf { region: *region, allowed });
             }
         }
         let align = region.align().max(1);
-        if region.start() % align != 0 || region.span().end() % align != 0 {
+        if region.start() % align != 0 || region.range().end().as_u64() % align != 0 {
             out.push(Violation::Misaligned { region: *region });
         }
     }
@@ -293,19 +295,19 @@ pub fn check(layout: &Layout) -> Violations {
         });
     }
     // Without a size, the image's first byte must still be where it may start.
-    if layout.image().is_none() && !parts.image_window.contains(parts.image_start) {
+    if layout.image().is_none() && !parts.image_window.contains(VirtAddr::new(parts.image_start)) {
         out.push(Violation::ImageStartOutsideWindow { start: parts.image_start, window: parts.image_window });
     }
-    let placed = layout.image().or(Span::from_size(parts.image_start, 1).ok());
-    if let Some(image) = placed.filter(|i| i.start() % parts.image_align.max(1) != 0) {
+    let placed = layout.image().or(VirtRange::new(VirtAddr::new(parts.image_start), 1).ok());
+    if let Some(image) = placed.filter(|i| i.start().as_u64() % parts.image_align.max(1) != 0) {
         out.push(Violation::ImageMisaligned { image, align: parts.image_align });
     }
     if let Some(image) = layout.image() {
-        if !parts.image_window.contains_span(image) {
+        if !parts.image_window.contains_range(image) {
             out.push(Violation::ImageOutsideWindow { image, window: parts.image_window });
         }
         match layout.region(parts.image_region) {
-            Some(region) if !region.span().contains_span(image) => {
+            Some(region) if !region.range().contains_range(image) => {
                 out.push(Violation::ImageOutside { image, region: *region })
             }
             Some(_) => {}

@@ -53,7 +53,7 @@ impl fmt::Display for VmLayoutDump<'_> {
         f.write_str("Virtual kernel memory layout:\n")?;
         let line = |f: &mut fmt::Formatter<'_>, name: &str, id: &str| -> fmt::Result {
             match l.region(id) {
-                Some(r) => write_line(f, name, r.start(), r.span().end(), wide),
+                Some(r) => write_line(f, name, r.start(), r.range().end().as_u64(), wide),
                 None => Ok(()),
             }
         };
@@ -75,14 +75,14 @@ impl fmt::Display for VmLayoutDump<'_> {
                 if let Target::Riscv64(_) = l.target() {
                     line(f, "vmalloc", "vmalloc")?;
                     if let Some(m) = l.modules_window() {
-                        write_line(f, "modules", m.start(), m.end(), wide)?;
+                        write_line(f, "modules", m.start().as_u64(), m.end().as_u64(), wide)?;
                     }
-                    let lowmem = l.lowmem().or(l.region("linear").map(|r| r.span()));
+                    let lowmem = l.lowmem().or(l.region("linear").map(|r| r.range()));
                     if let Some(s) = lowmem {
-                        write_line(f, "lowmem", s.start(), s.end(), wide)?;
+                        write_line(f, "lowmem", s.start().as_u64(), s.end().as_u64(), wide)?;
                     }
                     if let Some(k) = l.region("kasan") {
-                        write_line(f, "kasan", k.start(), k.span().end(), wide)?;
+                        write_line(f, "kasan", k.start(), k.range().end().as_u64(), wide)?;
                     }
                     if let Some(k) = l.region("kernel") {
                         // Linux passes ADDRESS_SPACE_END itself, the inclusive end.
@@ -91,7 +91,7 @@ impl fmt::Display for VmLayoutDump<'_> {
                 } else {
                     // VMALLOC_START..VMALLOC_END covers the BPF window on 32-bit.
                     if let Some(m) = l.modules_window() {
-                        write_line(f, "vmalloc", m.start(), m.end(), wide)?;
+                        write_line(f, "vmalloc", m.start().as_u64(), m.end().as_u64(), wide)?;
                     }
                     // high_memory = __va(end of DRAM after memory_limit): with 1 GiB or
                     // more that is 2^32, which wraps to 0 in Linux's 32-bit print.
@@ -110,7 +110,7 @@ impl fmt::Display for VmLayoutDump<'_> {
                     if matches!(r.name(), "user" | "hole" | "unused" | "guard" | "null-trap") {
                         continue;
                     }
-                    write_line(f, r.name(), r.start(), r.span().end(), wide)?;
+                    write_line(f, r.name(), r.start(), r.range().end().as_u64(), wide)?;
                 }
                 Ok(())
             }

@@ -6,7 +6,7 @@
 //! plans the two ends of the range of offsets and reports both windows.
 
 use crate::layout::plan::{plan, Layout};
-use crate::layout::region::Span;
+use crate::range::VirtRange;
 
 /// The modules windows at the two ends of Linux's KASLR range for one image size.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -14,9 +14,9 @@ pub struct KaslrWindows {
     /// The largest offset Linux draws for the image size.
     pub max_offset: u64,
     /// The window with offset 0 (the image at its link address).
-    pub lowest: Span,
+    pub lowest: VirtRange,
     /// The window with the largest offset.
-    pub highest: Span,
+    pub highest: VirtRange,
 }
 
 impl KaslrWindows {
@@ -28,13 +28,13 @@ impl KaslrWindows {
     /// Every address some offset's window holds: from the lowest window's start
     /// to the highest window's last address (offsets move it in 2 MiB steps, and
     /// a window is 2 GiB, so there is no gap).
-    pub fn union(&self) -> Span {
-        Span::new(self.lowest.start(), self.highest.last()).unwrap_or(self.lowest)
+    pub fn union(&self) -> VirtRange {
+        VirtRange::from_last(self.lowest.start(), self.highest.last()).unwrap_or(self.lowest)
     }
 
     /// The addresses every offset's window holds, if any.
-    pub fn common(&self) -> Option<Span> {
-        Span::new(self.highest.start(), self.lowest.last()).ok()
+    pub fn common(&self) -> Option<VirtRange> {
+        VirtRange::from_last(self.highest.start(), self.lowest.last()).ok()
     }
 }
 
@@ -56,6 +56,7 @@ pub fn modules_windows(layout: &Layout) -> Option<KaslrWindows> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::addr::VirtAddr;
     use crate::arch::riscv::Mode;
     use crate::layout::{Options, Target, X86Mode};
 
@@ -68,11 +69,32 @@ mod tests {
         let l = plan(Target::Riscv64(Mode::Sv39), &o).unwrap();
         let w = modules_windows(&l).unwrap();
         assert_eq!(w.max_offset, 0x3ea0_0000);
-        assert_eq!(w.lowest, Span::new(0xffff_ffff_0140_0000, 0xffff_ffff_7fff_ffff).unwrap());
-        assert_eq!(w.highest, Span::new(0xffff_ffff_3fe0_0000, 0xffff_ffff_be9f_ffff).unwrap());
+        assert_eq!(
+            w.lowest,
+            VirtRange::from_last(VirtAddr::new(0xffff_ffff_0140_0000), VirtAddr::new(0xffff_ffff_7fff_ffff))
+                .unwrap()
+        );
+        assert_eq!(
+            w.highest,
+            VirtRange::from_last(VirtAddr::new(0xffff_ffff_3fe0_0000), VirtAddr::new(0xffff_ffff_be9f_ffff))
+                .unwrap()
+        );
         assert!(w.moves());
-        assert_eq!(w.union(), Span::new(0xffff_ffff_0140_0000, 0xffff_ffff_be9f_ffff).unwrap());
-        assert_eq!(w.common(), Some(Span::new(0xffff_ffff_3fe0_0000, 0xffff_ffff_7fff_ffff).unwrap()));
+        assert_eq!(
+            w.union(),
+            VirtRange::from_last(VirtAddr::new(0xffff_ffff_0140_0000), VirtAddr::new(0xffff_ffff_be9f_ffff))
+                .unwrap()
+        );
+        assert_eq!(
+            w.common(),
+            Some(
+                VirtRange::from_last(
+                    VirtAddr::new(0xffff_ffff_3fe0_0000),
+                    VirtAddr::new(0xffff_ffff_7fff_ffff)
+                )
+                .unwrap()
+            )
+        );
     }
 
     #[test]

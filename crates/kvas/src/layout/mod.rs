@@ -55,7 +55,7 @@
 //! let (start, end) = (0xffff_ffff_8400_0000, 0xffff_ffff_8540_0000);
 //! let l = Riscv64Layout::from_image(Mode::Sv48, Kasan::None, start, end, Some(1 << 30))?;
 //! assert_eq!(l.page_offset(), 0xffff_af80_0000_0000);
-//! assert_eq!(l.modules_window().end(), start); // modules end where the image starts
+//! assert_eq!(l.modules_window().end().as_u64(), start); // modules end where the image starts
 //! assert_eq!(l.bpf().size(), 128 << 20);
 //!
 //! // Linux's `Virtual kernel memory layout:` block, into any fmt::Write (a UART).
@@ -85,6 +85,6 @@ pub use check::{check, direct_window, max_distance, Violation, Violations, MAX_V
 pub use dump::{write_line, VmLayoutDump};
 pub use kaslr::KaslrWindows;
 pub use plan::{plan, plan_unchecked, Layout, LayoutParts, Reach};
-pub use region::{Region, RegionList, Span, MAX_REGIONS};
+pub use region::{Region, RegionList, MAX_REGIONS};
 pub use riscv64::Riscv64Layout;
 pub use target::{Arm32Split, Arm64Mode, Kasan, Options, Profile, Target, Vmsplit, X86Mode};

@@ -1,8 +1,11 @@
 //! [`Layout`]: one planned address space, whatever the architecture, and [`plan`].
 
-use crate::layout::region::{Region, RegionList, Span};
+use crate::addr::VirtAddr;
+use crate::layout::region::{Region, RegionList};
 use crate::layout::target::{Options, Target};
 use crate::layout::{arm32, arm64, riscv32, riscv64, x86_64};
+use crate::range::VirtRange;
+use crate::sizes::SZ_2M;
 use crate::Error;
 
 /// How far a module's code can reach the kernel's, per architecture.
@@ -31,21 +34,21 @@ pub struct LayoutParts {
     /// `PAGE_OFFSET`: the start of the linear map.
     pub page_offset: u64,
     /// Where kernel regions may lie (the canonical upper half on 64-bit).
-    pub kernel_half: Span,
+    pub kernel_half: VirtRange,
     /// Where user space may lie (the lower half; all of TTBR0's range on arm64).
-    pub user_half: Span,
+    pub user_half: VirtRange,
     /// The regions, sorted by start.
     pub regions: RegionList,
     /// Kernel text for the reachability check: the image, or its first byte.
-    pub text: Span,
+    pub text: VirtRange,
     /// The kernel image, when its size is known.
-    pub image: Option<Span>,
+    pub image: Option<VirtRange>,
     /// Where the image starts (`_start`), known even when its size is not.
     pub image_start: u64,
     /// The region that must hold the image.
     pub image_region: &'static str,
     /// Where the architecture lets the image lie (its KASLR window, or lowmem).
-    pub image_window: Span,
+    pub image_window: VirtRange,
     /// The alignment the image's start needs.
     pub image_align: u64,
     /// Whether KASLR is built in (`CONFIG_RANDOMIZE_BASE`).
@@ -59,7 +62,7 @@ pub struct LayoutParts {
     /// Whether RAM beyond the linear map is usable as highmem.
     pub highmem_capable: bool,
     /// The mapped part of the linear map, when RAM is given (or assumed).
-    pub lowmem: Option<Span>,
+    pub lowmem: Option<VirtRange>,
     /// RAM left over as highmem, in bytes.
     pub highmem: u64,
     /// The bytes of virtual address space user space may use.
@@ -109,12 +112,12 @@ impl Layout {
     }
 
     /// The range kernel regions must lie in.
-    pub const fn kernel_half(&self) -> Span {
+    pub const fn kernel_half(&self) -> VirtRange {
         self.parts.kernel_half
     }
 
     /// The range user space must lie in.
-    pub const fn user_half(&self) -> Span {
+    pub const fn user_half(&self) -> VirtRange {
         self.parts.user_half
     }
 
@@ -134,12 +137,12 @@ impl Layout {
     }
 
     /// The kernel image, when its size is known.
-    pub const fn image(&self) -> Option<Span> {
+    pub const fn image(&self) -> Option<VirtRange> {
         self.parts.image
     }
 
     /// The mapped part of the linear map (`[PAGE_OFFSET, high_memory)`).
-    pub const fn lowmem(&self) -> Option<Span> {
+    pub const fn lowmem(&self) -> Option<VirtRange> {
         self.parts.lowmem
     }
 
@@ -159,11 +162,11 @@ impl Layout {
     }
 
     /// The modules window: the union of [`LayoutParts::modules_regions`], if they are adjacent.
-    pub fn modules_window(&self) -> Option<Span> {
+    pub fn modules_window(&self) -> Option<VirtRange> {
         let names = self.parts.modules_regions;
         let first = self.region(names.first()?)?;
         let last = self.region(names.last()?)?;
-        Span::new(first.start(), last.last()).ok()
+        VirtRange::from_last(first.range().start(), last.range().last()).ok()
     }
 
     /// The module code reach.
@@ -214,7 +217,7 @@ pub(crate) fn region(
     align: u64,
     description: &'static str,
 ) -> Result<Region, Error> {
-    Ok(Region::new(name, Span::from_end(start, end)?, align, description))
+    Ok(Region::new(name, VirtRange::from_end(VirtAddr::new(start), VirtAddr::new(end))?, align, description))
 }
 
 /// Refuses RAM that is zero or not a multiple of `page`.
@@ -229,7 +232,6 @@ pub(crate) fn check_image(
     off: u64,
     max_off: u64,
 ) -> Result<(), Error> {
-    const SZ_2M: u64 = 2 << 20;
     if !validate {
         return Ok(());
     }

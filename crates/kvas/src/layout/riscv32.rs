@@ -14,13 +14,15 @@
 //! With a split ([`Options::split`]) this plans the kvas riscv32 kernel instead:
 //! see [`riscv32_split`].
 
+use crate::addr::VirtAddr;
 use crate::layout::plan::{check_ram, region, LayoutParts, Reach};
-use crate::layout::region::{RegionList, Span};
+use crate::layout::region::RegionList;
 use crate::layout::riscv32_split;
 use crate::layout::target::{Kasan, Options, Target};
+use crate::range::VirtRange;
+use crate::sizes::PAGE_SIZE;
 use crate::Error;
 
-const PAGE_SIZE: u64 = 4096;
 const PGDIR_SIZE: u64 = 4 << 20;
 
 /// `PAGE_OFFSET` on riscv32.
@@ -83,7 +85,7 @@ pub(crate) fn parts(options: &Options, validate: bool) -> Result<LayoutParts, Er
     if validate && options.kernel_size > lowmem_size {
         return Err(Error::KernelTooLarge { size: options.kernel_size, max: lowmem_size, window: "lowmem" });
     }
-    let lowmem = Span::from_size(PAGE_OFFSET, lowmem_size)?;
+    let lowmem = VirtRange::new(VirtAddr::new(PAGE_OFFSET), lowmem_size)?;
     let mut r = RegionList::new();
     r.push(region("user", 0, fixaddr_start, PAGE_SIZE, "user-space virtual memory, different per mm")?)?;
     r.push(region("fixmap", fixaddr_start, pci_start, PAGE_SIZE, "fixmap")?)?;
@@ -94,7 +96,7 @@ pub(crate) fn parts(options: &Options, validate: bool) -> Result<LayoutParts, Er
     r.push(region(
         "lowmem",
         PAGE_OFFSET,
-        lowmem.end(),
+        lowmem.end().as_u64(),
         PAGE_SIZE,
         "lowmem: linear map of RAM and the kernel",
     )?)?;
@@ -107,17 +109,17 @@ pub(crate) fn parts(options: &Options, validate: bool) -> Result<LayoutParts, Er
                 reason: "the image would run past the end of the 32-bit address space",
             })
         }
-        size => Some(Span::from_size(PAGE_OFFSET, size)?),
+        size => Some(VirtRange::new(VirtAddr::new(PAGE_OFFSET), size)?),
     };
     Ok(LayoutParts {
         target: Target::Riscv32,
         options: *options,
         va_bits: 32,
         page_offset: PAGE_OFFSET,
-        kernel_half: Span::from_end(fixaddr_start, 1 << 32)?,
-        user_half: Span::from_end(0, fixaddr_start)?,
+        kernel_half: VirtRange::from_end(VirtAddr::new(fixaddr_start), VirtAddr::new(1 << 32))?,
+        user_half: VirtRange::from_end(VirtAddr::new(0), VirtAddr::new(fixaddr_start))?,
         regions: r,
-        text: image.unwrap_or(Span::from_size(PAGE_OFFSET, 1)?),
+        text: image.unwrap_or(VirtRange::new(VirtAddr::new(PAGE_OFFSET), 1)?),
         image,
         image_start: PAGE_OFFSET,
         image_region: "lowmem",

@@ -32,15 +32,17 @@
 //! slots, up to Sv32's 34-bit physical addresses. The image's share of the address
 //! space and of the top 256 MiB is [`image_share`] (seed 001: 0.1% and 1.5%).
 
+use crate::addr::VirtAddr;
 use crate::layout::plan::{check_ram, region, LayoutParts};
-use crate::layout::region::{RegionList, Span};
+use crate::layout::region::RegionList;
 use crate::layout::riscv32::{PHYS_LIMIT, REACH};
 use crate::layout::target::{Options, Target, Vmsplit};
+use crate::range::VirtRange;
+use crate::sizes::{PAGE_SIZE, SZ_4M};
 use crate::Error;
 
-const PAGE_SIZE: u64 = 4096;
 /// `PGDIR_SIZE`: what one Sv32 root entry maps (a 4 MiB megapage).
-pub const PGDIR_SIZE: u64 = 4 << 20;
+pub const PGDIR_SIZE: u64 = SZ_4M;
 /// The start of the top 256 MiB that every split and every address space share.
 pub const SHARED_START: u64 = 0xf000_0000;
 /// The size of that shared top: seed 001's "256MB for vmalloc, including the kernel".
@@ -101,7 +103,7 @@ pub(crate) fn parts(split: Vmsplit, options: &Options, validate: bool) -> Result
         });
     }
     let kernel_end = KERNEL_LINK_ADDR + image_footprint(size);
-    let lowmem = Span::from_size(po, lowmem_size)?;
+    let lowmem = VirtRange::new(VirtAddr::new(po), lowmem_size)?;
     let mut r = RegionList::new();
     let (user_end, half_start) = match split {
         Vmsplit::G4G4 => {
@@ -123,7 +125,7 @@ pub(crate) fn parts(split: Vmsplit, options: &Options, validate: bool) -> Result
         Vmsplit::G4G4 => "lowmem: linear map of RAM, in the kernel's own address space",
         _ => "lowmem: linear map of RAM",
     };
-    r.push(region("lowmem", po, lowmem.end(), PAGE_SIZE, lowmem_desc)?)?;
+    r.push(region("lowmem", po, lowmem.end().as_u64(), PAGE_SIZE, lowmem_desc)?)?;
     r.push(region(
         "kernel",
         KERNEL_LINK_ADDR,
@@ -150,21 +152,24 @@ pub(crate) fn parts(split: Vmsplit, options: &Options, validate: bool) -> Result
     )?)?;
     let image = match size {
         0 => None,
-        size => Some(Span::from_size(KERNEL_LINK_ADDR, size)?),
+        size => Some(VirtRange::new(VirtAddr::new(KERNEL_LINK_ADDR), size)?),
     };
     Ok(LayoutParts {
         target: Target::Riscv32,
         options: *options,
         va_bits: 32,
         page_offset: po,
-        kernel_half: Span::from_end(half_start, 1 << 32)?,
-        user_half: Span::from_end(0, user_end)?,
+        kernel_half: VirtRange::from_end(VirtAddr::new(half_start), VirtAddr::new(1 << 32))?,
+        user_half: VirtRange::from_end(VirtAddr::new(0), VirtAddr::new(user_end))?,
         regions: r,
-        text: image.unwrap_or(Span::from_size(KERNEL_LINK_ADDR, 1)?),
+        text: image.unwrap_or(VirtRange::new(VirtAddr::new(KERNEL_LINK_ADDR), 1)?),
         image,
         image_start: KERNEL_LINK_ADDR,
         image_region: "kernel",
-        image_window: Span::from_end(KERNEL_LINK_ADDR, PKMAP_BASE - PGDIR_SIZE)?,
+        image_window: VirtRange::from_end(
+            VirtAddr::new(KERNEL_LINK_ADDR),
+            VirtAddr::new(PKMAP_BASE - PGDIR_SIZE),
+        )?,
         image_align: PGDIR_SIZE,
         kaslr: false,
         kaslr_max: 0,

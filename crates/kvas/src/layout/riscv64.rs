@@ -11,16 +11,14 @@
 //! `MODULES_LOWEST_VADDR`, and the modules window is
 //! `[PFN_ALIGN(_end) - 2 GiB, PFN_ALIGN(_start))` with BPF in its top 128 MiB.
 
+use crate::addr::VirtAddr;
 use crate::arch::riscv::Mode;
 use crate::layout::plan::{check_image, place_image, LayoutParts, Reach};
-use crate::layout::region::{Region, RegionList, Span};
+use crate::layout::region::{Region, RegionList};
 use crate::layout::target::{Kasan, Options, Target};
+use crate::range::VirtRange;
+use crate::sizes::{PAGE_SIZE, SZ_128M, SZ_16M, SZ_1G, SZ_2G, SZ_2M};
 use crate::Error;
-
-const SZ_2M: u64 = 2 << 20;
-const SZ_1G: u64 = 1 << 30;
-const SZ_2G: u64 = 2 << 30;
-const PAGE_SIZE: u64 = 4096;
 
 /// `ADDRESS_SPACE_END`: the last address.
 pub const ADDRESS_SPACE_END: u64 = u64::MAX;
@@ -35,9 +33,9 @@ pub const PMD_SIZE: u64 = SZ_2M;
 /// never crosses a 1 GiB boundary.
 pub const PUD_SIZE: u64 = SZ_1G;
 /// `BPF_JIT_REGION_SIZE`.
-pub const BPF_JIT_REGION_SIZE: u64 = 128 << 20;
+pub const BPF_JIT_REGION_SIZE: u64 = SZ_128M;
 /// `PCI_IO_SIZE`.
-pub const PCI_IO_SIZE: u64 = 16 << 20;
+pub const PCI_IO_SIZE: u64 = SZ_16M;
 /// `FIXADDR_SIZE` on 64-bit: `PMD_SIZE + FIX_FDT_SIZE` (`FIX_FDT_SIZE = MAX_FDT_SIZE + 2M`).
 pub const FIXADDR_SIZE: u64 = PMD_SIZE + (PMD_SIZE + SZ_2M);
 /// `STRUCT_PAGE_MAX_SHIFT` for a 64-byte `struct page`.
@@ -77,21 +75,21 @@ pub struct Riscv64Layout {
     kaslr_offset: u64,
     kernel_size: u64,
     ram: Option<u64>,
-    user: Span,
-    hole: Span,
-    fixmap: Span,
-    pci_io: Span,
-    vmemmap: Span,
-    vmalloc: Span,
-    linear: Span,
-    kasan_shadow: Option<Span>,
-    modules: Span,
-    bpf: Span,
-    kernel: Span,
+    user: VirtRange,
+    hole: VirtRange,
+    fixmap: VirtRange,
+    pci_io: VirtRange,
+    vmemmap: VirtRange,
+    vmalloc: VirtRange,
+    linear: VirtRange,
+    kasan_shadow: Option<VirtRange>,
+    modules: VirtRange,
+    bpf: VirtRange,
+    kernel: VirtRange,
 }
 
-fn span(start: u64, end: u64) -> Result<Span, Error> {
-    Span::from_end(start, end)
+fn span(start: u64, end: u64) -> Result<VirtRange, Error> {
+    VirtRange::from_end(VirtAddr::new(start), VirtAddr::new(end))
 }
 
 impl Riscv64Layout {
@@ -145,7 +143,7 @@ impl Riscv64Layout {
         };
         // PAGE_END = KASAN_SHADOW_START: the shadow may clip the linear map (Sv57).
         let page_end = match kasan_shadow {
-            Some(k) if k.start() < po + kvs => k.start(),
+            Some(k) if k.start().as_u64() < po + kvs => k.start().as_u64(),
             _ => po + kvs,
         };
         let linear = span(po, page_end)?;
@@ -247,7 +245,7 @@ impl Riscv64Layout {
 
     /// `PAGE_OFFSET`: the start of the linear map.
     pub const fn page_offset(&self) -> u64 {
-        self.linear.start()
+        self.linear.start().as_u64()
     }
 
     /// `kaslr_offset()`: the image's virtual offset from `KERNEL_LINK_ADDR`.
@@ -261,76 +259,76 @@ impl Riscv64Layout {
     }
 
     /// User space, `[0, TASK_SIZE)`.
-    pub const fn user(&self) -> Span {
+    pub const fn user(&self) -> VirtRange {
         self.user
     }
 
     /// The non-canonical hole, `[TASK_SIZE, KERN_VIRT_START)`.
-    pub const fn hole(&self) -> Span {
+    pub const fn hole(&self) -> VirtRange {
         self.hole
     }
 
     /// The fixmap, `[FIXADDR_START, FIXADDR_TOP)`.
-    pub const fn fixmap(&self) -> Span {
+    pub const fn fixmap(&self) -> VirtRange {
         self.fixmap
     }
 
     /// PCI I/O, `[PCI_IO_START, PCI_IO_END)`.
-    pub const fn pci_io(&self) -> Span {
+    pub const fn pci_io(&self) -> VirtRange {
         self.pci_io
     }
 
     /// The `struct page` array, `[VMEMMAP_START, VMEMMAP_END)`.
-    pub const fn vmemmap(&self) -> Span {
+    pub const fn vmemmap(&self) -> VirtRange {
         self.vmemmap
     }
 
     /// vmalloc and ioremap, `[VMALLOC_START, VMALLOC_END)`.
-    pub const fn vmalloc(&self) -> Span {
+    pub const fn vmalloc(&self) -> VirtRange {
         self.vmalloc
     }
 
     /// The linear-map window, `[PAGE_OFFSET, PAGE_END)`: its size bounds usable RAM.
-    pub const fn linear(&self) -> Span {
+    pub const fn linear(&self) -> VirtRange {
         self.linear
     }
 
     /// The part of the linear map RAM fills, `[PAGE_OFFSET, high_memory)`, if RAM was given.
-    pub fn lowmem(&self) -> Option<Span> {
-        self.ram.and_then(|ram| Span::from_size(self.page_offset(), ram).ok())
+    pub fn lowmem(&self) -> Option<VirtRange> {
+        self.ram.and_then(|ram| VirtRange::new(VirtAddr::new(self.page_offset()), ram).ok())
     }
 
     /// The KASAN shadow, `[KASAN_SHADOW_START, KASAN_SHADOW_END)`, if KASAN is on.
-    pub const fn kasan_shadow(&self) -> Option<Span> {
+    pub const fn kasan_shadow(&self) -> Option<VirtRange> {
         self.kasan_shadow
     }
 
     /// Modules without the BPF window: `[MODULES_VADDR, BPF_JIT_REGION_START)`.
-    pub const fn modules(&self) -> Span {
+    pub const fn modules(&self) -> VirtRange {
         self.modules
     }
 
     /// The BPF JIT window, the top 128 MiB of the modules window.
-    pub const fn bpf(&self) -> Span {
+    pub const fn bpf(&self) -> VirtRange {
         self.bpf
     }
 
     /// The whole modules window, `[MODULES_VADDR, MODULES_END)`, BPF included.
-    pub const fn modules_window(&self) -> Span {
-        match Span::new(self.modules.start(), self.bpf.last()) {
+    pub const fn modules_window(&self) -> VirtRange {
+        match VirtRange::from_last(self.modules.start(), self.bpf.last()) {
             Ok(s) => s,
             Err(_) => self.modules,
         }
     }
 
     /// The kernel region as `print_vm_layout` shows it, `[virt_addr, ADDRESS_SPACE_END]`.
-    pub const fn kernel(&self) -> Span {
+    pub const fn kernel(&self) -> VirtRange {
         self.kernel
     }
 
     /// The image itself, `[_start, _end)`, or `None` when its size is unknown (0).
-    pub const fn image(&self) -> Option<Span> {
-        match Span::from_size(self.kernel.start(), self.kernel_size) {
+    pub const fn image(&self) -> Option<VirtRange> {
+        match VirtRange::new(self.kernel.start(), self.kernel_size) {
             Ok(s) => Some(s),
             Err(_) => None,
         }
@@ -344,7 +342,7 @@ impl Riscv64Layout {
 
     /// `va_kernel_pa_offset`: `virt_addr - phys_addr` for an image loaded at `load_pa`.
     pub const fn va_kernel_pa_offset(&self, load_pa: u64) -> u64 {
-        self.kernel.start().wrapping_sub(load_pa)
+        self.kernel.start().as_u64().wrapping_sub(load_pa)
     }
 }
 
@@ -358,7 +356,8 @@ pub(crate) fn parts(mode: Mode, options: &Options, validate: bool) -> Result<Lay
     let kaslr = options.kaslr_for(Target::Riscv64(mode))?;
     let pgdir = pgdir_size(mode);
     let mut regions = RegionList::new();
-    let mut add = |name, s: Span, align, description| regions.push(Region::new(name, s, align, description));
+    let mut add =
+        |name, s: VirtRange, align, description| regions.push(Region::new(name, s, align, description));
     add("user", l.user(), pgdir, "user-space virtual memory, different per mm")?;
     add("hole", l.hole(), pgdir, "non-canonical hole up to the start of kernel mappings")?;
     add("fixmap", l.fixmap(), PMD_SIZE, "fixmap")?;
@@ -372,7 +371,8 @@ pub(crate) fn parts(mode: Mode, options: &Options, validate: bool) -> Result<Lay
     add("modules", l.modules(), PAGE_SIZE, "modules")?;
     add("bpf", l.bpf(), PAGE_SIZE, "BPF JIT (top 128 MiB of the modules window)")?;
     add("kernel", l.kernel(), PMD_SIZE, "kernel")?;
-    let half = Span::from_end((1u64 << (mode.va_bits() - 1)).wrapping_neg(), 0)?;
+    let half =
+        VirtRange::from_end(VirtAddr::new((1u64 << (mode.va_bits() - 1)).wrapping_neg()), VirtAddr::new(0))?;
     let image = l.image();
     Ok(LayoutParts {
         target: Target::Riscv64(mode),
@@ -380,13 +380,13 @@ pub(crate) fn parts(mode: Mode, options: &Options, validate: bool) -> Result<Lay
         va_bits: mode.va_bits(),
         page_offset: l.page_offset(),
         kernel_half: half,
-        user_half: Span::from_size(0, 1 << (mode.va_bits() - 1))?,
+        user_half: VirtRange::new(VirtAddr::new(0), 1 << (mode.va_bits() - 1))?,
         regions,
-        text: image.unwrap_or(Span::from_size(l.kernel().start(), 1)?),
+        text: image.unwrap_or(VirtRange::new(l.kernel().start(), 1)?),
         image,
-        image_start: l.kernel().start(),
+        image_start: l.kernel().start().as_u64(),
         image_region: "kernel",
-        image_window: Span::from_size(KERNEL_LINK_ADDR, PUD_SIZE)?,
+        image_window: VirtRange::new(VirtAddr::new(KERNEL_LINK_ADDR), PUD_SIZE)?,
         image_align: PMD_SIZE,
         kaslr,
         kaslr_max: if kaslr { kaslr_max(options.kernel_size) } else { 0 },
@@ -417,10 +417,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(l.kaslr_offset(), 64 << 20);
-        assert_eq!(l.modules_window().end(), KERNEL_LINK_ADDR + (64 << 20));
-        assert_eq!(l.modules_window().start(), KERNEL_LINK_ADDR + (84 << 20) - SZ_2G);
+        assert_eq!(l.modules_window().end().as_u64(), KERNEL_LINK_ADDR + (64 << 20));
+        assert_eq!(l.modules_window().start().as_u64(), KERNEL_LINK_ADDR + (84 << 20) - SZ_2G);
         assert_eq!(l.bpf().size(), 128 << 20);
-        assert_eq!(l.lowmem().unwrap().last(), 0xffff_ffd6_7fff_ffff);
+        assert_eq!(l.lowmem().unwrap().last().as_u64(), 0xffff_ffd6_7fff_ffff);
         assert_eq!(l.va_pa_offset(0x8000_1000), 0xffff_ffd6_0000_0000 - 0x8000_0000);
         assert_eq!(l.va_kernel_pa_offset(0x8020_0000), KERNEL_LINK_ADDR + (64 << 20) - 0x8020_0000);
         assert!(l.kasan_shadow().is_none());

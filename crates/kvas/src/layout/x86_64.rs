@@ -13,14 +13,13 @@
 //! (what distribution kernels build, and kvas's default), and the modules area
 //! takes the rest up to `MODULES_END`.
 
+use crate::addr::VirtAddr;
 use crate::layout::plan::{check_image, check_ram, place_image, region, LayoutParts, Reach};
-use crate::layout::region::{RegionList, Span};
+use crate::layout::region::RegionList;
 use crate::layout::target::{Kasan, Options, Target, X86Mode};
+use crate::range::VirtRange;
+use crate::sizes::{PAGE_SIZE, SZ_1T, SZ_2M};
 use crate::Error;
-
-const SZ_2M: u64 = 2 << 20;
-const SZ_1T: u64 = 1 << 40;
-const PAGE_SIZE: u64 = 4096;
 
 /// `__START_KERNEL_map`: the kernel text mapping, mapped to physical address 0.
 pub const START_KERNEL_MAP: u64 = 0xffff_ffff_8000_0000;
@@ -179,16 +178,16 @@ pub(crate) fn parts(mode: X86Mode, options: &Options, validate: bool) -> Result<
     r.push(region("vsyscall", VSYSCALL_ADDR, VSYSCALL_ADDR + PAGE_SIZE, PAGE_SIZE, "legacy vsyscall ABI")?)?;
     r.push(region("unused", 0u64.wrapping_sub(SZ_2M), 0, PAGE_SIZE, "unused hole")?)?;
 
-    let kernel = Span::from_end(START_KERNEL_MAP, modules)?;
+    let kernel = VirtRange::from_end(VirtAddr::new(START_KERNEL_MAP), VirtAddr::new(modules))?;
     let text_start =
         place_image(START_KERNEL_MAP + LOAD_PHYSICAL_ADDR, "__START_KERNEL", off, size, 1 << 64)?;
     let image = match size {
         0 => None,
-        _ => Some(Span::from_size(text_start, size)?),
+        _ => Some(VirtRange::new(VirtAddr::new(text_start), size)?),
     };
     let lowmem = match options.ram {
         // RAM beyond the window is the checker's to report; lowmem is what is mapped.
-        Some(ram) => Some(Span::from_size(page_offset, ram.min(linear_end - page_offset))?),
+        Some(ram) => Some(VirtRange::new(VirtAddr::new(page_offset), ram.min(linear_end - page_offset))?),
         None => None,
     };
     Ok(LayoutParts {
@@ -196,14 +195,17 @@ pub(crate) fn parts(mode: X86Mode, options: &Options, validate: bool) -> Result<
         options: *options,
         va_bits: c.va_bits,
         page_offset,
-        kernel_half: Span::from_end(half, 0)?,
-        user_half: Span::from_size(0, 1 << (c.va_bits - 1))?,
+        kernel_half: VirtRange::from_end(VirtAddr::new(half), VirtAddr::new(0))?,
+        user_half: VirtRange::new(VirtAddr::new(0), 1 << (c.va_bits - 1))?,
         regions: r,
         text: image.unwrap_or(kernel),
         image,
         image_start: text_start,
         image_region: "kernel",
-        image_window: Span::from_end(START_KERNEL_MAP + LOAD_PHYSICAL_ADDR, START_KERNEL_MAP + image_size)?,
+        image_window: VirtRange::from_end(
+            VirtAddr::new(START_KERNEL_MAP + LOAD_PHYSICAL_ADDR),
+            VirtAddr::new(START_KERNEL_MAP + image_size),
+        )?,
         image_align: SZ_2M,
         kaslr,
         kaslr_max: max_off,

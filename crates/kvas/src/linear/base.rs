@@ -37,6 +37,7 @@
 use crate::addr::{VirtAddr, PAGE_SIZE};
 use crate::paging::Geometry;
 use crate::phys::MemoryMap;
+use crate::sizes::SZ_2M;
 use crate::Error;
 
 /// How the linear map's physical base is chosen (see the module documentation).
@@ -51,7 +52,7 @@ pub enum BaseRule {
 }
 
 /// Linux's `PMD_SIZE` rounding.
-const LINUX_ALIGN: u64 = 2 << 20;
+const LINUX_ALIGN: u64 = SZ_2M;
 
 /// What a linear map with one physical base costs, counted without building it:
 /// the engine's greedy largest-leaf choice over each mappable range inside the
@@ -249,8 +250,8 @@ pub fn choose_base(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sizes::SZ_1G;
 
-    const G: u64 = 1 << 30;
     const SV39_PO: VirtAddr = VirtAddr::new(0xffff_ffd6_0000_0000);
     const SV48_PO: VirtAddr = VirtAddr::new(0xffff_af80_0000_0000);
     const SV57_PO: VirtAddr = VirtAddr::new(0xff60_0000_0000_0000);
@@ -258,11 +259,11 @@ mod tests {
     #[test]
     fn ram_at_0x80200000_keeps_gigapages_under_kvas_but_not_linux() {
         let map = MemoryMap::from_text("0x80200000:8G").unwrap();
-        assert_eq!(choose_base(BaseRule::Linux, &map, SV39_PO, 128 * G, 2), Ok(0x8020_0000));
-        assert_eq!(choose_base(BaseRule::LargestLeaf, &map, SV39_PO, 128 * G, 2), Ok(0x8000_0000));
+        assert_eq!(choose_base(BaseRule::Linux, &map, SV39_PO, 128 * SZ_1G, 2), Ok(0x8020_0000));
+        assert_eq!(choose_base(BaseRule::LargestLeaf, &map, SV39_PO, 128 * SZ_1G, 2), Ok(0x8000_0000));
         // Sv48: a 512 GiB-aligned base (0) would gain nothing over the 1 GiB-aligned one.
         assert_eq!(choose_base(BaseRule::LargestLeaf, &map, SV48_PO, 64 << 40, 3), Ok(0x8000_0000));
-        let c = choose(BaseRule::LargestLeaf, &map, SV39_PO, 128 * G, 2).unwrap();
+        let c = choose(BaseRule::LargestLeaf, &map, SV39_PO, 128 * SZ_1G, 2).unwrap();
         // Linux: PAGE_OFFSET maps 0x80200000, 1 GiB-aligned in VA: a level-1 table per GiB.
         assert_eq!((c.linux.leaves, c.linux.tables), (4096, 8));
         // 511 2 MiB leaves up to 0xc0000000, 7 gigapages, one 2 MiB leaf at the top.
@@ -279,7 +280,7 @@ mod tests {
         // QEMU: 1 GiB at 0x80000000. Linux's base already gives the one gigapage;
         // 0 (512 GiB- or 256 TiB-aligned) would map it with the same leaf and tables.
         let map = MemoryMap::from_text("0x80000000:1G").unwrap();
-        for (po, size, level) in [(SV39_PO, 128 * G, 2), (SV48_PO, 64 << 40, 3), (SV57_PO, 32 << 50, 4)] {
+        for (po, size, level) in [(SV39_PO, 128 * SZ_1G, 2), (SV48_PO, 64 << 40, 3), (SV57_PO, 32 << 50, 4)] {
             let c = choose(BaseRule::LargestLeaf, &map, po, size, level).unwrap();
             assert_eq!(c.base(), 0x8000_0000, "{po}");
             assert!(!c.moved());
@@ -296,9 +297,9 @@ mod tests {
     #[test]
     fn leaves_follow_the_greedy_largest_leaf() {
         // [2M, 1G + 4K): 511 2 MiB leaves, one 4 KiB leaf.
-        assert_eq!(leaves(2 << 20, G + 4096, 2), 512);
-        assert_eq!(leaves(0, 4 * G, 2), 4);
-        assert_eq!(leaves(0, 4 * G, 1), 2048);
+        assert_eq!(leaves(2 << 20, SZ_1G + 4096, 2), 512);
+        assert_eq!(leaves(0, 4 * SZ_1G, 2), 4);
+        assert_eq!(leaves(0, 4 * SZ_1G, 1), 2048);
         assert_eq!(leaves(4096, 8192, 2), 1);
     }
 
@@ -307,9 +308,9 @@ mod tests {
         // 128 GiB of RAM from 0x80200000 fills an Sv39 window exactly: rounding
         // down to 1 GiB would push the top 2 MiB out, so the base stays 2 MiB-aligned.
         let map = MemoryMap::from_text("0x80200000:128G").unwrap();
-        assert_eq!(choose_base(BaseRule::LargestLeaf, &map, SV39_PO, 128 * G, 2), Ok(0x8020_0000));
+        assert_eq!(choose_base(BaseRule::LargestLeaf, &map, SV39_PO, 128 * SZ_1G, 2), Ok(0x8020_0000));
         // A window one GiB larger leaves room: back to 1 GiB.
-        assert_eq!(choose_base(BaseRule::LargestLeaf, &map, SV39_PO, 129 * G, 2), Ok(0x8000_0000));
+        assert_eq!(choose_base(BaseRule::LargestLeaf, &map, SV39_PO, 129 * SZ_1G, 2), Ok(0x8000_0000));
     }
 
     #[test]
@@ -317,18 +318,21 @@ mod tests {
         // RAM from a 4 KiB offset overflows the Sv39 window whatever the base:
         // backing off to a 4 KiB base would save 4 KiB and cost 32 Mi 4 KiB leaves.
         let map = MemoryMap::from_text("0x1000:200G").unwrap();
-        assert_eq!(choose_base(BaseRule::LargestLeaf, &map, SV39_PO, 128 * G, 2), Ok(0));
+        assert_eq!(choose_base(BaseRule::LargestLeaf, &map, SV39_PO, 128 * SZ_1G, 2), Ok(0));
     }
 
     #[test]
     fn usable_bytes_counts_tables_below_the_largest_leaf() {
         let map = MemoryMap::from_text("0x80200000:8G").unwrap();
         // 1 GiB-aligned base: two level-1 tables, for the partial GiB at each end.
-        assert_eq!(usable_bytes(&map, SV39_PO, 0x8000_0000, 128 * G, 2), (8 * G) - 2 * 4096);
+        assert_eq!(usable_bytes(&map, SV39_PO, 0x8000_0000, 128 * SZ_1G, 2), (8 * SZ_1G) - 2 * 4096);
         // 2 MiB-aligned base: no gigapage, so one level-1 table per GiB.
-        assert_eq!(usable_bytes(&map, SV39_PO, 0x8020_0000, 128 * G, 2), (8 * G) - 8 * 4096);
+        assert_eq!(usable_bytes(&map, SV39_PO, 0x8020_0000, 128 * SZ_1G, 2), (8 * SZ_1G) - 8 * 4096);
         // 4 KiB-aligned base (PAGE_OFFSET - base only 4 KiB-aligned): also 4096 level-0 tables.
-        assert_eq!(usable_bytes(&map, SV39_PO, 0x8020_1000, 128 * G, 2), (8 * G - 4096) - (8 + 4096) * 4096);
+        assert_eq!(
+            usable_bytes(&map, SV39_PO, 0x8020_1000, 128 * SZ_1G, 2),
+            (8 * SZ_1G - 4096) - (8 + 4096) * 4096
+        );
     }
 
     #[test]
@@ -338,19 +342,19 @@ mod tests {
         let map = MemoryMap::from_text("0x79000000:0xfeff0ffff000,0x80000001000000:1G").unwrap();
         let sv57_po = VirtAddr::new(0xff60_0000_0000_0000);
         let base = choose_base(BaseRule::LargestLeaf, &map, sv57_po, 32 << 50, 4).unwrap();
-        assert_eq!(base & (G - 1), 0, "base {base:#x}");
+        assert_eq!(base & (SZ_1G - 1), 0, "base {base:#x}");
     }
 
     #[test]
     fn page_offset_alignment_caps_the_base_alignment() {
         let map = MemoryMap::from_text("0x1_2340_0000:1G").unwrap();
         let odd_po = VirtAddr::new(0xffff_ffd6_0020_0000);
-        assert_eq!(choose_base(BaseRule::LargestLeaf, &map, odd_po, 128 * G, 2), Ok(0x1_2340_0000));
+        assert_eq!(choose_base(BaseRule::LargestLeaf, &map, odd_po, 128 * SZ_1G, 2), Ok(0x1_2340_0000));
     }
 
     #[test]
     fn an_empty_map_has_no_base() {
         let map = MemoryMap::new();
-        assert_eq!(choose_base(BaseRule::LargestLeaf, &map, SV39_PO, G, 2), Err(Error::NoRam));
+        assert_eq!(choose_base(BaseRule::LargestLeaf, &map, SV39_PO, SZ_1G, 2), Err(Error::NoRam));
     }
 }

@@ -24,6 +24,8 @@ use crate::arch::{aarch64, x86_64};
 use crate::linear::{choose_base, for_each_piece, BaseRule, LinearConfig, LinearMap};
 use crate::paging::{Attrs, Flush, FrameAllocator, PageTable, PhysMemory, TableFormat};
 use crate::phys::{MemoryMap, PhysRange, PHYS_END};
+use crate::range::VirtRange;
+use crate::sizes::{SZ_1G, SZ_1M};
 use crate::Error;
 
 /// Whose choices place the map and pick its leaves.
@@ -62,9 +64,9 @@ pub struct DirectMap {
 }
 
 /// Linux's `ARM64_MEMSTART_ALIGN` with 4 KiB pages (`PUD_SHIFT`).
-const ARM64_MEMSTART_ALIGN: u64 = 1 << 30;
+const ARM64_MEMSTART_ALIGN: u64 = SZ_1G;
 /// Linux's `ISA_END_ADDRESS`.
-const ISA_END: u64 = 1 << 20;
+const ISA_END: u64 = SZ_1M;
 
 impl DirectMap {
     /// The x86-64 direct map of `map` in `mode`.
@@ -135,28 +137,16 @@ impl DirectMap {
         };
         let mut outcome = for_each_piece(map, self.base, limit, &cfg, |piece| {
             let range = piece.range;
-            flush.merge(pt.map_range(
-                va_of(range),
-                range.start(),
-                range.size(),
-                piece.attrs,
-                piece.max_leaf,
-                alloc,
-            )?);
+            let va = VirtRange::new(va_of(range), range.size())?;
+            flush.merge(pt.map_range(va, range.start(), piece.attrs, piece.max_leaf, alloc)?);
             pieces += 1;
             mapped_bytes += range.size();
             Ok(())
         });
         if outcome.is_ok() && self.isa {
             outcome = for_each_isa_hole(map, |hole| {
-                flush.merge(pt.map_range(
-                    va_of(hole),
-                    hole.start(),
-                    hole.size(),
-                    Attrs::KERNEL_RW,
-                    PageSize::Size4K,
-                    alloc,
-                )?);
+                let va = VirtRange::new(va_of(hole), hole.size())?;
+                flush.merge(pt.map_range(va, hole.start(), Attrs::KERNEL_RW, PageSize::Size4K, alloc)?);
                 pieces += 1;
                 mapped_bytes += hole.size();
                 Ok(())
@@ -169,7 +159,7 @@ impl DirectMap {
             let mut unmap = |range: PhysRange| {
                 if undo > 0 {
                     undo -= 1;
-                    pt.unmap_range(va_of(range), range.size(), alloc)?.ignore();
+                    pt.unmap_range(VirtRange::new(va_of(range), range.size())?, alloc)?.ignore();
                 }
                 Ok(())
             };

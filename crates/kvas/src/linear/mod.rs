@@ -48,6 +48,7 @@ use crate::arch::riscv::Mode;
 use crate::layout::riscv64;
 use crate::paging::{Attrs, Flush, FrameAllocator, PageTable, PhysMemory, TableFormat};
 use crate::phys::{MemoryMap, PhysRange};
+use crate::range::VirtRange;
 use crate::Error;
 
 /// Where and how to build the linear map.
@@ -273,8 +274,8 @@ pub fn build_at<F: TableFormat, M: PhysMemory>(
     let mut mapped_bytes = 0;
     let mut pieces = 0;
     let outcome = for_each_piece(map, base, limit, cfg, |p| {
-        let va = VirtAddr::new(p.range.start_u64().wrapping_add(offset));
-        let f = pt.map_range(va, p.range.start(), p.range.size(), p.attrs, p.max_leaf, alloc)?;
+        let va = VirtRange::new(VirtAddr::new(p.range.start_u64().wrapping_add(offset)), p.range.size())?;
+        let f = pt.map_range(va, p.range.start(), p.attrs, p.max_leaf, alloc)?;
         flush.merge(f);
         mapped_bytes += p.range.size();
         pieces += 1;
@@ -288,7 +289,7 @@ pub fn build_at<F: TableFormat, M: PhysMemory>(
             if undone < pieces {
                 undone += 1;
                 let va = VirtAddr::new(p.range.start_u64().wrapping_add(offset));
-                pt.unmap_range(va, p.range.size(), alloc)?.ignore();
+                pt.unmap_range(VirtRange::new(va, p.range.size())?, alloc)?.ignore();
             }
             Ok(())
         });

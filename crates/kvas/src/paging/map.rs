@@ -16,6 +16,7 @@ use crate::paging::geometry::check_range;
 use crate::paging::reserve::Reserve;
 use crate::paging::table::HINT_LEVELS;
 use crate::paging::{Attrs, Flush, FrameAllocator, Geometry, PageTable, PhysMemory, Pte, TableFormat};
+use crate::range::VirtRange;
 use crate::Error;
 
 /// One range request, passed down the recursion.
@@ -238,10 +239,11 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         }
     }
 
-    /// Maps `[va, va + len)` to `[pa, pa + len)`, each piece with the largest leaf
-    /// that the alignment of both addresses and the remaining length allow, but
-    /// no larger than `max` (a `max` beyond the mode's largest leaf means "the
-    /// largest the mode has").
+    /// Maps `range` to the same number of bytes from `pa`, each piece with the
+    /// largest leaf that the alignment of both addresses and the remaining length
+    /// allow, but no larger than `max` (a `max` beyond the mode's largest leaf
+    /// means "the largest the mode has"). The range must be page-aligned and in
+    /// the mode's address space.
     ///
     /// Where a table already exists (a pinned one, say), the range is mapped
     /// inside it with smaller leaves. Fails whole, leaving the tables untouched,
@@ -249,13 +251,13 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
     /// give every table the range needs.
     pub fn map_range(
         &mut self,
-        va: VirtAddr,
+        range: VirtRange,
         pa: PhysAddr,
-        len: u64,
         attrs: Attrs,
         max: PageSize,
         alloc: &mut impl FrameAllocator,
     ) -> Result<Flush, Error> {
+        let (va, len) = (range.start(), range.size());
         let g = self.format.geometry();
         check_range(g, va, len)?;
         if !pa.is_aligned(PAGE_SIZE) {

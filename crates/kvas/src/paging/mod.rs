@@ -11,14 +11,14 @@
 //! use kvas::arch::riscv::{Mode, Riscv};
 //! use kvas::paging::{Attrs, PageTable};
 //! use kvas::sim::{Ram, TrackingAllocator};
-//! use kvas::{PageSize, PhysAddr, VirtAddr};
+//! use kvas::{PageSize, PhysAddr, VirtAddr, VirtRange};
 //!
 //! let mode = Mode::Sv48; // chosen at run time, e.g. by the boot-time satp probe
 //! let ram = Ram::new(); // the host simulator; a kernel passes an OffsetMemory instead
 //! let mut frames = TrackingAllocator::new(PhysAddr::new(0x1_0000_0000)?, 1 << 20)?;
 //! let mut pt = PageTable::new(Riscv::new(mode), &ram, &mut frames)?;
-//! let image = VirtAddr::new(0xffff_ffff_8000_0000);
-//! pt.map_range(image, PhysAddr::new(0x8020_0000)?, 8 << 20, Attrs::KERNEL_RX, PageSize::Size2M, &mut frames)?
+//! let image = VirtRange::new(VirtAddr::new(0xffff_ffff_8000_0000), 8 << 20)?;
+//! pt.map_range(image, PhysAddr::new(0x8020_0000)?, Attrs::KERNEL_RX, PageSize::Size2M, &mut frames)?
 //!     .ignore(); // not live on any hart yet: no TLB to flush
 //! let t = pt.translate(VirtAddr::new(0xffff_ffff_8000_1234))?;
 //! assert_eq!((t.pa.as_u64(), t.size), (0x8020_1234, PageSize::Size2M));
@@ -29,6 +29,7 @@
 mod attrs;
 mod chunks;
 mod cursor;
+mod deferred;
 mod entry;
 mod flush;
 mod format;
@@ -48,6 +49,7 @@ mod unmap;
 
 pub use attrs::Attrs;
 pub use cursor::TranslateCursor;
+pub use deferred::DeferredFree;
 pub use entry::{Entry, LeafEntry, VacantEntry};
 pub use flush::Flush;
 pub use format::{Pte, TableFormat};

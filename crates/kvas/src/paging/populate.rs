@@ -13,6 +13,7 @@ use crate::paging::chunks::Chunks;
 use crate::paging::geometry::check_range;
 use crate::paging::reserve::Reserve;
 use crate::paging::{FrameAllocator, PageTable, PhysMemory, Pte, TableFormat};
+use crate::range::VirtRange;
 use crate::Error;
 
 /// Tables needed to give every address of `[va, va + len)` a table at level
@@ -25,7 +26,7 @@ fn tables_below_new(level: u8, target: u8, va: u64, len: u64) -> u64 {
 }
 
 impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
-    /// Makes sure every address of `[va, va + len)` walks down to a table at
+    /// Makes sure every address of `range` walks down to a table at
     /// `level` (0 for the tables that hold 4 KiB leaves, `levels - 2` for the
     /// tables right below the root), creating the missing ones. Every pointer on
     /// the way is marked pinned, so these tables are never freed when they empty
@@ -35,11 +36,11 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
     /// range, or if the allocator cannot give every table needed.
     pub fn populate(
         &mut self,
-        va: VirtAddr,
-        len: u64,
+        range: VirtRange,
         level: u8,
         alloc: &mut impl FrameAllocator,
     ) -> Result<u64, Error> {
+        let (va, len) = (range.start(), range.size());
         let g = self.format.geometry();
         check_range(g, va, len)?;
         if level >= g.root_level() {

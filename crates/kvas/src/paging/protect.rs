@@ -6,21 +6,22 @@ use crate::paging::geometry::check_range;
 use crate::paging::reserve::Reserve;
 use crate::paging::split::Holes;
 use crate::paging::{Attrs, Flush, FrameAllocator, PageTable, PhysMemory, Pte, TableFormat};
+use crate::range::VirtRange;
 use crate::Error;
 
 impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
-    /// Gives every page of `[va, va + len)` the attributes `attrs`, keeping its
+    /// Gives every page of `range` the attributes `attrs`, keeping its
     /// physical page. Leaves that straddle an end are split first.
     ///
     /// The whole range must be mapped ([`Error::NotMapped`] names the first
     /// hole); if splits need frames that cannot be had, nothing changes.
     pub fn protect_range(
         &mut self,
-        va: VirtAddr,
-        len: u64,
+        range: VirtRange,
         attrs: Attrs,
         alloc: &mut impl FrameAllocator,
     ) -> Result<Flush, Error> {
+        let (va, len) = (range.start(), range.size());
         let g = self.format.geometry();
         check_range(g, va, len)?;
         self.format.check_leaf(PhysAddr::ZERO, PAGE_SIZE, attrs)?;

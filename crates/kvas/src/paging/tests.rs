@@ -5,6 +5,7 @@ use std::vec::Vec;
 use crate::addr::{PageSize, PhysAddr, VirtAddr};
 use crate::arch::riscv::{Mode, Riscv};
 use crate::paging::{Attrs, FrameAllocator, Mapping, OffsetMemory, PageTable, TableStats};
+use crate::range::VirtRange;
 use crate::Error;
 
 const MODES: [Mode; 3] = [Mode::Sv39, Mode::Sv48, Mode::Sv57];
@@ -59,6 +60,11 @@ fn table(mode: Mode, arena: &mut Arena) -> PageTable<Riscv, OffsetMemory> {
 
 fn kva(mode: Mode, offset: u64) -> VirtAddr {
     VirtAddr::new(mode.geometry().kernel_half_start().as_u64() + offset)
+}
+
+/// The range `[va, va + len)`.
+fn vr(va: VirtAddr, len: u64) -> VirtRange {
+    VirtRange::new(va, len).unwrap()
 }
 
 fn pa(raw: u64) -> PhysAddr {
@@ -240,9 +246,15 @@ mod ranges {
             // 4 KiB short of 2 MiB boundary, then 2 MiB pieces, then a 1 GiB leaf, then a 4 KiB tail.
             let va = kva(mode, 0x3fe0_0000 - 0x1000);
             let len = 0x1000 + 0x20_0000 + (1 << 30) + 0x1000;
-            pt.map_range(va, pa(0x7fe0_0000 - 0x1000), len, Attrs::KERNEL_RW, PageSize::Size256T, &mut arena)
-                .unwrap()
-                .ignore();
+            pt.map_range(
+                vr(va, len),
+                pa(0x7fe0_0000 - 0x1000),
+                Attrs::KERNEL_RW,
+                PageSize::Size256T,
+                &mut arena,
+            )
+            .unwrap()
+            .ignore();
             let stats = pt.stats().unwrap();
             assert_eq!(stats.leaves[..3], [2, 1, 1], "{mode}");
             assert_eq!(stats.mapped_bytes(), len);
@@ -257,12 +269,12 @@ mod ranges {
             let mut arena = Arena::new();
             let mut pt = table(mode, &mut arena);
             let va = kva(mode, 0);
-            pt.map_range(va, pa(0x8000_0000), 4 << 20, Attrs::KERNEL_RW, PageSize::Size4K, &mut arena)
+            pt.map_range(vr(va, 4 << 20), pa(0x8000_0000), Attrs::KERNEL_RW, PageSize::Size4K, &mut arena)
                 .unwrap()
                 .ignore();
             assert_eq!(pt.stats().unwrap().leaves[..2], [1024, 0]);
             let va2 = kva(mode, 1 << 30);
-            pt.map_range(va2, pa(0x8010_0000), 4 << 20, Attrs::KERNEL_RW, PageSize::Size1G, &mut arena)
+            pt.map_range(vr(va2, 4 << 20), pa(0x8010_0000), Attrs::KERNEL_RW, PageSize::Size1G, &mut arena)
                 .unwrap()
                 .ignore();
             assert_eq!(pt.stats().unwrap().leaves[..2], [2048, 0]);
@@ -279,8 +291,14 @@ mod ranges {
             pt.map(blocker, pa(0), PageSize::Size4K, Attrs::KERNEL_RO, &mut arena).unwrap().ignore();
             let before = snapshot(&pt, &arena);
             assert_eq!(
-                pt.map_range(va, pa(0x1_0000_0000), 8 << 20, Attrs::KERNEL_RW, PageSize::Size1G, &mut arena)
-                    .unwrap_err(),
+                pt.map_range(
+                    vr(va, 8 << 20),
+                    pa(0x1_0000_0000),
+                    Attrs::KERNEL_RW,
+                    PageSize::Size1G,
+                    &mut arena
+                )
+                .unwrap_err(),
                 Error::AlreadyMapped { va: blocker, level: 0 }
             );
             assert_eq!(snapshot(&pt, &arena), before);
@@ -298,13 +316,19 @@ mod ranges {
             let va = kva(mode, 0);
             let needed = 4 + u64::from(mode.levels() - 2);
             assert_eq!(
-                pt.map_range(va, pa(0x8000_0000), 8 << 20, Attrs::KERNEL_RW, PageSize::Size4K, &mut arena)
-                    .unwrap_err(),
+                pt.map_range(
+                    vr(va, 8 << 20),
+                    pa(0x8000_0000),
+                    Attrs::KERNEL_RW,
+                    PageSize::Size4K,
+                    &mut arena
+                )
+                .unwrap_err(),
                 Error::OutOfFrames { va, needed, got: 3 }
             );
             assert_eq!(snapshot(&pt, &arena), before);
             arena.limit = usize::MAX;
-            pt.map_range(va, pa(0x8000_0000), 8 << 20, Attrs::KERNEL_RW, PageSize::Size4K, &mut arena)
+            pt.map_range(vr(va, 8 << 20), pa(0x8000_0000), Attrs::KERNEL_RW, PageSize::Size4K, &mut arena)
                 .unwrap()
                 .ignore();
             assert_eq!(arena.live as u64, 1 + needed, "the plan counts exactly");
@@ -316,26 +340,28 @@ mod ranges {
         for mode in MODES {
             let mut arena = Arena::new();
             let mut pt = table(mode, &mut arena);
+            // Wrapping past 2^64 is not a range at all; leaving the lower half is the mode's refusal.
             let top = VirtAddr::new(u64::MAX - 0xfff);
+            assert!(matches!(VirtRange::new(top, 0x2000), Err(Error::BadVirtRange { .. })));
+            let edge = VirtAddr::new(mode.geometry().user_half_end() - 0x1000);
             assert_eq!(
-                pt.map_range(top, pa(0), 0x2000, Attrs::KERNEL_RW, PageSize::Size4K, &mut arena).unwrap_err(),
-                Error::RangeWraps { start: top.as_u64(), len: 0x2000 }
+                pt.map_range(vr(edge, 0x2000), pa(0), Attrs::KERNEL_RW, PageSize::Size4K, &mut arena)
+                    .unwrap_err(),
+                Error::RangeWraps { start: edge.as_u64(), len: 0x2000 }
             );
             let va = kva(mode, 0);
             assert_eq!(
-                pt.map_range(va, pa(0x800), 0x1000, Attrs::KERNEL_RW, PageSize::Size4K, &mut arena)
+                pt.map_range(vr(va, 0x1000), pa(0x800), Attrs::KERNEL_RW, PageSize::Size4K, &mut arena)
                     .unwrap_err(),
                 Error::Misaligned { what: "physical address", value: 0x800, align: 0x1000 }
             );
             let wide = PhysAddr::new((1 << 56) - 0x1000).unwrap();
             assert!(matches!(
-                pt.map_range(va, wide, 0x2000, Attrs::KERNEL_RW, PageSize::Size4K, &mut arena),
+                pt.map_range(vr(va, 0x2000), wide, Attrs::KERNEL_RW, PageSize::Size4K, &mut arena),
                 Err(Error::PhysAddrUnencodable { .. })
             ));
-            assert!(pt
-                .map_range(va, pa(0), 0, Attrs::KERNEL_RW, PageSize::Size4K, &mut arena)
-                .unwrap()
-                .is_empty());
+            // An empty range cannot be asked for.
+            assert!(matches!(VirtRange::new(va, 0), Err(Error::BadVirtRange { .. })));
             assert_eq!(arena.live, 1);
         }
     }
@@ -346,12 +372,12 @@ mod ranges {
         let mut arena = Arena::new();
         let mut pt = table(mode, &mut arena);
         let va = kva(mode, 0);
-        let f = pt.map_range(va, pa(0), 3 * 4096, Attrs::KERNEL_RW, PageSize::Size4K, &mut arena).unwrap();
+        let f =
+            pt.map_range(vr(va, 3 * 4096), pa(0), Attrs::KERNEL_RW, PageSize::Size4K, &mut arena).unwrap();
         assert_eq!(f.addresses().collect::<Vec<_>>(), [va, va.wrapping_add(0x1000), va.wrapping_add(0x2000)]);
         let f = pt.map_range(
-            va.wrapping_add(1 << 30),
+            vr(va.wrapping_add(1 << 30), 1 << 20),
             pa(0),
-            1 << 20,
             Attrs::KERNEL_RW,
             PageSize::Size4K,
             &mut arena,
@@ -370,11 +396,11 @@ mod unmapping {
             let mut pt = table(mode, &mut arena);
             let va = kva(mode, 0x1_0000_0000);
             let len = (1 << 30) + (6 << 20) + 0x3000;
-            pt.map_range(va, pa(0x4000_0000), len, Attrs::KERNEL_RW, PageSize::Size256T, &mut arena)
+            pt.map_range(vr(va, len), pa(0x4000_0000), Attrs::KERNEL_RW, PageSize::Size256T, &mut arena)
                 .unwrap()
                 .ignore();
             assert!(arena.live > 1);
-            pt.unmap_range(va, len, &mut arena).unwrap().ignore();
+            pt.unmap_range(vr(va, len), &mut arena).unwrap().ignore();
             assert_eq!(arena.live, 1);
             assert_eq!(pt.stats().unwrap(), TableStats { tables: 1, leaves: [0; 5] });
         }
@@ -434,12 +460,12 @@ mod unmapping {
             arena.limit = arena.live; // no frame for the split
             let cut = va.wrapping_add(0x1000);
             assert_eq!(
-                pt.unmap_range(cut, 9 << 20, &mut arena).unwrap_err(),
+                pt.unmap_range(vr(cut, 9 << 20), &mut arena).unwrap_err(),
                 Error::OutOfFrames { va: cut, needed: 2, got: 0 }
             );
             assert_eq!(snapshot(&pt, &arena), before);
             arena.limit = usize::MAX;
-            pt.unmap_range(cut, 9 << 20, &mut arena).unwrap().ignore();
+            pt.unmap_range(vr(cut, 9 << 20), &mut arena).unwrap().ignore();
             let left: Vec<_> = pt.mappings().map(|m| m.unwrap().va).collect();
             assert_eq!(left.first(), Some(&va));
             assert_eq!(
@@ -459,11 +485,11 @@ mod protecting {
             let mut arena = Arena::new();
             let mut pt = table(mode, &mut arena);
             let va = kva(mode, 0);
-            pt.map_range(va, pa(0x8000_0000), 4 << 20, Attrs::KERNEL_RW, PageSize::Size2M, &mut arena)
+            pt.map_range(vr(va, 4 << 20), pa(0x8000_0000), Attrs::KERNEL_RW, PageSize::Size2M, &mut arena)
                 .unwrap()
                 .ignore();
             let part = va.wrapping_add(0x1f_f000);
-            pt.protect_range(part, 0x2000, Attrs::KERNEL_RO, &mut arena).unwrap().ignore();
+            pt.protect_range(vr(part, 0x2000), Attrs::KERNEL_RO, &mut arena).unwrap().ignore();
             assert_eq!(pt.translate(part).unwrap().attrs, Attrs::KERNEL_RO);
             assert_eq!(pt.translate(part.wrapping_add(0x1000)).unwrap().attrs, Attrs::KERNEL_RO);
             assert_eq!(pt.translate(part.wrapping_add(0x2000)).unwrap().attrs, Attrs::KERNEL_RW);
@@ -482,12 +508,13 @@ mod protecting {
             let before = snapshot(&pt, &arena);
             let hole = va.wrapping_add(2 << 20);
             assert_eq!(
-                pt.protect_range(va.wrapping_add(0x1000), 4 << 20, Attrs::KERNEL_RO, &mut arena).unwrap_err(),
+                pt.protect_range(vr(va.wrapping_add(0x1000), 4 << 20), Attrs::KERNEL_RO, &mut arena)
+                    .unwrap_err(),
                 Error::NotMapped { va: hole }
             );
             assert_eq!(snapshot(&pt, &arena), before);
             assert!(matches!(
-                pt.protect_range(va, 4096, Attrs::WRITE, &mut arena),
+                pt.protect_range(vr(va, 4096), Attrs::WRITE, &mut arena),
                 Err(Error::InvalidAttributes { .. })
             ));
         }
@@ -538,8 +565,8 @@ mod walking {
             let corrupt = Error::CorruptEntry { va, level: 0, raw };
             assert_eq!(pt.translate(va), Err(corrupt));
             assert_eq!(pt.mappings().next(), Some(Err(corrupt)));
-            assert_eq!(pt.protect_range(va, 4096, Attrs::KERNEL_RO, &mut arena).unwrap_err(), corrupt);
-            assert_eq!(pt.unmap_range(va, 4096, &mut arena).unwrap_err(), corrupt);
+            assert_eq!(pt.protect_range(vr(va, 4096), Attrs::KERNEL_RO, &mut arena).unwrap_err(), corrupt);
+            assert_eq!(pt.unmap_range(vr(va, 4096), &mut arena).unwrap_err(), corrupt);
             assert!(pt.stats().is_err());
         }
     }
@@ -549,7 +576,7 @@ mod walking {
         for mode in MODES {
             let mut arena = Arena::new();
             let mut pt = table(mode, &mut arena);
-            pt.map_range(kva(mode, 0), pa(0), 8 << 20, Attrs::KERNEL_RW, PageSize::Size4K, &mut arena)
+            pt.map_range(vr(kva(mode, 0), 8 << 20), pa(0), Attrs::KERNEL_RW, PageSize::Size4K, &mut arena)
                 .unwrap()
                 .ignore();
             pt.map(VirtAddr::new(0x1000), pa(0), PageSize::Size4K, Attrs::KERNEL_RW, &mut arena)
@@ -573,9 +600,9 @@ mod pinning {
             let span = crate::paging::Geometry::granularity(top + 1);
             // Four root entries' worth, as a kernel does for vmalloc.
             let va = kva(mode, 0);
-            assert_eq!(pt.populate(va, 4 * span, top, &mut arena), Ok(4));
+            assert_eq!(pt.populate(vr(va, 4 * span), top, &mut arena), Ok(4));
             assert_eq!(arena.live, 5);
-            assert_eq!(pt.populate(va, 4 * span, top, &mut arena), Ok(0), "idempotent");
+            assert_eq!(pt.populate(vr(va, 4 * span), top, &mut arena), Ok(0), "idempotent");
             // An empty pinned table maps nothing: unmapping a root-sized page there
             // is still NotMapped (the range path removes nothing).
             let root_size = PageSize::from_level(top + 1).unwrap();
@@ -590,9 +617,8 @@ mod pinning {
             assert_eq!(arena.live, 5, "the single-page path keeps pinned tables");
             // Largest leaves over a pinned table: one level down, inside it.
             pt.map_range(
-                va.wrapping_add(3 * span),
+                vr(va.wrapping_add(3 * span), span),
                 pa(0),
-                span,
                 Attrs::KERNEL_RW,
                 PageSize::Size256T,
                 &mut arena,
@@ -604,7 +630,7 @@ mod pinning {
             pt.map(va.wrapping_add(0x20_0000), pa(0), PageSize::Size2M, Attrs::KERNEL_RW, &mut arena)
                 .unwrap()
                 .ignore();
-            pt.unmap_range(va, 4 * span, &mut arena).unwrap().ignore();
+            pt.unmap_range(vr(va, 4 * span), &mut arena).unwrap().ignore();
             assert_eq!(arena.live, 5, "the range path keeps pinned tables too");
             assert_eq!(pt.stats().unwrap().tables, 5);
             pt.destroy(&mut arena);
@@ -626,19 +652,19 @@ mod pinning {
             pt.map(va.wrapping_add(span), pa(0), big, Attrs::KERNEL_RW, &mut arena).unwrap().ignore();
             let before = snapshot(&pt, &arena);
             assert_eq!(
-                pt.populate(va, 2 * span, top, &mut arena),
+                pt.populate(vr(va, 2 * span), top, &mut arena),
                 Err(Error::AlreadyMapped { va: va.wrapping_add(span), level: root_level })
             );
             assert_eq!(snapshot(&pt, &arena), before);
             // Out of frames: nothing changes either.
             arena.limit = arena.live;
             assert_eq!(
-                pt.populate(va, span, top, &mut arena),
+                pt.populate(vr(va, span), top, &mut arena),
                 Err(Error::OutOfFrames { va, needed: 1, got: 0 })
             );
             assert_eq!(snapshot(&pt, &arena), before);
             assert_eq!(
-                pt.populate(va, span, root_level, &mut arena),
+                pt.populate(vr(va, span), root_level, &mut arena),
                 Err(Error::InvalidGeometry { reason: "populate needs a level below the root" })
             );
         }
@@ -662,7 +688,7 @@ mod hints {
                 let next = va.wrapping_add(size.bytes());
                 pt.map(next, pa(size.bytes()), size, Attrs::KERNEL_RW, &mut arena).unwrap().ignore();
                 assert_eq!(pt.translate(next).map(|t| t.pa.as_u64()), Ok(size.bytes()), "{mode} {size}");
-                pt.unmap_range(next, size.bytes(), &mut arena).unwrap().ignore();
+                pt.unmap_range(vr(next, size.bytes()), &mut arena).unwrap().ignore();
                 assert_eq!(arena.live, 1);
                 pt.map(va, pa(0), size, Attrs::KERNEL_RW, &mut arena).unwrap().ignore();
                 assert_eq!(pt.translate(va).map(|t| t.size), Ok(size), "{mode} {size}");

@@ -6,6 +6,7 @@ use crate::paging::geometry::check_range;
 use crate::paging::reserve::Reserve;
 use crate::paging::split::Holes;
 use crate::paging::{Flush, FrameAllocator, Geometry, PageTable, PhysMemory, Pte, TableFormat};
+use crate::range::VirtRange;
 use crate::Error;
 
 impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
@@ -66,10 +67,12 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
             // A larger leaf to split, or smaller leaves below: the range path.
             // (A table may be an empty pinned one: if the range path removes
             // nothing, nothing mapped the page.)
-            Pte::Leaf { .. } | Pte::Table(_) => match self.unmap_range(va, size.bytes(), alloc)? {
-                flush if flush.is_empty() => Err(Error::NotMapped { va }),
-                flush => Ok(flush),
-            },
+            Pte::Leaf { .. } | Pte::Table(_) => {
+                match self.unmap_range(VirtRange::new(va, size.bytes())?, alloc)? {
+                    flush if flush.is_empty() => Err(Error::NotMapped { va }),
+                    flush => Ok(flush),
+                }
+            }
             Pte::Reserved => Err(Error::CorruptEntry { va, level, raw }),
         }
     }
@@ -125,16 +128,12 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         }
     }
 
-    /// Unmaps everything in `[va, va + len)`. Leaves that straddle an end are
+    /// Unmaps everything in `range`. Leaves that straddle an end are
     /// split; holes are skipped; tables left empty are freed (never the root).
     ///
     /// Needs frames only for splits; if they cannot be had, nothing changes.
-    pub fn unmap_range(
-        &mut self,
-        va: VirtAddr,
-        len: u64,
-        alloc: &mut impl FrameAllocator,
-    ) -> Result<Flush, Error> {
+    pub fn unmap_range(&mut self, range: VirtRange, alloc: &mut impl FrameAllocator) -> Result<Flush, Error> {
+        let (va, len) = (range.start(), range.size());
         let g = self.format.geometry();
         check_range(g, va, len)?;
         if len == 0 {

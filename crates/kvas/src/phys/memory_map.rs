@@ -412,9 +412,7 @@ impl Iterator for RamRanges<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const G: u64 = 1 << 30;
-    const M: u64 = 1 << 20;
+    use crate::sizes::{SZ_1G, SZ_1M};
 
     fn r(start: u64, end: u64) -> PhysRange {
         PhysRange::from_bounds(start, end).unwrap()
@@ -423,9 +421,9 @@ mod tests {
     #[test]
     fn unsorted_banks_come_out_sorted() {
         let mut m = MemoryMap::new();
-        m.add_ram(0x1_0000_0000, G).unwrap();
-        m.add_ram(0x8000_0000, G).unwrap();
-        m.add_ram(0x2_0000_0000, G).unwrap();
+        m.add_ram(0x1_0000_0000, SZ_1G).unwrap();
+        m.add_ram(0x8000_0000, SZ_1G).unwrap();
+        m.add_ram(0x2_0000_0000, SZ_1G).unwrap();
         assert_eq!(
             m.banks(),
             &[r(0x8000_0000, 0xc000_0000), r(0x1_0000_0000, 0x1_4000_0000), r(0x2_0000_0000, 0x2_4000_0000)]
@@ -436,17 +434,17 @@ mod tests {
     #[test]
     fn touching_banks_merge_silently() {
         let mut m = MemoryMap::new();
-        m.add_ram(0x8000_0000 + 513 * M, G).unwrap();
-        m.add_ram(0x8000_0000, 513 * M).unwrap();
-        assert_eq!(m.banks(), &[r(0x8000_0000, 0x8000_0000 + 513 * M + G)]);
+        m.add_ram(0x8000_0000 + 513 * SZ_1M, SZ_1G).unwrap();
+        m.add_ram(0x8000_0000, 513 * SZ_1M).unwrap();
+        assert_eq!(m.banks(), &[r(0x8000_0000, 0x8000_0000 + 513 * SZ_1M + SZ_1G)]);
         assert!(m.notices().is_empty());
     }
 
     #[test]
     fn overlapping_banks_merge_with_a_notice() {
         let mut m = MemoryMap::new();
-        m.add_ram(0x8000_0000, 2 * G).unwrap();
-        m.add_ram(0x9000_0000, 2 * G).unwrap();
+        m.add_ram(0x8000_0000, 2 * SZ_1G).unwrap();
+        m.add_ram(0x9000_0000, 2 * SZ_1G).unwrap();
         assert_eq!(m.banks(), &[r(0x8000_0000, 0x1_1000_0000)]);
         assert_eq!(m.notices(), &[Notice::BanksOverlap { overlap: r(0x9000_0000, 0x1_0000_0000) }]);
     }
@@ -455,11 +453,11 @@ mod tests {
     fn one_bank_can_swallow_several() {
         let mut m = MemoryMap::new();
         for i in 0..4 {
-            m.add_ram(i * 2 * G, G).unwrap();
+            m.add_ram(i * 2 * SZ_1G, SZ_1G).unwrap();
         }
-        m.add_ram(10 * G, G).unwrap();
-        m.add_ram(G / 2, 6 * G).unwrap();
-        assert_eq!(m.banks(), &[r(0, 7 * G), r(10 * G, 11 * G)]);
+        m.add_ram(10 * SZ_1G, SZ_1G).unwrap();
+        m.add_ram(SZ_1G / 2, 6 * SZ_1G).unwrap();
+        assert_eq!(m.banks(), &[r(0, 7 * SZ_1G), r(10 * SZ_1G, 11 * SZ_1G)]);
         // Overlaps with the banks at 0, 2G, 4G and 6G.
         assert_eq!(m.notices().len(), 4);
     }
@@ -491,7 +489,7 @@ mod tests {
     #[test]
     fn wrapping_and_too_wide_banks_are_refused_and_change_nothing() {
         let mut m = MemoryMap::new();
-        m.add_ram(0x8000_0000, G).unwrap();
+        m.add_ram(0x8000_0000, SZ_1G).unwrap();
         let before = m.clone();
         assert!(matches!(m.add_ram(u64::MAX - 0xfff, 0x2000), Err(Error::BadPhysRange { .. })));
         assert!(matches!(m.add_ram(1 << 56, 0x1000), Err(Error::BadPhysRange { .. })));
@@ -502,13 +500,16 @@ mod tests {
     fn capacity_is_enforced_but_merging_still_works_when_full() {
         let mut m = MemoryMap::new();
         for i in 0..MAX_BANKS as u64 {
-            m.add_ram(i * 2 * G, G).unwrap();
+            m.add_ram(i * 2 * SZ_1G, SZ_1G).unwrap();
         }
-        assert_eq!(m.add_ram(1000 * G, G), Err(Error::TooManyRanges { what: "RAM banks", max: MAX_BANKS }));
+        assert_eq!(
+            m.add_ram(1000 * SZ_1G, SZ_1G),
+            Err(Error::TooManyRanges { what: "RAM banks", max: MAX_BANKS })
+        );
         // Filling a hole merges two banks: allowed, and frees a slot.
-        m.add_ram(G, G).unwrap();
+        m.add_ram(SZ_1G, SZ_1G).unwrap();
         assert_eq!(m.banks().len(), MAX_BANKS - 1);
-        m.add_ram(1000 * G, G).unwrap();
+        m.add_ram(1000 * SZ_1G, SZ_1G).unwrap();
     }
 
     #[test]
@@ -555,8 +556,8 @@ mod tests {
     #[test]
     fn mappable_cuts_only_no_map_and_free_cuts_everything() {
         let mut m = MemoryMap::new();
-        m.add_ram(0x8000_0000, G).unwrap();
-        m.add_ram(0x1_0000_0000, G).unwrap();
+        m.add_ram(0x8000_0000, SZ_1G).unwrap();
+        m.add_ram(0x1_0000_0000, SZ_1G).unwrap();
         m.reserve(0x8000_0000, 0x4_0000, ReserveKind::NoMap, ReservedBy::ReservedMemoryNode).unwrap();
         m.reserve(0x8020_0000, 0x20_0000, ReserveKind::Reserved, ReservedBy::Kernel).unwrap();
         // Two overlapping no-map ranges that straddle the gap between banks.
@@ -576,7 +577,7 @@ mod tests {
     fn notices_overflow_is_counted() {
         let mut m = MemoryMap::new();
         for i in 0..(MAX_NOTICES as u64 + 3) {
-            m.add_ram(i * G, 0).unwrap();
+            m.add_ram(i * SZ_1G, 0).unwrap();
         }
         assert_eq!(m.notices().len(), MAX_NOTICES);
         assert_eq!(m.dropped_notices(), 3);

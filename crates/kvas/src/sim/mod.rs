@@ -89,7 +89,7 @@ mod tests {
     use super::{Access, Context, FaultCause, Mmu, Ram, TrackingAllocator};
     use crate::arch::riscv::{Mode, Riscv, Satp};
     use crate::paging::{Attrs, PageTable};
-    use crate::{PageSize, PhysAddr, VirtAddr};
+    use crate::{PageSize, PhysAddr, VirtAddr, VirtRange};
 
     fn mmu_for(mode: Mode, root: PhysAddr) -> Mmu {
         Mmu::from_satp(Satp { mode: Some(mode), asid: 0, root }.encode().unwrap()).unwrap()
@@ -125,9 +125,8 @@ mod tests {
             let (va, pa, len) =
                 (base + (1 << 30) - 0x1000, 0x8000_0000 - 0x1000, (1 << 30) + (2 << 20) + 0x2000);
             let flush = pt.map_range(
-                VirtAddr::new(va),
+                VirtRange::new(VirtAddr::new(va), len).unwrap(),
                 PhysAddr::new(pa).unwrap(),
-                len,
                 Attrs::KERNEL_RW,
                 PageSize::Size1G,
                 &mut frames,
@@ -159,7 +158,12 @@ mod tests {
             assert_eq!(refuse(VirtAddr::new(va - 1), Access::Load, Context::SUPERVISOR), FaultCause::Invalid);
 
             // Unmapping the middle splits the gigapage; the rest still agrees.
-            pt.unmap_range(VirtAddr::new(va + 0x1000 + (4 << 20)), 2 << 20, &mut frames).unwrap().ignore();
+            pt.unmap_range(
+                VirtRange::new(VirtAddr::new(va + 0x1000 + (4 << 20)), 2 << 20).unwrap(),
+                &mut frames,
+            )
+            .unwrap()
+            .ignore();
             assert!(check_against_oracle(&pt, mode) > 5);
             let hole = VirtAddr::new(va + 0x1000 + (5 << 20));
             assert_eq!(refuse(hole, Access::Load, Context::SUPERVISOR), FaultCause::Invalid);

@@ -27,8 +27,8 @@
 //! let mut modules = ModulesWindow::<256>::from_layout(&layout)?; // BPF = the top 128 MiB
 //! let m = modules.allocate_module(64 << 10)?;
 //! let b = modules.allocate_bpf(4096)?;
-//! assert_eq!(m.start().as_u64(), layout.modules().start());
-//! assert_eq!(b.start().as_u64(), layout.bpf().start());
+//! assert_eq!(m.start(), layout.modules().start());
+//! assert_eq!(b.start(), layout.bpf().start());
 //!
 //! let mut tiny = Vmalloc::<4>::new(area.start(), area.start().wrapping_add(0x4000))?;
 //! let err = tiny.allocate(0x4000).unwrap_err();
@@ -84,12 +84,10 @@
 
 mod modules;
 mod pool;
-mod range;
 mod range_alloc;
 mod tree;
 mod vmalloc;
 
 pub use modules::{ModulesWindow, BPF_WINDOW_SIZE};
-pub use range::VirtRange;
 pub use range_alloc::RangeAllocator;
 pub use vmalloc::{VmArea, Vmalloc};

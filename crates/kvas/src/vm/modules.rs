@@ -19,10 +19,10 @@
 //! BPF — with a guard page after each area, as every Linux vmalloc area has.
 
 use crate::addr::{VirtAddr, PAGE_SIZE};
-use crate::layout::{Riscv64Layout, Span};
+use crate::layout::Riscv64Layout;
+use crate::range::VirtRange;
 use crate::Error;
 
-use super::range::VirtRange;
 use super::range_alloc::{window_pages, WHOLE_SPACE};
 use super::vmalloc::{VmArea, Vmalloc};
 
@@ -72,15 +72,15 @@ impl<const N: usize> ModulesWindow<N> {
         self.bpf.reset(bpf_start, modules_end)
     }
 
-    /// The whole modules window of a layout [`Span`] (BPF included).
-    pub const fn from_span(window: Span) -> Result<Self, Error> {
-        Self::new(VirtAddr::new(window.start()), VirtAddr::new(window.end()))
+    /// The whole modules window `window` (BPF included), as a layout gives it.
+    pub const fn from_range(window: VirtRange) -> Result<Self, Error> {
+        Self::new(window.start(), window.end())
     }
 
     /// The modules window of a riscv64 layout: [`Riscv64Layout::modules`] for
     /// modules, [`Riscv64Layout::bpf`] for BPF.
     pub fn from_layout(layout: &Riscv64Layout) -> Result<Self, Error> {
-        Self::from_span(layout.modules_window())
+        Self::from_range(layout.modules_window())
     }
 
     /// Allocates at least `size` bytes (rounded up to pages) for a module, at the
@@ -156,14 +156,15 @@ const fn split(modules_start: VirtAddr, modules_end: VirtAddr) -> Result<VirtAdd
 mod tests {
     use super::*;
     use crate::arch::riscv::Mode;
+    use crate::layout::riscv64::KERNEL_LINK_ADDR;
     use crate::layout::Options;
+    use crate::sizes::SZ_1M;
 
     const PAGE: u64 = PAGE_SIZE;
-    const MIB: u64 = 1 << 20;
-    const END: u64 = 0xffff_ffff_8000_0000;
+    const END: u64 = KERNEL_LINK_ADDR;
 
     fn window() -> ModulesWindow<16> {
-        ModulesWindow::new(VirtAddr::new(END - 256 * MIB), VirtAddr::new(END)).unwrap()
+        ModulesWindow::new(VirtAddr::new(END - 256 * SZ_1M), VirtAddr::new(END)).unwrap()
     }
 
     #[test]
@@ -171,9 +172,9 @@ mod tests {
         let w = window();
         let m = w.modules().window();
         let b = w.bpf().window();
-        assert_eq!((m.start().as_u64(), m.size()), (END - 256 * MIB, 128 * MIB));
-        assert_eq!((b.start().as_u64(), b.size()), (END - 128 * MIB, BPF_WINDOW_SIZE));
-        assert_eq!(w.window(), VirtRange::new(VirtAddr::new(END - 256 * MIB), 256 * MIB).unwrap());
+        assert_eq!((m.start().as_u64(), m.size()), (END - 256 * SZ_1M, 128 * SZ_1M));
+        assert_eq!((b.start().as_u64(), b.size()), (END - 128 * SZ_1M, BPF_WINDOW_SIZE));
+        assert_eq!(w.window(), VirtRange::new(VirtAddr::new(END - 256 * SZ_1M), 256 * SZ_1M).unwrap());
     }
 
     #[test]
@@ -181,14 +182,14 @@ mod tests {
         let mut w = window();
         let m = w.allocate_module(5000).unwrap();
         let b = w.allocate_bpf(1).unwrap();
-        assert_eq!((m.start().as_u64(), m.size()), (END - 256 * MIB, 2 * PAGE));
-        assert_eq!((b.start().as_u64(), b.size()), (END - 128 * MIB, PAGE));
-        assert_eq!(b.guard_page().as_u64(), END - 128 * MIB + PAGE);
+        assert_eq!((m.start().as_u64(), m.size()), (END - 256 * SZ_1M, 2 * PAGE));
+        assert_eq!((b.start().as_u64(), b.size()), (END - 128 * SZ_1M, PAGE));
+        assert_eq!(b.guard_page().as_u64(), END - 128 * SZ_1M + PAGE);
         assert!(matches!(w.free_module(b), Err(Error::VaBadFree { window: "modules", .. })));
         assert!(matches!(w.free_bpf(m), Err(Error::VaBadFree { window: "bpf", .. })));
         w.free_module(m).unwrap();
         w.free_bpf(b).unwrap();
-        assert_eq!(w.modules().free_bytes() + w.bpf().free_bytes(), 256 * MIB);
+        assert_eq!(w.modules().free_bytes() + w.bpf().free_bytes(), 256 * SZ_1M);
     }
 
     #[test]
@@ -200,17 +201,17 @@ mod tests {
             w.allocate_bpf(PAGE),
             Err(Error::VaExhausted { window: "bpf", size: 2 * PAGE, align: PAGE, largest_free: 0 })
         );
-        assert!(matches!(w.allocate_module(128 * MIB), Err(Error::VaExhausted { window: "modules", .. })));
-        assert_eq!(w.modules().free_bytes(), 128 * MIB);
+        assert!(matches!(w.allocate_module(128 * SZ_1M), Err(Error::VaExhausted { window: "modules", .. })));
+        assert_eq!(w.modules().free_bytes(), 128 * SZ_1M);
     }
 
     #[test]
     fn refuses_windows_without_room_for_modules() {
-        let s = VirtAddr::new(END - 128 * MIB);
+        let s = VirtAddr::new(END - 128 * SZ_1M);
         assert_eq!(
             ModulesWindow::<4>::new(s, VirtAddr::new(END)).unwrap_err(),
             Error::VaWindowInvalid {
-                start: END - 128 * MIB,
+                start: END - 128 * SZ_1M,
                 end: END,
                 reason: "the window leaves no room for modules below the 128 MiB BPF window"
             }
@@ -232,11 +233,11 @@ mod tests {
             Err(Error::VaWindowInvalid { reason: WHOLE_SPACE, .. })
         ));
         assert!(matches!(
-            ModulesWindow::<4>::new(VirtAddr::new(END - 256 * MIB), VirtAddr::new(END + 8)),
+            ModulesWindow::<4>::new(VirtAddr::new(END - 256 * SZ_1M), VirtAddr::new(END + 8)),
             Err(Error::Misaligned { what: "window end", .. })
         ));
         assert!(matches!(
-            ModulesWindow::<4>::new(VirtAddr::new(END - 256 * MIB + 8), VirtAddr::new(END)),
+            ModulesWindow::<4>::new(VirtAddr::new(END - 256 * SZ_1M + 8), VirtAddr::new(END)),
             Err(Error::Misaligned { what: "window start", .. })
         ));
     }
@@ -247,25 +248,25 @@ mod tests {
         w.allocate_module(PAGE).unwrap();
         w.allocate_bpf(PAGE).unwrap();
         let before = (w.modules().window(), w.bpf().window(), w.modules().free_bytes());
-        let bad = w.reset(VirtAddr::new(END - 256 * MIB), VirtAddr::new(END - 200 * MIB));
+        let bad = w.reset(VirtAddr::new(END - 256 * SZ_1M), VirtAddr::new(END - 200 * SZ_1M));
         assert!(matches!(bad, Err(Error::VaWindowInvalid { .. })));
         assert_eq!((w.modules().window(), w.bpf().window(), w.modules().free_bytes()), before);
-        w.reset(VirtAddr::new(END - 512 * MIB), VirtAddr::new(END - 128 * MIB)).unwrap();
-        assert_eq!(w.bpf().window().start().as_u64(), END - 256 * MIB);
-        assert_eq!(w.modules().free_bytes() + w.bpf().free_bytes(), 384 * MIB);
-        assert_eq!(w.allocate_bpf(1).unwrap().start().as_u64(), END - 256 * MIB);
+        w.reset(VirtAddr::new(END - 512 * SZ_1M), VirtAddr::new(END - 128 * SZ_1M)).unwrap();
+        assert_eq!(w.bpf().window().start().as_u64(), END - 256 * SZ_1M);
+        assert_eq!(w.modules().free_bytes() + w.bpf().free_bytes(), 384 * SZ_1M);
+        assert_eq!(w.allocate_bpf(1).unwrap().start().as_u64(), END - 256 * SZ_1M);
     }
 
     #[test]
     fn the_layout_windows_are_linux_modules_and_bpf() {
         for mode in [Mode::Sv39, Mode::Sv48, Mode::Sv57] {
-            for kernel_size in [0, 20 * MIB] {
+            for kernel_size in [0, 20 * SZ_1M] {
                 let options = Options { kernel_size, ..Options::default() };
                 let layout = Riscv64Layout::plan(mode, &options).unwrap();
                 let w = ModulesWindow::<4>::from_layout(&layout).unwrap();
                 for (part, span) in [(w.modules(), layout.modules()), (w.bpf(), layout.bpf())] {
                     let r = part.window();
-                    assert_eq!((r.start().as_u64(), r.last().as_u64()), (span.start(), span.last()));
+                    assert_eq!(r, span);
                 }
             }
         }

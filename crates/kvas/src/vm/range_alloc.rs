@@ -24,11 +24,10 @@
 //! `2k + 1` nodes always suffice for `k` live allocations.
 
 use crate::addr::{VirtAddr, PAGE_SIZE};
-use crate::layout::Span;
+use crate::range::{VirtRange, PAGE_NUMBER_END};
 use crate::Error;
 
 use super::pool::{Node, NodePool};
-use super::range::{VirtRange, PAGE_NUMBER_END};
 use super::tree::Tree;
 
 /// A first-fit allocator of page ranges in one virtual window, with a pool of
@@ -78,9 +77,10 @@ impl<const N: usize> RangeAllocator<N> {
         })
     }
 
-    /// An allocator for a layout [`Span`] (inclusive last address).
-    pub const fn from_span(name: &'static str, span: Span) -> Result<Self, Error> {
-        Self::new(name, VirtAddr::new(span.start()), VirtAddr::new(span.end()))
+    /// An allocator for the window `range` (a layout region's, say). Refuses what
+    /// [`Self::new`] refuses.
+    pub const fn from_range(name: &'static str, range: VirtRange) -> Result<Self, Error> {
+        Self::new(name, range.start(), range.end())
     }
 
     /// Starts over in place with the window `[start, end)`, all free: every
@@ -512,8 +512,9 @@ mod tests {
         assert_eq!((r.start(), r.last()), (va(0xffff_ffff_ffff_c000), va(u64::MAX)));
         a.free(r).unwrap();
         a.check().unwrap();
-        let span = Span::new(0xffff_ffff_ffff_c000, u64::MAX).unwrap();
-        assert_eq!(RangeAllocator::<4>::from_span("top", span).unwrap().window(), r);
+        let span =
+            VirtRange::from_last(VirtAddr::new(0xffff_ffff_ffff_c000), VirtAddr::new(u64::MAX)).unwrap();
+        assert_eq!(RangeAllocator::<4>::from_range("top", span).unwrap().window(), r);
     }
 
     #[test]

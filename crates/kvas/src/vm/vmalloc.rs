@@ -16,10 +16,10 @@
 //! ever adjacent, whatever order allocations and frees come in.
 
 use crate::addr::{VirtAddr, PAGE_SIZE};
-use crate::layout::{Riscv64Layout, Span};
+use crate::layout::Riscv64Layout;
+use crate::range::VirtRange;
 use crate::Error;
 
-use super::range::VirtRange;
 use super::range_alloc::RangeAllocator;
 
 /// One allocation of a [`Vmalloc`]: the usable pages and the guard page after them.
@@ -80,9 +80,9 @@ impl<const N: usize> Vmalloc<N> {
         }
     }
 
-    /// A guarded window over a layout [`Span`].
-    pub const fn from_span(name: &'static str, span: Span) -> Result<Self, Error> {
-        Self::with_name(name, VirtAddr::new(span.start()), VirtAddr::new(span.end()))
+    /// A guarded window over `range` (a layout region's, say).
+    pub const fn from_range(name: &'static str, range: VirtRange) -> Result<Self, Error> {
+        Self::with_name(name, range.start(), range.end())
     }
 
     /// Starts over in place with the window `[start, end)`, every area
@@ -93,7 +93,7 @@ impl<const N: usize> Vmalloc<N> {
 
     /// The vmalloc window of a riscv64 layout, `[VMALLOC_START, VMALLOC_END)`.
     pub fn from_layout(layout: &Riscv64Layout) -> Result<Self, Error> {
-        Self::from_span("vmalloc", layout.vmalloc())
+        Self::from_range("vmalloc", layout.vmalloc())
     }
 
     /// Allocates at least `size` bytes, rounded up to whole pages, at the lowest
@@ -314,12 +314,9 @@ mod tests {
             let layout = Riscv64Layout::plan(mode, &Options::default()).unwrap();
             let mut v = Vmalloc::<16>::from_layout(&layout).unwrap();
             let span = layout.vmalloc();
-            assert_eq!(
-                (v.window().start().as_u64(), v.window().last().as_u64()),
-                (span.start(), span.last())
-            );
+            assert_eq!(v.window(), span);
             let a = v.allocate(PAGE).unwrap();
-            assert_eq!(a.start().as_u64(), span.start());
+            assert_eq!(a.start(), span.start());
         }
     }
 }

@@ -13,7 +13,7 @@ fn a_shared_table_translates_on_several_threads() {
         let mut arena = Arena::new();
         let mut pt = table(mode, &mut arena);
         let va = kva(mode, 0x4000_0000);
-        pt.map_range(va, pa(0x10_0000), 64 * 4096, Attrs::KERNEL_RW, PageSize::Size4K, &mut arena)
+        pt.map_range(vr(va, 64 * 4096), pa(0x10_0000), Attrs::KERNEL_RW, PageSize::Size4K, &mut arena)
             .unwrap()
             .ignore();
         let shared = &pt;
@@ -45,8 +45,8 @@ fn translate_never_reads_a_freed_table_through_the_level_1_hint() {
         // frame come back as a table of another region.
         pt.map(va, pa(0x1000), PageSize::Size4K, Attrs::KERNEL_RW, &mut arena).unwrap().ignore();
         assert_eq!(pt.translate(va).map(|t| t.pa.as_u64()), Ok(0x1000), "{mode}");
-        pt.unmap_range(va, gib, &mut arena).unwrap().ignore();
-        pt.map_range(other, pa(0x20_0000), 0x20_0000, Attrs::KERNEL_RW, PageSize::Size4K, &mut arena)
+        pt.unmap_range(vr(va, gib), &mut arena).unwrap().ignore();
+        pt.map_range(vr(other, 0x20_0000), pa(0x20_0000), Attrs::KERNEL_RW, PageSize::Size4K, &mut arena)
             .unwrap()
             .ignore();
         assert_eq!(pt.translate(va), Err(Error::NotMapped { va }), "{mode} after unmap_range");
@@ -54,9 +54,8 @@ fn translate_never_reads_a_freed_table_through_the_level_1_hint() {
         pt.map(va, pa(0x1000), PageSize::Size4K, Attrs::KERNEL_RW, &mut arena).unwrap().ignore();
         pt.unmap(va, PageSize::Size4K, &mut arena).unwrap().ignore();
         pt.map_range(
-            other.wrapping_add(gib),
+            vr(other.wrapping_add(gib), 0x20_0000),
             pa(0),
-            0x20_0000,
             Attrs::KERNEL_RW,
             PageSize::Size4K,
             &mut arena,
@@ -77,7 +76,7 @@ fn leaf_tables_go_exactly_when_their_last_entry_does() {
             let mut arena = Arena::new();
             let mut pt = table(mode, &mut arena);
             let va = kva(mode, 0x4000_0000);
-            pt.map_range(va, pa(0), 2 * 512 * 4096, Attrs::KERNEL_RW, PageSize::Size4K, &mut arena)
+            pt.map_range(vr(va, 2 * 512 * 4096), pa(0), Attrs::KERNEL_RW, PageSize::Size4K, &mut arena)
                 .unwrap()
                 .ignore();
             let tables = pt.stats().unwrap().tables;
