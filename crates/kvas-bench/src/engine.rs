@@ -5,8 +5,8 @@
 use std::hint::black_box;
 
 use kvas::arch::riscv::{Mode, Riscv, RiscvFixed};
-use kvas::paging::{Attrs, FrameAllocator, OffsetMemory, PageTable, TableFormat, TranslateCursor};
-use kvas::{Error, PageSize, PhysAddr, VirtAddr};
+use kvas::paging::{Attrs, Entry, FrameAllocator, OffsetMemory, PageTable, TableFormat, TranslateCursor};
+use kvas::{PageSize, PhysAddr, VirtAddr};
 
 use crate::arena;
 use crate::subject::{Ops, Subject, Translator};
@@ -142,8 +142,13 @@ impl<K: MakeFormat> Ops for &mut Kvas<K> {
 
     #[inline(always)]
     fn fault_in(&mut self, va: u64, pa: u64) -> bool {
-        match self.table.translate(VirtAddr::new(va)) {
-            Err(Error::NotMapped { .. }) => self.map(va, pa, PageSize::Size4K),
+        // kvas's API for exactly this: one walk, which the map goes on from.
+        let Ok(pa) = PhysAddr::new(pa) else { return false };
+        match self.table.entry_at(VirtAddr::new(va)) {
+            Ok(Entry::Vacant(entry)) => entry
+                .map(pa, Attrs::KERNEL_RW, PageSize::Size4K, &mut ArenaFrames)
+                .map(|f| f.ignore())
+                .is_ok(),
             _ => false,
         }
     }

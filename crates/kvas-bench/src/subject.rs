@@ -71,7 +71,8 @@ pub trait Ops {
     fn unmap_4k(&mut self, va: u64) -> bool;
 
     /// What a demand-paging fault handler does: translates `va` through the
-    /// library's translate API and, if nothing maps it, maps the 4 KiB page
+    /// library's lookup API (kvas: `entry_at`, whose vacant entry maps without
+    /// walking again) and, if nothing maps it, maps the 4 KiB page
     /// `va` to `pa` with one call. Returns whether the page was absent and is
     /// now mapped (a page that was there already is a failure here: every
     /// `fault-in` page is touched once).

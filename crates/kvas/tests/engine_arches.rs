@@ -7,7 +7,7 @@ use kvas::arch::aarch64::{Mode as ArmMode, Range};
 use kvas::arch::riscv::Mode;
 use kvas::arch::riscv32::Sv32;
 use kvas::arch::x86_64::Mode as X86Mode;
-use kvas::paging::{Attrs, Entry, PageTable, TableFormat};
+use kvas::paging::{Attrs, EntryWord, PageTable, TableFormat};
 use kvas::sim::{Access, Ram, TrackingAllocator};
 use kvas::{Error, PageSize, PhysAddr, VirtAddr, VirtRange};
 
@@ -107,9 +107,9 @@ fn every_depth_of_every_architecture_builds_what_its_mmu_translates() {
 #[test]
 fn every_format_s_geometry_matches_its_entry_width() {
     fn width<T: Target>(target: T) {
-        let bits = <<T::F as TableFormat>::Entry as Entry>::INDEX_BITS;
+        let bits = <<T::F as TableFormat>::Entry as EntryWord>::INDEX_BITS;
         assert_eq!(target.geometry().index_bits(), bits, "{target:?}");
-        assert_eq!(target.geometry().entries(), <<T::F as TableFormat>::Entry as Entry>::ENTRIES);
+        assert_eq!(target.geometry().entries(), <<T::F as TableFormat>::Entry as EntryWord>::ENTRIES);
     }
     [Mode::Sv39, Mode::Sv48, Mode::Sv57].into_iter().for_each(width);
     X86Mode::ALL.into_iter().for_each(width);

@@ -21,8 +21,8 @@ use core::marker::PhantomData;
 use kvas::arch::riscv::Riscv;
 use kvas::kspace::{FIX_FDT_OFFSET, FIX_WINDOW_OFFSET, MAX_FDT_SIZE};
 use kvas::layout::Riscv64Layout;
-use kvas::paging::{Attrs, Geometry, OffsetMemory, PageTable, PhysMemory, TableFormat};
-use kvas::{PhysAddr, VirtAddr, PAGE_SIZE};
+use kvas::paging::{Attrs, OffsetMemory, PageTable, PhysMemory, TableFormat};
+use kvas::{PageSize, PhysAddr, VirtAddr, PAGE_SIZE};
 
 /// Where the finisher's register at physical `pa` is mapped.
 pub fn finisher_va(layout: &Riscv64Layout, pa: u64) -> u64 {
@@ -85,23 +85,16 @@ impl<'t> FixmapWindow<'t> {
     }
 }
 
-/// A pointer to the level-0 entry of `va` in `tables`, through their own view, if that
-/// entry is a 4 KiB leaf.
+/// A pointer to the entry of the 4 KiB leaf that maps `va` in `tables`, through their own
+/// view; the engine's walk says where that entry lives.
 fn leaf_entry(tables: &PageTable<Riscv, OffsetMemory>, va: u64) -> Option<*mut u64> {
-    let format = tables.format();
-    let mut table = tables.root();
-    let mut level = format.geometry().root_level();
-    loop {
-        let entry = tables.memory().frame_ptr(table).wrapping_add(Geometry::index(va, level));
-        // SAFETY: `table` is the root or a pointer read from a table of `tables`, so a table
-        // frame their view reaches (PageTable::from_root's contract); the index is < 512.
-        let raw = unsafe { entry.read_volatile() };
-        if level == 0 {
-            return format.leaf(raw, 0).map(|_| entry);
-        }
-        table = format.next_table(raw, level)?;
-        level -= 1;
+    let leaf = tables.leaf_entry_at(VirtAddr::new(va)).ok()?;
+    if leaf.size != PageSize::Size4K {
+        return None;
     }
+    // `leaf.table` is a table frame of `tables` (PageTable::from_root's contract), which
+    // their view reaches, and the index is < 512: the pointer stays inside that frame.
+    Some(tables.memory().frame_ptr(leaf.table).wrapping_add(leaf.index))
 }
 
 // SAFETY: (1) the returned pointer is the slot page, which after `remap` maps exactly the

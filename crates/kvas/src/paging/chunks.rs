@@ -3,7 +3,7 @@
 use core::marker::PhantomData;
 
 use crate::paging::geometry::{granularity_for, index_for};
-use crate::paging::Entry;
+use crate::paging::EntryWord;
 
 /// One entry's share of a range: the entry index, where the share starts, how
 /// long it is, and whether it covers the entry's whole span.
@@ -27,14 +27,14 @@ pub(super) struct Chunks<E> {
     entry: PhantomData<E>,
 }
 
-impl<E: Entry> Chunks<E> {
+impl<E: EntryWord> Chunks<E> {
     #[inline(always)]
     pub fn new(va: u64, len: u64, level: u8) -> Self {
         Self { va, remaining: len, level, entry: PhantomData }
     }
 }
 
-impl<E: Entry> Iterator for Chunks<E> {
+impl<E: EntryWord> Iterator for Chunks<E> {
     type Item = Chunk;
 
     #[inline(always)]

@@ -13,26 +13,40 @@ use crate::Error;
 /// The machine word of one table entry: `u64` (512 per 4 KiB table, 9 index
 /// bits per level) or `u32` (1024 per table, 10 bits).
 ///
-/// The engine's index and size arithmetic comes from [`Entry::INDEX_BITS`], a
+/// The engine's index and size arithmetic comes from [`EntryWord::INDEX_BITS`], a
 /// constant, so a 64-bit format compiles to the same code as when 512 entries
 /// were the engine's only shape.
-pub trait Entry: Copy + Eq + Into<u64> + core::fmt::Debug + 'static {
+pub trait EntryWord: Copy + Eq + Into<u64> + core::fmt::Debug + 'static {
     /// The all-zero (invalid) entry.
     const ZERO: Self;
     /// log2 of the entries in one 4 KiB table.
     const INDEX_BITS: u32;
     /// Entries in one 4 KiB table.
     const ENTRIES: usize = 1 << Self::INDEX_BITS;
+    /// Bytes of one entry.
+    const BYTES: usize = core::mem::size_of::<Self>();
+
+    /// The entry whose bits are `raw` (what a tool reading table memory as
+    /// little-endian bytes has), or `None` if `raw` does not fit the width.
+    fn from_u64(raw: u64) -> Option<Self>;
 }
 
-impl Entry for u64 {
+impl EntryWord for u64 {
     const ZERO: Self = 0;
     const INDEX_BITS: u32 = 9;
+
+    fn from_u64(raw: u64) -> Option<Self> {
+        Some(raw)
+    }
 }
 
-impl Entry for u32 {
+impl EntryWord for u32 {
     const ZERO: Self = 0;
     const INDEX_BITS: u32 = 10;
+
+    fn from_u64(raw: u64) -> Option<Self> {
+        u32::try_from(raw).ok()
+    }
 }
 
 /// One table entry, as the engine sees it.
@@ -61,10 +75,10 @@ pub enum Pte {
 pub trait TableFormat: Copy {
     /// The entry word: `u64` for RISC-V Sv39 and up, x86-64 and arm64, `u32`
     /// for Sv32. [`Geometry::index_bits`] of [`TableFormat::geometry`] must be
-    /// its [`Entry::INDEX_BITS`]: a format's contract, which each format's
+    /// its [`EntryWord::INDEX_BITS`]: a format's contract, which each format's
     /// tests check and [`crate::paging::PageTable::new`] asserts in debug
     /// builds (the engine's arithmetic uses the entry's constant).
-    type Entry: Entry;
+    type Entry: EntryWord;
 
     /// Levels and leaf levels of the mode.
     fn geometry(&self) -> Geometry;

@@ -25,7 +25,7 @@
 //! ```
 
 use crate::addr::{PageSize, PhysAddr, VirtAddr, PAGE_SIZE};
-use crate::paging::Entry;
+use crate::paging::EntryWord;
 use crate::Error;
 
 /// Which virtual addresses one table translates.
@@ -363,19 +363,19 @@ impl Geometry {
 /// log2 of the bytes one entry at `level` covers in a table of `E` entries:
 /// the engine's form of [`Geometry::shift_of`], a constant per format.
 #[inline(always)]
-pub(crate) const fn shift_for<E: Entry>(level: u8) -> u32 {
+pub(crate) const fn shift_for<E: EntryWord>(level: u8) -> u32 {
     Geometry::PAGE_SHIFT + E::INDEX_BITS * level as u32
 }
 
 /// The bytes one entry at `level` covers in a table of `E` entries.
 #[inline(always)]
-pub(crate) const fn granularity_for<E: Entry>(level: u8) -> u64 {
+pub(crate) const fn granularity_for<E: EntryWord>(level: u8) -> u64 {
     1 << shift_for::<E>(level)
 }
 
 /// The index into a level-`level` table of `E` entries that `va` selects.
 #[inline(always)]
-pub(crate) const fn index_for<E: Entry>(va: u64, level: u8) -> usize {
+pub(crate) const fn index_for<E: EntryWord>(va: u64, level: u8) -> usize {
     ((va >> shift_for::<E>(level)) as usize) & ((1 << E::INDEX_BITS) - 1)
 }
 

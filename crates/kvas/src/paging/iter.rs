@@ -1,7 +1,7 @@
 //! Walking every table and leaf in address order, with no heap.
 
 use crate::paging::geometry::shift_for;
-use crate::paging::Entry;
+use crate::paging::EntryWord;
 use crate::paging::{Geometry, Mapping, PageTable, PhysMemory, Pte, TableFormat};
 use crate::{Error, PhysAddr};
 
@@ -60,7 +60,7 @@ impl<F: TableFormat, M: PhysMemory> Iterator for Walk<'_, F, M> {
         let g = self.pt.format.geometry();
         while self.depth > 0 {
             let top = &mut self.stack[self.depth - 1];
-            if top.next == <F::Entry as Entry>::ENTRIES {
+            if top.next == <F::Entry as EntryWord>::ENTRIES {
                 self.depth -= 1;
                 continue;
             }

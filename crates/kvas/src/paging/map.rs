@@ -18,7 +18,7 @@ use crate::paging::geometry::check_range;
 use crate::paging::geometry::{granularity_for, index_for};
 use crate::paging::reserve::Reserve;
 use crate::paging::table::HINT_LEVELS;
-use crate::paging::Entry;
+use crate::paging::EntryWord;
 use crate::paging::{Attrs, Flush, FrameAllocator, Geometry, PageTable, PhysMemory, Pte, TableFormat};
 use crate::range::VirtRange;
 use crate::Error;
@@ -38,7 +38,7 @@ impl<E> Clone for Request<E> {
 
 impl<E> Copy for Request<E> {}
 
-impl<E: Entry> Request<E> {
+impl<E: EntryWord> Request<E> {
     /// Whether `[va, va + len)` → `pa` can be one leaf at `level`.
     #[inline(always)]
     fn leafable(self, level: u8, va: u64, pa: u64, len: u64) -> bool {
@@ -203,7 +203,7 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
                 let got = u64::from(top_level - level);
                 let idx = index_for::<F::Entry>(va.as_u64(), top_level);
                 if let Some(first) = self.format.next_table(self.entry(top_table, idx), top_level) {
-                    self.set_entry(top_table, idx, <F::Entry as Entry>::ZERO);
+                    self.set_entry(top_table, idx, <F::Entry as EntryWord>::ZERO);
                     self.free_subtree(first, top_level - 1, alloc);
                 }
                 return Err(Error::OutOfFrames { va, needed: u64::from(top_level - leaf_level), got });
@@ -301,7 +301,7 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         // size's level is that; with 1024 (Sv32) level 1 is 4 MiB, too large
         // for a `max` of 2 MiB. (The test compiles away for 512-entry formats.)
         let mut max_leaf = max.level().min(g.max_leaf_level());
-        if <F::Entry as Entry>::INDEX_BITS > Geometry::INDEX_BITS
+        if <F::Entry as EntryWord>::INDEX_BITS > Geometry::INDEX_BITS
             && max_leaf > 0
             && granularity_for::<F::Entry>(max_leaf) > max.bytes()
         {
@@ -380,7 +380,7 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         while remaining > 0 {
             let idx = index_for::<F::Entry>(va, level);
             if req.leafable(level, va, pa, gran.min(remaining)) {
-                let mut run = ((remaining / gran) as usize).min(<F::Entry as Entry>::ENTRIES - idx);
+                let mut run = ((remaining / gran) as usize).min(<F::Entry as EntryWord>::ENTRIES - idx);
                 if level > 0 {
                     // Stop before an existing table (the plan saw it and counted on
                     // mapping inside it); at level 0 nothing valid is left in range.

@@ -12,14 +12,14 @@ use crate::addr::{PhysAddr, VirtAddr};
 use crate::paging::chunks::Chunks;
 use crate::paging::geometry::check_range;
 use crate::paging::reserve::Reserve;
-use crate::paging::Entry;
+use crate::paging::EntryWord;
 use crate::paging::{FrameAllocator, PageTable, PhysMemory, Pte, TableFormat};
 use crate::range::VirtRange;
 use crate::Error;
 
 /// Tables needed to give every address of `[va, va + len)` a table at level
 /// `target`, inside a new level-`level` table.
-fn tables_below_new<E: Entry>(level: u8, target: u8, va: u64, len: u64) -> u64 {
+fn tables_below_new<E: EntryWord>(level: u8, target: u8, va: u64, len: u64) -> u64 {
     if level == target {
         return 1;
     }

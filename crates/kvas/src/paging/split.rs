@@ -8,7 +8,7 @@
 use crate::addr::{PhysAddr, VirtAddr};
 use crate::paging::chunks::Chunks;
 use crate::paging::reserve::Reserve;
-use crate::paging::Entry;
+use crate::paging::EntryWord;
 use crate::paging::{Attrs, PageTable, PhysMemory, Pte, TableFormat};
 use crate::Error;
 
@@ -23,7 +23,7 @@ pub(super) enum Holes {
 
 /// Table frames needed to split a leaf at `level` so that exactly
 /// `[va, va + len)` (inside the leaf, not all of it) can change.
-fn splits_for_part<E: Entry>(level: u8, va: u64, len: u64) -> u64 {
+fn splits_for_part<E: EntryWord>(level: u8, va: u64, len: u64) -> u64 {
     // The split leaves sit one level down; only the first and last of those
     // the part touches can be touched partially.
     let mut chunks = Chunks::<E>::new(va, len, level - 1);
@@ -95,7 +95,7 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
     ) -> Result<PhysAddr, Error> {
         let frame =
             reserve.pop(&self.mem).ok_or(Error::OutOfFrames { va: VirtAddr::ZERO, needed: 1, got: 0 })?;
-        self.fill_leaves(frame, 0, <F::Entry as Entry>::ENTRIES, pa, attrs, level - 1);
+        self.fill_leaves(frame, 0, <F::Entry as EntryWord>::ENTRIES, pa, attrs, level - 1);
         self.replace_entry(table, idx, va, level, self.format.encode_table(frame));
         Ok(frame)
     }

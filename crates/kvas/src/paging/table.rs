@@ -16,7 +16,7 @@
 use crate::addr::{PageSize, PhysAddr, VirtAddr};
 use crate::paging::geometry::{granularity_for, index_for, shift_for};
 use crate::paging::iter::Visit;
-use crate::paging::Entry;
+use crate::paging::EntryWord;
 use crate::paging::{Attrs, FrameAllocator, Geometry, PhysMemory, Pte, TableFormat};
 use crate::Error;
 
@@ -67,7 +67,12 @@ impl LeafHint {
 
     /// The hint that `table`, a level-`level` table, holds `va`'s entry, in a
     /// mode whose leaves may sit at levels up to `max_leaf_level`.
-    pub(super) const fn new<E: Entry>(level: u8, va: VirtAddr, table: PhysAddr, max_leaf_level: u8) -> Self {
+    pub(super) const fn new<E: EntryWord>(
+        level: u8,
+        va: VirtAddr,
+        table: PhysAddr,
+        max_leaf_level: u8,
+    ) -> Self {
         let tag = va.as_u64() >> shift_for::<E>(level + 1);
         let leaf_tag = if level <= max_leaf_level { tag } else { u64::MAX };
         Self { tag, leaf_tag, table }
@@ -75,13 +80,13 @@ impl LeafHint {
 
     /// The level-`level` table that holds `va`'s entry, if this hint knows it.
     #[inline(always)]
-    pub(super) fn lookup<E: Entry>(self, level: u8, va: VirtAddr) -> Option<PhysAddr> {
+    pub(super) fn lookup<E: EntryWord>(self, level: u8, va: VirtAddr) -> Option<PhysAddr> {
         (self.tag == va.as_u64() >> shift_for::<E>(level + 1)).then_some(self.table)
     }
 
     /// As [`LeafHint::lookup`], but only if the mode allows leaves at `level`.
     #[inline(always)]
-    pub(super) fn lookup_leaf<E: Entry>(self, level: u8, va: VirtAddr) -> Option<PhysAddr> {
+    pub(super) fn lookup_leaf<E: EntryWord>(self, level: u8, va: VirtAddr) -> Option<PhysAddr> {
         (self.leaf_tag == va.as_u64() >> shift_for::<E>(level + 1)).then_some(self.table)
     }
 }
@@ -141,7 +146,7 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
     pub fn new(format: F, mem: M, alloc: &mut impl FrameAllocator) -> Result<Self, Error> {
         // The format's contract (see `TableFormat::Entry`); each format's tests
         // check it, and a debug build here.
-        debug_assert_eq!(format.geometry().index_bits(), <F::Entry as Entry>::INDEX_BITS);
+        debug_assert_eq!(format.geometry().index_bits(), <F::Entry as EntryWord>::INDEX_BITS);
         let root =
             alloc.allocate_frame().ok_or(Error::OutOfFrames { va: VirtAddr::ZERO, needed: 1, got: 0 })?;
         if !root.is_aligned(crate::PAGE_SIZE) {
@@ -269,7 +274,12 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
     /// a pointer: a leaf, or an entry the format refuses. Out of line: the
     /// hot paths end in a 4 KiB leaf or a hole.
     #[inline(never)]
-    fn translate_other(&self, va: VirtAddr, level: u8, raw: F::Entry) -> Result<Translation, Error> {
+    pub(super) fn translate_other(
+        &self,
+        va: VirtAddr,
+        level: u8,
+        raw: F::Entry,
+    ) -> Result<Translation, Error> {
         match self.format.leaf(raw, level) {
             Some((pa, attrs)) if level <= self.format.geometry().max_leaf_level() => {
                 let offset = va.as_u64() & (granularity_for::<F::Entry>(level) - 1);
@@ -376,7 +386,7 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
 
     pub(super) fn free_subtree(&self, table: PhysAddr, level: u8, alloc: &mut impl FrameAllocator) {
         if level > 0 {
-            for idx in 0..<F::Entry as Entry>::ENTRIES {
+            for idx in 0..<F::Entry as EntryWord>::ENTRIES {
                 if let Pte::Table(next) = self.format.decode(self.entry(table, idx), level) {
                     self.free_subtree(next, level - 1, alloc);
                 }
@@ -402,7 +412,7 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
     /// Reads entry `idx` of `table`.
     #[inline(always)]
     pub(super) fn entry(&self, table: PhysAddr, idx: usize) -> F::Entry {
-        debug_assert!(idx < <F::Entry as Entry>::ENTRIES);
+        debug_assert!(idx < <F::Entry as EntryWord>::ENTRIES);
         // SAFETY: `table` is a table frame (module invariant), which PhysMemory
         // makes valid for 4 KiB; `idx < ENTRIES` keeps the access inside it.
         unsafe { self.mem.entry_ptr::<F::Entry>(table, idx).read_volatile() }
@@ -418,7 +428,7 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
     /// Writes entry `idx` of `table`.
     #[inline(always)]
     pub(super) fn set_entry(&self, table: PhysAddr, idx: usize, raw: F::Entry) {
-        debug_assert!(idx < <F::Entry as Entry>::ENTRIES);
+        debug_assert!(idx < <F::Entry as EntryWord>::ENTRIES);
         // SAFETY: as in `entry`.
         unsafe { self.mem.entry_ptr::<F::Entry>(table, idx).write_volatile(raw) }
     }
@@ -428,7 +438,7 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
     #[inline(always)]
     pub(super) fn replace_entry(&self, table: PhysAddr, idx: usize, va: VirtAddr, level: u8, new: F::Entry) {
         if F::BREAK_BEFORE_MAKE && self.format.needs_break(self.entry(table, idx), new) {
-            self.set_entry(table, idx, <F::Entry as Entry>::ZERO);
+            self.set_entry(table, idx, <F::Entry as EntryWord>::ZERO);
             let first = va.as_u64() & !(granularity_for::<F::Entry>(level) - 1);
             self.mem.invalidate(VirtAddr::new(first), level);
         }
@@ -447,7 +457,7 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         let ptr = self.frame(frame);
         // SAFETY: `frame` is a table frame (module invariant): PhysMemory makes the
         // 4 KiB at `ptr` valid for writes and unaliased, and a table's entries are 4 KiB.
-        unsafe { core::ptr::write_bytes(ptr, 0, <F::Entry as Entry>::ENTRIES) };
+        unsafe { core::ptr::write_bytes(ptr, 0, <F::Entry as EntryWord>::ENTRIES) };
         core::sync::atomic::fence(core::sync::atomic::Ordering::Release);
     }
 
@@ -463,7 +473,7 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         attrs: Attrs,
         level: u8,
     ) {
-        debug_assert!(idx + count <= <F::Entry as Entry>::ENTRIES);
+        debug_assert!(idx + count <= <F::Entry as EntryWord>::ENTRIES);
         let ptr = self.frame(table);
         let step = granularity_for::<F::Entry>(level);
         for k in 0..count {
@@ -479,7 +489,7 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
     /// per lookup).
     #[inline]
     pub(super) fn free_run(&self, table: PhysAddr, idx: usize, max: usize) -> usize {
-        debug_assert!(idx + max <= <F::Entry as Entry>::ENTRIES);
+        debug_assert!(idx + max <= <F::Entry as EntryWord>::ENTRIES);
         let ptr = self.frame(table);
         (idx..idx + max)
             // SAFETY: `table` is a table frame (module invariant); i < idx + max <= ENTRIES.
@@ -492,7 +502,7 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
     #[inline(always)]
     pub(super) fn is_empty(&self, table: PhysAddr, hint: usize) -> bool {
         // The common case of a run of unmaps: the next entry is still live.
-        if self.format.is_valid(self.entry(table, (hint + 1) % <F::Entry as Entry>::ENTRIES)) {
+        if self.format.is_valid(self.entry(table, (hint + 1) % <F::Entry as EntryWord>::ENTRIES)) {
             return false;
         }
         self.is_empty_scan(table)
@@ -505,7 +515,7 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
     pub(super) fn is_empty_scan(&self, table: PhysAddr) -> bool {
         const GROUP: usize = 8;
         let ptr = self.frame(table);
-        (0..<F::Entry as Entry>::ENTRIES).step_by(GROUP).all(|first| {
+        (0..<F::Entry as EntryWord>::ENTRIES).step_by(GROUP).all(|first| {
             let mut live = false;
             for idx in first..first + GROUP {
                 // SAFETY: `table` is a table frame (module invariant); idx < ENTRIES.

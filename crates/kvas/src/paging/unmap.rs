@@ -6,7 +6,7 @@ use crate::paging::geometry::check_range;
 use crate::paging::geometry::index_for;
 use crate::paging::reserve::Reserve;
 use crate::paging::split::Holes;
-use crate::paging::Entry;
+use crate::paging::EntryWord;
 use crate::paging::{Flush, FrameAllocator, Geometry, PageTable, PhysMemory, Pte, TableFormat};
 use crate::range::VirtRange;
 use crate::Error;
@@ -30,10 +30,10 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
                 let idx = index_for::<F::Entry>(va.as_u64(), 0);
                 let raw = self.entry(table, idx);
                 if self.format.leaf(raw, 0).is_some() {
-                    self.set_entry(table, idx, <F::Entry as Entry>::ZERO);
+                    self.set_entry(table, idx, <F::Entry as EntryWord>::ZERO);
                     // A run of unmaps finds the next entry live and is done. (Past
                     // the last entry, entry 0 is looked at: any live entry will do.)
-                    let next = (idx + 1) % <F::Entry as Entry>::ENTRIES;
+                    let next = (idx + 1) % <F::Entry as EntryWord>::ENTRIES;
                     if !self.format.is_valid(self.entry(table, next)) {
                         self.unmapped_last_maybe(va, table, 0, alloc);
                     }
@@ -56,7 +56,7 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         let (table, level, raw) = self.walk_remembering(va, leaf_level);
         if level == leaf_level && self.format.leaf(raw, level).is_some() {
             let idx = index_for::<F::Entry>(va.as_u64(), level);
-            self.set_entry(table, idx, <F::Entry as Entry>::ZERO);
+            self.set_entry(table, idx, <F::Entry as EntryWord>::ZERO);
             self.remember(level, va, table);
             if !self.is_empty(table, idx) {
                 return Ok(Flush::page(va));
@@ -123,7 +123,7 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
                 break;
             }
             self.forget_hint();
-            self.set_entry(parent, parent_idx, <F::Entry as Entry>::ZERO);
+            self.set_entry(parent, parent_idx, <F::Entry as EntryWord>::ZERO);
             alloc.free_frame(child);
             known_empty = false;
             level += 1;
@@ -173,7 +173,7 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
             let at = VirtAddr::new(c.va);
             match self.format.decode(raw, level) {
                 Pte::Leaf { .. } if c.full => {
-                    self.set_entry(table, c.idx, <F::Entry as Entry>::ZERO);
+                    self.set_entry(table, c.idx, <F::Entry as EntryWord>::ZERO);
                     flush.add(at);
                 }
                 Pte::Leaf { pa, attrs } => {
@@ -184,13 +184,13 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
                 Pte::Table(next) if level > 0 => {
                     let pinned = self.format.is_pinned(raw);
                     if c.full && !pinned {
-                        self.set_entry(table, c.idx, <F::Entry as Entry>::ZERO);
+                        self.set_entry(table, c.idx, <F::Entry as EntryWord>::ZERO);
                         self.free_subtree(next, level - 1, alloc);
                         flush.add_run(at, c.len / PAGE_SIZE, PAGE_SIZE);
                     } else {
                         self.clear(next, level - 1, c.va, c.len, reserve, alloc, flush)?;
                         if !pinned && self.is_empty(next, index_for::<F::Entry>(c.va, level - 1)) {
-                            self.set_entry(table, c.idx, <F::Entry as Entry>::ZERO);
+                            self.set_entry(table, c.idx, <F::Entry as EntryWord>::ZERO);
                             alloc.free_frame(next);
                         }
                     }
