@@ -511,13 +511,7 @@ mod tests {
                 for low in 0..4096u64 {
                     for high in [0u64, 1 << 48, PXN | UXN, PINNED, 1 << 61] {
                         let raw = high | 0x4000_0000 | low;
-                        let (leaf, table) = match f.decode(raw, level) {
-                            Pte::Leaf { pa, attrs } => (Some((pa, attrs)), None),
-                            Pte::Table(pa) => (None, Some(pa)),
-                            _ => (None, None),
-                        };
-                        assert_eq!(f.leaf(raw, level), leaf, "leaf {raw:#x} at {level}");
-                        assert_eq!(f.next_table(raw, level), table, "{mode} table {raw:#x} at {level}");
+                        crate::paging::assert_fast_paths_agree(&f, raw, level);
                     }
                 }
             }

@@ -445,13 +445,7 @@ mod tests {
                 for ppn in [0u64, 1, 1 << 9, 1 << 18, 1 << 27, 1 << 36] {
                     for high in [0u64, 1 << 54, 1 << 63] {
                         let raw = high | ppn << 10 | low;
-                        let (leaf, table) = match f.decode(raw, level) {
-                            Pte::Leaf { pa, attrs } => (Some((pa, attrs)), None),
-                            Pte::Table(pa) => (None, Some(pa)),
-                            _ => (None, None),
-                        };
-                        assert_eq!(f.leaf(raw, level), leaf, "leaf {raw:#x} at {level}");
-                        assert_eq!(f.next_table(raw, level), table, "table {raw:#x} at {level}");
+                        crate::paging::assert_fast_paths_agree(&f, raw, level);
                     }
                 }
             }

@@ -422,13 +422,7 @@ mod tests {
                 for addr in [0u64, 1 << 12, 1 << 21, 1 << 30, 1 << 51] {
                     for high in [0u64, 1 << 52, XD] {
                         let raw = high | addr | low;
-                        let (leaf, table) = match f.decode(raw, level) {
-                            Pte::Leaf { pa, attrs } => (Some((pa, attrs)), None),
-                            Pte::Table(pa) => (None, Some(pa)),
-                            _ => (None, None),
-                        };
-                        assert_eq!(f.leaf(raw, level), leaf, "leaf {raw:#x} at {level}");
-                        assert_eq!(f.next_table(raw, level), table, "table {raw:#x} at {level}");
+                        crate::paging::assert_fast_paths_agree(&f, raw, level);
                     }
                 }
             }

@@ -151,3 +151,17 @@ pub trait TableFormat: Copy {
     /// `[pa, pa + len)` the format cannot encode.
     fn check_leaf(&self, pa: PhysAddr, len: u64, attrs: Attrs) -> Result<(), Error>;
 }
+
+/// Test support for every format: the walk's fast paths, [`TableFormat::leaf`] and
+/// [`TableFormat::next_table`], say of `raw` at `level` exactly what
+/// [`TableFormat::decode`] says.
+#[cfg(test)]
+pub(crate) fn assert_fast_paths_agree<F: TableFormat>(f: &F, raw: F::Entry, level: u8) {
+    let (leaf, table) = match f.decode(raw, level) {
+        Pte::Leaf { pa, attrs } => (Some((pa, attrs)), None),
+        Pte::Table(pa) => (None, Some(pa)),
+        _ => (None, None),
+    };
+    assert_eq!(f.leaf(raw, level), leaf, "leaf {raw:#x?} at {level}");
+    assert_eq!(f.next_table(raw, level), table, "table {raw:#x?} at {level}");
+}

@@ -52,6 +52,8 @@ pub use cursor::TranslateCursor;
 pub use deferred::DeferredFree;
 pub use entry::{Entry, LeafEntry, VacantEntry};
 pub use flush::Flush;
+#[cfg(test)]
+pub(crate) use format::assert_fast_paths_agree;
 pub use format::{EntryWord, Pte, TableFormat};
 pub use frame::FrameAllocator;
 pub use geometry::{Geometry, Space};
