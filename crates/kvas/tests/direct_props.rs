@@ -31,19 +31,8 @@ fn quantity(max_units: u64) -> impl Strategy<Value = u64> {
 fn raw_map() -> impl Strategy<Value = RawMap> {
     let bank = (quantity(256), quantity(16).prop_map(|s| s.max(4096)));
     let reservation = (0u64..(1 << 20), 1u64..256, any::<bool>());
-    (prop::collection::vec(bank, 1..=8), prop::collection::vec(reservation, 0..4)).prop_map(|(banks, res)| {
-        let banks: Vec<(u64, u64)> = banks.into_iter().map(|(s, len)| (s, s + len)).collect();
-        let reserved = res
-            .into_iter()
-            .enumerate()
-            .map(|(i, (page, pages, no_map))| {
-                let (bs, be) = banks[i % banks.len()];
-                let start = bs + (page * 4096) % (be - bs);
-                (start, start + pages * 4096, no_map)
-            })
-            .collect();
-        RawMap { banks, reserved }
-    })
+    (prop::collection::vec(bank, 1..=8), prop::collection::vec(reservation, 0..4))
+        .prop_map(|(banks, res)| RawMap::from_draw(banks, res))
 }
 
 /// Builds `dm` for `target` and checks it against the independent counts and

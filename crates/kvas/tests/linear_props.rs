@@ -37,22 +37,8 @@ fn quantity(max_units: u64) -> impl Strategy<Value = u64> {
 fn raw_map() -> impl Strategy<Value = RawMap> {
     let bank = (quantity(2048), quantity(64).prop_map(|s| s.max(4096)));
     let reservation = (0u64..(1 << 29), 1u64..1024, any::<bool>());
-    (prop::collection::vec(bank, 1..=64), prop::collection::vec(reservation, 0..16)).prop_map(
-        |(banks, res)| {
-            let banks: Vec<(u64, u64)> = banks.into_iter().map(|(s, len)| (s, s + len)).collect();
-            // Reservations land inside some bank most of the time.
-            let reserved = res
-                .into_iter()
-                .enumerate()
-                .map(|(i, (page, pages, no_map))| {
-                    let (bs, be) = banks[i % banks.len()];
-                    let start = bs + (page * 4096) % (be - bs);
-                    (start, start + pages * 4096, no_map)
-                })
-                .collect();
-            RawMap { banks, reserved }
-        },
-    )
+    (prop::collection::vec(bank, 1..=64), prop::collection::vec(reservation, 0..16))
+        .prop_map(|(banks, res)| RawMap::from_draw(banks, res))
 }
 
 fn run(mode: Mode, raw: &RawMap, text_pick: Option<(u64, u64)>, linux: bool) {

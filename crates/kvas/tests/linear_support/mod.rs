@@ -60,6 +60,23 @@ pub struct RawMap {
 }
 
 impl RawMap {
+    /// Banks given as `(start, length)`, and reservations as `(page, pages,
+    /// no_map)` placed inside bank `i % banks` (so they land in RAM most of the
+    /// time): what the property tests' strategies draw.
+    pub fn from_draw(banks: Vec<(u64, u64)>, res: Vec<(u64, u64, bool)>) -> RawMap {
+        let banks: Vec<(u64, u64)> = banks.into_iter().map(|(s, len)| (s, s + len)).collect();
+        let reserved = res
+            .into_iter()
+            .enumerate()
+            .map(|(i, (page, pages, no_map))| {
+                let (bs, be) = banks[i % banks.len()];
+                let start = bs + (page * 4096) % (be - bs);
+                (start, start + pages * 4096, no_map)
+            })
+            .collect();
+        RawMap { banks, reserved }
+    }
+
     pub fn to_map(&self) -> MemoryMap {
         use kvas::phys::{ReserveKind, ReservedBy};
         let mut m = MemoryMap::new();
