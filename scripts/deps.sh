@@ -23,7 +23,9 @@ if ! command -v cargo >/dev/null 2>&1; then
     log "cargo not found; install Rust with rustup first"
     exit 1
 fi
-rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
+for c in clippy rustfmt; do
+    rustup component list --installed 2>/dev/null | grep -q "^$c" || rustup component add "$c"
+done
 log "host toolchain ready ($(cargo --version))"
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q '^install ok installed$'; }

@@ -141,13 +141,7 @@ pub fn run(a: &Args) -> ExitCode {
         Ok(x) => x,
         Err(e) => return fail(e),
     };
-    // The memory map's adjustments, before anything can fail.
-    for n in map.notices() {
-        eprintln!("kvas: warning: {n}");
-    }
-    if map.dropped_notices() > 0 {
-        eprintln!("kvas: warning: {} more memory-map notices not kept", map.dropped_notices());
-    }
+    print_notices(&map);
     let spec =
         match spec(a, mode, blob_size, &map).and_then(|s| s.prepare(&mut map).map_err(|e| e.to_string())) {
             Ok(s) => s,
@@ -249,23 +243,21 @@ pub fn check_kernel_text(map: &MemoryMap, r: PhysRange) -> Result<(), String> {
     ))
 }
 
-/// The one place `kvas map` refuses an architecture it cannot build for.
-fn check_arch(a: &Args) -> Result<(), String> {
-    match a.arch {
-        Arch::Riscv64 => Ok(()),
-        other => Err(format!("kvas map supports --arch riscv64 only, not {}", other.name())),
-    }
-}
-
 /// The mode, the memory map and the device tree blob's size the arguments describe.
 pub fn inputs(a: &Args) -> Result<(Mode, MemoryMap, Option<u64>), String> {
-    check_arch(a)?;
+    let mode = Mode::from_name(&a.mode)
+        .ok_or_else(|| format!("unknown mode '{}' for riscv64 (expected sv39, sv48, sv57)", a.mode))?;
+    let (map, blob_size) = memory_map(a)?;
+    Ok((mode, map, blob_size))
+}
+
+/// The memory map `--mem` or `--dtb` (with `--reserve`) describe, for every
+/// architecture, and the device tree blob's size.
+pub fn memory_map(a: &Args) -> Result<(MemoryMap, Option<u64>), String> {
     // (clap's `requires` does not hold it: said here, not ignored.)
     if let (Some(pa), None) = (a.dtb_addr, &a.dtb) {
         return Err(format!("--dtb-addr {pa:#x} says where the --dtb blob lay: it needs --dtb"));
     }
-    let mode = Mode::from_name(&a.mode)
-        .ok_or_else(|| format!("unknown mode '{}' for riscv64 (expected sv39, sv48, sv57)", a.mode))?;
     let (mut map, blob_size) = match (&a.mem, &a.dtb) {
         (Some(text), None) => (MemoryMap::from_text(text).map_err(|e| format!("--mem: {e}"))?, None),
         (None, Some(path)) => {
@@ -279,7 +271,36 @@ pub fn inputs(a: &Args) -> Result<(Mode, MemoryMap, Option<u64>), String> {
     if let Some(text) = &a.reserve {
         map.reserve_text(text).map_err(|e| format!("--reserve: {e}"))?;
     }
-    Ok((mode, map, blob_size))
+    Ok((map, blob_size))
+}
+
+/// Prints the memory map's adjustments (merged, trimmed, dropped banks), before
+/// anything can fail.
+pub fn print_notices(map: &MemoryMap) {
+    for n in map.notices() {
+        eprintln!("kvas: warning: {n}");
+    }
+    if map.dropped_notices() > 0 {
+        eprintln!("kvas: warning: {} more memory-map notices not kept", map.dropped_notices());
+    }
+}
+
+/// `--kernel-text BASE:SIZE`, checked to lie inside one RAM bank of `map`.
+pub fn kernel_text(a: &Args, map: &MemoryMap) -> Result<Option<PhysRange>, String> {
+    let Some(text) = &a.kernel_text else { return Ok(None) };
+    let mut text_range = None;
+    kvas::phys::text::parse_list(text, |entry, e| {
+        if entry > 1 || e.kind.is_some() {
+            return Err(Error::BadMemSpec { entry, reason: "expected one BASE:SIZE" });
+        }
+        text_range = Some(PhysRange::new(e.base, e.size)?);
+        Ok(())
+    })
+    .map_err(|e| format!("--kernel-text: {e}"))?;
+    if let Some(r) = text_range {
+        check_kernel_text(map, r)?;
+    }
+    Ok(text_range)
 }
 
 /// The address space the arguments describe.
@@ -362,21 +383,9 @@ fn spec(a: &Args, mode: Mode, blob_size: Option<u64>, map: &MemoryMap) -> Result
             Kfence::At(PhysRange::new(pa, kspace::KFENCE_POOL_SIZE).map_err(|e| format!("--kfence: {e}"))?)
         };
     }
-    if let Some(text) = &a.kernel_text {
-        let mut text_range = None;
-        kvas::phys::text::parse_list(text, |entry, e| {
-            if entry > 1 || e.kind.is_some() {
-                return Err(Error::BadMemSpec { entry, reason: "expected one BASE:SIZE" });
-            }
-            text_range = Some(PhysRange::new(e.base, e.size)?);
-            Ok(())
-        })
-        .map_err(|e| format!("--kernel-text: {e}"))?;
-        if let Some(r) = text_range {
-            check_kernel_text(map, r)?;
-        }
+    if let Some(text_range) = kernel_text(a, map)? {
         if let Some(cfg) = spec.linear.as_mut() {
-            cfg.kernel_text = text_range;
+            cfg.kernel_text = Some(text_range);
         }
     }
     Ok(spec)

@@ -17,7 +17,7 @@ use kvas::arch::aarch64::{self, Aarch64, Range};
 use kvas::arch::x86_64::{self, X86_64};
 use kvas::linear::direct::{DirectMap, Rules};
 use kvas::paging::{PageTable, TableFormat, TableStats};
-use kvas::phys::{DeviceTree, MemoryMap, PhysRange};
+use kvas::phys::{MemoryMap, PhysRange};
 use kvas::sim::{Ram, TrackingAllocator};
 use kvas::sizes::SZ_64G;
 use kvas::{Error, PageSize, PhysAddr};
@@ -123,34 +123,13 @@ pub fn run(a: &Args) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// The memory map and the kernel text the arguments describe.
+/// The memory map (its notices printed, as for riscv64) and the kernel text
+/// the arguments describe.
 fn memory(a: &Args) -> Result<(MemoryMap, Option<PhysRange>), String> {
-    let mut map = match (&a.mem, &a.dtb) {
-        (Some(text), None) => MemoryMap::from_text(text).map_err(|e| format!("--mem: {e}"))?,
-        (None, Some(path)) => {
-            let blob = crate::map::read_dtb(path)?;
-            DeviceTree::parse(&blob, None).map_err(|e| format!("--dtb {}: {e}", path.display()))?.map
-        }
-        _ => return Err("give exactly one of --mem and --dtb".into()),
-    };
-    if let Some(text) = &a.reserve {
-        map.reserve_text(text).map_err(|e| format!("--reserve: {e}"))?;
-    }
-    let mut text_range = None;
-    if let Some(text) = &a.kernel_text {
-        kvas::phys::text::parse_list(text, |entry, e| {
-            if entry > 1 || e.kind.is_some() {
-                return Err(Error::BadMemSpec { entry, reason: "expected one BASE:SIZE" });
-            }
-            text_range = Some(PhysRange::new(e.base, e.size)?);
-            Ok(())
-        })
-        .map_err(|e| format!("--kernel-text: {e}"))?;
-    }
-    if let Some(r) = text_range {
-        crate::map::check_kernel_text(&map, r)?;
-    }
-    Ok((map, text_range))
+    let (map, _) = crate::map::memory_map(a)?;
+    crate::map::print_notices(&map);
+    let text = crate::map::kernel_text(a, &map)?;
+    Ok((map, text))
 }
 
 /// Builds `dm` with `format` in fresh simulated RAM.

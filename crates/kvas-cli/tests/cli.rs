@@ -1591,3 +1591,18 @@ fn map_for_x86_64_and_arm64_refuses_the_riscv64_image_options_and_reads_a_bounde
         "0x40200000:1M",
     ]);
 }
+
+/// The memory map's notices are printed for every architecture `kvas map` builds,
+/// not only riscv64 (x86_64 and arm64 once read the map on their own and kept quiet).
+#[test]
+fn map_prints_the_memory_map_notices_for_every_arch() {
+    for (arch, mode) in [("riscv64", "sv39"), ("x86_64", "4level"), ("arm64", "4k-48")] {
+        let o = kvas(&["map", "--arch", arch, "--mode", mode, "--mem", "0x80000000:1G,0x80000000:1G"]);
+        assert_eq!(o.status.code(), Some(0), "{arch}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("kvas: warning: RAM banks overlap on [0x80000000, 0xc0000000): merged"),
+            "{arch}: {}",
+            stderr(&o)
+        );
+    }
+}
