@@ -96,6 +96,11 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         let frame =
             reserve.pop(&self.mem).ok_or(Error::OutOfFrames { va: VirtAddr::ZERO, needed: 1, got: 0 })?;
         self.fill_leaves(frame, 0, <F::Entry as EntryWord>::ENTRIES, pa, attrs, level - 1);
+        // As after `clear_frame`: the filled table is published to other harts'
+        // walkers by the store that links it, so the fill must be ordered before it
+        // (a walker that sees the link must see the 512 leaves, not the frame's
+        // free-list word).
+        core::sync::atomic::fence(core::sync::atomic::Ordering::Release);
         self.replace_entry(table, idx, va, level, self.format.encode_table(frame));
         Ok(frame)
     }
