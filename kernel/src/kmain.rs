@@ -134,7 +134,11 @@ pub extern "C" fn kmain() -> ! {
                 // SAFETY: the initrd lies in RAM the linear map covers, reserved in the memory
                 // map (no allocator hands it out) and written by nothing.
                 let blob = unsafe { core::slice::from_raw_parts(va as *const u8, range.size() as usize) };
-                user::run_initrd(&mut u, &mut space, blob);
+                // An /init that is killed or cannot start fails the boot (exit status
+                // non-zero), as a failed self-test does.
+                if !user::run_initrd(&mut u, &mut space, blob) {
+                    failed += 1;
+                }
             }
         }
         None => {

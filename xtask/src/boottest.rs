@@ -108,7 +108,10 @@ pub fn judge(case: &Case, out: &Outcome) -> Result<(), String> {
     }
     match (case.success, summary, out.code) {
         (true, Some((p, 0)), Some(0)) if p > 0 => Ok(()),
-        (false, s, Some(c)) if c != 0 && s.is_none() => Ok(()),
+        // Failing: stopped before the summary (a fatal line), or a summary that counts
+        // a failure; either way with a failing exit status.
+        (false, None, Some(c)) if c != 0 => Ok(()),
+        (false, Some((_, f)), Some(c)) if c != 0 && f > 0 => Ok(()),
         (want, s, code) => Err(format!(
             "expected a {} power-off; summary {s:?}, QEMU exit {code:?}",
             if want { "successful" } else { "failing" }

@@ -105,6 +105,19 @@ pub fn cases(base: &Boot, dir: &Path, user_dir: &Path) -> Result<Vec<Case>, Stri
             &["init: hello from /init, pid *", "kvas: init exited with status 7"],
         ));
     }
+    // An /init that cannot start fails the boot (a failing exit status, no fatal line): it
+    // is counted like a failed self-test.
+    let not_elf = dir.join("initrd-not-elf.cpio");
+    std::fs::write(&not_elf, cpio_newc(&[("init", b"#!/bin/sh\necho not an ELF\n" as &[u8])]))
+        .map_err(|e| format!("writing {}: {e}", not_elf.display()))?;
+    let mut bad = case(
+        base,
+        "initrd-init-not-elf",
+        |b| b.extra = vec!["-initrd".into(), path(&not_elf)],
+        &["kvas: initrd: /init does not start: *"],
+    );
+    bad.success = false;
+    v.push(bad);
     // A C program from Linux's own cross toolchain, no kvas code in it, run unmodified.
     let c = c_program(dir)?;
     v.push(case(

@@ -117,37 +117,57 @@ pub fn init(space: &mut KernelSpace, bits: u32) -> Option<User> {
 
 /// Runs the initrd's program (a static ELF, or `/init` of a cpio `newc` archive) as the first
 /// process and reports how it ended. The program is copied to a vmalloc area first: a file
-/// in a cpio archive is only 4-byte aligned, and the ELF reader wants 8.
-pub fn run_initrd(user: &mut User, space: &mut KernelSpace, blob: &[u8]) {
+/// in a cpio archive is only 4-byte aligned, and the ELF reader wants 8. Returns whether it
+/// ran to an exit: one that cannot start, is killed or does not end fails the boot.
+pub fn run_initrd(user: &mut User, space: &mut KernelSpace, blob: &[u8]) -> bool {
     let program = if cpio::is_archive(blob) {
         match cpio::find_init(blob) {
             Ok(p) => p,
-            Err(e) => return kprintln!("kvas: initrd: {e}"),
+            Err(e) => {
+                kprintln!("kvas: initrd: {e}");
+                return false;
+            }
         }
     } else {
         blob
     };
     let area = match space.vmalloc(program.len().max(1) as u64) {
         Ok(a) => a,
-        Err(e) => return kprintln!("kvas: initrd: no room for /init ({} bytes): {e}", program.len()),
+        Err(e) => {
+            kprintln!("kvas: initrd: no room for /init ({} bytes): {e}", program.len());
+            return false;
+        }
     };
     // SAFETY: the area was just mapped read-write for at least `program.len()` bytes, and
     // nothing else uses it until the vfree below.
     let copy = unsafe { core::slice::from_raw_parts_mut(area.start().as_u64() as *mut u8, program.len()) };
     copy.copy_from_slice(program);
     let spawned = user.spawn(copy, &["/init"]);
-    match spawned {
+    let ran = match spawned {
         Ok(pid) => {
             user.run_all();
             match user.reap(pid) {
-                Some(Exit::Status(s)) => kprintln!("kvas: init exited with status {s}"),
-                Some(Exit::Killed(cause, addr)) => kprintln!("kvas: init killed: {cause} at {addr:#x}"),
-                None => kprintln!("kvas: init did not end"),
+                Some(Exit::Status(s)) => {
+                    kprintln!("kvas: init exited with status {s}");
+                    true
+                }
+                Some(Exit::Killed(cause, addr)) => {
+                    kprintln!("kvas: init killed: {cause} at {addr:#x}");
+                    false
+                }
+                None => {
+                    kprintln!("kvas: init did not end");
+                    false
+                }
             }
         }
-        Err(e) => kprintln!("kvas: initrd: /init does not start: {e}"),
-    }
+        Err(e) => {
+            kprintln!("kvas: initrd: /init does not start: {e}");
+            false
+        }
+    };
     if let Err(e) = space.vfree(area) {
         kprintln!("kvas: initrd: vfree: {e}");
     }
+    ran
 }

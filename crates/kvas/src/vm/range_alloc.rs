@@ -234,13 +234,18 @@ impl<const N: usize> RangeAllocator<N> {
     /// Frees `range`, which must be exactly a live allocation of this
     /// allocator, and merges it with the free ranges it touches. O(log n).
     ///
-    /// Refuses with [`Error::VaBadFree`], changing nothing: a range outside the
-    /// window, one that is already free (a double free), one that does not start
+    /// Refuses with [`Error::VaBadFree`], changing nothing: a range not of whole
+    /// pages, a range outside the window, one that is already free (a double free), one that does not start
     /// where an allocation starts, and one whose size differs from that
     /// allocation's. Never needs a new node, so never fails for a full pool.
     pub fn free(&mut self, range: VirtRange) -> Result<(), Error> {
         let bad =
             |reason| Error::VaBadFree { window: self.name, addr: range.start(), size: range.size(), reason };
+        if !range.is_aligned(PAGE_SIZE) {
+            // Allocations are whole pages: a range off the page grid is none of them (and
+            // rounding it out to pages would free an allocation it only touches).
+            return Err(bad("the range is not whole pages, as every allocation is"));
+        }
         let (s, e) = (range.first_page(), range.end_page());
         if s < self.start || e > self.end {
             return Err(bad("the range is not inside the window"));
@@ -487,6 +492,22 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn a_free_off_the_page_grid_is_refused_and_frees_nothing() {
+        let mut a = window::<8>(4);
+        let r = a.allocate(PAGE, PAGE).unwrap();
+        // Inside the allocation's page, but not the allocation: rounding it out to whole
+        // pages would free the allocation.
+        let inside = VirtRange::new(r.start().wrapping_add(0x800), 1).unwrap();
+        assert!(matches!(
+            a.free(inside),
+            Err(Error::VaBadFree { reason: "the range is not whole pages, as every allocation is", .. })
+        ));
+        assert_eq!((a.allocation_count(), a.free_bytes()), (1, 3 * PAGE));
+        a.free(r).unwrap();
+        a.check().unwrap();
     }
 
     #[test]
