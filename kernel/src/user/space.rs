@@ -234,9 +234,11 @@ impl AddressSpace {
         self.flush(Flush::all());
     }
 
-    /// Gives `[start, end)`'s mapped pages the rights `p`, TLB flushed.
-    pub fn protect(&mut self, start: u64, end: u64, p: u64, pool: &mut Pool) {
+    /// Gives `[start, end)`'s mapped pages the rights `p`, TLB flushed; an engine refusal (no
+    /// frame for a split) stops there and is returned.
+    pub fn protect(&mut self, start: u64, end: u64, p: u64, pool: &mut Pool) -> Result<(), kvas::Error> {
         let mut va = start;
+        let mut result = Ok(());
         while va < end {
             match self.table.translate(VirtAddr::new(va)) {
                 Ok(t) => {
@@ -244,7 +246,9 @@ impl AddressSpace {
                     let upto = ((va & !(leaf - 1)) + leaf).min(end);
                     let range = VirtRange::new(VirtAddr::new(va), upto - va);
                     if let Err(e) = range.and_then(|r| self.table.protect_range(r, attrs(p), pool)) {
-                        crate::kprintln!("kvas: user mprotect {va:#x}: {e}");
+                        // The pages before stay changed (as Linux may leave them on ENOMEM).
+                        result = Err(e);
+                        break;
                     }
                     va = upto;
                 }
@@ -252,6 +256,7 @@ impl AddressSpace {
             }
         }
         self.flush_all();
+        result
     }
 
     /// Frees every user frame and table, the root included (the kernel half's entries are

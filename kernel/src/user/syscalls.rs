@@ -165,7 +165,13 @@ fn mprotect(p: &mut Process, pool: &mut Pool, addr: u64, len: u64, prot: u64) ->
         // W^X in user space too.
         return Err(Errno::Einval);
     }
+    if prot == 0 {
+        // PROT_NONE: a leaf with no rights is no leaf in the engine's formats, and kvas
+        // keeps no non-present entries that remember their frames; refused rather than
+        // left accessible (Linux makes the pages inaccessible and keeps their contents).
+        return Err(Errno::Einval);
+    }
     p.space.areas.protect(addr, end, prot)?;
-    p.space.protect(addr, end, prot, pool);
+    p.space.protect(addr, end, prot, pool).map_err(|_| Errno::Enomem)?;
     Ok(0)
 }

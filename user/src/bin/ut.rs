@@ -215,6 +215,8 @@ fn efault(task_size: u64, kernel_text: u64) -> u64 {
     check!(syscall(nr::CLOCK_GETTIME, [1, p, 0, 0, 0, 0]) == 0, "clock_gettime to untouched memory");
     check!(peek(p + 8) < 1_000_000_000, "nanoseconds");
     // A read-only page is no target for a copy to user space.
+    // PROT_NONE is refused (kvas keeps no inaccessible-but-kept pages), never left as it was.
+    check!(mprotect(p, PAGE_SIZE, 0) == EINVAL, "mprotect PROT_NONE");
     check!(mprotect(p, PAGE_SIZE, PROT_READ) == 0, "mprotect");
     check!(syscall(nr::CLOCK_GETTIME, [1, p, 0, 0, 0, 0]) == EFAULT, "clock_gettime to a read-only page");
     0
