@@ -59,15 +59,15 @@ pub fn dispatch(p: &mut Process, call: Syscall, pool: &mut Pool, task_size: u64)
         Syscall::SchedYield => return Next::Yield,
         Syscall::Brk { addr } => {
             let space = &mut p.space;
-            let mut gone = [(0u64, 0u64); 4];
-            let mut n = 0;
+            // The heap's areas a shrink removes, however many mprotect split it into: their
+            // hull is all heap, and `unmap` steps over what was never touched.
+            let mut gone: Option<(u64, u64)> = None;
             let b = space.areas.brk(addr, |a| {
-                if n < gone.len() {
-                    gone[n] = (a.start, a.end);
-                    n += 1;
-                }
+                gone = Some(gone.map_or((a.start, a.end), |(s, e)| (s.min(a.start), e.max(a.end))));
             });
-            gone[..n].iter().for_each(|&(s, e)| space.unmap(s, e, pool));
+            if let Some((s, e)) = gone {
+                space.unmap(s, e, pool);
+            }
             Ok(b)
         }
         Syscall::Mmap { addr, len, prot, flags, .. } => mmap(p, pool, addr, len, prot, flags),

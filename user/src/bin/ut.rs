@@ -115,6 +115,21 @@ fn syscalls() -> u64 {
     check!(peek(b0 + 3 * PAGE_SIZE - 8) == 0x1234, "heap memory");
     check!(brk(b0) as u64 == b0, "brk shrinks");
     check!(brk(1) as u64 == b0, "brk below the start is refused");
+    // A heap split into many areas by mprotect is all unmapped when brk shrinks: grown
+    // again, every page is fresh (zero), none still holds what was written before.
+    check!(brk(b0 + 8 * PAGE_SIZE) as u64 == b0 + 8 * PAGE_SIZE, "brk grows to 8 pages");
+    for i in 0..8 {
+        touch(b0 + i * PAGE_SIZE, 0xa5a5 + i);
+    }
+    for i in (1..8).step_by(2) {
+        check!(mprotect(b0 + i * PAGE_SIZE, PAGE_SIZE, PROT_READ) == 0, "mprotect heap page {i}");
+    }
+    check!(brk(b0) as u64 == b0, "brk shrinks a split heap");
+    check!(brk(b0 + 8 * PAGE_SIZE) as u64 == b0 + 8 * PAGE_SIZE, "brk grows again");
+    for i in 0..8 {
+        check!(peek(b0 + i * PAGE_SIZE) == 0, "heap page {i} is fresh after brk shrank");
+    }
+    check!(brk(b0) as u64 == b0, "brk shrinks again");
     check!(syscall(56, [0; 6]) == ENOSYS, "openat is ENOSYS");
     check!(syscall(9999, [0; 6]) == ENOSYS, "9999 is ENOSYS");
     syscall(nr::EXIT_GROUP, [0; 6]);
