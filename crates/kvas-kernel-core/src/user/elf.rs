@@ -1,5 +1,6 @@
-//! Reading a user program: a static riscv64 ELF executable (`ET_EXEC`, `EM_RISCV`, 64-bit
-//! little-endian), its `PT_LOAD` segments with their own permissions. Refused with the reason:
+//! Reading a user program: a static RISC-V ELF executable (`ET_EXEC`, `EM_RISCV`,
+//! little-endian; 64-bit for riscv64, 32-bit for riscv32: [`Class`]), its `PT_LOAD` segments
+//! with their own permissions. Refused with the reason: the other class,
 //! anything else, a segment that is writable and executable (W^X holds in user space too), a
 //! segment outside `[MMAP_MIN_ADDR, TASK_SIZE)` or past the file, overlapping segments, an
 //! entry point outside every executable segment, a dynamic program (`PT_INTERP`).
@@ -7,7 +8,7 @@
 use core::fmt;
 
 use kvas::sizes::PAGE_SIZE;
-use object::elf::{self, FileHeader64, ProgramHeader64};
+use object::elf::{self, FileHeader32, FileHeader64};
 use object::read::elf::{FileHeader, ProgramHeader};
 use object::LittleEndian as LE;
 
@@ -74,29 +75,72 @@ impl fmt::Display for ElfError {
     }
 }
 
-/// Reads the program in `data` for a user half of `task_size` bytes.
+/// `e_ident[EI_CLASS]`'s index.
+const EI_CLASS: usize = 4;
+
+/// The ELF class a kernel runs: its register width.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Class {
+    /// `ELFCLASS32`: riscv32 programs.
+    Elf32,
+    /// `ELFCLASS64`: riscv64 programs.
+    Elf64,
+}
+
+impl Class {
+    /// `e_ident[EI_CLASS]`.
+    const fn ident(self) -> u8 {
+        match self {
+            Class::Elf32 => elf::ELFCLASS32,
+            Class::Elf64 => elf::ELFCLASS64,
+        }
+    }
+}
+
+/// Reads the riscv64 program in `data` for a user half of `task_size` bytes.
 pub fn parse(data: &[u8], task_size: u64) -> Result<Program, ElfError> {
-    let h = FileHeader64::<LE>::parse(data).map_err(ElfError::Object)?;
+    parse_class(data, task_size, Class::Elf64)
+}
+
+/// Reads the program in `data`, which must be of `class`, for a user half of `task_size`
+/// bytes.
+pub fn parse_class(data: &[u8], task_size: u64, class: Class) -> Result<Program, ElfError> {
+    match data.get(EI_CLASS) {
+        Some(&c) if data.starts_with(&elf::ELFMAG) && c != class.ident() => {
+            let what = match class {
+                Class::Elf32 => "not a 32-bit program for riscv32: EI_CLASS",
+                Class::Elf64 => "not a 64-bit program for riscv64: EI_CLASS",
+            };
+            Err(ElfError::Bad(what, c.into()))
+        }
+        _ => match class {
+            Class::Elf32 => parse_header::<FileHeader32<LE>>(data, task_size),
+            Class::Elf64 => parse_header::<FileHeader64<LE>>(data, task_size),
+        },
+    }
+}
+
+fn parse_header<H: FileHeader<Endian = LE>>(data: &[u8], task_size: u64) -> Result<Program, ElfError> {
+    let h = H::parse(data).map_err(ElfError::Object)?;
     let e = h.endian().map_err(ElfError::Object)?;
     if h.e_machine(e) != elf::EM_RISCV {
-        return Err(ElfError::Bad("not a riscv64 program: e_machine", h.e_machine(e).into()));
+        return Err(ElfError::Bad("not a RISC-V program: e_machine", h.e_machine(e).into()));
     }
     if h.e_type(e) != elf::ET_EXEC {
         return Err(ElfError::Bad("not a static executable: e_type", h.e_type(e).into()));
     }
     let mut out = Program {
-        entry: h.e_entry(e),
+        entry: h.e_entry(e).into(),
         segments: [None; MAX_SEGMENTS],
         brk_start: 0,
         phdr: 0,
         phnum: h.e_phnum(e).into(),
         phent: h.e_phentsize(e).into(),
     };
-    let phoff = h.e_phoff(e);
+    let phoff: u64 = h.e_phoff(e).into();
     let mut n = 0;
     let mut entry_ok = false;
     for ph in h.program_headers(e, data).map_err(ElfError::Object)? {
-        let ph: &ProgramHeader64<LE> = ph;
         match ph.p_type(e) {
             elf::PT_INTERP | elf::PT_DYNAMIC => {
                 return Err(ElfError::Bad(
@@ -119,10 +163,10 @@ pub fn parse(data: &[u8], task_size: u64) -> Result<Program, ElfError> {
             p |= prot::EXEC;
         }
         let s = Segment {
-            vaddr: ph.p_vaddr(e),
-            memsz: ph.p_memsz(e),
-            offset: ph.p_offset(e),
-            filesz: ph.p_filesz(e),
+            vaddr: ph.p_vaddr(e).into(),
+            memsz: ph.p_memsz(e).into(),
+            offset: ph.p_offset(e).into(),
+            filesz: ph.p_filesz(e).into(),
             prot: p,
         };
         if p & prot::WRITE != 0 && p & prot::EXEC != 0 {
@@ -236,5 +280,83 @@ mod tests {
         );
         assert!(bad(exe(1 << 38, &[(1 << 38, 0x100, RX)], 243, 2)).contains("outside the user half"));
         assert!(bad(vec![0; 10]).contains("not an ELF"));
+    }
+
+    /// [`exe`] as a 32-bit ELF: the same segments, 32-bit fields.
+    fn exe32(entry: u32, segs: &[(u32, u32, u32)], machine: u16) -> Vec<u8> {
+        let phoff = 52u32;
+        let data_off = phoff + 32 * segs.len() as u32;
+        let mut v = vec![0u8; 52];
+        v[..4].copy_from_slice(b"\x7fELF");
+        v[4] = 1; // 32-bit
+        v[5] = 1; // little endian
+        v[6] = 1;
+        v[16..18].copy_from_slice(&2u16.to_le_bytes());
+        v[18..20].copy_from_slice(&machine.to_le_bytes());
+        v[20..24].copy_from_slice(&1u32.to_le_bytes());
+        v[24..28].copy_from_slice(&entry.to_le_bytes());
+        v[28..32].copy_from_slice(&phoff.to_le_bytes());
+        v[40..42].copy_from_slice(&52u16.to_le_bytes());
+        v[42..44].copy_from_slice(&32u16.to_le_bytes());
+        v[44..46].copy_from_slice(&(segs.len() as u16).to_le_bytes());
+        for (i, &(vaddr, memsz, flags)) in segs.iter().enumerate() {
+            let mut ph = vec![0u8; 32];
+            ph[..4].copy_from_slice(&elf::PT_LOAD.to_le_bytes());
+            ph[4..8].copy_from_slice(&(data_off + 16 * i as u32).to_le_bytes());
+            ph[8..12].copy_from_slice(&vaddr.to_le_bytes());
+            ph[16..20].copy_from_slice(&16u32.to_le_bytes());
+            ph[20..24].copy_from_slice(&memsz.to_le_bytes());
+            ph[24..28].copy_from_slice(&flags.to_le_bytes());
+            v.extend(ph);
+        }
+        v.extend(vec![0xaa; 16 * segs.len()]);
+        v
+    }
+
+    /// 4G/4G's TASK_SIZE on riscv32: everything below the shared top 256 MiB.
+    const TASK_4G4G: u64 = 0xf000_0000;
+
+    #[test]
+    fn reads_a_32_bit_program() {
+        let data = exe32(0x10010, &[(0x10000, 0x100, RX), (0xeffff000, 0x1000, RW)], 243);
+        let p = parse_class(&data, TASK_4G4G, Class::Elf32).unwrap();
+        assert_eq!(p.entry, 0x10010);
+        let s = p.segments[1].unwrap();
+        assert_eq!((s.vaddr, s.memsz, s.offset, s.filesz), (0xeffff000, 0x1000, 52 + 64 + 16, 16));
+        assert_eq!(s.prot, prot::READ | prot::WRITE);
+        assert_eq!((p.brk_start, p.phnum, p.phent), (TASK_4G4G, 2, 32));
+        // The same program does not fit 3G/1G's user half.
+        let e = parse_class(&data, 0xc000_0000, Class::Elf32).unwrap_err().to_string();
+        assert_eq!(e, "a segment outside the user half, at (0xeffff000)");
+    }
+
+    #[test]
+    fn each_kernel_refuses_the_other_class() {
+        let e32 = exe32(0x10010, &[(0x10000, 0x100, RX)], 243);
+        let e64 = exe(0x10010, &[(0x10000, 0x100, RX)], 243, 2);
+        let bad = |data: &[u8], class| parse_class(data, TASK_4G4G, class).unwrap_err().to_string();
+        assert_eq!(bad(&e64, Class::Elf32), "not a 32-bit program for riscv32: EI_CLASS (0x2)");
+        assert_eq!(bad(&e32, Class::Elf64), "not a 64-bit program for riscv64: EI_CLASS (0x1)");
+        assert_eq!(parse(&e32, TASK_4G4G).unwrap_err().to_string(), bad(&e32, Class::Elf64));
+        assert!(bad(&exe32(0x10010, &[(0x10000, 0x100, RX)], 62), Class::Elf32).contains("e_machine (0x3e)"));
+        assert!(bad(&exe32(0x10010, &[(0x10000, 0x100, RX | elf::PF_W)], 243), Class::Elf32)
+            .contains("writable and executable"));
+        assert!(bad(&e32[..40], Class::Elf32).contains("not an ELF"));
+    }
+
+    proptest::proptest! {
+        /// Whatever the bytes, either class: a program or a reason, never a panic.
+        #[test]
+        fn any_bytes_get_an_answer(data in proptest::collection::vec(proptest::num::u8::ANY, 0..400),
+                                   seed in proptest::prelude::any::<bool>()) {
+            let mut data = data;
+            if seed && data.len() >= 6 {
+                data[..4].copy_from_slice(b"\x7fELF");
+                data[5] = 1;
+            }
+            for class in [Class::Elf32, Class::Elf64] {
+                let _ = parse_class(&data, TASK_4G4G, class).map_err(|e| e.to_string());
+            }
+        }
     }
 }
