@@ -1,5 +1,10 @@
 //! Linux's riscv64 system-call ABI (the asm-generic numbers): the number in `a7`, the
 //! arguments in `a0..a5`, the result in `a0`, an error as a negative errno.
+//!
+//! riscv32 ([`Abi::Rv32`]) has the same numbers with 32-bit registers and asm-generic's
+//! 32-bit rules: number 222 is `mmap2` (its offset counts 4 KiB pages), and there is no
+//! 32-bit time — `clock_gettime` is number 403 (`clock_gettime64`, the same 16-byte
+//! `struct __kernel_timespec` as riscv64's), and 113 does not exist.
 
 /// System-call numbers (asm-generic/unistd.h), the ones kvas implements.
 pub mod nr {
@@ -25,6 +30,27 @@ pub mod nr {
     pub const EXIT: u64 = 93;
     /// `exit_group(status)`.
     pub const EXIT_GROUP: u64 = 94;
+    /// `clock_gettime64(clockid, *__kernel_timespec)`: 32-bit ABIs only.
+    pub const CLOCK_GETTIME64: u64 = 403;
+}
+
+/// Which Linux system-call ABI a process speaks: its kernel's register width.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Abi {
+    /// riscv64.
+    Rv64,
+    /// riscv32 (every argument zero-extended from 32 bits by the caller).
+    Rv32,
+}
+
+impl Abi {
+    /// `uname`'s machine field.
+    pub const fn machine(self) -> &'static str {
+        match self {
+            Abi::Rv64 => "riscv64",
+            Abi::Rv32 => "riscv32",
+        }
+    }
 }
 
 /// The errno values kvas returns (asm-generic/errno-base.h, errno.h).
@@ -117,8 +143,25 @@ pub enum Syscall {
 }
 
 impl Syscall {
-    /// Decodes `a7` and `a0..a5`.
+    /// Decodes `a7` and `a0..a5` of riscv64.
     pub fn decode(nr: u64, a: [u64; 6]) -> Syscall {
+        Self::decode_abi(Abi::Rv64, nr, a)
+    }
+
+    /// Decodes `a7` and `a0..a5` by `abi`'s rules.
+    pub fn decode_abi(abi: Abi, nr: u64, a: [u64; 6]) -> Syscall {
+        match (abi, nr) {
+            (Abi::Rv32, nr::CLOCK_GETTIME) | (Abi::Rv64, nr::CLOCK_GETTIME64) => Syscall::Unknown { nr },
+            (Abi::Rv32, nr::CLOCK_GETTIME64) => Syscall::ClockGettime { clock: a[0], tp: a[1] },
+            (Abi::Rv32, nr::MMAP) => {
+                Syscall::Mmap { addr: a[0], len: a[1], prot: a[2], flags: a[3], fd: a[4], off: a[5] << 12 }
+            }
+            (_, nr) => Self::decode_common(nr, a),
+        }
+    }
+
+    /// The numbers both ABIs share.
+    fn decode_common(nr: u64, a: [u64; 6]) -> Syscall {
         match nr {
             nr::WRITE => Syscall::Write { fd: a[0], buf: a[1], len: a[2] },
             nr::EXIT => Syscall::Exit { status: a[0] & 0xff },
@@ -139,10 +182,15 @@ impl Syscall {
 /// Linux's `struct new_utsname`: six fields of 65 bytes.
 pub const UTSNAME_FIELD: usize = 65;
 
-/// The `uname` answer: sysname, nodename, release, version, machine, domainname.
+/// The riscv64 `uname` answer: sysname, nodename, release, version, machine, domainname.
 pub fn utsname(release: &str) -> [u8; 6 * UTSNAME_FIELD] {
+    utsname_abi(release, Abi::Rv64)
+}
+
+/// The `uname` answer for `abi`'s machine.
+pub fn utsname_abi(release: &str, abi: Abi) -> [u8; 6 * UTSNAME_FIELD] {
     let mut out = [0u8; 6 * UTSNAME_FIELD];
-    for (i, s) in ["Linux", "kvas", release, "#1 kvas", "riscv64", "(none)"].iter().enumerate() {
+    for (i, s) in ["Linux", "kvas", release, "#1 kvas", abi.machine(), "(none)"].iter().enumerate() {
         let n = s.len().min(UTSNAME_FIELD - 1);
         out[i * UTSNAME_FIELD..i * UTSNAME_FIELD + n].copy_from_slice(&s.as_bytes()[..n]);
     }
@@ -182,6 +230,23 @@ mod tests {
         assert_eq!(Syscall::decode(94, [3, 0, 0, 0, 0, 0]), Syscall::ExitGroup { status: 3 });
         // openat is not implemented.
         assert_eq!(Syscall::decode(56, [0; 6]), Syscall::Unknown { nr: 56 });
+    }
+
+    #[test]
+    fn rv32_has_mmap2_and_only_64_bit_time() {
+        let d = |nr, a| Syscall::decode_abi(Abi::Rv32, nr, a);
+        assert_eq!(
+            d(222, [1, 2, 3, 4, 0xffff_ffff, 6]),
+            Syscall::Mmap { addr: 1, len: 2, prot: 3, flags: 4, fd: 0xffff_ffff, off: 6 * 4096 }
+        );
+        assert_eq!(d(403, [1, 2, 0, 0, 0, 0]), Syscall::ClockGettime { clock: 1, tp: 2 });
+        assert_eq!(d(113, [1, 2, 0, 0, 0, 0]), Syscall::Unknown { nr: 113 });
+        assert_eq!(Syscall::decode(403, [1, 2, 0, 0, 0, 0]), Syscall::Unknown { nr: 403 });
+        // The rest is riscv64's.
+        for nr in [64, 93, 94, 124, 160, 172, 214, 215, 226, 56] {
+            assert_eq!(d(nr, [9, 8, 7, 6, 5, 4]), Syscall::decode(nr, [9, 8, 7, 6, 5, 4]), "nr {nr}");
+        }
+        assert_eq!(&utsname_abi("r", Abi::Rv32)[4 * 65..4 * 65 + 8], b"riscv32\0");
     }
 
     #[test]
