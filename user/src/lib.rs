@@ -1,6 +1,13 @@
 //! The runtime of kvas's user programs: the entry point (Linux's initial stack: `argc`,
-//! `argv`, `envp`, `auxv`), system calls by Linux's riscv64 ABI (`ecall` with the number in
-//! `a7`, arguments in `a0..a5`, `-errno` in `a0`), and a console writer. No `std`, no libc.
+//! `argv`, `envp`, `auxv`), system calls by Linux's riscv64 or riscv32 ABI (`ecall` with the
+//! number in `a7`, arguments in `a0..a5`, `-errno` in `a0`), and a console writer. No `std`,
+//! no libc.
+//!
+//! One source for both widths: the API speaks `u64` (addresses, lengths), and [`syscall`]
+//! narrows the arguments to registers and widens the result back, so a riscv32 address at or
+//! above 2 GiB (4G/4G's user half reaches 0xefffffff) stays positive. riscv32's differences
+//! are asm-generic's 32-bit ones: `clock_gettime` is `clock_gettime64` (403, the same 16-byte
+//! timespec), `mmap` is `mmap2` (offset in pages; kvas maps anonymous memory only).
 
 #![no_std]
 #![warn(missing_docs)]
@@ -14,7 +21,11 @@ pub mod nr {
     pub const EXIT: u64 = 93;
     pub const EXIT_GROUP: u64 = 94;
     pub const SCHED_YIELD: u64 = 124;
+    /// riscv64's `clock_gettime`; riscv32 has only `clock_gettime64`.
+    #[cfg(target_pointer_width = "64")]
     pub const CLOCK_GETTIME: u64 = 113;
+    #[cfg(target_pointer_width = "32")]
+    pub const CLOCK_GETTIME: u64 = 403;
     pub const UNAME: u64 = 160;
     pub const GETPID: u64 = 172;
     pub const BRK: u64 = 214;
@@ -48,16 +59,37 @@ pub const EINVAL: i64 = -22;
 /// `-ENOSYS`.
 pub const ENOSYS: i64 = -38;
 
-/// A raw system call.
+/// `uname`'s machine field on this target.
+#[cfg(target_pointer_width = "64")]
+pub const MACHINE: &[u8] = b"riscv64";
+/// `uname`'s machine field on this target.
+#[cfg(target_pointer_width = "32")]
+pub const MACHINE: &[u8] = b"riscv32";
+
+/// The largest leaf the kernel maps on demand: a 2 MiB megapage (Sv39 and up).
+#[cfg(target_pointer_width = "64")]
+pub const LARGE_PAGE: u64 = 2 << 20;
+/// The largest leaf the kernel maps on demand: a 4 MiB megapage (Sv32).
+#[cfg(target_pointer_width = "32")]
+pub const LARGE_PAGE: u64 = 4 << 20;
+
+/// A raw system call. The arguments are narrowed to the register width (on riscv32 a value
+/// past 32 bits is the caller's error); the result is `-errno` for -4095..=-1 and otherwise
+/// the register zero-extended (an address is never negative).
 #[inline(always)]
 pub fn syscall(n: u64, a: [u64; 6]) -> i64 {
-    let r: i64;
+    let r: usize;
     // SAFETY: `ecall` traps to the kernel, which follows Linux's ABI: it changes only `a0`.
     unsafe {
-        asm!("ecall", inlateout("a0") a[0] => r, in("a1") a[1], in("a2") a[2], in("a3") a[3],
-             in("a4") a[4], in("a5") a[5], in("a7") n, options(nostack));
+        asm!("ecall", inlateout("a0") a[0] as usize => r, in("a1") a[1] as usize,
+             in("a2") a[2] as usize, in("a3") a[3] as usize, in("a4") a[4] as usize,
+             in("a5") a[5] as usize, in("a7") n as usize, options(nostack));
     }
-    r
+    if r > (-4096isize) as usize {
+        r as isize as i64
+    } else {
+        r as u64 as i64
+    }
 }
 
 /// `write(fd, buf, len)`.
@@ -111,12 +143,30 @@ pub fn brk(addr: u64) -> i64 {
 }
 
 /// Instructions retired (`rdinstret`; the kernel allows U-mode to read it).
+#[cfg(target_pointer_width = "64")]
 #[inline(always)]
 pub fn instret() -> u64 {
     let v: u64;
     // SAFETY: reading instret has no side effect.
     unsafe { asm!("rdinstret {}", out(reg) v, options(nomem, nostack)) };
     v
+}
+
+/// Instructions retired: `instreth:instret`, read again if the low half wrapped between.
+#[cfg(target_pointer_width = "32")]
+#[inline(always)]
+pub fn instret() -> u64 {
+    let (mut hi, mut lo, mut again): (u32, u32, u32);
+    loop {
+        // SAFETY: reading instret and instreth has no side effect.
+        unsafe {
+            asm!("rdinstreth {0}", "rdinstret {1}", "rdinstreth {2}", out(reg) hi, out(reg) lo,
+                 out(reg) again, options(nomem, nostack));
+        }
+        if hi == again {
+            return u64::from(hi) << 32 | u64::from(lo);
+        }
+    }
 }
 
 /// A fixed buffer that formats into itself (no allocation), written with [`Buf::flush`].
@@ -167,14 +217,14 @@ macro_rules! println {
 /// The initial stack Linux's ELF loader builds: `argc`, then `argc` pointers, NULL, the
 /// environment, NULL, the auxiliary vector.
 pub struct Args {
-    sp: *const u64,
+    sp: *const usize,
 }
 
 impl Args {
     /// `argc`.
     pub fn count(&self) -> usize {
         // SAFETY: the kernel put argc at the stack pointer.
-        unsafe { *self.sp as usize }
+        unsafe { *self.sp }
     }
 
     /// Argument `i` as bytes, if there is one.
@@ -219,7 +269,7 @@ _start:
     start = sym start,
 );
 
-extern "C" fn start(sp: *const u64) -> ! {
+extern "C" fn start(sp: *const usize) -> ! {
     // SAFETY: the program defines `user_main` (each binary's `main!`).
     let status = unsafe { user_main(Args { sp }) };
     exit(status)

@@ -14,6 +14,11 @@
 //!   docs/KERNEL.md, "The price of relocation").
 //! - `user-cost`: boots once per mode under `-icount shift=0` and prints the instructions of a
 //!   `getpid` round trip and of one demand-paging fault (4 KiB, 2 MiB), counted in user space.
+//! - `split-cost`: per configuration (riscv64: each paging mode), instructions under
+//!   `-icount shift=0` and wall time of a null system call, `write` of 4 KiB and 64 KiB, a
+//!   demand fault and a context switch, and the ratios against the first (see [`splitcost`]).
+//! - `user32`: builds the riscv32 user programs (Rust and C, ELF32) into
+//!   kernel/target/user-riscv32/ (see [`user32`]).
 //! - `boot-test [NAME-SUBSTRING]`: builds and runs the boot tests (see [`boottest`]), each
 //!   bounded in time; exits non-zero if any fails. `KVAS_BOOT_KERNEL=ELF` tests that ELF
 //!   instead of building one.
@@ -27,7 +32,9 @@ mod image;
 mod kaslrcases;
 mod qemu;
 mod reloccost;
+mod splitcost;
 mod toolchain;
+mod user32;
 mod usercases;
 
 use std::path::{Path, PathBuf};
@@ -180,6 +187,11 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
         Some("boot-cost") => boottest::boot_cost(&build_kernel()?),
         Some("reloc-cost") => reloccost::run(),
         Some("user-cost") => usercases::user_cost(&build_kernel()?),
+        Some("split-cost") => splitcost::run(&splitcost::riscv64_configs(&build_kernel()?)),
+        Some("user32") => {
+            println!("{}", user32::build(&toolchain::detect()?)?.display());
+            Ok(ExitCode::SUCCESS)
+        }
         Some("boot-test") => {
             // KVAS_BOOT_KERNEL=ELF runs the tests on another build (e.g. an older one, to see a
             // test fail before its fix).
@@ -190,7 +202,8 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
             boottest::run(&kernel, args.get(1).map(String::as_str))
         }
         _ => Err("usage: cargo run -p xtask -- build | clippy | kernel-path | qemu [--mode MODE] [--append WORDS] \
-                  [--cpu CPU] [--memory SIZE] [-- QEMU-ARGS] | boot-cost | reloc-cost | user-cost | boot-test [FILTER]"
+                  [--cpu CPU] [--memory SIZE] [-- QEMU-ARGS] | boot-cost | reloc-cost | user-cost | split-cost | user32 | \
+                  boot-test [FILTER]"
             .into()),
     }
 }

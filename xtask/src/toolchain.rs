@@ -179,13 +179,26 @@ pub fn build_module(
 /// The user programs (the `user/` crate's binaries): static executables linked at 0x10000
 /// (user/linker.ld). Builds them in `user_dir` and returns the directory holding the ELFs.
 pub fn build_user(toolchain: &Toolchain, user_dir: &Path, target_dir: &Path) -> Result<PathBuf, String> {
+    build_user_target(toolchain, user_dir, target_dir, TARGET)
+}
+
+/// The riscv32 user programs' target (RV32IMAC: they use no floating point).
+pub const USER_TARGET_RISCV32: &str = "riscv32imac-unknown-none-elf";
+
+/// [`build_user`] for `target` (user/.cargo/config.toml has the linker flags of each).
+pub fn build_user_target(
+    toolchain: &Toolchain,
+    user_dir: &Path,
+    target_dir: &Path,
+    target: &str,
+) -> Result<PathBuf, String> {
     let mut c = cargo(toolchain, "build", &["core"]);
-    c.current_dir(user_dir).env("CARGO_TARGET_DIR", target_dir).args(["--target", TARGET, "--bins"]);
+    c.current_dir(user_dir).env("CARGO_TARGET_DIR", target_dir).args(["--target", target, "--bins"]);
     let status = c.status().map_err(|e| format!("cannot run cargo for the user programs: {e}"))?;
     if !status.success() {
-        return Err(format!("user programs' build in {} failed ({status})", user_dir.display()));
+        return Err(format!("user programs' build for {target} in {} failed ({status})", user_dir.display()));
     }
-    Ok(target_dir.join(TARGET).join("release"))
+    Ok(target_dir.join(target).join("release"))
 }
 
 /// `cargo SUBCOMMAND --release` for the target with `toolchain` (Debian's: building

@@ -29,6 +29,7 @@ pub const USERTESTS: &[&str] = &[
     "asid-rollover",
     "init-program",
     "cost",
+    "split-cost",
 ];
 
 /// The user-space line for a mode's TASK_SIZE and ASID width.
@@ -139,9 +140,20 @@ const CC: &str = "riscv64-linux-gnu-gcc";
 /// Builds user/c/hello.c into a static executable with no C library (`-nostdlib`; no linker
 /// relaxation, since nothing sets `gp`) in `dir`.
 fn c_program(dir: &Path) -> Result<PathBuf, String> {
+    c_program_with(&dir.join("c-hello"), &[])
+}
+
+/// The same C compiler's flags for a riscv32 program: RV32IMAC, the ilp32 ABI, and the
+/// linker's 32-bit emulation (Debian has no riscv32 cross compiler; riscv64-linux-gnu-gcc
+/// generates RV32 code, and -nostdlib needs no 32-bit C library).
+pub const C_RISCV32_FLAGS: &[&str] = &["-march=rv32imac", "-mabi=ilp32", "-Wl,-melf32lriscv"];
+
+/// Builds user/c/hello.c into `out` with `flags` added (see [`c_program`]).
+pub fn c_program_with(out: &Path, flags: &[&str]) -> Result<PathBuf, String> {
     let src = crate::repo_root().join("user/c/hello.c");
-    let out = dir.join("c-hello");
+    let out = out.to_path_buf();
     let status = std::process::Command::new(CC)
+        .args(flags)
         .args([
             "-static",
             "-nostdlib",

@@ -72,6 +72,7 @@ const TESTS: &[(&str, Test)] = &[
     ("asid-rollover", asid_rollover),
     ("init-program", init_program),
     ("cost", |u, _| expect_exit(u, "cost", 0)),
+    ("split-cost", split_cost),
     ("smp-processes-at-once", smp::processes_at_once),
     ("smp-munmap-reaches-other-hart", smp::munmap_reaches_other_hart),
 ];
@@ -151,6 +152,23 @@ fn expect_exit(u: &mut User, test: &str, status: u64) -> Result<(), Reason> {
         Some(Exit::Killed(cause, addr)) => fail!("ut {test} was killed: {cause} at {addr:#x}"),
         None => fail!("ut {test} did not end"),
     }
+}
+
+/// `ut split-cost` with a `ut yielder` to switch to (docs/PERFORMANCE.md, `xtask split-cost`):
+/// both must exit 0.
+fn split_cost(u: &mut User, _: &mut KernelSpace) -> Result<(), Reason> {
+    let other = spawn_ut(u, "yielder")?;
+    let pid = spawn_ut(u, "split-cost")?;
+    u.run_all();
+    for (pid, test) in [(other, "yielder"), (pid, "split-cost")] {
+        match ended(u, pid) {
+            Some(Exit::Status(0)) => {}
+            Some(Exit::Status(s)) => fail!("ut {test} exited with status {s}"),
+            Some(Exit::Killed(cause, addr)) => fail!("ut {test} was killed: {cause} at {addr:#x}"),
+            None => fail!("ut {test} did not end"),
+        }
+    }
+    Ok(())
 }
 
 fn expect_kill(u: &mut User, test: &str, want: &str) -> Result<(), Reason> {

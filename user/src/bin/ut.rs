@@ -44,12 +44,20 @@ fn user_main(args: Args) -> u64 {
     let kernel_text = args.get(3).map(number).unwrap_or(0xffff_ffff_8000_0000);
     match test {
         b"syscalls" => syscalls(),
-        b"isolation" => isolation(),
+        b"isolation" => isolation(task_size),
         b"top" => top(task_size),
         b"mmap" => mmap_test(task_size),
         b"demand" => demand(),
         b"efault" => efault(task_size, kernel_text),
         b"cost" => cost(),
+        b"split-cost" => split_cost(),
+        b"yielder" => {
+            // The other side of split-cost's context switches: yields as often as it does.
+            for _ in 0..SWITCH_YIELDS {
+                sched_yield();
+            }
+            0
+        }
         b"kill-kernel-load" => peek(kernel_text),
         b"kill-ro-store" => {
             touch(RODATA.as_ptr() as u64, 2);
@@ -101,7 +109,7 @@ fn syscalls() -> u64 {
     check!(write(7, msg.as_ptr(), 1) == -9, "write to a bad fd");
     let mut u = [0u8; 390];
     check!(syscall(nr::UNAME, [u.as_mut_ptr() as u64, 0, 0, 0, 0, 0]) == 0, "uname");
-    check!(&u[..6] == b"Linux\0" && &u[260..268] == b"riscv64\0", "uname fields");
+    check!(&u[..6] == b"Linux\0" && &u[260..267] == MACHINE && u[267] == 0, "uname fields");
     let (mut t1, mut t2) = ([0u64; 2], [0u64; 2]);
     check!(syscall(nr::CLOCK_GETTIME, [1, t1.as_mut_ptr() as u64, 0, 0, 0, 0]) == 0, "clock_gettime");
     check!(sched_yield() == 0, "sched_yield");
@@ -136,8 +144,9 @@ fn syscalls() -> u64 {
     1
 }
 
-fn isolation() -> u64 {
-    let at = 0x7000_0000;
+fn isolation(task_size: u64) -> u64 {
+    // Below TASK_SIZE in every split (riscv32's 1g has 0x40000000).
+    let at = if task_size > 0x8000_0000 { 0x7000_0000 } else { task_size / 2 };
     let pid = getpid() as u64;
     check!(mmap(at, PAGE_SIZE, RW, ANON | MAP_FIXED) == at as i64, "mmap fixed");
     for i in 0..PAGE_SIZE / 8 {
@@ -181,7 +190,7 @@ fn mmap_test(task_size: u64) -> u64 {
     check!(mmap(a, PAGE_SIZE, RW, ANON | MAP_FIXED_NOREPLACE) == EEXIST, "NOREPLACE over a mapping");
     check!(mmap(a, PAGE_SIZE, RW, ANON | MAP_FIXED) == a as i64, "FIXED over a mapping");
     check!(peek(a) == 0, "FIXED replaced the page");
-    let hint = 0x5000_0000;
+    let hint = if task_size > 0x8000_0000 { 0x5000_0000 } else { task_size / 4 };
     check!(mmap(hint, PAGE_SIZE, RW, ANON) == hint as i64, "a free hint is taken");
     check!(mmap(a + 1, PAGE_SIZE, RW, ANON | MAP_FIXED) == EINVAL, "FIXED unaligned");
     check!(mmap(0, 0, RW, ANON) == EINVAL, "length 0");
@@ -201,14 +210,15 @@ fn mmap_test(task_size: u64) -> u64 {
 }
 
 fn demand() -> u64 {
-    let big = mmap(0, 4 << 20, RW, ANON);
-    check!(big > 0 && (big as u64).is_multiple_of(2 << 20), "4 MiB mapping 2 MiB aligned {big:#x}");
+    let big = mmap(0, 2 * LARGE_PAGE, RW, ANON);
+    check!(big > 0 && (big as u64).is_multiple_of(LARGE_PAGE), "{LARGE_PAGE:#x}-aligned mapping {big:#x}");
     let big = big as u64;
-    for i in 0..512 {
+    let pages = LARGE_PAGE / PAGE_SIZE;
+    for i in 0..pages {
         touch(big + i * PAGE_SIZE, i);
     }
-    for i in 0..512 {
-        check!(peek(big + i * PAGE_SIZE) == i, "page {i} of the 2 MiB block");
+    for i in 0..pages {
+        check!(peek(big + i * PAGE_SIZE) == i, "page {i} of the large block");
     }
     let small = mmap(0, 2 * PAGE_SIZE, RW, ANON);
     check!(small > 0, "8 KiB mapping");
@@ -274,7 +284,92 @@ fn cost() -> u64 {
             .min()
             .unwrap_or(0)
     };
-    let (f4k, f2m) = (fault(PAGE_SIZE), fault(2 << 20));
-    println!("ut: cost getpid {} fault-4k {f4k} fault-2m {f2m}", getpid_cost - base);
+    let (f4k, flarge) = (fault(PAGE_SIZE), fault(LARGE_PAGE));
+    let large = if LARGE_PAGE == 2 << 20 { "2m" } else { "4m" };
+    println!("ut: cost getpid {} fault-4k {f4k} fault-{large} {flarge}", getpid_cost - base);
+    0
+}
+
+/// Batches of `sched_yield` split-cost times, and yields per batch.
+const SWITCH_BATCHES: u64 = 5;
+const SWITCH_BATCH: u64 = 16;
+/// How often `yielder` yields: as often as split-cost does, so the two alternate throughout.
+const SWITCH_YIELDS: u64 = SWITCH_BATCHES * SWITCH_BATCH + 2;
+
+/// Nanoseconds from `clock_gettime(CLOCK_MONOTONIC)`: the `time` CSR (10 MHz on QEMU's virt).
+fn now_ns() -> u64 {
+    let mut t = [0u64; 2];
+    syscall(nr::CLOCK_GETTIME, [1, t.as_mut_ptr() as u64, 0, 0, 0, 0]);
+    t[0] * 1_000_000_000 + t[1]
+}
+
+/// Instructions and nanoseconds of one batch: `n` runs of `op`, in total.
+fn batch(n: u64, mut op: impl FnMut(u64)) -> (u64, u64) {
+    let (t, c) = (now_ns(), instret());
+    for k in 0..n {
+        op(k);
+    }
+    let (c1, t1) = (instret(), now_ns());
+    (c1 - c, t1 - t)
+}
+
+/// Per run of `op`: the least of 5 batches of `n` runs, less an empty batch (the measuring).
+fn per_op(n: u64, mut op: impl FnMut(u64)) -> (u64, u64) {
+    let empty = (0..5).map(|_| batch(0, |_| {})).fold((u64::MAX, u64::MAX), min2);
+    let best = (0..5).map(|_| batch(n, &mut op)).fold((u64::MAX, u64::MAX), min2);
+    (best.0.saturating_sub(empty.0) / n, best.1.saturating_sub(empty.1) / n)
+}
+
+fn min2(a: (u64, u64), b: (u64, u64)) -> (u64, u64) {
+    (a.0.min(b.0), a.1.min(b.1))
+}
+
+/// docs/PERFORMANCE.md's split costs, per operation: a null system call (`getpid`), `write`
+/// of 4 KiB and of 64 KiB from user memory to fd 3 (the kernel's null sink: the copy from
+/// user space, no console), a demand-paging fault of 4 KiB (a fresh page of a fresh
+/// mapping), and a context switch (half of a `sched_yield` round trip with a `yielder`
+/// process, less a null call). Instructions are `instret`'s (exact under `-icount`), times
+/// the `time` CSR's through `clock_gettime`.
+fn split_cost() -> u64 {
+    let buf = mmap(0, 64 << 10, RW, ANON);
+    check!(buf > 0, "mmap the buffer");
+    let buf = buf as u64;
+    for i in 0..16 {
+        touch(buf + i * PAGE_SIZE, i);
+    }
+    check!(write(3, buf as *const u8, 1) == 1, "fd 3 takes writes");
+    let null = per_op(8, |_| {
+        getpid();
+    });
+    let w4 = per_op(4, |_| {
+        write(3, buf as *const u8, 4096);
+    });
+    let w64 = per_op(2, |_| {
+        write(3, buf as *const u8, 64 << 10);
+    });
+    // Each batch of 8 faults touches a fresh mapping of 8 pages, made and unmade outside it.
+    let empty = (0..5).map(|_| batch(0, |_| {})).fold((u64::MAX, u64::MAX), min2);
+    let mut fault = (u64::MAX, u64::MAX);
+    for _ in 0..5 {
+        let area = mmap(0, 8 * PAGE_SIZE, RW, ANON);
+        check!(area > 0, "mmap for the faults");
+        fault = min2(fault, batch(8, |k| touch(area as u64 + k * PAGE_SIZE, 1)));
+        munmap(area as u64, 8 * PAGE_SIZE);
+    }
+    let fault = (fault.0.saturating_sub(empty.0) / 8, fault.1.saturating_sub(empty.1) / 8);
+    sched_yield(); // the yielder has started
+    let round = per_op(SWITCH_BATCH, |_| {
+        sched_yield();
+    });
+    // A round trip is two calls and two switches.
+    let switch = ((round.0 / 2).saturating_sub(null.0), (round.1 / 2).saturating_sub(null.1));
+    println!(
+        "ut: split-cost insns null {} write-4k {} write-64k {} fault-4k {} switch {}",
+        null.0, w4.0, w64.0, fault.0, switch.0
+    );
+    println!(
+        "ut: split-cost ns null {} write-4k {} write-64k {} fault-4k {} switch {}",
+        null.1, w4.1, w64.1, fault.1, switch.1
+    );
     0
 }

@@ -1,0 +1,132 @@
+//! `xtask split-cost`: what an address-space layout costs user space, per configuration —
+//! on riscv32 per `vmsplit=` (4G/4G against 3G/1G is deliverable 5 of issue 14), on riscv64
+//! per paging mode. Each configuration boots twice: under `-icount shift=0` for instruction
+//! counts (exact, independent of the host), and without it for wall time (QEMU's `time` CSR
+//! then follows the host clock: noisy on a shared machine, the least of 5 batches). The
+//! numbers are `ut split-cost`'s (user/src/bin/ut.rs): a null system call, `write` of 4 KiB
+//! and 64 KiB from user memory, a 4 KiB demand fault, a context switch.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use crate::qemu::Boot;
+
+/// The operations, as `ut split-cost` names them.
+pub const OPS: [&str; 5] = ["null", "write-4k", "write-64k", "fault-4k", "switch"];
+
+/// One `ut: split-cost KIND ...` line: per operation, in [`OPS`] order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Costs(pub [u64; 5]);
+
+/// Reads the `ut: split-cost KIND null N write-4k N write-64k N fault-4k N switch N` line of
+/// `output` (`kind` is `insns` or `ns`); the error names what is missing or malformed.
+pub fn parse(output: &str, kind: &str) -> Result<Costs, String> {
+    let prefix = format!("ut: split-cost {kind} ");
+    let line = output
+        .lines()
+        .find_map(|l| l.trim_end().strip_prefix(prefix.as_str()))
+        .ok_or_else(|| format!("no `{}` line (did the split-cost user test run?)", prefix.trim_end()))?;
+    let words: Vec<&str> = line.split(' ').collect();
+    if words.len() != 2 * OPS.len() || words.iter().step_by(2).zip(OPS).any(|(w, op)| *w != op) {
+        return Err(format!("`{prefix}{line}`: expected `{}`", OPS.map(|o| format!("{o} N")).join(" ")));
+    }
+    let mut out = [0; 5];
+    for (v, w) in out.iter_mut().zip(words.iter().skip(1).step_by(2)) {
+        *v = w.parse().map_err(|e| format!("`{prefix}{line}`: {w:?}: {e}"))?;
+    }
+    Ok(Costs(out))
+}
+
+/// `a / b` to two decimals, or `-` when `b` is 0.
+pub fn ratio(a: u64, b: u64) -> String {
+    if b == 0 {
+        "-".into()
+    } else {
+        format!("{:.2}", a as f64 / b as f64)
+    }
+}
+
+/// One configuration: a name and the boot that runs it.
+pub struct Config {
+    /// `3g`, `4g4g`, `sv39`, ...
+    pub name: String,
+    /// The boot (kernel, QEMU, command line).
+    pub boot: Boot,
+}
+
+/// The riscv64 configurations: one per paging mode.
+pub fn riscv64_configs(kernel: &Path) -> Vec<Config> {
+    [("sv39", "no4lvl"), ("sv48", "no5lvl"), ("sv57", "")]
+        .into_iter()
+        .map(|(name, append)| {
+            let mut boot = Boot::new(kernel.to_path_buf());
+            boot.append = append.into();
+            Config { name: name.into(), boot }
+        })
+        .collect()
+}
+
+/// Boots every configuration twice and prints, per configuration, a line of instructions and
+/// one of nanoseconds per operation, then each configuration's ratios against the first (the
+/// baseline).
+pub fn run(configs: &[Config]) -> Result<ExitCode, String> {
+    let mut rows = Vec::new();
+    for c in configs {
+        let mut counted = c.boot.clone();
+        counted.extra.extend(["-icount".to_string(), "shift=0".to_string()]);
+        let out = crate::qemu::run_bounded(&counted, crate::boottest::TIME_LIMIT)?;
+        let insns =
+            parse(&out.output, "insns").map_err(|e| format!("{}: {e} in:\n{}", c.name, out.output))?;
+        let out = crate::qemu::run_bounded(&c.boot, crate::boottest::TIME_LIMIT)?;
+        let ns = parse(&out.output, "ns").map_err(|e| format!("{}: {e} in:\n{}", c.name, out.output))?;
+        let line = |kind: &str, v: &Costs| {
+            let cols: Vec<String> = OPS.iter().zip(v.0).map(|(o, n)| format!("{o}={n}")).collect();
+            println!("{} {kind} {}", c.name, cols.join(" "));
+        };
+        line("insns", &insns);
+        line("ns", &ns);
+        rows.push((c.name.clone(), insns, ns));
+    }
+    if let Some((base, bi, bn)) = rows.first() {
+        for (name, i, n) in &rows[1..] {
+            let r = |a: &Costs, b: &Costs| {
+                OPS.iter()
+                    .enumerate()
+                    .map(|(k, o)| format!("{o}={}", ratio(a.0[k], b.0[k])))
+                    .collect::<Vec<_>>()
+            };
+            println!("{name}/{base} insns {}", r(i, bi).join(" "));
+            println!("{name}/{base} ns {}", r(n, bn).join(" "));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lines_are_read_and_bad_ones_are_named() {
+        let out = "kvas: x\r\nut: split-cost insns null 310 write-4k 9000 write-64k 140000 fault-4k 2500 \
+                   switch 700\r\nut: split-cost ns null 1 write-4k 2 write-64k 3 fault-4k 4 switch 5\n";
+        assert_eq!(parse(out, "insns"), Ok(Costs([310, 9000, 140000, 2500, 700])));
+        assert_eq!(parse(out, "ns"), Ok(Costs([1, 2, 3, 4, 5])));
+        assert!(parse("kvas: none\n", "ns").unwrap_err().contains("no `ut: split-cost ns` line"));
+        let e = parse("ut: split-cost ns null 1 write-4k 2 write-64k 3 fault-4k 4\n", "ns").unwrap_err();
+        assert!(e.contains("expected `null N write-4k N"), "{e}");
+        let e =
+            parse("ut: split-cost ns null 1 write-4k 2 write-64k 3 fault-4k 4 swatch 5\n", "ns").unwrap_err();
+        assert!(e.contains("expected"), "{e}");
+        let e =
+            parse("ut: split-cost ns null 1 write-4k x write-64k 3 fault-4k 4 switch 5\n", "ns").unwrap_err();
+        assert!(e.contains("\"x\""), "{e}");
+    }
+
+    #[test]
+    fn ratios_have_two_decimals_and_no_division_by_zero() {
+        assert_eq!(ratio(300, 200), "1.50");
+        assert_eq!(ratio(1, 3), "0.33");
+        assert_eq!(ratio(5, 0), "-");
+    }
+}
