@@ -121,11 +121,12 @@ pub extern "C" fn kmain() -> ! {
         kprintln!("kvas: asid bits capped from {hw_bits} to {bits} (kvas.asidbits)");
     }
     user::report(&space, bits);
+    user::report_separate(boot.info.cmdline.separate);
     // Every other hart, into these tables: each reports `kvas: hart N up`.
     let deeper = boot.info.cmdline.fail == Some(FailAt::HartMode);
     crate::smp::start_secondaries(&mut space, boot.image_va(), boot.load_pa(), deeper);
     let (mut passed, mut failed) = selftest::run_all(&mut space, &boot);
-    match user::init(&mut space, bits) {
+    match user::init(&mut space, bits, boot.info.cmdline.separate) {
         Some(mut u) => {
             let (p, f) = user::tests::run_all(&mut u, &mut space);
             (passed, failed) = (passed + p, failed + f);

@@ -1,6 +1,7 @@
 //! `xtask split-cost`: what an address-space layout costs user space, per configuration —
 //! on riscv32 per `vmsplit=` (4G/4G against 3G/1G is deliverable 5 of issue 14), on riscv64
-//! per paging mode. Each configuration boots twice: under `-icount shift=0` for instruction
+//! per paging mode, shared and separate (`kvas.separate`: 4G/4G's mechanism, the kernel on
+//! its own root, a satp switch at every trap, pinned copies). Each configuration boots twice: under `-icount shift=0` for instruction
 //! counts (exact, independent of the host), and without it for wall time (QEMU's `time` CSR
 //! then follows the host clock: noisy on a shared machine, the least of 5 batches). The
 //! numbers are `ut split-cost`'s (user/src/bin/ut.rs): a null system call, `write` of 4 KiB
@@ -52,23 +53,29 @@ pub struct Config {
     pub name: String,
     /// The boot (kernel, QEMU, command line).
     pub boot: Boot,
+    /// The configuration (an earlier one) this one is compared with, if any.
+    pub baseline: Option<String>,
 }
 
-/// The riscv64 configurations: one per paging mode.
+/// The riscv64 configurations: each paging mode shared, then separate against it.
 pub fn riscv64_configs(kernel: &Path) -> Vec<Config> {
-    [("sv39", "no4lvl"), ("sv48", "no5lvl"), ("sv57", "")]
-        .into_iter()
-        .map(|(name, append)| {
+    let mut v = Vec::new();
+    for (name, append) in [("sv39", "no4lvl"), ("sv48", "no5lvl"), ("sv57", "")] {
+        for separate in [false, true] {
             let mut boot = Boot::new(kernel.to_path_buf());
-            boot.append = append.into();
-            Config { name: name.into(), boot }
-        })
-        .collect()
+            boot.append = if separate { format!("{append} kvas.separate") } else { append.into() };
+            v.push(Config {
+                name: if separate { format!("{name}-separate") } else { name.into() },
+                boot,
+                baseline: separate.then(|| name.to_string()),
+            });
+        }
+    }
+    v
 }
 
 /// Boots every configuration twice and prints, per configuration, a line of instructions and
-/// one of nanoseconds per operation, then each configuration's ratios against the first (the
-/// baseline).
+/// one of nanoseconds per operation, then each configuration's ratios against its baseline.
 pub fn run(configs: &[Config]) -> Result<ExitCode, String> {
     let mut rows = Vec::new();
     for c in configs {
@@ -87,17 +94,15 @@ pub fn run(configs: &[Config]) -> Result<ExitCode, String> {
         line("ns", &ns);
         rows.push((c.name.clone(), insns, ns));
     }
-    if let Some((base, bi, bn)) = rows.first() {
-        for (name, i, n) in &rows[1..] {
-            let r = |a: &Costs, b: &Costs| {
-                OPS.iter()
-                    .enumerate()
-                    .map(|(k, o)| format!("{o}={}", ratio(a.0[k], b.0[k])))
-                    .collect::<Vec<_>>()
-            };
-            println!("{name}/{base} insns {}", r(i, bi).join(" "));
-            println!("{name}/{base} ns {}", r(n, bn).join(" "));
-        }
+    let r = |a: &Costs, b: &Costs| {
+        OPS.iter().enumerate().map(|(k, o)| format!("{o}={}", ratio(a.0[k], b.0[k]))).collect::<Vec<_>>()
+    };
+    for (c, (name, i, n)) in configs.iter().zip(&rows) {
+        let Some(base) = &c.baseline else { continue };
+        let (_, bi, bn) =
+            rows.iter().find(|(n, ..)| n == base).ok_or(format!("{name}: no baseline {base}"))?;
+        println!("{name}/{base} insns {}", r(i, bi).join(" "));
+        println!("{name}/{base} ns {}", r(n, bn).join(" "));
     }
     Ok(ExitCode::SUCCESS)
 }

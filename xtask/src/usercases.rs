@@ -25,6 +25,7 @@ pub const USERTESTS: &[&str] = &[
     "kill-after-munmap",
     "kill-after-mprotect",
     "sum-only-during-copies",
+    "trap-satp",
     "no-frame-leaked",
     "asid-rollover",
     "init-program",
@@ -76,6 +77,21 @@ pub fn cases(base: &Boot, dir: &Path, user_dir: &Path) -> Result<Vec<Case>, Stri
                 user_line(ts, 16),
                 format!("ut: highest page {:#x} {top}", ts - 4096),
                 "kvas: pid * killed: load from a kernel address at 0xffffffff*".into(),
+            ],
+        ));
+    }
+    // Separate spaces (4G/4G's mechanism): the kernel on its own root, satp switched at every
+    // trap, uaccess pinned; every user test the same, with and without ASIDs.
+    for (name, append, bits) in [
+        ("user-separate", "kvas.separate", 16u32),
+        ("user-separate-noasid", "kvas.separate kvas.asidbits=0", 0),
+    ] {
+        let c = case(base, name, |b| b.append = append.into(), &[]);
+        v.push(with_usertests(
+            c,
+            &[
+                "kvas: user space separate: the kernel on its own root and ASID 0, satp switched at every trap, uaccess pinned".into(),
+                user_line(SV57, bits),
             ],
         ));
     }

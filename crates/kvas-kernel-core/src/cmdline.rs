@@ -21,6 +21,10 @@ pub struct Cmdline {
     /// `kvas.asidbits=N`: use at most `N` ASID bits (0: none, every switch flushes), to force
     /// ASID rollovers in tests.
     pub asid_bits: Option<u32>,
+    /// `kvas.separate`: user space in separate address spaces, as under 4G/4G — the kernel
+    /// runs on its own root (no user half) with ASID 0, the trap entry and exit switch
+    /// `satp`, and uaccess pins user pages through the engine instead of using SUM.
+    pub separate: bool,
 }
 
 /// Where `kvas.fail=` makes the kernel fail, to test each fatal path (each must print one
@@ -64,6 +68,7 @@ impl Cmdline {
                 "no4lvl" => c.no4lvl = true,
                 "hold" => c.hold = true,
                 "nokaslr" => c.nokaslr = true,
+                "kvas.separate" => c.separate = true,
                 w if w.starts_with("kvas.dtb=") => c.dtb_at = number(&w["kvas.dtb=".len()..]),
                 w if w.starts_with("kvas.fail=") => c.fail = FailAt::parse(&w["kvas.fail=".len()..]),
                 w if w.starts_with("kvas.asidbits=") => {

@@ -10,3 +10,11 @@ fn asidbits_word() {
     assert_eq!(Cmdline::parse("kvas.asidbits=x").asid_bits, None);
     assert_eq!(Cmdline::parse("").asid_bits, None);
 }
+
+#[test]
+fn separate_word() {
+    assert!(Cmdline::parse("kvas.separate").separate);
+    assert!(Cmdline::parse("no4lvl kvas.separate kvas.asidbits=0").separate);
+    assert!(!Cmdline::parse("kvas.separate=1 separate").separate);
+    assert!(!Cmdline::parse("").separate);
+}

@@ -4,6 +4,17 @@
 //! the entry saves every user register there, restores the kernel's callee-saved registers,
 //! stack pointer and trap vector, and returns from `run` with `scause` and `stval`. The kernel
 //! never runs on a user stack and keeps no per-process kernel stack.
+//!
+//! Separate address spaces (4G/4G; `kvas.separate` on riscv64): when [`UserRegs::satp_user`]
+//! is set, `run` writes it to `satp` just before `sret` and the entry writes
+//! [`UserRegs::satp_kernel`] right after saving the user's registers, so the kernel runs on
+//! its own root and ASID and the process on its own. This glue is the trampoline: it and
+//! the `UserRegs` it uses lie in the kernel image (text, and the kernel stack the registers
+//! live on), which both roots map at the same address (the image is outside the linear map
+//! and its root entries are copied into every process's root). The two `satp` writes need
+//! no `sfence.vma`: the two spaces have different ASIDs, and the kernel's mappings are
+//! global and the same in both. With both fields 0 (the shared-space splits) nothing
+//! switches.
 
 use core::arch::global_asm;
 
@@ -21,14 +32,24 @@ pub struct UserRegs {
     pub stval: u64,
     /// The kernel's ra, sp, gp, tp, s0..s11 and stvec while the process runs.
     kernel: [u64; 17],
+    /// The process's `satp`, written on the way out; 0: the current one stays.
+    pub satp_user: u64,
+    /// The kernel's `satp`, written on the way in; 0: the current one stays.
+    pub satp_kernel: u64,
 }
+
+// The asm's offsets.
+const _: () = assert!(core::mem::offset_of!(UserRegs, sepc) == 256);
+const _: () = assert!(core::mem::offset_of!(UserRegs, kernel) == 280);
+const _: () = assert!(core::mem::offset_of!(UserRegs, satp_user) == 416);
+const _: () = assert!(core::mem::offset_of!(UserRegs, satp_kernel) == 424);
 
 impl UserRegs {
     /// Registers for a process starting at `entry` with stack pointer `sp`.
     pub fn new(entry: u64, sp: u64) -> Self {
         let mut x = [0; 32];
         x[2] = sp;
-        UserRegs { x, sepc: entry, scause: 0, stval: 0, kernel: [0; 17] }
+        UserRegs { x, sepc: entry, scause: 0, stval: 0, kernel: [0; 17], satp_user: 0, satp_kernel: 0 }
     }
 }
 
@@ -58,6 +79,12 @@ kvas_user_run:
     csrc    sstatus, t0
     li      t0, (1 << 13)
     csrs    sstatus, t0
+    # Separate spaces: the process's root and ASID from here on (this page and regs are
+    # mapped in both).
+    ld      t0, 416(a0)
+    beqz    t0, 1f
+    csrw    satp, t0
+1:
     .irp r, 1,2,3,4,5,6,7,8,9,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
     ld      x\r, \r*8(a0)
     .endr
@@ -78,6 +105,11 @@ kvas_user_trap:
     sd      t0, 264(a0)
     csrr    t0, stval
     sd      t0, 272(a0)
+    # Separate spaces: back to the kernel's root and ASID.
+    ld      t0, 424(a0)
+    beqz    t0, 2f
+    csrw    satp, t0
+2:
     ld      t0, 408(a0)
     csrw    stvec, t0
     ld      ra, 280(a0)

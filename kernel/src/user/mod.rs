@@ -59,6 +59,13 @@ pub fn report(space: &KernelSpace, bits: u32) {
     kprintln!("kvas: user space 0x0000000000000000-{:#018x} (TASK_SIZE {ts:#x}) asid bits {bits}", ts - 1);
 }
 
+/// Prints what `kvas.separate` changes, when it is given.
+pub fn report_separate(separate: bool) {
+    if separate {
+        kprintln!("kvas: user space separate: the kernel on its own root and ASID 0, satp switched at every trap, uaccess pinned");
+    }
+}
+
 /// The least user pool worth having: 4 MiB (two 2 MiB blocks).
 const MIN_POOL_FRAMES: u64 = 1024;
 
@@ -93,8 +100,9 @@ fn carve_pool(space: &mut KernelSpace) -> Option<Pool> {
     })
 }
 
-/// Sets up user space (after the self-tests): the frame pool and the ASID allocator.
-pub fn init(space: &mut KernelSpace, bits: u32) -> Option<User> {
+/// Sets up user space (after the self-tests): the frame pool and the ASID allocator;
+/// `separate`: every process in an address space apart from the kernel's (`kvas.separate`).
+pub fn init(space: &mut KernelSpace, bits: u32, separate: bool) -> Option<User> {
     let pool = carve_pool(space)?;
     kprintln!("kvas: user frame pool {:#x} size {:#x}", pool.base(), pool.total_frames() * 4096);
     crate::csr::allow_user_counters();
@@ -112,6 +120,7 @@ pub fn init(space: &mut KernelSpace, bits: u32) -> Option<User> {
         procs: [const { None }; MAX_PROCS],
         next_pid: 1,
         flushes: 0,
+        separate,
     })
 }
 

@@ -77,6 +77,8 @@ pub struct User {
     pub next_pid: u64,
     /// Whether the last switch flushed the whole TLB (for the ASID tests).
     pub flushes: u64,
+    /// `kvas.separate`: every process in a separate address space (see space.rs).
+    pub separate: bool,
 }
 
 /// Why a program did not start.
@@ -113,6 +115,9 @@ impl User {
         let mut space =
             AddressSpace::new(self.mode, self.kernel_root, self.offset, self.task_size, &mut self.pool)
                 .map_err(|_| SpawnError::NoRoom("a root table"))?;
+        if self.separate {
+            space.separate(self.kernel_satp);
+        }
         let loaded = self.load(&mut space, program, &prog, args);
         let sp = match loaded {
             Ok(sp) => sp,
@@ -243,8 +248,9 @@ impl User {
         // The same fault twice in a row means serving it did not help: kill, never spin.
         let mut last_fault = None;
         loop {
-            // SAFETY: p's space is current (activated by the caller) and sepc is where the
-            // program left off, a user address.
+            (p.regs.satp_user, p.regs.satp_kernel) = p.space.trampoline_satps();
+            // SAFETY: p's space is current (activated by the caller: satp, or separate the
+            // trampoline's satp_user) and sepc is where the program left off, a user address.
             unsafe { entry::run(&mut p.regs) };
             let (scause, stval) = (p.regs.scause, p.regs.stval);
             if scause == 8 {

@@ -3,6 +3,13 @@
 //! root once, at creation: the kernel's root entries never change after boot (every table
 //! right below the root over vmalloc and the modules window is preallocated and pinned,
 //! mm/build.rs), so one copy stays right forever. The user half is exactly `[0, TASK_SIZE)`.
+//!
+//! Separate spaces ([`AddressSpace::separate`], 4G/4G's arrangement): the kernel keeps
+//! running on its own root, [`AddressSpace::activate`] only picks the ASID and hands the
+//! `satp` to the trap glue (entry.rs), and [`AddressSpace::copy_from_user`] /
+//! [`AddressSpace::copy_to_user`] pin the user's pages with an engine walk
+//! (`kvas_kernel_core::user::pin`) and copy through the linear map, faulting where the SUM
+//! copy (uaccess.rs) would.
 
 use kvas::arch::riscv::{Mode, Riscv, Satp};
 use kvas::paging::{Attrs, OffsetMemory, PageTable};
@@ -13,6 +20,9 @@ use kvas_kernel_core::user::frames::FramePool;
 use kvas_kernel_core::user::syscall::prot;
 use kvas_kernel_core::user::vmas::{huge_block, Access, Area, Areas, Refusal, UserLayout};
 
+use kvas_kernel_core::user::pin::{self, Direction, UserChunk};
+
+use super::uaccess::{self, CopyFault};
 use crate::mm::mmu;
 use crate::mm::shootdown::{self, HartMask};
 use kvas::paging::Flush;
@@ -38,6 +48,11 @@ pub struct AddressSpace {
     pub faults_2m: u64,
     /// The harts that have run this space (Linux's `mm_cpumask`): its flushes go to them.
     pub harts: HartMask,
+    /// Separate spaces: the kernel's own `satp`; `None`: the kernel runs on this root.
+    kernel_satp: Option<u64>,
+    /// This space's `satp` as the last [`AddressSpace::activate`] made it.
+    satp: u64,
+    task_size: u64,
 }
 
 /// The user attributes of `PROT_*` bits (accessed and dirty preset: the kernel never relies on
@@ -80,6 +95,9 @@ impl AddressSpace {
             faults_4k: 0,
             faults_2m: 0,
             harts: HartMask::new(),
+            kernel_satp: None,
+            satp: 0,
+            task_size,
         };
         let (src, dst) = (space.root_ptr(kernel_root), space.root_ptr(space.table.root()));
         for i in KERNEL_HALF_INDEX..512 {
@@ -106,17 +124,35 @@ impl AddressSpace {
         &self.table
     }
 
+    /// Makes the kernel run apart from this space (4G/4G's arrangement): on `kernel_satp`
+    /// (its own root, ASID 0), with the trap glue switching to this space's `satp` and back,
+    /// and copies pinned.
+    pub fn separate(&mut self, kernel_satp: u64) {
+        self.kernel_satp = Some(kernel_satp);
+    }
+
+    /// The trap glue's `satp` pair (process, kernel): both 0 unless separate.
+    pub fn trampoline_satps(&self) -> (u64, u64) {
+        match self.kernel_satp {
+            Some(k) => (self.satp, k),
+            None => (0, 0),
+        }
+    }
+
     /// Makes this space current: an ASID from `asids` (Linux's context switch), `satp`
-    /// written with it, and the TLB flushed when the ASID generation rolled over or there are
-    /// no ASIDs. Returns whether it flushed.
+    /// written with it (separate: handed to the trap glue, which writes it on the way out),
+    /// and the TLB flushed when the ASID generation rolled over or there are no ASIDs.
+    /// Returns whether it flushed.
     pub fn activate(&mut self, asids: &mut Asids) -> bool {
         let s = asids.switch(&mut self.asid_ctx);
         self.asid = s.asid;
         self.harts.add(crate::smp::hart_id());
         let satp =
             Satp { mode: Some(self.mode), asid: s.asid, root: self.table.root() }.encode().unwrap_or(0);
-        // SAFETY: the root's kernel half is the kernel's (copied at creation, never changed).
-        unsafe { mmu::switch_user(satp, s.flush_all) };
+        self.satp = satp;
+        // SAFETY: the root's kernel half is the kernel's (copied at creation, never changed);
+        // separate, the kernel's own satp is written again (it is current), for the flush.
+        unsafe { mmu::switch_user(self.kernel_satp.unwrap_or(satp), s.flush_all) };
         if s.flush_all && asids.bits() != 0 {
             // A new ASID generation: the old generation's ASIDs are reused from now on, so
             // every other hart forgets them too (the kernel half is global and stays).
@@ -132,6 +168,47 @@ impl AddressSpace {
     /// Flushes `f` on every hart that has run this space (one RFENCE for the others).
     fn flush(&self, f: Flush) {
         shootdown::flush_asid(f, self.asid, &self.harts);
+    }
+
+    /// Copies `dst.len()` bytes from user address `src` (range-checked by the caller): with
+    /// SUM through this space when it is current (shared), or pinned (separate). Both use
+    /// uaccess.rs's copy loop, so the two differ only in how the bytes are reached.
+    pub fn copy_from_user(&self, dst: &mut [u8], src: u64) -> Result<(), CopyFault> {
+        if self.kernel_satp.is_none() {
+            return uaccess::copy_from_user(dst, src);
+        }
+        self.pinned(src, dst.len(), Direction::FromUser, |c, kva| {
+            uaccess::copy_from_user(&mut dst[c.offset..c.offset + c.len], kva)
+        })
+    }
+
+    /// Copies `src` to user address `dst` (range-checked by the caller), as above.
+    pub fn copy_to_user(&self, dst: u64, src: &[u8]) -> Result<(), CopyFault> {
+        if self.kernel_satp.is_none() {
+            return uaccess::copy_to_user(dst, src);
+        }
+        self.pinned(dst, src.len(), Direction::ToUser, |c, kva| {
+            uaccess::copy_to_user(kva, &src[c.offset..c.offset + c.len])
+        })
+    }
+
+    /// Runs `copy` on each pinned chunk of `[addr, addr + len)` with the chunk's address in
+    /// the linear map (every pool frame is there, read-write); the first fault stops it, as
+    /// it stops the SUM copy.
+    fn pinned(
+        &self,
+        addr: u64,
+        len: usize,
+        dir: Direction,
+        mut copy: impl FnMut(UserChunk, u64) -> Result<(), CopyFault>,
+    ) -> Result<(), CopyFault> {
+        let chunks = pin::pin(&self.table, addr, len, self.task_size, dir)
+            .map_err(|_| CopyFault { addr, scause: dir.scause() })?;
+        for chunk in chunks {
+            let c = chunk.map_err(|f| CopyFault { addr: f.addr, scause: f.scause })?;
+            copy(c, c.pa.as_u64().wrapping_add(self.offset))?;
+        }
+        Ok(())
     }
 
     /// Maps a fresh zeroed frame (or 2 MiB block) at `va` with `p`; the pool's frames.

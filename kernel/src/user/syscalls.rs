@@ -9,8 +9,9 @@ use kvas_kernel_core::user::syscall::{self, ret, timespec, utsname, Errno, Sysca
 use kvas_kernel_core::user::vmas::Access;
 
 use super::process::Process;
+use super::space::AddressSpace;
 use super::space::Pool;
-use super::uaccess::{copy_from_user, copy_to_user, in_user_half, CopyFault};
+use super::uaccess::{in_user_half, CopyFault};
 
 /// QEMU virt's timebase (the `time` CSR's rate).
 pub const TIMEBASE_HZ: u64 = 10_000_000;
@@ -33,13 +34,13 @@ fn with_user(
     addr: u64,
     len: usize,
     task_size: u64,
-    mut copy: impl FnMut() -> Result<(), CopyFault>,
+    mut copy: impl FnMut(&AddressSpace) -> Result<(), CopyFault>,
 ) -> Result<(), Errno> {
     if !in_user_half(addr, len, task_size) {
         return Err(Errno::Efault);
     }
     for _ in 0..len as u64 / PAGE_SIZE + 3 {
-        match copy() {
+        match copy(&p.space) {
             Ok(()) => return Ok(()),
             Err(f) => {
                 let access = if f.scause == 15 { Access::Store } else { Access::Load };
@@ -78,12 +79,12 @@ pub fn dispatch(p: &mut Process, call: Syscall, pool: &mut Pool, task_size: u64)
                 Err(Errno::Einval)
             } else {
                 let t = timespec(read_time(), TIMEBASE_HZ);
-                with_user(p, pool, tp, t.len(), task_size, || copy_to_user(tp, &t)).map(|()| 0)
+                with_user(p, pool, tp, t.len(), task_size, |s| s.copy_to_user(tp, &t)).map(|()| 0)
             }
         }
         Syscall::Uname { buf } => {
             let u = utsname("6.17.0-kvas");
-            with_user(p, pool, buf, u.len(), task_size, || copy_to_user(buf, &u)).map(|()| 0)
+            with_user(p, pool, buf, u.len(), task_size, |s| s.copy_to_user(buf, &u)).map(|()| 0)
         }
         Syscall::Unknown { .. } => Err(Errno::Enosys),
     };
@@ -122,7 +123,7 @@ fn write(
     while done < len {
         let n = (len - done).min(chunk.len() as u64) as usize;
         let at = buf + done;
-        with_user(p, pool, at, n, task_size, || copy_from_user(&mut chunk[..n], at))?;
+        with_user(p, pool, at, n, task_size, |s| s.copy_from_user(&mut chunk[..n], at))?;
         if fd != NULL_FD {
             chunk[..n].iter().for_each(|&b| crate::console::putb(b));
         }

@@ -68,6 +68,7 @@ const TESTS: &[(&str, Test)] = &[
     ("kill-after-munmap", |u, _| expect_kill(u, "kill-munmap", "load from an unmapped address")),
     ("kill-after-mprotect", |u, _| expect_kill(u, "kill-mprotect", "store to a read-only page")),
     ("sum-only-during-copies", sum_only_during_copies),
+    ("trap-satp", trap_satp),
     ("no-frame-leaked", no_frame_leaked),
     ("asid-rollover", asid_rollover),
     ("init-program", init_program),
@@ -286,7 +287,7 @@ fn sum_only_during_copies(u: &mut User, _: &mut KernelSpace) -> Result<(), Reaso
     let addr = p.space.areas.layout.stack_top - 16;
     let direct = probe_load(addr);
     let mut word = [0u8; 8];
-    let copied = uaccess::copy_from_user(&mut word, addr);
+    let copied = p.space.copy_from_user(&mut word, addr);
     let sum_after = uaccess::sum_is_set();
     let beyond = uaccess::in_user_half(task_size - 4, 8, task_size);
     p.exit = Some(Exit::Status(0));
@@ -304,6 +305,42 @@ fn sum_only_during_copies(u: &mut User, _: &mut KernelSpace) -> Result<(), Reaso
     }
     if beyond {
         fail!("a range across TASK_SIZE passed the check");
+    }
+    Ok(())
+}
+
+/// Which root the kernel runs on after a trap from U-mode: the process's (shared spaces), or
+/// its own (`kvas.separate`: the trampoline switched to the kernel's satp on the way in, and
+/// then the process's pages are not mapped for the kernel at all).
+fn trap_satp(u: &mut User, _: &mut KernelSpace) -> Result<(), Reason> {
+    let pid = spawn_ut(u, "none")?;
+    let separate = u.separate;
+    let kernel_satp = u.kernel_satp;
+    let Some(p) = u.procs.iter_mut().flatten().find(|p| p.pid == pid) else { fail!("no process") };
+    p.space.activate(&mut u.asids);
+    (p.regs.satp_user, p.regs.satp_kernel) = p.space.trampoline_satps();
+    // SAFETY: the space was just activated (satp, or the trampoline's pair) and sepc is the
+    // program's entry point.
+    unsafe { super::entry::run(&mut p.regs) };
+    let after = crate::mm::mmu::read_satp();
+    let scause = p.regs.scause;
+    let stack = probe_load(p.space.areas.layout.stack_top - 16);
+    let own = p.space.trampoline_satps().0;
+    p.exit = Some(Exit::Status(0));
+    u.back_to_kernel();
+    if scause != 8 {
+        fail!("the first trap was scause {scause:#x}, not a system call");
+    }
+    match (separate, after == kernel_satp) {
+        (true, false) => fail!("satp {after:#x} after the trap, not the kernel's {kernel_satp:#x}"),
+        (false, true) => fail!("satp is the kernel's after a trap, not the process's"),
+        _ => {}
+    }
+    if separate && (own == 0 || own == kernel_satp) {
+        fail!("the process's satp {own:#x} is not its own");
+    }
+    if separate && stack.is_ok() {
+        fail!("the kernel's root maps the process's stack");
     }
     Ok(())
 }
