@@ -82,16 +82,19 @@ pub fn cases(base: &Boot, dir: &Path, user_dir: &Path) -> Result<Vec<Case>, Stri
     }
     // Separate spaces (4G/4G's mechanism): the kernel on its own root, satp switched at every
     // trap, uaccess pinned; every user test the same, with and without ASIDs.
-    for (name, append, bits) in [
-        ("user-separate", "kvas.separate", 16u32),
-        ("user-separate-noasid", "kvas.separate kvas.asidbits=0", 0),
+    for (name, append, bits, ts) in [
+        ("user-separate", "kvas.separate", 16u32, SV57),
+        ("user-separate-sv39", "no4lvl kvas.separate", 16, SV39),
+        ("user-separate-noasid", "kvas.separate kvas.asidbits=0", 0, SV57),
     ] {
         let c = case(base, name, |b| b.append = append.into(), &[]);
         v.push(with_usertests(
             c,
             &[
-                "kvas: user space separate: the kernel on its own root and ASID 0, satp switched at every trap, uaccess pinned".into(),
-                user_line(SV57, bits),
+                "kvas: user space separate: the kernel on its own root and ASID 0, satp switched at every \
+                 trap, uaccess pinned"
+                    .into(),
+                user_line(ts, bits),
             ],
         ));
     }

@@ -117,6 +117,7 @@ pub fn init(space: &mut KernelSpace, bits: u32, separate: bool) -> Option<User> 
         kernel_root: root,
         kernel_satp,
         offset: space.linear().va_pa_offset(),
+        linear: (space.linear().page_offset.as_u64(), space.linear().size),
         procs: [const { None }; MAX_PROCS],
         next_pid: 1,
         flushes: 0,

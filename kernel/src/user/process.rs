@@ -71,6 +71,8 @@ pub struct User {
     pub kernel_satp: u64,
     /// The linear map's offset (how the kernel reaches every frame).
     pub offset: u64,
+    /// The linear map's virtual start and size (left out of separate spaces).
+    pub linear: (u64, u64),
     /// The processes.
     pub procs: [Option<Process>; MAX_PROCS],
     /// The next pid.
@@ -116,7 +118,7 @@ impl User {
             AddressSpace::new(self.mode, self.kernel_root, self.offset, self.task_size, &mut self.pool)
                 .map_err(|_| SpawnError::NoRoom("a root table"))?;
         if self.separate {
-            space.separate(self.kernel_satp);
+            space.separate(self.kernel_satp, self.linear);
         }
         let loaded = self.load(&mut space, program, &prog, args);
         let sp = match loaded {

@@ -50,6 +50,8 @@ pub struct AddressSpace {
     pub harts: HartMask,
     /// Separate spaces: the kernel's own `satp`; `None`: the kernel runs on this root.
     kernel_satp: Option<u64>,
+    /// Separate: the kernel-half root entries left out (the linear map's).
+    omitted: core::ops::Range<usize>,
     /// This space's `satp` as the last [`AddressSpace::activate`] made it.
     satp: u64,
     task_size: u64,
@@ -96,6 +98,7 @@ impl AddressSpace {
             faults_2m: 0,
             harts: HartMask::new(),
             kernel_satp: None,
+            omitted: 0..0,
             satp: 0,
             task_size,
         };
@@ -112,11 +115,14 @@ impl AddressSpace {
         root.as_u64().wrapping_add(self.offset) as *mut u64
     }
 
-    /// The first root entry of the kernel half that differs from `kernel_root`'s, if any.
+    /// The first root entry of the kernel half that differs from `kernel_root`'s, if any
+    /// (separate: but for the linear map's, which are left out).
     pub fn kernel_half_equals(&self, kernel_root: PhysAddr) -> Option<usize> {
         let (k, mine) = (self.root_ptr(kernel_root), self.root_ptr(self.table.root()));
         // SAFETY: both roots are table frames mapped by the linear map, 512 entries each.
-        (KERNEL_HALF_INDEX..512).find(|&i| unsafe { k.add(i).read_volatile() != mine.add(i).read_volatile() })
+        (KERNEL_HALF_INDEX..512)
+            .filter(|i| !self.omitted.contains(i))
+            .find(|&i| unsafe { k.add(i).read_volatile() != mine.add(i).read_volatile() })
     }
 
     /// The live tables, for walks.
@@ -126,9 +132,33 @@ impl AddressSpace {
 
     /// Makes the kernel run apart from this space (4G/4G's arrangement): on `kernel_satp`
     /// (its own root, ASID 0), with the trap glue switching to this space's `satp` and back,
-    /// and copies pinned.
-    pub fn separate(&mut self, kernel_satp: u64) {
+    /// and copies pinned. The root entries that map only the linear map (`linear`: its
+    /// virtual start and size) are cleared: as under riscv32's 4G/4G, the process's root
+    /// keeps the kernel image, vmalloc (stacks), modules and fixmap — what the trampoline and
+    /// the registers it saves need — and not the kernel's view of RAM.
+    pub fn separate(&mut self, kernel_satp: u64, linear: (u64, u64)) {
         self.kernel_satp = Some(kernel_satp);
+        self.omitted = self.linear_only_entries(linear);
+        let root = self.root_ptr(self.table.root());
+        for i in self.omitted.clone() {
+            // SAFETY: the root is this space's table frame, mapped by the linear map, 512
+            // entries; it is not live yet (the process has not run).
+            unsafe { root.add(i).write_volatile(0) };
+        }
+    }
+
+    /// The root entries of the kernel half whose whole span lies in `[start, start + size)`.
+    fn linear_only_entries(&self, (start, size): (u64, u64)) -> core::ops::Range<usize> {
+        let g = self.mode.geometry();
+        let level = g.root_level();
+        let span = g.granularity_of(level);
+        let lo = start.div_ceil(span) * span;
+        let hi = start.checked_add(size).map_or(0, |end| end / span * span);
+        let first = g.index_of(lo, level);
+        if hi <= lo || first < KERNEL_HALF_INDEX {
+            return 0..0;
+        }
+        first..(first + ((hi - lo) / span) as usize).min(512)
     }
 
     /// The trap glue's `satp` pair (process, kernel): both 0 unless separate.

@@ -326,6 +326,9 @@ fn trap_satp(u: &mut User, _: &mut KernelSpace) -> Result<(), Reason> {
     let scause = p.regs.scause;
     let stack = probe_load(p.space.areas.layout.stack_top - 16);
     let own = p.space.trampoline_satps().0;
+    // The process's root through the linear map: the kernel's view of RAM.
+    let linear_va = p.space.table().root().as_u64().wrapping_add(u.offset);
+    let linear_in_user = p.space.table().translate(VirtAddr::new(linear_va)).is_ok();
     p.exit = Some(Exit::Status(0));
     u.back_to_kernel();
     if scause != 8 {
@@ -341,6 +344,9 @@ fn trap_satp(u: &mut User, _: &mut KernelSpace) -> Result<(), Reason> {
     }
     if separate && stack.is_ok() {
         fail!("the kernel's root maps the process's stack");
+    }
+    if separate == linear_in_user {
+        fail!("the process's root maps the linear map at {linear_va:#x}: {linear_in_user}");
     }
     Ok(())
 }
