@@ -1,7 +1,8 @@
 //! The riscv32 kernel's boot tests (kernel/src/sv32): every `vmsplit=` with RAM sizes that
-//! exercise lowmem only (512 MiB), highmem (1.5 GiB under 3g, 4 GiB under every split),
-//! the 4G/4G lowmem (3 GiB, all lowmem) and the largest RAM riscv32 virt takes (4 GiB), and
-//! a bad `vmsplit=`. Each good boot's layout lines must equal
+//! exercise lowmem only (512 MiB), highmem (1.5 GiB under 3g; 4 GiB under 4g4g, 260 MiB past
+//! its 3836 MiB of lowmem), the 4G/4G lowmem (3 GiB, all lowmem) and the largest RAM
+//! riscv32 virt takes (10 GiB: QEMU limits larger `-m` to it; RAM then ends at 0x300000000,
+//! above 4 GiB, which Sv32's 34-bit physical addresses reach), and a bad `vmsplit=`. Each good boot's layout lines must equal
 //! `kvas layout --arch riscv32 --mode sv32 --split S --kernel-size SIZE --format dump`'s,
 //! and its `kvas: user space` and `kvas: highmem` lines the TASK_SIZE and highmem bytes of
 //! `kvas layout ... --ram RAM --format json`.
@@ -13,7 +14,7 @@ use crate::boottest::{image_size, same_layout_lines_with, Case};
 use crate::qemu::{Boot, QEMU32};
 
 /// RAM sizes per split: (QEMU's `-m`, bytes).
-const RAM: &[(&str, u64)] = &[("512M", 512 << 20), ("4G", 4 << 30)];
+const RAM: &[(&str, u64)] = &[("512M", 512 << 20), ("10G", 10 << 30)];
 
 /// A boot of the riscv32 kernel at `kernel`.
 fn base(kernel: &Path) -> Boot {
@@ -35,6 +36,7 @@ pub fn cases(kernel: &Path) -> Vec<Case> {
     // Highmem under the default split; the 4G/4G lowmem at its fullest with no highmem.
     runs.push(("3g", "1536M", 1536 << 20));
     runs.push(("4g4g", "3G", 3 << 30));
+    runs.push(("4g4g", "4G", 4 << 30));
     for (split, mem, bytes) in runs {
         let ram = format!("kvas: ram 0x80000000 size {bytes:#x}");
         let split_line = format!("kvas: vmsplit {split}");
