@@ -39,7 +39,6 @@ pub fn read_instret() -> u64 {
     }
 }
 
-#[cfg(target_arch = "riscv64")]
 /// Lets U-mode read `cycle`, `time` and `instret` (`scounteren` CY, TM, IR), so user programs
 /// can count their own instructions (docs/PERFORMANCE.md). OpenSBI already lets S-mode.
 pub fn allow_user_counters() {

@@ -47,7 +47,6 @@ mod sv32;
 #[cfg(target_arch = "riscv32")]
 use sv32::hart as smp;
 mod trap;
-#[cfg(target_arch = "riscv64")]
 mod user;
 
 /// The kernel has no heap. The `object` crate (module loader) links `alloc`, but the loader

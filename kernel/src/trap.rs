@@ -196,9 +196,9 @@ fn recovered() -> Fault {
 
 extern "C" fn trap_handler(frame: &mut TrapFrame) {
     // A copy to or from user memory that faulted: resume at its fixup (user/uaccess.rs).
-    #[cfg(target_arch = "riscv64")]
-    if let Some(fixup) = crate::user::uaccess::fixup(frame.sepc, frame.scause, frame.stval) {
-        frame.sepc = fixup;
+    let (sepc, scause, stval) = (frame.sepc as usize, frame.scause as usize, frame.stval as usize);
+    if let Some(fixup) = crate::user::uaccess::fixup(sepc, scause, stval) {
+        frame.sepc = fixup as Reg;
         return;
     }
     let addr = |f: unsafe extern "C" fn()| f as usize as Reg;

@@ -116,6 +116,8 @@ pub fn kernel32_elf() -> PathBuf {
 pub fn build_kernel32() -> Result<PathBuf, String> {
     let tc = toolchain::detect()?;
     eprintln!("xtask: building the riscv32 kernel with the {} toolchain", tc.name());
+    // The riscv32 user programs the kernel embeds (kernel/target/user-riscv32/) come first.
+    user32::build(&tc)?;
     let linked = toolchain::build32(&tc, &repo_root().join("kernel"))?;
     let out = kernel32_elf();
     std::fs::copy(&linked, &out)

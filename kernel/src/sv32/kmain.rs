@@ -78,7 +78,20 @@ pub extern "C" fn kmain(_hartid: usize, dtb_pa: usize, load_pa: usize) -> ! {
         crate::trap::fault_on_purpose();
     }
     report(&space, &sections, load_pa, &info);
-    let (passed, failed) = super::selftest::run_all(&mut space, &sections, load_pa);
+    let (mut passed, mut failed) = super::selftest::run_all(&mut space, &sections, load_pa);
+    // User space (kernel/src/user, shared with riscv64): the user tests in every split.
+    let (_, bits) = crate::user::asid_bits(info.cmdline.asid_bits);
+    crate::user::report_separate(info.cmdline.separate || space.split() == kvas::layout::Vmsplit::G4G4);
+    match crate::user::init(&mut space, bits, info.cmdline.separate) {
+        Some(mut u) => {
+            let (p, f) = crate::user::tests::run_all(&mut u, &mut space);
+            (passed, failed) = (passed + p, failed + f);
+        }
+        None => {
+            kprintln!("kvas: no user space: no 4 MiB of aligned lowmem for the user frame pool");
+            failed += 1;
+        }
+    }
     kprintln!("{passed} passed, {failed} failed");
     if info.cmdline.hold {
         kprintln!("kvas: holding");

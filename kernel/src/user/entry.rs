@@ -53,26 +53,41 @@ impl UserRegs {
     }
 }
 
-global_asm!(
-    r#"
+/// The trap glue, one source for both widths: every register has an 8-byte slot in
+/// [`UserRegs`]; `kvas_sv` stores a register in its slot (riscv32: the low word, and zero
+/// above it, so the Rust side reads every value zero-extended) and `kvas_ld` loads it.
+macro_rules! user_glue {
+    ($save:literal, $load:literal) => {
+        global_asm!(concat!(
+            r#"
+    .macro kvas_sv r, off
+    "#,
+            $save,
+            r#"
+    .endm
+    .macro kvas_ld r, off
+    "#,
+            $load,
+            r#"
+    .endm
     .section .text
     .balign 4
     .globl kvas_user_run
     # kvas_user_run(regs: a0): runs U-mode from regs until it traps; returns when it has.
 kvas_user_run:
-    sd      ra, 280(a0)
-    sd      sp, 288(a0)
-    sd      gp, 296(a0)
-    sd      tp, 304(a0)
+    kvas_sv ra, 280
+    kvas_sv sp, 288
+    kvas_sv gp, 296
+    kvas_sv tp, 304
     .irp r, 0,1,2,3,4,5,6,7,8,9,10,11
-    sd      s\r, (312+\r*8)(a0)
+    kvas_sv s\r, (312+\r*8)
     .endr
     csrr    t0, stvec
-    sd      t0, 408(a0)
+    kvas_sv t0, 408
     lla     t0, kvas_user_trap
     csrw    stvec, t0
     csrw    sscratch, a0
-    ld      t0, 256(a0)
+    kvas_ld t0, 256
     csrw    sepc, t0
     # sret to U-mode (SPP = 0), SUM clear, the FPU usable (FS = Initial).
     li      t0, (1 << 8) | (1 << 18)
@@ -81,47 +96,56 @@ kvas_user_run:
     csrs    sstatus, t0
     # Separate spaces: the process's root and ASID from here on (this page and regs are
     # mapped in both).
-    ld      t0, 416(a0)
+    kvas_ld t0, 416
     beqz    t0, 1f
     csrw    satp, t0
 1:
     .irp r, 1,2,3,4,5,6,7,8,9,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
-    ld      x\r, \r*8(a0)
+    kvas_ld x\r, \r*8
     .endr
-    ld      a0, 80(a0)
+    kvas_ld a0, 80
     sret
 
     .balign 4
 kvas_user_trap:
     csrrw   a0, sscratch, a0
     .irp r, 1,2,3,4,5,6,7,8,9,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
-    sd      x\r, \r*8(a0)
+    kvas_sv x\r, \r*8
     .endr
     csrr    t0, sscratch
-    sd      t0, 80(a0)
+    kvas_sv t0, 80
     csrr    t0, sepc
-    sd      t0, 256(a0)
+    kvas_sv t0, 256
     csrr    t0, scause
-    sd      t0, 264(a0)
+    kvas_sv t0, 264
     csrr    t0, stval
-    sd      t0, 272(a0)
+    kvas_sv t0, 272
     # Separate spaces: back to the kernel's root and ASID.
-    ld      t0, 424(a0)
+    kvas_ld t0, 424
     beqz    t0, 2f
     csrw    satp, t0
 2:
-    ld      t0, 408(a0)
+    kvas_ld t0, 408
     csrw    stvec, t0
-    ld      ra, 280(a0)
-    ld      sp, 288(a0)
-    ld      gp, 296(a0)
-    ld      tp, 304(a0)
+    kvas_ld ra, 280
+    kvas_ld sp, 288
+    kvas_ld gp, 296
+    kvas_ld tp, 304
     .irp r, 0,1,2,3,4,5,6,7,8,9,10,11
-    ld      s\r, (312+\r*8)(a0)
+    kvas_ld s\r, (312+\r*8)
     .endr
     ret
+    .purgem kvas_sv
+    .purgem kvas_ld
     "#
-);
+        ));
+    };
+}
+
+#[cfg(target_arch = "riscv64")]
+user_glue!("sd \\r, \\off(a0)", "ld \\r, \\off(a0)");
+#[cfg(target_arch = "riscv32")]
+user_glue!("sw \\r, \\off(a0)\n    sw zero, (\\off+4)(a0)", "lw \\r, \\off(a0)");
 
 extern "C" {
     fn kvas_user_run(regs: *mut UserRegs);

@@ -12,6 +12,7 @@
 //! The pure parts (syscall decoding, ASID allocation, areas and placement, ELF, cpio, the
 //! frame pool) are in `kvas_kernel_core::user`, tested on the host.
 
+pub mod arch;
 pub mod entry;
 pub mod process;
 pub mod space;
@@ -19,15 +20,13 @@ pub mod syscalls;
 pub mod tests;
 pub mod uaccess;
 
-use kvas::arch::riscv::Satp;
 use kvas::paging::FrameAllocator;
 use kvas::sizes::SZ_2M;
 use kvas_kernel_core::user::asid::Asids;
-use kvas_kernel_core::user::cpio;
 
 use crate::kprintln;
-use crate::mm::{mmu, KernelSpace};
-use process::{Exit, User, MAX_PROCS};
+use arch::KernelSpace;
+use process::{User, MAX_PROCS};
 use space::Pool;
 
 /// The user programs of user/ (xtask builds them into kernel/target/user).
@@ -37,23 +36,49 @@ pub mod programs {
     pub struct Aligned<T: ?Sized>(pub T);
 
     /// `ut TEST TASK_SIZE`: the user half of the user-space tests.
+    #[cfg(target_arch = "riscv64")]
     pub static UT: &Aligned<[u8]> = &Aligned(*include_bytes!("../../target/user/ut.elf"));
     /// The initrd test's `/init` (also run as a plain program).
+    #[cfg(target_arch = "riscv64")]
     pub static INIT: &Aligned<[u8]> = &Aligned(*include_bytes!("../../target/user/init.elf"));
+    /// `ut`, built for riscv32 (`xtask user32`).
+    #[cfg(target_arch = "riscv32")]
+    pub static UT: &Aligned<[u8]> = &Aligned(*include_bytes!("../../target/user-riscv32/ut.elf"));
+    /// `init`, built for riscv32.
+    #[cfg(target_arch = "riscv32")]
+    pub static INIT: &Aligned<[u8]> = &Aligned(*include_bytes!("../../target/user-riscv32/init.elf"));
 }
 
 /// The ASID width: the hart's (probed), capped by `kvas.asidbits=N`.
 pub fn asid_bits(cap: Option<u32>) -> (u32, u32) {
-    let hw = mmu::probe_asid_bits();
+    let hw = arch::probe_asid_bits();
     (hw, cap.map_or(hw, |c| c.min(hw)))
 }
 
+/// TASK_SIZE as the paging mode defines it: the lower half's end.
+#[cfg(target_arch = "riscv64")]
+pub fn expected_task_size(space: &KernelSpace) -> u64 {
+    space.mode().geometry().user_half_end()
+}
+
+/// TASK_SIZE as the split defines it: `PAGE_OFFSET`, or under 4G/4G everything below the
+/// shared top 256 MiB.
+#[cfg(target_arch = "riscv32")]
+pub fn expected_task_size(space: &KernelSpace) -> u64 {
+    match space.split() {
+        kvas::layout::Vmsplit::G4G4 => kvas::layout::riscv32_split::SHARED_START,
+        split => split.page_offset(),
+    }
+}
+
 /// TASK_SIZE of the running mode: the end of kvas::layout's user region.
+#[cfg(target_arch = "riscv64")]
 pub fn task_size(space: &KernelSpace) -> u64 {
     space.layout().user().end().as_u64()
 }
 
 /// Prints the serial contract's user-space line.
+#[cfg(target_arch = "riscv64")]
 pub fn report(space: &KernelSpace, bits: u32) {
     let ts = task_size(space);
     kprintln!("kvas: user space 0x0000000000000000-{:#018x} (TASK_SIZE {ts:#x}) asid bits {bits}", ts - 1);
@@ -73,9 +98,21 @@ const MIN_POOL_FRAMES: u64 = 1024;
 /// (32 MiB) if it finds them among the next `2 * CAPACITY` it hands out, else the longest
 /// aligned run it saw, if at least [`MIN_POOL_FRAMES`] (RAM in small banks). Frames it looked
 /// at and did not keep stay allocated (at most 64 MiB, once, at boot).
+#[cfg(target_arch = "riscv64")]
 fn carve_pool(space: &mut KernelSpace) -> Option<Pool> {
+    space.with_window(|_, frames| carve(frames))
+}
+
+/// [`carve_pool`] on riscv32: from the lowmem allocator (the linear map covers the pool).
+#[cfg(target_arch = "riscv32")]
+fn carve_pool(space: &mut KernelSpace) -> Option<Pool> {
+    carve(space.tables_mut().1)
+}
+
+/// [`carve_pool`]'s search among the frames `frames` hands out.
+fn carve(frames: &mut impl FrameAllocator) -> Option<Pool> {
     let want = Pool::CAPACITY as u64;
-    space.with_window(|_, frames| {
+    {
         let (mut start, mut got) = (0u64, 0u64);
         let mut best = (0u64, 0u64);
         for _ in 0..want * 2 {
@@ -97,12 +134,14 @@ fn carve_pool(space: &mut KernelSpace) -> Option<Pool> {
         // Whole 2 MiB blocks only, so every block of the pool is aligned.
         let frames = best.1 / 512 * 512;
         (frames >= MIN_POOL_FRAMES).then(|| Pool::new(best.0, frames as usize)).flatten()
-    })
+    }
 }
 
 /// Sets up user space (after the self-tests): the frame pool and the ASID allocator;
 /// `separate`: every process in an address space apart from the kernel's (`kvas.separate`).
+#[cfg(target_arch = "riscv64")]
 pub fn init(space: &mut KernelSpace, bits: u32, separate: bool) -> Option<User> {
+    use kvas::arch::riscv::Satp;
     let pool = carve_pool(space)?;
     kprintln!("kvas: user frame pool {:#x} size {:#x}", pool.base(), pool.total_frames() * 4096);
     crate::csr::allow_user_counters();
@@ -125,11 +164,40 @@ pub fn init(space: &mut KernelSpace, bits: u32, separate: bool) -> Option<User> 
     })
 }
 
+/// Sets up user space on riscv32 (after the self-tests): the pool from lowmem, the ASIDs.
+/// Under `vmsplit=4g4g` every process is separate (the kernel has its own root there);
+/// `separate` asks for it under the other splits too.
+#[cfg(target_arch = "riscv32")]
+pub fn init(space: &mut KernelSpace, bits: u32, separate: bool) -> Option<User> {
+    let pool = carve_pool(space)?;
+    kprintln!("kvas: user frame pool {:#x} size {:#x}", pool.base(), pool.total_frames() * 4096);
+    crate::csr::allow_user_counters();
+    let separate = separate || space.split() == kvas::layout::Vmsplit::G4G4;
+    let linear = space.linear();
+    Some(User {
+        pool,
+        asids: Asids::new(bits),
+        mode: arch::Mode,
+        task_size: expected_task_size(space),
+        kernel_root: space.root(),
+        kernel_satp: u64::from(space.satp()),
+        offset: linear.va_pa_offset(),
+        linear: (linear.page_offset.as_u64(), linear.size),
+        procs: [const { None }; MAX_PROCS],
+        next_pid: 1,
+        flushes: 0,
+        separate,
+    })
+}
+
 /// Runs the initrd's program (a static ELF, or `/init` of a cpio `newc` archive) as the first
 /// process and reports how it ended. The program is copied to a vmalloc area first: a file
 /// in a cpio archive is only 4-byte aligned, and the ELF reader wants 8. Returns whether it
 /// ran to an exit: one that cannot start, is killed or does not end fails the boot.
+#[cfg(target_arch = "riscv64")]
 pub fn run_initrd(user: &mut User, space: &mut KernelSpace, blob: &[u8]) -> bool {
+    use kvas_kernel_core::user::cpio;
+    use process::Exit;
     let program = if cpio::is_archive(blob) {
         match cpio::find_init(blob) {
             Ok(p) => p,

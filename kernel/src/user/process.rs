@@ -4,7 +4,6 @@
 //! (demand paging) and killing a process whose access cannot be served, with one line
 //! `kvas: pid N killed: CAUSE at 0xADDR`. The kernel goes on.
 
-use kvas::arch::riscv::Mode;
 use kvas::sizes::PAGE_SIZE;
 use kvas::PhysAddr;
 use kvas_kernel_core::user::asid::Asids;
@@ -12,11 +11,11 @@ use kvas_kernel_core::user::elf::{self, ElfError};
 use kvas_kernel_core::user::syscall::{prot, Syscall};
 use kvas_kernel_core::user::vmas::{Access, Area, Kind};
 
+use super::arch::{self as mmu, Mode};
 use super::entry::{self, UserRegs};
 use super::space::{AddressSpace, Pool};
 use super::syscalls;
 use crate::kprintln;
-use crate::mm::mmu;
 
 /// Most processes at a time.
 pub const MAX_PROCS: usize = 6;
@@ -113,7 +112,7 @@ impl User {
     /// Starts `program` with arguments `args` (argv[0] first); returns its pid.
     pub fn spawn(&mut self, program: &[u8], args: &[&str]) -> Result<u64, SpawnError> {
         let slot = self.procs.iter().position(Option::is_none).ok_or(SpawnError::NoRoom("process table"))?;
-        let prog = elf::parse(program, self.task_size).map_err(SpawnError::Elf)?;
+        let prog = elf::parse_class(program, self.task_size, mmu::ELF_CLASS).map_err(SpawnError::Elf)?;
         let mut space =
             AddressSpace::new(self.mode, self.kernel_root, self.offset, self.task_size, &mut self.pool)
                 .map_err(|_| SpawnError::NoRoom("a root table"))?;
@@ -204,11 +203,13 @@ impl User {
             (0, 0),
         ];
         let words = 1 + argc + 1 + 1 + 2 * auxv.len();
-        let start = (top - words * 8) & !15;
+        // One word is a register: 8 bytes on riscv64, 4 on riscv32.
+        const WORD: usize = core::mem::size_of::<usize>();
+        let start = (top - words * WORD) & !15;
         let mut w = start;
         let mut put = |v: u64| {
-            page[w..w + 8].copy_from_slice(&v.to_le_bytes());
-            w += 8;
+            page[w..w + WORD].copy_from_slice(&(v as usize).to_le_bytes());
+            w += WORD;
         };
         put(argc as u64);
         ptrs[..argc].iter().for_each(|&p| put(p));
@@ -258,7 +259,7 @@ impl User {
             if scause == 8 {
                 p.regs.sepc += 4;
                 let a = &p.regs.x;
-                let call = Syscall::decode(a[17], [a[10], a[11], a[12], a[13], a[14], a[15]]);
+                let call = Syscall::decode_abi(mmu::ABI, a[17], [a[10], a[11], a[12], a[13], a[14], a[15]]);
                 match pool.with(|pool| syscalls::dispatch(p, call, pool, task_size)) {
                     syscalls::Next::Return(v) => p.regs.x[10] = v,
                     syscalls::Next::Yield => {

@@ -11,8 +11,7 @@
 //! (`kvas_kernel_core::user::pin`) and copy through the linear map, faulting where the SUM
 //! copy (uaccess.rs) would.
 
-use kvas::arch::riscv::{Mode, Riscv, Satp};
-use kvas::paging::{Attrs, OffsetMemory, PageTable};
+use kvas::paging::{Attrs, OffsetMemory, PageTable, TableFormat};
 use kvas::sizes::PAGE_SIZE;
 use kvas::{Error, PageSize, PhysAddr, VirtAddr, VirtRange};
 use kvas_kernel_core::user::asid::Asids;
@@ -22,20 +21,19 @@ use kvas_kernel_core::user::vmas::{huge_block, Access, Area, Areas, Refusal, Use
 
 use kvas_kernel_core::user::pin::{self, Direction, UserChunk};
 
+use super::arch::{self as mmu, flush_asid, flush_kernel, Format, HartMask, Mode};
 use super::uaccess::{self, CopyFault};
-use crate::mm::mmu;
-use crate::mm::shootdown::{self, HartMask};
 use kvas::paging::Flush;
 
 /// The user frame pool: 32 MiB.
 pub type Pool = FramePool<128>;
 
-/// Root entries from this index up map the kernel half (bit 63 of the VA), in every mode.
-const KERNEL_HALF_INDEX: usize = 256;
+/// A root table entry (64-bit on riscv64, 32-bit on riscv32).
+type Entry = <Format as TableFormat>::Entry;
 
 /// One process's address space.
 pub struct AddressSpace {
-    table: PageTable<Riscv, OffsetMemory>,
+    table: PageTable<Format, OffsetMemory>,
     mode: Mode,
     offset: u64,
     asid_ctx: u64,
@@ -86,7 +84,7 @@ impl AddressSpace {
         // SAFETY: every pool frame lies in RAM the linear map covers read-write at `offset`
         // (the pool came from the kernel's allocator, limited to the linear window).
         let mem = unsafe { OffsetMemory::new(offset) };
-        let table = PageTable::new(Riscv::new(mode), mem, pool)?;
+        let table = PageTable::new(mmu::format(mode), mem, pool)?;
         let space = AddressSpace {
             table,
             mode,
@@ -103,30 +101,39 @@ impl AddressSpace {
             task_size,
         };
         let (src, dst) = (space.root_ptr(kernel_root), space.root_ptr(space.table.root()));
-        for i in KERNEL_HALF_INDEX..512 {
-            // SAFETY: both roots are table frames mapped by the linear map, 512 entries each;
+        for i in space.kernel_half() {
+            // SAFETY: both roots are table frames mapped by the linear map, `entries()` each;
             // the new root is not live yet, the kernel's root half never changes.
             unsafe { dst.add(i).write_volatile(src.add(i).read_volatile()) };
         }
         Ok(space)
     }
 
-    fn root_ptr(&self, root: PhysAddr) -> *mut u64 {
-        root.as_u64().wrapping_add(self.offset) as *mut u64
+    fn root_ptr(&self, root: PhysAddr) -> *mut Entry {
+        root.as_u64().wrapping_add(self.offset) as usize as *mut Entry
     }
 
+    /// The root entries of the kernel half: from TASK_SIZE's (bit 63 of the address in
+    /// every riscv64 mode; riscv32: the split's PAGE_OFFSET, or 4G/4G's shared top) to the
+    /// end.
+    fn kernel_half(&self) -> core::ops::Range<usize> {
+        let g = self.mode.geometry();
+        g.index_of(self.task_size, g.root_level())..g.entries()
+    }
+
+    #[cfg(target_arch = "riscv64")]
     /// The first root entry of the kernel half that differs from `kernel_root`'s, if any
     /// (separate: but for the linear map's, which are left out).
     pub fn kernel_half_equals(&self, kernel_root: PhysAddr) -> Option<usize> {
         let (k, mine) = (self.root_ptr(kernel_root), self.root_ptr(self.table.root()));
-        // SAFETY: both roots are table frames mapped by the linear map, 512 entries each.
-        (KERNEL_HALF_INDEX..512)
+        // SAFETY: both roots are table frames mapped by the linear map, `entries()` each.
+        self.kernel_half()
             .filter(|i| !self.omitted.contains(i))
             .find(|&i| unsafe { k.add(i).read_volatile() != mine.add(i).read_volatile() })
     }
 
     /// The live tables, for walks.
-    pub fn table(&self) -> &PageTable<Riscv, OffsetMemory> {
+    pub fn table(&self) -> &PageTable<Format, OffsetMemory> {
         &self.table
     }
 
@@ -141,8 +148,8 @@ impl AddressSpace {
         self.omitted = self.linear_only_entries(linear);
         let root = self.root_ptr(self.table.root());
         for i in self.omitted.clone() {
-            // SAFETY: the root is this space's table frame, mapped by the linear map, 512
-            // entries; it is not live yet (the process has not run).
+            // SAFETY: the root is this space's table frame, mapped by the linear map, within
+            // its entries; it is not live yet (the process has not run).
             unsafe { root.add(i).write_volatile(0) };
         }
     }
@@ -155,10 +162,11 @@ impl AddressSpace {
         let lo = start.div_ceil(span) * span;
         let hi = start.checked_add(size).map_or(0, |end| end / span * span);
         let first = g.index_of(lo, level);
-        if hi <= lo || first < KERNEL_HALF_INDEX {
+        let half = self.kernel_half();
+        if hi <= lo || first < half.start {
             return 0..0;
         }
-        first..(first + ((hi - lo) / span) as usize).min(512)
+        first..(first + ((hi - lo) / span) as usize).min(half.end)
     }
 
     /// The trap glue's `satp` pair (process, kernel): both 0 unless separate.
@@ -177,8 +185,7 @@ impl AddressSpace {
         let s = asids.switch(&mut self.asid_ctx);
         self.asid = s.asid;
         self.harts.add(crate::smp::hart_id());
-        let satp =
-            Satp { mode: Some(self.mode), asid: s.asid, root: self.table.root() }.encode().unwrap_or(0);
+        let satp = mmu::satp(self.mode, s.asid, self.table.root());
         self.satp = satp;
         // SAFETY: the root's kernel half is the kernel's (copied at creation, never changed);
         // separate, the kernel's own satp is written again (it is current), for the flush.
@@ -186,7 +193,7 @@ impl AddressSpace {
         if s.flush_all && asids.bits() != 0 {
             // A new ASID generation: the old generation's ASIDs are reused from now on, so
             // every other hart forgets them too (the kernel half is global and stays).
-            shootdown::flush_kernel(Flush::all());
+            flush_kernel(Flush::all());
         }
         s.flush_all
     }
@@ -197,7 +204,7 @@ impl AddressSpace {
 
     /// Flushes `f` on every hart that has run this space (one RFENCE for the others).
     fn flush(&self, f: Flush) {
-        shootdown::flush_asid(f, self.asid, &self.harts);
+        flush_asid(f, self.asid, &self.harts);
     }
 
     /// Copies `dst.len()` bytes from user address `src` (range-checked by the caller): with
@@ -296,7 +303,7 @@ impl AddressSpace {
             self.flush_page(VirtAddr::new(addr));
             return Ok(());
         }
-        if let Some(base) = huge_block(&area, addr) {
+        if let Some(base) = huge_block(&area, addr).filter(|_| mmu::HUGE) {
             if self.map_fresh(base, PageSize::Size2M, area.prot, pool).is_ok() {
                 self.faults_2m += 1;
                 return Ok(());
@@ -377,7 +384,7 @@ impl AddressSpace {
             self.unmap(s, e, pool);
         }
         let root = self.root_ptr(self.table.root());
-        for i in KERNEL_HALF_INDEX..512 {
+        for i in self.kernel_half() {
             // SAFETY: the root is this space's table frame, mapped by the linear map; the
             // space is not live (the caller switched away), so no walker reads it.
             unsafe { root.add(i).write_volatile(0) };

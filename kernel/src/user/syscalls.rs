@@ -5,7 +5,7 @@
 //! the page cannot be had.
 
 use kvas::sizes::PAGE_SIZE;
-use kvas_kernel_core::user::syscall::{self, ret, timespec, utsname, Errno, Syscall};
+use kvas_kernel_core::user::syscall::{self, ret, timespec, utsname_abi, Errno, Syscall};
 use kvas_kernel_core::user::vmas::Access;
 
 use super::process::Process;
@@ -83,7 +83,7 @@ pub fn dispatch(p: &mut Process, call: Syscall, pool: &mut Pool, task_size: u64)
             }
         }
         Syscall::Uname { buf } => {
-            let u = utsname("6.17.0-kvas");
+            let u = utsname_abi("6.17.0-kvas", super::arch::ABI);
             with_user(p, pool, buf, u.len(), task_size, |s| s.copy_to_user(buf, &u)).map(|()| 0)
         }
         Syscall::Unknown { .. } => Err(Errno::Enosys),
@@ -92,11 +92,27 @@ pub fn dispatch(p: &mut Process, call: Syscall, pool: &mut Pool, task_size: u64)
 }
 
 /// The `time` CSR.
+#[cfg(target_arch = "riscv64")]
 pub fn read_time() -> u64 {
     let t: u64;
     // SAFETY: reading the time CSR has no side effect (OpenSBI lets S-mode read it).
     unsafe { core::arch::asm!("rdtime {}", out(reg) t) };
     t
+}
+
+/// The `time` CSR: `timeh:time`, read again if the low half wrapped between.
+#[cfg(target_arch = "riscv32")]
+pub fn read_time() -> u64 {
+    loop {
+        let (hi, lo, again): (u32, u32, u32);
+        // SAFETY: reading the time CSRs has no side effect (OpenSBI lets S-mode read them).
+        unsafe {
+            core::arch::asm!("rdtimeh {}", "rdtime {}", "rdtimeh {}", out(reg) hi, out(reg) lo, out(reg) again)
+        };
+        if hi == again {
+            return u64::from(hi) << 32 | u64::from(lo);
+        }
+    }
 }
 
 /// The null sink's file descriptor.

@@ -6,7 +6,7 @@
 //! (the system calls) may then map the page on demand and copy again, or return `-EFAULT`.
 
 use core::arch::global_asm;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicUsize, Ordering};
 
 global_asm!(
     r#"
@@ -43,7 +43,7 @@ kvas_copy_user_fixup:
 );
 
 extern "C" {
-    fn kvas_copy_user(dst: *mut u8, src: *const u8, len: usize) -> u64;
+    fn kvas_copy_user(dst: *mut u8, src: *const u8, len: usize) -> usize;
     fn kvas_copy_user_load();
     fn kvas_copy_user_store();
     fn kvas_copy_user_fixup();
@@ -55,12 +55,12 @@ static EXTABLE: [(unsafe extern "C" fn(), unsafe extern "C" fn()); 2] =
     [(kvas_copy_user_load, kvas_copy_user_fixup), (kvas_copy_user_store, kvas_copy_user_fixup)];
 
 /// The last fault a copy took: `scause`, `stval`.
-static LAST: [AtomicU64; 2] = [const { AtomicU64::new(0) }; 2];
+static LAST: [AtomicUsize; 2] = [const { AtomicUsize::new(0) }; 2];
 
 /// Called by the trap handler for a kernel-mode trap at `sepc`: the fixup to resume at, if
 /// `sepc` is in the table (and then the fault is recorded for the copy's caller).
-pub fn fixup(sepc: u64, scause: u64, stval: u64) -> Option<u64> {
-    let addr = |f: unsafe extern "C" fn()| f as usize as u64;
+pub fn fixup(sepc: usize, scause: usize, stval: usize) -> Option<usize> {
+    let addr = |f: unsafe extern "C" fn()| f as usize;
     let (_, fix) = EXTABLE.iter().find(|(insn, _)| addr(*insn) == sepc)?;
     LAST[0].store(scause, Ordering::Relaxed);
     LAST[1].store(stval, Ordering::Relaxed);
@@ -86,25 +86,28 @@ pub fn in_user_half(addr: u64, len: usize, task_size: u64) -> bool {
 pub fn copy_from_user(dst: &mut [u8], src: u64) -> Result<(), CopyFault> {
     // SAFETY: `dst` is valid for its length; `src` lies in the user half (the caller checked
     // it), so a bad pointer faults into the fixup rather than reaching kernel memory.
-    copied(unsafe { kvas_copy_user(dst.as_mut_ptr(), src as *const u8, dst.len()) })
+    copied(unsafe { kvas_copy_user(dst.as_mut_ptr(), src as usize as *const u8, dst.len()) })
 }
 
 /// Copies `src` to user address `dst` (already range-checked).
 pub fn copy_to_user(dst: u64, src: &[u8]) -> Result<(), CopyFault> {
     // SAFETY: as above, with the roles swapped.
-    copied(unsafe { kvas_copy_user(dst as *mut u8, src.as_ptr(), src.len()) })
+    copied(unsafe { kvas_copy_user(dst as usize as *mut u8, src.as_ptr(), src.len()) })
 }
 
-fn copied(r: u64) -> Result<(), CopyFault> {
+fn copied(r: usize) -> Result<(), CopyFault> {
     if r == 0 {
         return Ok(());
     }
-    Err(CopyFault { scause: LAST[0].load(Ordering::Relaxed), addr: LAST[1].load(Ordering::Relaxed) })
+    Err(CopyFault {
+        scause: LAST[0].load(Ordering::Relaxed) as u64,
+        addr: LAST[1].load(Ordering::Relaxed) as u64,
+    })
 }
 
 /// Whether `sstatus.SUM` is set now (it must never be outside a copy).
 pub fn sum_is_set() -> bool {
-    let s: u64;
+    let s: usize;
     // SAFETY: reading sstatus has no side effect.
     unsafe { core::arch::asm!("csrr {}, sstatus", out(reg) s) };
     s & (1 << 18) != 0
