@@ -153,6 +153,46 @@ pub fn cases(base: &Boot, dir: &Path, user_dir: &Path) -> Result<Vec<Case>, Stri
     Ok(v)
 }
 
+/// The user tests the riscv32 kernel runs: all but riscv64's own (`kernel-half-shared`
+/// makes a vmalloc area after a space; the SMP ones need several harts).
+fn riscv32_usertests() -> impl Iterator<Item = String> {
+    USERTESTS.iter().filter(|t| **t != "kernel-half-shared").map(|t| format!("usertest {t} ... ok"))
+}
+
+/// The separate-spaces line (`kvas.separate`, and every riscv32 4G/4G boot).
+const SEPARATE_LINE: &str =
+    "kvas: user space separate: the kernel on its own root and ASID 0, satp switched at every trap, uaccess pinned";
+
+/// A riscv32 boot case (xtask/src/bootcases32.rs) with the user tests' lines added when it
+/// boots to the end: every user test in every split and RAM size, and under 4G/4G the
+/// separate-spaces line.
+pub fn with_riscv32_usertests(mut c: Case) -> Case {
+    if c.success && c.fatal.is_none() {
+        c.lines.extend(riscv32_usertests());
+        if c.name.starts_with("riscv32-4g4g") {
+            c.lines.push(SEPARATE_LINE.into());
+        }
+    }
+    c
+}
+
+/// riscv32 user-space cases of their own: separate spaces under 3g (`kvas.separate`: the
+/// same mechanism as 4G/4G, with the shared split's layout), and 4G/4G with no ASIDs
+/// (`kvas.asidbits=0`: the kernel and every process on ASID 0).
+pub fn riscv32_cases(kernel32: &Path) -> Vec<Case> {
+    let mut base = Boot::new(kernel32.to_path_buf());
+    base.qemu = crate::qemu::QEMU32;
+    let mut v = Vec::new();
+    for (name, append) in
+        [("riscv32-3g-separate", "kvas.separate"), ("riscv32-4g4g-noasid", "vmsplit=4g4g kvas.asidbits=0")]
+    {
+        let mut c = case(&base, name, |b| b.append = append.into(), &[SEPARATE_LINE]);
+        c.lines.extend(riscv32_usertests());
+        v.push(c);
+    }
+    v
+}
+
 /// The C compiler of Debian's gcc-riscv64-linux-gnu (`make deps` installs it).
 const CC: &str = "riscv64-linux-gnu-gcc";
 
