@@ -16,7 +16,8 @@
 //!   docs/KERNEL.md, "The price of relocation").
 //! - `user-cost`: boots once per mode under `-icount shift=0` and prints the instructions of a
 //!   `getpid` round trip and of one demand-paging fault (4 KiB, 2 MiB), counted in user space.
-//! - `split-cost`: per configuration (riscv64: each paging mode), instructions under
+//! - `split-cost [--arch riscv32]`: per configuration (riscv64: each paging mode shared and
+//!   separate; riscv32: each `vmsplit=` against 3g), instructions under
 //!   `-icount shift=0` and wall time of a null system call, `write` of 4 KiB and 64 KiB, a
 //!   demand fault and a context switch, and the ratios against the first (see [`splitcost`]).
 //! - `user32`: builds the riscv32 user programs (Rust and C, ELF32) into
@@ -266,7 +267,13 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
         Some("boot-cost") => boottest::boot_cost(&build_kernel()?),
         Some("reloc-cost") => reloccost::run(),
         Some("user-cost") => usercases::user_cost(&build_kernel()?),
-        Some("split-cost") => splitcost::run(&splitcost::riscv64_configs(&build_kernel()?)),
+        Some("split-cost") => match args.get(1).map(String::as_str) {
+            None => splitcost::run(&splitcost::riscv64_configs(&build_kernel()?)),
+            Some("--arch") if args.get(2).map(String::as_str) == Some("riscv32") => {
+                splitcost::run(&splitcost::riscv32_configs(&build_kernel32()?))
+            }
+            _ => Err("split-cost [--arch riscv32]".into()),
+        },
         Some("user32") => {
             println!("{}", user32::build(&toolchain::detect()?)?.display());
             Ok(ExitCode::SUCCESS)
@@ -288,7 +295,7 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
         }
         _ => Err("usage: cargo run -p xtask -- build [--arch riscv64|riscv32] | clippy | kernel-path [--arch A] | \
                   qemu [--arch A] [--mode MODE] [--append WORDS] \
-                  [--cpu CPU] [--memory SIZE] [-- QEMU-ARGS] | boot-cost | reloc-cost | user-cost | split-cost | user32 | boot-test [FILTER]"
+                  [--cpu CPU] [--memory SIZE] [-- QEMU-ARGS] | boot-cost | reloc-cost | user-cost | split-cost [--arch riscv32] | user32 | boot-test [FILTER]"
             .into()),
     }
 }

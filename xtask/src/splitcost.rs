@@ -74,6 +74,24 @@ pub fn riscv64_configs(kernel: &Path) -> Vec<Config> {
     v
 }
 
+/// The riscv32 configurations: every `vmsplit=` against 3g, and 3g with `kvas.separate`.
+pub fn riscv32_configs(kernel32: &Path) -> Vec<Config> {
+    let mut v = Vec::new();
+    for (name, append) in [
+        ("3g", ""),
+        ("2g", "vmsplit=2g"),
+        ("1g", "vmsplit=1g"),
+        ("4g4g", "vmsplit=4g4g"),
+        ("3g-separate", "kvas.separate"),
+    ] {
+        let mut boot = Boot::new(kernel32.to_path_buf());
+        boot.qemu = crate::qemu::QEMU32;
+        boot.append = append.into();
+        v.push(Config { name: name.into(), boot, baseline: (name != "3g").then(|| "3g".to_string()) });
+    }
+    v
+}
+
 /// Boots every configuration twice and prints, per configuration, a line of instructions and
 /// one of nanoseconds per operation, then each configuration's ratios against its baseline.
 pub fn run(configs: &[Config]) -> Result<ExitCode, String> {
