@@ -159,7 +159,7 @@ pub fn run(kernel: &Path, kernel32: Option<&Path>, filter: Option<&str>) -> Resu
     std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
     let mut all = cases(kernel, &dir)?;
     if let Some(k32) = kernel32 {
-        all.extend(crate::bootcases32::cases(k32));
+        all.extend(crate::bootcases32::cases(k32, &dir)?);
     }
     let cases: Vec<Case> = all.into_iter().filter(|c| filter.is_none_or(|f| c.name.contains(f))).collect();
     let next = std::sync::atomic::AtomicUsize::new(0);
