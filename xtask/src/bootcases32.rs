@@ -5,12 +5,15 @@
 //! above 4 GiB, which Sv32's 34-bit physical addresses reach), and a bad `vmsplit=`. Each good boot's layout lines must equal
 //! `kvas layout --arch riscv32 --mode sv32 --split S --kernel-size SIZE --format dump`'s,
 //! and its `kvas: user space` and `kvas: highmem` lines the TASK_SIZE and highmem bytes of
-//! `kvas layout ... --ram RAM --format json`.
+//! `kvas layout ... --ram RAM --format json`, and its `kvas: built` lines what
+//! `kvas map --arch riscv32 --split S --format built` predicts for the same device tree
+//! (QEMU's, dumped; OpenSBI's `no-map` range from the kernel's report), image and DTB.
 
 use std::path::Path;
 
 use crate::bootcases::{case, failing};
 use crate::boottest::{image_size, same_layout_lines_with, Case};
+use crate::builtcheck::hex_after;
 use crate::qemu::{Boot, QEMU32};
 
 /// RAM sizes per split: (QEMU's `-m`, bytes).
@@ -23,8 +26,8 @@ fn base(kernel: &Path) -> Boot {
     b
 }
 
-/// The riscv32 cases (names start with `riscv32-`).
-pub fn cases(kernel: &Path) -> Vec<Case> {
+/// The riscv32 cases (names start with `riscv32-`); device trees are dumped into `dir`.
+pub fn cases(kernel: &Path, dir: &Path) -> Result<Vec<Case>, String> {
     let base = base(kernel);
     let mut v = Vec::new();
     let mut runs: Vec<(&str, &str, u64)> = Vec::new();
@@ -54,8 +57,12 @@ pub fn cases(kernel: &Path) -> Vec<Case> {
             },
             &lines,
         );
-        let split = split.to_string();
-        c.built = Some(Box::new(move |out: &str| layout_agrees(out, &split, bytes)));
+        let tree = crate::dtb::dump_blob(&c.boot, dir, &c.name)?;
+        let (split, kernel) = (split.to_string(), kernel.to_path_buf());
+        c.built = Some(Box::new(move |out: &str| {
+            layout_agrees(out, &split, bytes)?;
+            built_agrees(out, &split, &kernel, &tree)
+        }));
         v.push(c);
     }
     v.push(failing(
@@ -64,7 +71,95 @@ pub fn cases(kernel: &Path) -> Vec<Case> {
         |b| b.append = "vmsplit=3G".into(),
         "kvas: fatal: vmsplit=3G: not a split (expected 3g, 2g, 1g or 4g4g)",
     ));
-    v
+    Ok(v)
+}
+
+/// The image's text and rodata sizes, from the ELF's linker-script symbols (binutils' `nm`:
+/// xtask's own ELF reader reads ELF64 only).
+fn sections(kernel: &Path) -> Result<(u64, u64), String> {
+    let out = std::process::Command::new("riscv64-unknown-elf-nm")
+        .arg(kernel)
+        .output()
+        .map_err(|e| format!("running riscv64-unknown-elf-nm: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let sym = |name: &str| {
+        text.lines()
+            .find_map(|l| {
+                let mut w = l.split_whitespace();
+                let (value, _, n) = (w.next()?, w.next()?, w.next()?);
+                (n == name).then(|| u64::from_str_radix(value, 16).ok()).flatten()
+            })
+            .ok_or_else(|| format!("no symbol {name} in {}", kernel.display()))
+    };
+    let start = sym("__kernel_start")?;
+    let (text_end, rodata_end) = (sym("__text_end")? - start, sym("__rodata_end")? - start);
+    Ok((text_end, rodata_end - text_end))
+}
+
+/// The `kvas map` arguments that predict the `kvas: built` lines of a riscv32 boot.
+fn map_args(
+    output: &str,
+    split: &str,
+    tree: &Path,
+    (text, rodata): (u64, u64),
+) -> Result<Vec<String>, String> {
+    let lines = || output.lines().map(|l| l.trim_end_matches('\r'));
+    let (load, size) = lines()
+        .find_map(|l| {
+            let (_virt, rest) = hex_after(l, "kvas: image ")?;
+            let (load, rest) = hex_after(rest, "loaded at ")?;
+            Some((load, hex_after(rest, "size ")?.0))
+        })
+        .ok_or("no `kvas: image` line")?;
+    let dtb =
+        lines().find_map(|l| hex_after(l, "kvas: dtb ").map(|(b, _)| b)).ok_or("no `kvas: dtb` line")?;
+    let no_map: Vec<String> = lines()
+        .filter_map(|l| {
+            let (base, rest) = hex_after(l, "kvas: reserved ")?;
+            let (size, kind) = hex_after(rest, "size ")?;
+            (kind == "no-map").then(|| format!("{base:#x}:{size:#x}:no-map"))
+        })
+        .collect();
+    let mut args: Vec<String> =
+        ["map", "--arch", "riscv32", "--mode", "sv32", "--split", split, "--dtb"].map(String::from).to_vec();
+    args.push(tree.display().to_string());
+    for (flag, value) in [
+        ("--dtb-addr", dtb),
+        ("--finisher", 0x10_0000),
+        ("--load-addr", load),
+        ("--kernel-size", size),
+        ("--text-size", text),
+        ("--rodata-size", rodata),
+    ] {
+        args.push(flag.into());
+        args.push(format!("{value:#x}"));
+    }
+    if !no_map.is_empty() {
+        args.push("--reserve".into());
+        args.push(no_map.join(","));
+    }
+    args.extend(["--format".into(), "built".into()]);
+    Ok(args)
+}
+
+/// The kernel's `kvas: built` lines against `kvas map --arch riscv32`'s prediction.
+fn built_agrees(output: &str, split: &str, kernel: &Path, tree: &Path) -> Result<(), String> {
+    let built: Vec<&str> =
+        output.lines().map(|l| l.trim_end_matches('\r')).filter(|l| l.starts_with("kvas: built ")).collect();
+    if built.is_empty() {
+        return Err("no `kvas: built` line".into());
+    }
+    let args = map_args(output, split, tree, sections(kernel)?)?;
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let predicted = kvas(&refs)?;
+    let predicted: Vec<&str> = predicted.lines().collect();
+    if predicted != built {
+        return Err(format!(
+            "the kernel built {built:#?}\nbut `kvas {}` predicts {predicted:#?}",
+            args.join(" ")
+        ));
+    }
+    Ok(())
 }
 
 /// Runs `kvas ARGS` and returns its standard output.

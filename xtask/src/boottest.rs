@@ -160,7 +160,9 @@ pub fn run(kernel: &Path, kernel32: Option<&Path>, filter: Option<&str>) -> Resu
     let mut all = cases(kernel, &dir)?;
     if let Some(k32) = kernel32 {
         // Every riscv32 boot runs the user tests too (xtask/src/usercases.rs).
-        all.extend(crate::bootcases32::cases(k32).into_iter().map(crate::usercases::with_riscv32_usertests));
+        all.extend(
+            crate::bootcases32::cases(k32, &dir)?.into_iter().map(crate::usercases::with_riscv32_usertests),
+        );
         all.extend(crate::usercases::riscv32_cases(k32));
     }
     let cases: Vec<Case> = all.into_iter().filter(|c| filter.is_none_or(|f| c.name.contains(f))).collect();

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::qemu::{Boot, QEMU};
+use crate::qemu::Boot;
 
 fn run(cmd: &mut Command, what: &str) -> Result<Vec<u8>, String> {
     let out = cmd.stdin(Stdio::null()).output().map_err(|e| format!("{what}: {e} (run `make deps`)"))?;
@@ -19,7 +19,7 @@ fn run(cmd: &mut Command, what: &str) -> Result<Vec<u8>, String> {
 /// The device tree QEMU would give `boot` (its memory, CPU and command line), as source.
 pub fn dump(boot: &Boot, dir: &Path) -> Result<String, String> {
     let blob = dir.join("qemu.dtb");
-    let mut c = Command::new(QEMU);
+    let mut c = Command::new(boot.qemu);
     c.arg("-machine").arg(format!("virt,dumpdtb={}", blob.display()));
     c.args(["-m", &boot.memory, "-smp", &boot.harts.to_string(), "-nographic"]);
     if let Some(cpu) = &boot.cpu {
@@ -38,7 +38,7 @@ pub fn dump(boot: &Boot, dir: &Path) -> Result<String, String> {
 /// kernel and which holds no memory) to `dir/NAME.qemu.dtb`; returns its path.
 pub fn dump_blob(boot: &Boot, dir: &Path, name: &str) -> Result<PathBuf, String> {
     let blob = dir.join(format!("{name}.qemu.dtb"));
-    let mut c = Command::new(QEMU);
+    let mut c = Command::new(boot.qemu);
     c.arg("-machine").arg(format!("virt,dumpdtb={}", blob.display()));
     c.args(["-m", &boot.memory, "-smp", &boot.harts.to_string(), "-nographic"]);
     if let Some(cpu) = &boot.cpu {

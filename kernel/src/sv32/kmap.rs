@@ -1,5 +1,7 @@
-//! kmap: a window onto any frame, highmem included, through the pkmap's 1024 slots
-//! (`[PKMAP_BASE, FIXADDR_START)`, one pinned table kvas::kspace::sv32 made at boot).
+//! kmap: a window onto any frame, highmem included, through a run of slots in a pinned
+//! table kvas::kspace::sv32 made at boot: the pkmap's 1024 (`[PKMAP_BASE, FIXADDR_START)`,
+//! Linux's `kmap`) or the fixmap's 16 kmap_local slots (`FIX_KMAP`, Linux's
+//! `kmap_local_page`, for short critical sections).
 //!
 //! [`Pkmap::kmap`] returns a [`Kmap`] guard: while it lives, the frame is mapped read-write
 //! at [`Kmap::va`]; dropping it clears the slot and flushes that page. A lowmem frame needs
@@ -11,7 +13,6 @@ use core::marker::PhantomData;
 use core::sync::atomic::{AtomicU32, Ordering};
 
 use kvas::arch::riscv32::Sv32;
-use kvas::layout::riscv32_split::PKMAP_BASE;
 use kvas::linear::LinearMap;
 use kvas::paging::{Attrs, TableFormat};
 use kvas::{PhysAddr, VirtAddr, PAGE_SIZE};
@@ -21,25 +22,34 @@ use super::mmu;
 /// The pkmap's slots: one Sv32 table.
 pub const PKMAP_SLOTS: usize = 1024;
 
-/// The pkmap: its table's entries (reached through the linear map) and which slots are taken.
+/// A run of kmap slots: the first slot's address, its entry (reached through the linear
+/// map), how many, and which are taken.
 pub struct Pkmap {
-    /// The entries of the pkmap's table, at its linear address.
+    /// The virtual address of slot 0.
+    base: u64,
+    /// The entry of slot 0 in its (pinned) table, at the table's linear address.
     entries: *const AtomicU32,
+    /// How many slots (at most [`PKMAP_SLOTS`]).
+    slots: usize,
     /// One bit per slot.
     used: [AtomicU32; PKMAP_SLOTS / 32],
     linear: LinearMap,
 }
 
 impl Pkmap {
-    /// The pkmap over the table whose linear address is `table_va`.
+    /// The `slots` slots from virtual address `base`, whose entries start at linear address
+    /// `entries_va` (all in one table).
     ///
     /// # Safety
     ///
-    /// `table_va` is the linear address of the live kernel tables' pkmap table (pinned: it
-    /// never goes away), and nothing else writes its entries.
-    pub unsafe fn new(table_va: u64, linear: LinearMap) -> Self {
+    /// `entries_va` is the linear address of `base`'s entry in a pinned table of the live
+    /// kernel tables (it never goes away), the next `slots` entries are in the same table and
+    /// map `base` onwards, and nothing else writes them.
+    pub unsafe fn new(base: u64, entries_va: u64, slots: usize, linear: LinearMap) -> Self {
         Pkmap {
-            entries: table_va as usize as *const AtomicU32,
+            base,
+            entries: entries_va as usize as *const AtomicU32,
+            slots: slots.min(PKMAP_SLOTS),
             used: [const { AtomicU32::new(0) }; PKMAP_SLOTS / 32],
             linear,
         }
@@ -64,17 +74,22 @@ impl Pkmap {
         // SAFETY: `slot` < 1024 entries of the pinned pkmap table (constructor contract);
         // the slot was free, so no other guard uses its entry.
         unsafe { (*self.entries.add(slot)).store(raw, Ordering::Relaxed) };
-        let va = PKMAP_BASE + slot as u64 * PAGE_SIZE;
+        let va = self.base + slot as u64 * PAGE_SIZE;
         // The entry was invalid: a stale translation may still be cached.
         mmu::flush_page(VirtAddr::new(va));
         Some(Kmap { pkmap: self, slot: Some(slot), va, _frame: PhantomData })
     }
 
     fn take_slot(&self) -> Option<usize> {
-        for (w, word) in self.used.iter().enumerate() {
+        for (w, word) in self.used.iter().enumerate().take(self.slots.div_ceil(32)) {
+            // Bits past the last slot count as taken.
+            let beyond = match self.slots - w * 32 {
+                n if n >= 32 => 0,
+                n => u32::MAX << n,
+            };
             let mut cur = word.load(Ordering::Relaxed);
-            while cur != u32::MAX {
-                let bit = (!cur).trailing_zeros();
+            while cur | beyond != u32::MAX {
+                let bit = (!(cur | beyond)).trailing_zeros();
                 match word.compare_exchange_weak(cur, cur | 1 << bit, Ordering::Acquire, Ordering::Relaxed) {
                     Ok(_) => return Some(w * 32 + bit as usize),
                     Err(now) => cur = now,
@@ -87,7 +102,7 @@ impl Pkmap {
     fn release(&self, slot: usize) {
         // SAFETY: as in `kmap`: the guard owned this slot's entry.
         unsafe { (*self.entries.add(slot)).store(0, Ordering::Relaxed) };
-        mmu::flush_page(VirtAddr::new(PKMAP_BASE + slot as u64 * PAGE_SIZE));
+        mmu::flush_page(VirtAddr::new(self.base + slot as u64 * PAGE_SIZE));
         self.used[slot / 32].fetch_and(!(1 << (slot % 32)), Ordering::Release);
     }
 }

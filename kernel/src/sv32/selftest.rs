@@ -286,6 +286,28 @@ fn highmem_kmap(space: &mut KernelSpace32) -> Outcome {
     if space.pkmap().in_use() != 0 {
         fail!("{} pkmap slots still in use after the guards dropped", space.pkmap().in_use());
     }
+    // kmap_local: all 16 fixmap slots at once, the 17th refused, each frame's bytes seen.
+    let fix = kvas::kspace::sv32::FIX_KMAP;
+    let mut held: [Option<super::kmap::Kmap>; 16] = Default::default();
+    for slot in held.iter_mut() {
+        *slot = space.kmap_local(PhysAddr::new_truncate(frames[1]));
+    }
+    let vas: [u64; 16] = core::array::from_fn(|i| held[i].as_ref().map_or(0, |k| k.va()));
+    if vas.iter().enumerate().any(|(i, &va)| va != fix + i as u64 * PAGE_SIZE) {
+        fail!("kmap_local slots at {vas:#x?}, not the fixmap's 16 from {fix:#x}");
+    }
+    if space.kmap_local(PhysAddr::new_truncate(frames[1])).is_some() {
+        fail!("a 17th kmap_local slot was handed out");
+    }
+    if let Some(k) = held[15].as_mut() {
+        if k.bytes()[5] != (31 + 5) as u8 {
+            fail!("kmap_local of {:#x} reads {:#x} at byte 5", frames[1], k.bytes()[5]);
+        }
+    }
+    drop(held);
+    if space.kmap_local_slots().in_use() != 0 {
+        fail!("kmap_local slots still in use after the guards dropped");
+    }
     // Two at once, then read every frame back (a slot reused for another frame must show
     // that frame's bytes: the flush on release works).
     let (a, b) =

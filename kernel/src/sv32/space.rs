@@ -16,7 +16,7 @@
 //! - [`KernelSpace32::kmap`]: a guard mapping any frame read-write.
 
 use kvas::arch::riscv32::{Satp32, Sv32};
-use kvas::kspace::sv32::{Sv32Built, Sv32KernelSpec, SHARED_ROOT_ENTRIES};
+use kvas::kspace::sv32::{Sv32Built, Sv32KernelSpec, FIX_KMAP, KMAP_LOCAL_SLOTS, SHARED_ROOT_ENTRIES};
 use kvas::layout::riscv32_split::PKMAP_BASE;
 use kvas::layout::Vmsplit;
 use kvas::linear::LinearMap;
@@ -25,7 +25,7 @@ use kvas::phys::{EarlyFrameAllocator, MemoryMap};
 use kvas::{Error, PhysAddr, VirtAddr};
 
 use super::highmem::HighFrames;
-use super::kmap::{Kmap, Pkmap};
+use super::kmap::{Kmap, Pkmap, PKMAP_SLOTS};
 use super::mmu;
 
 /// The riscv32 kernel's live address space (see the module doc).
@@ -38,6 +38,19 @@ pub struct KernelSpace32<'m> {
     built: Sv32Built,
     satp: u32,
     pkmap: Pkmap,
+    local: Pkmap,
+}
+
+/// The linear address of the leaf entry for `va` in the pinned table below `root` (read
+/// through the linear map).
+fn slot_entry(linear: &LinearMap, root: PhysAddr, va: u64) -> Result<u64, Error> {
+    let not_mapped = Error::NotMapped { va: VirtAddr::new(va) };
+    let root_va = linear.va_of(root).ok_or(not_mapped)?.as_u64();
+    // SAFETY: the root is a lowmem frame of the live tables, read at its linear address,
+    // entry va >> 22 < 1024.
+    let raw = unsafe { core::ptr::read_volatile((root_va + (va >> 22) * 4) as usize as *const u32) };
+    let table = Sv32.next_table(raw, 1).ok_or(not_mapped)?;
+    Ok(linear.va_of(table).ok_or(not_mapped)?.as_u64() + ((va >> 12) & 0x3ff) * 4)
 }
 
 impl<'m> KernelSpace32<'m> {
@@ -63,20 +76,30 @@ impl<'m> KernelSpace32<'m> {
         // SAFETY: the tables are live and every frame of theirs lies in the linear window,
         // mapped read-write at `va_pa_offset`; this value owns them from here on.
         let tables = unsafe { PageTable::from_root(Sv32, OffsetMemory::new(linear.va_pa_offset()), root) };
-        // The pkmap's table: the root's pointer over PKMAP_BASE (pinned by the build).
-        let not_mapped = Error::NotMapped { va: VirtAddr::new(PKMAP_BASE) };
-        let root_va = linear.va_of(root).ok_or(not_mapped)?.as_u64();
-        // SAFETY: the root is a lowmem frame of the live tables, read at its linear address,
-        // entry PKMAP_BASE >> 22 < 1024.
-        let raw =
-            unsafe { core::ptr::read_volatile((root_va + (PKMAP_BASE >> 22) * 4) as usize as *const u32) };
-        let pkmap_table = Sv32.next_table(raw, 1).ok_or(not_mapped)?;
-        let table_va = linear.va_of(pkmap_table).ok_or(not_mapped)?;
-        // SAFETY: the pkmap's table is pinned in the live tables and is written by nothing
-        // else (no mapping call covers the pkmap but kmap's).
-        let pkmap = unsafe { Pkmap::new(table_va.as_u64(), linear) };
+        let pkmap_entries = slot_entry(&linear, root, PKMAP_BASE)?;
+        let local_entries = slot_entry(&linear, root, FIX_KMAP)?;
+        // SAFETY: the pkmap's table and the fixmap's first table are pinned in the live
+        // tables (build_sv32 populated them); the pkmap's 1024 entries fill its table, the 16
+        // kmap_local entries lie in the fixmap's first table (0xff802000.. < 0xffc00000), and
+        // nothing else writes them (no mapping call covers these slots but kmap's).
+        let (pkmap, local) = unsafe {
+            (
+                Pkmap::new(PKMAP_BASE, pkmap_entries, PKMAP_SLOTS, linear),
+                Pkmap::new(FIX_KMAP, local_entries, KMAP_LOCAL_SLOTS as usize, linear),
+            )
+        };
         let floor = linear.base.as_u64() + linear.size;
-        Ok(KernelSpace32 { tables, frames, high: HighFrames::new(map, floor), map, spec, built, satp, pkmap })
+        Ok(KernelSpace32 {
+            tables,
+            frames,
+            high: HighFrames::new(map, floor),
+            map,
+            spec,
+            built,
+            satp,
+            pkmap,
+            local,
+        })
     }
 
     /// The split.
@@ -174,9 +197,20 @@ impl<'m> KernelSpace32<'m> {
         self.pkmap.kmap(frame)
     }
 
+    /// Like [`Self::kmap`], through the fixmap's 16 kmap_local slots (Linux's
+    /// `kmap_local_page`: for short critical sections, such as a copy to or from a user page).
+    pub fn kmap_local(&self, frame: PhysAddr) -> Option<Kmap<'_>> {
+        self.local.kmap(frame)
+    }
+
     /// The pkmap (slots in use).
     pub fn pkmap(&self) -> &Pkmap {
         &self.pkmap
+    }
+
+    /// The fixmap's kmap_local slots.
+    pub fn kmap_local_slots(&self) -> &Pkmap {
+        &self.local
     }
 
     fn zero(&self, pa: PhysAddr) {
