@@ -9,6 +9,7 @@ use crate::kspace::spec::{
     KFENCE_POOL_SIZE, MAX_FDT_SIZE,
 };
 use crate::layout::riscv64::{KERNEL_LINK_ADDR, PMD_SIZE};
+use crate::linear::count::range_leaves;
 use crate::linear::{self, BaseChoice, LinearConfig};
 use crate::paging::{Attrs, FrameAllocator, Geometry, PageTable, PhysMemory, TableFormat};
 use crate::phys::{EarlyFrameAllocator, MemoryMap, PhysRange, ReserveKind, ReservedBy};
@@ -271,7 +272,7 @@ impl<M: PhysMemory, A: FrameAllocator> Step<'_, '_, M, A> {
     /// its leaves counted. Each step maps its ranges in ascending order, each
     /// range inside the step's region and into tables that hold nothing inside
     /// it (no region shares a leaf block with another; the pinned tables come
-    /// last), so the engine's greedy choice is [`count::range_leaves`]'s.
+    /// last), so the engine's greedy choice is [`range_leaves`]'s.
     fn map(&mut self, va: u64, pa: u64, len: u64, attrs: Attrs, max_leaf: PageSize) -> Result<(), Error> {
         if len == 0 {
             return Ok(());
@@ -280,7 +281,7 @@ impl<M: PhysMemory, A: FrameAllocator> Step<'_, '_, M, A> {
         let f = self.pt.map_range(range, PhysAddr::new(pa)?, attrs, max_leaf, self.frames)?;
         f.ignore();
         let cap = max_leaf.level().min(self.pt.format().geometry().max_leaf_level());
-        count::range_leaves(&mut self.leaves, va, len, va.wrapping_sub(pa), cap);
+        range_leaves(&mut self.leaves, va, len, va.wrapping_sub(pa), cap);
         Ok(())
     }
 }

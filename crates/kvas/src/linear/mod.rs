@@ -39,6 +39,7 @@
 //! again, their tables freed, and the error returned.
 
 pub mod base;
+pub(crate) mod count;
 pub mod direct;
 
 pub use base::{choose_base, BaseChoice, BaseRule};
