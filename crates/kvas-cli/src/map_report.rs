@@ -10,12 +10,12 @@ use kvas::PageSize;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
 /// Leaves by size, as `{ "4K": a, "2M": b, ... }` over the mode's leaf sizes.
-struct Leaves<'a> {
+struct Leaves {
     geometry: Geometry,
-    counts: &'a [u64; Geometry::MAX_LEVELS],
+    counts: [u64; Geometry::MAX_LEVELS],
 }
 
-impl Serialize for Leaves<'_> {
+impl Serialize for Leaves {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let sizes: Vec<PageSize> = self.geometry.page_sizes().collect();
         let mut m = s.serialize_map(Some(sizes.len()))?;
@@ -28,9 +28,9 @@ impl Serialize for Leaves<'_> {
 
 /// One region of the contract's `regions` array.
 #[derive(serde::Serialize)]
-struct RegionJson<'a> {
+struct RegionJson {
     name: &'static str,
-    leaves: Leaves<'a>,
+    leaves: Leaves,
     bytes: u64,
     /// Table pages the region's step added (see `BuiltRegion::tables`).
     tables: u64,
@@ -61,29 +61,29 @@ struct RegionJson<'a> {
 
 /// The contract's object: mode, pt_pages, leaves, mapped_bytes, regions.
 #[derive(serde::Serialize)]
-struct MapJson<'a> {
+struct MapJson {
     mode: &'static str,
     pt_pages: u64,
-    leaves: Leaves<'a>,
+    leaves: Leaves,
     mapped_bytes: u64,
-    regions: Vec<RegionJson<'a>>,
+    regions: Vec<RegionJson>,
 }
 
 fn hex(x: u64) -> String {
     format!("{x:#x}")
 }
 
-fn region_json<'a>(b: &'a Built, r: &'a BuiltRegion, choice: Option<&BaseChoice>) -> RegionJson<'a> {
+fn region_json(b: &Built, r: &BuiltRegion, choice: Option<&BaseChoice>) -> RegionJson {
     let geometry = b.mode.geometry();
     let linear = if r.kind == RegionKind::Linear { b.linear } else { None };
     let choice = choice.filter(|_| linear.is_some());
     RegionJson {
         name: r.kind.name(),
-        leaves: Leaves { geometry, counts: &r.leaves },
-        bytes: r.bytes,
+        leaves: Leaves { geometry, counts: r.leaves },
+        bytes: r.bytes(),
         tables: r.tables,
-        start: format!("{:#018x}", r.start.as_u64()),
-        size: r.size,
+        start: format!("{:#018x}", r.range.start().as_u64()),
+        size: r.range.size(),
         page_offset: linear.map(|l| format!("{:#018x}", l.page_offset.as_u64())),
         phys_base: linear.map(|l| hex(l.base.as_u64())),
         linux_phys_base: choice.map(|c| hex(c.linux.base)),
@@ -103,8 +103,8 @@ pub fn to_json(b: &Built, choice: Option<&BaseChoice>) -> String {
     let doc = MapJson {
         mode: b.mode.name(),
         pt_pages: b.pt_pages,
-        leaves: Leaves { geometry, counts: &b.leaves },
-        mapped_bytes: b.mapped_bytes,
+        leaves: Leaves { geometry, counts: b.leaves() },
+        mapped_bytes: b.mapped_bytes(),
         regions: b.regions().iter().map(|r| region_json(b, r, choice)).collect(),
     };
     serde_json::to_string(&doc).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
@@ -142,9 +142,9 @@ pub fn to_table(b: &Built, choice: Option<&BaseChoice>) -> String {
         let _ = writeln!(out, "{line} {tables:>7}");
     };
     for r in b.regions() {
-        row(r.kind.name(), r.bytes, &r.leaves, r.tables);
+        row(r.kind.name(), r.bytes(), &r.leaves, r.tables);
     }
-    row("total", b.mapped_bytes, &b.leaves, b.pt_pages);
+    row("total", b.mapped_bytes(), &b.leaves(), b.pt_pages);
     let _ = writeln!(out, "table pages: {} (root included)", b.pt_pages);
     if let Some(k) = b.kfence {
         let _ = writeln!(out, "kfence pool: {k} (4 KiB pages in the linear map)");
