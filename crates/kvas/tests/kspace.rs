@@ -6,7 +6,7 @@
 use kvas::arch::riscv::{Mode, Riscv};
 use kvas::kspace::{
     self, Built, FixmapSpec, ImageSections, KernelImage, KernelSpec, Kfence, RegionKind, Rules,
-    KFENCE_POOL_SIZE,
+    FIX_FDT_OFFSET, KFENCE_POOL_SIZE, MAX_FDT_SIZE,
 };
 use kvas::layout::riscv64::KERNEL_LINK_ADDR;
 use kvas::paging::PageTable;
@@ -187,6 +187,34 @@ fn early_tables_hold_the_trampoline_and_no_linear_map() {
         assert_eq!(t.bytes(), SZ_1M, "{mode}: the text, identity-mapped");
         assert!(pt.translate(VirtAddr::new(0x8020_0000)).is_ok());
         assert!(built.linear.is_none());
+    }
+}
+
+#[test]
+fn a_dtb_larger_than_the_fixmap_window_is_refused_and_the_largest_is_covered() {
+    // 4 KiB past a 2 MiB boundary: the window (two 2 MiB leaves from that
+    // boundary) still covers a DTB of MAX_FDT_SIZE, to its last byte.
+    let at = 0xbfe0_1000;
+    let fixmap =
+        |size| FixmapSpec { device: None, window_slot: false, dtb: Some(PhysRange::new(at, size).unwrap()) };
+    for mode in MODES {
+        let ram = Ram::new();
+        let mut frames = TrackingAllocator::new(PhysAddr::new(0x1_0000_0000).unwrap(), 64 * 4096).unwrap();
+        let spec = KernelSpec::early(mode, image(), fixmap(MAX_FDT_SIZE)).unwrap();
+        let (pt, _) = kspace::build_early(&spec, &ram, &mut frames).unwrap();
+        let window = spec.layout.fixmap().start().as_u64() + FIX_FDT_OFFSET + (at & (MAX_FDT_SIZE - 1));
+        let last = pt.translate(VirtAddr::new(window + MAX_FDT_SIZE - 1)).unwrap();
+        assert_eq!(last.pa.as_u64(), at + MAX_FDT_SIZE - 1, "{mode}");
+        pt.destroy(&mut frames);
+        // One byte more would run past the window: refused, saying what, every frame given back.
+        let spec = KernelSpec::early(mode, image(), fixmap(MAX_FDT_SIZE + 1)).unwrap();
+        let e = kspace::build_early(&spec, &ram, &mut frames).map(|_| ()).unwrap_err();
+        assert!(
+            matches!(e, Error::InvalidOption { option: "dtb size", value, .. } if value == MAX_FDT_SIZE + 1),
+            "{mode}: {e}"
+        );
+        assert!(e.to_string().contains("larger than the fixmap's DTB window"), "{e}");
+        assert_eq!(frames.live(), 0, "{mode}");
     }
 }
 
