@@ -129,7 +129,7 @@ impl core::fmt::Display for BaseChoice {
 
 /// What the linear map with physical base `base` costs (see [`BaseCost`]):
 /// each mappable range inside the window counted by the engine's greedy rule
-/// ([`super::count`]), tables below `max_leaf_level` only.
+/// (`linear::count`, the crate's one count), tables below `max_leaf_level` only.
 pub fn cost(map: &MemoryMap, page_offset: VirtAddr, base: u64, size: u64, max_leaf_level: u8) -> BaseCost {
     let end = base.saturating_add(size).min(crate::phys::PHYS_END);
     let offset = page_offset.as_u64().wrapping_sub(base);
