@@ -16,28 +16,29 @@ fn run(cmd: &mut Command, what: &str) -> Result<Vec<u8>, String> {
     Ok(out.stdout)
 }
 
-/// The device tree QEMU would give `boot` (its memory, CPU and command line), as source.
+/// The device tree QEMU would give `boot`, as source (the blob stays at `dir/qemu.dtb`).
 pub fn dump(boot: &Boot, dir: &Path) -> Result<String, String> {
-    let blob = dir.join("qemu.dtb");
-    let mut c = Command::new(boot.qemu);
-    c.arg("-machine").arg(format!("virt,dumpdtb={}", blob.display()));
-    c.args(["-m", &boot.memory, "-smp", &boot.harts.to_string(), "-nographic"]);
-    if let Some(cpu) = &boot.cpu {
-        c.args(["-cpu", cpu]);
-    }
-    if !boot.append.is_empty() {
-        c.args(["-append", &boot.append]);
-    }
-    run(&mut c, "dumping QEMU's device tree")?;
+    let blob = dump_at(boot, dir.join("qemu.dtb"))?;
     let dts = run(Command::new("dtc").args(["-q", "-I", "dtb", "-O", "dts"]).arg(&blob), "dtc (dtb to dts)")?;
     String::from_utf8(dts).map_err(|e| format!("dtc printed non-UTF-8: {e}"))
 }
 
-/// Dumps the device tree QEMU would give `boot` (memory, harts, CPU and any
-/// `-object`/`-numa`/`-machine` options; not the command line, which QEMU takes only with a
-/// kernel and which holds no memory) to `dir/NAME.qemu.dtb`; returns its path.
+/// Dumps the device tree QEMU would give `boot` to `dir/NAME.qemu.dtb`; returns its path.
 pub fn dump_blob(boot: &Boot, dir: &Path, name: &str) -> Result<PathBuf, String> {
-    let blob = dir.join(format!("{name}.qemu.dtb"));
+    dump_at(boot, dir.join(format!("{name}.qemu.dtb")))
+}
+
+/// Dumps the device tree QEMU would give `boot` to `blob` ([`dump_command`]); returns `blob`.
+fn dump_at(boot: &Boot, blob: PathBuf) -> Result<PathBuf, String> {
+    run(&mut dump_command(boot, &blob), "dumping QEMU's device tree")?;
+    Ok(blob)
+}
+
+/// The QEMU command that writes the device tree it would give `boot` to `blob`: its memory,
+/// harts, CPU and any `-object`/`-numa`/`-machine` options; not the command line, which QEMU
+/// takes only with a kernel (`-append only allowed with -kernel option`) and which holds no
+/// memory, nor devices, which QEMU's loader puts in RAM without a node.
+fn dump_command(boot: &Boot, blob: &Path) -> Command {
     let mut c = Command::new(boot.qemu);
     c.arg("-machine").arg(format!("virt,dumpdtb={}", blob.display()));
     c.args(["-m", &boot.memory, "-smp", &boot.harts.to_string(), "-nographic"]);
@@ -50,8 +51,7 @@ pub fn dump_blob(boot: &Boot, dir: &Path, name: &str) -> Result<PathBuf, String>
             c.args([flag, value]);
         }
     }
-    run(&mut c, "dumping QEMU's device tree")?;
-    Ok(blob)
+    c
 }
 
 /// Compiles `dts` to `dir/name.dtb`.
@@ -188,6 +188,38 @@ mod tests {
         assert!(out.contains("reserved-memory {"), "{out}");
         assert!(out.contains("reg = <0x0 0x80200000 0x0 0x200000>;\n\t\t\tno-map;"), "{out}");
         assert!(out.find("reserved-memory").unwrap() < out.find("memory@80000000").unwrap());
+    }
+
+    #[test]
+    fn the_dump_takes_the_machine_options_and_never_the_command_line() {
+        let mut boot = Boot::new(PathBuf::from("kernel.elf"));
+        boot.memory = "2G".into();
+        boot.cpu = Some("rv64,sv48=on".into());
+        boot.append = "kvas.dtb=0x88000000".into();
+        boot.extra =
+            ["-object", "memory-backend-ram,id=m0,size=1G", "-numa", "node,memdev=m0", "-device", "loader"]
+                .map(String::from)
+                .to_vec();
+        let c = dump_command(&boot, Path::new("/tmp/x.dtb"));
+        let args: Vec<&str> = c.get_args().map(|a| a.to_str().unwrap()).collect();
+        assert_eq!(
+            args,
+            [
+                "-machine",
+                "virt,dumpdtb=/tmp/x.dtb",
+                "-m",
+                "2G",
+                "-smp",
+                "1",
+                "-nographic",
+                "-cpu",
+                "rv64,sv48=on",
+                "-object",
+                "memory-backend-ram,id=m0,size=1G",
+                "-numa",
+                "node,memdev=m0",
+            ]
+        );
     }
 
     #[test]

@@ -16,7 +16,8 @@ use std::process::ExitCode;
 use kvas::arch::aarch64::{self, Aarch64, Range};
 use kvas::arch::x86_64::{self, X86_64};
 use kvas::linear::direct::{DirectMap, Rules};
-use kvas::paging::{PageTable, TableFormat, TableStats};
+use kvas::linear::LinearMap;
+use kvas::paging::{Geometry, PageTable, TableFormat, TableStats};
 use kvas::phys::{MemoryMap, PhysRange};
 use kvas::sim::{Ram, TrackingAllocator};
 use kvas::sizes::SZ_64G;
@@ -24,6 +25,7 @@ use kvas::{Error, PageSize, PhysAddr};
 
 use crate::args::{fail, Arch};
 use crate::map::{Args, Format, Rules as CliRules};
+use crate::map_report;
 
 /// The most RAM `--rules linux` may map with 4 KiB pages in simulation (64 GiB:
 /// 16 Mi leaves in 32 Ki tables).
@@ -32,10 +34,8 @@ const MAX_PAGE_MAPPED: u64 = SZ_64G;
 /// What one build produced.
 struct Built {
     stats: TableStats,
-    dm: DirectMap,
-    mapped_bytes: u64,
-    capped_bytes: u64,
-    sizes: Vec<PageSize>,
+    lm: LinearMap,
+    geometry: Geometry,
 }
 
 /// Builds and prints; 0 ok, 1 the tables could not be built, 2 bad arguments.
@@ -104,14 +104,17 @@ pub fn run(a: &Args) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    if built.capped_bytes > 0 {
+    if built.lm.capped_bytes > 0 {
         eprintln!(
             "kvas: warning: physical memory overflows the direct map: {:#x} bytes not mapped",
-            built.capped_bytes
+            built.lm.capped_bytes
         );
     }
     match a.format {
-        Format::Json => outln!("{}", json(a.arch.name(), mode, &built)),
+        Format::Json => outln!(
+            "{}",
+            map_report::linear_only_to_json(a.arch.name(), mode, built.geometry, &built.stats, &built.lm)
+        ),
         Format::Table => {
             out!("{}", table(a.arch.name(), mode, a.rules, &built));
             match extra {
@@ -161,42 +164,16 @@ fn build<F: TableFormat>(
     let mut pt = PageTable::new(format, &ram, &mut frames)?;
     let (lm, flush) = dm.build(&mut pt, map, text, &mut frames)?;
     flush.ignore(); // simulated: no TLB
-    let g = format.geometry();
-    Ok(Built {
-        stats: pt.stats()?,
-        dm,
-        mapped_bytes: lm.mapped_bytes,
-        capped_bytes: lm.capped_bytes,
-        sizes: g.page_sizes().collect(),
-    })
-}
-
-fn leaves_json(b: &Built) -> String {
-    let items: Vec<String> =
-        b.sizes.iter().map(|s| format!("\"{}\": {}", s.name(), b.stats.leaves[s.level() as usize])).collect();
-    format!("{{ {} }}", items.join(", "))
+    Ok(Built { stats: pt.stats()?, lm, geometry: format.geometry() })
 }
 
 fn leaves_text(b: &Built) -> String {
-    let items: Vec<String> =
-        b.sizes.iter().map(|s| format!("{} {}", s.name(), b.stats.leaves[s.level() as usize])).collect();
+    let items: Vec<String> = b
+        .geometry
+        .page_sizes()
+        .map(|s| format!("{} {}", s.name(), b.stats.leaves[s.level() as usize]))
+        .collect();
     items.join(", ")
-}
-
-/// The JSON of the `kvas map` contract, with `arch` added.
-fn json(arch: &str, mode: &str, b: &Built) -> String {
-    let leaves = leaves_json(b);
-    format!(
-        "{{ \"arch\": \"{arch}\", \"mode\": \"{mode}\", \"pt_pages\": {}, \"leaves\": {leaves}, \"mapped_bytes\": {}, \
-         \"regions\": [ {{ \"name\": \"linear\", \"leaves\": {leaves}, \"bytes\": {}, \"page_offset\": \"{:#018x}\", \
-         \"phys_base\": \"{:#x}\", \"capped_bytes\": {} }} ] }}",
-        b.stats.tables,
-        b.mapped_bytes,
-        b.mapped_bytes,
-        b.dm.page_offset.as_u64(),
-        b.dm.base,
-        b.capped_bytes
-    )
 }
 
 fn table(arch: &str, mode: &str, rules: CliRules, b: &Built) -> String {
@@ -206,12 +183,12 @@ fn table(arch: &str, mode: &str, rules: CliRules, b: &Built) -> String {
     };
     let mut out = format!(
         "{arch} {mode} ({rules} rules): PAGE_OFFSET {:#018x} maps physical {:#x} (direct map only)\n",
-        b.dm.page_offset.as_u64(),
-        b.dm.base
+        b.lm.page_offset.as_u64(),
+        b.lm.base.as_u64()
     );
     let mut header = format!("{:<8} {:>20}", "region", "bytes");
-    let mut row = format!("{:<8} {:>#20x}", "linear", b.mapped_bytes);
-    for s in &b.sizes {
+    let mut row = format!("{:<8} {:>#20x}", "linear", b.lm.mapped_bytes);
+    for s in b.geometry.page_sizes() {
         header += &format!(" {:>8}", s.name());
         row += &format!(" {:>8}", b.stats.leaves[s.level() as usize]);
     }

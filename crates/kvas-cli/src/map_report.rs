@@ -1,21 +1,23 @@
 //! How `kvas map` prints a [`Built`]: the DESIGN.md JSON contract (serde), an
-//! aligned table, or the kernel's own `kvas: built ...` lines.
+//! aligned table, or the kernel's own `kvas: built ...` lines; and the same
+//! contract, through the same serde types, for a table holding a linear map
+//! alone (`--arch x86_64|arm64`, [`linear_only_to_json`]).
 
 use std::fmt::Write as _;
 
 use kvas::kspace::{Built, BuiltRegion, RegionKind};
-use kvas::linear::BaseChoice;
-use kvas::paging::Geometry;
+use kvas::linear::{BaseChoice, LinearMap};
+use kvas::paging::{Geometry, TableStats};
 use kvas::PageSize;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
 /// Leaves by size, as `{ "4K": a, "2M": b, ... }` over the mode's leaf sizes.
-struct Leaves<'a> {
+struct Leaves {
     geometry: Geometry,
-    counts: &'a [u64; Geometry::MAX_LEVELS],
+    counts: [u64; Geometry::MAX_LEVELS],
 }
 
-impl Serialize for Leaves<'_> {
+impl Serialize for Leaves {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let sizes: Vec<PageSize> = self.geometry.page_sizes().collect();
         let mut m = s.serialize_map(Some(sizes.len()))?;
@@ -28,14 +30,19 @@ impl Serialize for Leaves<'_> {
 
 /// One region of the contract's `regions` array.
 #[derive(serde::Serialize)]
-struct RegionJson<'a> {
+struct RegionJson {
     name: &'static str,
-    leaves: Leaves<'a>,
+    leaves: Leaves,
     bytes: u64,
-    /// Table pages the region's step added (see `BuiltRegion::tables`).
-    tables: u64,
-    start: String,
-    size: u64,
+    /// Table pages the region's step added (see `BuiltRegion::tables`;
+    /// riscv64, whose whole kernel space is built, only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tables: Option<u64>,
+    /// The region's window (riscv64 only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    start: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    size: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     page_offset: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -59,40 +66,81 @@ struct RegionJson<'a> {
     counted: bool,
 }
 
-/// The contract's object: mode, pt_pages, leaves, mapped_bytes, regions.
+impl RegionJson {
+    /// A region with its name, leaves and bytes, nothing else.
+    fn new(name: &'static str, leaves: Leaves, bytes: u64) -> Self {
+        RegionJson {
+            name,
+            leaves,
+            bytes,
+            tables: None,
+            start: None,
+            size: None,
+            page_offset: None,
+            phys_base: None,
+            linux_phys_base: None,
+            base_choice: None,
+            saved_leaves: None,
+            saved_tables: None,
+            capped_bytes: None,
+            kfence: None,
+            counted: false,
+        }
+    }
+
+    /// The linear map's placement: where it starts, what it maps and what it leaves out.
+    fn with_placement(self, lm: &LinearMap) -> Self {
+        RegionJson {
+            page_offset: Some(format!("{:#018x}", lm.page_offset.as_u64())),
+            phys_base: Some(hex(lm.base.as_u64())),
+            capped_bytes: Some(lm.capped_bytes),
+            ..self
+        }
+    }
+}
+
+/// The contract's object: mode, pt_pages, leaves, mapped_bytes, regions
+/// (and, for the architectures other than riscv64, `arch` first).
 #[derive(serde::Serialize)]
-struct MapJson<'a> {
+struct MapJson {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    arch: Option<&'static str>,
     mode: &'static str,
     pt_pages: u64,
-    leaves: Leaves<'a>,
+    leaves: Leaves,
     mapped_bytes: u64,
-    regions: Vec<RegionJson<'a>>,
+    regions: Vec<RegionJson>,
+}
+
+impl MapJson {
+    fn to_line(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    }
 }
 
 fn hex(x: u64) -> String {
     format!("{x:#x}")
 }
 
-fn region_json<'a>(b: &'a Built, r: &'a BuiltRegion, choice: Option<&BaseChoice>) -> RegionJson<'a> {
+fn region_json(b: &Built, r: &BuiltRegion, choice: Option<&BaseChoice>) -> RegionJson {
     let geometry = b.mode.geometry();
     let linear = if r.kind == RegionKind::Linear { b.linear } else { None };
     let choice = choice.filter(|_| linear.is_some());
-    RegionJson {
-        name: r.kind.name(),
-        leaves: Leaves { geometry, counts: &r.leaves },
-        bytes: r.bytes,
-        tables: r.tables,
-        start: format!("{:#018x}", r.start.as_u64()),
-        size: r.size,
-        page_offset: linear.map(|l| format!("{:#018x}", l.page_offset.as_u64())),
-        phys_base: linear.map(|l| hex(l.base.as_u64())),
+    let region = RegionJson {
+        tables: Some(r.tables),
+        start: Some(format!("{:#018x}", r.range.start().as_u64())),
+        size: Some(r.range.size()),
         linux_phys_base: choice.map(|c| hex(c.linux.base)),
         base_choice: choice.map(ToString::to_string),
         saved_leaves: choice.map(BaseChoice::saved_leaves),
         saved_tables: choice.map(BaseChoice::saved_tables),
-        capped_bytes: linear.map(|l| l.capped_bytes),
         kfence: if r.kind == RegionKind::Linear { b.kfence.map(|k| hex(k.start_u64())) } else { None },
         counted: r.kind == RegionKind::Linear && b.linear_counted,
+        ..RegionJson::new(r.kind.name(), Leaves { geometry, counts: r.leaves }, r.bytes())
+    };
+    match &linear {
+        Some(lm) => region.with_placement(lm),
+        None => region,
     }
 }
 
@@ -100,14 +148,37 @@ fn region_json<'a>(b: &'a Built, r: &'a BuiltRegion, choice: Option<&BaseChoice>
 /// also says how its base was chosen (`choice`).
 pub fn to_json(b: &Built, choice: Option<&BaseChoice>) -> String {
     let geometry = b.mode.geometry();
-    let doc = MapJson {
+    MapJson {
+        arch: None,
         mode: b.mode.name(),
         pt_pages: b.pt_pages,
-        leaves: Leaves { geometry, counts: &b.leaves },
-        mapped_bytes: b.mapped_bytes,
+        leaves: Leaves { geometry, counts: b.leaves() },
+        mapped_bytes: b.mapped_bytes(),
         regions: b.regions().iter().map(|r| region_json(b, r, choice)).collect(),
-    };
-    serde_json::to_string(&doc).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    }
+    .to_line()
+}
+
+/// The contract's object for a table that holds the linear map alone (x86-64's
+/// direct map, arm64's linear region): `arch` first, one `linear` region with
+/// its placement, leaves by the format's sizes counted over the whole table.
+pub fn linear_only_to_json(
+    arch: &'static str,
+    mode: &'static str,
+    geometry: Geometry,
+    stats: &TableStats,
+    lm: &LinearMap,
+) -> String {
+    let leaves = || Leaves { geometry, counts: stats.leaves };
+    MapJson {
+        arch: Some(arch),
+        mode,
+        pt_pages: stats.tables,
+        leaves: leaves(),
+        mapped_bytes: lm.mapped_bytes,
+        regions: vec![RegionJson::new("linear", leaves(), lm.mapped_bytes).with_placement(lm)],
+    }
+    .to_line()
 }
 
 /// Aligned columns: bytes, leaves by size and tables per region, then the
@@ -142,9 +213,9 @@ pub fn to_table(b: &Built, choice: Option<&BaseChoice>) -> String {
         let _ = writeln!(out, "{line} {tables:>7}");
     };
     for r in b.regions() {
-        row(r.kind.name(), r.bytes, &r.leaves, r.tables);
+        row(r.kind.name(), r.bytes(), &r.leaves, r.tables);
     }
-    row("total", b.mapped_bytes, &b.leaves, b.pt_pages);
+    row("total", b.mapped_bytes(), &b.leaves(), b.pt_pages);
     let _ = writeln!(out, "table pages: {} (root included)", b.pt_pages);
     if let Some(k) = b.kfence {
         let _ = writeln!(out, "kfence pool: {k} (4 KiB pages in the linear map)");

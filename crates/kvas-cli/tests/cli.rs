@@ -1322,6 +1322,33 @@ fn map_arm64_linear_region_with_and_without_linux_rules() {
 }
 
 #[test]
+fn map_x86_64_and_arm64_json_keeps_its_fields() {
+    let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<String>>();
+    for (arch, mode, mem) in
+        [("x86_64", "4level", "0x100000:0xfff00000,0x100000000:3G"), ("arm64", "4k-48", "0x40000000:2G")]
+    {
+        let v = map_json(arch, mode, mem, "kvas");
+        assert_eq!(keys(&v), ["arch", "mode", "pt_pages", "leaves", "mapped_bytes", "regions"], "{arch}");
+        assert_eq!(v["regions"].as_array().unwrap().len(), 1, "{arch}");
+        let r = &v["regions"][0];
+        assert_eq!(
+            keys(r),
+            ["name", "leaves", "bytes", "page_offset", "phys_base", "capped_bytes"],
+            "{arch}: one linear region, no riscv64 kernel-space fields"
+        );
+        assert_eq!(
+            (&r["name"], &r["leaves"], &r["bytes"]),
+            (&"linear".into(), &v["leaves"], &v["mapped_bytes"])
+        );
+    }
+    // RAM past x86-64's 64 TiB window: capped, and said so in the region.
+    let v = map_json("x86_64", "4level", "0:100T", "kvas");
+    assert_eq!(v["regions"][0]["capped_bytes"].as_u64(), Some(36 << 40));
+    assert_eq!(v["regions"][0]["phys_base"], "0x0");
+    assert_eq!(v["mapped_bytes"].as_u64(), Some(64 << 40));
+}
+
+#[test]
 fn map_other_arches_refuse_clearly() {
     bad(&["map", "--arch", "x86_64", "--mode", "sv48", "--mem", "0:1G"], "unknown mode 'sv48' for x86_64");
     bad(&["map", "--arch", "arm64", "--mode", "64k-52", "--mem", "0:1G"], "unknown mode '64k-52' for arm64");

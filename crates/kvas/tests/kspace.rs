@@ -6,7 +6,7 @@
 use kvas::arch::riscv::{Mode, Riscv};
 use kvas::kspace::{
     self, Built, FixmapSpec, ImageSections, KernelImage, KernelSpec, Kfence, RegionKind, Rules,
-    KFENCE_POOL_SIZE,
+    FIX_FDT_OFFSET, KFENCE_POOL_SIZE, MAX_FDT_SIZE,
 };
 use kvas::layout::riscv64::KERNEL_LINK_ADDR;
 use kvas::paging::PageTable;
@@ -115,11 +115,11 @@ fn walked(pt: &PageTable<Riscv, &Ram>, built: &Built) -> Vec<([u64; 5], u64)> {
 /// tables finds.
 fn assert_counts_are_the_walk_s(pt: &PageTable<Riscv, &Ram>, built: &Built, what: &str) {
     for (r, (leaves, bytes)) in built.regions().iter().zip(walked(pt, built)) {
-        assert_eq!((r.leaves, r.bytes), (leaves, bytes), "{what}: region {}", r.kind.name());
+        assert_eq!((r.leaves, r.bytes()), (leaves, bytes), "{what}: region {}", r.kind.name());
     }
     let stats = pt.stats().unwrap();
-    assert_eq!(built.leaves, stats.leaves, "{what}");
-    assert_eq!(built.mapped_bytes, stats.mapped_bytes(), "{what}");
+    assert_eq!(built.leaves(), stats.leaves, "{what}");
+    assert_eq!(built.mapped_bytes(), stats.mapped_bytes(), "{what}");
     if !built.linear_counted {
         assert_eq!(built.pt_pages, stats.tables, "{what}");
     }
@@ -136,17 +136,12 @@ fn what_build_returns_is_what_the_engine_counts() {
             assert_counts_are_the_walk_s(&t.table, &t.built, &format!("{mode} {rules:?}"));
             let (_, _, built, stats) = build(&spec, &map);
             assert_eq!(built.pt_pages, stats.tables, "{mode} {rules:?}");
-            assert_eq!(built.leaves, stats.leaves, "{mode} {rules:?}");
-            assert_eq!(built.mapped_bytes, stats.mapped_bytes(), "{mode} {rules:?}");
+            // The totals, the sums of the regions' counts, are the walk's: every
+            // leaf lies in the region whose step mapped it.
+            assert_eq!(built.leaves(), stats.leaves, "{mode} {rules:?}");
+            assert_eq!(built.mapped_bytes(), stats.mapped_bytes(), "{mode} {rules:?}");
             let tables: u64 = built.regions().iter().map(|r| r.tables).sum();
             assert_eq!(tables + 1, built.pt_pages, "{mode} {rules:?}: the root plus each region's tables");
-            let mut leaves = [0u64; 5];
-            for r in built.regions() {
-                for (l, n) in leaves.iter_mut().zip(r.leaves) {
-                    *l += n;
-                }
-            }
-            assert_eq!(leaves, built.leaves, "{mode} {rules:?}: every leaf lies in one region");
         }
     }
 }
@@ -189,9 +184,37 @@ fn early_tables_hold_the_trampoline_and_no_linear_map() {
         let names: Vec<&str> = built.regions().iter().map(|r| r.kind.name()).collect();
         assert_eq!(names, ["trampoline", "fixmap", "kernel"], "{mode}");
         let t = built.region(RegionKind::Trampoline).unwrap();
-        assert_eq!(t.bytes, SZ_1M, "{mode}: the text, identity-mapped");
+        assert_eq!(t.bytes(), SZ_1M, "{mode}: the text, identity-mapped");
         assert!(pt.translate(VirtAddr::new(0x8020_0000)).is_ok());
         assert!(built.linear.is_none());
+    }
+}
+
+#[test]
+fn a_dtb_larger_than_the_fixmap_window_is_refused_and_the_largest_is_covered() {
+    // 4 KiB past a 2 MiB boundary: the window (two 2 MiB leaves from that
+    // boundary) still covers a DTB of MAX_FDT_SIZE, to its last byte.
+    let at = 0xbfe0_1000;
+    let fixmap =
+        |size| FixmapSpec { device: None, window_slot: false, dtb: Some(PhysRange::new(at, size).unwrap()) };
+    for mode in MODES {
+        let ram = Ram::new();
+        let mut frames = TrackingAllocator::new(PhysAddr::new(0x1_0000_0000).unwrap(), 64 * 4096).unwrap();
+        let spec = KernelSpec::early(mode, image(), fixmap(MAX_FDT_SIZE)).unwrap();
+        let (pt, _) = kspace::build_early(&spec, &ram, &mut frames).unwrap();
+        let window = spec.layout.fixmap().start().as_u64() + FIX_FDT_OFFSET + (at & (MAX_FDT_SIZE - 1));
+        let last = pt.translate(VirtAddr::new(window + MAX_FDT_SIZE - 1)).unwrap();
+        assert_eq!(last.pa.as_u64(), at + MAX_FDT_SIZE - 1, "{mode}");
+        pt.destroy(&mut frames);
+        // One byte more would run past the window: refused, saying what, every frame given back.
+        let spec = KernelSpec::early(mode, image(), fixmap(MAX_FDT_SIZE + 1)).unwrap();
+        let e = kspace::build_early(&spec, &ram, &mut frames).map(|_| ()).unwrap_err();
+        assert!(
+            matches!(e, Error::InvalidOption { option: "dtb size", value, .. } if value == MAX_FDT_SIZE + 1),
+            "{mode}: {e}"
+        );
+        assert!(e.to_string().contains("larger than the fixmap's DTB window"), "{e}");
+        assert_eq!(frames.live(), 0, "{mode}");
     }
 }
 
@@ -293,13 +316,13 @@ proptest! {
         let linear = built.region(RegionKind::Linear).unwrap();
         prop_assert_eq!(counted.leaves, linear.leaves);
         prop_assert_eq!(counted.tables, linear.tables);
-        prop_assert_eq!(counted.bytes, linear.bytes);
+        prop_assert_eq!(counted.bytes, linear.bytes());
         // And the counted path of the build reports the same.
         let mut frames = plan.frames();
         let (_, c) = plan.build_counting_linear(&Ram::new(), &mut frames).unwrap();
         prop_assert!(c.linear_counted);
         prop_assert_eq!(c.pt_pages, built.pt_pages);
-        prop_assert_eq!(c.leaves, built.leaves);
+        prop_assert_eq!(c.leaves(), built.leaves());
         prop_assert_eq!(c.region(RegionKind::Linear), built.region(RegionKind::Linear));
     }
 }
@@ -429,7 +452,7 @@ fn linux_maps_the_image_in_whole_2m_steps() {
         // 0x1e6c000 bytes round up to 0x2000000: 16 steps of 2 MiB from 0xffffffff80000000.
         assert_eq!(leaves(&b, RegionKind::Kernel), [0, 16, 0, 0, 0], "{mode}");
         let k = b.region(RegionKind::Kernel).unwrap();
-        assert_eq!((k.start.as_u64(), k.bytes), (0xffff_ffff_8000_0000, 32 * SZ_1M), "{mode}");
+        assert_eq!((k.range.start().as_u64(), k.bytes()), (0xffff_ffff_8000_0000, 32 * SZ_1M), "{mode}");
         // The DTB window: two 2 MiB leaves.
         assert_eq!(leaves(&b, RegionKind::Fixmap), [0, 2, 0, 0, 0], "{mode}");
     }
@@ -529,7 +552,7 @@ fn a_kaslr_offset_moves_the_image_and_the_modules_window_with_it() {
         let ram = Ram::new();
         let t = kspace::build(&spec, &map, &ram).unwrap();
         let k = t.built.region(RegionKind::Kernel).unwrap();
-        assert_eq!((k.start.as_u64(), k.bytes), (0xffff_ffff_a000_0000, 4 * SZ_1M), "{mode}");
+        assert_eq!((k.range.start().as_u64(), k.bytes()), (0xffff_ffff_a000_0000, 4 * SZ_1M), "{mode}");
         let tr = t.table.translate(VirtAddr::new(0xffff_ffff_a000_0000)).unwrap();
         assert_eq!(tr.pa.as_u64(), 0x8020_0000, "{mode}");
         assert!(
@@ -537,7 +560,7 @@ fn a_kaslr_offset_moves_the_image_and_the_modules_window_with_it() {
             "{mode}: nothing at the link address"
         );
         let m = t.built.region(RegionKind::Modules).unwrap();
-        assert!(m.start.as_u64() + m.size <= 0xffff_ffff_a000_0000 + 4 * SZ_1M, "{mode}");
+        assert!(m.range.end().as_u64() <= 0xffff_ffff_a000_0000 + 4 * SZ_1M, "{mode}");
         assert!(KernelSpec::new(mode, Rules::Kvas, image()).unwrap().with_kaslr_offset(0x1000).is_err());
     }
 }

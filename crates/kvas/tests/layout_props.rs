@@ -104,6 +104,25 @@ proptest! {
     }
 
     #[test]
+    fn an_image_start_outside_its_window_is_reported_without_a_size(layout in planned()) {
+        // Without a size only `_start` is known: inside its window, no complaint.
+        let mut parts = *layout.parts();
+        parts.image = None;
+        let is_start = |x: &Violation| matches!(x, Violation::ImageStartOutsideWindow { .. });
+        let v = check(&Layout::from_parts(parts));
+        prop_assert!(!v.iter().any(is_start), "{}: {:?}", layout.target(), v.iter().collect::<Vec<_>>());
+        // One byte past the window (or before it, for a window at the very top).
+        let window = parts.image_window;
+        let outside = window.last().as_u64().checked_add(1).unwrap_or(window.start().as_u64() - 1);
+        parts.image_start = outside;
+        let v = check(&Layout::from_parts(parts));
+        let found = v.iter().find(|x| is_start(x)).copied();
+        prop_assert_eq!(found, Some(Violation::ImageStartOutsideWindow { start: outside, window }));
+        let line = found.map(|x| x.to_string()).unwrap_or_default();
+        prop_assert!(line.starts_with(&format!("kernel image start {outside:#018x} lies outside its window")), "{line}");
+    }
+
+    #[test]
     fn a_modules_window_out_of_reach_is_reported(layout in planned(), extra in 1u64..(1 << 30)) {
         let parts = layout.parts();
         let name = parts.modules_regions[0];

@@ -9,6 +9,7 @@ use crate::kspace::spec::{
     KFENCE_POOL_SIZE, MAX_FDT_SIZE,
 };
 use crate::layout::riscv64::{KERNEL_LINK_ADDR, PMD_SIZE};
+use crate::linear::count::range_leaves;
 use crate::linear::{self, BaseChoice, LinearConfig};
 use crate::paging::{Attrs, FrameAllocator, Geometry, PageTable, PhysMemory, TableFormat};
 use crate::phys::{EarlyFrameAllocator, MemoryMap, PhysRange, ReserveKind, ReservedBy};
@@ -169,16 +170,7 @@ impl<'m> Plan<'m> {
                 if count_linear {
                     built.pt_pages += built.region(RegionKind::Linear).map_or(0, |r| r.tables);
                 }
-                // Every leaf lies in the region whose step mapped it.
-                let (mut leaves, mut bytes) = ([0; Geometry::MAX_LEVELS], 0);
-                for r in built.regions() {
-                    for (t, l) in leaves.iter_mut().zip(r.leaves) {
-                        *t += l;
-                    }
-                    bytes += r.bytes;
-                }
-                (built.leaves, built.mapped_bytes) = (leaves, bytes);
-                built.regions_mut().sort_unstable_by_key(|r| r.start.as_u64());
+                built.regions_mut().sort_unstable_by_key(|r| r.range.start());
                 Ok((pt, built))
             }
             Err(e) => {
@@ -200,12 +192,13 @@ impl<'m> Plan<'m> {
         let layout = &spec.layout;
         let link = KERNEL_LINK_ADDR + layout.kaslr_offset();
         if let Some(image) = spec.image {
-            let size = image.footprint(spec.rules)?.size();
-            step(built, RegionKind::Kernel, link, size, pt, frames, |s| map_image(s, spec, &image, link))?;
+            let range = VirtRange::new(VirtAddr::new(link), image.footprint(spec.rules)?.size())?;
+            step(built, RegionKind::Kernel, range, pt, frames, |s| map_image(s, spec, &image, link))?;
             if spec.trampoline {
                 let load = image.load.as_u64();
                 let text = image.sections.text_end;
-                step(built, RegionKind::Trampoline, load, text, pt, frames, |s| {
+                let range = VirtRange::new(VirtAddr::new(load), text)?;
+                step(built, RegionKind::Trampoline, range, pt, frames, |s| {
                     s.map(load, load, text, Attrs::KERNEL_RX, PageSize::Size2M)
                 })?;
             }
@@ -213,24 +206,21 @@ impl<'m> Plan<'m> {
         let fix = layout.fixmap();
         let fixmap = &spec.fixmap;
         if fixmap.device.is_some() || fixmap.window_slot || fixmap.dtb.is_some() {
-            step(built, RegionKind::Fixmap, fix.start().as_u64(), fix.size(), pt, frames, |s| {
-                map_fixmap(s, spec, fix.start().as_u64())
-            })?;
+            step(built, RegionKind::Fixmap, fix, pt, frames, |s| map_fixmap(s, spec, fix.start().as_u64()))?;
         }
         let mut linear_map = None;
         if let Some((cfg, base)) = self.linear {
-            let po = cfg.page_offset.as_u64();
+            let window = VirtRange::new(cfg.page_offset, cfg.size)?;
             if count_linear {
                 let counted = count::count_linear(self.map, &cfg, base, spec.mode.geometry())?;
-                let mut region = BuiltRegion::new(RegionKind::Linear, cfg.page_offset, cfg.size);
+                let mut region = BuiltRegion::new(RegionKind::Linear, window);
                 region.leaves = counted.leaves;
-                region.bytes = counted.bytes;
                 region.tables = counted.tables;
                 built.push(region);
                 built.linear_counted = true;
                 linear_map = Some(linear::placement(self.map, &cfg, base, counted.bytes, counted.pieces)?);
             } else {
-                step(built, RegionKind::Linear, po, cfg.size, pt, frames, |s| {
+                step(built, RegionKind::Linear, window, pt, frames, |s| {
                     let (lm, flush) = linear::build_at(s.pt, self.map, &cfg, base, s.frames)?;
                     flush.ignore(); // not live: no TLB holds these entries
                     linear_map = Some(lm);
@@ -247,9 +237,7 @@ impl<'m> Plan<'m> {
             for (kind, span) in
                 [(RegionKind::Vmalloc, layout.vmalloc()), (RegionKind::Modules, layout.modules_window())]
             {
-                step(built, kind, span.start().as_u64(), span.size(), pt, frames, |s| {
-                    s.pt.populate(span, level, s.frames).map(|_| ())
-                })?;
+                step(built, kind, span, pt, frames, |s| s.pt.populate(span, level, s.frames).map(|_| ()))?;
             }
         }
         Ok(())
@@ -271,7 +259,7 @@ impl<M: PhysMemory, A: FrameAllocator> Step<'_, '_, M, A> {
     /// its leaves counted. Each step maps its ranges in ascending order, each
     /// range inside the step's region and into tables that hold nothing inside
     /// it (no region shares a leaf block with another; the pinned tables come
-    /// last), so the engine's greedy choice is [`count::range_leaves`]'s.
+    /// last), so the engine's greedy choice is [`range_leaves`]'s.
     fn map(&mut self, va: u64, pa: u64, len: u64, attrs: Attrs, max_leaf: PageSize) -> Result<(), Error> {
         if len == 0 {
             return Ok(());
@@ -280,7 +268,7 @@ impl<M: PhysMemory, A: FrameAllocator> Step<'_, '_, M, A> {
         let f = self.pt.map_range(range, PhysAddr::new(pa)?, attrs, max_leaf, self.frames)?;
         f.ignore();
         let cap = max_leaf.level().min(self.pt.format().geometry().max_leaf_level());
-        count::range_leaves(&mut self.leaves, va, len, va.wrapping_sub(pa), cap);
+        range_leaves(&mut self.leaves, va, len, va.wrapping_sub(pa), cap);
         Ok(())
     }
 }
@@ -290,8 +278,7 @@ impl<M: PhysMemory, A: FrameAllocator> Step<'_, '_, M, A> {
 fn step<M: PhysMemory, A: FrameAllocator>(
     built: &mut Built,
     kind: RegionKind,
-    start: u64,
-    size: u64,
+    range: VirtRange,
     pt: &mut PageTable<Riscv, M>,
     frames: &mut Counting<'_, A>,
     f: impl FnOnce(&mut Step<'_, '_, M, A>) -> Result<(), Error>,
@@ -299,10 +286,9 @@ fn step<M: PhysMemory, A: FrameAllocator>(
     let before = frames.net;
     let mut s = Step { pt, frames, leaves: [0; Geometry::MAX_LEVELS] };
     f(&mut s)?;
-    let mut region = BuiltRegion::new(kind, VirtAddr::new(start), size);
+    let mut region = BuiltRegion::new(kind, range);
     region.tables = (s.frames.net - before).max(0) as u64;
     region.leaves = s.leaves;
-    region.bytes = (0u8..).zip(s.leaves).map(|(l, n)| n * Geometry::granularity(l)).sum();
     built.push(region);
     Ok(())
 }

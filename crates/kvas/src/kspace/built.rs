@@ -6,6 +6,7 @@ use crate::kspace::line::BuiltLine;
 use crate::linear::LinearMap;
 use crate::paging::Geometry;
 use crate::phys::PhysRange;
+use crate::range::VirtRange;
 
 /// The most regions one build has (one per [`RegionKind`]).
 pub const MAX_BUILT_REGIONS: usize = 6;
@@ -46,14 +47,10 @@ impl RegionKind {
 pub struct BuiltRegion {
     /// Which region.
     pub kind: RegionKind,
-    /// Its first virtual address.
-    pub start: VirtAddr,
-    /// Its size in bytes (the window; not all of it need be mapped).
-    pub size: u64,
-    /// Leaves inside `[start, start + size)`, by level (index 0 = 4 KiB).
+    /// Its virtual range (the window; not all of it need be mapped).
+    pub range: VirtRange,
+    /// Leaves inside `range`, by level (index 0 = 4 KiB).
     pub leaves: [u64; Geometry::MAX_LEVELS],
-    /// Bytes those leaves map.
-    pub bytes: u64,
     /// Table pages this region's step added: frames the allocator gave during
     /// the step minus frames given back, the root excluded. Steps run in a
     /// fixed order (kernel, trampoline, fixmap, linear, vmalloc, modules), so a
@@ -63,15 +60,25 @@ pub struct BuiltRegion {
 }
 
 impl BuiltRegion {
-    /// An empty region.
-    pub const fn new(kind: RegionKind, start: VirtAddr, size: u64) -> Self {
-        BuiltRegion { kind, start, size, leaves: [0; Geometry::MAX_LEVELS], bytes: 0, tables: 0 }
+    /// An empty region over `range`.
+    pub const fn new(kind: RegionKind, range: VirtRange) -> Self {
+        BuiltRegion { kind, range, leaves: [0; Geometry::MAX_LEVELS], tables: 0 }
     }
 
     /// Whether `va` lies in the region's range.
     pub const fn contains(&self, va: VirtAddr) -> bool {
-        va.as_u64().wrapping_sub(self.start.as_u64()) < self.size
+        self.range.contains(va)
     }
+
+    /// Bytes the region's leaves map.
+    pub fn bytes(&self) -> u64 {
+        mapped_bytes(&self.leaves)
+    }
+}
+
+/// Bytes that `leaves` (by level) map.
+fn mapped_bytes(leaves: &[u64; Geometry::MAX_LEVELS]) -> u64 {
+    (0u8..).zip(leaves).map(|(level, n)| n * Geometry::granularity(level)).sum()
 }
 
 /// What [`super::build`] built.
@@ -83,10 +90,6 @@ pub struct Built {
     n_regions: usize,
     /// Table pages, the root included.
     pub pt_pages: u64,
-    /// Leaves by level over the whole table.
-    pub leaves: [u64; Geometry::MAX_LEVELS],
-    /// Bytes mapped over the whole table.
-    pub mapped_bytes: u64,
     /// The linear map's placement, if built.
     pub linear: Option<LinearMap>,
     /// The KFENCE pool, if there is one.
@@ -101,11 +104,9 @@ impl Built {
     pub(crate) const fn empty(mode: Mode) -> Self {
         Built {
             mode,
-            regions: [BuiltRegion::new(RegionKind::Kernel, VirtAddr::ZERO, 0); MAX_BUILT_REGIONS],
+            regions: [BuiltRegion::new(RegionKind::Kernel, VirtRange::from_pages(0, 1)); MAX_BUILT_REGIONS],
             n_regions: 0,
             pt_pages: 0,
-            leaves: [0; Geometry::MAX_LEVELS],
-            mapped_bytes: 0,
             linear: None,
             kfence: None,
             linear_counted: false,
@@ -132,6 +133,23 @@ impl Built {
     /// The region of `kind`, if built.
     pub fn region(&self, kind: RegionKind) -> Option<&BuiltRegion> {
         self.regions().iter().find(|r| r.kind == kind)
+    }
+
+    /// Leaves by level over the whole table: every leaf lies in the region
+    /// whose step mapped it, so the sum of the regions' leaves.
+    pub fn leaves(&self) -> [u64; Geometry::MAX_LEVELS] {
+        let mut total = [0; Geometry::MAX_LEVELS];
+        for r in self.regions() {
+            for (t, l) in total.iter_mut().zip(r.leaves) {
+                *t += l;
+            }
+        }
+        total
+    }
+
+    /// Bytes mapped over the whole table.
+    pub fn mapped_bytes(&self) -> u64 {
+        mapped_bytes(&self.leaves())
     }
 
     /// The kernel's serial lines, one per region, in address order.

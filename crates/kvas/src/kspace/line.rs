@@ -33,11 +33,12 @@ impl fmt::Display for BuiltLine<'_> {
 mod tests {
     use super::*;
     use crate::kspace::RegionKind;
-    use crate::VirtAddr;
+    use crate::{VirtAddr, VirtRange};
 
     #[test]
     fn one_count_per_leaf_size_of_the_mode() {
-        let mut region = BuiltRegion::new(RegionKind::Linear, VirtAddr::new(0xff60_0000_0000_0000), 1 << 40);
+        let range = VirtRange::new(VirtAddr::new(0xff60_0000_0000_0000), 1 << 40).unwrap();
+        let mut region = BuiltRegion::new(RegionKind::Linear, range);
         region.leaves = [1, 2, 3, 4, 5];
         region.tables = 7;
         let line = |mode| BuiltLine { mode, region: &region }.to_string();

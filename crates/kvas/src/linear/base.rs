@@ -35,6 +35,7 @@
 //! the window.
 
 use crate::addr::{VirtAddr, PAGE_SIZE};
+use crate::linear::count::Counter;
 use crate::paging::Geometry;
 use crate::phys::MemoryMap;
 use crate::sizes::SZ_2M;
@@ -126,67 +127,22 @@ impl core::fmt::Display for BaseChoice {
     }
 }
 
-/// Leaves the engine's greedy choice puts down over `[s, e)` with leaves up to
-/// `level`, where the virtual and physical addresses share their alignment.
-fn leaves(s: u64, e: u64, level: u8) -> u64 {
-    if s >= e {
-        return 0;
-    }
-    if level == 0 {
-        return (e - s).div_ceil(PAGE_SIZE);
-    }
-    let g = Geometry::granularity(level);
-    let (a, b) = (s.next_multiple_of(g), e / g * g);
-    if a >= b {
-        return leaves(s, e, level - 1);
-    }
-    (b - a) / g + leaves(s, a, level - 1) + leaves(b, e, level - 1)
-}
-
-/// What the linear map with physical base `base` costs (see [`BaseCost`]).
+/// What the linear map with physical base `base` costs (see [`BaseCost`]):
+/// each mappable range inside the window counted by the engine's greedy rule
+/// (`linear::count`, the crate's one count), tables below `max_leaf_level` only.
 pub fn cost(map: &MemoryMap, page_offset: VirtAddr, base: u64, size: u64, max_leaf_level: u8) -> BaseCost {
     let end = base.saturating_add(size).min(crate::phys::PHYS_END);
     let offset = page_offset.as_u64().wrapping_sub(base);
-    // Leaves at `level` are possible only if the VA-PA offset is aligned to it.
-    let top = (0..=max_leaf_level).rev().find(|&l| offset & (Geometry::granularity(l) - 1) == 0).unwrap_or(0);
-    let mut out = BaseCost { base, mapped: 0, leaves: 0, tables: 0 };
-    // Ranges come sorted, so each level's blocks come in order: count a block
-    // once by remembering the last one counted (+1, 0 = none yet).
-    let mut last = [0u64; Geometry::MAX_LEVELS];
+    let mut counter = Counter::new(max_leaf_level);
+    let mut mapped = 0;
     for r in map.mappable() {
         let (s, e) = (r.start_u64().max(base), r.end().min(end));
-        if s >= e {
-            continue;
-        }
-        out.mapped += e - s;
-        // Up to `top`, virtual and physical addresses share every alignment.
-        out.leaves += leaves(s, e, top);
-        let (vs, ve) = (s.wrapping_add(offset), e.wrapping_add(offset));
-        for level in 0..max_leaf_level {
-            // A table at `level` covers a block of the next level's size.
-            let g = Geometry::granularity(level + 1);
-            let mut count = |first: u64, last_block: u64| {
-                let from = first.max(last[level as usize]);
-                if last_block + 1 > from {
-                    out.tables += last_block + 1 - from;
-                    last[level as usize] = last_block + 1;
-                }
-            };
-            if level >= top {
-                // No leaf above `level`: every block the range touches needs a table.
-                count(vs / g, (ve - 1) / g);
-            } else {
-                // Only the partial blocks at either end need one.
-                if vs % g != 0 {
-                    count(vs / g, vs / g);
-                }
-                if ve % g != 0 {
-                    count((ve - 1) / g, (ve - 1) / g);
-                }
-            }
+        if s < e {
+            mapped += e - s;
+            counter.add(s.wrapping_add(offset), e - s, offset, max_leaf_level);
         }
     }
-    out
+    BaseCost { base, mapped, leaves: counter.leaves.iter().sum(), tables: counter.tables }
 }
 
 /// What the linear map with physical base `base` leaves for the kernel: the
@@ -292,15 +248,6 @@ mod tests {
         // Sv57 with 512 GiB leaves allowed maps with two gigapages either way.
         let map = MemoryMap::from_text("0x40000000:2G").unwrap();
         assert_eq!(choose_base(BaseRule::LargestLeaf, &map, SV57_PO, 32 << 50, 3), Ok(0x4000_0000));
-    }
-
-    #[test]
-    fn leaves_follow_the_greedy_largest_leaf() {
-        // [2M, 1G + 4K): 511 2 MiB leaves, one 4 KiB leaf.
-        assert_eq!(leaves(2 << 20, SZ_1G + 4096, 2), 512);
-        assert_eq!(leaves(0, 4 * SZ_1G, 2), 4);
-        assert_eq!(leaves(0, 4 * SZ_1G, 1), 2048);
-        assert_eq!(leaves(4096, 8192, 2), 1);
     }
 
     #[test]

@@ -19,12 +19,11 @@
 //! maximal run of RAM with the largest leaves, which is what [`DirectMap::build`]
 //! does; the non-RAM parts of the ISA range can only take 4 KiB pages.
 
-use crate::addr::{PageSize, PhysAddr, VirtAddr};
+use crate::addr::{PageSize, VirtAddr};
 use crate::arch::{aarch64, x86_64};
-use crate::linear::{choose_base, for_each_piece, BaseRule, LinearConfig, LinearMap};
+use crate::linear::{self, choose_base, for_each_piece, BaseRule, LinearConfig, LinearMap, Piece};
 use crate::paging::{Attrs, Flush, FrameAllocator, PageTable, PhysMemory, TableFormat};
-use crate::phys::{MemoryMap, PhysRange, PHYS_END};
-use crate::range::VirtRange;
+use crate::phys::{MemoryMap, PhysRange};
 use crate::sizes::{SZ_1G, SZ_1M};
 use crate::Error;
 
@@ -110,7 +109,9 @@ impl DirectMap {
     }
 
     /// Maps all mappable RAM of `map` in the window into `pt` (the alias of
-    /// `text` read-only, everything else read-write, nothing executable).
+    /// `text` read-only, everything else read-write, nothing executable), cut
+    /// into pieces as the RISC-V linear map cuts them ([`for_each_piece`]),
+    /// then the ISA range's holes in 4 KiB pages if [`Self::isa`].
     /// On error the table is as it was.
     pub fn build<F: TableFormat, M: PhysMemory>(
         &self,
@@ -119,14 +120,25 @@ impl DirectMap {
         text: Option<PhysRange>,
         alloc: &mut impl FrameAllocator,
     ) -> Result<(LinearMap, Flush), Error> {
-        let limit = self.base.saturating_add(self.size).min(PHYS_END);
+        let cfg = self.config(text);
+        let limit = cfg.limit(self.base);
         let offset = self.page_offset.as_u64().wrapping_sub(self.base);
-        let va_of = |range: PhysRange| VirtAddr::new(range.start_u64().wrapping_add(offset));
-        let mut flush = Flush::none();
-        let (mut pieces, mut mapped_bytes) = (0, 0);
-        // The pieces as the RISC-V linear map cuts them: read-write runs, the text's alias
-        // read-only. The base is already chosen, so the rule is not consulted.
-        let cfg = LinearConfig {
+        let (mapped_bytes, pieces, flush) = linear::map_pieces(pt, offset, alloc, |each| {
+            for_each_piece(map, self.base, limit, &cfg, &mut *each)?;
+            if self.isa {
+                for_each_isa_hole(map, |range| {
+                    each(Piece { range, attrs: Attrs::KERNEL_RW, max_leaf: PageSize::Size4K })
+                })?;
+            }
+            Ok(())
+        })?;
+        Ok((linear::placement(map, &cfg, self.base, mapped_bytes, pieces)?, flush))
+    }
+
+    /// The [`LinearConfig`] of this map: its window and largest leaf, `text`'s
+    /// alias read-only. The base is already chosen, so the rule is not consulted.
+    fn config(&self, text: Option<PhysRange>) -> LinearConfig {
+        LinearConfig {
             page_offset: self.page_offset,
             size: self.size,
             max_leaf: self.max_leaf,
@@ -134,57 +146,7 @@ impl DirectMap {
             kernel_text: text,
             kernel_rodata: None,
             kfence: None,
-        };
-        let mut outcome = for_each_piece(map, self.base, limit, &cfg, |piece| {
-            let range = piece.range;
-            let va = VirtRange::new(va_of(range), range.size())?;
-            flush.merge(pt.map_range(va, range.start(), piece.attrs, piece.max_leaf, alloc)?);
-            pieces += 1;
-            mapped_bytes += range.size();
-            Ok(())
-        });
-        if outcome.is_ok() && self.isa {
-            outcome = for_each_isa_hole(map, |hole| {
-                let va = VirtRange::new(va_of(hole), hole.size())?;
-                flush.merge(pt.map_range(va, hole.start(), Attrs::KERNEL_RW, PageSize::Size4K, alloc)?);
-                pieces += 1;
-                mapped_bytes += hole.size();
-                Ok(())
-            });
         }
-        if let Err(e) = outcome {
-            // Undo exactly the pieces mapped, in the same order: no leaf
-            // straddles an end, so the unmaps need no frames.
-            let mut undo = pieces;
-            let mut unmap = |range: PhysRange| {
-                if undo > 0 {
-                    undo -= 1;
-                    pt.unmap_range(VirtRange::new(va_of(range), range.size())?, alloc)?.ignore();
-                }
-                Ok(())
-            };
-            let _ = for_each_piece(map, self.base, limit, &cfg, |piece| unmap(piece.range));
-            if self.isa {
-                let _ = for_each_isa_hole(map, unmap);
-            }
-            return Err(e);
-        }
-        let capped_bytes: u64 =
-            map.mappable().map(|r| r.end().saturating_sub(r.start_u64().max(limit))).sum();
-        let capped = match map.mappable().last() {
-            Some(last) if capped_bytes > 0 => Some(PhysRange::from_bounds(limit, last.end())?),
-            _ => None,
-        };
-        let lm = LinearMap {
-            base: PhysAddr::new(self.base)?,
-            page_offset: self.page_offset,
-            size: self.size,
-            mapped_bytes,
-            pieces,
-            capped,
-            capped_bytes,
-        };
-        Ok((lm, flush))
     }
 }
 
@@ -212,6 +174,7 @@ fn for_each_isa_hole(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::addr::PhysAddr;
     use crate::arch::aarch64::{Aarch64, Range};
     use crate::arch::x86_64::X86_64;
     use crate::sim::{Ram, TrackingAllocator};

@@ -39,6 +39,7 @@
 //! again, their tables freed, and the error returned.
 
 pub mod base;
+pub(crate) mod count;
 pub mod direct;
 
 pub use base::{choose_base, BaseChoice, BaseRule};
@@ -169,7 +170,8 @@ pub struct Piece {
     pub range: PhysRange,
     /// Read-write, or read-only over the kernel's text and rodata.
     pub attrs: Attrs,
-    /// The largest leaf: the configuration's, or 4 KiB over the KFENCE pool.
+    /// The largest leaf: the configuration's, or 4 KiB over the KFENCE pool (and
+    /// over the holes of x86's ISA range, [`direct::DirectMap::isa`]).
     pub max_leaf: PageSize,
 }
 
@@ -269,33 +271,45 @@ pub fn build_at<F: TableFormat, M: PhysMemory>(
 ) -> Result<(LinearMap, Flush), Error> {
     let limit = cfg.limit(base);
     let offset = cfg.page_offset.as_u64().wrapping_sub(base);
+    let (mapped_bytes, pieces, flush) =
+        map_pieces(pt, offset, alloc, |each| for_each_piece(map, base, limit, cfg, each))?;
+    Ok((placement(map, cfg, base, mapped_bytes, pieces)?, flush))
+}
 
+/// Maps every piece `pieces` gives (it calls its argument once per piece, in
+/// the same order each time it is called) at `pa + offset`, all or nothing:
+/// if one fails, the pieces already mapped are unmapped again (the same
+/// pieces, so no leaf straddles an end and the unmap needs no frames; emptied
+/// tables go back to `alloc`) and the error returned. Returns the bytes and
+/// pieces mapped and the TLB work owed.
+pub(crate) fn map_pieces<F: TableFormat, M: PhysMemory>(
+    pt: &mut PageTable<F, M>,
+    offset: u64,
+    alloc: &mut impl FrameAllocator,
+    pieces: impl Fn(&mut dyn FnMut(Piece) -> Result<(), Error>) -> Result<(), Error>,
+) -> Result<(u64, usize, Flush), Error> {
+    let va_of =
+        |p: &Piece| VirtRange::new(VirtAddr::new(p.range.start_u64().wrapping_add(offset)), p.range.size());
     let mut flush = Flush::none();
-    let mut mapped_bytes = 0;
-    let mut pieces = 0;
-    let outcome = for_each_piece(map, base, limit, cfg, |p| {
-        let va = VirtRange::new(VirtAddr::new(p.range.start_u64().wrapping_add(offset)), p.range.size())?;
-        let f = pt.map_range(va, p.range.start(), p.attrs, p.max_leaf, alloc)?;
-        flush.merge(f);
+    let (mut mapped_bytes, mut mapped) = (0, 0);
+    let outcome = pieces(&mut |p| {
+        flush.merge(pt.map_range(va_of(&p)?, p.range.start(), p.attrs, p.max_leaf, alloc)?);
         mapped_bytes += p.range.size();
-        pieces += 1;
+        mapped += 1;
         Ok(())
     });
     if let Err(e) = outcome {
-        // Undo exactly what was mapped: the same pieces, so no leaf straddles an
-        // end and the unmap needs no frames; emptied tables go back to `alloc`.
         let mut undone = 0;
-        let _ = for_each_piece(map, base, limit, cfg, |p| {
-            if undone < pieces {
+        let _ = pieces(&mut |p| {
+            if undone < mapped {
                 undone += 1;
-                let va = VirtAddr::new(p.range.start_u64().wrapping_add(offset));
-                pt.unmap_range(VirtRange::new(va, p.range.size())?, alloc)?.ignore();
+                pt.unmap_range(va_of(&p)?, alloc)?.ignore();
             }
             Ok(())
         });
         return Err(e);
     }
-    Ok((placement(map, cfg, base, mapped_bytes, pieces)?, flush))
+    Ok((mapped_bytes, mapped, flush))
 }
 
 /// The [`LinearMap`] for `base`, with what lies beyond the window.
