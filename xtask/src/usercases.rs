@@ -15,6 +15,7 @@ pub const USERTESTS: &[&str] = &[
     "kernel-half-shared",
     "syscalls",
     "isolation",
+    "fpu-per-process",
     "top-page-and-task-size",
     "mmap-placement",
     "demand-paging-2m-4k",

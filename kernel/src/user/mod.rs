@@ -7,12 +7,14 @@
 //! - [`syscalls`]: the system calls;
 //! - [`uaccess`]: copies to and from user memory, with SUM and the exception-fixup table;
 //! - [`entry`]: the trap glue into and out of U-mode;
+//! - [`fpu`]: a process's floating-point registers across switches;
 //! - [`tests`]: the `usertest` lines.
 //!
 //! The pure parts (syscall decoding, ASID allocation, areas and placement, ELF, cpio, the
 //! frame pool) are in `kvas_kernel_core::user`, tested on the host.
 
 pub mod entry;
+pub mod fpu;
 pub mod process;
 pub mod space;
 pub mod syscalls;

@@ -53,6 +53,7 @@ const TESTS: &[(&str, Test)] = &[
     ("kernel-half-shared", kernel_half_shared),
     ("syscalls", |u, _| expect_exit(u, "syscalls", 0)),
     ("isolation", isolation),
+    ("fpu-per-process", fpu_per_process),
     ("top-page-and-task-size", |u, _| expect_exit(u, "top", 0)),
     ("mmap-placement", |u, _| expect_exit(u, "mmap", 0)),
     ("demand-paging-2m-4k", demand),
@@ -220,6 +221,20 @@ fn isolation(u: &mut User, _: &mut KernelSpace) -> Result<(), Reason> {
         (Some(x), Some(y)) if x.pa != y.pa => Ok(()),
         (x, y) => fail!("0x70000000 maps to {x:?} and {y:?}"),
     }
+}
+
+/// Three `ut fpu` processes, round-robin: each keeps values naming it in every f-register
+/// and in `frm` across four yields to the others (the FPU state switches with the process).
+fn fpu_per_process(u: &mut User, _: &mut KernelSpace) -> Result<(), Reason> {
+    let pids = [spawn_ut(u, "fpu")?, spawn_ut(u, "fpu")?, spawn_ut(u, "fpu")?];
+    u.run_all();
+    for pid in pids {
+        match ended(u, pid) {
+            Some(Exit::Status(0)) => {}
+            other => fail!("ut fpu (pid {pid}) ended {other:?}: another process's FPU state?"),
+        }
+    }
+    Ok(())
 }
 
 fn demand(u: &mut User, _: &mut KernelSpace) -> Result<(), Reason> {
