@@ -95,7 +95,14 @@ fn carve_pool(space: &mut KernelSpace) -> Option<Pool> {
     })
 }
 
-/// Sets up user space (after the self-tests): the frame pool and the ASID allocator.
+/// The ASID allocator for `bits` bits shared by every hart that is up (after
+/// `smp::start_secondaries`).
+pub fn new_asids(bits: u32) -> Asids {
+    Asids::new(bits, crate::smp::harts().count_ones())
+}
+
+/// Sets up user space (after the self-tests and the secondaries' start): the frame pool and
+/// the ASID allocator.
 pub fn init(space: &mut KernelSpace, bits: u32) -> Option<User> {
     let pool = carve_pool(space)?;
     kprintln!("kvas: user frame pool {:#x} size {:#x}", pool.base(), pool.total_frames() * 4096);
@@ -103,9 +110,14 @@ pub fn init(space: &mut KernelSpace, bits: u32) -> Option<User> {
     let kernel_satp = space.satp();
     let root = space.root();
     debug_assert_eq!(Satp::decode(kernel_satp).map(|s| s.root), Some(root));
+    let asids = new_asids(bits);
+    if asids.bits() != bits {
+        let harts = crate::smp::harts().count_ones();
+        kprintln!("kvas: {bits} asid bits are too few for {harts} harts: no ASIDs used");
+    }
     Some(User {
         pool,
-        asids: Asids::new(bits),
+        asids,
         mode: space.mode(),
         task_size: task_size(space),
         kernel_root: root,

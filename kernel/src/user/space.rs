@@ -106,22 +106,19 @@ impl AddressSpace {
         &self.table
     }
 
-    /// Makes this space current: an ASID from `asids` (Linux's context switch), `satp`
-    /// written with it, and the TLB flushed when the ASID generation rolled over or there are
-    /// no ASIDs. Returns whether it flushed.
+    /// Makes this space current on this hart: an ASID from `asids` (Linux's context switch),
+    /// `satp` written with it, and this hart's TLB flushed when the allocator says so (the
+    /// first switch here since an ASID generation rolled over, on whichever hart; or no
+    /// ASIDs). Other harts flush at their own next switch, and the ASIDs they run meanwhile
+    /// stay theirs (asid.rs). Returns whether it flushed.
     pub fn activate(&mut self, asids: &mut Asids) -> bool {
-        let s = asids.switch(&mut self.asid_ctx);
+        let s = asids.switch(crate::smp::hart_index(), &mut self.asid_ctx);
         self.asid = s.asid;
         self.harts.add(crate::smp::hart_id());
         let satp =
             Satp { mode: Some(self.mode), asid: s.asid, root: self.table.root() }.encode().unwrap_or(0);
         // SAFETY: the root's kernel half is the kernel's (copied at creation, never changed).
         unsafe { mmu::switch_user(satp, s.flush_all) };
-        if s.flush_all && asids.bits() != 0 {
-            // A new ASID generation: the old generation's ASIDs are reused from now on, so
-            // every other hart forgets them too (the kernel half is global and stays).
-            shootdown::flush_kernel(Flush::all());
-        }
         s.flush_all
     }
 

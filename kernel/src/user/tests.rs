@@ -307,11 +307,12 @@ fn sum_only_during_copies(u: &mut User, _: &mut KernelSpace) -> Result<(), Reaso
 
 /// Five processes with the same VA and different data, run round-robin with the ASID width
 /// capped at 2 bits (ASIDs 1..3): the generation rolls over while they run, and each still
-/// sees only its own data.
+/// sees only its own data. The allocator is this test's, on this hart only; every hart
+/// forgets the ASIDs of the one it replaces, and of itself after.
 fn asid_rollover(u: &mut User, _: &mut KernelSpace) -> Result<(), Reason> {
     let bits = u.asids.bits();
-    u.asids = Asids::new(bits.min(2));
-    crate::mm::mmu::flush_all();
+    u.asids = Asids::new(bits.min(2), 1);
+    crate::smp::on_each_hart(&|_| crate::mm::mmu::flush_all());
     let flushes = u.flushes;
     let mut pids = [0; 5];
     for p in pids.iter_mut() {
@@ -319,8 +320,8 @@ fn asid_rollover(u: &mut User, _: &mut KernelSpace) -> Result<(), Reason> {
     }
     u.run_all();
     let rollovers = u.asids.rollovers();
-    u.asids = Asids::new(bits);
-    crate::mm::mmu::flush_all();
+    u.asids = super::new_asids(bits);
+    crate::smp::on_each_hart(&|_| crate::mm::mmu::flush_all());
     for pid in pids {
         match ended(u, pid) {
             Some(Exit::Status(0)) => {}
