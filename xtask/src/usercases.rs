@@ -27,6 +27,7 @@ pub const USERTESTS: &[&str] = &[
     "kill-after-mprotect",
     "sum-only-during-copies",
     "no-frame-leaked",
+    "unmap-frees-after-flush",
     "asid-rollover",
     "init-program",
     "cost",

@@ -5,7 +5,7 @@
 //! mm/build.rs), so one copy stays right forever. The user half is exactly `[0, TASK_SIZE)`.
 
 use kvas::arch::riscv::{Mode, Riscv, Satp};
-use kvas::paging::{Attrs, OffsetMemory, PageTable};
+use kvas::paging::{Attrs, FrameAllocator, OffsetMemory, PageTable};
 use kvas::sizes::PAGE_SIZE;
 use kvas::{Error, PageSize, PhysAddr, VirtAddr, VirtRange};
 use kvas_kernel_core::user::asid::Asids;
@@ -14,7 +14,7 @@ use kvas_kernel_core::user::syscall::prot;
 use kvas_kernel_core::user::vmas::{huge_block, Access, Area, Areas, Refusal, UserLayout};
 
 use crate::mm::mmu;
-use crate::mm::shootdown::{self, HartMask};
+use crate::mm::shootdown::{self, Gather, HartMask};
 use kvas::paging::Flush;
 
 /// The user frame pool: 32 MiB.
@@ -198,33 +198,37 @@ impl AddressSpace {
         Ok(())
     }
 
-    /// Unmaps `[start, end)` (page aligned), giving every frame back to the pool, TLB flushed.
-    pub fn unmap(&mut self, start: u64, end: u64, pool: &mut Pool) {
+    /// Unmaps `[start, end)` (page aligned), TLB flushed, and gives every frame back to
+    /// `pool` — only once the flush has reached every hart of the space (a [`Gather`], as
+    /// vfree's: until then another hart may still translate to the frames, or walk the tables
+    /// the unmap emptied). A leaf the engine cannot unmap (no frame to split it) stays mapped
+    /// and keeps its frames.
+    pub fn unmap(&mut self, start: u64, end: u64, pool: &mut impl FrameAllocator) {
+        let mut gather = Gather::for_asid(pool, self.asid, &self.harts);
         let mut va = start;
         while va < end {
-            let step = match self.table.translate(VirtAddr::new(va)) {
-                Ok(t) => {
-                    let leaf = t.size.bytes();
-                    let base = va & !(leaf - 1);
-                    let upto = (base + leaf).min(end);
-                    let pa0 = t.pa.as_u64() - (va - base);
-                    for p in (va..upto).step_by(PAGE_SIZE as usize) {
-                        pool.free(pa0 + (p - base));
-                    }
-                    upto - va
-                }
-                Err(_) => PAGE_SIZE,
+            let Ok(t) = self.table.translate(VirtAddr::new(va)) else {
+                va += PAGE_SIZE;
+                continue;
             };
-            va += step;
+            let leaf = t.size.bytes();
+            let base = va & !(leaf - 1);
+            let upto = (base + leaf).min(end);
+            let pa0 = t.pa.as_u64() - (va - base);
+            let range = VirtRange::new(VirtAddr::new(va), upto - va);
+            match range.and_then(|r| self.table.unmap_range(r, gather.alloc())) {
+                Ok(f) => {
+                    gather.add(f, None);
+                    for p in (va..upto).step_by(PAGE_SIZE as usize) {
+                        // A full gather flushes and frees early, the flush first.
+                        gather.add(Flush::none(), PhysAddr::new(pa0 + (p - base)).ok());
+                    }
+                }
+                Err(e) => crate::kprintln!("kvas: user unmap {va:#x}-{upto:#x}: {e}"),
+            }
+            va = upto;
         }
-        if start == end {
-            return; // nothing mapped, nothing to flush
-        }
-        match VirtRange::new(VirtAddr::new(start), end - start).and_then(|r| self.table.unmap_range(r, pool))
-        {
-            Ok(f) => self.flush(f),
-            Err(e) => crate::kprintln!("kvas: user unmap {start:#x}-{end:#x}: {e}"),
-        }
+        gather.finish();
     }
 
     fn flush_all(&self) {

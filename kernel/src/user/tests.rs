@@ -70,6 +70,7 @@ const TESTS: &[(&str, Test)] = &[
     ("kill-after-mprotect", |u, _| expect_kill(u, "kill-mprotect", "store to a read-only page")),
     ("sum-only-during-copies", sum_only_during_copies),
     ("no-frame-leaked", no_frame_leaked),
+    ("unmap-frees-after-flush", unmap_frees_after_flush),
     ("asid-rollover", asid_rollover),
     ("init-program", init_program),
     ("cost", |u, _| expect_exit(u, "cost", 0)),
@@ -359,6 +360,68 @@ fn init_program(u: &mut User, _: &mut KernelSpace) -> Result<(), Reason> {
 /// One copy of the kernel half is enough: after a process's space was made, a vmalloc area
 /// mapped later (new tables below a pinned root entry) reads back through the process's
 /// space, and its root's kernel half still equals the kernel's, entry for entry.
+/// A frame allocator that counts the frames given back before any by-ASID flush since it
+/// was made (a frame another hart may still translate to).
+struct FreeAfterFlush<'a> {
+    pool: &'a mut super::space::Pool,
+    flushes: u64,
+    freed: u64,
+    early: u64,
+}
+
+impl kvas::paging::FrameAllocator for FreeAfterFlush<'_> {
+    fn allocate_frame(&mut self) -> Option<kvas::PhysAddr> {
+        self.pool.allocate_frame()
+    }
+
+    fn free_frame(&mut self, frame: kvas::PhysAddr) {
+        self.freed += 1;
+        if crate::mm::shootdown::asid_flushes() == self.flushes {
+            self.early += 1;
+        }
+        self.pool.free_frame(frame);
+    }
+}
+
+/// An unmap gives its frames back only after its TLB flush: a live space with a 2 MiB leaf
+/// and two 4 KiB pages faulted in is unmapped through an allocator that counts the frames
+/// freed before any flush.
+fn unmap_frees_after_flush(u: &mut User, _: &mut KernelSpace) -> Result<(), Reason> {
+    use kvas::sizes::SZ_2M;
+    use kvas_kernel_core::user::vmas::{Area, Kind};
+    let pid = spawn_ut(u, "none")?;
+    let Some(p) = u.procs.iter_mut().flatten().find(|p| p.pid == pid) else { fail!("no process") };
+    p.exit = Some(Exit::Status(0));
+    let (base, len) = (0x4000_0000u64, SZ_2M + 2 * PAGE_SIZE);
+    let area = Area { start: base, end: base + len, prot: prot::READ | prot::WRITE, kind: Kind::Anon };
+    if p.space.areas.insert(area).is_err() {
+        fail!("no room for an area at {base:#x}");
+    }
+    p.space.activate(&mut u.asids);
+    for a in [base, base + SZ_2M, base + SZ_2M + PAGE_SIZE] {
+        if let Err(r) = p.space.fault(a, Access::Store, &mut u.pool) {
+            fail!("fault at {a:#x} refused: {r:?}");
+        }
+    }
+    let mut spy = FreeAfterFlush {
+        pool: &mut u.pool,
+        flushes: crate::mm::shootdown::asid_flushes(),
+        freed: 0,
+        early: 0,
+    };
+    p.space.unmap(base, base + len, &mut spy);
+    let (freed, early, leaf) = (spy.freed, spy.early, p.space.faults_2m);
+    u.back_to_kernel();
+    let want = if leaf == 1 { 514 } else { 3 };
+    if freed < want {
+        fail!("{freed} frames freed, fewer than the {want} unmapped");
+    }
+    if early > 0 {
+        fail!("{early} of {freed} frames freed before the TLB flush");
+    }
+    Ok(())
+}
+
 fn kernel_half_shared(u: &mut User, space: &mut KernelSpace) -> Result<(), Reason> {
     let pid = spawn_ut(u, "none")?;
     let area = match space.vmalloc(3 << 20) {
