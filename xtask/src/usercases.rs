@@ -28,6 +28,7 @@ pub const USERTESTS: &[&str] = &[
     "sum-only-during-copies",
     "no-frame-leaked",
     "unmap-frees-after-flush",
+    "mprotect-flushes-its-pages",
     "asid-rollover",
     "init-program",
     "cost",

@@ -52,9 +52,13 @@ static RFENCE_INSTRUCTIONS: AtomicU64 = AtomicU64::new(0);
 /// [`flush_asid`] calls that flushed something (the user tests order frees after them).
 static ASID_FLUSHES: AtomicU64 = AtomicU64::new(0);
 
-/// How many [`flush_asid`] calls have flushed something, on any hart.
-pub fn asid_flushes() -> u64 {
-    ASID_FLUSHES.load(Ordering::Relaxed)
+/// The [`flush_asid`] calls that flushed the whole ASID.
+static ASID_FLUSHES_ALL: AtomicU64 = AtomicU64::new(0);
+
+/// How many [`flush_asid`] calls have flushed something, on any hart, and how many of them
+/// flushed the whole ASID.
+pub fn asid_flushes() -> (u64, u64) {
+    (ASID_FLUSHES.load(Ordering::Relaxed), ASID_FLUSHES_ALL.load(Ordering::Relaxed))
 }
 
 /// The harts running in the kernel's tables (every hart that is up).
@@ -87,6 +91,9 @@ pub fn flush_asid(flush: Flush, asid: u16, harts: &HartMask) {
         return;
     }
     ASID_FLUSHES.fetch_add(1, Ordering::Relaxed);
+    if flush.is_all() {
+        ASID_FLUSHES_ALL.fetch_add(1, Ordering::Relaxed);
+    }
     let mask = harts.bits();
     if mask & (1 << crate::smp::hart_id()) != 0 {
         if asid == 0 {

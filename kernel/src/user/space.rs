@@ -235,28 +235,33 @@ impl AddressSpace {
         self.flush(Flush::all());
     }
 
-    /// Gives `[start, end)`'s mapped pages the rights `p`, TLB flushed; an engine refusal (no
-    /// frame for a split) stops there and is returned.
+    /// Gives `[start, end)`'s mapped pages the rights `p`, TLB flushed by what the engine
+    /// asks (page by page, or the whole ASID past `Flush::THRESHOLD` pages); an engine
+    /// refusal (no frame for a split) stops there and is returned.
     pub fn protect(&mut self, start: u64, end: u64, p: u64, pool: &mut Pool) -> Result<(), kvas::Error> {
         let mut va = start;
         let mut result = Ok(());
+        let mut flush = Flush::none();
         while va < end {
             match self.table.translate(VirtAddr::new(va)) {
                 Ok(t) => {
                     let leaf = t.size.bytes();
                     let upto = ((va & !(leaf - 1)) + leaf).min(end);
                     let range = VirtRange::new(VirtAddr::new(va), upto - va);
-                    if let Err(e) = range.and_then(|r| self.table.protect_range(r, attrs(p), pool)) {
-                        // The pages before stay changed (as Linux may leave them on ENOMEM).
-                        result = Err(e);
-                        break;
+                    match range.and_then(|r| self.table.protect_range(r, attrs(p), pool)) {
+                        Ok(f) => flush.merge(f),
+                        Err(e) => {
+                            // The pages before stay changed (as Linux may leave them on ENOMEM).
+                            result = Err(e);
+                            break;
+                        }
                     }
                     va = upto;
                 }
                 Err(_) => va += PAGE_SIZE,
             }
         }
-        self.flush_all();
+        self.flush(flush);
         result
     }
 

@@ -71,6 +71,7 @@ const TESTS: &[(&str, Test)] = &[
     ("sum-only-during-copies", sum_only_during_copies),
     ("no-frame-leaked", no_frame_leaked),
     ("unmap-frees-after-flush", unmap_frees_after_flush),
+    ("mprotect-flushes-its-pages", mprotect_flushes_its_pages),
     ("asid-rollover", asid_rollover),
     ("init-program", init_program),
     ("cost", |u, _| expect_exit(u, "cost", 0)),
@@ -376,7 +377,7 @@ impl kvas::paging::FrameAllocator for FreeAfterFlush<'_> {
 
     fn free_frame(&mut self, frame: kvas::PhysAddr) {
         self.freed += 1;
-        if crate::mm::shootdown::asid_flushes() == self.flushes {
+        if crate::mm::shootdown::asid_flushes().0 == self.flushes {
             self.early += 1;
         }
         self.pool.free_frame(frame);
@@ -405,7 +406,7 @@ fn unmap_frees_after_flush(u: &mut User, _: &mut KernelSpace) -> Result<(), Reas
     }
     let mut spy = FreeAfterFlush {
         pool: &mut u.pool,
-        flushes: crate::mm::shootdown::asid_flushes(),
+        flushes: crate::mm::shootdown::asid_flushes().0,
         freed: 0,
         early: 0,
     };
@@ -420,6 +421,45 @@ fn unmap_frees_after_flush(u: &mut User, _: &mut KernelSpace) -> Result<(), Reas
         fail!("{early} of {freed} frames freed before the TLB flush");
     }
     Ok(())
+}
+
+/// `mprotect` flushes what the engine asks: one page by page (the rest of the ASID's
+/// translations stay cached), more than `Flush::THRESHOLD` pages the whole ASID.
+fn mprotect_flushes_its_pages(u: &mut User, _: &mut KernelSpace) -> Result<(), Reason> {
+    use crate::mm::shootdown::asid_flushes;
+    use kvas_kernel_core::user::vmas::{Area, Kind};
+    let pid = spawn_ut(u, "none")?;
+    let Some(p) = u.procs.iter_mut().flatten().find(|p| p.pid == pid) else { fail!("no process") };
+    p.exit = Some(Exit::Status(0));
+    let (base, pages) = (0x4000_0000u64, 80u64);
+    let rw = prot::READ | prot::WRITE;
+    let area = Area { start: base, end: base + pages * PAGE_SIZE, prot: rw, kind: Kind::Anon };
+    if p.space.areas.insert(area).is_err() {
+        fail!("no room for an area at {base:#x}");
+    }
+    p.space.activate(&mut u.asids);
+    let mut result = Ok(());
+    for i in 0..pages {
+        if let Err(r) = p.space.fault(base + i * PAGE_SIZE, Access::Store, &mut u.pool) {
+            result = result.and_then(|()| fail!("fault at page {i} refused: {r:?}"));
+        }
+    }
+    let mut counted = [(0, 0); 2];
+    for (n, c) in [(1u64, 0usize), (pages, 1)] {
+        let before = asid_flushes();
+        if let Err(e) = p.space.protect(base, base + n * PAGE_SIZE, prot::READ, &mut u.pool) {
+            result = result.and_then(|()| fail!("protect of {n} pages: {e}"));
+        }
+        let after = asid_flushes();
+        counted[c] = (after.0 - before.0, after.1 - before.1);
+    }
+    u.back_to_kernel();
+    result?;
+    match counted {
+        [(1, 0), (1, 1)] => Ok(()),
+        [(1, 1), _] => fail!("protecting one page flushed the whole ASID"),
+        c => fail!("flushes (calls, whole ASID) for 1 and {pages} pages: {c:?}, not [(1, 0), (1, 1)]"),
+    }
 }
 
 fn kernel_half_shared(u: &mut User, space: &mut KernelSpace) -> Result<(), Reason> {
