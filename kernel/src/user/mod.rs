@@ -70,29 +70,28 @@ const MIN_POOL_FRAMES: u64 = 1024;
 /// at and did not keep stay allocated (at most 64 MiB, once, at boot).
 fn carve_pool(space: &mut KernelSpace) -> Option<Pool> {
     let want = Pool::CAPACITY as u64;
-    space.with_window(|_, frames| {
-        let (mut start, mut got) = (0u64, 0u64);
-        let mut best = (0u64, 0u64);
-        for _ in 0..want * 2 {
-            let Some(pa) = frames.allocate_frame().map(|f| f.as_u64()) else { break };
-            if got > 0 && pa == start + got * 4096 {
-                got += 1;
-            } else if pa % SZ_2M == 0 {
-                (start, got) = (pa, 1);
-            } else {
-                got = 0;
-            }
-            if got > best.1 {
-                best = (start, got);
-            }
-            if got == want {
-                break;
-            }
+    let frames = space.frames();
+    let (mut start, mut got) = (0u64, 0u64);
+    let mut best = (0u64, 0u64);
+    for _ in 0..want * 2 {
+        let Some(pa) = frames.allocate_frame().map(|f| f.as_u64()) else { break };
+        if got > 0 && pa == start + got * 4096 {
+            got += 1;
+        } else if pa % SZ_2M == 0 {
+            (start, got) = (pa, 1);
+        } else {
+            got = 0;
         }
-        // Whole 2 MiB blocks only, so every block of the pool is aligned.
-        let frames = best.1 / 512 * 512;
-        (frames >= MIN_POOL_FRAMES).then(|| Pool::new(best.0, frames as usize)).flatten()
-    })
+        if got > best.1 {
+            best = (start, got);
+        }
+        if got == want {
+            break;
+        }
+    }
+    // Whole 2 MiB blocks only, so every block of the pool is aligned.
+    let frames = best.1 / 512 * 512;
+    (frames >= MIN_POOL_FRAMES).then(|| Pool::new(best.0, frames as usize)).flatten()
 }
 
 /// The ASID allocator for `bits` bits shared by every hart that is up (after
