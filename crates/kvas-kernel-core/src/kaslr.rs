@@ -115,14 +115,16 @@ impl Choice {
     }
 }
 
-/// Chooses the seed: none under `nokaslr`; else the Zkr seed `zkr` (read only when
-/// `dt.zkr`), else `kaslr-seed`, else `rng-seed`, each only if not 0.
-pub fn choose(nokaslr: bool, zkr: Option<u64>, dt: &DtSeeds) -> Choice {
+/// Chooses the seed: none under `nokaslr` (the command line's, [`crate::cmdline::Cmdline`]),
+/// and then no source is even read, as Linux; else the Zkr seed `read_zkr` gives (called only
+/// when `dt.zkr`: the `seed` CSR traps on a hart without Zkr), else `kaslr-seed`, else
+/// `rng-seed`, each only if not 0.
+pub fn choose(nokaslr: bool, dt: &DtSeeds, read_zkr: impl FnOnce() -> Option<u64>) -> Choice {
     let none = Choice { seed: 0, source: SeedSource::None, zero: None };
     if nokaslr {
         return none;
     }
-    if let Some(seed) = zkr.filter(|&s| s != 0) {
+    if let Some(seed) = dt.zkr.then(read_zkr).flatten().filter(|&s| s != 0) {
         return Choice { seed, source: SeedSource::Zkr, zero: None };
     }
     for (prop, source) in [(&dt.kaslr_seed, SeedSource::KaslrSeed), (&dt.rng_seed, SeedSource::RngSeed)] {

@@ -83,19 +83,19 @@ fn prop(seed: u64, at: usize) -> Option<SeedProp> {
 #[test]
 fn seeds_in_linuxs_order_and_zero_is_no_seed() {
     let dt = kaslr::DtSeeds { zkr: true, kaslr_seed: prop(7, 100), rng_seed: prop(9, 200) };
-    let c = choose(false, Some(3), &dt);
+    let c = choose(false, &dt, || Some(3));
     assert_eq!((c.seed, c.source, c.zero), (3, SeedSource::Zkr, None));
-    let c = choose(false, None, &dt);
+    let c = choose(false, &dt, || None);
     assert_eq!((c.seed, c.source, c.zero), (7, SeedSource::KaslrSeed, Some(100..108)));
-    let c = choose(false, Some(0), &dt);
+    let c = choose(false, &dt, || Some(0));
     assert_eq!(c.source, SeedSource::KaslrSeed);
     let no_kaslr_seed = kaslr::DtSeeds { kaslr_seed: prop(0, 100), ..dt.clone() };
-    let c = choose(false, None, &no_kaslr_seed);
+    let c = choose(false, &no_kaslr_seed, || None);
     assert_eq!((c.seed, c.source, c.zero), (9, SeedSource::RngSeed, Some(200..208)));
-    let c = choose(false, None, &kaslr::DtSeeds::default());
+    let c = choose(false, &kaslr::DtSeeds::default(), || None);
     assert_eq!((c.offset(0x8a000), c.seed, c.source, c.zero), (0, 0, SeedSource::None, None));
     // nokaslr: nothing is used, nothing zeroed.
-    let c = choose(true, Some(3), &dt);
+    let c = choose(true, &dt, || Some(3));
     assert_eq!((c.offset(0x8a000), c.seed, c.source, c.zero), (0, 0, SeedSource::None, None));
     assert_eq!(
         [SeedSource::Zkr, SeedSource::KaslrSeed, SeedSource::RngSeed, SeedSource::None].map(SeedSource::name),
@@ -173,8 +173,28 @@ fn seeds_and_zkr_from_a_blob() {
     assert_eq!(dt_seeds(&zeroed).kaslr_seed.unwrap().seed, 0);
     let rng2: Vec<u8> = (1..=16).collect();
     let blob = tree(&[zkr], &[("kaslr-seed", &[0; 8]), ("rng-seed", &rng2)]);
-    let c = choose(false, None, &dt_seeds(&blob));
+    let c = choose(false, &dt_seeds(&blob), || None);
     assert_eq!((c.source, c.seed), (SeedSource::RngSeed, fold(&rng2)));
+}
+
+/// The `seed` CSR is read only when KASLR is on and every hart has Zkr: under `nokaslr` no
+/// source is read at all (as Linux), and on a hart without Zkr the CSR would trap.
+#[test]
+fn the_seed_csr_is_read_only_when_allowed() {
+    let dt = kaslr::DtSeeds { zkr: true, kaslr_seed: prop(7, 100), rng_seed: None };
+    for (nokaslr, zkr, read, source) in [
+        (false, true, true, SeedSource::Zkr),
+        (true, true, false, SeedSource::None),
+        (false, false, false, SeedSource::KaslrSeed),
+        (true, false, false, SeedSource::None),
+    ] {
+        let mut reads = 0;
+        let c = choose(nokaslr, &kaslr::DtSeeds { zkr, ..dt.clone() }, || {
+            reads += 1;
+            Some(5)
+        });
+        assert_eq!((reads > 0, c.source), (read, source), "nokaslr {nokaslr}, zkr {zkr}");
+    }
 }
 
 #[test]

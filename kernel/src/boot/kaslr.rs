@@ -45,17 +45,16 @@ fn read_seed_csr() -> u64 {
 /// The MMU is off, the `size` bytes at `dtb_pa` are the device tree in RAM, and nothing
 /// else reads or writes them during the call.
 pub unsafe fn choose(dtb_pa: u64, size: usize, nokaslr: bool, kernel_size: u64) -> Kaslr {
-    // `nokaslr` reads no seed at all (as Linux); the non-relocatable build (`xtask
-    // reloc-cost`, `--cfg kvas_static`) has no KASLR.
-    if nokaslr || cfg!(kvas_static) {
+    // The non-relocatable build (`xtask reloc-cost`, `--cfg kvas_static`) has no KASLR.
+    if cfg!(kvas_static) {
         return Kaslr { offset: 0, source: SeedSource::None };
     }
     let choice = {
         // SAFETY: the caller vouches for the blob; the slice is dropped before the store.
         let blob = unsafe { core::slice::from_raw_parts(dtb_pa as *const u8, size) };
         let dt = kaslr::dt_seeds(blob);
-        let zkr = dt.zkr.then(|| kaslr::zkr_seed(read_seed_csr)).flatten();
-        kaslr::choose(false, zkr, &dt)
+        // `nokaslr` reads no seed at all (as Linux), the CSR only if every hart has Zkr.
+        kaslr::choose(nokaslr, &dt, || kaslr::zkr_seed(read_seed_csr))
     };
     if let Some(bytes) = choice.zero.clone().filter(|b| b.end <= size) {
         // SAFETY: the range lies inside the blob (dt_seeds found the property there), RAM
