@@ -4,8 +4,8 @@
 
 use kvas_kernel_core::bootinfo;
 use kvas_kernel_core::kaslr::{
-    self, choose, fold, isa_string_contains, max_offset, offset, positions, stringlist_contains,
-    zkr_seed, SeedProp, SeedRead, SeedSource, KASLR_ALIGN,
+    self, choose, fold, isa_string_contains, max_offset, offset, positions, stringlist_contains, zkr_seed,
+    SeedProp, SeedRead, SeedSource, KASLR_ALIGN,
 };
 
 mod support;
@@ -201,6 +201,17 @@ fn the_seed_csr_is_read_only_when_allowed() {
         });
         assert_eq!((reads > 0, c.source), (read, source), "nokaslr {nokaslr}, zkr {zkr}");
     }
+}
+
+/// Under `nokaslr` the reader does not even look for the seeds (and the boot uses none).
+#[test]
+fn nokaslr_reads_no_seed() {
+    let seed = 5u64.to_be_bytes();
+    let zkr = (Some("i m zkr"), None, None);
+    let blob = tree(&[zkr], &[("bootargs", b"nokaslr\0"), ("kaslr-seed", &seed)]);
+    assert_eq!(dt_seeds(&blob), kaslr::DtSeeds::default());
+    let blob = tree(&[zkr], &[("bootargs", b"no5lvl\0"), ("kaslr-seed", &seed)]);
+    assert_eq!(dt_seeds(&blob).kaslr_seed.map(|p| p.seed), Some(5));
 }
 
 #[test]
