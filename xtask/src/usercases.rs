@@ -15,6 +15,7 @@ pub const USERTESTS: &[&str] = &[
     "kernel-half-shared",
     "syscalls",
     "isolation",
+    "fpu-per-process",
     "top-page-and-task-size",
     "mmap-placement",
     "demand-paging-2m-4k",
@@ -27,6 +28,8 @@ pub const USERTESTS: &[&str] = &[
     "sum-only-during-copies",
     "trap-satp",
     "no-frame-leaked",
+    "unmap-frees-after-flush",
+    "mprotect-flushes-its-pages",
     "asid-rollover",
     "init-program",
     "cost",
@@ -153,10 +156,14 @@ pub fn cases(base: &Boot, dir: &Path, user_dir: &Path) -> Result<Vec<Case>, Stri
     Ok(v)
 }
 
-/// The user tests the riscv32 kernel runs: all but riscv64's own (`kernel-half-shared`
-/// makes a vmalloc area after a space; the SMP ones need several harts).
+/// The user tests only the riscv64 kernel runs: a vmalloc area after a space was made, the
+/// FPU (riscv32imac has none), the shootdown counters (the SMP ones are not in USERTESTS).
+const RISCV64_ONLY: &[&str] =
+    &["kernel-half-shared", "fpu-per-process", "unmap-frees-after-flush", "mprotect-flushes-its-pages"];
+
+/// The user tests the riscv32 kernel runs: all but [`RISCV64_ONLY`].
 fn riscv32_usertests() -> impl Iterator<Item = String> {
-    USERTESTS.iter().filter(|t| **t != "kernel-half-shared").map(|t| format!("usertest {t} ... ok"))
+    USERTESTS.iter().filter(|t| !RISCV64_ONLY.contains(t)).map(|t| format!("usertest {t} ... ok"))
 }
 
 /// The separate-spaces line (`kvas.separate`, and every riscv32 4G/4G boot).

@@ -6,7 +6,7 @@
 #[cfg(target_arch = "riscv64")]
 mod imp {
     pub use crate::mm::mmu::{flush_all, probe_asid_bits, read_satp, switch_user};
-    pub use crate::mm::shootdown::{flush_asid, flush_kernel, HartMask};
+    pub use crate::mm::shootdown::{flush_asid, Gather, HartMask};
     pub use crate::mm::KernelSpace;
     pub use kvas::arch::riscv::Mode;
     use kvas::arch::riscv::{Riscv, Satp};
@@ -28,6 +28,11 @@ mod imp {
         Riscv::new(mode)
     }
 
+    /// Drops every hart's cached translations (each hart flushes itself).
+    pub fn flush_every_hart() {
+        crate::smp::on_each_hart(&|_| flush_all());
+    }
+
     /// `satp` for a root and ASID in `mode`.
     pub fn satp(mode: Mode, asid: u16, root: PhysAddr) -> u64 {
         Satp { mode: Some(mode), asid, root }.encode().unwrap_or(0)
@@ -42,7 +47,7 @@ mod imp {
     pub use crate::sv32::mmu::{flush_all, probe_asid_bits};
     pub use crate::sv32::space::KernelSpace32 as KernelSpace;
     use kvas::arch::riscv32::{Satp32, Sv32};
-    use kvas::paging::{Flush, TableFormat};
+    use kvas::paging::{DeferredFree, Flush, FrameAllocator, TableFormat};
     use kvas::PhysAddr;
     use kvas_kernel_core::user::elf::Class;
     use kvas_kernel_core::user::syscall::Abi;
@@ -65,6 +70,11 @@ mod imp {
         pub fn geometry(self) -> kvas::paging::Geometry {
             Sv32.geometry()
         }
+    }
+
+    /// Drops the translations of the one hart.
+    pub fn flush_every_hart() {
+        flush_all();
     }
 
     /// The format.
@@ -121,9 +131,54 @@ mod imp {
         );
     }
 
-    /// Flushes `f` of the kernel's mappings on this hart.
-    pub fn flush_kernel(_: Flush) {
-        flush_all();
+    /// Frames an unmap holds back until its flush is done.
+    const GATHER: usize = 64;
+
+    /// riscv64's `shootdown::Gather` for one hart: a batch of unmaps' flush and the frames
+    /// they freed, the frames freed only after the flush.
+    pub struct Gather<'a, A: FrameAllocator> {
+        flush: Flush,
+        frames: DeferredFree<A, GATHER>,
+        asid: u16,
+        harts: &'a HartMask,
+    }
+
+    impl<'a, A: FrameAllocator> Gather<'a, A> {
+        /// An empty batch over a process's tables, flushed by `asid`.
+        pub fn for_asid(alloc: A, asid: u16, harts: &'a HartMask) -> Self {
+            Gather { flush: Flush::none(), frames: DeferredFree::new(alloc), asid, harts }
+        }
+
+        /// The allocator to pass to the engine's unmap: frees wait for [`Gather::finish`].
+        pub fn alloc(&mut self) -> &mut DeferredFree<A, GATHER> {
+            &mut self.frames
+        }
+
+        /// Adds what an engine call asks to flush, and the page behind the leaf it removed.
+        pub fn add(&mut self, flush: Flush, page: Option<PhysAddr>) {
+            self.flush.merge(flush);
+            if let Some(page) = page {
+                self.frames.defer(page);
+            }
+            if !self.frames.has_room() {
+                self.flush_and_free();
+            }
+        }
+
+        fn flush_and_free(&mut self) {
+            let flush = core::mem::replace(&mut self.flush, Flush::none());
+            flush_asid(flush, self.asid, self.harts);
+            self.frames.release();
+        }
+
+        /// Flushes, then frees the held frames.
+        pub fn finish(mut self) {
+            self.flush_and_free();
+            let leaked = self.frames.leaked();
+            if leaked > 0 {
+                crate::kprintln!("kvas: warning: {leaked} frames leaked (the gather was full)");
+            }
+        }
     }
 }
 

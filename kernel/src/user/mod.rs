@@ -7,6 +7,7 @@
 //! - [`syscalls`]: the system calls;
 //! - [`uaccess`]: copies to and from user memory, with SUM and the exception-fixup table;
 //! - [`entry`]: the trap glue into and out of U-mode;
+//! - [`fpu`]: a process's floating-point registers across switches;
 //! - [`tests`]: the `usertest` lines.
 //!
 //! The pure parts (syscall decoding, ASID allocation, areas and placement, ELF, cpio, the
@@ -14,6 +15,7 @@
 
 pub mod arch;
 pub mod entry;
+pub mod fpu;
 pub mod process;
 pub mod space;
 pub mod syscalls;
@@ -100,7 +102,7 @@ const MIN_POOL_FRAMES: u64 = 1024;
 /// at and did not keep stay allocated (at most 64 MiB, once, at boot).
 #[cfg(target_arch = "riscv64")]
 fn carve_pool(space: &mut KernelSpace) -> Option<Pool> {
-    space.with_window(|_, frames| carve(frames))
+    carve(space.frames())
 }
 
 /// [`carve_pool`] on riscv32: from the lowmem allocator (the linear map covers the pool).
@@ -112,33 +114,42 @@ fn carve_pool(space: &mut KernelSpace) -> Option<Pool> {
 /// [`carve_pool`]'s search among the frames `frames` hands out.
 fn carve(frames: &mut impl FrameAllocator) -> Option<Pool> {
     let want = Pool::CAPACITY as u64;
-    {
-        let (mut start, mut got) = (0u64, 0u64);
-        let mut best = (0u64, 0u64);
-        for _ in 0..want * 2 {
-            let Some(pa) = frames.allocate_frame().map(|f| f.as_u64()) else { break };
-            if got > 0 && pa == start + got * 4096 {
-                got += 1;
-            } else if pa % SZ_2M == 0 {
-                (start, got) = (pa, 1);
-            } else {
-                got = 0;
-            }
-            if got > best.1 {
-                best = (start, got);
-            }
-            if got == want {
-                break;
-            }
+    let (mut start, mut got) = (0u64, 0u64);
+    let mut best = (0u64, 0u64);
+    for _ in 0..want * 2 {
+        let Some(pa) = frames.allocate_frame().map(|f| f.as_u64()) else { break };
+        if got > 0 && pa == start + got * 4096 {
+            got += 1;
+        } else if pa % SZ_2M == 0 {
+            (start, got) = (pa, 1);
+        } else {
+            got = 0;
         }
-        // Whole 2 MiB blocks only, so every block of the pool is aligned.
-        let frames = best.1 / 512 * 512;
-        (frames >= MIN_POOL_FRAMES).then(|| Pool::new(best.0, frames as usize)).flatten()
+        if got > best.1 {
+            best = (start, got);
+        }
+        if got == want {
+            break;
+        }
     }
+    // Whole 2 MiB blocks only, so every block of the pool is aligned.
+    let frames = best.1 / 512 * 512;
+    (frames >= MIN_POOL_FRAMES).then(|| Pool::new(best.0, frames as usize)).flatten()
 }
 
-/// Sets up user space (after the self-tests): the frame pool and the ASID allocator;
-/// `separate`: every process in an address space apart from the kernel's (`kvas.separate`).
+/// The ASID allocator for `bits` bits shared by every hart that is up (after
+/// `smp::start_secondaries`; riscv32 runs one).
+pub fn new_asids(bits: u32) -> Asids {
+    #[cfg(target_arch = "riscv64")]
+    let harts = crate::smp::harts().count_ones();
+    #[cfg(target_arch = "riscv32")]
+    let harts = 1;
+    Asids::new(bits, harts)
+}
+
+/// Sets up user space (after the self-tests and the secondaries' start): the frame pool and
+/// the ASID allocator; `separate`: every process in an address space apart from the
+/// kernel's (`kvas.separate`).
 #[cfg(target_arch = "riscv64")]
 pub fn init(space: &mut KernelSpace, bits: u32, separate: bool) -> Option<User> {
     use kvas::arch::riscv::Satp;
@@ -148,9 +159,14 @@ pub fn init(space: &mut KernelSpace, bits: u32, separate: bool) -> Option<User> 
     let kernel_satp = space.satp();
     let root = space.root();
     debug_assert_eq!(Satp::decode(kernel_satp).map(|s| s.root), Some(root));
+    let asids = new_asids(bits);
+    if asids.bits() != bits {
+        let harts = crate::smp::harts().count_ones();
+        kprintln!("kvas: {bits} asid bits are too few for {harts} harts: no ASIDs used");
+    }
     Some(User {
         pool,
-        asids: Asids::new(bits),
+        asids,
         mode: space.mode(),
         task_size: task_size(space),
         kernel_root: root,
@@ -176,7 +192,7 @@ pub fn init(space: &mut KernelSpace, bits: u32, separate: bool) -> Option<User> 
     let linear = space.linear();
     Some(User {
         pool,
-        asids: Asids::new(bits),
+        asids: new_asids(bits),
         mode: arch::Mode,
         task_size: expected_task_size(space),
         kernel_root: space.root(),
