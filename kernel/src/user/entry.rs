@@ -13,8 +13,9 @@
 //! live on), which both roots map at the same address (the image is outside the linear map
 //! and its root entries are copied into every process's root). The two `satp` writes need
 //! no `sfence.vma`: the two spaces have different ASIDs, and the kernel's mappings are
-//! global and the same in both. With both fields 0 (the shared-space splits) nothing
-//! switches.
+//! global and the same in both. Without ASIDs both spaces are ASID 0, and
+//! [`UserRegs::satp_flush`] makes each write a full flush. With both fields 0 (the
+//! shared-space splits) nothing switches.
 
 use core::arch::global_asm;
 
@@ -36,6 +37,10 @@ pub struct UserRegs {
     pub satp_user: u64,
     /// The kernel's `satp`, written on the way in; 0: the current one stays.
     pub satp_kernel: u64,
+    /// Non-zero: a full `sfence.vma` after each of those `satp` writes — separate spaces
+    /// without ASIDs, where the kernel and the process share ASID 0 and a hart would
+    /// otherwise keep one space's translations in the other.
+    pub satp_flush: u64,
 }
 
 // The asm's offsets.
@@ -43,13 +48,23 @@ const _: () = assert!(core::mem::offset_of!(UserRegs, sepc) == 256);
 const _: () = assert!(core::mem::offset_of!(UserRegs, kernel) == 280);
 const _: () = assert!(core::mem::offset_of!(UserRegs, satp_user) == 416);
 const _: () = assert!(core::mem::offset_of!(UserRegs, satp_kernel) == 424);
+const _: () = assert!(core::mem::offset_of!(UserRegs, satp_flush) == 432);
 
 impl UserRegs {
     /// Registers for a process starting at `entry` with stack pointer `sp`.
     pub fn new(entry: u64, sp: u64) -> Self {
         let mut x = [0; 32];
         x[2] = sp;
-        UserRegs { x, sepc: entry, scause: 0, stval: 0, kernel: [0; 17], satp_user: 0, satp_kernel: 0 }
+        UserRegs {
+            x,
+            sepc: entry,
+            scause: 0,
+            stval: 0,
+            kernel: [0; 17],
+            satp_user: 0,
+            satp_kernel: 0,
+            satp_flush: 0,
+        }
     }
 }
 
@@ -99,6 +114,9 @@ kvas_user_run:
     kvas_ld t0, 416
     beqz    t0, 1f
     csrw    satp, t0
+    kvas_ld t1, 432
+    beqz    t1, 1f
+    sfence.vma
 1:
     .irp r, 1,2,3,4,5,6,7,8,9,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
     kvas_ld x\r, \r*8
@@ -124,6 +142,9 @@ kvas_user_trap:
     kvas_ld t0, 424
     beqz    t0, 2f
     csrw    satp, t0
+    kvas_ld t1, 432
+    beqz    t1, 2f
+    sfence.vma
 2:
     kvas_ld t0, 408
     csrw    stvec, t0

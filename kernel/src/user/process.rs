@@ -269,6 +269,7 @@ impl User {
         let mut last_fault = None;
         loop {
             (p.regs.satp_user, p.regs.satp_kernel) = p.space.trampoline_satps();
+            p.regs.satp_flush = u64::from(p.space.trampoline_flush());
             // SAFETY: p's space is current (activated by the caller: satp, or separate the
             // trampoline's satp_user) and sepc is where the program left off, a user address.
             unsafe { entry::run(&mut p.regs) };

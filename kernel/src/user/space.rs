@@ -177,6 +177,13 @@ impl AddressSpace {
         }
     }
 
+    /// Whether the trap glue must flush the whole TLB at each `satp` write: separate, with
+    /// no ASIDs (this space has the kernel's ASID 0, which the allocator hands out only when
+    /// there are none).
+    pub fn trampoline_flush(&self) -> bool {
+        self.kernel_satp.is_some() && self.asid == 0
+    }
+
     /// Makes this space current on this hart: an ASID from `asids` (Linux's context switch),
     /// `satp` written with it (separate: handed to the trap glue, which writes it on the way
     /// out), and this hart's TLB flushed when the allocator says so (the first switch here

@@ -385,6 +385,8 @@ fn trap_satp(u: &mut User, _: &mut KernelSpace) -> Result<(), Reason> {
     let Some(p) = u.procs.iter_mut().flatten().find(|p| p.pid == pid) else { fail!("no process") };
     p.space.activate(&mut u.asids);
     (p.regs.satp_user, p.regs.satp_kernel) = p.space.trampoline_satps();
+    p.regs.satp_flush = u64::from(p.space.trampoline_flush());
+    let flushes_each_switch = p.regs.satp_flush != 0;
     // SAFETY: the space was just activated (satp, or the trampoline's pair) and sepc is the
     // program's entry point.
     unsafe { super::entry::run(&mut p.regs) };
@@ -404,6 +406,11 @@ fn trap_satp(u: &mut User, _: &mut KernelSpace) -> Result<(), Reason> {
         (true, false) => fail!("satp {after:#x} after the trap, not the kernel's {kernel_satp:#x}"),
         (false, true) => fail!("satp is the kernel's after a trap, not the process's"),
         _ => {}
+    }
+    // Without ASIDs the kernel and the process share ASID 0: each satp write must flush (QEMU
+    // flushes anyway, so only the flag can be checked here).
+    if flushes_each_switch != (separate && u.asids.bits() == 0) {
+        fail!("satp_flush {flushes_each_switch} with separate {separate}, {} asid bits", u.asids.bits());
     }
     if separate && (own == 0 || own == kernel_satp) {
         fail!("the process's satp {own:#x} is not its own");
