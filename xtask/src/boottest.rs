@@ -163,7 +163,7 @@ pub fn run(kernel: &Path, kernel32: Option<&Path>, filter: Option<&str>) -> Resu
         all.extend(
             crate::bootcases32::cases(k32, &dir)?.into_iter().map(crate::usercases::with_riscv32_usertests),
         );
-        all.extend(crate::usercases::riscv32_cases(k32));
+        all.extend(crate::usercases::riscv32_cases(k32, &dir, &crate::user32::out_dir())?);
     }
     let cases: Vec<Case> = all.into_iter().filter(|c| filter.is_none_or(|f| c.name.contains(f))).collect();
     let next = std::sync::atomic::AtomicUsize::new(0);

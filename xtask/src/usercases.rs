@@ -184,9 +184,12 @@ pub fn with_riscv32_usertests(mut c: Case) -> Case {
 }
 
 /// riscv32 user-space cases of their own: separate spaces under 3g (`kvas.separate`: the
-/// same mechanism as 4G/4G, with the shared split's layout), and 4G/4G with no ASIDs
-/// (`kvas.asidbits=0`: the kernel and every process on ASID 0).
-pub fn riscv32_cases(kernel32: &Path) -> Vec<Case> {
+/// same mechanism as 4G/4G, with the shared split's layout), 4G/4G with no ASIDs
+/// (`kvas.asidbits=0`: the kernel and every process on ASID 0), and initrds: the riscv32 C
+/// program (riscv64-linux-gnu-gcc, RV32 flags) under 4g4g and 3g, and a cpio archive with
+/// the riscv32 `init` under 1g. The programs are `xtask user32`'s, in `user32_dir`; files
+/// the cases need are written to `dir`.
+pub fn riscv32_cases(kernel32: &Path, dir: &Path, user32_dir: &Path) -> Result<Vec<Case>, String> {
     let mut base = Boot::new(kernel32.to_path_buf());
     base.qemu = crate::qemu::QEMU32;
     let mut v = Vec::new();
@@ -197,7 +200,37 @@ pub fn riscv32_cases(kernel32: &Path) -> Vec<Case> {
         c.lines.extend(riscv32_usertests());
         v.push(c);
     }
-    v
+    let c_hello = user32_dir.join("c-hello.elf");
+    for split in ["4g4g", "3g"] {
+        v.push(case(
+            &base,
+            &format!("riscv32-{split}-initrd-c-program"),
+            |b| {
+                b.append = format!("vmsplit={split}");
+                b.extra = vec!["-initrd".into(), path(&c_hello)];
+            },
+            &[
+                "c-init: hello from a C program built by riscv64-linux-gnu-gcc",
+                "c-init: every answer as on Linux",
+                "kvas: init exited with status 3",
+            ],
+        ));
+    }
+    let init = user32_dir.join("init.elf");
+    let elf = std::fs::read(&init).map_err(|e| format!("reading {}: {e}", init.display()))?;
+    let archive = dir.join("initrd-riscv32.cpio");
+    std::fs::write(&archive, cpio_newc(&[("etc", b"" as &[u8]), ("hello.txt", b"hi\n"), ("init", &elf)]))
+        .map_err(|e| format!("writing {}: {e}", archive.display()))?;
+    v.push(case(
+        &base,
+        "riscv32-1g-initrd-cpio",
+        |b| {
+            b.append = "vmsplit=1g".into();
+            b.extra = vec!["-initrd".into(), path(&archive)];
+        },
+        &["init: hello from /init, pid *", "kvas: init exited with status 7"],
+    ));
+    Ok(v)
 }
 
 /// The C compiler of Debian's gcc-riscv64-linux-gnu (`make deps` installs it).

@@ -86,6 +86,34 @@ pub extern "C" fn kmain(_hartid: usize, dtb_pa: usize, load_pa: usize) -> ! {
         Some(mut u) => {
             let (p, f) = crate::user::tests::run_all(&mut u, &mut space);
             (passed, failed) = (passed + p, failed + f);
+            // The initrd's /init, as on riscv64: through the linear map (QEMU puts it in
+            // lowmem, 128 MiB into RAM); one in highmem is refused.
+            if let Some(range) = info.initrd {
+                let lowmem = |pa: u64| PhysAddr::new(pa).ok().and_then(|p| space.linear().va_of(p));
+                match (lowmem(range.start_u64()), lowmem(range.end() - 1)) {
+                    (Some(va), Some(_)) => {
+                        // SAFETY: the initrd lies in lowmem (both ends are in the linear map,
+                        // which is contiguous), reserved in the memory map and written by nothing.
+                        let blob = unsafe {
+                            core::slice::from_raw_parts(
+                                va.as_u64() as usize as *const u8,
+                                range.size() as usize,
+                            )
+                        };
+                        if !crate::user::run_initrd(&mut u, blob) {
+                            failed += 1;
+                        }
+                    }
+                    _ => {
+                        kprintln!(
+                            "kvas: initrd: {:#x} size {:#x} is not in lowmem",
+                            range.start_u64(),
+                            range.size()
+                        );
+                        failed += 1;
+                    }
+                }
+            }
         }
         None => {
             kprintln!("kvas: no user space: no 4 MiB of aligned lowmem for the user frame pool");

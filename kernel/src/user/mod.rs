@@ -206,38 +206,27 @@ pub fn init(space: &mut KernelSpace, bits: u32, separate: bool) -> Option<User> 
     })
 }
 
-/// Runs the initrd's program (a static ELF, or `/init` of a cpio `newc` archive) as the first
-/// process and reports how it ended. The program is copied to a vmalloc area first: a file
-/// in a cpio archive is only 4-byte aligned, and the ELF reader wants 8. Returns whether it
-/// ran to an exit: one that cannot start, is killed or does not end fails the boot.
-#[cfg(target_arch = "riscv64")]
-pub fn run_initrd(user: &mut User, space: &mut KernelSpace, blob: &[u8]) -> bool {
+/// The initrd's program: the blob itself (a static ELF), or `/init` of a cpio `newc`
+/// archive; `None` (said why) if the archive has none.
+fn initrd_program(blob: &[u8]) -> Option<&[u8]> {
     use kvas_kernel_core::user::cpio;
-    use process::Exit;
-    let program = if cpio::is_archive(blob) {
-        match cpio::find_init(blob) {
-            Ok(p) => p,
-            Err(e) => {
-                kprintln!("kvas: initrd: {e}");
-                return false;
-            }
-        }
-    } else {
-        blob
-    };
-    let area = match space.vmalloc(program.len().max(1) as u64) {
-        Ok(a) => a,
+    if !cpio::is_archive(blob) {
+        return Some(blob);
+    }
+    match cpio::find_init(blob) {
+        Ok(p) => Some(p),
         Err(e) => {
-            kprintln!("kvas: initrd: no room for /init ({} bytes): {e}", program.len());
-            return false;
+            kprintln!("kvas: initrd: {e}");
+            None
         }
-    };
-    // SAFETY: the area was just mapped read-write for at least `program.len()` bytes, and
-    // nothing else uses it until the vfree below.
-    let copy = unsafe { core::slice::from_raw_parts_mut(area.start().as_u64() as *mut u8, program.len()) };
-    copy.copy_from_slice(program);
-    let spawned = user.spawn(copy, &["/init"]);
-    let ran = match spawned {
+    }
+}
+
+/// Runs `program` (8-byte aligned) as `/init` and reports how it ended; whether it ran to
+/// an exit.
+fn run_init(user: &mut User, program: &[u8]) -> bool {
+    use process::Exit;
+    match user.spawn(program, &["/init"]) {
         Ok(pid) => {
             user.run_all();
             match user.reap(pid) {
@@ -259,9 +248,56 @@ pub fn run_initrd(user: &mut User, space: &mut KernelSpace, blob: &[u8]) -> bool
             kprintln!("kvas: initrd: /init does not start: {e}");
             false
         }
+    }
+}
+
+/// Runs the initrd's program (a static ELF, or `/init` of a cpio `newc` archive) as the first
+/// process and reports how it ended. The program is copied to a vmalloc area first: a file
+/// in a cpio archive is only 4-byte aligned, and the ELF reader wants 8. Returns whether it
+/// ran to an exit: one that cannot start, is killed or does not end fails the boot.
+#[cfg(target_arch = "riscv64")]
+pub fn run_initrd(user: &mut User, space: &mut KernelSpace, blob: &[u8]) -> bool {
+    let Some(program) = initrd_program(blob) else { return false };
+    let area = match space.vmalloc(program.len().max(1) as u64) {
+        Ok(a) => a,
+        Err(e) => {
+            kprintln!("kvas: initrd: no room for /init ({} bytes): {e}", program.len());
+            return false;
+        }
     };
+    // SAFETY: the area was just mapped read-write for at least `program.len()` bytes, and
+    // nothing else uses it until the vfree below.
+    let copy = unsafe { core::slice::from_raw_parts_mut(area.start().as_u64() as *mut u8, program.len()) };
+    copy.copy_from_slice(program);
+    let ran = run_init(user, copy);
     if let Err(e) = space.vfree(area) {
         kprintln!("kvas: initrd: vfree: {e}");
+    }
+    ran
+}
+
+/// [`run_initrd`] on riscv32: the copy goes to a 2 MiB block of the user pool (lowmem, so
+/// contiguous in the linear map), given back afterwards.
+#[cfg(target_arch = "riscv32")]
+pub fn run_initrd(user: &mut User, blob: &[u8]) -> bool {
+    let Some(program) = initrd_program(blob) else { return false };
+    if program.len() as u64 > SZ_2M {
+        kprintln!("kvas: initrd: /init is {} bytes, more than the 2 MiB kvas copies", program.len());
+        return false;
+    }
+    let Some(block) = user.pool.alloc_block() else {
+        kprintln!("kvas: initrd: no 2 MiB block free for /init");
+        return false;
+    };
+    // SAFETY: the block is 2 MiB of pool frames, in lowmem (mapped read-write by the linear
+    // map at `offset`), taken just now and used by nothing else until freed below.
+    let copy = unsafe {
+        core::slice::from_raw_parts_mut(block.wrapping_add(user.offset) as usize as *mut u8, program.len())
+    };
+    copy.copy_from_slice(program);
+    let ran = run_init(user, copy);
+    for frame in (0..SZ_2M).step_by(4096) {
+        user.pool.free(block + frame);
     }
     ran
 }
