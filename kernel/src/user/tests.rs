@@ -88,8 +88,36 @@ const ARCH_TESTS: &[(&str, Test)] = &[
     ("smp-munmap-reaches-other-hart", smp::munmap_reaches_other_hart),
     ("smp-fpu-follows-process", smp::fpu_follows_process),
 ];
+/// riscv32's own: under 4G/4G the kernel's linear map is not global.
 #[cfg(target_arch = "riscv32")]
-const ARCH_TESTS: &[(&str, Test)] = &[];
+const ARCH_TESTS: &[(&str, Test)] = &[("linear-not-global-under-4g4g", linear_not_global)];
+
+/// Under `vmsplit=4g4g` no leaf of the kernel's linear map is global (it overlaps the user
+/// half; see user::linear_not_global); under the shared splits there is nothing to check.
+#[cfg(target_arch = "riscv32")]
+fn linear_not_global(_: &mut User, space: &mut KernelSpace) -> Result<(), Reason> {
+    use kvas::paging::Attrs;
+    if space.split() != kvas::layout::Vmsplit::G4G4 {
+        return Ok(());
+    }
+    let lin = space.linear();
+    let (start, end) = (lin.page_offset.as_u64(), lin.page_offset.as_u64() + lin.size);
+    let (mut va, mut leaves) = (start, 0u64);
+    while va < end {
+        match space.tables().translate(VirtAddr::new(va)) {
+            Ok(t) if t.attrs.contains(Attrs::GLOBAL) => fail!("linear leaf at {va:#x} is global"),
+            Ok(t) => {
+                leaves += 1;
+                va = (va & !(t.size.bytes() - 1)) + t.size.bytes();
+            }
+            Err(_) => va += PAGE_SIZE,
+        }
+    }
+    if leaves == 0 {
+        fail!("no linear-map leaf at all in {start:#x}-{end:#x}");
+    }
+    Ok(())
+}
 
 /// Runs every test; returns (passed, failed).
 pub fn run_all(user: &mut User, space: &mut KernelSpace) -> (u32, u32) {
