@@ -235,7 +235,28 @@ fn layout_agrees(output: &str, split: &str, ram: u64) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
-    use super::json_number;
+    use super::{json_number, map_args};
+    use std::path::Path;
+
+    const OUT: &str = "kvas: image 0xf0000000 loaded at 0x80400000 size 0x6d000\r\n\
+        kvas: dtb 0xbfe00000 size 0x17d1\n\
+        kvas: reserved 0x80000000 size 0x50000 no-map\n\
+        kvas: reserved 0x80400000 size 0x6d000 reserved\n\
+        kvas: built linear leaves 4K=1968 4M=957 tables 2\n";
+
+    #[test]
+    fn map_args_from_the_kernels_report() {
+        let args = map_args(OUT, "4g4g", Path::new("q.dtb"), (0x21000, 0x7000)).unwrap().join(" ");
+        assert_eq!(
+            args,
+            "map --arch riscv32 --mode sv32 --split 4g4g --dtb q.dtb --dtb-addr 0xbfe00000 --finisher 0x100000 \
+             --load-addr 0x80400000 --kernel-size 0x6d000 --text-size 0x21000 --rodata-size 0x7000 \
+             --reserve 0x80000000:0x50000:no-map --format built"
+        );
+        assert!(map_args("kvas: dtb 0x1 size 0x2\n", "3g", Path::new("q"), (0, 0))
+            .unwrap_err()
+            .contains("image"));
+    }
 
     #[test]
     fn json_numbers() {
