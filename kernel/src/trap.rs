@@ -180,9 +180,10 @@ pub fn probe_load(addr: u64) -> Result<u8, Fault> {
 /// Loads from an address no kernel mapping covers: an unexpected page fault, for the boot
 /// tests of the fatal path (`kvas.fail=trap|nested`). Never returns normally.
 pub fn fault_on_purpose() -> u64 {
-    // SAFETY: address 0x1000 lies in the (empty) user half, so this load faults before it reads
-    // anything; the trap handler ends the machine instead of returning here.
-    unsafe { core::ptr::read_volatile(0x1000 as *const u64) }
+    // SAFETY: address 0x1000 lies in the (empty) user half (riscv32 4G/4G: the unmapped first
+    // 4 MiB), so this load faults before it reads anything (one register wide, so the fault
+    // names 0x1000 on both widths); the trap handler ends the machine instead of returning.
+    unsafe { core::ptr::read_volatile(0x1000 as *const usize) as u64 }
 }
 
 fn recovered() -> Fault {

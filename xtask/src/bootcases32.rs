@@ -2,7 +2,8 @@
 //! exercise lowmem only (512 MiB), highmem (1.5 GiB under 3g; 4 GiB under 4g4g, 260 MiB past
 //! its 3836 MiB of lowmem), the 4G/4G lowmem (3 GiB, all lowmem) and the largest RAM
 //! riscv32 virt takes (10 GiB: QEMU limits larger `-m` to it; RAM then ends at 0x300000000,
-//! above 4 GiB, which Sv32's 34-bit physical addresses reach), and a bad `vmsplit=`. Each good boot's layout lines must equal
+//! above 4 GiB, which Sv32's 34-bit physical addresses reach), a bad `vmsplit=`, and the
+//! fatal path (`kvas.fail=kmain|trap|nested`) on the boot and on the final tables. Each good boot's layout lines must equal
 //! `kvas layout --arch riscv32 --mode sv32 --split S --kernel-size SIZE --format dump`'s,
 //! and its `kvas: user space` and `kvas: highmem` lines the TASK_SIZE and highmem bytes of
 //! `kvas layout ... --ram RAM --format json`, and its `kvas: built` lines what
@@ -70,6 +71,27 @@ pub fn cases(kernel: &Path, dir: &Path) -> Result<Vec<Case>, String> {
         "riscv32-bad-vmsplit",
         |b| b.append = "vmsplit=3G".into(),
         "kvas: fatal: vmsplit=3G: not a split (expected 3g, 2g, 1g or 4g4g)",
+    ));
+    // The fatal path ends failing on the boot tables (the finisher in their fixmap) and on
+    // the final ones (in kvas::kspace::sv32's), and a trap inside it powers off at once.
+    let fail = |stage: &'static str| move |b: &mut Boot| b.append = format!("vmsplit=4g4g kvas.fail={stage}");
+    v.push(failing(
+        &base,
+        "riscv32-fatal-after-paging",
+        fail("kmain"),
+        "kvas: fatal: kvas.fail=kmain: failing on purpose after paging",
+    ));
+    v.push(failing(
+        &base,
+        "riscv32-fatal-unexpected-trap",
+        fail("trap"),
+        "kvas: fatal: unexpected trap: scause 0xd stval 0x1000 *",
+    ));
+    v.push(failing(
+        &base,
+        "riscv32-fatal-trap-inside-fatal",
+        fail("nested"),
+        "kvas: fatal: kvas.fail=nested: *",
     ));
     Ok(v)
 }
@@ -213,7 +235,28 @@ fn layout_agrees(output: &str, split: &str, ram: u64) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
-    use super::json_number;
+    use super::{json_number, map_args};
+    use std::path::Path;
+
+    const OUT: &str = "kvas: image 0xf0000000 loaded at 0x80400000 size 0x6d000\r\n\
+        kvas: dtb 0xbfe00000 size 0x17d1\n\
+        kvas: reserved 0x80000000 size 0x50000 no-map\n\
+        kvas: reserved 0x80400000 size 0x6d000 reserved\n\
+        kvas: built linear leaves 4K=1968 4M=957 tables 2\n";
+
+    #[test]
+    fn map_args_from_the_kernels_report() {
+        let args = map_args(OUT, "4g4g", Path::new("q.dtb"), (0x21000, 0x7000)).unwrap().join(" ");
+        assert_eq!(
+            args,
+            "map --arch riscv32 --mode sv32 --split 4g4g --dtb q.dtb --dtb-addr 0xbfe00000 --finisher 0x100000 \
+             --load-addr 0x80400000 --kernel-size 0x6d000 --text-size 0x21000 --rodata-size 0x7000 \
+             --reserve 0x80000000:0x50000:no-map --format built"
+        );
+        assert!(map_args("kvas: dtb 0x1 size 0x2\n", "3g", Path::new("q"), (0, 0))
+            .unwrap_err()
+            .contains("image"));
+    }
 
     #[test]
     fn json_numbers() {

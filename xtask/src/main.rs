@@ -97,6 +97,7 @@ pub fn clippy_kernel() -> Result<(), String> {
     build_user(&tc)?;
     toolchain::clippy(&tc, &repo_root().join("kernel"))?;
     eprintln!("xtask: clippy on the riscv32 kernel ({})", toolchain::TARGET32);
+    toolchain::check_target32(&tc)?;
     toolchain::clippy_for(
         &tc,
         &repo_root().join("kernel"),

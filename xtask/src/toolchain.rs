@@ -164,6 +164,7 @@ pub fn clippy_for(
 /// Builds the riscv32 kernel (the same crate for [`TARGET32`]: no relocation table, no
 /// module, no user programs; see kernel/src/sv32); returns the linked ELF's path.
 pub fn build32(toolchain: &Toolchain, kernel_dir: &Path) -> Result<PathBuf, String> {
+    check_target32(toolchain)?;
     let target_dir = kernel_dir.join("target").join(format!("{}-riscv32", toolchain.name()));
     let mut cmd = cargo(toolchain, "build", &["core", "alloc"]);
     cmd.current_dir(kernel_dir).env("CARGO_TARGET_DIR", &target_dir).args(["--target", TARGET32]);
@@ -176,6 +177,19 @@ pub fn build32(toolchain: &Toolchain, kernel_dir: &Path) -> Result<PathBuf, Stri
         ));
     }
     Ok(target_dir.join(TARGET32).join("release").join("kvas-kernel"))
+}
+
+/// rustup's toolchain builds riscv32 only with the target's prebuilt `core` installed.
+pub fn check_target32(toolchain: &Toolchain) -> Result<(), String> {
+    let has = sysroot(Path::new("rustc"))
+        .is_some_and(|s| s.join("lib/rustlib").join(TARGET32).join("lib").is_dir());
+    if *toolchain == Toolchain::Rustup && !has {
+        return Err(format!(
+            "the rustup toolchain has no {TARGET32} target: `rustup target add {TARGET32}`, or \
+             KVAS_TOOLCHAIN=debian"
+        ));
+    }
+    Ok(())
 }
 
 /// Code generation of a loadable module: the kernel's code model (auipc-based, ±2 GiB),

@@ -25,6 +25,15 @@ fn or_fatal<T, E: core::fmt::Display>(r: Result<T, E>, what: &str) -> T {
     }
 }
 
+/// A value whose formatting faults: `kvas.fail=nested` (a trap inside the fatal path).
+struct Faulting;
+
+impl core::fmt::Display for Faulting {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{}", crate::trap::fault_on_purpose())
+    }
+}
+
 /// The device tree at physical `dtb_pa`, mapped read-only in the boot fixmap's DTB window.
 fn map_dtb<'a>(dtb_pa: u64) -> Result<&'a [u8], bootinfo::BootError> {
     let first = dtb_pa & !(PAGE_SIZE - 1);
@@ -53,8 +62,10 @@ pub extern "C" fn kmain(_hartid: usize, dtb_pa: usize, load_pa: usize) -> ! {
         power::set_finisher(FIX_DEVICE + (pa & (PAGE_SIZE - 1)));
     }
     let info = or_fatal(bootinfo::read(blob, dtb_pa), "");
-    if info.cmdline.fail == Some(FailAt::Kmain) {
-        power::fatal(format_args!("kvas.fail=kmain: failing on purpose after paging"));
+    match info.cmdline.fail {
+        Some(FailAt::Kmain) => power::fatal(format_args!("kvas.fail=kmain: failing on purpose after paging")),
+        Some(FailAt::Nested) => power::fatal(format_args!("kvas.fail=nested: {}", Faulting)),
+        _ => {}
     }
     let split = or_fatal(info.cmdline.split(), "");
     let sections = crate::image::sections();
