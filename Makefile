@@ -4,6 +4,9 @@ CARGO ?= cargo
 # Paging mode for `make qemu`: sv57 (default), sv48 (no5lvl) or sv39 (no4lvl). APPEND adds words.
 MODE ?= sv57
 APPEND ?=
+# The kernel's architecture for `make kernel`, `make kernel-path`, `make qemu`: riscv64 (default)
+# or riscv32 (one image for every vmsplit=, see docs/KERNEL.md).
+ARCH ?= riscv64
 XTASK = $(CARGO) run -q -p xtask --
 
 .PHONY: run demo test boot-test bench deps lint fmt kernel kernel-path qemu
@@ -47,13 +50,14 @@ lint:
 fmt:
 	$(CARGO) fmt --all
 
-# The kernel ELF: linked at 0xffffffff80000000, physical load address in its program headers.
+# The kernel ELF: linked at 0xffffffff80000000 (riscv32: 0xf0000000), physical load address in
+# its program headers.
 kernel:
-	$(XTASK) build
+	$(XTASK) build --arch $(ARCH)
 
 # `make -s kernel-path` prints the absolute path of the kernel ELF (building it first).
 kernel-path:
-	@$(XTASK) kernel-path
+	@$(XTASK) kernel-path --arch $(ARCH)
 
 qemu: deps
-	$(XTASK) qemu --mode $(MODE) $(if $(APPEND),--append "$(APPEND)")
+	$(XTASK) qemu --arch $(ARCH) $(if $(filter riscv64,$(ARCH)),--mode $(MODE)) $(if $(APPEND),--append "$(APPEND)")

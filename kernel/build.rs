@@ -3,8 +3,13 @@
 
 fn main() {
     let dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
-    println!("cargo:rustc-link-arg-bins=-T{dir}/linker.ld");
-    println!("cargo:rerun-if-changed=linker.ld");
+    // riscv64: linker.ld; riscv32: linker32.ld (linked at 0xf0000000, loaded at 0x80400000).
+    let script = match std::env::var("CARGO_CFG_TARGET_ARCH").as_deref() {
+        Ok("riscv32") => "linker32.ld",
+        _ => "linker.ld",
+    };
+    println!("cargo:rustc-link-arg-bins=-T{dir}/{script}");
+    println!("cargo:rerun-if-changed={script}");
     println!("cargo:rerun-if-changed=build.rs");
     // `--cfg kvas_static`: the non-relocatable build `xtask reloc-cost` compares against.
     println!("cargo::rustc-check-cfg=cfg(kvas_static)");

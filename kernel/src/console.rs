@@ -7,7 +7,7 @@
 //! fatal path) prints again without waiting for itself.
 
 use core::fmt::{self, Write};
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// Whether the firmware implements DBCN; probed once by [`init`].
 static HAS_DBCN: AtomicBool = AtomicBool::new(false);
@@ -29,14 +29,14 @@ pub fn putb(byte: u8) {
 }
 
 /// The hart holding the console (its hart id + 1; 0: free).
-static OWNER: AtomicU64 = AtomicU64::new(0);
+static OWNER: AtomicUsize = AtomicUsize::new(0);
 
 /// Holds the console for this hart until dropped (nothing to release if it already held it).
 struct Held(bool);
 
 impl Held {
     fn take() -> Self {
-        let me = crate::smp::hart_id() + 1;
+        let me = crate::smp::hart_id() as usize + 1;
         if OWNER.load(Ordering::Relaxed) == me {
             return Held(false);
         }

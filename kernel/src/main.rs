@@ -1,5 +1,6 @@
-//! The kvas riscv64 kernel: one image that boots on Sv57, Sv48 and Sv39 at any 2 MiB aligned
-//! load address, with every page table built by the kvas engine. See docs/KERNEL.md.
+//! The kvas kernel: on riscv64 one image that boots on Sv57, Sv48 and Sv39 at any 2 MiB
+//! aligned load address; on riscv32 ([`sv32`]) one image for every `vmsplit=`; every page
+//! table built by the kvas engine. See docs/KERNEL.md.
 //!
 //! Laid out by boot phase:
 //!
@@ -23,17 +24,30 @@
 // Every unsafe block says why it is sound.
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+// riscv64: self-relocating boot, depth probe, KASLR, modules, SMP, user space.
+#[cfg(target_arch = "riscv64")]
 mod boot;
 mod console;
 mod csr;
 mod image;
+#[cfg(target_arch = "riscv64")]
 mod kmain;
+#[cfg(target_arch = "riscv64")]
 mod mm;
+#[cfg(target_arch = "riscv64")]
 mod module;
 mod power;
+#[cfg(target_arch = "riscv64")]
 mod selftest;
+#[cfg(target_arch = "riscv64")]
 mod smp;
+// riscv32: Sv32, every vmsplit=, highmem (docs/KERNEL.md, "riscv32").
+#[cfg(target_arch = "riscv32")]
+mod sv32;
+#[cfg(target_arch = "riscv32")]
+use sv32::hart as smp;
 mod trap;
+#[cfg(target_arch = "riscv64")]
 mod user;
 
 /// The kernel has no heap. The `object` crate (module loader) links `alloc`, but the loader

@@ -13,17 +13,17 @@
 //! faults) does not print again: the trap handler calls [`fail_again`], which goes straight
 //! to the power-off (without the finisher if that was what faulted), never recursing.
 
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// The finisher's FAIL command; bits 16.. carry the exit code.
 const FINISHER_FAIL: u32 = 0x3333;
 
 /// How long a failing power-off waits for the finisher before it falls back to SRST: one
 /// second of QEMU virt's 10 MHz timebase.
-const FINISHER_GRACE_TICKS: u64 = 10_000_000;
+const FINISHER_GRACE_TICKS: usize = 10_000_000;
 
 /// The finisher's address in the current address space (0: none).
-static FINISHER: AtomicU64 = AtomicU64::new(0);
+static FINISHER: AtomicUsize = AtomicUsize::new(0);
 
 /// Set when a fatal error (or a failing power-off) has begun.
 static FAILING: AtomicBool = AtomicBool::new(false);
@@ -33,7 +33,9 @@ static FINISHER_TRIED: AtomicBool = AtomicBool::new(false);
 
 /// Tells where the finisher is reachable now (physical with the MMU off, mapped later).
 pub fn set_finisher(addr: u64) {
-    FINISHER.store(addr, Ordering::Relaxed);
+    // An address of this XLEN (physical addresses of RV32 harts with the MMU off are below
+    // 4 GiB, and mapped ones are virtual).
+    FINISHER.store(addr as usize, Ordering::Relaxed);
 }
 
 /// Whether a fatal error is being handled (the trap handler asks, so as not to recurse).
@@ -65,10 +67,10 @@ pub fn shutdown(success: bool) -> ! {
     sbi_rt::legacy::shutdown()
 }
 
-/// Spins for `ticks` of the `time` CSR.
-fn wait_ticks(ticks: u64) {
-    let now = || -> u64 {
-        let t: u64;
+/// Spins for `ticks` of the `time` CSR (its low XLEN bits, compared wrapping).
+fn wait_ticks(ticks: usize) {
+    let now = || -> usize {
+        let t: usize;
         // SAFETY: reading the time CSR has no side effect (OpenSBI lets S-mode read it).
         unsafe { core::arch::asm!("rdtime {}", out(reg) t) };
         t

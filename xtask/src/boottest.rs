@@ -153,11 +153,15 @@ fn run_case(case: &Case) -> Ran {
 
 /// Runs the cases whose name contains `filter`, several at a time ([`jobs`]), each bounded
 /// in time; prints one line per case, in order, and a summary.
-pub fn run(kernel: &Path, filter: Option<&str>) -> Result<ExitCode, String> {
+/// `kernel32`: the riscv32 kernel, whose cases (xtask/src/bootcases32.rs) run too.
+pub fn run(kernel: &Path, kernel32: Option<&Path>, filter: Option<&str>) -> Result<ExitCode, String> {
     let dir = kernel.parent().expect("the kernel ELF is in a directory").join("boot-test");
     std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
-    let cases: Vec<Case> =
-        cases(kernel, &dir)?.into_iter().filter(|c| filter.is_none_or(|f| c.name.contains(f))).collect();
+    let mut all = cases(kernel, &dir)?;
+    if let Some(k32) = kernel32 {
+        all.extend(crate::bootcases32::cases(k32, &dir)?);
+    }
+    let cases: Vec<Case> = all.into_iter().filter(|c| filter.is_none_or(|f| c.name.contains(f))).collect();
     let next = std::sync::atomic::AtomicUsize::new(0);
     let results: Vec<std::sync::Mutex<Option<Ran>>> =
         cases.iter().map(|_| std::sync::Mutex::new(None)).collect();
@@ -193,7 +197,7 @@ pub fn run(kernel: &Path, filter: Option<&str>) -> Result<ExitCode, String> {
 }
 
 /// The image size from the kernel's `kvas: image ... size 0xN` line.
-fn image_size(output: &str) -> Option<u64> {
+pub fn image_size(output: &str) -> Option<u64> {
     let line = output.lines().find(|l| l.starts_with("kvas: image "))?;
     let (_, size) = line.trim_end_matches('\r').rsplit_once(" size ")?;
     u64::from_str_radix(size.strip_prefix("0x")?, 16).ok()
@@ -208,12 +212,18 @@ fn dump_line<'a>(text: &'a str, name: &str) -> Option<&'a str> {
 /// Compares the region lines of the kernel's dump and the CLI's: every line of the CLI's
 /// but `lowmem` (the CLI is given no RAM size), and at least `modules` and `kernel`.
 pub fn same_layout_lines(kernel: &str, cli: &str) -> Result<(), String> {
+    same_layout_lines_with(kernel, cli, &["modules", "kernel"])
+}
+
+/// [`same_layout_lines`] with the lines that must be there named (riscv32 has no
+/// `modules` line: its modules live in vmalloc).
+pub fn same_layout_lines_with(kernel: &str, cli: &str, required: &[&str]) -> Result<(), String> {
     let names: Vec<&str> = cli
         .lines()
         .filter_map(|l| l.split_once(" : 0x").map(|(n, _)| n.trim()))
         .filter(|&n| n != "lowmem")
         .collect();
-    for name in ["modules", "kernel"] {
+    for &name in required {
         if !names.contains(&name) {
             return Err(format!("kvas layout printed no {name} line"));
         }

@@ -17,7 +17,7 @@ use crate::elf::Elf;
 const FINISHER: u64 = 0x10_0000;
 
 /// The hex number after `prefix` in the line starting with it, and the rest of the line.
-fn hex_after<'a>(line: &'a str, prefix: &str) -> Option<(u64, &'a str)> {
+pub fn hex_after<'a>(line: &'a str, prefix: &str) -> Option<(u64, &'a str)> {
     let rest = line.strip_prefix(prefix)?;
     let (word, rest) = rest.split_once(' ').unwrap_or((rest, ""));
     Some((u64::from_str_radix(word.strip_prefix("0x")?, 16).ok()?, rest))

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::qemu::{Boot, QEMU};
+use crate::qemu::Boot;
 
 fn run(cmd: &mut Command, what: &str) -> Result<Vec<u8>, String> {
     let out = cmd.stdin(Stdio::null()).output().map_err(|e| format!("{what}: {e} (run `make deps`)"))?;
@@ -39,7 +39,7 @@ fn dump_at(boot: &Boot, blob: PathBuf) -> Result<PathBuf, String> {
 /// takes only with a kernel (`-append only allowed with -kernel option`) and which holds no
 /// memory, nor devices, which QEMU's loader puts in RAM without a node.
 fn dump_command(boot: &Boot, blob: &Path) -> Command {
-    let mut c = Command::new(QEMU);
+    let mut c = Command::new(boot.qemu);
     c.arg("-machine").arg(format!("virt,dumpdtb={}", blob.display()));
     c.args(["-m", &boot.memory, "-smp", &boot.harts.to_string(), "-nographic"]);
     if let Some(cpu) = &boot.cpu {

@@ -1,5 +1,7 @@
 //! `cargo run -p xtask -- <command>`: builds and boots the kvas kernel.
 //!
+//! - `--arch riscv32` (build, kernel-path, qemu): the riscv32 kernel instead
+//!   (`kernel/target/kvas-kernel-riscv32.elf`, booted with qemu-system-riscv32).
 //! - `build`: builds the kernel with the right toolchain (see [`toolchain`]) and seals its
 //!   relocation table (see [`image`]); the result is `kernel/target/kvas-kernel.elf`.
 //! - `clippy`: lints the whole kernel with clippy for its target (`-D warnings`).
@@ -19,6 +21,7 @@
 //!   instead of building one.
 
 mod bootcases;
+mod bootcases32;
 mod boottest;
 mod builtcheck;
 mod dtb;
@@ -85,8 +88,77 @@ pub fn clippy_kernel() -> Result<(), String> {
     build_module(&tc)?;
     build_user(&tc)?;
     toolchain::clippy(&tc, &repo_root().join("kernel"))?;
+    eprintln!("xtask: clippy on the riscv32 kernel ({})", toolchain::TARGET32);
+    toolchain::check_target32(&tc)?;
+    toolchain::clippy_for(
+        &tc,
+        &repo_root().join("kernel"),
+        toolchain::TARGET32,
+        &format!("{}-riscv32", tc.name()),
+    )?;
     eprintln!("xtask: clippy on the user programs (user/)");
     toolchain::clippy(&tc, &repo_root().join("user"))
+}
+
+/// Where the riscv32 kernel ELF goes.
+pub fn kernel32_elf() -> PathBuf {
+    repo_root().join("kernel/target/kvas-kernel-riscv32.elf")
+}
+
+/// Builds the riscv32 kernel (kernel/src/sv32; no relocation table to seal: it turns
+/// paging on before any Rust runs) and copies it to [`kernel32_elf`].
+pub fn build_kernel32() -> Result<PathBuf, String> {
+    let tc = toolchain::detect()?;
+    eprintln!("xtask: building the riscv32 kernel with the {} toolchain", tc.name());
+    let linked = toolchain::build32(&tc, &repo_root().join("kernel"))?;
+    let out = kernel32_elf();
+    std::fs::copy(&linked, &out)
+        .map_err(|e| format!("copying {} to {}: {e}", linked.display(), out.display()))?;
+    Ok(out)
+}
+
+/// The kernel's architecture: `riscv64` (default) or `riscv32`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Arch {
+    Riscv64,
+    Riscv32,
+}
+
+impl Arch {
+    fn parse(name: &str) -> Result<Arch, String> {
+        match name {
+            "riscv64" => Ok(Arch::Riscv64),
+            "riscv32" => Ok(Arch::Riscv32),
+            other => Err(format!("--arch {other}: expected riscv64 or riscv32")),
+        }
+    }
+
+    /// `--arch A` in `args`, if any (riscv64 when absent), and the other arguments.
+    fn take(args: &[String]) -> Result<(Arch, Vec<String>), String> {
+        let mut arch = Arch::Riscv64;
+        let mut rest = Vec::new();
+        let mut it = args.iter();
+        while let Some(a) = it.next() {
+            if a == "--" {
+                rest.push(a.clone());
+                rest.extend(it.by_ref().cloned());
+                break;
+            }
+            if a == "--arch" {
+                arch = Arch::parse(it.next().ok_or("--arch needs a value")?)?;
+            } else {
+                rest.push(a.clone());
+            }
+        }
+        Ok((arch, rest))
+    }
+
+    fn build(self) -> Result<PathBuf, String> {
+        match self {
+            Arch::Riscv64 => build_kernel(),
+            Arch::Riscv32 => build_kernel32(),
+        }
+    }
 }
 
 /// Builds the kernel and seals it; returns the sealed ELF's path.
@@ -145,12 +217,18 @@ fn mode_words(mode: &str) -> Result<&'static str, String> {
 }
 
 fn qemu(args: &[String]) -> Result<ExitCode, String> {
+    let (arch, args) = Arch::take(args)?;
+    let args = args.as_slice();
     let mut boot = qemu::Boot::new(PathBuf::new());
+    if arch == Arch::Riscv32 {
+        boot.qemu = qemu::QEMU32;
+    }
     let mut words = Vec::new();
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut value = |flag: &str| it.next().cloned().ok_or_else(|| format!("{flag} needs a value"));
         match a.as_str() {
+            "--mode" if arch == Arch::Riscv32 => return Err("--mode: riscv32 has one mode, sv32".into()),
             "--mode" => words.push(mode_words(&value("--mode")?)?.to_string()),
             "--append" => words.push(value("--append")?),
             "--cpu" => boot.cpu = Some(value("--cpu")?),
@@ -162,7 +240,7 @@ fn qemu(args: &[String]) -> Result<ExitCode, String> {
         }
     }
     boot.append = words.iter().filter(|w| !w.is_empty()).cloned().collect::<Vec<_>>().join(" ");
-    boot.kernel = build_kernel()?;
+    boot.kernel = arch.build()?;
     eprintln!("xtask: {}", boot.describe());
     let status = boot.command().status().map_err(|e| format!("cannot start {}: {e}", qemu::QEMU))?;
     Ok(if status.success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
@@ -170,10 +248,10 @@ fn qemu(args: &[String]) -> Result<ExitCode, String> {
 
 fn run(args: &[String]) -> Result<ExitCode, String> {
     match args.first().map(String::as_str) {
-        Some("build") => build_kernel().map(|_| ExitCode::SUCCESS),
+        Some("build") => Arch::take(&args[1..])?.0.build().map(|_| ExitCode::SUCCESS),
         Some("clippy") => clippy_kernel().map(|()| ExitCode::SUCCESS),
         Some("kernel-path") => {
-            println!("{}", build_kernel()?.display());
+            println!("{}", Arch::take(&args[1..])?.0.build()?.display());
             Ok(ExitCode::SUCCESS)
         }
         Some("qemu") => qemu(&args[1..]),
@@ -187,9 +265,16 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
                 Some(path) => PathBuf::from(path),
                 None => build_kernel()?,
             };
-            boottest::run(&kernel, args.get(1).map(String::as_str))
+            let filter = args.get(1).map(String::as_str);
+            // The riscv32 kernel too, when a riscv32 case is asked for (or every case).
+            let kernel32 = match filter {
+                Some(f) if !"riscv32".contains(f) && !f.starts_with("riscv32") => None,
+                _ => Some(build_kernel32()?),
+            };
+            boottest::run(&kernel, kernel32.as_deref(), filter)
         }
-        _ => Err("usage: cargo run -p xtask -- build | clippy | kernel-path | qemu [--mode MODE] [--append WORDS] \
+        _ => Err("usage: cargo run -p xtask -- build [--arch riscv64|riscv32] | clippy | kernel-path [--arch A] | \
+                  qemu [--arch A] [--mode MODE] [--append WORDS] \
                   [--cpu CPU] [--memory SIZE] [-- QEMU-ARGS] | boot-cost | reloc-cost | user-cost | boot-test [FILTER]"
             .into()),
     }

@@ -9,10 +9,14 @@ use std::time::{Duration, Instant};
 
 /// The QEMU binary.
 pub const QEMU: &str = "qemu-system-riscv64";
+/// The QEMU binary for the riscv32 kernel.
+pub const QEMU32: &str = "qemu-system-riscv32";
 
 /// One QEMU boot of the kernel.
 #[derive(Clone, Debug)]
 pub struct Boot {
+    /// The QEMU binary ([`QEMU`], or [`QEMU32`] for the riscv32 kernel).
+    pub qemu: &'static str,
     /// The kernel ELF.
     pub kernel: PathBuf,
     /// `-m` (RAM size).
@@ -33,6 +37,7 @@ impl Boot {
     /// A boot of `kernel` with one hart, 512 MiB of RAM, default CPU and an empty command line.
     pub fn new(kernel: PathBuf) -> Self {
         Boot {
+            qemu: QEMU,
             kernel,
             memory: "512M".into(),
             harts: 1,
@@ -45,7 +50,7 @@ impl Boot {
 
     /// The QEMU command line.
     pub fn command(&self) -> Command {
-        let mut c = Command::new(QEMU);
+        let mut c = Command::new(self.qemu);
         c.args(["-machine", "virt", "-bios", "default", "-nographic", "-no-reboot"]);
         c.args(["-smp", &self.harts.to_string(), "-m", &self.memory]);
         if let Some(cpu) = &self.cpu {
@@ -100,7 +105,7 @@ pub fn run_bounded(boot: &Boot, limit: Duration) -> Result<Outcome, String> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("cannot start {QEMU}: {e} (run `make deps`)"))?;
+        .map_err(|e| format!("cannot start {}: {e} (run `make deps`)", boot.qemu))?;
     let output = Arc::new(Mutex::new(Vec::new()));
     let mut readers = Vec::new();
     for mut pipe in [
@@ -120,7 +125,7 @@ pub fn run_bounded(boot: &Boot, limit: Duration) -> Result<Outcome, String> {
     }
     let start = Instant::now();
     let (code, timed_out) = loop {
-        match child.try_wait().map_err(|e| format!("waiting for {QEMU}: {e}"))? {
+        match child.try_wait().map_err(|e| format!("waiting for {}: {e}", boot.qemu))? {
             Some(status) => break (status.code(), false),
             None if start.elapsed() >= limit => {
                 let _ = child.kill();

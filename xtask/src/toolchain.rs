@@ -15,6 +15,9 @@ use std::process::Command;
 
 /// The kernel's target triple.
 pub const TARGET: &str = "riscv64gc-unknown-none-elf";
+/// The riscv32 kernel's target triple: RV32IMAC — atomics (A) for the locks, compressed
+/// code, no FPU state to save (docs/KERNEL.md, "riscv32").
+pub const TARGET32: &str = "riscv32imac-unknown-none-elf";
 
 /// A way to build the kernel.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -126,9 +129,19 @@ pub fn build_variant(
 /// `toolchain` (Debian's: the `rust-web-clippy` package's `cargo-clippy`, which `make deps`
 /// installs).
 pub fn clippy(toolchain: &Toolchain, kernel_dir: &Path) -> Result<(), String> {
-    let target_dir = kernel_dir.join("target").join(toolchain.name());
+    clippy_for(toolchain, kernel_dir, TARGET, toolchain.name())
+}
+
+/// [`clippy`] for `target`, in the target directory `dir_name`.
+pub fn clippy_for(
+    toolchain: &Toolchain,
+    kernel_dir: &Path,
+    target: &str,
+    dir_name: &str,
+) -> Result<(), String> {
+    let target_dir = kernel_dir.join("target").join(dir_name);
     let mut cmd = cargo(toolchain, "clippy", &["core", "alloc"]);
-    cmd.current_dir(kernel_dir).env("CARGO_TARGET_DIR", &target_dir).args(["--target", TARGET]);
+    cmd.current_dir(kernel_dir).env("CARGO_TARGET_DIR", &target_dir).args(["--target", target]);
     cmd.args(["--", "-D", "warnings"]);
     if let Toolchain::Debian { cargo: debian_cargo, .. } = toolchain {
         // `cargo clippy` runs the first `cargo-clippy` on PATH: Debian's, next to its cargo,
@@ -143,6 +156,37 @@ pub fn clippy(toolchain: &Toolchain, kernel_dir: &Path) -> Result<(), String> {
         return Err(format!(
             "clippy found problems in the kernel ({status}); with the Debian toolchain it needs \
              rust-web-clippy (`make deps`)"
+        ));
+    }
+    Ok(())
+}
+
+/// Builds the riscv32 kernel (the same crate for [`TARGET32`]: no relocation table, no
+/// module, no user programs; see kernel/src/sv32); returns the linked ELF's path.
+pub fn build32(toolchain: &Toolchain, kernel_dir: &Path) -> Result<PathBuf, String> {
+    check_target32(toolchain)?;
+    let target_dir = kernel_dir.join("target").join(format!("{}-riscv32", toolchain.name()));
+    let mut cmd = cargo(toolchain, "build", &["core", "alloc"]);
+    cmd.current_dir(kernel_dir).env("CARGO_TARGET_DIR", &target_dir).args(["--target", TARGET32]);
+    cmd.env("KVAS_RELOC_SLOTS", "0");
+    let status = cmd.status().map_err(|e| format!("cannot run cargo for the riscv32 kernel: {e}"))?;
+    if !status.success() {
+        return Err(format!(
+            "riscv32 kernel build with the {} toolchain failed ({status})",
+            toolchain.name()
+        ));
+    }
+    Ok(target_dir.join(TARGET32).join("release").join("kvas-kernel"))
+}
+
+/// rustup's toolchain builds riscv32 only with the target's prebuilt `core` installed.
+pub fn check_target32(toolchain: &Toolchain) -> Result<(), String> {
+    let has = sysroot(Path::new("rustc"))
+        .is_some_and(|s| s.join("lib/rustlib").join(TARGET32).join("lib").is_dir());
+    if *toolchain == Toolchain::Rustup && !has {
+        return Err(format!(
+            "the rustup toolchain has no {TARGET32} target: `rustup target add {TARGET32}`, or \
+             KVAS_TOOLCHAIN=debian"
         ));
     }
     Ok(())

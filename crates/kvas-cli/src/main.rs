@@ -34,6 +34,7 @@ mod layout_file;
 mod map;
 mod map_other;
 mod map_report;
+mod map_riscv32;
 mod output;
 mod svg;
 mod table;

@@ -69,7 +69,8 @@ pub enum Rules {
 #[derive(clap::Args, Debug)]
 #[command(group(clap::ArgGroup::new("memory").required(true).args(["mem", "dtb"])))]
 pub struct Args {
-    /// Architecture: riscv64, x86_64 or arm64 (the last two: the direct map only).
+    /// Architecture: riscv64, riscv32 (the kvas riscv32 kernel, --mode sv32 --split S), x86_64 or
+    /// arm64 (the last two: the direct map only).
     #[arg(long, value_enum, default_value = "riscv64")]
     pub arch: Arch,
     /// Paging mode: sv39, sv48 or sv57.
@@ -127,6 +128,9 @@ pub struct Args {
     /// Whose rules place the linear map (base and largest leaf) and the image.
     #[arg(long, value_enum, default_value = "kvas")]
     pub rules: Rules,
+    /// riscv32 only: the kernel's vmsplit= (3g, 2g, 1g, 4g4g) [default: 3g].
+    #[arg(long, value_name = "SPLIT", value_parser = crate::args::parse_split)]
+    pub split: Option<kvas::layout::Vmsplit>,
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,

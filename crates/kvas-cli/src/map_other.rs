@@ -40,6 +40,9 @@ struct Built {
 
 /// Builds and prints; 0 ok, 1 the tables could not be built, 2 bad arguments.
 pub fn run(a: &Args) -> ExitCode {
+    if a.arch == Arch::Riscv32 {
+        return crate::map_riscv32::run(a);
+    }
     if matches!(a.format, Format::Built) {
         return fail(format!(
             "--format built prints the kvas riscv64 kernel's `kvas: built` lines: not for --arch {}",
@@ -88,7 +91,10 @@ pub fn run(a: &Args) -> ExitCode {
             (mode.name(), built, extra)
         }
         other => {
-            return fail(format!("kvas map supports --arch riscv64, x86_64 and arm64, not {}", other.name()))
+            return fail(format!(
+                "kvas map supports --arch riscv64, riscv32, x86_64 and arm64, not {}",
+                other.name()
+            ))
         }
     };
     let built = match built {

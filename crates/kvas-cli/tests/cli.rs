@@ -1354,12 +1354,71 @@ fn map_other_arches_refuse_clearly() {
     bad(&["map", "--arch", "arm64", "--mode", "64k-52", "--mem", "0:1G"], "unknown mode '64k-52' for arm64");
     bad(
         &["map", "--arch", "arm32", "--mode", "3g", "--mem", "0:1G"],
-        "supports --arch riscv64, x86_64 and arm64",
+        "supports --arch riscv64, riscv32, x86_64 and arm64",
     );
     bad(&["map", "--arch", "x86_64", "--mode", "4level", "--mem", "0:1Q"], "--mem");
     let o = kvas(&["map", "--arch", "arm64", "--mode", "4k-48", "--mem", "0:128G", "--rules", "linux"]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(stderr(&o).contains("too many to simulate"), "{}", stderr(&o));
+}
+
+#[test]
+fn map_riscv32_prints_the_kernels_built_lines_per_split() {
+    let built = |split: &str, mem: &str| {
+        let o = kvas(&[
+            "map", "--arch", "riscv32", "--mode", "sv32", "--split", split, "--mem", mem, "--format", "built",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    // 4G/4G, 4 GiB at 0x80000000: 3836 MiB of lowmem at 0x00400000 (the image's 4 MiB in
+    // 4 KiB pages, 958 megapages), the image 2 MiB in 4 KiB pages, vmalloc's 60 pinned tables.
+    assert_eq!(
+        built("4g4g", "0x80000000:4G"),
+        "kvas: built linear leaves 4K=1024 4M=958 tables 1\n\
+         kvas: built kernel leaves 4K=512 4M=0 tables 1\n\
+         kvas: built vmalloc leaves 4K=0 4M=0 tables 60\n\
+         kvas: built pkmap leaves 4K=0 4M=0 tables 1\n\
+         kvas: built fixmap leaves 4K=1 4M=0 tables 2\n"
+    );
+    // 3G/1G: only 768 MiB of it is lowmem.
+    assert!(built("3g", "0x80000000:4G").starts_with("kvas: built linear leaves 4K=1024 4M=191 tables 1\n"));
+    bad(
+        &["map", "--arch", "riscv32", "--mode", "sv39", "--mem", "0x80000000:1G"],
+        "unknown mode 'sv39' for riscv32",
+    );
+    bad(
+        &["map", "--arch", "riscv32", "--mode", "sv32", "--split", "5g", "--mem", "0x80000000:1G"],
+        "unknown split '5g'",
+    );
+    bad(
+        &[
+            "map",
+            "--arch",
+            "riscv32",
+            "--mode",
+            "sv32",
+            "--mem",
+            "0x80000000:1G",
+            "--kaslr-offset",
+            "0x200000",
+        ],
+        "it takes no --kaslr-offset 0x200000",
+    );
+    bad(
+        &[
+            "map",
+            "--arch",
+            "riscv32",
+            "--mode",
+            "sv32",
+            "--mem",
+            "0x80000000:1G",
+            "--load-addr",
+            "0x80200000",
+        ],
+        "--load-addr 0x80200000",
+    );
 }
 
 // ---- issue 10 (hostile input, second pass): layouts, map, one size grammar ----

@@ -191,6 +191,10 @@ fn mmu_cap(root: &FdtNode<'_, '_>) -> Result<Option<Mode>, BootError> {
     let Some(cpus) = root.children().find(|n| n.name == "cpus") else { return Ok(None) };
     for (hart, cpu) in cpus.children().filter(|c| text(c, "device_type") == Some(b"cpu")).enumerate() {
         if let Some(t) = text(&cpu, "mmu-type") {
+            // An RV32 hart's only mode: no depth to cap (the riscv32 kernel runs Sv32).
+            if t == b"riscv,sv32" {
+                continue;
+            }
             let m = mode_of(t).ok_or(BootError::NoMmu { hart })?;
             cap = Some(cap.map_or(m, |c| if m.levels() < c.levels() { m } else { c }));
         }

@@ -184,6 +184,16 @@ fn a_hart_without_paging_is_an_error() {
     assert_eq!(e, BootError::NoMmu { hart: 1 });
 }
 
+/// An RV32 hart (`riscv,sv32`, QEMU's riscv32 virt) is no error and caps no depth: the
+/// riscv32 kernel runs Sv32, its only mode.
+#[test]
+fn an_sv32_hart_caps_nothing() {
+    let info = parse_blob(&virt(&[(0x8000_0000, 1 << 28)], &["riscv,sv32"], None)).unwrap();
+    assert_eq!(info.mmu_cap, None);
+    let e = parse_blob(&virt(&[(0x8000_0000, 1 << 28)], &["riscv,sv32", "riscv,sv31"], None)).unwrap_err();
+    assert_eq!(e, BootError::NoMmu { hart: 1 });
+}
+
 /// A root with `#address-cells = <3>`: `kvas map --dtb` reads it, so the kernel boots.
 #[test]
 fn three_address_cells_are_read() {

@@ -89,6 +89,7 @@ mod built;
 mod count;
 mod line;
 mod spec;
+pub mod sv32;
 
 pub use build::{build, build_early, build_with, KernelTables, Plan};
 pub use built::{Built, BuiltRegion, RegionKind, MAX_BUILT_REGIONS};

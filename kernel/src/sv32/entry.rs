@@ -1,0 +1,125 @@
+//! The riscv32 entry: `_start` turns paging on in assembly, before any Rust runs.
+//!
+//! The image is linked at `KERNEL_LINK_ADDR` = 0xf0000000 and runs MMU-off at its physical
+//! load address (any 4 MiB aligned one). Rather than relocate itself as riscv64 does,
+//! `_start` fills the boot root in .bss ([`BOOT_TABLES`]) with 4 MiB megapages over the
+//! image, at its link address and (for the few instructions after the `satp` write) at its
+//! physical address, links the fixmap's two tables, turns Sv32 on and jumps to `kmain` at
+//! its virtual address. Every Rust instruction runs at the link address, so the image needs
+//! no relocation table; its code is static (kernel/.cargo/config.toml).
+//!
+//! The boot tables map the image read-write-execute: they live only until kmain has built
+//! the final tables (with W^X) with the kvas engine (super::space).
+
+use core::sync::atomic::AtomicU32;
+
+use kvas::layout::riscv32_split::KERNEL_LINK_ADDR;
+
+/// Entries of an Sv32 table.
+pub const ENTRIES: usize = 1024;
+
+/// The boot tables: the root, then the fixmap's two second-level tables (root entries
+/// 1022 and 1023: `[0xff800000, 0xffc00000)` and `[0xffc00000, 2^32)`).
+#[repr(C, align(4096))]
+pub struct BootTables(pub [[AtomicU32; ENTRIES]; 3]);
+
+/// The boot tables (in .bss, zeroed by `_start` before it fills them).
+pub static BOOT_TABLES: BootTables = BootTables([const { [const { AtomicU32::new(0) }; ENTRIES] }; 3]);
+
+core::arch::global_asm!(
+    r#"
+    .section .text.entry, "ax"
+    .balign 4
+    .globl _start
+    # OpenSBI enters here in S-mode, MMU off: a0 = hart id, a1 = physical address of the DTB.
+_start:
+    csrw    sie, zero
+    csrci   sstatus, 2
+    mv      s0, a0
+    mv      s1, a1
+    # tp = this hart's id for as long as the kernel runs (Rust never uses tp).
+    mv      tp, a0
+    # Zero .bss (boot tables and stack included).
+    lla     t0, __bss_start
+    lla     t1, __bss_end
+1:  bgeu    t0, t1, 2f
+    sw      zero, 0(t0)
+    addi    t0, t0, 4
+    j       1b
+2:  lla     s2, __kernel_start
+    li      t0, 0x3fffff
+    and     t0, s2, t0
+    bnez    t0, 9f
+    lla     s3, {tables}
+    # t0 = megapages over the image: ceil((end - start) / 4 MiB).
+    lla     t0, __kernel_end
+    sub     t0, t0, s2
+    li      t1, 0x3fffff
+    add     t0, t0, t1
+    srli    t0, t0, 22
+    mv      t1, s2
+    li      t2, {link}
+3:  beqz    t0, 4f
+    # A leaf for pa t1: PPN, then V R W X A D.
+    srli    t3, t1, 12
+    slli    t3, t3, 10
+    ori     t3, t3, 0xcf
+    # At its physical address (the landing of the satp write)...
+    srli    t4, t1, 22
+    slli    t4, t4, 2
+    add     t4, t4, s3
+    sw      t3, 0(t4)
+    # ... and at its link address, global.
+    ori     t3, t3, 0x20
+    srli    t4, t2, 22
+    slli    t4, t4, 2
+    add     t4, t4, s3
+    sw      t3, 0(t4)
+    li      t5, 0x400000
+    add     t1, t1, t5
+    add     t2, t2, t5
+    addi    t0, t0, -1
+    j       3b
+    # The fixmap: root[1022] -> table 1, root[1023] -> table 2.
+4:  li      t5, 4096
+    add     t1, s3, t5
+    srli    t3, t1, 12
+    slli    t3, t3, 10
+    ori     t3, t3, 1
+    li      t4, 1022 * 4
+    add     t4, t4, s3
+    sw      t3, 0(t4)
+    add     t1, t1, t5
+    srli    t3, t1, 12
+    slli    t3, t3, 10
+    ori     t3, t3, 1
+    sw      t3, 4(t4)
+    # satp = Sv32 | ASID 0 | root PPN; then jump to 5: at its link address.
+    srli    t0, s3, 12
+    li      t1, 0x80000000
+    or      t0, t0, t1
+    li      t1, {link}
+    sub     t1, t1, s2
+    lla     t2, 5f
+    add     t2, t2, t1
+    sfence.vma
+    csrw    satp, t0
+    sfence.vma
+    jr      t2
+    # Virtual from here on: PC-relative addresses are link addresses.
+5:  lla     sp, __boot_stack_top
+    mv      a0, s0
+    mv      a1, s1
+    mv      a2, s2
+    call    {kmain}
+6:  wfi
+    j       6b
+    # Not 4 MiB aligned: no Rust can run; the legacy SBI shutdown.
+9:  li      a7, 8
+    ecall
+    j       9b
+    "#,
+    tables = sym BOOT_TABLES,
+    link = const KERNEL_LINK_ADDR,
+    kmain = sym super::kmain::kmain,
+);
