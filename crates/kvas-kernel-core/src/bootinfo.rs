@@ -6,8 +6,9 @@
 //! (`kvas::phys::dtb_check`) before the `fdt` crate sees the blob, so a corrupt tree is an
 //! error with its reason, never a panic, and the kernel takes exactly the RAM banks,
 //! reservations and notices `kvas map --dtb` takes for the same tree. What `kvas::phys` does
-//! not read — the harts' `mmu-type` (the depth cap) and the `sifive,test0` finisher — is
-//! read here from the same checked blob, through the parts of `fdt` the structural check
+//! not read — the harts' `mmu-type` (the depth cap), what KASLR needs (Zkr on the harts,
+//! `/chosen`'s seeds: crate::kaslr) and the `sifive,test0` finisher — is read here from the
+//! same checked blob, through the parts of `fdt` the structural check
 //! covers (a node's children and properties), with `reg` decoded by hand.
 
 use core::fmt;
@@ -18,6 +19,7 @@ use kvas::arch::riscv::Mode;
 use kvas::phys::{dtb_check, DeviceTree, MemoryMap, PhysRange};
 
 use crate::cmdline::Cmdline;
+use crate::kaslr::{self, DtSeeds};
 
 /// Largest device tree the kernel takes (Linux's `MAX_FDT_SIZE`): its fixmap window
 /// (kvas::kspace) covers any blob up to this size wherever it lies.
@@ -50,6 +52,9 @@ pub struct BootInfo {
     pub dtb: DtbPlace,
     /// The initrd `/chosen` names, if any (reserved in `map`).
     pub initrd: Option<PhysRange>,
+    /// What the tree offers KASLR: Zkr on every available hart, `/chosen`'s seeds and where
+    /// their bytes lie in the blob (crate::kaslr).
+    pub seeds: DtSeeds,
 }
 
 /// Why the device tree cannot be used.
@@ -185,11 +190,22 @@ fn mode_of(mmu_type: &[u8]) -> Option<Mode> {
     }
 }
 
+/// The harts' nodes: the children of `/cpus` whose `device_type` is `cpu` (Linux's
+/// `fdt_node_is_cpu`), in tree order. The one definition of a hart for every reader here.
+fn harts<'b, 'a: 'b>(root: &FdtNode<'b, 'a>) -> impl Iterator<Item = FdtNode<'b, 'a>> + 'b {
+    let cpus = root.children().find(|n| n.name == "cpus");
+    cpus.into_iter().flat_map(|c| c.children()).filter(|c| text(c, "device_type") == Some(b"cpu"))
+}
+
+/// Whether a node is available (`status` absent, `okay` or `ok`).
+fn available(node: &FdtNode<'_, '_>) -> bool {
+    matches!(text(node, "status"), None | Some(b"okay" | b"ok"))
+}
+
 /// The shallowest mode the harts' `mmu-type` allow.
 fn mmu_cap(root: &FdtNode<'_, '_>) -> Result<Option<Mode>, BootError> {
     let mut cap: Option<Mode> = None;
-    let Some(cpus) = root.children().find(|n| n.name == "cpus") else { return Ok(None) };
-    for (hart, cpu) in cpus.children().filter(|c| text(c, "device_type") == Some(b"cpu")).enumerate() {
+    for (hart, cpu) in harts(root).enumerate() {
         if let Some(t) = text(&cpu, "mmu-type") {
             let m = mode_of(t).ok_or(BootError::NoMmu { hart })?;
             cap = Some(cap.map_or(m, |c| if m.levels() < c.levels() { m } else { c }));
@@ -210,6 +226,7 @@ pub fn read(blob: &[u8], at: u64) -> Result<BootInfo, BootError> {
         .map_err(|_| refused(kvas::Error::DtbMalformed { offset: 0, reason: "rejected by the fdt crate" }))?;
     let root = root(&fdt).ok_or(refused(kvas::Error::DtbMalformed { offset: 0, reason: "no root node" }))?;
     let mmu_cap = mmu_cap(&root)?;
+    let seeds = kaslr::dt_seeds(blob, &root, harts(&root).filter(available));
     Ok(BootInfo {
         map: dt.map,
         cmdline: dt.bootargs.map(Cmdline::parse).unwrap_or_default(),
@@ -217,6 +234,7 @@ pub fn read(blob: &[u8], at: u64) -> Result<BootInfo, BootError> {
         finisher: finisher(blob),
         dtb: DtbPlace { base: at, size: dt.total_size as u64 },
         initrd: dt.initrd,
+        seeds,
     })
 }
 

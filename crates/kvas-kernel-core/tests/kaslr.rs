@@ -1,14 +1,20 @@
 //! Host tests of KASLR's pure logic (src/kaslr.rs): Linux's range and step for the image
 //! size, the seed's sources in order, the Zkr CSR's states, the ISA strings, and the seed
-//! properties found in a blob (where the kernel zeroes them).
+//! properties found in a blob (where the kernel zeroes them) by the boot-info reader.
 
+use kvas_kernel_core::bootinfo;
 use kvas_kernel_core::kaslr::{
-    self, choose, dt_seeds, fold, isa_string_contains, max_offset, offset, positions, stringlist_contains,
-    zkr_seed, SeedProp, SeedRead, SeedSource, KASLR_ALIGN,
+    self, choose, fold, isa_string_contains, max_offset, offset, positions, stringlist_contains, zkr_seed,
+    SeedProp, SeedRead, SeedSource, KASLR_ALIGN,
 };
 
 mod support;
 use support::blob::Blob;
+
+/// What the boot-info reader finds for KASLR in `blob` (it must read).
+fn dt_seeds(blob: &[u8]) -> kaslr::DtSeeds {
+    bootinfo::read(blob, 0x8800_0000).expect("the test tree reads").seeds
+}
 
 /// A tree with a memory node, harts with `isa` (`(isa-extensions, isa string, status)`)
 /// and `/chosen` with `chosen`'s properties.
@@ -220,8 +226,30 @@ fn zkr_only_when_every_available_hart_has_it() {
 
 #[test]
 fn a_broken_blob_offers_nothing() {
-    assert_eq!(dt_seeds(b"not a device tree at all, not at all"), kaslr::DtSeeds::default());
+    assert!(bootinfo::read(b"not a device tree at all, not at all", 0x8800_0000).is_err());
     let mut blob = tree(&[(Some("zkr"), None, None)], &[("kaslr-seed", &[0, 0, 0, 0, 0, 0, 0, 5])]);
     blob.truncate(blob.len() - 10);
-    assert_eq!(dt_seeds(&blob), kaslr::DtSeeds::default());
+    assert!(bootinfo::read(&blob, 0x8800_0000).is_err());
+}
+
+/// A hart is a `/cpus` child whose `device_type` is `cpu`, for Zkr as for the mmu-type cap
+/// (one definition): a `cpu-map` node or a node named `cpu@…` without that type is no hart.
+#[test]
+fn zkr_counts_the_harts_the_mmu_cap_counts() {
+    let mut b = Blob::default();
+    b.begin("");
+    b.prop("#address-cells", &2u32.to_be_bytes()).prop("#size-cells", &2u32.to_be_bytes());
+    b.begin("memory@80000000").str("device_type", "memory");
+    b.prop("reg", &[0x8000_0000u64.to_be_bytes(), (512u64 << 20).to_be_bytes()].concat()).end();
+    b.begin("cpus");
+    b.begin("cpu@0").str("device_type", "cpu").str("riscv,isa", "rv64imac_zkr").str("mmu-type", "riscv,sv48");
+    b.end();
+    // Not a hart: no device_type, no Zkr, and an mmu-type that would cap the depth.
+    b.begin("cpu@1").str("riscv,isa", "rv64imac").str("mmu-type", "riscv,sv39").end();
+    b.begin("cpu-map").end();
+    b.end();
+    b.end();
+    let info = bootinfo::read(&b.finish(), 0x8800_0000).expect("the tree reads");
+    assert_eq!(info.mmu_cap, Some(kvas::arch::riscv::Mode::Sv48));
+    assert!(info.seeds.zkr, "cpu@1 has no device_type: not a hart");
 }
