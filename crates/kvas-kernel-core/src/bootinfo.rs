@@ -190,10 +190,29 @@ fn mode_of(mmu_type: &[u8]) -> Option<Mode> {
     }
 }
 
+/// `/cpus`, and `/chosen` if `want_chosen`, found in one pass over the root's children (each
+/// step of `children()` skips a whole subtree, which is what a device-tree walk costs).
+fn cpus_and_chosen<'b, 'a>(
+    root: &FdtNode<'b, 'a>,
+    want_chosen: bool,
+) -> (Option<FdtNode<'b, 'a>>, Option<FdtNode<'b, 'a>>) {
+    let (mut cpus, mut chosen) = (None, None);
+    for n in root.children() {
+        match n.name {
+            "cpus" => cpus = Some(n),
+            "chosen" if want_chosen => chosen = Some(n),
+            _ => continue,
+        }
+        if cpus.is_some() && (chosen.is_some() || !want_chosen) {
+            break;
+        }
+    }
+    (cpus, chosen)
+}
+
 /// The harts' nodes: the children of `/cpus` whose `device_type` is `cpu` (Linux's
 /// `fdt_node_is_cpu`), in tree order. The one definition of a hart for every reader here.
-fn harts<'b, 'a: 'b>(root: &FdtNode<'b, 'a>) -> impl Iterator<Item = FdtNode<'b, 'a>> + 'b {
-    let cpus = root.children().find(|n| n.name == "cpus");
+fn harts<'b, 'a: 'b>(cpus: Option<FdtNode<'b, 'a>>) -> impl Iterator<Item = FdtNode<'b, 'a>> + 'b {
     cpus.into_iter().flat_map(|c| c.children()).filter(|c| text(c, "device_type") == Some(b"cpu"))
 }
 
@@ -202,10 +221,10 @@ fn available(node: &FdtNode<'_, '_>) -> bool {
     matches!(text(node, "status"), None | Some(b"okay" | b"ok"))
 }
 
-/// The shallowest mode the harts' `mmu-type` allow.
-fn mmu_cap(root: &FdtNode<'_, '_>) -> Result<Option<Mode>, BootError> {
+/// The shallowest mode the harts' `mmu-type` allow (`cpus`: the `/cpus` node).
+fn mmu_cap(cpus: Option<FdtNode<'_, '_>>) -> Result<Option<Mode>, BootError> {
     let mut cap: Option<Mode> = None;
-    for (hart, cpu) in harts(root).enumerate() {
+    for (hart, cpu) in harts(cpus).enumerate() {
         if let Some(t) = text(&cpu, "mmu-type") {
             let m = mode_of(t).ok_or(BootError::NoMmu { hart })?;
             cap = Some(cap.map_or(m, |c| if m.levels() < c.levels() { m } else { c }));
@@ -225,11 +244,17 @@ pub fn read(blob: &[u8], at: u64) -> Result<BootInfo, BootError> {
     let fdt = Fdt::new(blob)
         .map_err(|_| refused(kvas::Error::DtbMalformed { offset: 0, reason: "rejected by the fdt crate" }))?;
     let root = root(&fdt).ok_or(refused(kvas::Error::DtbMalformed { offset: 0, reason: "no root node" }))?;
-    let mmu_cap = mmu_cap(&root)?;
-    let seeds = kaslr::dt_seeds(blob, &root, harts(&root).filter(available));
+    let cmdline = dt.bootargs.map(Cmdline::parse).unwrap_or_default();
+    let (cpus, chosen) = cpus_and_chosen(&root, !cmdline.nokaslr);
+    let mmu_cap = mmu_cap(cpus)?;
+    // `nokaslr` reads no seed (as Linux): not even where they are.
+    let seeds = match cmdline.nokaslr {
+        true => DtSeeds::default(),
+        false => kaslr::dt_seeds(blob, chosen, harts(cpus).filter(available)),
+    };
     Ok(BootInfo {
         map: dt.map,
-        cmdline: dt.bootargs.map(Cmdline::parse).unwrap_or_default(),
+        cmdline,
         mmu_cap,
         finisher: finisher(blob),
         dtb: DtbPlace { base: at, size: dt.total_size as u64 },

@@ -218,14 +218,14 @@ fn hart_has(cpu: &FdtNode<'_, '_>, ext: &str) -> bool {
         || cpu.property("riscv,isa").is_some_and(|p| isa_string_contains(p.value, ext))
 }
 
-/// What the device tree in `blob` (already checked and parsed: `root` is its root) offers
-/// KASLR, with `harts` its available harts' nodes: part of [`crate::bootinfo::read`], which
-/// walks the tree once for everything boot needs ([`crate::bootinfo::BootInfo::seeds`]).
-/// Zkr needs every available hart to have it (Linux's `fdt_early_match_extension_isa`), and
-/// at least one hart.
+/// What the device tree in `blob` (already checked and parsed) offers KASLR, with `chosen`
+/// its `/chosen` node and `harts` its available harts' nodes: part of
+/// [`crate::bootinfo::read`], which walks the tree once for everything boot needs
+/// ([`crate::bootinfo::BootInfo::seeds`]). Zkr needs every available hart to have it (Linux's
+/// `fdt_early_match_extension_isa`), and at least one hart.
 pub(crate) fn dt_seeds<'b, 'a: 'b>(
     blob: &[u8],
-    root: &FdtNode<'b, 'a>,
+    chosen: Option<FdtNode<'b, 'a>>,
     mut harts: impl Iterator<Item = FdtNode<'b, 'a>>,
 ) -> DtSeeds {
     let mut out = DtSeeds::default();
@@ -234,7 +234,7 @@ pub(crate) fn dt_seeds<'b, 'a: 'b>(
         any = true;
         hart_has(&cpu, "zkr")
     }) && any;
-    let Some(chosen) = root.children().find(|n| n.name == "chosen") else { return out };
+    let Some(chosen) = chosen else { return out };
     // Where a property's value lies in the blob: the `fdt` crate hands out sub-slices of it.
     let base = blob.as_ptr() as usize;
     let bytes = |v: &[u8]| {

@@ -203,6 +203,17 @@ fn the_seed_csr_is_read_only_when_allowed() {
     }
 }
 
+/// Under `nokaslr` the reader does not even look for the seeds (and the boot uses none).
+#[test]
+fn nokaslr_reads_no_seed() {
+    let seed = 5u64.to_be_bytes();
+    let zkr = (Some("i m zkr"), None, None);
+    let blob = tree(&[zkr], &[("bootargs", b"nokaslr\0"), ("kaslr-seed", &seed)]);
+    assert_eq!(dt_seeds(&blob), kaslr::DtSeeds::default());
+    let blob = tree(&[zkr], &[("bootargs", b"no5lvl\0"), ("kaslr-seed", &seed)]);
+    assert_eq!(dt_seeds(&blob).kaslr_seed.map(|p| p.seed), Some(5));
+}
+
 #[test]
 fn a_kaslr_seed_of_another_length_is_ignored() {
     let blob = tree(&[(Some("i zkr"), None, None)], &[("kaslr-seed", &[1, 2, 3, 4])]);
