@@ -77,6 +77,7 @@ const TESTS: &[(&str, Test)] = &[
     ("cost", |u, _| expect_exit(u, "cost", 0)),
     ("smp-processes-at-once", smp::processes_at_once),
     ("smp-munmap-reaches-other-hart", smp::munmap_reaches_other_hart),
+    ("smp-fpu-follows-process", smp::fpu_follows_process),
 ];
 
 /// Runs every test; returns (passed, failed).

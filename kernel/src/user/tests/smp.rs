@@ -142,3 +142,35 @@ pub fn munmap_reaches_other_hart(u: &mut User, _: &mut KernelSpace) -> Result<()
         e => fail!("ut kill-munmap-other-hart (harts {a}, {b}) ended {e:?}"),
     }
 }
+
+/// Two `ut fpu` processes, their slices alternating between two harts (each process moves
+/// to the other hart at every yield): each keeps its f-registers and `frm` wherever it runs,
+/// so the FPU state travels with the process, not with the hart.
+pub fn fpu_follows_process(u: &mut User, _: &mut KernelSpace) -> Result<(), Reason> {
+    let (a, b) = (smp::hart_id() as usize, harts().last().unwrap_or(0));
+    let slots: Slots = [const { spin::Mutex::new(None) }; MAX_HARTS];
+    let pids = [spawn_ut(u, "fpu")?, spawn_ut(u, "fpu")?];
+    *slots[0].lock() = take(u, pids[0]);
+    *slots[1].lock() = take(u, pids[1]);
+    let task_size = u.task_size;
+    {
+        let shared = spin::Mutex::new(Shared { pool: &mut u.pool, asids: &mut u.asids });
+        for round in 0..8 {
+            let (h0, h1) = if round % 2 == 0 { (a, b) } else { (b, a) };
+            for (slot, hart) in [(0, h0), (1, h1)] {
+                smp::on_each_hart(&|h| {
+                    if h as usize == hart {
+                        run_here(&slots[slot], &shared, task_size, true);
+                    }
+                });
+            }
+        }
+    }
+    let ended = [0, 1].map(|i| slots[i].lock().as_ref().and_then(|p| p.exit));
+    all_back_to_kernel(u);
+    put_back(u, &slots);
+    match ended {
+        [Some(Exit::Status(0)), Some(Exit::Status(0))] => Ok(()),
+        e => fail!("ut fpu on harts {a} and {b} (pids {}, {}) ended {e:?}", pids[0], pids[1]),
+    }
+}
