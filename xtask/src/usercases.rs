@@ -111,8 +111,13 @@ pub fn cases(base: &Boot, dir: &Path, user_dir: &Path) -> Result<Vec<Case>, Stri
         );
         c.lines.extend(extra.map(String::from));
         c.lines.extend(
-            ["smp-processes-at-once", "smp-munmap-reaches-other-hart", "smp-fpu-follows-process"]
-                .map(|t| format!("usertest {t} ... ok")),
+            [
+                "smp-processes-at-once",
+                "smp-munmap-reaches-other-hart",
+                "smp-fpu-follows-process",
+                "smp-asid-rollover-keeps-live-asids",
+            ]
+            .map(|t| format!("usertest {t} ... ok")),
         );
         v.push(with_usertests(
             c,

@@ -78,6 +78,7 @@ const TESTS: &[(&str, Test)] = &[
     ("smp-processes-at-once", smp::processes_at_once),
     ("smp-munmap-reaches-other-hart", smp::munmap_reaches_other_hart),
     ("smp-fpu-follows-process", smp::fpu_follows_process),
+    ("smp-asid-rollover-keeps-live-asids", smp::asid_rollover_keeps_live_asids),
 ];
 
 /// Runs every test; returns (passed, failed).
