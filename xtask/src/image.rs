@@ -77,6 +77,8 @@ pub const POINTER_FREE_STATICS: &[(&str, &str)] = &[
     ("mm::shootdown::KERNEL_HARTS", "an AtomicU64 hart mask"),
     ("mm::shootdown::RFENCE_CALLS", "an AtomicU64 counter"),
     ("mm::shootdown::RFENCE_INSTRUCTIONS", "an AtomicU64 counter"),
+    ("mm::shootdown::ASID_FLUSHES", "an AtomicU64 counter"),
+    ("mm::shootdown::ASID_FLUSHES_ALL", "an AtomicU64 counter"),
     ("console::OWNER", "an AtomicU64 hart id + 1"),
     ("smp::START", "AtomicU64s: satp, the entry and stack as numbers, written with paging on"),
     ("smp::JOB_GEN", "an AtomicU64 counter"),

@@ -6,8 +6,9 @@
 //! (`kvas::phys::dtb_check`) before the `fdt` crate sees the blob, so a corrupt tree is an
 //! error with its reason, never a panic, and the kernel takes exactly the RAM banks,
 //! reservations and notices `kvas map --dtb` takes for the same tree. What `kvas::phys` does
-//! not read — the harts' `mmu-type` (the depth cap) and the `sifive,test0` finisher — is
-//! read here from the same checked blob, through the parts of `fdt` the structural check
+//! not read — the harts' `mmu-type` (the depth cap), what KASLR needs (Zkr on the harts,
+//! `/chosen`'s seeds: crate::kaslr) and the `sifive,test0` finisher — is read here from the
+//! same checked blob, through the parts of `fdt` the structural check
 //! covers (a node's children and properties), with `reg` decoded by hand.
 
 use core::fmt;
@@ -18,6 +19,7 @@ use kvas::arch::riscv::Mode;
 use kvas::phys::{dtb_check, DeviceTree, MemoryMap, PhysRange};
 
 use crate::cmdline::Cmdline;
+use crate::kaslr::{self, DtSeeds};
 
 /// Largest device tree the kernel takes (Linux's `MAX_FDT_SIZE`): its fixmap window
 /// (kvas::kspace) covers any blob up to this size wherever it lies.
@@ -50,6 +52,9 @@ pub struct BootInfo {
     pub dtb: DtbPlace,
     /// The initrd `/chosen` names, if any (reserved in `map`).
     pub initrd: Option<PhysRange>,
+    /// What the tree offers KASLR: Zkr on every available hart, `/chosen`'s seeds and where
+    /// their bytes lie in the blob (crate::kaslr).
+    pub seeds: DtSeeds,
 }
 
 /// Why the device tree cannot be used.
@@ -185,11 +190,41 @@ fn mode_of(mmu_type: &[u8]) -> Option<Mode> {
     }
 }
 
-/// The shallowest mode the harts' `mmu-type` allow.
-fn mmu_cap(root: &FdtNode<'_, '_>) -> Result<Option<Mode>, BootError> {
+/// `/cpus`, and `/chosen` if `want_chosen`, found in one pass over the root's children (each
+/// step of `children()` skips a whole subtree, which is what a device-tree walk costs).
+fn cpus_and_chosen<'b, 'a>(
+    root: &FdtNode<'b, 'a>,
+    want_chosen: bool,
+) -> (Option<FdtNode<'b, 'a>>, Option<FdtNode<'b, 'a>>) {
+    let (mut cpus, mut chosen) = (None, None);
+    for n in root.children() {
+        match n.name {
+            "cpus" => cpus = Some(n),
+            "chosen" if want_chosen => chosen = Some(n),
+            _ => continue,
+        }
+        if cpus.is_some() && (chosen.is_some() || !want_chosen) {
+            break;
+        }
+    }
+    (cpus, chosen)
+}
+
+/// The harts' nodes: the children of `/cpus` whose `device_type` is `cpu` (Linux's
+/// `fdt_node_is_cpu`), in tree order. The one definition of a hart for every reader here.
+fn harts<'b, 'a: 'b>(cpus: Option<FdtNode<'b, 'a>>) -> impl Iterator<Item = FdtNode<'b, 'a>> + 'b {
+    cpus.into_iter().flat_map(|c| c.children()).filter(|c| text(c, "device_type") == Some(b"cpu"))
+}
+
+/// Whether a node is available (`status` absent, `okay` or `ok`).
+fn available(node: &FdtNode<'_, '_>) -> bool {
+    matches!(text(node, "status"), None | Some(b"okay" | b"ok"))
+}
+
+/// The shallowest mode the harts' `mmu-type` allow (`cpus`: the `/cpus` node).
+fn mmu_cap(cpus: Option<FdtNode<'_, '_>>) -> Result<Option<Mode>, BootError> {
     let mut cap: Option<Mode> = None;
-    let Some(cpus) = root.children().find(|n| n.name == "cpus") else { return Ok(None) };
-    for (hart, cpu) in cpus.children().filter(|c| text(c, "device_type") == Some(b"cpu")).enumerate() {
+    for (hart, cpu) in harts(cpus).enumerate() {
         if let Some(t) = text(&cpu, "mmu-type") {
             // An RV32 hart's only mode: no depth to cap (the riscv32 kernel runs Sv32).
             if t == b"riscv,sv32" {
@@ -213,14 +248,22 @@ pub fn read(blob: &[u8], at: u64) -> Result<BootInfo, BootError> {
     let fdt = Fdt::new(blob)
         .map_err(|_| refused(kvas::Error::DtbMalformed { offset: 0, reason: "rejected by the fdt crate" }))?;
     let root = root(&fdt).ok_or(refused(kvas::Error::DtbMalformed { offset: 0, reason: "no root node" }))?;
-    let mmu_cap = mmu_cap(&root)?;
+    let cmdline = dt.bootargs.map(Cmdline::parse).unwrap_or_default();
+    let (cpus, chosen) = cpus_and_chosen(&root, !cmdline.nokaslr);
+    let mmu_cap = mmu_cap(cpus)?;
+    // `nokaslr` reads no seed (as Linux): not even where they are.
+    let seeds = match cmdline.nokaslr {
+        true => DtSeeds::default(),
+        false => kaslr::dt_seeds(blob, chosen, harts(cpus).filter(available)),
+    };
     Ok(BootInfo {
         map: dt.map,
-        cmdline: dt.bootargs.map(Cmdline::parse).unwrap_or_default(),
+        cmdline,
         mmu_cap,
         finisher: finisher(blob),
         dtb: DtbPlace { base: at, size: dt.total_size as u64 },
         initrd: dt.initrd,
+        seeds,
     })
 }
 

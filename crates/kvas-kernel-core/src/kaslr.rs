@@ -2,8 +2,8 @@
 //! the seed comes from, and which 2 MiB-aligned offset of the kernel's virtual base it gives.
 //!
 //! - The seed: the Zkr `seed` CSR when every available hart lists `zkr` in its
-//!   `riscv,isa-extensions` (or its `riscv,isa` string) — [`zkr_in_device_tree`], then
-//!   [`zkr_seed`] over the CSR reads; else `/chosen/kaslr-seed` (exactly 8 bytes, zeroed by
+//!   `riscv,isa-extensions` (or its `riscv,isa` string) — [`DtSeeds::zkr`], read with the
+//!   rest of the tree by [`crate::bootinfo::read`] — then [`zkr_seed`] over the CSR reads; else `/chosen/kaslr-seed` (exactly 8 bytes, zeroed by
 //!   the kernel after use, as Linux does); else `/chosen/rng-seed` (any length, folded into
 //!   64 bits; zeroed too, as Linux removes it once read). A seed of 0 is no seed.
 //! - The offset: `(seed % nr_pos) * 2 MiB` with `nr_pos = (1 GiB - kernel_size) / 2 MiB`
@@ -17,8 +17,6 @@
 use core::ops::Range;
 
 use fdt::node::FdtNode;
-use fdt::Fdt;
-use kvas::phys::dtb_check;
 use kvas::sizes::{SZ_1G, SZ_2M};
 
 /// The KASLR step (Linux's `PMD_SIZE`): every offset is a multiple of it.
@@ -115,14 +113,16 @@ impl Choice {
     }
 }
 
-/// Chooses the seed: none under `nokaslr`; else the Zkr seed `zkr` (read only when
-/// `dt.zkr`), else `kaslr-seed`, else `rng-seed`, each only if not 0.
-pub fn choose(nokaslr: bool, zkr: Option<u64>, dt: &DtSeeds) -> Choice {
+/// Chooses the seed: none under `nokaslr` (the command line's, [`crate::cmdline::Cmdline`]),
+/// and then no source is even read, as Linux; else the Zkr seed `read_zkr` gives (called only
+/// when `dt.zkr`: the `seed` CSR traps on a hart without Zkr), else `kaslr-seed`, else
+/// `rng-seed`, each only if not 0.
+pub fn choose(nokaslr: bool, dt: &DtSeeds, read_zkr: impl FnOnce() -> Option<u64>) -> Choice {
     let none = Choice { seed: 0, source: SeedSource::None, zero: None };
     if nokaslr {
         return none;
     }
-    if let Some(seed) = zkr.filter(|&s| s != 0) {
+    if let Some(seed) = dt.zkr.then(read_zkr).flatten().filter(|&s| s != 0) {
         return Choice { seed, source: SeedSource::Zkr, zero: None };
     }
     for (prop, source) in [(&dt.kaslr_seed, SeedSource::KaslrSeed), (&dt.rng_seed, SeedSource::RngSeed)] {
@@ -211,41 +211,30 @@ pub fn fold(bytes: &[u8]) -> u64 {
     })
 }
 
-/// Whether a node is available (`status` absent, `okay` or `ok`).
-fn available(node: &FdtNode<'_, '_>) -> bool {
-    match node.property("status") {
-        None => true,
-        Some(p) => matches!(p.value.strip_suffix(b"\0").unwrap_or(p.value), b"okay" | b"ok"),
-    }
+/// Whether a hart's node lists `ext` in `riscv,isa-extensions` or its `riscv,isa` string
+/// (Linux's `early_cpu_isa_ext_available`).
+fn hart_has(cpu: &FdtNode<'_, '_>, ext: &str) -> bool {
+    cpu.property("riscv,isa-extensions").is_some_and(|p| stringlist_contains(p.value, ext))
+        || cpu.property("riscv,isa").is_some_and(|p| isa_string_contains(p.value, ext))
 }
 
-/// Whether every available `cpu` node under `/cpus` has `ext` (and there is at least one):
-/// Linux's `fdt_early_match_extension_isa`.
-fn every_hart_has(root: &FdtNode<'_, '_>, ext: &str) -> bool {
-    let Some(cpus) = root.children().find(|n| n.name == "cpus") else { return false };
-    let mut any = false;
-    for cpu in cpus.children().filter(|n| n.name == "cpu" || n.name.starts_with("cpu@")).filter(available) {
-        let listed = cpu.property("riscv,isa-extensions").is_some_and(|p| stringlist_contains(p.value, ext));
-        let in_string = cpu.property("riscv,isa").is_some_and(|p| isa_string_contains(p.value, ext));
-        if !(listed || in_string) {
-            return false;
-        }
-        any = true;
-    }
-    any
-}
-
-/// What the device tree in `blob` offers KASLR (nothing, if the blob fails the structural
-/// check).
-pub fn dt_seeds(blob: &[u8]) -> DtSeeds {
+/// What the device tree in `blob` (already checked and parsed) offers KASLR, with `chosen`
+/// its `/chosen` node and `harts` its available harts' nodes: part of
+/// [`crate::bootinfo::read`], which walks the tree once for everything boot needs
+/// ([`crate::bootinfo::BootInfo::seeds`]). Zkr needs every available hart to have it (Linux's
+/// `fdt_early_match_extension_isa`), and at least one hart.
+pub(crate) fn dt_seeds<'b, 'a: 'b>(
+    blob: &[u8],
+    chosen: Option<FdtNode<'b, 'a>>,
+    mut harts: impl Iterator<Item = FdtNode<'b, 'a>>,
+) -> DtSeeds {
     let mut out = DtSeeds::default();
-    if dtb_check::check(blob).is_err() {
-        return out;
-    }
-    let Ok(fdt) = Fdt::new(blob) else { return out };
-    let Some(root) = fdt.all_nodes().next() else { return out };
-    out.zkr = every_hart_has(&root, "zkr");
-    let Some(chosen) = root.children().find(|n| n.name == "chosen") else { return out };
+    let mut any = false;
+    out.zkr = harts.all(|cpu| {
+        any = true;
+        hart_has(&cpu, "zkr")
+    }) && any;
+    let Some(chosen) = chosen else { return out };
     // Where a property's value lies in the blob: the `fdt` crate hands out sub-slices of it.
     let base = blob.as_ptr() as usize;
     let bytes = |v: &[u8]| {

@@ -1,14 +1,20 @@
 //! Host tests of KASLR's pure logic (src/kaslr.rs): Linux's range and step for the image
 //! size, the seed's sources in order, the Zkr CSR's states, the ISA strings, and the seed
-//! properties found in a blob (where the kernel zeroes them).
+//! properties found in a blob (where the kernel zeroes them) by the boot-info reader.
 
+use kvas_kernel_core::bootinfo;
 use kvas_kernel_core::kaslr::{
-    self, choose, dt_seeds, fold, isa_string_contains, max_offset, offset, positions, stringlist_contains,
-    zkr_seed, SeedProp, SeedRead, SeedSource, KASLR_ALIGN,
+    self, choose, fold, isa_string_contains, max_offset, offset, positions, stringlist_contains, zkr_seed,
+    SeedProp, SeedRead, SeedSource, KASLR_ALIGN,
 };
 
 mod support;
 use support::blob::Blob;
+
+/// What the boot-info reader finds for KASLR in `blob` (it must read).
+fn dt_seeds(blob: &[u8]) -> kaslr::DtSeeds {
+    bootinfo::read(blob, 0x8800_0000).expect("the test tree reads").seeds
+}
 
 /// A tree with a memory node, harts with `isa` (`(isa-extensions, isa string, status)`)
 /// and `/chosen` with `chosen`'s properties.
@@ -83,19 +89,19 @@ fn prop(seed: u64, at: usize) -> Option<SeedProp> {
 #[test]
 fn seeds_in_linuxs_order_and_zero_is_no_seed() {
     let dt = kaslr::DtSeeds { zkr: true, kaslr_seed: prop(7, 100), rng_seed: prop(9, 200) };
-    let c = choose(false, Some(3), &dt);
+    let c = choose(false, &dt, || Some(3));
     assert_eq!((c.seed, c.source, c.zero), (3, SeedSource::Zkr, None));
-    let c = choose(false, None, &dt);
+    let c = choose(false, &dt, || None);
     assert_eq!((c.seed, c.source, c.zero), (7, SeedSource::KaslrSeed, Some(100..108)));
-    let c = choose(false, Some(0), &dt);
+    let c = choose(false, &dt, || Some(0));
     assert_eq!(c.source, SeedSource::KaslrSeed);
     let no_kaslr_seed = kaslr::DtSeeds { kaslr_seed: prop(0, 100), ..dt.clone() };
-    let c = choose(false, None, &no_kaslr_seed);
+    let c = choose(false, &no_kaslr_seed, || None);
     assert_eq!((c.seed, c.source, c.zero), (9, SeedSource::RngSeed, Some(200..208)));
-    let c = choose(false, None, &kaslr::DtSeeds::default());
+    let c = choose(false, &kaslr::DtSeeds::default(), || None);
     assert_eq!((c.offset(0x8a000), c.seed, c.source, c.zero), (0, 0, SeedSource::None, None));
     // nokaslr: nothing is used, nothing zeroed.
-    let c = choose(true, Some(3), &dt);
+    let c = choose(true, &dt, || Some(3));
     assert_eq!((c.offset(0x8a000), c.seed, c.source, c.zero), (0, 0, SeedSource::None, None));
     assert_eq!(
         [SeedSource::Zkr, SeedSource::KaslrSeed, SeedSource::RngSeed, SeedSource::None].map(SeedSource::name),
@@ -173,8 +179,39 @@ fn seeds_and_zkr_from_a_blob() {
     assert_eq!(dt_seeds(&zeroed).kaslr_seed.unwrap().seed, 0);
     let rng2: Vec<u8> = (1..=16).collect();
     let blob = tree(&[zkr], &[("kaslr-seed", &[0; 8]), ("rng-seed", &rng2)]);
-    let c = choose(false, None, &dt_seeds(&blob));
+    let c = choose(false, &dt_seeds(&blob), || None);
     assert_eq!((c.source, c.seed), (SeedSource::RngSeed, fold(&rng2)));
+}
+
+/// The `seed` CSR is read only when KASLR is on and every hart has Zkr: under `nokaslr` no
+/// source is read at all (as Linux), and on a hart without Zkr the CSR would trap.
+#[test]
+fn the_seed_csr_is_read_only_when_allowed() {
+    let dt = kaslr::DtSeeds { zkr: true, kaslr_seed: prop(7, 100), rng_seed: None };
+    for (nokaslr, zkr, read, source) in [
+        (false, true, true, SeedSource::Zkr),
+        (true, true, false, SeedSource::None),
+        (false, false, false, SeedSource::KaslrSeed),
+        (true, false, false, SeedSource::None),
+    ] {
+        let mut reads = 0;
+        let c = choose(nokaslr, &kaslr::DtSeeds { zkr, ..dt.clone() }, || {
+            reads += 1;
+            Some(5)
+        });
+        assert_eq!((reads > 0, c.source), (read, source), "nokaslr {nokaslr}, zkr {zkr}");
+    }
+}
+
+/// Under `nokaslr` the reader does not even look for the seeds (and the boot uses none).
+#[test]
+fn nokaslr_reads_no_seed() {
+    let seed = 5u64.to_be_bytes();
+    let zkr = (Some("i m zkr"), None, None);
+    let blob = tree(&[zkr], &[("bootargs", b"nokaslr\0"), ("kaslr-seed", &seed)]);
+    assert_eq!(dt_seeds(&blob), kaslr::DtSeeds::default());
+    let blob = tree(&[zkr], &[("bootargs", b"no5lvl\0"), ("kaslr-seed", &seed)]);
+    assert_eq!(dt_seeds(&blob).kaslr_seed.map(|p| p.seed), Some(5));
 }
 
 #[test]
@@ -200,8 +237,30 @@ fn zkr_only_when_every_available_hart_has_it() {
 
 #[test]
 fn a_broken_blob_offers_nothing() {
-    assert_eq!(dt_seeds(b"not a device tree at all, not at all"), kaslr::DtSeeds::default());
+    assert!(bootinfo::read(b"not a device tree at all, not at all", 0x8800_0000).is_err());
     let mut blob = tree(&[(Some("zkr"), None, None)], &[("kaslr-seed", &[0, 0, 0, 0, 0, 0, 0, 5])]);
     blob.truncate(blob.len() - 10);
-    assert_eq!(dt_seeds(&blob), kaslr::DtSeeds::default());
+    assert!(bootinfo::read(&blob, 0x8800_0000).is_err());
+}
+
+/// A hart is a `/cpus` child whose `device_type` is `cpu`, for Zkr as for the mmu-type cap
+/// (one definition): a `cpu-map` node or a node named `cpu@…` without that type is no hart.
+#[test]
+fn zkr_counts_the_harts_the_mmu_cap_counts() {
+    let mut b = Blob::default();
+    b.begin("");
+    b.prop("#address-cells", &2u32.to_be_bytes()).prop("#size-cells", &2u32.to_be_bytes());
+    b.begin("memory@80000000").str("device_type", "memory");
+    b.prop("reg", &[0x8000_0000u64.to_be_bytes(), (512u64 << 20).to_be_bytes()].concat()).end();
+    b.begin("cpus");
+    b.begin("cpu@0").str("device_type", "cpu").str("riscv,isa", "rv64imac_zkr").str("mmu-type", "riscv,sv48");
+    b.end();
+    // Not a hart: no device_type, no Zkr, and an mmu-type that would cap the depth.
+    b.begin("cpu@1").str("riscv,isa", "rv64imac").str("mmu-type", "riscv,sv39").end();
+    b.begin("cpu-map").end();
+    b.end();
+    b.end();
+    let info = bootinfo::read(&b.finish(), 0x8800_0000).expect("the tree reads");
+    assert_eq!(info.mmu_cap, Some(kvas::arch::riscv::Mode::Sv48));
+    assert!(info.seeds.zkr, "cpu@1 has no device_type: not a hart");
 }

@@ -132,7 +132,7 @@ extern "C" fn boot_main(
     };
     // SAFETY: the MMU is off and `info.dtb` is the tree just read, in RAM; nothing else
     // touches it now.
-    let kaslr = unsafe { kaslr::choose(dtb_pa, info.dtb.size as usize, info.cmdline.nokaslr, sections.end) };
+    let kaslr = unsafe { kaslr::choose(&info, sections.end) };
     let tables = early::build(probe.mode, load_pa, kaslr.offset, &sections, finisher, info.dtb, &mut frames)
         .unwrap_or_else(|e| fatal(format_args!("early page tables: {e}")));
     let mut rejected = [(0, 0); 2];

@@ -6,6 +6,7 @@
 //! `with_kaslr_offset`), the relocation before the switch moves the image's pointers there,
 //! and the layout (modules window, BPF, the dump) is planned from the image's bounds.
 
+use kvas_kernel_core::bootinfo::BootInfo;
 use kvas_kernel_core::kaslr::{self, SeedSource};
 
 use super::KERNEL_LINK_ADDR;
@@ -36,31 +37,25 @@ fn read_seed_csr() -> u64 {
     v
 }
 
-/// Chooses the offset for an image of `kernel_size` bytes, from the device tree at physical
-/// `dtb_pa` (`size` bytes, already read and checked), unless `nokaslr`; zeroes the
-/// device-tree seed it used.
+/// Chooses the offset for an image of `kernel_size` bytes from what `info` (the device tree
+/// just read, with the MMU off) offers, unless its command line says `nokaslr`; zeroes the
+/// device-tree seed it used in the blob.
 ///
 /// # Safety
 ///
-/// The MMU is off, the `size` bytes at `dtb_pa` are the device tree in RAM, and nothing
-/// else reads or writes them during the call.
-pub unsafe fn choose(dtb_pa: u64, size: usize, nokaslr: bool, kernel_size: u64) -> Kaslr {
-    // `nokaslr` reads no seed at all (as Linux); the non-relocatable build (`xtask
-    // reloc-cost`, `--cfg kvas_static`) has no KASLR.
-    if nokaslr || cfg!(kvas_static) {
+/// The MMU is off, `info.dtb` is the device tree `info` was read from, in RAM, and nothing
+/// else reads or writes it during the call.
+pub unsafe fn choose(info: &BootInfo, kernel_size: u64) -> Kaslr {
+    // The non-relocatable build (`xtask reloc-cost`, `--cfg kvas_static`) has no KASLR.
+    if cfg!(kvas_static) {
         return Kaslr { offset: 0, source: SeedSource::None };
     }
-    let choice = {
-        // SAFETY: the caller vouches for the blob; the slice is dropped before the store.
-        let blob = unsafe { core::slice::from_raw_parts(dtb_pa as *const u8, size) };
-        let dt = kaslr::dt_seeds(blob);
-        let zkr = dt.zkr.then(|| kaslr::zkr_seed(read_seed_csr)).flatten();
-        kaslr::choose(false, zkr, &dt)
-    };
-    if let Some(bytes) = choice.zero.clone().filter(|b| b.end <= size) {
-        // SAFETY: the range lies inside the blob (dt_seeds found the property there), RAM
-        // writable with the MMU off, and no reference to the blob is live.
-        unsafe { core::ptr::write_bytes((dtb_pa as usize + bytes.start) as *mut u8, 0, bytes.len()) };
+    // `nokaslr` reads no seed at all (as Linux), the CSR only if every hart has Zkr.
+    let choice = kaslr::choose(info.cmdline.nokaslr, &info.seeds, || kaslr::zkr_seed(read_seed_csr));
+    if let Some(bytes) = choice.zero.clone().filter(|b| b.end as u64 <= info.dtb.size) {
+        // SAFETY: the range lies inside the blob (bootinfo::read found the property there),
+        // RAM writable with the MMU off, and no reference to the blob is live.
+        unsafe { core::ptr::write_bytes((info.dtb.base as usize + bytes.start) as *mut u8, 0, bytes.len()) };
     }
     Kaslr { offset: choice.offset(kernel_size), source: choice.source }
 }

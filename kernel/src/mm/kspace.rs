@@ -152,6 +152,12 @@ impl<'m> KernelSpace<'m> {
         self.frames.in_use()
     }
 
+    /// The frame allocator, for frames the caller keeps (user space's pool): no mapping
+    /// changes, so no window or flush is involved.
+    pub fn frames(&mut self) -> &mut EarlyFrameAllocator<'m> {
+        &mut self.frames
+    }
+
     /// The virtual-range allocators.
     pub fn vm(&mut self) -> &mut KernelVm {
         &mut self.vm

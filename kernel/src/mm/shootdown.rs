@@ -49,6 +49,17 @@ static KERNEL_HARTS: HartMask = HartMask::new();
 /// docs/KERNEL.md.
 static RFENCE_CALLS: AtomicU64 = AtomicU64::new(0);
 static RFENCE_INSTRUCTIONS: AtomicU64 = AtomicU64::new(0);
+/// [`flush_asid`] calls with something to flush (the user tests order frees after them).
+static ASID_FLUSHES: AtomicU64 = AtomicU64::new(0);
+
+/// The [`flush_asid`] calls that flushed the whole ASID.
+static ASID_FLUSHES_ALL: AtomicU64 = AtomicU64::new(0);
+
+/// How many [`flush_asid`] calls had something to flush, on any hart, and how many of them
+/// flushed the whole ASID.
+pub fn asid_flushes() -> (u64, u64) {
+    (ASID_FLUSHES.load(Ordering::Relaxed), ASID_FLUSHES_ALL.load(Ordering::Relaxed))
+}
 
 /// The harts running in the kernel's tables (every hart that is up).
 pub fn kernel_harts() -> &'static HartMask {
@@ -78,6 +89,10 @@ pub fn flush_kernel(flush: Flush) {
 pub fn flush_asid(flush: Flush, asid: u16, harts: &HartMask) {
     if flush.is_empty() {
         return;
+    }
+    ASID_FLUSHES.fetch_add(1, Ordering::Relaxed);
+    if flush.is_all() {
+        ASID_FLUSHES_ALL.fetch_add(1, Ordering::Relaxed);
     }
     let mask = harts.bits();
     if mask & (1 << crate::smp::hart_id()) != 0 {
@@ -128,17 +143,24 @@ fn hull(flush: &Flush) -> (usize, usize) {
 /// Frames a shootdown must finish with before they are freed (see the module doc).
 const GATHER: usize = 64;
 
-/// Linux's `mmu_gather` for the kernel's tables: the flush of a batch of unmaps and the
-/// frames it freed, all held back until [`Gather::finish`].
-pub struct Gather<A: FrameAllocator> {
+/// Linux's `mmu_gather`, for the kernel's tables or a process's: the flush of a batch of
+/// unmaps and the frames it freed, all held back until [`Gather::finish`].
+pub struct Gather<'a, A: FrameAllocator> {
     flush: Flush,
     frames: DeferredFree<A, GATHER>,
+    /// A process's ASID and hart mask ([`flush_asid`]); `None`: the kernel's ([`flush_kernel`]).
+    asid: Option<(u16, &'a HartMask)>,
 }
 
-impl<A: FrameAllocator> Gather<A> {
-    /// An empty batch over the allocator the frames go back to.
+impl<'a, A: FrameAllocator> Gather<'a, A> {
+    /// An empty batch over the kernel's tables and the allocator the frames go back to.
     pub fn new(alloc: A) -> Self {
-        Gather { flush: Flush::none(), frames: DeferredFree::new(alloc) }
+        Gather { flush: Flush::none(), frames: DeferredFree::new(alloc), asid: None }
+    }
+
+    /// An empty batch over a process's tables, flushed by `asid` on the harts of `harts`.
+    pub fn for_asid(alloc: A, asid: u16, harts: &'a HartMask) -> Self {
+        Gather { flush: Flush::none(), frames: DeferredFree::new(alloc), asid: Some((asid, harts)) }
     }
 
     /// The allocator to pass to the engine's unmap: frees wait for [`Gather::finish`].
@@ -158,7 +180,11 @@ impl<A: FrameAllocator> Gather<A> {
     }
 
     fn flush_and_free(&mut self) {
-        flush_kernel(core::mem::replace(&mut self.flush, Flush::none()));
+        let flush = core::mem::replace(&mut self.flush, Flush::none());
+        match self.asid {
+            None => flush_kernel(flush),
+            Some((asid, harts)) => flush_asid(flush, asid, harts),
+        }
         self.frames.release();
     }
 

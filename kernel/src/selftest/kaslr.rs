@@ -4,6 +4,7 @@
 use core::fmt::Write;
 
 use kvas::VirtAddr;
+use kvas_kernel_core::bootinfo;
 use kvas_kernel_core::kaslr::{self, SeedSource};
 
 use super::Reason;
@@ -66,7 +67,9 @@ pub fn seed_zeroed(space: &mut KernelSpace, boot: &Boot) -> Result<(), Reason> {
     // writes the blob after boot.
     let blob = unsafe { dtb::blob(fixmap::dtb_va(space.layout(), d.base), d.base) };
     let Ok(blob) = blob else { fail!("the device tree no longer reads through the fixmap") };
-    let seeds = kaslr::dt_seeds(blob);
+    let Ok(seeds) = bootinfo::read(blob, d.base).map(|i| i.seeds) else {
+        fail!("the device tree no longer reads through the fixmap")
+    };
     let left = match source {
         SeedSource::KaslrSeed => seeds.kaslr_seed.map(|p| p.seed),
         _ => seeds.rng_seed.map(|p| p.seed),

@@ -7,12 +7,14 @@
 //! - [`syscalls`]: the system calls;
 //! - [`uaccess`]: copies to and from user memory, with SUM and the exception-fixup table;
 //! - [`entry`]: the trap glue into and out of U-mode;
+//! - [`fpu`]: a process's floating-point registers across switches;
 //! - [`tests`]: the `usertest` lines.
 //!
 //! The pure parts (syscall decoding, ASID allocation, areas and placement, ELF, cpio, the
 //! frame pool) are in `kvas_kernel_core::user`, tested on the host.
 
 pub mod entry;
+pub mod fpu;
 pub mod process;
 pub mod space;
 pub mod syscalls;
@@ -68,32 +70,38 @@ const MIN_POOL_FRAMES: u64 = 1024;
 /// at and did not keep stay allocated (at most 64 MiB, once, at boot).
 fn carve_pool(space: &mut KernelSpace) -> Option<Pool> {
     let want = Pool::CAPACITY as u64;
-    space.with_window(|_, frames| {
-        let (mut start, mut got) = (0u64, 0u64);
-        let mut best = (0u64, 0u64);
-        for _ in 0..want * 2 {
-            let Some(pa) = frames.allocate_frame().map(|f| f.as_u64()) else { break };
-            if got > 0 && pa == start + got * 4096 {
-                got += 1;
-            } else if pa % SZ_2M == 0 {
-                (start, got) = (pa, 1);
-            } else {
-                got = 0;
-            }
-            if got > best.1 {
-                best = (start, got);
-            }
-            if got == want {
-                break;
-            }
+    let frames = space.frames();
+    let (mut start, mut got) = (0u64, 0u64);
+    let mut best = (0u64, 0u64);
+    for _ in 0..want * 2 {
+        let Some(pa) = frames.allocate_frame().map(|f| f.as_u64()) else { break };
+        if got > 0 && pa == start + got * 4096 {
+            got += 1;
+        } else if pa % SZ_2M == 0 {
+            (start, got) = (pa, 1);
+        } else {
+            got = 0;
         }
-        // Whole 2 MiB blocks only, so every block of the pool is aligned.
-        let frames = best.1 / 512 * 512;
-        (frames >= MIN_POOL_FRAMES).then(|| Pool::new(best.0, frames as usize)).flatten()
-    })
+        if got > best.1 {
+            best = (start, got);
+        }
+        if got == want {
+            break;
+        }
+    }
+    // Whole 2 MiB blocks only, so every block of the pool is aligned.
+    let frames = best.1 / 512 * 512;
+    (frames >= MIN_POOL_FRAMES).then(|| Pool::new(best.0, frames as usize)).flatten()
 }
 
-/// Sets up user space (after the self-tests): the frame pool and the ASID allocator.
+/// The ASID allocator for `bits` bits shared by every hart that is up (after
+/// `smp::start_secondaries`).
+pub fn new_asids(bits: u32) -> Asids {
+    Asids::new(bits, crate::smp::harts().count_ones())
+}
+
+/// Sets up user space (after the self-tests and the secondaries' start): the frame pool and
+/// the ASID allocator.
 pub fn init(space: &mut KernelSpace, bits: u32) -> Option<User> {
     let pool = carve_pool(space)?;
     kprintln!("kvas: user frame pool {:#x} size {:#x}", pool.base(), pool.total_frames() * 4096);
@@ -101,9 +109,14 @@ pub fn init(space: &mut KernelSpace, bits: u32) -> Option<User> {
     let kernel_satp = space.satp();
     let root = space.root();
     debug_assert_eq!(Satp::decode(kernel_satp).map(|s| s.root), Some(root));
+    let asids = new_asids(bits);
+    if asids.bits() != bits {
+        let harts = crate::smp::harts().count_ones();
+        kprintln!("kvas: {bits} asid bits are too few for {harts} harts: no ASIDs used");
+    }
     Some(User {
         pool,
-        asids: Asids::new(bits),
+        asids,
         mode: space.mode(),
         task_size: task_size(space),
         kernel_root: root,

@@ -13,6 +13,7 @@ use kvas_kernel_core::user::syscall::{prot, Syscall};
 use kvas_kernel_core::user::vmas::{Access, Area, Kind};
 
 use super::entry::{self, UserRegs};
+use super::fpu::{self, FpState};
 use super::space::{AddressSpace, Pool};
 use super::syscalls;
 use crate::kprintln;
@@ -51,6 +52,8 @@ pub struct Process {
     pub space: AddressSpace,
     /// Its registers while it does not run.
     pub regs: UserRegs,
+    /// Its floating-point registers while it does not run (fpu.rs).
+    pub fp: FpState,
     /// How it ended, once it has.
     pub exit: Option<Exit>,
 }
@@ -123,7 +126,13 @@ impl User {
         };
         let pid = self.next_pid;
         self.next_pid += 1;
-        self.procs[slot] = Some(Process { pid, space, regs: UserRegs::new(prog.entry, sp), exit: None });
+        self.procs[slot] = Some(Process {
+            pid,
+            space,
+            regs: UserRegs::new(prog.entry, sp),
+            fp: FpState::default(),
+            exit: None,
+        });
         Ok(pid)
     }
 
@@ -238,8 +247,16 @@ impl User {
         unsafe { mmu::switch_user(self.kernel_satp, self.asids.bits() == 0) };
     }
 
-    /// Runs `p` until it yields or ends (its space current on this hart).
+    /// Runs `p` until it yields or ends (its space current on this hart): the context switch
+    /// in and out of `p`, its floating-point registers included (loaded here, saved when it
+    /// leaves if it wrote them; fpu.rs).
     pub fn run_slice(p: &mut Process, pool: &mut impl PoolAccess, task_size: u64) {
+        fpu::switch_in(&p.fp);
+        Self::run_until_switch(p, pool, task_size);
+        fpu::switch_out(&mut p.fp);
+    }
+
+    fn run_until_switch(p: &mut Process, pool: &mut impl PoolAccess, task_size: u64) {
         // The same fault twice in a row means serving it did not help: kill, never spin.
         let mut last_fault = None;
         loop {

@@ -5,7 +5,7 @@
 //! mm/build.rs), so one copy stays right forever. The user half is exactly `[0, TASK_SIZE)`.
 
 use kvas::arch::riscv::{Mode, Riscv, Satp};
-use kvas::paging::{Attrs, OffsetMemory, PageTable};
+use kvas::paging::{Attrs, FrameAllocator, OffsetMemory, PageTable};
 use kvas::sizes::PAGE_SIZE;
 use kvas::{Error, PageSize, PhysAddr, VirtAddr, VirtRange};
 use kvas_kernel_core::user::asid::Asids;
@@ -14,7 +14,7 @@ use kvas_kernel_core::user::syscall::prot;
 use kvas_kernel_core::user::vmas::{huge_block, Access, Area, Areas, Refusal, UserLayout};
 
 use crate::mm::mmu;
-use crate::mm::shootdown::{self, HartMask};
+use crate::mm::shootdown::{self, Gather, HartMask};
 use kvas::paging::Flush;
 
 /// The user frame pool: 32 MiB.
@@ -106,22 +106,19 @@ impl AddressSpace {
         &self.table
     }
 
-    /// Makes this space current: an ASID from `asids` (Linux's context switch), `satp`
-    /// written with it, and the TLB flushed when the ASID generation rolled over or there are
-    /// no ASIDs. Returns whether it flushed.
+    /// Makes this space current on this hart: an ASID from `asids` (Linux's context switch),
+    /// `satp` written with it, and this hart's TLB flushed when the allocator says so (the
+    /// first switch here since an ASID generation rolled over, on whichever hart; or no
+    /// ASIDs). Other harts flush at their own next switch, and the ASIDs they run meanwhile
+    /// stay theirs (asid.rs). Returns whether it flushed.
     pub fn activate(&mut self, asids: &mut Asids) -> bool {
-        let s = asids.switch(&mut self.asid_ctx);
+        let s = asids.switch(crate::smp::hart_index(), &mut self.asid_ctx);
         self.asid = s.asid;
         self.harts.add(crate::smp::hart_id());
         let satp =
             Satp { mode: Some(self.mode), asid: s.asid, root: self.table.root() }.encode().unwrap_or(0);
         // SAFETY: the root's kernel half is the kernel's (copied at creation, never changed).
         unsafe { mmu::switch_user(satp, s.flush_all) };
-        if s.flush_all && asids.bits() != 0 {
-            // A new ASID generation: the old generation's ASIDs are reused from now on, so
-            // every other hart forgets them too (the kernel half is global and stays).
-            shootdown::flush_kernel(Flush::all());
-        }
         s.flush_all
     }
 
@@ -201,61 +198,70 @@ impl AddressSpace {
         Ok(())
     }
 
-    /// Unmaps `[start, end)` (page aligned), giving every frame back to the pool, TLB flushed.
-    pub fn unmap(&mut self, start: u64, end: u64, pool: &mut Pool) {
+    /// Unmaps `[start, end)` (page aligned), TLB flushed, and gives every frame back to
+    /// `pool` — only once the flush has reached every hart of the space (a [`Gather`], as
+    /// vfree's: until then another hart may still translate to the frames, or walk the tables
+    /// the unmap emptied). A leaf the engine cannot unmap (no frame to split it) stays mapped
+    /// and keeps its frames.
+    pub fn unmap(&mut self, start: u64, end: u64, pool: &mut impl FrameAllocator) {
+        let mut gather = Gather::for_asid(pool, self.asid, &self.harts);
         let mut va = start;
         while va < end {
-            let step = match self.table.translate(VirtAddr::new(va)) {
-                Ok(t) => {
-                    let leaf = t.size.bytes();
-                    let base = va & !(leaf - 1);
-                    let upto = (base + leaf).min(end);
-                    let pa0 = t.pa.as_u64() - (va - base);
-                    for p in (va..upto).step_by(PAGE_SIZE as usize) {
-                        pool.free(pa0 + (p - base));
-                    }
-                    upto - va
-                }
-                Err(_) => PAGE_SIZE,
+            let Ok(t) = self.table.translate(VirtAddr::new(va)) else {
+                va += PAGE_SIZE;
+                continue;
             };
-            va += step;
+            let leaf = t.size.bytes();
+            let base = va & !(leaf - 1);
+            let upto = (base + leaf).min(end);
+            let pa0 = t.pa.as_u64() - (va - base);
+            let range = VirtRange::new(VirtAddr::new(va), upto - va);
+            match range.and_then(|r| self.table.unmap_range(r, gather.alloc())) {
+                Ok(f) => {
+                    gather.add(f, None);
+                    for p in (va..upto).step_by(PAGE_SIZE as usize) {
+                        // A full gather flushes and frees early, the flush first.
+                        gather.add(Flush::none(), PhysAddr::new(pa0 + (p - base)).ok());
+                    }
+                }
+                Err(e) => crate::kprintln!("kvas: user unmap {va:#x}-{upto:#x}: {e}"),
+            }
+            va = upto;
         }
-        if start == end {
-            return; // nothing mapped, nothing to flush
-        }
-        match VirtRange::new(VirtAddr::new(start), end - start).and_then(|r| self.table.unmap_range(r, pool))
-        {
-            Ok(f) => self.flush(f),
-            Err(e) => crate::kprintln!("kvas: user unmap {start:#x}-{end:#x}: {e}"),
-        }
+        gather.finish();
     }
 
     fn flush_all(&self) {
         self.flush(Flush::all());
     }
 
-    /// Gives `[start, end)`'s mapped pages the rights `p`, TLB flushed; an engine refusal (no
-    /// frame for a split) stops there and is returned.
+    /// Gives `[start, end)`'s mapped pages the rights `p`, TLB flushed by what the engine
+    /// asks (page by page, or the whole ASID past `Flush::THRESHOLD` pages); an engine
+    /// refusal (no frame for a split) stops there and is returned.
     pub fn protect(&mut self, start: u64, end: u64, p: u64, pool: &mut Pool) -> Result<(), kvas::Error> {
         let mut va = start;
         let mut result = Ok(());
+        let mut flush = Flush::none();
         while va < end {
             match self.table.translate(VirtAddr::new(va)) {
                 Ok(t) => {
                     let leaf = t.size.bytes();
                     let upto = ((va & !(leaf - 1)) + leaf).min(end);
                     let range = VirtRange::new(VirtAddr::new(va), upto - va);
-                    if let Err(e) = range.and_then(|r| self.table.protect_range(r, attrs(p), pool)) {
-                        // The pages before stay changed (as Linux may leave them on ENOMEM).
-                        result = Err(e);
-                        break;
+                    match range.and_then(|r| self.table.protect_range(r, attrs(p), pool)) {
+                        Ok(f) => flush.merge(f),
+                        Err(e) => {
+                            // The pages before stay changed (as Linux may leave them on ENOMEM).
+                            result = Err(e);
+                            break;
+                        }
                     }
                     va = upto;
                 }
                 Err(_) => va += PAGE_SIZE,
             }
         }
-        self.flush_all();
+        self.flush(flush);
         result
     }
 

@@ -53,6 +53,7 @@ const TESTS: &[(&str, Test)] = &[
     ("kernel-half-shared", kernel_half_shared),
     ("syscalls", |u, _| expect_exit(u, "syscalls", 0)),
     ("isolation", isolation),
+    ("fpu-per-process", fpu_per_process),
     ("top-page-and-task-size", |u, _| expect_exit(u, "top", 0)),
     ("mmap-placement", |u, _| expect_exit(u, "mmap", 0)),
     ("demand-paging-2m-4k", demand),
@@ -69,11 +70,15 @@ const TESTS: &[(&str, Test)] = &[
     ("kill-after-mprotect", |u, _| expect_kill(u, "kill-mprotect", "store to a read-only page")),
     ("sum-only-during-copies", sum_only_during_copies),
     ("no-frame-leaked", no_frame_leaked),
+    ("unmap-frees-after-flush", unmap_frees_after_flush),
+    ("mprotect-flushes-its-pages", mprotect_flushes_its_pages),
     ("asid-rollover", asid_rollover),
     ("init-program", init_program),
     ("cost", |u, _| expect_exit(u, "cost", 0)),
     ("smp-processes-at-once", smp::processes_at_once),
     ("smp-munmap-reaches-other-hart", smp::munmap_reaches_other_hart),
+    ("smp-fpu-follows-process", smp::fpu_follows_process),
+    ("smp-asid-rollover-keeps-live-asids", smp::asid_rollover_keeps_live_asids),
 ];
 
 /// Runs every test; returns (passed, failed).
@@ -222,6 +227,20 @@ fn isolation(u: &mut User, _: &mut KernelSpace) -> Result<(), Reason> {
     }
 }
 
+/// Three `ut fpu` processes, round-robin: each keeps values naming it in every f-register
+/// and in `frm` across four yields to the others (the FPU state switches with the process).
+fn fpu_per_process(u: &mut User, _: &mut KernelSpace) -> Result<(), Reason> {
+    let pids = [spawn_ut(u, "fpu")?, spawn_ut(u, "fpu")?, spawn_ut(u, "fpu")?];
+    u.run_all();
+    for pid in pids {
+        match ended(u, pid) {
+            Some(Exit::Status(0)) => {}
+            other => fail!("ut fpu (pid {pid}) ended {other:?}: another process's FPU state?"),
+        }
+    }
+    Ok(())
+}
+
 fn demand(u: &mut User, _: &mut KernelSpace) -> Result<(), Reason> {
     let pid = spawn_ut(u, "demand")?;
     u.run_all();
@@ -292,11 +311,12 @@ fn sum_only_during_copies(u: &mut User, _: &mut KernelSpace) -> Result<(), Reaso
 
 /// Five processes with the same VA and different data, run round-robin with the ASID width
 /// capped at 2 bits (ASIDs 1..3): the generation rolls over while they run, and each still
-/// sees only its own data.
+/// sees only its own data. The allocator is this test's, on this hart only; every hart
+/// forgets the ASIDs of the one it replaces, and of itself after.
 fn asid_rollover(u: &mut User, _: &mut KernelSpace) -> Result<(), Reason> {
     let bits = u.asids.bits();
-    u.asids = Asids::new(bits.min(2));
-    crate::mm::mmu::flush_all();
+    u.asids = Asids::new(bits.min(2), 1);
+    crate::smp::on_each_hart(&|_| crate::mm::mmu::flush_all());
     let flushes = u.flushes;
     let mut pids = [0; 5];
     for p in pids.iter_mut() {
@@ -304,8 +324,8 @@ fn asid_rollover(u: &mut User, _: &mut KernelSpace) -> Result<(), Reason> {
     }
     u.run_all();
     let rollovers = u.asids.rollovers();
-    u.asids = Asids::new(bits);
-    crate::mm::mmu::flush_all();
+    u.asids = super::new_asids(bits);
+    crate::smp::on_each_hart(&|_| crate::mm::mmu::flush_all());
     for pid in pids {
         match ended(u, pid) {
             Some(Exit::Status(0)) => {}
@@ -343,6 +363,107 @@ fn init_program(u: &mut User, _: &mut KernelSpace) -> Result<(), Reason> {
 /// One copy of the kernel half is enough: after a process's space was made, a vmalloc area
 /// mapped later (new tables below a pinned root entry) reads back through the process's
 /// space, and its root's kernel half still equals the kernel's, entry for entry.
+/// A frame allocator that counts the frames given back before any by-ASID flush since it
+/// was made (a frame another hart may still translate to).
+struct FreeAfterFlush<'a> {
+    pool: &'a mut super::space::Pool,
+    flushes: u64,
+    freed: u64,
+    early: u64,
+}
+
+impl kvas::paging::FrameAllocator for FreeAfterFlush<'_> {
+    fn allocate_frame(&mut self) -> Option<kvas::PhysAddr> {
+        self.pool.allocate_frame()
+    }
+
+    fn free_frame(&mut self, frame: kvas::PhysAddr) {
+        self.freed += 1;
+        if crate::mm::shootdown::asid_flushes().0 == self.flushes {
+            self.early += 1;
+        }
+        self.pool.free_frame(frame);
+    }
+}
+
+/// An unmap gives its frames back only after its TLB flush: a live space with a 2 MiB leaf
+/// and two 4 KiB pages faulted in is unmapped through an allocator that counts the frames
+/// freed before any flush.
+fn unmap_frees_after_flush(u: &mut User, _: &mut KernelSpace) -> Result<(), Reason> {
+    use kvas::sizes::SZ_2M;
+    use kvas_kernel_core::user::vmas::{Area, Kind};
+    let pid = spawn_ut(u, "none")?;
+    let Some(p) = u.procs.iter_mut().flatten().find(|p| p.pid == pid) else { fail!("no process") };
+    p.exit = Some(Exit::Status(0));
+    let (base, len) = (0x4000_0000u64, SZ_2M + 2 * PAGE_SIZE);
+    let area = Area { start: base, end: base + len, prot: prot::READ | prot::WRITE, kind: Kind::Anon };
+    if p.space.areas.insert(area).is_err() {
+        fail!("no room for an area at {base:#x}");
+    }
+    p.space.activate(&mut u.asids);
+    for a in [base, base + SZ_2M, base + SZ_2M + PAGE_SIZE] {
+        if let Err(r) = p.space.fault(a, Access::Store, &mut u.pool) {
+            fail!("fault at {a:#x} refused: {r:?}");
+        }
+    }
+    let mut spy = FreeAfterFlush {
+        pool: &mut u.pool,
+        flushes: crate::mm::shootdown::asid_flushes().0,
+        freed: 0,
+        early: 0,
+    };
+    p.space.unmap(base, base + len, &mut spy);
+    let (freed, early, leaf) = (spy.freed, spy.early, p.space.faults_2m);
+    u.back_to_kernel();
+    let want = if leaf == 1 { 514 } else { 3 };
+    if freed < want {
+        fail!("{freed} frames freed, fewer than the {want} unmapped");
+    }
+    if early > 0 {
+        fail!("{early} of {freed} frames freed before the TLB flush");
+    }
+    Ok(())
+}
+
+/// `mprotect` flushes what the engine asks: one page by page (the rest of the ASID's
+/// translations stay cached), more than `Flush::THRESHOLD` pages the whole ASID.
+fn mprotect_flushes_its_pages(u: &mut User, _: &mut KernelSpace) -> Result<(), Reason> {
+    use crate::mm::shootdown::asid_flushes;
+    use kvas_kernel_core::user::vmas::{Area, Kind};
+    let pid = spawn_ut(u, "none")?;
+    let Some(p) = u.procs.iter_mut().flatten().find(|p| p.pid == pid) else { fail!("no process") };
+    p.exit = Some(Exit::Status(0));
+    let (base, pages) = (0x4000_0000u64, 80u64);
+    let rw = prot::READ | prot::WRITE;
+    let area = Area { start: base, end: base + pages * PAGE_SIZE, prot: rw, kind: Kind::Anon };
+    if p.space.areas.insert(area).is_err() {
+        fail!("no room for an area at {base:#x}");
+    }
+    p.space.activate(&mut u.asids);
+    let mut result = Ok(());
+    for i in 0..pages {
+        if let Err(r) = p.space.fault(base + i * PAGE_SIZE, Access::Store, &mut u.pool) {
+            result = result.and_then(|()| fail!("fault at page {i} refused: {r:?}"));
+        }
+    }
+    let mut counted = [(0, 0); 2];
+    for (n, c) in [(1u64, 0usize), (pages, 1)] {
+        let before = asid_flushes();
+        if let Err(e) = p.space.protect(base, base + n * PAGE_SIZE, prot::READ, &mut u.pool) {
+            result = result.and_then(|()| fail!("protect of {n} pages: {e}"));
+        }
+        let after = asid_flushes();
+        counted[c] = (after.0 - before.0, after.1 - before.1);
+    }
+    u.back_to_kernel();
+    result?;
+    match counted {
+        [(1, 0), (1, 1)] => Ok(()),
+        [(1, 1), _] => fail!("protecting one page flushed the whole ASID"),
+        c => fail!("flushes (calls, whole ASID) for 1 and {pages} pages: {c:?}, not [(1, 0), (1, 1)]"),
+    }
+}
+
 fn kernel_half_shared(u: &mut User, space: &mut KernelSpace) -> Result<(), Reason> {
     let pid = spawn_ut(u, "none")?;
     let area = match space.vmalloc(3 << 20) {

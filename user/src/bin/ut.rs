@@ -45,6 +45,7 @@ fn user_main(args: Args) -> u64 {
     match test {
         b"syscalls" => syscalls(),
         b"isolation" => isolation(),
+        b"fpu" => fpu(),
         b"top" => top(task_size),
         b"mmap" => mmap_test(task_size),
         b"demand" => demand(),
@@ -148,6 +149,50 @@ fn isolation() -> u64 {
         for i in 0..PAGE_SIZE / 8 {
             check!(peek(at + 8 * i) == pid << 32 | i, "pid {pid} sees {:#x} at word {i}", peek(at + 8 * i));
         }
+    }
+    0
+}
+
+/// Every f-register and `fcsr`'s rounding mode hold values naming this process; they must
+/// survive four yields to the other processes doing the same (the kernel switches the FPU
+/// state with the process).
+fn fpu() -> u64 {
+    let pid = getpid() as u64;
+    let want: [u64; 32] = core::array::from_fn(|i| pid << 32 | 0xf00 | i as u64);
+    let frm = pid % 5; // RNE, RTZ, RDN, RUP, RMM: each a valid rounding mode
+    // SAFETY: loads 32 readable words into the FPU (sstatus.FS is on in U-mode); this
+    // program uses no floating point of its own, so nothing else touches these registers.
+    unsafe {
+        core::arch::asm!(
+            ".irp r, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31",
+            "fld f\\r, (\\r*8)({p})",
+            ".endr",
+            "fsrm {m}",
+            p = in(reg) want.as_ptr(),
+            m = in(reg) frm,
+            options(nostack, readonly),
+        );
+    }
+    for round in 0..4 {
+        sched_yield();
+        let mut got = [0u64; 32];
+        let m: u64;
+        // SAFETY: stores the FPU's 32 registers into 32 writable words.
+        unsafe {
+            core::arch::asm!(
+                ".irp r, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31",
+                "fsd f\\r, (\\r*8)({p})",
+                ".endr",
+                "frrm {m}",
+                p = in(reg) got.as_mut_ptr(),
+                m = out(reg) m,
+                options(nostack),
+            );
+        }
+        for i in 0..32 {
+            check!(got[i] == want[i], "pid {pid}: f{i} is {:#x} after yield {round}, not {:#x}", got[i], want[i]);
+        }
+        check!(m == frm, "pid {pid}: frm is {m} after yield {round}, not {frm}");
     }
     0
 }
