@@ -159,7 +159,8 @@ fn isolation() -> u64 {
 fn fpu() -> u64 {
     let pid = getpid() as u64;
     let want: [u64; 32] = core::array::from_fn(|i| pid << 32 | 0xf00 | i as u64);
-    let frm = pid % 5; // RNE, RTZ, RDN, RUP, RMM: each a valid rounding mode
+    // RNE, RTZ, RDN, RUP, RMM: each a valid rounding mode.
+    let frm = pid % 5;
     // SAFETY: loads 32 readable words into the FPU (sstatus.FS is on in U-mode); this
     // program uses no floating point of its own, so nothing else touches these registers.
     unsafe {
@@ -190,7 +191,12 @@ fn fpu() -> u64 {
             );
         }
         for i in 0..32 {
-            check!(got[i] == want[i], "pid {pid}: f{i} is {:#x} after yield {round}, not {:#x}", got[i], want[i]);
+            check!(
+                got[i] == want[i],
+                "pid {pid}: f{i} is {:#x} after yield {round}, not {:#x}",
+                got[i],
+                want[i]
+            );
         }
         check!(m == frm, "pid {pid}: frm is {m} after yield {round}, not {frm}");
     }
