@@ -121,8 +121,13 @@ fn smp_cases(base: &Boot) -> Vec<Case> {
                     .map(|t| format!("selftest {t} ... ok")),
             );
             lines.extend(
-                ["smp-processes-at-once", "smp-munmap-reaches-other-hart", "smp-fpu-follows-process"]
-                    .map(|t| format!("usertest {t} ... ok")),
+                [
+                    "smp-processes-at-once",
+                    "smp-munmap-reaches-other-hart",
+                    "smp-fpu-follows-process",
+                    "smp-asid-rollover-keeps-live-asids",
+                ]
+                .map(|t| format!("usertest {t} ... ok")),
             );
             let mut c = case(
                 base,

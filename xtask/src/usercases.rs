@@ -1,6 +1,7 @@
 //! The boot tests of user space (kernel/src/user): every depth, with the command line and
 //! with harts capped by the CPU model (TASK_SIZE must follow the mode the probe found), the
-//! ASID width capped (no ASIDs at all, and one bit: a rollover on every new process), and an
+//! ASID width capped (no ASIDs at all, and one bit: a rollover on every new process; on two
+//! harts, two bits and one, which is too few for two harts), and an
 //! initrd given as a static ELF and as a cpio `newc` archive holding `/init`.
 
 use std::path::{Path, PathBuf};
@@ -111,6 +112,39 @@ pub fn cases(base: &Boot, dir: &Path, user_dir: &Path) -> Result<Vec<Case>, Stri
                 format!("kvas: asid bits capped from 16 to {bits} (kvas.asidbits)"),
                 user_line(SV57, bits),
                 format!("kvas: asid-rollover: * rollovers, * full flushes, {bits} asid bits"),
+            ],
+        ));
+    }
+    // The ASID width on two harts: two bits (three ASIDs) are enough (a rollover keeps the
+    // other hart's), one bit (one ASID) is not, and then none are used.
+    for (bits, effective, extra) in
+        [(2u32, 2u32, None), (1, 0, Some("kvas: 1 asid bits are too few for 2 harts: no ASIDs used"))]
+    {
+        let mut c = case(
+            base,
+            &format!("user-asidbits-{bits}-smp-2"),
+            |b| {
+                b.append = format!("kvas.asidbits={bits}");
+                b.harts = 2;
+            },
+            &[],
+        );
+        c.lines.extend(extra.map(String::from));
+        c.lines.extend(
+            [
+                "smp-processes-at-once",
+                "smp-munmap-reaches-other-hart",
+                "smp-fpu-follows-process",
+                "smp-asid-rollover-keeps-live-asids",
+            ]
+            .map(|t| format!("usertest {t} ... ok")),
+        );
+        v.push(with_usertests(
+            c,
+            &[
+                format!("kvas: asid bits capped from 16 to {bits} (kvas.asidbits)"),
+                user_line(SV57, bits),
+                format!("kvas: asid-rollover: * rollovers, * full flushes, {} asid bits", effective.min(2)),
             ],
         ));
     }

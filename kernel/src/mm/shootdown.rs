@@ -49,13 +49,13 @@ static KERNEL_HARTS: HartMask = HartMask::new();
 /// docs/KERNEL.md.
 static RFENCE_CALLS: AtomicU64 = AtomicU64::new(0);
 static RFENCE_INSTRUCTIONS: AtomicU64 = AtomicU64::new(0);
-/// [`flush_asid`] calls that flushed something (the user tests order frees after them).
+/// [`flush_asid`] calls with something to flush (the user tests order frees after them).
 static ASID_FLUSHES: AtomicU64 = AtomicU64::new(0);
 
 /// The [`flush_asid`] calls that flushed the whole ASID.
 static ASID_FLUSHES_ALL: AtomicU64 = AtomicU64::new(0);
 
-/// How many [`flush_asid`] calls have flushed something, on any hart, and how many of them
+/// How many [`flush_asid`] calls had something to flush, on any hart, and how many of them
 /// flushed the whole ASID.
 pub fn asid_flushes() -> (u64, u64) {
     (ASID_FLUSHES.load(Ordering::Relaxed), ASID_FLUSHES_ALL.load(Ordering::Relaxed))

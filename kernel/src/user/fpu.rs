@@ -47,13 +47,16 @@ mod imp {
         }
     }
 
-    /// Saves this hart's FPU into `st` if the process that just ran wrote it (FS Dirty).
-    /// Returns whether it saved.
+    /// Saves this hart's FPU into `st` if the process that just ran wrote it (FS Dirty), then
+    /// turns the FPU off (FS Off) until the next [`switch_in`], so that a floating-point
+    /// instruction in the kernel between slices traps instead of clobbering a process's
+    /// registers. Returns whether it saved.
     pub fn switch_out(st: &mut FpState) -> bool {
         let sstatus: u64;
         // SAFETY: reading sstatus has no side effect.
         unsafe { asm!("csrr {}, sstatus", out(reg) sstatus) };
         if sstatus & FS != FS {
+            off();
             return false;
         }
         // SAFETY: FS is Dirty (on), so the stores do not trap; `st` is 33 writable words.
@@ -68,9 +71,14 @@ mod imp {
                 t = out(reg) _,
                 options(nostack),
             );
-            asm!("csrc sstatus, {fs}", "csrs sstatus, {initial}", fs = in(reg) FS, initial = in(reg) FS_INITIAL);
         }
+        off();
         true
+    }
+
+    fn off() {
+        // SAFETY: only the FPU's enable changes; nothing in the kernel uses the FPU.
+        unsafe { asm!("csrc sstatus, {}", in(reg) FS) };
     }
 }
 

@@ -87,6 +87,7 @@ const ARCH_TESTS: &[(&str, Test)] = &[
     ("smp-processes-at-once", smp::processes_at_once),
     ("smp-munmap-reaches-other-hart", smp::munmap_reaches_other_hart),
     ("smp-fpu-follows-process", smp::fpu_follows_process),
+    ("smp-asid-rollover-keeps-live-asids", smp::asid_rollover_keeps_live_asids),
 ];
 /// riscv32's own: under 4G/4G the kernel's linear map is not global.
 #[cfg(target_arch = "riscv32")]

@@ -175,9 +175,10 @@ fn isolation(task_size: u64) -> u64 {
 fn fpu() -> u64 {
     let pid = getpid() as u64;
     let want: [u64; 32] = core::array::from_fn(|i| pid << 32 | 0xf00 | i as u64);
-    let frm = pid % 5; // RNE, RTZ, RDN, RUP, RMM: each a valid rounding mode
-                       // SAFETY: loads 32 readable words into the FPU (sstatus.FS is on in U-mode); this
-                       // program uses no floating point of its own, so nothing else touches these registers.
+    // RNE, RTZ, RDN, RUP, RMM: each a valid rounding mode.
+    let frm = pid % 5;
+    // SAFETY: loads 32 readable words into the FPU (sstatus.FS is on in U-mode); this
+    // program uses no floating point of its own, so nothing else touches these registers.
     unsafe {
         core::arch::asm!(
             ".irp r, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31",

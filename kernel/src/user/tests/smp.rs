@@ -10,6 +10,7 @@ use kvas_kernel_core::user::asid::Asids;
 use super::super::process::{Exit, PoolAccess, Process, User};
 use super::super::space::Pool;
 use super::{spawn_ut, Reason};
+use crate::kprintln;
 use crate::mm::{mmu, KernelSpace};
 use crate::smp::{self, MAX_HARTS};
 
@@ -173,4 +174,116 @@ pub fn fpu_follows_process(u: &mut User, _: &mut KernelSpace) -> Result<(), Reas
         [Some(Exit::Status(0)), Some(Exit::Status(0))] => Ok(()),
         e => fail!("ut fpu on harts {a} and {b} (pids {}, {}) ended {e:?}", pids[0], pids[1]),
     }
+}
+
+/// What two harts share while they switch among their processes on a small ASID width: the
+/// pool, the allocator, the ASID each hart runs now, and the first clash seen.
+struct Live<'a> {
+    pool: &'a mut Pool,
+    asids: &'a mut Asids,
+    /// (ASID, pid) each hart runs now.
+    running: [(u64, u64); MAX_HARTS],
+    /// The first time two harts ran one ASID for two processes: (hart, pid, other hart, pid, ASID).
+    clash: Option<(usize, u64, usize, u64, u64)>,
+}
+
+/// The pool through the lock of [`Live`].
+struct LiveLocked<'l, 'a>(&'l spin::Mutex<Live<'a>>);
+
+impl PoolAccess for LiveLocked<'_, '_> {
+    fn with<R>(&mut self, f: impl FnOnce(&mut Pool) -> R) -> R {
+        f(self.0.lock().pool)
+    }
+}
+
+/// Three processes per hart on two harts at once, round-robin on each, with the ASID width
+/// capped at 2 bits (three ASIDs for six processes): the generation rolls over on both harts
+/// while the other runs, and at every switch the ASID taken must not be the one the other
+/// hart is running for another process (a rollover keeps the other harts' live ASIDs). With
+/// one hart it runs the six on that hart.
+pub fn asid_rollover_keeps_live_asids(u: &mut User, _: &mut KernelSpace) -> Result<(), Reason> {
+    const EACH: usize = 3;
+    let (a, b) = (smp::hart_id() as usize, harts().last().unwrap_or(0));
+    let two = if a == b { 1 } else { 2 };
+    let procs: [[spin::Mutex<Option<Process>>; EACH]; 2] = Default::default();
+    for list in procs.iter() {
+        for slot in list {
+            let pid = spawn_ut(u, "isolation")?;
+            *slot.lock() = take(u, pid);
+        }
+    }
+    let bits = u.asids.bits();
+    let mut small = Asids::new(2, two);
+    crate::smp::on_each_hart(&|_| mmu::flush_all());
+    let task_size = u.task_size;
+    let (clash, rollovers) = {
+        let live = spin::Mutex::new(Live {
+            pool: &mut u.pool,
+            asids: &mut small,
+            running: [(0, 0); MAX_HARTS],
+            clash: None,
+        });
+        smp::on_each_hart(&|h| {
+            let h = h as usize;
+            let lists: &[usize] = match (h == a, h == b) {
+                (true, true) => &[0, 1],
+                (true, false) => &[0],
+                (false, true) => &[1],
+                _ => &[],
+            };
+            crate::csr::allow_user_counters();
+            while lists
+                .iter()
+                .any(|&l| procs[l].iter().any(|s| s.lock().as_ref().is_some_and(|p| p.exit.is_none())))
+            {
+                for slot in lists.iter().flat_map(|&l| procs[l].iter()) {
+                    let mut guard = slot.lock();
+                    let Some(p) = guard.as_mut().filter(|p| p.exit.is_none()) else { continue };
+                    {
+                        let mut l = live.lock();
+                        p.space.activate(l.asids);
+                        let asid = mmu::read_satp() >> 44 & 0xffff;
+                        l.running[h] = (asid, p.pid);
+                        let other = (0..MAX_HARTS).find(|&o| o != h && l.running[o].0 == asid && asid != 0);
+                        if let (Some(o), None) = (other, l.clash) {
+                            l.clash = Some((h, p.pid, o, l.running[o].1, asid));
+                        }
+                    }
+                    User::run_slice(p, &mut LiveLocked(&live), task_size);
+                }
+            }
+            live.lock().running[h] = (0, 0);
+        });
+        let l = live.into_inner();
+        (l.clash, l.asids.rollovers())
+    };
+    u.asids = super::super::new_asids(bits);
+    crate::smp::on_each_hart(&|_| mmu::flush_all());
+    let mut ended = [[None; EACH]; 2];
+    for (l, list) in procs.iter().enumerate() {
+        for (i, slot) in list.iter().enumerate() {
+            ended[l][i] = slot.lock().as_ref().and_then(|p| p.exit);
+        }
+    }
+    all_back_to_kernel(u);
+    for list in procs.iter() {
+        for slot in list {
+            if let Some(p) = slot.lock().take() {
+                if let Some(free) = u.procs.iter_mut().find(|p| p.is_none()) {
+                    *free = Some(p);
+                }
+            }
+        }
+    }
+    if let Some((h, pid, o, other, asid)) = clash {
+        fail!("hart {h} took ASID {asid} for pid {pid} while hart {o} ran pid {other} on it");
+    }
+    if ended.iter().flatten().any(|e| *e != Some(Exit::Status(0))) {
+        fail!("ended {ended:?}");
+    }
+    if rollovers == 0 {
+        fail!("no rollover with six processes on three ASIDs");
+    }
+    kprintln!("kvas: asid rollovers on {two} harts at once: {rollovers}");
+    Ok(())
 }
