@@ -98,6 +98,8 @@ pub fn clippy_kernel() -> Result<(), String> {
     toolchain::clippy(&tc, &repo_root().join("kernel"))?;
     eprintln!("xtask: clippy on the riscv32 kernel ({})", toolchain::TARGET32);
     toolchain::check_target32(&tc)?;
+    // The riscv32 user programs the riscv32 kernel embeds (a fresh clone has none yet).
+    user32::build(&tc)?;
     toolchain::clippy_for(
         &tc,
         &repo_root().join("kernel"),
