@@ -56,9 +56,7 @@ pub const PTE_PPN_SHIFT: u32 = 10;
 /// The PPN field's width in a PTE (44 bits: 56-bit physical addresses).
 pub const PTE_PPN_BITS: u32 = 44;
 /// Bits 54–63: zero unless Svnapot/Svpbmt are enabled, which kvas does not do.
-pub const PTE_EXTENSION_BITS: u64 = !0 << PTE_EXTENSION_SHIFT;
-/// Where the extension bits start.
-const PTE_EXTENSION_SHIFT: u32 = 54;
+pub const PTE_EXTENSION_BITS: u64 = !0 << 54;
 
 /// The software mark of a pinned table pointer: RSW bit 8, which the privileged
 /// spec reserves for supervisor software and the hardware ignores.
@@ -238,17 +236,19 @@ pub(crate) fn decode_entry<W: EntryWord>(raw: W, level: u8) -> Pte {
 }
 
 /// The page and attributes if `raw`, of either width, is a well-formed leaf at
-/// `level`: [`decode_entry`]'s `Pte::Leaf`, in one test of one word.
+/// `level`: [`decode_entry`]'s `Pte::Leaf`, in two tests of the word and no 64-bit mask
+/// for the address.
 #[inline(always)]
 pub(crate) fn leaf_entry<W: EntryWord>(raw: W, level: u8) -> Option<(PhysAddr, Attrs)> {
     let raw: u64 = raw.into();
-    // Everything that makes a leaf malformed, in one word that one branch
-    // tests: extension bits, PPN bits below the level's alignment, and V R W X
-    // that are not a leaf's (V clear, a pointer, W without R).
+    // Two tests: no extension bits and no PPN bits below the level's
+    // alignment; then V R W X are a leaf's (not V clear, a pointer or W
+    // without R), one bit of `LEAF_KINDS`.
     let misaligned = ((1u64 << (W::INDEX_BITS * u32::from(level))) - 1) << PTE_PPN_SHIFT;
-    let bad =
-        (raw >> PTE_EXTENSION_SHIFT) | (raw & misaligned) | ((!LEAF_KINDS).wrapping_shr(raw as u32) & 1);
-    (bad == 0).then(|| (ppn_address(raw), leaf_attrs(raw)))
+    if raw & (PTE_EXTENSION_BITS | misaligned) != 0 {
+        return None;
+    }
+    (LEAF_KINDS.wrapping_shr(raw as u32) & 1 != 0).then(|| (ppn_address(raw), leaf_attrs(raw)))
 }
 
 /// The low bits of a leaf with `attrs`: V and R W X U G A D.
