@@ -118,7 +118,11 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
                         self.remember(0, va, table);
                         return Ok(flush);
                     }
-                    return self.map_4k_below(upper, va, pa, attrs, alloc);
+                    if !self.format.is_valid(raw) {
+                        // No level-0 table yet: make it, with the leaf in it.
+                        return self.fill_hole(upper, 1, va, 0, pa, attrs, alloc);
+                    }
+                    // A leaf or a reserved entry in the way: the walk reports it.
                 }
             }
         }
@@ -135,37 +139,6 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
             return Err(Error::UnsupportedPageSize { size, levels: g.levels() });
         }
         g.check_page_of_width(va, size)
-    }
-
-    /// [`PageTable::map`] of a 4 KiB page whose level-1 table, `upper`, the
-    /// level-1 hint knows, and whose level-1 entry is not a pointer: makes the
-    /// level-0 table if the entry is free. Anything else in the way goes to
-    /// the full walk, which reports it.
-    #[inline(never)]
-    fn map_4k_below(
-        &mut self,
-        upper: PhysAddr,
-        va: VirtAddr,
-        pa: PhysAddr,
-        attrs: Attrs,
-        alloc: &mut impl FrameAllocator,
-    ) -> Result<Flush, Error> {
-        self.format.check_leaf(pa, PAGE_SIZE, attrs)?;
-        let idx = index_for::<F::Entry>(va.as_u64(), 1);
-        let raw = self.entry(upper, idx);
-        let table = match self.format.next_table(raw, 1) {
-            Some(table) => table,
-            None if !self.format.is_valid(raw) => {
-                let frame = alloc.allocate_frame().ok_or(Error::OutOfFrames { va, needed: 1, got: 0 })?;
-                self.clear_frame(frame);
-                self.set_entry(upper, idx, self.format.encode_table(frame));
-                frame
-            }
-            None => return self.map_walk(va, pa, PageSize::Size4K, attrs, alloc),
-        };
-        let flush = self.put_leaf(table, va, pa, attrs, 0)?;
-        self.remember(0, va, table);
-        Ok(flush)
     }
 
     /// The walking part of [`PageTable::map`], out of line.
@@ -187,43 +160,80 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
             });
         }
         self.format.check_leaf(pa, size.bytes(), attrs)?;
-        let (mut table, mut level, raw) = self.walk_remembering(va, leaf_level);
+        let (table, level, raw) = self.walk_remembering(va, leaf_level);
         if level == leaf_level || self.format.is_valid(raw) {
             let flush = self.put_leaf_checked(table, va, pa, attrs, level, leaf_level, raw)?;
             self.remember(leaf_level, va, table);
             return Ok(flush);
         }
-        // Missing tables from `level` down: link them top-down, each cleared
-        // before it becomes reachable. If one cannot be had, the chain built so
-        // far (empty tables only) is unlinked where it hangs and freed.
-        let (top_table, top_level) = (table, level);
-        let mut new_upper = None;
-        while level > leaf_level {
+        self.fill_hole(table, level, va, leaf_level, pa, attrs, alloc)
+    }
+
+    /// Maps a leaf for `va` at `leaf_level` below `table`'s entry for `va`, an
+    /// invalid entry at `level` (at least `leaf_level`): the one place where
+    /// single-page maps take, clear and link new tables (for [`PageTable::map`]
+    /// and [`crate::paging::VacantEntry::map`]; `map_range` takes its frames
+    /// from a reserve).
+    ///
+    /// The `level - leaf_level` frames are all taken first; if one cannot be
+    /// had, the ones taken go back to `alloc` and the tables are as they were.
+    /// Then they are cleared, the leaf and the links between them written, and
+    /// the top one linked into `table` last, after a release fence: one store
+    /// makes the whole chain reachable, and a walker that sees it sees the rest.
+    /// Remembers the leaf's table, and for a 4 KiB leaf its level-1 table.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(never)]
+    pub(super) fn fill_hole(
+        &mut self,
+        table: PhysAddr,
+        level: u8,
+        va: VirtAddr,
+        leaf_level: u8,
+        pa: PhysAddr,
+        attrs: Attrs,
+        alloc: &mut impl FrameAllocator,
+    ) -> Result<Flush, Error> {
+        debug_assert!(
+            leaf_level <= level
+                && !self.format.is_valid(self.entry(table, index_for::<F::Entry>(va.as_u64(), level)))
+        );
+        // chain[k] becomes the table at level `level - 1 - k`.
+        let needed = level - leaf_level;
+        let mut chain = [PhysAddr::ZERO; Geometry::MAX_LEVELS];
+        for k in 0..usize::from(needed) {
             let Some(frame) = alloc.allocate_frame() else {
-                let got = u64::from(top_level - level);
-                let idx = index_for::<F::Entry>(va.as_u64(), top_level);
-                if let Some(first) = self.format.next_table(self.entry(top_table, idx), top_level) {
-                    self.set_entry(top_table, idx, <F::Entry as EntryWord>::ZERO);
-                    self.free_subtree(first, top_level - 1, alloc);
+                for &frame in chain[..k].iter().rev() {
+                    alloc.free_frame(frame);
                 }
-                return Err(Error::OutOfFrames { va, needed: u64::from(top_level - leaf_level), got });
+                return Err(Error::OutOfFrames { va, needed: u64::from(needed), got: k as u64 });
             };
+            chain[k] = frame;
+        }
+        let chain = &chain[..usize::from(needed)];
+        let leaf_table = chain.last().copied().unwrap_or(table);
+        for (k, &frame) in chain.iter().enumerate() {
             self.clear_frame(frame);
-            self.set_entry(table, index_for::<F::Entry>(va.as_u64(), level), self.format.encode_table(frame));
-            table = frame;
-            level -= 1;
-            if level == 1 {
-                new_upper = Some(table);
+            if let Some(&child) = chain.get(k + 1) {
+                let child_level = level - 1 - k as u8;
+                let idx = index_for::<F::Entry>(va.as_u64(), child_level);
+                self.set_entry(frame, idx, self.format.encode_table(child));
             }
         }
-        let flush = self.put_leaf(table, va, pa, attrs, leaf_level)?;
-        self.remember(leaf_level, va, table);
-        // A level-1 table linked just now (not remembered on the way down);
-        // only now, since a failure above would have freed it.
-        if let (0, Some(upper)) = (leaf_level, new_upper) {
+        let leaf = self.format.encode_leaf(pa, attrs, leaf_level);
+        self.set_entry(leaf_table, index_for::<F::Entry>(va.as_u64(), leaf_level), leaf);
+        if let Some(&top) = chain.first() {
+            // The links and the leaf written into the new tables since the last
+            // clear's fence come before the store that publishes them.
+            core::sync::atomic::fence(core::sync::atomic::Ordering::Release);
+            self.set_entry(table, index_for::<F::Entry>(va.as_u64(), level), self.format.encode_table(top));
+        }
+        self.remember(leaf_level, va, leaf_table);
+        if leaf_level == 0 && level >= 1 {
+            // The level-1 table: linked just now, or the one holding the hole.
+            let upper = if level >= 2 { chain[usize::from(level) - 2] } else { table };
             self.remember(1, va, upper);
         }
-        Ok(flush)
+        Ok(Flush::page(va))
     }
 
     /// Writes a leaf into an entry the caller knows to be free of pointers; fails
