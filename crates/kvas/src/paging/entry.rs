@@ -32,9 +32,6 @@ pub struct VacantEntry<'a, F: TableFormat, M: PhysMemory> {
     /// The table holding the invalid entry, and its level.
     table: PhysAddr,
     level: u8,
-    /// For a walk that stopped at level 0: the level-1 table it passed, for
-    /// the hint, or [`PhysAddr::ZERO`] when the hint already names it.
-    upper: PhysAddr,
 }
 
 /// Where a leaf entry lives: its table frame and index (see
@@ -56,8 +53,10 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
     /// [`Error::NonCanonical`] for an address outside the mode, and
     /// [`Error::CorruptEntry`] for an entry the format refuses.
     ///
-    /// It stores nothing; the walk starts at the level-1 table of the last
-    /// single-page map or unmap when `va` lies in its 1 GiB, as `translate` does.
+    /// It writes no entry. The walk starts at the level-1 table of the last
+    /// single-page map, unmap or `entry_at` when `va` lies in its 1 GiB, as
+    /// `translate` does; a walk from the root remembers the level-1 table it
+    /// passes, as `map`'s does.
     ///
     /// ```
     /// use kvas::arch::riscv::{Mode, Riscv};
@@ -84,45 +83,34 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
     #[inline(always)]
     pub fn entry_at(&mut self, va: VirtAddr) -> Result<Entry<'_, F, M>, Error> {
         // A hint hit stands for a canonical address (see `translate`). The hot
-        // path (a level-0 table under the hinted level-1 table) ends here, in
-        // registers; anything else goes on out of line.
-        if let Some(hinted) = self.hints[1].lookup::<F::Entry>(1, va) {
-            let raw = self.entry(hinted, index_for::<F::Entry>(va.as_u64(), 1));
-            if let Some(table) = self.format.next_table(raw, 1) {
-                let raw = self.entry(table, index_for::<F::Entry>(va.as_u64(), 0));
-                if self.format.is_valid(raw) {
-                    return self.translate_other(va, 0, raw).map(Entry::Occupied);
+        // path, a level-0 table under the hinted level-1 table, is inlined;
+        // the walk from the root is not, and returns only where it stopped, so
+        // that the `Entry` is built here, in registers.
+        let (table, level, raw) = match self.hints[1].lookup::<F::Entry>(1, va) {
+            Some(hinted) => {
+                let raw = self.entry(hinted, index_for::<F::Entry>(va.as_u64(), 1));
+                match self.format.next_table(raw, 1) {
+                    Some(table) => (table, 0, self.entry(table, index_for::<F::Entry>(va.as_u64(), 0))),
+                    None => (hinted, 1, raw),
                 }
-                return Ok(Entry::Vacant(VacantEntry {
-                    pt: self,
-                    va,
-                    table,
-                    level: 0,
-                    upper: PhysAddr::ZERO,
-                }));
             }
-        }
-        self.entry_walk(va)
-    }
-
-    /// [`PageTable::entry_at`] from the root, out of line: the walk towards
-    /// `va`'s level-0 entry stops at the first entry that is not a pointer.
-    #[inline(never)]
-    fn entry_walk(&mut self, va: VirtAddr) -> Result<Entry<'_, F, M>, Error> {
-        self.format.geometry().check_canonical(va)?;
-        let (mut table, mut level, mut raw) = self.walk(va, 1);
-        let mut upper = PhysAddr::ZERO;
-        if level == 1 {
-            if let Some(leaf_table) = self.format.next_table(raw, 1) {
-                upper = table;
-                (table, level, raw) =
-                    (leaf_table, 0, self.entry(leaf_table, index_for::<F::Entry>(va.as_u64(), 0)));
-            }
-        }
+            None => self.entry_walk(va)?,
+        };
         if self.format.is_valid(raw) {
             return self.translate_other(va, level, raw).map(Entry::Occupied);
         }
-        Ok(Entry::Vacant(VacantEntry { pt: self, va, table, level, upper }))
+        Ok(Entry::Vacant(VacantEntry { pt: self, va, table, level }))
+    }
+
+    /// [`PageTable::entry_at`]'s walk from the root, out of line: towards
+    /// `va`'s level-0 entry, stopping at the first entry that is not a
+    /// pointer. Remembers the level-1 table it passes, as `map`'s walk does
+    /// (a hint names a table, never an entry, so it holds whatever the caller
+    /// does with the `Entry`).
+    #[inline(never)]
+    fn entry_walk(&mut self, va: VirtAddr) -> Result<(PhysAddr, u8, F::Entry), Error> {
+        self.format.geometry().check_canonical(va)?;
+        Ok(self.walk_remembering(va, 0))
     }
 
     /// Where the leaf that maps `va` lives: its table frame and index, for a
@@ -164,7 +152,7 @@ impl<F: TableFormat, M: PhysMemory> VacantEntry<'_, F, M> {
     ) -> Result<Flush, Error> {
         // Taken apart here, so that the fast path keeps the fields in registers
         // and only the out-of-line path gets them as arguments.
-        let Self { pt, va, table, level, upper } = self;
+        let Self { pt, va, table, level } = self;
         if size.level() != level {
             return map_below(pt, va, table, level, pa, attrs, size, alloc);
         }
@@ -185,10 +173,9 @@ impl<F: TableFormat, M: PhysMemory> VacantEntry<'_, F, M> {
             index_for::<F::Entry>(va.as_u64(), level),
             pt.format.encode_leaf(pa, attrs, level),
         );
+        // (The level-1 table above a level-0 one is in the hint already: the
+        // hinted walk started there, and the walk from the root remembered it.)
         pt.remember(level, va, table);
-        if level == 0 && upper != PhysAddr::ZERO {
-            pt.remember(1, va, upper);
-        }
         Ok(Flush::page(va))
     }
 }
