@@ -307,16 +307,9 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         if len == 0 {
             return Ok(Flush::none());
         }
-        // The largest leaf no larger than `max`. With 512 entries per table a
-        // size's level is that; with 1024 (Sv32) level 1 is 4 MiB, too large
-        // for a `max` of 2 MiB. (The test compiles away for 512-entry formats.)
-        let mut max_leaf = max.level().min(g.max_leaf_level());
-        if <F::Entry as EntryWord>::INDEX_BITS > Geometry::INDEX_BITS
-            && max_leaf > 0
-            && granularity_for::<F::Entry>(max_leaf) > max.bytes()
-        {
-            max_leaf -= 1;
-        }
+        // The largest leaf no larger than `max` (with Sv32's 1024 entries,
+        // level 1 maps 4 MiB, too large for a `max` of 2 MiB).
+        let max_leaf = g.leaf_level_within(max);
         let req = Request { attrs, max_leaf, entry: PhantomData };
         let needed = self.plan_map(self.root, g.root_level(), va.as_u64(), pa.as_u64(), len, req)?;
         let mut reserve =

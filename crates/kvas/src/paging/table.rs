@@ -54,7 +54,9 @@ pub(super) struct LeafHint {
     tag: u64,
     /// `tag` if the mode allows leaves at level `L`, else `u64::MAX`: a
     /// single-page map of that size compares with it, and so needs no look at
-    /// the run-time geometry.
+    /// the run-time geometry. Level 0, where every mode has leaves, compares
+    /// `tag` instead, and its hint leaves this field as it is (one store less
+    /// on every 4 KiB map and fault).
     leaf_tag: u64,
     table: PhysAddr,
 }
@@ -87,7 +89,8 @@ impl LeafHint {
     /// As [`LeafHint::lookup`], but only if the mode allows leaves at `level`.
     #[inline(always)]
     pub(super) fn lookup_leaf<E: EntryWord>(self, level: u8, va: VirtAddr) -> Option<PhysAddr> {
-        (self.leaf_tag == va.as_u64() >> shift_for::<E>(level + 1)).then_some(self.table)
+        let tag = if level == 0 { self.tag } else { self.leaf_tag };
+        (tag == va.as_u64() >> shift_for::<E>(level + 1)).then_some(self.table)
     }
 }
 
@@ -405,7 +408,13 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
     #[inline(always)]
     pub(super) fn remember(&mut self, level: u8, va: VirtAddr, table: PhysAddr) {
         if let Some(hint) = self.hints.get_mut(level as usize) {
-            *hint = LeafHint::new::<F::Entry>(level, va, table, self.format.geometry().max_leaf_level());
+            let new = LeafHint::new::<F::Entry>(level, va, table, self.format.geometry().max_leaf_level());
+            if level == 0 {
+                // `leaf_tag` is not read at level 0 (see `LeafHint::leaf_tag`).
+                (hint.tag, hint.table) = (new.tag, new.table);
+            } else {
+                *hint = new;
+            }
         }
     }
 
@@ -433,11 +442,21 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         unsafe { self.mem.entry_ptr::<F::Entry>(table, idx).write_volatile(raw) }
     }
 
-    /// Replaces the valid entry `idx` of `table` (whose range holds `va`, at
-    /// `level`) by `new`, with break-before-make where the format needs it.
+    /// Replaces `old`, the valid entry `idx` of `table` (whose range holds `va`,
+    /// at `level`) that the caller has just read and decoded, by `new`, with
+    /// break-before-make where the format needs it.
     #[inline(always)]
-    pub(super) fn replace_entry(&self, table: PhysAddr, idx: usize, va: VirtAddr, level: u8, new: F::Entry) {
-        if F::BREAK_BEFORE_MAKE && self.format.needs_break(self.entry(table, idx), new) {
+    pub(super) fn replace_entry(
+        &self,
+        table: PhysAddr,
+        idx: usize,
+        va: VirtAddr,
+        level: u8,
+        old: F::Entry,
+        new: F::Entry,
+    ) {
+        debug_assert!(self.entry(table, idx) == old, "replace_entry is given the entry it replaces");
+        if F::BREAK_BEFORE_MAKE && self.format.needs_break(old, new) {
             self.set_entry(table, idx, <F::Entry as EntryWord>::ZERO);
             let first = va.as_u64() & !(granularity_for::<F::Entry>(level) - 1);
             self.mem.invalidate(VirtAddr::new(first), level);
