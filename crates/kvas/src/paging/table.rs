@@ -262,10 +262,11 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         Err(Error::CorruptEntry { va, level: 0, raw: raw.into() })
     }
 
-    /// The walk of `va` stopped above level 0 on `raw`, at `level` (a
-    /// constant on the inlined hinted path): a hole, a larger leaf, or an entry
-    /// the format refuses.
-    #[inline(always)]
+    /// The walk of `va` stopped above level 0 on `raw`, at `level`: a hole, a
+    /// larger leaf, or an entry the format refuses. Out of line and cold, so
+    /// that the inlined hinted path falls through to its 4 KiB leaf.
+    #[cold]
+    #[inline(never)]
     fn translate_stop(&self, va: VirtAddr, level: u8, raw: F::Entry) -> Result<Translation, Error> {
         if !self.format.is_valid(raw) {
             return Err(Error::NotMapped { va });
@@ -274,8 +275,9 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
     }
 
     /// The walk of `va` stopped at `level` on `raw`, a valid entry that is not
-    /// a pointer: a leaf, or an entry the format refuses. Out of line: the
-    /// hot paths end in a 4 KiB leaf or a hole.
+    /// a pointer: a leaf, or an entry the format refuses. Out of line and
+    /// cold: the hot paths end in a 4 KiB leaf or a hole.
+    #[cold]
     #[inline(never)]
     pub(super) fn translate_other(
         &self,
