@@ -726,7 +726,7 @@ mod hints {
                         1
                     }
                 };
-                let mut map = |pt: &mut PageTable<Riscv, OffsetMemory>, arena: &mut Arena| match way {
+                let map = |pt: &mut PageTable<Riscv, OffsetMemory>, arena: &mut Arena| match way {
                     Way::MapFromRoot | Way::MapFromLevel1Hint => {
                         pt.map(va, pa(0x20_0000), PageSize::Size4K, Attrs::KERNEL_RW, arena)
                     }
