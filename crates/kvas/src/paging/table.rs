@@ -31,7 +31,7 @@ pub struct PageTable<F: TableFormat, M: PhysMemory> {
     pub(super) format: F,
     pub(super) mem: M,
     pub(super) root: PhysAddr,
-    /// The last level-0 and level-1 tables a single-page map or unmap reached:
+    /// The last level-0 and level-1 tables a single-page map or unmap (or `entry_at`'s walk) reached:
     /// a one-entry paging-structure cache per level, as hardware keeps, so that
     /// runs of neighbouring 4 KiB or 2 MiB pages skip the upper levels. See
     /// [`LeafHint`]. Written only by `&mut self` paths.
@@ -198,11 +198,12 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
     /// It reads entries and stores nothing, so translations of independent
     /// addresses do not wait for each other and a core overlaps their cache
     /// misses. Where `va` lies in the 1 GiB whose level-1 table the last
-    /// single-page map or unmap reached (the level-1 hint, which only those
-    /// `&mut self` calls write), the walk starts at that table, as a hardware walker starts at a paging-structure cache hit: that part is inlined
-    /// into the caller, with a 4 KiB leaf decoded right there. Otherwise an
+    /// single-page map, unmap or [`PageTable::entry_at`] reached (the level-1
+    /// hint, which only those `&mut self` calls write), the walk starts at that
+    /// table, as a hardware walker starts at a paging-structure cache hit: that
+    /// part is inlined into the caller, with a 4 KiB leaf decoded right there. Otherwise an
     /// out-of-line walk branches once on the run-time depth to a walk unrolled
-    /// for that depth (see [`PageTable::walk`]).
+    /// for that depth (as the private `PageTable::walk` does).
     #[inline(always)]
     pub fn translate(&self, va: VirtAddr) -> Result<Translation, Error> {
         // A hit stands for a canonical address: the tag holds bits 63..30 (63..32
