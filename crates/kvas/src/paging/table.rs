@@ -31,8 +31,9 @@ pub struct PageTable<F: TableFormat, M: PhysMemory> {
     pub(super) format: F,
     pub(super) mem: M,
     pub(super) root: PhysAddr,
-    /// The last level-0 and level-1 tables a single-page map or unmap (or `entry_at`'s walk) reached:
-    /// a one-entry paging-structure cache per level, as hardware keeps, so that
+    /// The last level-0 and level-1 tables a single-page map or unmap (or
+    /// `entry_at`'s walk) reached: a one-entry paging-structure cache per
+    /// level, as hardware keeps, so that
     /// runs of neighbouring 4 KiB or 2 MiB pages skip the upper levels. See
     /// [`LeafHint`]. Written only by `&mut self` paths.
     pub(super) hints: [LeafHint; HINT_LEVELS],
