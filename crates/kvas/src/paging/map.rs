@@ -120,7 +120,7 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
                     }
                     if !self.format.is_valid(raw) {
                         // No level-0 table yet: make it, with the leaf in it.
-                        return self.fill_hole(upper, 1, va, 0, pa, attrs, alloc);
+                        return self.fill_leaf_table(upper, va, pa, attrs, alloc);
                     }
                     // A leaf or a reserved entry in the way: the walk reports it.
                 }
@@ -139,6 +139,20 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
             return Err(Error::UnsupportedPageSize { size, levels: g.levels() });
         }
         g.check_page_of_width(va, size)
+    }
+
+    /// [`PageTable::fill_hole`] of a 4 KiB page whose level-1 entry in
+    /// `upper` is free, out of line (the hinted `map` path stays small).
+    #[inline(never)]
+    fn fill_leaf_table(
+        &mut self,
+        upper: PhysAddr,
+        va: VirtAddr,
+        pa: PhysAddr,
+        attrs: Attrs,
+        alloc: &mut impl FrameAllocator,
+    ) -> Result<Flush, Error> {
+        self.fill_hole(upper, 1, va, 0, pa, attrs, alloc)
     }
 
     /// The walking part of [`PageTable::map`], out of line.
@@ -175,14 +189,16 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
     /// and [`crate::paging::VacantEntry::map`]; `map_range` takes its frames
     /// from a reserve).
     ///
-    /// The `level - leaf_level` frames are all taken first; if one cannot be
-    /// had, the ones taken go back to `alloc` and the tables are as they were.
-    /// Then they are cleared, the leaf and the links between them written, and
-    /// the top one linked into `table` last, after a release fence: one store
-    /// makes the whole chain reachable, and a walker that sees it sees the rest.
-    /// Remembers the leaf's table, and for a 4 KiB leaf its level-1 table.
+    /// Either every missing table is made or none: if a frame cannot be had,
+    /// the ones taken go back to `alloc` and the tables are as they were. One
+    /// missing table (the common case: a new leaf table) is taken, cleared
+    /// (whose release fence orders the clear before the link), linked, and
+    /// the leaf written into it, inline here. Two or more go to
+    /// [`PageTable::fill_chain`]. Remembers the leaf's table, and for a 4 KiB
+    /// leaf its level-1 table (which the caller's hint or walk already names
+    /// when that table existed).
     #[allow(clippy::too_many_arguments)]
-    #[inline(never)]
+    #[inline(always)]
     pub(super) fn fill_hole(
         &mut self,
         table: PhysAddr,
@@ -197,8 +213,46 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
             leaf_level <= level
                 && !self.format.is_valid(self.entry(table, index_for::<F::Entry>(va.as_u64(), level)))
         );
-        // chain[k] becomes the table at level `level - 1 - k`.
         let needed = level - leaf_level;
+        if needed == 1 {
+            // The common case, one missing table (a new leaf table under an
+            // existing level-1 table): with one frame, a failure can only be
+            // the allocation, before anything is written, so the cleared
+            // table is linked first (the clear's fence orders it) and the
+            // leaf written into it: no chain to build, no second fence.
+            let frame = alloc.allocate_frame().ok_or(Error::OutOfFrames { va, needed: 1, got: 0 })?;
+            self.clear_frame(frame);
+            self.set_entry(table, index_for::<F::Entry>(va.as_u64(), level), self.format.encode_table(frame));
+            let leaf = self.format.encode_leaf(pa, attrs, leaf_level);
+            self.set_entry(frame, index_for::<F::Entry>(va.as_u64(), leaf_level), leaf);
+            self.remember(leaf_level, va, frame);
+            // For a 4 KiB leaf `table` is the level-1 table, which every caller
+            // reached through the level-1 hint or a walk that remembered it.
+            debug_assert!(leaf_level != 0 || self.hints[1].lookup::<F::Entry>(1, va) == Some(table));
+            return Ok(Flush::page(va));
+        }
+        self.fill_chain(table, level, va, leaf_level, pa, attrs, alloc)
+    }
+
+    /// [`PageTable::fill_hole`] of two or more missing tables, out of line: all
+    /// the frames are taken first; then they are cleared, the leaf and the
+    /// links between them written, and the top one linked into `table` last,
+    /// after a release fence: one store makes the whole chain reachable, and a
+    /// walker that sees it sees the rest.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(never)]
+    fn fill_chain(
+        &mut self,
+        table: PhysAddr,
+        level: u8,
+        va: VirtAddr,
+        leaf_level: u8,
+        pa: PhysAddr,
+        attrs: Attrs,
+        alloc: &mut impl FrameAllocator,
+    ) -> Result<Flush, Error> {
+        let needed = level - leaf_level;
+        // chain[k] becomes the table at level `level - 1 - k`.
         let mut chain = [PhysAddr::ZERO; Geometry::MAX_LEVELS];
         for k in 0..usize::from(needed) {
             let Some(frame) = alloc.allocate_frame() else {
@@ -228,10 +282,9 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
             self.set_entry(table, index_for::<F::Entry>(va.as_u64(), level), self.format.encode_table(top));
         }
         self.remember(leaf_level, va, leaf_table);
-        if leaf_level == 0 && level >= 1 {
-            // The level-1 table: linked just now, or the one holding the hole.
-            let upper = if level >= 2 { chain[usize::from(level) - 2] } else { table };
-            self.remember(1, va, upper);
+        if leaf_level == 0 {
+            // The level-1 table, linked just now (`level` is 2 or more here).
+            self.remember(1, va, chain[usize::from(level) - 2]);
         }
         Ok(Flush::page(va))
     }

@@ -264,11 +264,10 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         Err(Error::CorruptEntry { va, level: 0, raw: raw.into() })
     }
 
-    /// The walk of `va` stopped above level 0 on `raw`, at `level`: a hole, a
-    /// larger leaf, or an entry the format refuses. Out of line and cold, so
-    /// that the inlined hinted path falls through to its 4 KiB leaf.
-    #[cold]
-    #[inline(never)]
+    /// The walk of `va` stopped above level 0 on `raw`, at `level` (a
+    /// constant on the inlined hinted path): a hole, a larger leaf, or an entry
+    /// the format refuses.
+    #[inline(always)]
     fn translate_stop(&self, va: VirtAddr, level: u8, raw: F::Entry) -> Result<Translation, Error> {
         if !self.format.is_valid(raw) {
             return Err(Error::NotMapped { va });
