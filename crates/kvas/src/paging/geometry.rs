@@ -393,6 +393,19 @@ pub(crate) const fn index_for<E: EntryWord>(va: u64, level: u8) -> usize {
     ((va >> shift_for::<E>(level)) as usize) & ((1 << E::INDEX_BITS) - 1)
 }
 
+/// [`Geometry::leaf_level_within`] of a geometry whose tables hold `E` entries:
+/// with 512 (`PageSize` levels count 512-entry tables) the answer is the
+/// smaller of `max`'s level and the largest leaf's, with no run-time test of
+/// the geometry's index width.
+#[inline(always)]
+pub(crate) fn leaf_level_within_for<E: EntryWord>(geometry: Geometry, max: PageSize) -> u8 {
+    if E::INDEX_BITS == Geometry::INDEX_BITS {
+        max.level().min(geometry.max_leaf_level())
+    } else {
+        geometry.leaf_level_within(max)
+    }
+}
+
 /// Checks that `[va, va + len)` is a page-aligned, non-wrapping range that lies in
 /// one canonical half of `geometry`.
 pub(crate) fn check_range(geometry: Geometry, va: VirtAddr, len: u64) -> Result<(), Error> {
@@ -540,6 +553,11 @@ mod tests {
         ];
         for (g, max, level) in cases {
             assert_eq!(g.leaf_level_within(max), level, "{max:?} in {g:?}");
+            let engine = match g.index_bits() {
+                9 => leaf_level_within_for::<u64>(g, max),
+                _ => leaf_level_within_for::<u32>(g, max),
+            };
+            assert_eq!(engine, level, "the engine's form, {max:?} in {g:?}");
         }
     }
 

@@ -15,7 +15,7 @@ use core::marker::PhantomData;
 use crate::addr::{PageSize, PhysAddr, VirtAddr, PAGE_SIZE};
 use crate::paging::chunks::Chunks;
 use crate::paging::geometry::check_range;
-use crate::paging::geometry::{granularity_for, index_for};
+use crate::paging::geometry::{granularity_for, index_for, leaf_level_within_for};
 use crate::paging::reserve::Reserve;
 use crate::paging::table::HINT_LEVELS;
 use crate::paging::EntryWord;
@@ -362,7 +362,7 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         }
         // The largest leaf no larger than `max` (with Sv32's 1024 entries,
         // level 1 maps 4 MiB, too large for a `max` of 2 MiB).
-        let max_leaf = g.leaf_level_within(max);
+        let max_leaf = leaf_level_within_for::<F::Entry>(g, max);
         let req = Request { attrs, max_leaf, entry: PhantomData };
         let needed = self.plan_map(self.root, g.root_level(), va.as_u64(), pa.as_u64(), len, req)?;
         let mut reserve =
