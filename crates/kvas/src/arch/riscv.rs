@@ -191,8 +191,8 @@ pub struct RiscvFixed<const LEVELS: u8>;
 const LEAF_KINDS: u64 = LEAF_LOW_BITS as u64 * 0x0001_0001_0001_0001;
 
 /// The physical address in the PPN of `raw`, an entry without extension bits
-/// (`u64`) or a widened `u32`: `(raw >> 10) << 12` in two instructions with no
-/// 64-bit mask, since the PPN ends at bit 53 and so its address fits 56 bits.
+/// (`u64`) or a widened `u32`: `(raw >> 10) << 12`, without
+/// [`PhysAddr::new_truncate`]'s mask to 56 bits, since the PPN ends at bit 53.
 #[inline(always)]
 fn ppn_address(raw: u64) -> PhysAddr {
     debug_assert!(raw & PTE_EXTENSION_BITS == 0);
@@ -236,8 +236,7 @@ pub(crate) fn decode_entry<W: EntryWord>(raw: W, level: u8) -> Pte {
 }
 
 /// The page and attributes if `raw`, of either width, is a well-formed leaf at
-/// `level`: [`decode_entry`]'s `Pte::Leaf`, in two tests of the word and no 64-bit mask
-/// for the address.
+/// `level`: [`decode_entry`]'s `Pte::Leaf`, in two tests of the word.
 #[inline(always)]
 pub(crate) fn leaf_entry<W: EntryWord>(raw: W, level: u8) -> Option<(PhysAddr, Attrs)> {
     let raw: u64 = raw.into();
