@@ -39,6 +39,15 @@ impl PhysAddr {
         Self(raw & ((1 << Self::MAX_BITS) - 1))
     }
 
+    /// `raw`, which the caller knows to fit [`Self::MAX_BITS`] bits (a decoded
+    /// entry field already that narrow, shifted into place), without the mask
+    /// [`Self::new_truncate`] costs; debug builds check.
+    #[inline(always)]
+    pub(crate) const fn new_narrow(raw: u64) -> Self {
+        debug_assert!(raw >> Self::MAX_BITS == 0, "a physical address wider than MAX_BITS");
+        Self(raw)
+    }
+
     /// The raw address.
     pub const fn as_u64(self) -> u64 {
         self.0

@@ -21,7 +21,7 @@ use core::fmt;
 use bitflags::bitflags;
 
 use crate::addr::PhysAddr;
-use crate::paging::{Attrs, Geometry, Pte, TableFormat};
+use crate::paging::{Attrs, EntryWord, Geometry, Pte, TableFormat};
 use crate::Error;
 
 bitflags! {
@@ -178,8 +178,37 @@ impl Riscv {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RiscvFixed<const LEVELS: u8>;
 
+// The entry rules below serve both entry words: Sv39/48/57's `u64` and Sv32's
+// `u32` (`crate::arch::riscv32`). The low ten bits mean the same in both, and a
+// `u32` widened to `u64` has no bits 54–63, so the extension-bit tests hold for
+// it as they are; only the index width (a superpage's alignment) and the
+// physical width (`pa_bits` of `check_leaf`) differ.
+
+/// The value of bits 0..=5 (V R W X U G) of every entry whose V, R, W, X make a
+/// valid leaf, as a set: [`LEAF_LOW_BITS`] once for each value of U and G. A
+/// shift by `raw & 63` indexes it, and both x86-64's `bt`/`shr` and RISC-V's
+/// `srl` take only the low six bits of the count: no mask instruction.
+const LEAF_KINDS: u64 = LEAF_LOW_BITS as u64 * 0x0001_0001_0001_0001;
+
+/// The physical address in the PPN of `raw`, an entry without extension bits
+/// (`u64`) or a widened `u32`: `(raw >> 10) << 12`, without
+/// [`PhysAddr::new_truncate`]'s mask to 56 bits, since the PPN ends at bit 53.
 #[inline(always)]
-fn decode(raw: u64, level: u8) -> Pte {
+fn ppn_address(raw: u64) -> PhysAddr {
+    debug_assert!(raw & PTE_EXTENSION_BITS == 0);
+    PhysAddr::new_narrow((raw << 2) & !0xfff)
+}
+
+/// A leaf's attributes: R W X U G A D sit in PTE bits 1..=7 and in `Attrs` bits 0..=6.
+#[inline(always)]
+fn leaf_attrs(raw: u64) -> Attrs {
+    Attrs::from_bits_truncate(((raw >> 1) & 0x7f) as u16)
+}
+
+/// Decodes `raw`, an entry word of either width, found at `level`.
+#[inline(always)]
+pub(crate) fn decode_entry<W: EntryWord>(raw: W, level: u8) -> Pte {
+    let raw: u64 = raw.into();
     let flags = PteFlags::from_bits_truncate(raw);
     if !flags.contains(PteFlags::V) {
         return Pte::Absent;
@@ -187,7 +216,7 @@ fn decode(raw: u64, level: u8) -> Pte {
     if raw & PTE_EXTENSION_BITS != 0 {
         return Pte::Reserved;
     }
-    let pa = PhysAddr::new_truncate((raw >> PTE_PPN_SHIFT) << 12);
+    let pa = ppn_address(raw);
     let rwx = flags & (PteFlags::R | PteFlags::W | PteFlags::X);
     if rwx.is_empty() {
         // A pointer: U, A, D are reserved, and level 0 cannot point further.
@@ -199,33 +228,45 @@ fn decode(raw: u64, level: u8) -> Pte {
     if rwx == PteFlags::W || rwx == PteFlags::W | PteFlags::X {
         return Pte::Reserved;
     }
-    if !pa.is_aligned(Geometry::granularity(level)) {
+    if (raw >> PTE_PPN_SHIFT) & ((1 << (W::INDEX_BITS * u32::from(level))) - 1) != 0 {
         // A misaligned superpage.
         return Pte::Reserved;
     }
-    // R W X U G A D sit in PTE bits 1..=7 and in Attrs bits 0..=6.
-    let attrs = Attrs::from_bits_truncate(((raw >> 1) & 0x7f) as u16);
-    Pte::Leaf { pa, attrs }
+    Pte::Leaf { pa, attrs: leaf_attrs(raw) }
 }
 
+/// The page and attributes if `raw`, of either width, is a well-formed leaf at
+/// `level`: [`decode_entry`]'s `Pte::Leaf`, in two tests of the word.
 #[inline(always)]
-fn leaf_flags(attrs: Attrs) -> u64 {
+pub(crate) fn leaf_entry<W: EntryWord>(raw: W, level: u8) -> Option<(PhysAddr, Attrs)> {
+    let raw: u64 = raw.into();
+    // Two tests: no extension bits and no PPN bits below the level's
+    // alignment; then V R W X are a leaf's (not V clear, a pointer or W
+    // without R), one bit of `LEAF_KINDS`.
+    let misaligned = ((1u64 << (W::INDEX_BITS * u32::from(level))) - 1) << PTE_PPN_SHIFT;
+    if raw & (PTE_EXTENSION_BITS | misaligned) != 0 {
+        return None;
+    }
+    (LEAF_KINDS.wrapping_shr(raw as u32) & 1 != 0).then(|| (ppn_address(raw), leaf_attrs(raw)))
+}
+
+/// The low bits of a leaf with `attrs`: V and R W X U G A D.
+#[inline(always)]
+pub(crate) fn leaf_flags(attrs: Attrs) -> u64 {
     // Attrs' low seven bits are R W X U G A D in PTE order, one position down.
     ((attrs.bits() as u64 & 0x7f) << 1) | PteFlags::V.bits()
 }
 
+/// The PPN field of `pa`, a 4 KiB-aligned address the format has checked.
 #[inline(always)]
-fn encode_leaf(pa: PhysAddr, attrs: Attrs) -> u64 {
-    ((pa.as_u64() >> 12) << PTE_PPN_SHIFT) | leaf_flags(attrs)
+pub(crate) fn ppn_bits(pa: PhysAddr) -> u64 {
+    (pa.as_u64() >> 12) << PTE_PPN_SHIFT
 }
 
+/// Refuses attributes no RISC-V leaf may carry, and pages `[pa, pa + len)`
+/// beyond `pa_bits` (56 for Sv39 and up, 34 for Sv32).
 #[inline(always)]
-fn encode_table(table: PhysAddr) -> u64 {
-    ((table.as_u64() >> 12) << PTE_PPN_SHIFT) | PteFlags::V.bits()
-}
-
-#[inline(always)]
-fn check_leaf(pa: PhysAddr, len: u64, attrs: Attrs) -> Result<(), Error> {
+pub(crate) fn check_leaf_entry(pa: PhysAddr, len: u64, attrs: Attrs, pa_bits: u32) -> Result<(), Error> {
     if !attrs.intersects(Attrs::READ | Attrs::EXECUTE) {
         return Err(Error::InvalidAttributes { reason: "a RISC-V leaf must be readable or executable" });
     }
@@ -234,13 +275,9 @@ fn check_leaf(pa: PhysAddr, len: u64, attrs: Attrs) -> Result<(), Error> {
             reason: "RISC-V reserves writable pages that are not readable",
         });
     }
-    let last = pa.as_u64().checked_add(len.saturating_sub(1));
-    match last {
-        Some(last) if last >> (PTE_PPN_BITS + 12) == 0 => Ok(()),
-        _ => Err(Error::PhysAddrUnencodable {
-            raw: pa.as_u64().saturating_add(len),
-            max_bits: PTE_PPN_BITS + 12,
-        }),
+    match pa.as_u64().checked_add(len.saturating_sub(1)) {
+        Some(last) if last >> pa_bits == 0 => Ok(()),
+        _ => Err(Error::PhysAddrUnencodable { raw: pa.as_u64().saturating_add(len), max_bits: pa_bits }),
     }
 }
 
@@ -255,14 +292,14 @@ macro_rules! riscv_format {
             }
             #[inline(always)]
             fn decode(&self, raw: u64, level: u8) -> Pte {
-                decode(raw, level)
+                decode_entry(raw, level)
             }
             #[inline(always)]
             fn encode_table(&self, table: PhysAddr) -> u64 {
-                encode_table(table)
+                ppn_bits(table) | PteFlags::V.bits()
             }
             fn encode_pinned_table(&self, table: PhysAddr) -> u64 {
-                encode_table(table) | PINNED.bits()
+                self.encode_table(table) | PINNED.bits()
             }
             #[inline(always)]
             fn is_pinned(&self, raw: u64) -> bool {
@@ -270,7 +307,7 @@ macro_rules! riscv_format {
             }
             #[inline(always)]
             fn encode_leaf(&self, pa: PhysAddr, attrs: Attrs, _level: u8) -> u64 {
-                encode_leaf(pa, attrs)
+                ppn_bits(pa) | leaf_flags(attrs)
             }
             #[inline(always)]
             fn is_valid(&self, raw: u64) -> bool {
@@ -278,15 +315,7 @@ macro_rules! riscv_format {
             }
             #[inline(always)]
             fn leaf(&self, raw: u64, level: u8) -> Option<(PhysAddr, Attrs)> {
-                // V with R, RW, X, RX or RWX; no extension bits; PPN aligned to the level.
-                // The first two in one test: `kind` is below 16 only without
-                // extension bits, and then it is V, R, W, X.
-                let ppn = raw >> PTE_PPN_SHIFT;
-                let kind = raw & (PTE_EXTENSION_BITS | 0xf);
-                let ok = kind < 16
-                    && (LEAF_LOW_BITS >> kind) & 1 != 0
-                    && ppn & ((1 << (9 * u32::from(level))) - 1) == 0;
-                ok.then(|| (PhysAddr::new_truncate(ppn << 12), Attrs::from_bits_truncate(((raw >> 1) & 0x7f) as u16)))
+                leaf_entry(raw, level)
             }
             #[inline(always)]
             fn next_table(&self, raw: u64, level: u8) -> Option<PhysAddr> {
@@ -295,14 +324,14 @@ macro_rules! riscv_format {
                 // set, `raw - 1` only clears V; with V clear, `raw - 1` is odd
                 // and keeps V's bit in the mask set.
                 if raw.wrapping_sub(1) & POINTER_MASK == 0 && level > 0 {
-                    Some(PhysAddr::new_truncate((raw >> PTE_PPN_SHIFT) << 12))
+                    Some(ppn_address(raw))
                 } else {
                     None
                 }
             }
             #[inline(always)]
             fn check_leaf(&self, pa: PhysAddr, len: u64, attrs: Attrs) -> Result<(), Error> {
-                check_leaf(pa, len, attrs)
+                check_leaf_entry(pa, len, attrs, PTE_PPN_BITS + 12)
             }
         }
     };

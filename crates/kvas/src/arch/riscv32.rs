@@ -17,7 +17,10 @@
 //! addresses are 34 bits. Sv32 has no extension bits: every bit of an entry has
 //! a meaning. The low ten bits are laid out as in Sv39, so the pointer and leaf
 //! rules are those of [`crate::arch::riscv`]: a pointer has R = W = X = 0 and
-//! U = A = D = 0; RSW bit 8 marks pinned tables.
+//! U = A = D = 0; RSW bit 8 marks pinned tables. The code is that module's too:
+//! decoding, the leaf test and the leaf checks are written once over the entry
+//! word, with the index width (a megapage's alignment: PPN\[0\] zero) and the
+//! physical width (34 bits) as the only differences.
 //!
 //! The engine is the same as for the 64-bit modes: [`Sv32`]'s
 //! [`TableFormat::Entry`] is `u32`, which makes it walk 1024 entries of 10 index
@@ -51,6 +54,7 @@
 //! ```
 
 use crate::addr::PhysAddr;
+use crate::arch::riscv;
 use crate::paging::{Attrs, Geometry, Pte, Space, TableFormat};
 use crate::Error;
 
@@ -62,18 +66,10 @@ pub const PPN_BITS: u32 = 22;
 pub const PA_BITS: u32 = PPN_BITS + 12;
 
 const V: u32 = 1 << 0;
-const R: u32 = 1 << 1;
-const W: u32 = 1 << 2;
-const X: u32 = 1 << 3;
-const U: u32 = 1 << 4;
-const A: u32 = 1 << 6;
-const D: u32 = 1 << 7;
 /// RSW bit 8: the pinned-table mark (ignored by the hardware).
 const PINNED: u32 = 1 << 8;
 /// The bits that tell a well-formed pointer: V R W X U A D (G and RSW free).
 const POINTER_MASK: u32 = 0xdf;
-/// The values of V, R, W, X that make a valid leaf, as a bit set (see riscv.rs).
-const LEAF_LOW_BITS: u16 = 1 << 0b0011 | 1 << 0b0111 | 1 << 0b1001 | 1 << 0b1011 | 1 << 0b1111;
 
 /// Sv32's table shape: two levels of 1024 entries, megapages in the root,
 /// 32-bit virtual addresses that are all translated (no sign extension).
@@ -108,27 +104,9 @@ impl TableFormat for Sv32 {
         GEOMETRY
     }
 
+    #[inline(always)]
     fn decode(&self, raw: u32, level: u8) -> Pte {
-        if raw & V == 0 {
-            return Pte::Absent;
-        }
-        let pa = Self::pa(raw);
-        let rwx = raw & (R | W | X);
-        if rwx == 0 {
-            if level == 0 || raw & (U | A | D) != 0 {
-                return Pte::Reserved;
-            }
-            return Pte::Table(pa);
-        }
-        if rwx == W || rwx == W | X {
-            return Pte::Reserved;
-        }
-        if level > 0 && (raw >> PTE_PPN_SHIFT) & ((1 << 10) - 1) != 0 {
-            // A misaligned megapage: PPN[0] must be zero.
-            return Pte::Reserved;
-        }
-        // R W X U G A D sit in PTE bits 1..=7 and in Attrs bits 0..=6.
-        Pte::Leaf { pa, attrs: Attrs::from_bits_truncate(((raw >> 1) & 0x7f) as u16) }
+        riscv::decode_entry(raw, level)
     }
 
     #[inline(always)]
@@ -150,7 +128,8 @@ impl TableFormat for Sv32 {
 
     #[inline(always)]
     fn encode_leaf(&self, pa: PhysAddr, attrs: Attrs, _level: u8) -> u32 {
-        Self::ppn_bits(pa) | ((attrs.bits() as u32 & 0x7f) << 1) | V
+        // `check_leaf` kept `pa` below 2^34, so its PPN field fits 32 bits.
+        (riscv::ppn_bits(pa) | riscv::leaf_flags(attrs)) as u32
     }
 
     #[inline(always)]
@@ -160,9 +139,7 @@ impl TableFormat for Sv32 {
 
     #[inline(always)]
     fn leaf(&self, raw: u32, level: u8) -> Option<(PhysAddr, Attrs)> {
-        let ok = (LEAF_LOW_BITS >> (raw & 0xf)) & 1 != 0
-            && (raw >> PTE_PPN_SHIFT) & ((1 << (10 * u32::from(level))) - 1) == 0;
-        ok.then(|| (Self::pa(raw), Attrs::from_bits_truncate(((raw >> 1) & 0x7f) as u16)))
+        riscv::leaf_entry(raw, level)
     }
 
     #[inline(always)]
@@ -170,19 +147,9 @@ impl TableFormat for Sv32 {
         (raw & POINTER_MASK == V && level > 0).then(|| Self::pa(raw))
     }
 
+    #[inline(always)]
     fn check_leaf(&self, pa: PhysAddr, len: u64, attrs: Attrs) -> Result<(), Error> {
-        if !attrs.intersects(Attrs::READ | Attrs::EXECUTE) {
-            return Err(Error::InvalidAttributes { reason: "a RISC-V leaf must be readable or executable" });
-        }
-        if attrs.contains(Attrs::WRITE) && !attrs.contains(Attrs::READ) {
-            return Err(Error::InvalidAttributes {
-                reason: "RISC-V reserves writable pages that are not readable",
-            });
-        }
-        match pa.as_u64().checked_add(len.saturating_sub(1)) {
-            Some(last) if last >> PA_BITS == 0 => Ok(()),
-            _ => Err(Error::PhysAddrUnencodable { raw: pa.as_u64().saturating_add(len), max_bits: PA_BITS }),
-        }
+        riscv::check_leaf_entry(pa, len, attrs, PA_BITS)
     }
 }
 
@@ -233,6 +200,9 @@ impl Satp32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const W: u32 = 1 << 2;
+    const A: u32 = 1 << 6;
 
     #[test]
     fn the_geometry_is_two_levels_of_1024() {

@@ -10,9 +10,7 @@
 
 use crate::addr::{PageSize, PhysAddr, VirtAddr};
 use crate::paging::geometry::index_for;
-use crate::paging::{
-    Attrs, Flush, FrameAllocator, Geometry, PageTable, PhysMemory, TableFormat, Translation,
-};
+use crate::paging::{Attrs, Flush, FrameAllocator, PageTable, PhysMemory, TableFormat, Translation};
 use crate::Error;
 
 /// What [`PageTable::entry_at`] found at an address.
@@ -34,8 +32,6 @@ pub struct VacantEntry<'a, F: TableFormat, M: PhysMemory> {
     /// The table holding the invalid entry, and its level.
     table: PhysAddr,
     level: u8,
-    /// The level-1 table the walk passed, if it reached level 1 (for the hint).
-    upper: Option<PhysAddr>,
 }
 
 /// Where a leaf entry lives: its table frame and index (see
@@ -57,8 +53,10 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
     /// [`Error::NonCanonical`] for an address outside the mode, and
     /// [`Error::CorruptEntry`] for an entry the format refuses.
     ///
-    /// It stores nothing; the walk starts at the level-1 table of the last
-    /// single-page map or unmap when `va` lies in its 1 GiB, as `translate` does.
+    /// It writes no entry. The walk starts at the level-1 table of the last
+    /// single-page map, unmap or `entry_at` when `va` lies in its 1 GiB, as
+    /// `translate` does; a walk from the root remembers the level-1 table it
+    /// passes, as `map`'s does.
     ///
     /// ```
     /// use kvas::arch::riscv::{Mode, Riscv};
@@ -84,16 +82,16 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
     /// ```
     #[inline(always)]
     pub fn entry_at(&mut self, va: VirtAddr) -> Result<Entry<'_, F, M>, Error> {
-        // A hint hit stands for a canonical address (see `translate`); the
-        // hinted level-1 table needs no remembering again (`upper: None`).
-        let (table, level, raw, upper) = match self.hints[1].lookup::<F::Entry>(1, va) {
+        // A hint hit stands for a canonical address (see `translate`). The hot
+        // path, a level-0 table under the hinted level-1 table, is inlined;
+        // the walk from the root is not, and returns only where it stopped, so
+        // that the `Entry` is built here, in registers.
+        let (table, level, raw) = match self.hints[1].lookup::<F::Entry>(1, va) {
             Some(hinted) => {
                 let raw = self.entry(hinted, index_for::<F::Entry>(va.as_u64(), 1));
                 match self.format.next_table(raw, 1) {
-                    Some(leaf_table) => {
-                        (leaf_table, 0, self.entry(leaf_table, index_for::<F::Entry>(va.as_u64(), 0)), None)
-                    }
-                    None => (hinted, 1, raw, None),
+                    Some(table) => (table, 0, self.entry(table, index_for::<F::Entry>(va.as_u64(), 0))),
+                    None => (hinted, 1, raw),
                 }
             }
             None => self.entry_walk(va)?,
@@ -101,29 +99,18 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         if self.format.is_valid(raw) {
             return self.translate_other(va, level, raw).map(Entry::Occupied);
         }
-        Ok(Entry::Vacant(VacantEntry { pt: self, va, table, level, upper }))
+        Ok(Entry::Vacant(VacantEntry { pt: self, va, table, level }))
     }
 
     /// [`PageTable::entry_at`]'s walk from the root, out of line: towards
     /// `va`'s level-0 entry, stopping at the first entry that is not a
-    /// pointer. Returns its table, level and raw value, and the level-1 table
-    /// passed on the way.
+    /// pointer. Remembers the level-1 table it passes, as `map`'s walk does
+    /// (a hint names a table, never an entry, so it holds whatever the caller
+    /// does with the `Entry`).
     #[inline(never)]
-    fn entry_walk(&self, va: VirtAddr) -> Result<(PhysAddr, u8, F::Entry, Option<PhysAddr>), Error> {
+    fn entry_walk(&mut self, va: VirtAddr) -> Result<(PhysAddr, u8, F::Entry), Error> {
         self.format.geometry().check_canonical(va)?;
-        let (table, level, raw) = self.walk(va, 1);
-        if level != 1 {
-            return Ok((table, level, raw, None));
-        }
-        match self.format.next_table(raw, 1) {
-            Some(leaf_table) => Ok((
-                leaf_table,
-                0,
-                self.entry(leaf_table, index_for::<F::Entry>(va.as_u64(), 0)),
-                Some(table),
-            )),
-            None => Ok((table, 1, raw, Some(table))),
-        }
+        Ok(self.walk_remembering(va, 0))
     }
 
     /// Where the leaf that maps `va` lives: its table frame and index, for a
@@ -163,12 +150,14 @@ impl<F: TableFormat, M: PhysMemory> VacantEntry<'_, F, M> {
         size: PageSize,
         alloc: &mut impl FrameAllocator,
     ) -> Result<Flush, Error> {
-        if size.level() != self.level {
-            return self.map_below(pa, attrs, size, alloc);
+        // Taken apart here, so that the fast path keeps the fields in registers
+        // and only the out-of-line path gets them as arguments.
+        let Self { pt, va, table, level } = self;
+        if size.level() != level {
+            return map_below(pt, va, table, level, pa, attrs, size, alloc);
         }
         // The leaf's own slot: `entry_at`'s `va` is canonical, and so is the
         // page that holds it.
-        let Self { pt, va, table, level, upper } = self;
         let va = va.align_down(size.bytes());
         pt.format.geometry().leaf_level(size)?;
         if !pa.is_aligned(size.bytes()) {
@@ -184,77 +173,36 @@ impl<F: TableFormat, M: PhysMemory> VacantEntry<'_, F, M> {
             index_for::<F::Entry>(va.as_u64(), level),
             pt.format.encode_leaf(pa, attrs, level),
         );
+        // (The level-1 table above a level-0 one is in the hint already: the
+        // hinted walk started there, and the walk from the root remembered it.)
         pt.remember(level, va, table);
-        if let (0, Some(upper)) = (level, upper) {
-            pt.remember(1, va, upper);
-        }
         Ok(Flush::page(va))
     }
+}
 
-    /// [`VacantEntry::map`] of a page whose slot is not where the walk
-    /// stopped: tables to link below it, or a table in the way above it.
-    #[inline(never)]
-    fn map_below(
-        self,
-        pa: PhysAddr,
-        attrs: Attrs,
-        size: PageSize,
-        alloc: &mut impl FrameAllocator,
-    ) -> Result<Flush, Error> {
-        let Self { pt, va, table, level, upper } = self;
-        let va = va.align_down(size.bytes());
-        let leaf_level = pt.format.geometry().check_page(va, size)?;
-        if !pa.is_aligned(size.bytes()) {
-            return Err(Error::Misaligned {
-                what: "physical address",
-                value: pa.as_u64(),
-                align: size.bytes(),
-            });
-        }
-        pt.format.check_leaf(pa, size.bytes(), attrs)?;
-        if leaf_level > level {
-            // The walk passed a table where the leaf would go.
-            return Err(Error::AlreadyMapped { va, level: leaf_level });
-        }
-        // Frames for the tables from `level - 1` down to `leaf_level`, taken
-        // top-down as `map` takes them; none is reachable until the last store.
-        let needed = level - leaf_level;
-        let mut chain = [PhysAddr::ZERO; Geometry::MAX_LEVELS];
-        for k in 0..usize::from(needed) {
-            let Some(frame) = alloc.allocate_frame() else {
-                for &frame in chain[..k].iter().rev() {
-                    alloc.free_frame(frame);
-                }
-                return Err(Error::OutOfFrames { va, needed: u64::from(needed), got: k as u64 });
-            };
-            chain[k] = frame;
-        }
-        let chain = &chain[..usize::from(needed)];
-        let leaf_table = chain.last().copied().unwrap_or(table);
-        for (k, &frame) in chain.iter().enumerate() {
-            pt.clear_frame(frame);
-            if let Some(&child) = chain.get(k + 1) {
-                let child_level = level - 1 - k as u8;
-                pt.set_entry(
-                    frame,
-                    index_for::<F::Entry>(va.as_u64(), child_level),
-                    pt.format.encode_table(child),
-                );
-            }
-        }
-        let leaf = pt.format.encode_leaf(pa, attrs, leaf_level);
-        pt.set_entry(leaf_table, index_for::<F::Entry>(va.as_u64(), leaf_level), leaf);
-        if let Some(&top) = chain.first() {
-            pt.set_entry(table, index_for::<F::Entry>(va.as_u64(), level), pt.format.encode_table(top));
-        }
-        pt.remember(leaf_level, va, leaf_table);
-        if leaf_level == 0 {
-            // The level-1 table the walk passed, or the one linked just now.
-            let upper = if level >= 2 { chain.get(usize::from(level) - 2).copied() } else { upper };
-            if let Some(upper) = upper {
-                pt.remember(1, va, upper);
-            }
-        }
-        Ok(Flush::page(va))
+/// [`VacantEntry::map`] of a page whose slot is not where the walk stopped
+/// (`level`, in `table`): tables to link below it, or a table in the way above it.
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+fn map_below<F: TableFormat, M: PhysMemory>(
+    pt: &mut PageTable<F, M>,
+    va: VirtAddr,
+    table: PhysAddr,
+    level: u8,
+    pa: PhysAddr,
+    attrs: Attrs,
+    size: PageSize,
+    alloc: &mut impl FrameAllocator,
+) -> Result<Flush, Error> {
+    let va = va.align_down(size.bytes());
+    let leaf_level = pt.format.geometry().check_page(va, size)?;
+    if !pa.is_aligned(size.bytes()) {
+        return Err(Error::Misaligned { what: "physical address", value: pa.as_u64(), align: size.bytes() });
     }
+    pt.format.check_leaf(pa, size.bytes(), attrs)?;
+    if leaf_level > level {
+        // The walk passed a table where the leaf would go.
+        return Err(Error::AlreadyMapped { va, level: leaf_level });
+    }
+    pt.fill_hole(table, level, va, leaf_level, pa, attrs, alloc)
 }

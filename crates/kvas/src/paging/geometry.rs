@@ -208,6 +208,20 @@ impl Geometry {
         self.max_leaf_level
     }
 
+    /// The level of the largest leaf this mode has that is no larger than
+    /// `max` (4 KiB leaves always exist). A `max` larger than the mode's
+    /// largest leaf means that leaf; a `max` between two of this geometry's
+    /// sizes means the smaller (2 MiB with Sv32's 1024-entry tables: 4 KiB,
+    /// since its level 1 maps 4 MiB).
+    #[inline(always)]
+    pub const fn leaf_level_within(self, max: PageSize) -> u8 {
+        let mut level = if max.level() < self.max_leaf_level { max.level() } else { self.max_leaf_level };
+        while level > 0 && self.granularity_of(level) > max.bytes() {
+            level -= 1;
+        }
+        level
+    }
+
     /// The width of a virtual address in this mode (39, 48, 57 ...).
     #[inline(always)]
     pub const fn va_bits(self) -> u32 {
@@ -379,6 +393,19 @@ pub(crate) const fn index_for<E: EntryWord>(va: u64, level: u8) -> usize {
     ((va >> shift_for::<E>(level)) as usize) & ((1 << E::INDEX_BITS) - 1)
 }
 
+/// [`Geometry::leaf_level_within`] of a geometry whose tables hold `E` entries:
+/// with 512 (`PageSize` levels count 512-entry tables) the answer is the
+/// smaller of `max`'s level and the largest leaf's, with no run-time test of
+/// the geometry's index width.
+#[inline(always)]
+pub(crate) fn leaf_level_within_for<E: EntryWord>(geometry: Geometry, max: PageSize) -> u8 {
+    if E::INDEX_BITS == Geometry::INDEX_BITS {
+        max.level().min(geometry.max_leaf_level())
+    } else {
+        geometry.leaf_level_within(max)
+    }
+}
+
 /// Checks that `[va, va + len)` is a page-aligned, non-wrapping range that lies in
 /// one canonical half of `geometry`.
 pub(crate) fn check_range(geometry: Geometry, va: VirtAddr, len: u64) -> Result<(), Error> {
@@ -507,6 +534,31 @@ mod tests {
         // Sv57 may use 256 TiB leaves.
         let va57 = VirtAddr::new(0xff00_0000_0000_0000);
         assert_eq!(SV57.largest_leaf(va57, PhysAddr::ZERO, 1 << 48), 4);
+    }
+
+    #[test]
+    fn the_largest_leaf_within_a_cap_follows_the_index_width() {
+        let sv32 = Geometry::with_index_bits(2, 1, 10, 32, Space::Lower).unwrap();
+        let cases = [
+            (SV39, PageSize::Size4K, 0),
+            (SV39, PageSize::Size2M, 1),
+            (SV39, PageSize::Size4M, 1),
+            (SV39, PageSize::Size1G, 2),
+            (SV39, PageSize::Size512G, 2),
+            (SV57, PageSize::Size512G, 3),
+            (sv32, PageSize::Size4K, 0),
+            (sv32, PageSize::Size2M, 0),
+            (sv32, PageSize::Size4M, 1),
+            (sv32, PageSize::Size1G, 1),
+        ];
+        for (g, max, level) in cases {
+            assert_eq!(g.leaf_level_within(max), level, "{max:?} in {g:?}");
+            let engine = match g.index_bits() {
+                9 => leaf_level_within_for::<u64>(g, max),
+                _ => leaf_level_within_for::<u32>(g, max),
+            };
+            assert_eq!(engine, level, "the engine's form, {max:?} in {g:?}");
+        }
     }
 
     #[test]

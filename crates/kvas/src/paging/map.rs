@@ -15,7 +15,7 @@ use core::marker::PhantomData;
 use crate::addr::{PageSize, PhysAddr, VirtAddr, PAGE_SIZE};
 use crate::paging::chunks::Chunks;
 use crate::paging::geometry::check_range;
-use crate::paging::geometry::{granularity_for, index_for};
+use crate::paging::geometry::{granularity_for, index_for, leaf_level_within_for};
 use crate::paging::reserve::Reserve;
 use crate::paging::table::HINT_LEVELS;
 use crate::paging::EntryWord;
@@ -118,7 +118,11 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
                         self.remember(0, va, table);
                         return Ok(flush);
                     }
-                    return self.map_4k_below(upper, va, pa, attrs, alloc);
+                    if !self.format.is_valid(raw) {
+                        // No level-0 table yet: make it, with the leaf in it.
+                        return self.fill_leaf_table(upper, va, pa, attrs, alloc);
+                    }
+                    // A leaf or a reserved entry in the way: the walk reports it.
                 }
             }
         }
@@ -137,12 +141,10 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         g.check_page_of_width(va, size)
     }
 
-    /// [`PageTable::map`] of a 4 KiB page whose level-1 table, `upper`, the
-    /// level-1 hint knows, and whose level-1 entry is not a pointer: makes the
-    /// level-0 table if the entry is free. Anything else in the way goes to
-    /// the full walk, which reports it.
+    /// [`PageTable::fill_hole`] of a 4 KiB page whose level-1 entry in
+    /// `upper` is free, out of line (the hinted `map` path stays small).
     #[inline(never)]
-    fn map_4k_below(
+    fn fill_leaf_table(
         &mut self,
         upper: PhysAddr,
         va: VirtAddr,
@@ -150,22 +152,7 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         attrs: Attrs,
         alloc: &mut impl FrameAllocator,
     ) -> Result<Flush, Error> {
-        self.format.check_leaf(pa, PAGE_SIZE, attrs)?;
-        let idx = index_for::<F::Entry>(va.as_u64(), 1);
-        let raw = self.entry(upper, idx);
-        let table = match self.format.next_table(raw, 1) {
-            Some(table) => table,
-            None if !self.format.is_valid(raw) => {
-                let frame = alloc.allocate_frame().ok_or(Error::OutOfFrames { va, needed: 1, got: 0 })?;
-                self.clear_frame(frame);
-                self.set_entry(upper, idx, self.format.encode_table(frame));
-                frame
-            }
-            None => return self.map_walk(va, pa, PageSize::Size4K, attrs, alloc),
-        };
-        let flush = self.put_leaf(table, va, pa, attrs, 0)?;
-        self.remember(0, va, table);
-        Ok(flush)
+        self.fill_hole(upper, 1, va, 0, pa, attrs, alloc)
     }
 
     /// The walking part of [`PageTable::map`], out of line.
@@ -187,43 +174,119 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
             });
         }
         self.format.check_leaf(pa, size.bytes(), attrs)?;
-        let (mut table, mut level, raw) = self.walk_remembering(va, leaf_level);
+        let (table, level, raw) = self.walk_remembering(va, leaf_level);
         if level == leaf_level || self.format.is_valid(raw) {
             let flush = self.put_leaf_checked(table, va, pa, attrs, level, leaf_level, raw)?;
             self.remember(leaf_level, va, table);
             return Ok(flush);
         }
-        // Missing tables from `level` down: link them top-down, each cleared
-        // before it becomes reachable. If one cannot be had, the chain built so
-        // far (empty tables only) is unlinked where it hangs and freed.
-        let (top_table, top_level) = (table, level);
-        let mut new_upper = None;
-        while level > leaf_level {
-            let Some(frame) = alloc.allocate_frame() else {
-                let got = u64::from(top_level - level);
-                let idx = index_for::<F::Entry>(va.as_u64(), top_level);
-                if let Some(first) = self.format.next_table(self.entry(top_table, idx), top_level) {
-                    self.set_entry(top_table, idx, <F::Entry as EntryWord>::ZERO);
-                    self.free_subtree(first, top_level - 1, alloc);
-                }
-                return Err(Error::OutOfFrames { va, needed: u64::from(top_level - leaf_level), got });
-            };
+        self.fill_hole(table, level, va, leaf_level, pa, attrs, alloc)
+    }
+
+    /// Maps a leaf for `va` at `leaf_level` below `table`'s entry for `va`, an
+    /// invalid entry at `level` (at least `leaf_level`): the one place where
+    /// single-page maps take, clear and link new tables (for [`PageTable::map`]
+    /// and [`crate::paging::VacantEntry::map`]; `map_range` takes its frames
+    /// from a reserve).
+    ///
+    /// Either every missing table is made or none: if a frame cannot be had,
+    /// the ones taken go back to `alloc` and the tables are as they were. One
+    /// missing table (the common case: a new leaf table) is taken, cleared
+    /// (whose release fence orders the clear before the link), linked, and
+    /// the leaf written into it, inline here. Two or more go to
+    /// [`PageTable::fill_chain`]. Remembers the leaf's table, and for a 4 KiB
+    /// leaf its level-1 table (which the caller's hint or walk already names
+    /// when that table existed).
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    pub(super) fn fill_hole(
+        &mut self,
+        table: PhysAddr,
+        level: u8,
+        va: VirtAddr,
+        leaf_level: u8,
+        pa: PhysAddr,
+        attrs: Attrs,
+        alloc: &mut impl FrameAllocator,
+    ) -> Result<Flush, Error> {
+        debug_assert!(
+            leaf_level <= level
+                && !self.format.is_valid(self.entry(table, index_for::<F::Entry>(va.as_u64(), level)))
+        );
+        let needed = level - leaf_level;
+        if needed == 1 {
+            // The common case, one missing table (a new leaf table under an
+            // existing level-1 table): with one frame, a failure can only be
+            // the allocation, before anything is written, so the cleared
+            // table is linked first (the clear's fence orders it) and the
+            // leaf written into it: no chain to build, no second fence.
+            let frame = alloc.allocate_frame().ok_or(Error::OutOfFrames { va, needed: 1, got: 0 })?;
             self.clear_frame(frame);
             self.set_entry(table, index_for::<F::Entry>(va.as_u64(), level), self.format.encode_table(frame));
-            table = frame;
-            level -= 1;
-            if level == 1 {
-                new_upper = Some(table);
+            let leaf = self.format.encode_leaf(pa, attrs, leaf_level);
+            self.set_entry(frame, index_for::<F::Entry>(va.as_u64(), leaf_level), leaf);
+            self.remember(leaf_level, va, frame);
+            // For a 4 KiB leaf `table` is the level-1 table, which every caller
+            // reached through the level-1 hint or a walk that remembered it.
+            debug_assert!(leaf_level != 0 || self.hints[1].lookup::<F::Entry>(1, va) == Some(table));
+            return Ok(Flush::page(va));
+        }
+        self.fill_chain(table, level, va, leaf_level, pa, attrs, alloc)
+    }
+
+    /// [`PageTable::fill_hole`] of two or more missing tables, out of line: all
+    /// the frames are taken first; then they are cleared, the leaf and the
+    /// links between them written, and the top one linked into `table` last,
+    /// after a release fence: one store makes the whole chain reachable, and a
+    /// walker that sees it sees the rest.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(never)]
+    fn fill_chain(
+        &mut self,
+        table: PhysAddr,
+        level: u8,
+        va: VirtAddr,
+        leaf_level: u8,
+        pa: PhysAddr,
+        attrs: Attrs,
+        alloc: &mut impl FrameAllocator,
+    ) -> Result<Flush, Error> {
+        let needed = level - leaf_level;
+        // chain[k] becomes the table at level `level - 1 - k`.
+        let mut chain = [PhysAddr::ZERO; Geometry::MAX_LEVELS];
+        for k in 0..usize::from(needed) {
+            let Some(frame) = alloc.allocate_frame() else {
+                for &frame in chain[..k].iter().rev() {
+                    alloc.free_frame(frame);
+                }
+                return Err(Error::OutOfFrames { va, needed: u64::from(needed), got: k as u64 });
+            };
+            chain[k] = frame;
+        }
+        let chain = &chain[..usize::from(needed)];
+        let leaf_table = chain.last().copied().unwrap_or(table);
+        for (k, &frame) in chain.iter().enumerate() {
+            self.clear_frame(frame);
+            if let Some(&child) = chain.get(k + 1) {
+                let child_level = level - 1 - k as u8;
+                let idx = index_for::<F::Entry>(va.as_u64(), child_level);
+                self.set_entry(frame, idx, self.format.encode_table(child));
             }
         }
-        let flush = self.put_leaf(table, va, pa, attrs, leaf_level)?;
-        self.remember(leaf_level, va, table);
-        // A level-1 table linked just now (not remembered on the way down);
-        // only now, since a failure above would have freed it.
-        if let (0, Some(upper)) = (leaf_level, new_upper) {
-            self.remember(1, va, upper);
+        let leaf = self.format.encode_leaf(pa, attrs, leaf_level);
+        self.set_entry(leaf_table, index_for::<F::Entry>(va.as_u64(), leaf_level), leaf);
+        if let Some(&top) = chain.first() {
+            // The links and the leaf written into the new tables since the last
+            // clear's fence come before the store that publishes them.
+            core::sync::atomic::fence(core::sync::atomic::Ordering::Release);
+            self.set_entry(table, index_for::<F::Entry>(va.as_u64(), level), self.format.encode_table(top));
         }
-        Ok(flush)
+        self.remember(leaf_level, va, leaf_table);
+        if leaf_level == 0 {
+            // The level-1 table, linked just now (`level` is 2 or more here).
+            self.remember(1, va, chain[usize::from(level) - 2]);
+        }
+        Ok(Flush::page(va))
     }
 
     /// Writes a leaf into an entry the caller knows to be free of pointers; fails
@@ -297,16 +360,9 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         if len == 0 {
             return Ok(Flush::none());
         }
-        // The largest leaf no larger than `max`. With 512 entries per table a
-        // size's level is that; with 1024 (Sv32) level 1 is 4 MiB, too large
-        // for a `max` of 2 MiB. (The test compiles away for 512-entry formats.)
-        let mut max_leaf = max.level().min(g.max_leaf_level());
-        if <F::Entry as EntryWord>::INDEX_BITS > Geometry::INDEX_BITS
-            && max_leaf > 0
-            && granularity_for::<F::Entry>(max_leaf) > max.bytes()
-        {
-            max_leaf -= 1;
-        }
+        // The largest leaf no larger than `max` (with Sv32's 1024 entries,
+        // level 1 maps 4 MiB, too large for a `max` of 2 MiB).
+        let max_leaf = leaf_level_within_for::<F::Entry>(g, max);
         let req = Request { attrs, max_leaf, entry: PhantomData };
         let needed = self.plan_map(self.root, g.root_level(), va.as_u64(), pa.as_u64(), len, req)?;
         let mut reserve =

@@ -55,11 +55,12 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
             let at = VirtAddr::new(c.va);
             match self.format.decode(raw, level) {
                 Pte::Leaf { pa, .. } if c.full => {
-                    self.replace_entry(table, c.idx, at, level, self.format.encode_leaf(pa, attrs, level));
+                    let new = self.format.encode_leaf(pa, attrs, level);
+                    self.replace_entry(table, c.idx, at, level, raw, new);
                     flush.add(at);
                 }
                 Pte::Leaf { pa, attrs: old } => {
-                    let next = self.split_leaf(table, c.idx, at, level, pa, old, reserve)?;
+                    let next = self.split_leaf(table, c.idx, at, level, raw, pa, old, reserve)?;
                     flush.add(at);
                     self.reprotect(next, level - 1, c.va, c.len, attrs, reserve, flush)?;
                 }

@@ -79,9 +79,9 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         Ok(need)
     }
 
-    /// Replaces the leaf at `table[idx]` (a leaf at `level` mapping `pa`) with a
-    /// table of 512 leaves one level down that map the same pages (`va` is an
-    /// address inside the leaf). Returns the new table.
+    /// Replaces the leaf at `table[idx]` (`raw`, a leaf at `level` mapping `pa`
+    /// with `attrs`) with a table of 512 leaves one level down that map the
+    /// same pages (`va` is an address inside the leaf). Returns the new table.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn split_leaf(
         &self,
@@ -89,6 +89,7 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         idx: usize,
         va: VirtAddr,
         level: u8,
+        raw: F::Entry,
         pa: PhysAddr,
         attrs: Attrs,
         reserve: &mut Reserve,
@@ -101,7 +102,7 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         // (a walker that sees the link must see the 512 leaves, not the frame's
         // free-list word).
         core::sync::atomic::fence(core::sync::atomic::Ordering::Release);
-        self.replace_entry(table, idx, va, level, self.format.encode_table(frame));
+        self.replace_entry(table, idx, va, level, raw, self.format.encode_table(frame));
         Ok(frame)
     }
 }

@@ -31,8 +31,9 @@ pub struct PageTable<F: TableFormat, M: PhysMemory> {
     pub(super) format: F,
     pub(super) mem: M,
     pub(super) root: PhysAddr,
-    /// The last level-0 and level-1 tables a single-page map or unmap reached:
-    /// a one-entry paging-structure cache per level, as hardware keeps, so that
+    /// The last level-0 and level-1 tables a single-page map or unmap (or
+    /// `entry_at`'s walk) reached: a one-entry paging-structure cache per
+    /// level, as hardware keeps, so that
     /// runs of neighbouring 4 KiB or 2 MiB pages skip the upper levels. See
     /// [`LeafHint`]. Written only by `&mut self` paths.
     pub(super) hints: [LeafHint; HINT_LEVELS],
@@ -54,7 +55,9 @@ pub(super) struct LeafHint {
     tag: u64,
     /// `tag` if the mode allows leaves at level `L`, else `u64::MAX`: a
     /// single-page map of that size compares with it, and so needs no look at
-    /// the run-time geometry.
+    /// the run-time geometry. Level 0, where every mode has leaves, compares
+    /// `tag` instead, and its hint leaves this field as it is (one store less
+    /// on every 4 KiB map and fault).
     leaf_tag: u64,
     table: PhysAddr,
 }
@@ -87,7 +90,8 @@ impl LeafHint {
     /// As [`LeafHint::lookup`], but only if the mode allows leaves at `level`.
     #[inline(always)]
     pub(super) fn lookup_leaf<E: EntryWord>(self, level: u8, va: VirtAddr) -> Option<PhysAddr> {
-        (self.leaf_tag == va.as_u64() >> shift_for::<E>(level + 1)).then_some(self.table)
+        let tag = if level == 0 { self.tag } else { self.leaf_tag };
+        (tag == va.as_u64() >> shift_for::<E>(level + 1)).then_some(self.table)
     }
 }
 
@@ -195,11 +199,12 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
     /// It reads entries and stores nothing, so translations of independent
     /// addresses do not wait for each other and a core overlaps their cache
     /// misses. Where `va` lies in the 1 GiB whose level-1 table the last
-    /// single-page map or unmap reached (the level-1 hint, which only those
-    /// `&mut self` calls write), the walk starts at that table, as a hardware walker starts at a paging-structure cache hit: that part is inlined
-    /// into the caller, with a 4 KiB leaf decoded right there. Otherwise an
+    /// single-page map, unmap or [`PageTable::entry_at`] reached (the level-1
+    /// hint, which only those `&mut self` calls write), the walk starts at that
+    /// table, as a hardware walker starts at a paging-structure cache hit: that
+    /// part is inlined into the caller, with a 4 KiB leaf decoded right there. Otherwise an
     /// out-of-line walk branches once on the run-time depth to a walk unrolled
-    /// for that depth (see [`PageTable::walk`]).
+    /// for that depth (as the private `PageTable::walk` does).
     #[inline(always)]
     pub fn translate(&self, va: VirtAddr) -> Result<Translation, Error> {
         // A hit stands for a canonical address: the tag holds bits 63..30 (63..32
@@ -271,8 +276,9 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
     }
 
     /// The walk of `va` stopped at `level` on `raw`, a valid entry that is not
-    /// a pointer: a leaf, or an entry the format refuses. Out of line: the
-    /// hot paths end in a 4 KiB leaf or a hole.
+    /// a pointer: a leaf, or an entry the format refuses. Out of line and
+    /// cold: the hot paths end in a 4 KiB leaf or a hole.
+    #[cold]
     #[inline(never)]
     pub(super) fn translate_other(
         &self,
@@ -405,7 +411,13 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
     #[inline(always)]
     pub(super) fn remember(&mut self, level: u8, va: VirtAddr, table: PhysAddr) {
         if let Some(hint) = self.hints.get_mut(level as usize) {
-            *hint = LeafHint::new::<F::Entry>(level, va, table, self.format.geometry().max_leaf_level());
+            let new = LeafHint::new::<F::Entry>(level, va, table, self.format.geometry().max_leaf_level());
+            if level == 0 {
+                // `leaf_tag` is not read at level 0 (see `LeafHint::leaf_tag`).
+                (hint.tag, hint.table) = (new.tag, new.table);
+            } else {
+                *hint = new;
+            }
         }
     }
 
@@ -433,11 +445,21 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
         unsafe { self.mem.entry_ptr::<F::Entry>(table, idx).write_volatile(raw) }
     }
 
-    /// Replaces the valid entry `idx` of `table` (whose range holds `va`, at
-    /// `level`) by `new`, with break-before-make where the format needs it.
+    /// Replaces `old`, the valid entry `idx` of `table` (whose range holds `va`,
+    /// at `level`) that the caller has just read and decoded, by `new`, with
+    /// break-before-make where the format needs it.
     #[inline(always)]
-    pub(super) fn replace_entry(&self, table: PhysAddr, idx: usize, va: VirtAddr, level: u8, new: F::Entry) {
-        if F::BREAK_BEFORE_MAKE && self.format.needs_break(self.entry(table, idx), new) {
+    pub(super) fn replace_entry(
+        &self,
+        table: PhysAddr,
+        idx: usize,
+        va: VirtAddr,
+        level: u8,
+        old: F::Entry,
+        new: F::Entry,
+    ) {
+        debug_assert!(self.entry(table, idx) == old, "replace_entry is given the entry it replaces");
+        if F::BREAK_BEFORE_MAKE && self.format.needs_break(old, new) {
             self.set_entry(table, idx, <F::Entry as EntryWord>::ZERO);
             let first = va.as_u64() & !(granularity_for::<F::Entry>(level) - 1);
             self.mem.invalidate(VirtAddr::new(first), level);

@@ -695,6 +695,70 @@ mod hints {
             }
         }
     }
+
+    /// The three ways a single page gets new tables (`map` from the root, `map`
+    /// from the level-1 hint over an empty level-1 entry, `VacantEntry::map`
+    /// from where `entry_at` stopped) go through `fill_hole`: each takes every
+    /// table it needs or none (the frames it took go back), and afterwards the
+    /// level-0 and level-1 hints name the tables the new leaf lives in.
+    #[test]
+    fn every_way_to_new_tables_takes_them_all_or_none_and_leaves_the_hints_on_them() {
+        use crate::paging::Entry;
+        #[derive(Clone, Copy, Debug)]
+        enum Way {
+            MapFromRoot,
+            MapFromLevel1Hint,
+            VacantEntry,
+        }
+        for mode in MODES {
+            for way in [Way::MapFromRoot, Way::MapFromLevel1Hint, Way::VacantEntry] {
+                let mut arena = Arena::new();
+                let mut pt = table(mode, &mut arena);
+                let first = kva(mode, 0x4000_0000);
+                // Another 2 MiB of the same 1 GiB: a level-1 table exists, no level-0 one.
+                let va = first.wrapping_add(0x20_0000 * 7 + 0x3000);
+                let needed = match way {
+                    Way::MapFromRoot => u64::from(mode.levels() - 1),
+                    Way::MapFromLevel1Hint | Way::VacantEntry => {
+                        pt.map(first, pa(0x10_0000), PageSize::Size4K, Attrs::KERNEL_RW, &mut arena)
+                            .unwrap()
+                            .ignore();
+                        1
+                    }
+                };
+                let map = |pt: &mut PageTable<Riscv, OffsetMemory>, arena: &mut Arena| match way {
+                    Way::MapFromRoot | Way::MapFromLevel1Hint => {
+                        pt.map(va, pa(0x20_0000), PageSize::Size4K, Attrs::KERNEL_RW, arena)
+                    }
+                    Way::VacantEntry => match pt.entry_at(va) {
+                        Ok(Entry::Vacant(entry)) => {
+                            entry.map(pa(0x20_0000), Attrs::KERNEL_RW, PageSize::Size4K, arena)
+                        }
+                        Ok(Entry::Occupied(t)) => panic!("{t:?}"),
+                        Err(e) => Err(e),
+                    },
+                };
+                let before = snapshot(&pt, &arena);
+                let live = arena.live;
+                arena.limit = live + needed as usize - 1;
+                assert_eq!(
+                    map(&mut pt, &mut arena).unwrap_err(),
+                    Error::OutOfFrames { va, needed, got: needed - 1 },
+                    "{mode} {way:?}"
+                );
+                assert_eq!((snapshot(&pt, &arena), arena.live), (before, live), "{mode} {way:?}");
+                arena.limit = usize::MAX;
+                map(&mut pt, &mut arena).unwrap().ignore();
+                assert_eq!(arena.live, live + needed as usize, "{mode} {way:?}");
+                assert_eq!(pt.translate(va).map(|t| t.pa.as_u64()), Ok(0x20_0000), "{mode} {way:?}");
+                let leaf = pt.leaf_entry_at(va).unwrap();
+                assert_eq!(pt.hints[0].lookup::<u64>(0, va), Some(leaf.table), "{mode} {way:?}");
+                let path = pt.path(va, 0);
+                assert_eq!(path[0].0, leaf.table);
+                assert_eq!(pt.hints[1].lookup::<u64>(1, va), Some(path[1].0), "{mode} {way:?}");
+            }
+        }
+    }
 }
 
 mod translating;

@@ -177,7 +177,7 @@ impl<F: TableFormat, M: PhysMemory> PageTable<F, M> {
                     flush.add(at);
                 }
                 Pte::Leaf { pa, attrs } => {
-                    let next = self.split_leaf(table, c.idx, at, level, pa, attrs, reserve)?;
+                    let next = self.split_leaf(table, c.idx, at, level, raw, pa, attrs, reserve)?;
                     flush.add(at);
                     self.clear(next, level - 1, c.va, c.len, reserve, alloc, flush)?;
                 }
