@@ -193,7 +193,7 @@ pub fn cases(base: &Boot, dir: &Path, user_dir: &Path) -> Result<Vec<Case>, Stri
 /// The user tests only the riscv64 kernel runs: a vmalloc area after a space was made, the
 /// FPU (riscv32imac has none), the shootdown counters (the SMP ones are not in USERTESTS).
 const RISCV64_ONLY: &[&str] =
-    &["kernel-half-shared", "fpu-per-process", "unmap-frees-after-flush", "mprotect-flushes-its-pages"];
+    &["kernel-half-shared", "unmap-frees-after-flush", "mprotect-flushes-its-pages"];
 
 /// The user tests the riscv32 kernel runs: all but [`RISCV64_ONLY`], and its own.
 fn riscv32_usertests() -> impl Iterator<Item = String> {

@@ -55,6 +55,11 @@ pub struct BootInfo {
     /// What the tree offers KASLR: Zkr on every available hart, `/chosen`'s seeds and where
     /// their bytes lie in the blob (crate::kaslr).
     pub seeds: DtSeeds,
+    /// Every available hart lists the D extension (double precision, which includes F) in
+    /// `riscv,isa-extensions` or its `riscv,isa` string, and there is at least one hart: the
+    /// FPU whose registers the kernel saves per process. The riscv32 kernel (riscv32imac)
+    /// turns `sstatus.FS` on for processes only then.
+    pub fpu: bool,
 }
 
 /// Why the device tree cannot be used.
@@ -256,7 +261,13 @@ pub fn read(blob: &[u8], at: u64) -> Result<BootInfo, BootError> {
         true => DtSeeds::default(),
         false => kaslr::dt_seeds(blob, chosen, harts(cpus).filter(available)),
     };
+    let mut any_hart = false;
+    let fpu = harts(cpus).filter(available).all(|cpu| {
+        any_hart = true;
+        kaslr::hart_has(&cpu, "d")
+    }) && any_hart;
     Ok(BootInfo {
+        fpu,
         map: dt.map,
         cmdline,
         mmu_cap,

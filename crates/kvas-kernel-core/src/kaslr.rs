@@ -213,7 +213,7 @@ pub fn fold(bytes: &[u8]) -> u64 {
 
 /// Whether a hart's node lists `ext` in `riscv,isa-extensions` or its `riscv,isa` string
 /// (Linux's `early_cpu_isa_ext_available`).
-fn hart_has(cpu: &FdtNode<'_, '_>, ext: &str) -> bool {
+pub(crate) fn hart_has(cpu: &FdtNode<'_, '_>, ext: &str) -> bool {
     cpu.property("riscv,isa-extensions").is_some_and(|p| stringlist_contains(p.value, ext))
         || cpu.property("riscv,isa").is_some_and(|p| isa_string_contains(p.value, ext))
 }

@@ -235,6 +235,26 @@ fn zkr_only_when_every_available_hart_has_it() {
     assert!(!dt_seeds(&tree(&[disabled_without], &[])).zkr);
 }
 
+/// The FPU (D, which includes F) counts only when every available hart has it, from either
+/// property; QEMU's rv32 harts say `rv32imafdc…`.
+#[test]
+fn fpu_only_when_every_available_hart_has_d() {
+    let fpu = |harts: &[(Option<&str>, Option<&str>, Option<&str>)]| {
+        bootinfo::read(&tree(harts, &[]), 0x8800_0000).expect("the test tree reads").fpu
+    };
+    let by_list = (Some("i m a f d c"), None, None);
+    let by_string = (None, Some("rv32imafdch_zicsr"), None);
+    let f_only = (None, Some("rv32imafc"), None);
+    let no_fpu = (None, Some("rv32imac"), None);
+    let disabled_without = (None, Some("rv32imac"), Some("disabled"));
+    assert!(fpu(&[by_list, by_string]));
+    assert!(!fpu(&[by_string, no_fpu]));
+    assert!(!fpu(&[f_only]), "F without D: the kernel saves with fsd");
+    assert!(!fpu(&[(None, Some("rv32imac_zdinx"), None)]), "a multi-letter extension starting with d");
+    assert!(fpu(&[by_string, disabled_without]));
+    assert!(!fpu(&[]), "no hart at all");
+}
+
 #[test]
 fn a_broken_blob_offers_nothing() {
     assert!(bootinfo::read(b"not a device tree at all, not at all", 0x8800_0000).is_err());

@@ -92,6 +92,8 @@ pub extern "C" fn kmain(_hartid: usize, dtb_pa: usize, load_pa: usize) -> ! {
     let (mut passed, mut failed) = super::selftest::run_all(&mut space, &sections, load_pa);
     // User space (kernel/src/user, shared with riscv64): the user tests in every split.
     let (_, bits) = crate::user::asid_bits(info.cmdline.asid_bits);
+    // Processes get the FPU (sstatus.FS on, saved per process) only if every hart has D.
+    crate::user::fpu::set_available(info.fpu);
     crate::user::report_separate(info.cmdline.separate || space.split() == kvas::layout::Vmsplit::G4G4);
     match crate::user::init(&mut space, bits, info.cmdline.separate) {
         Some(mut u) => {

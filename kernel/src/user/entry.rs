@@ -104,11 +104,10 @@ kvas_user_run:
     csrw    sscratch, a0
     kvas_ld t0, 256
     csrw    sepc, t0
-    # sret to U-mode (SPP = 0), SUM clear, the FPU usable (FS = Initial).
+    # sret to U-mode (SPP = 0), SUM clear; FS as fpu::switch_in left it (on only if the
+    # hart has an FPU).
     li      t0, (1 << 8) | (1 << 18)
     csrc    sstatus, t0
-    li      t0, (1 << 13)
-    csrs    sstatus, t0
     # Separate spaces: the process's root and ASID from here on (this page and regs are
     # mapped in both).
     kvas_ld t0, 416

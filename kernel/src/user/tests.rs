@@ -54,6 +54,7 @@ const TESTS: &[(&str, Test)] = &[
     ("user-half-is-task-size", user_half),
     ("syscalls", |u, _| expect_exit(u, "syscalls", 0)),
     ("isolation", isolation),
+    ("fpu-per-process", fpu_per_process),
     ("top-page-and-task-size", |u, _| expect_exit(u, "top", 0)),
     ("mmap-placement", |u, _| expect_exit(u, "mmap", 0)),
     ("demand-paging-2m-4k", demand),
@@ -77,12 +78,11 @@ const TESTS: &[(&str, Test)] = &[
     ("split-cost", separate::split_cost),
 ];
 
-/// The riscv64 kernel's own: vmalloc after a space was made, the FPU (riscv32imac has
-/// none), the shootdown counters, and several harts.
+/// The riscv64 kernel's own: vmalloc after a space was made, the shootdown counters, and
+/// several harts.
 #[cfg(target_arch = "riscv64")]
 const ARCH_TESTS: &[(&str, Test)] = &[
     ("kernel-half-shared", kernel_half_shared),
-    ("fpu-per-process", fpu_per_process),
     ("unmap-frees-after-flush", unmap_frees_after_flush),
     ("mprotect-flushes-its-pages", mprotect_flushes_its_pages),
     ("smp-processes-at-once", smp::processes_at_once),
@@ -249,7 +249,6 @@ fn isolation(u: &mut User, _: &mut KernelSpace) -> Result<(), Reason> {
     }
 }
 
-#[cfg(target_arch = "riscv64")]
 /// Three `ut fpu` processes, round-robin: each keeps values naming it in every f-register
 /// and in `frm` across four yields to the others (the FPU state switches with the process).
 fn fpu_per_process(u: &mut User, _: &mut KernelSpace) -> Result<(), Reason> {

@@ -45,7 +45,6 @@ fn user_main(args: Args) -> u64 {
     match test {
         b"syscalls" => syscalls(),
         b"isolation" => isolation(task_size),
-        #[cfg(target_arch = "riscv64")]
         b"fpu" => fpu(),
         b"top" => top(task_size),
         b"mmap" => mmap_test(task_size),
@@ -170,21 +169,24 @@ fn isolation(task_size: u64) -> u64 {
 
 /// Every f-register and `fcsr`'s rounding mode hold values naming this process; they must
 /// survive four yields to the other processes doing the same (the kernel switches the FPU
-/// state with the process).
-#[cfg(target_arch = "riscv64")]
+/// state with the process). The same code on riscv32: its harts have D (the kernel checks),
+/// so `fld`/`fsd` move each register whole; `.option arch, +d` lets riscv32imac assemble them.
 fn fpu() -> u64 {
     let pid = getpid() as u64;
     let want: [u64; 32] = core::array::from_fn(|i| pid << 32 | 0xf00 | i as u64);
     // RNE, RTZ, RDN, RUP, RMM: each a valid rounding mode.
-    let frm = pid % 5;
+    let frm = (pid % 5) as usize;
     // SAFETY: loads 32 readable words into the FPU (sstatus.FS is on in U-mode); this
     // program uses no floating point of its own, so nothing else touches these registers.
     unsafe {
         core::arch::asm!(
+            ".option push",
+            ".option arch, +d",
             ".irp r, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31",
             "fld f\\r, (\\r*8)({p})",
             ".endr",
             "fsrm {m}",
+            ".option pop",
             p = in(reg) want.as_ptr(),
             m = in(reg) frm,
             options(nostack, readonly),
@@ -193,14 +195,17 @@ fn fpu() -> u64 {
     for round in 0..4 {
         sched_yield();
         let mut got = [0u64; 32];
-        let m: u64;
+        let m: usize;
         // SAFETY: stores the FPU's 32 registers into 32 writable words.
         unsafe {
             core::arch::asm!(
+                ".option push",
+                ".option arch, +d",
                 ".irp r, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31",
                 "fsd f\\r, (\\r*8)({p})",
                 ".endr",
                 "frrm {m}",
+                ".option pop",
                 p = in(reg) got.as_mut_ptr(),
                 m = out(reg) m,
                 options(nostack),
