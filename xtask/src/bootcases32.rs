@@ -66,6 +66,7 @@ pub fn cases(kernel: &Path, dir: &Path) -> Result<Vec<Case>, String> {
         }));
         v.push(c);
     }
+    v.push(past_16g(&base, dir)?);
     v.push(failing(
         &base,
         "riscv32-bad-vmsplit",
@@ -94,6 +95,28 @@ pub fn cases(kernel: &Path, dir: &Path) -> Result<Vec<Case>, String> {
         "kvas: fatal: kvas.fail=nested: *",
     ));
     Ok(v)
+}
+
+/// RAM past Sv32's 34-bit physical addresses (16 GiB): QEMU's 512 MiB plus a bank across
+/// 2^34, whose part below is `no-map` (QEMU has no RAM there: nothing may use it) and whose
+/// part above the kernel must drop with a warning, never map (its PPN would wrap).
+fn past_16g(base: &Boot, dir: &Path) -> Result<Case, String> {
+    const REACH: u64 = 1 << 34;
+    let (start, end) = (REACH - (256 << 20), REACH + (256 << 20));
+    let mut b = base.clone();
+    b.memory = "512M".into();
+    let banks =
+        crate::dtb::memory_node(0x8000_0000, 512 << 20) + &crate::dtb::memory_node(start, end - start);
+    let dts = crate::dtb::replace_node(&crate::dtb::dump(&b, dir)?, "memory@80000000", &banks)?;
+    let dts = crate::dtb::with_reserved(&dts, &format!("absent@{start:x}"), start, REACH - start, true)?;
+    b.dtb = Some(crate::dtb::compile(&dts, dir, "riscv32-ram-past-16G")?);
+    let kept = format!("kvas: ram {start:#x} size {:#x}", REACH - start);
+    let warning = format!(
+        "kvas: warning: dropped RAM [{REACH:#x}, {end:#x}) ({:#x} bytes): at or above {REACH:#x}, \
+         beyond the paging mode's physical addresses",
+        end - REACH
+    );
+    Ok(case(&b, "riscv32-ram-past-16G", |_| {}, &["kvas: ram 0x80000000 size 0x20000000", &kept, &warning]))
 }
 
 /// The image's text and rodata sizes, from the ELF's linker-script symbols (binutils' `nm`:

@@ -61,7 +61,13 @@ pub extern "C" fn kmain(_hartid: usize, dtb_pa: usize, load_pa: usize) -> ! {
         boot_set(FIX_DEVICE, pa & !(PAGE_SIZE - 1), Attrs::KERNEL_RW);
         power::set_finisher(FIX_DEVICE + (pa & (PAGE_SIZE - 1)));
     }
-    let info = or_fatal(bootinfo::read(blob, dtb_pa), "");
+    let mut info = or_fatal(bootinfo::read(blob, dtb_pa), "");
+    // Sv32 encodes 34-bit physical addresses: RAM from 16 GiB up is dropped, with a warning
+    // (the report prints the map's notices), and none below it is fatal.
+    or_fatal(
+        info.map.clip(1 << kvas::arch::riscv32::PA_BITS),
+        "memory init: RAM within Sv32's 34-bit physical addresses: ",
+    );
     match info.cmdline.fail {
         Some(FailAt::Kmain) => power::fatal(format_args!("kvas.fail=kmain: failing on purpose after paging")),
         Some(FailAt::Nested) => power::fatal(format_args!("kvas.fail=nested: {}", Faulting)),

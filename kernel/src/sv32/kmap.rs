@@ -61,7 +61,8 @@ impl Pkmap {
     }
 
     /// Maps `frame` (4 KiB aligned) read-write until the guard is dropped; `None` if every
-    /// slot is taken or the frame is not 4 KiB aligned.
+    /// slot is taken, the frame is not 4 KiB aligned or Sv32 cannot encode it (at or above
+    /// 2^34).
     pub fn kmap(&self, frame: PhysAddr) -> Option<Kmap<'_>> {
         if !frame.is_aligned(PAGE_SIZE) {
             return None;
@@ -69,6 +70,7 @@ impl Pkmap {
         if let Some(va) = self.linear.va_of(frame) {
             return Some(Kmap { pkmap: self, slot: None, va: va.as_u64(), _frame: PhantomData });
         }
+        Sv32.check_leaf(frame, PAGE_SIZE, Attrs::KERNEL_RW).ok()?;
         let slot = self.take_slot()?;
         let raw = Sv32.encode_leaf(frame, Attrs::KERNEL_RW, 0);
         // SAFETY: `slot` < 1024 entries of the pinned pkmap table (constructor contract);

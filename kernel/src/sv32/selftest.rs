@@ -259,8 +259,16 @@ fn user_frames(space: &mut KernelSpace32) -> Outcome {
     Ok(())
 }
 
-/// Highmem frames written through kmap and read back through kmap, with slots released.
+/// Highmem frames written through kmap and read back through kmap, with slots released;
+/// a frame Sv32 cannot encode (2^34: the PPN field would wrap to frame 0) is refused.
 fn highmem_kmap(space: &mut KernelSpace32) -> Outcome {
+    let beyond = PhysAddr::new_truncate(1 << kvas::arch::riscv32::PA_BITS);
+    if let Some(k) = space.kmap(beyond) {
+        fail!("kmap of {beyond} (beyond 34 bits) gave {:#x}", k.va());
+    }
+    if let Some(k) = space.kmap_local(beyond) {
+        fail!("kmap_local of {beyond} (beyond 34 bits) gave {:#x}", k.va());
+    }
     let Some(high) = space.linear().capped else {
         return if space.highmem_bytes() == 0 {
             Ok(())

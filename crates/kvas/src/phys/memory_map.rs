@@ -18,6 +18,7 @@
 //! | a reservation with unaligned edges| widened outward to whole pages (never map or hand out a byte of it) |
 //! | a reservation of size 0           | ignored, [`Notice::EmptyReservation`]               |
 //! | reservations overlapping anything | kept; for each page the strictest kind wins         |
+//! | RAM at or above what the paging mode can address | dropped by [`MemoryMap::clip`], [`Notice::BeyondReach`] |
 //!
 //! Nothing is dropped silently: every adjustment leaves a [`Notice`] that a
 //! kernel prints as a warning and the CLI on stderr.
@@ -147,6 +148,16 @@ pub enum Notice {
         /// The range.
         range: PhysRange,
     },
+    /// RAM at or above `limit` (the highest physical address the paging mode can encode,
+    /// plus one) was dropped by [`MemoryMap::clip`]: Sv32's 34-bit addresses end at 16 GiB.
+    BeyondReach {
+        /// From the first dropped byte to the end of the last bank.
+        dropped: PhysRange,
+        /// The RAM bytes dropped (the banks' parts in `dropped`).
+        bytes: u64,
+        /// The limit.
+        limit: u64,
+    },
 }
 
 impl fmt::Display for Notice {
@@ -167,6 +178,10 @@ impl fmt::Display for Notice {
             Notice::NoMapAndReusable { range } => {
                 write!(f, "reserved range {range} is both no-map and reusable: treated as no-map")
             }
+            Notice::BeyondReach { dropped, bytes, limit } => write!(
+                f,
+                "dropped RAM {dropped} ({bytes:#x} bytes): at or above {limit:#x}, beyond the paging mode's physical addresses"
+            ),
         }
     }
 }
@@ -289,6 +304,31 @@ impl MemoryMap {
     fn remove_reservation(&mut self, i: usize) {
         self.reserved.copy_within(i + 1..self.n_reserved, i);
         self.n_reserved -= 1;
+    }
+
+    /// Drops the RAM at or above `limit` (rounded down to a page): banks past it go, a bank
+    /// across it is cut there, and a [`Notice::BeyondReach`] says what went. Reservations
+    /// stay (they may lie outside RAM). [`Error::NoRam`] if no RAM lies below `limit`;
+    /// the map is then unchanged. Nothing above `limit`: no change, no notice.
+    pub fn clip(&mut self, limit: u64) -> Result<(), Error> {
+        let limit = limit & !(PAGE_SIZE - 1);
+        let below = self.banks().partition_point(|b| b.end() <= limit);
+        let (Some(&cut), Some(&last)) = (self.banks().get(below), self.banks().last()) else {
+            return Ok(());
+        };
+        let across = cut.start_u64() < limit;
+        let kept = below + usize::from(across);
+        if kept == 0 {
+            return Err(Error::NoRam);
+        }
+        let bytes = self.banks()[below..].iter().map(|b| b.end() - b.start_u64().max(limit)).sum();
+        let dropped = PhysRange::from_checked(cut.start_u64().max(limit), last.end());
+        if across {
+            self.banks[below] = PhysRange::from_checked(cut.start_u64(), limit);
+        }
+        self.n_banks = kept;
+        self.notice(Notice::BeyondReach { dropped, bytes, limit });
+        Ok(())
     }
 
     /// Records an adjustment (kept if there is room, else only counted).
@@ -429,6 +469,43 @@ mod tests {
             &[r(0x8000_0000, 0xc000_0000), r(0x1_0000_0000, 0x1_4000_0000), r(0x2_0000_0000, 0x2_4000_0000)]
         );
         assert!(m.notices().is_empty());
+    }
+
+    /// Sv32's reach (2^34): a bank across it is cut, banks past it go, with one notice
+    /// naming the span and the bytes; all RAM past it is an error and changes nothing.
+    #[test]
+    fn clip_drops_ram_at_and_above_the_limit() {
+        const REACH: u64 = 1 << 34;
+        let mut m = MemoryMap::new();
+        m.add_ram(0x8000_0000, REACH).unwrap();
+        m.add_ram(REACH + 4 * SZ_1G, SZ_1G).unwrap();
+        m.reserve(REACH + SZ_1G, 0x1000, ReserveKind::NoMap, ReservedBy::User).unwrap();
+        m.clip(REACH).unwrap();
+        assert_eq!(m.banks(), &[r(0x8000_0000, REACH)]);
+        assert_eq!(m.reservations().len(), 1, "reservations stay");
+        let dropped = r(REACH, REACH + 5 * SZ_1G);
+        assert_eq!(m.notices(), &[Notice::BeyondReach { dropped, bytes: 0x8000_0000 + SZ_1G, limit: REACH }]);
+        assert_eq!(
+            m.notices()[0].to_string(),
+            "dropped RAM [0x400000000, 0x540000000) (0xc0000000 bytes): at or above 0x400000000, \
+             beyond the paging mode's physical addresses"
+        );
+        // Already within reach: unchanged, silent.
+        let before = m.clone();
+        m.clip(REACH).unwrap();
+        assert_eq!(m, before);
+        // A bank ending exactly at the limit stays whole; the next one goes.
+        let mut m = MemoryMap::new();
+        m.add_ram(REACH - SZ_1G, SZ_1G).unwrap();
+        m.add_ram(REACH + SZ_1G, SZ_1G).unwrap();
+        m.clip(REACH).unwrap();
+        assert_eq!(m.banks(), &[r(REACH - SZ_1G, REACH)]);
+        // Nothing below: an error, the map unchanged.
+        let mut m = MemoryMap::new();
+        m.add_ram(REACH, SZ_1G).unwrap();
+        let before = m.clone();
+        assert_eq!(m.clip(REACH), Err(Error::NoRam));
+        assert_eq!(m, before);
     }
 
     #[test]
