@@ -103,6 +103,13 @@ pub extern "C" fn kmain(_hartid: usize, dtb_pa: usize, load_pa: usize) -> ! {
     crate::user::report_separate(info.cmdline.separate || space.split() == kvas::layout::Vmsplit::G4G4);
     match crate::user::init(&mut space, bits, info.cmdline.separate) {
         Some(mut u) => {
+            // What user space really uses (the boot test checks it against `kvas layout`).
+            kprintln!(
+                "kvas: user space 0x00000000-{:#010x} (TASK_SIZE {:#x}) asid bits {}",
+                u.task_size - 1,
+                u.task_size,
+                super::mmu::probe_asid_bits()
+            );
             let (p, f) = crate::user::tests::run_all(&mut u, &mut space);
             (passed, failed) = (passed + p, failed + f);
             // The initrd's /init, as on riscv64: through the linear map (QEMU puts it in
@@ -188,13 +195,4 @@ fn report(space: &KernelSpace32, sections: &Sections, load_pa: u64, info: &kvas_
     for line in space.built().lines() {
         kprintln!("{line}");
     }
-    let task_size = match &layout {
-        Ok(l) => l.user_bytes(),
-        Err(_) => 0,
-    };
-    let bits = super::mmu::probe_asid_bits();
-    kprintln!(
-        "kvas: user space 0x00000000-{:#010x} (TASK_SIZE {task_size:#x}) asid bits {bits}",
-        task_size.saturating_sub(1)
-    );
 }

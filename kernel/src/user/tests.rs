@@ -188,9 +188,16 @@ fn expect_kill_at(u: &mut User, test: &str, want: &str, at: Option<u64>) -> Resu
 }
 
 /// TASK_SIZE is kvas::layout's user region, the engine's lower half in Sv39, Sv48 and Sv57
-/// (each the mode's lower half), and the areas refuse TASK_SIZE itself and take the page below.
+/// (each the mode's lower half); on riscv32 where the kernel's own root starts mapping what
+/// processes must not own ([`kernel_floor`]); and the areas refuse TASK_SIZE itself and take
+/// the page below.
 fn user_half(u: &mut User, space: &mut KernelSpace) -> Result<(), Reason> {
+    #[cfg(target_arch = "riscv64")]
     let half = super::expected_task_size(space);
+    #[cfg(target_arch = "riscv32")]
+    let Some(half) = kernel_floor(space) else {
+        fail!("the kernel's root maps nothing of its own")
+    };
     if u.task_size != half {
         fail!("TASK_SIZE {:#x} is not the lower half's end {half:#x}", u.task_size);
     }
@@ -247,6 +254,27 @@ fn isolation(u: &mut User, _: &mut KernelSpace) -> Result<(), Reason> {
         (Some(x), Some(y)) if x.pa != y.pa => Ok(()),
         (x, y) => fail!("0x70000000 maps to {x:?} and {y:?}"),
     }
+}
+
+/// Where user space must end on riscv32, read from the kernel's root as kvas::kspace built
+/// it (not from kvas::layout or the split): the first valid 4 MiB root entry that is the
+/// kernel's alone — in the shared splits the first valid one at all (the linear map starts at
+/// PAGE_OFFSET), under 4G/4G the first past the kernel's linear map (the shared top: image,
+/// vmalloc, pkmap, fixmap).
+#[cfg(target_arch = "riscv32")]
+fn kernel_floor(space: &KernelSpace) -> Option<u64> {
+    let lm = space.linear();
+    let root = lm.va_of(space.root())?.as_u64() as usize as *const u32;
+    let own_from = match space.split() {
+        kvas::layout::Vmsplit::G4G4 => lm.page_offset.as_u64() + lm.size,
+        _ => 0,
+    };
+    (0..1024u64).map(|i| i << 22).filter(|&va| va >= own_from).find(|&va| {
+        // SAFETY: the kernel's root is a lowmem frame of 1024 entries, read through the
+        // linear map; its entries change only at boot.
+        let e = unsafe { root.add((va >> 22) as usize).read_volatile() };
+        e & 1 != 0
+    })
 }
 
 /// Three `ut fpu` processes, round-robin: each keeps values naming it in every f-register
