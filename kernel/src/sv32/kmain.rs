@@ -108,7 +108,7 @@ pub extern "C" fn kmain(_hartid: usize, dtb_pa: usize, load_pa: usize) -> ! {
                 "kvas: user space 0x00000000-{:#010x} (TASK_SIZE {:#x}) asid bits {}",
                 u.task_size - 1,
                 u.task_size,
-                super::mmu::probe_asid_bits()
+                u.asids.bits()
             );
             let (p, f) = crate::user::tests::run_all(&mut u, &mut space);
             (passed, failed) = (passed + p, failed + f);

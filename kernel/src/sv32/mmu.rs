@@ -37,8 +37,10 @@ pub fn flush_all() {
 /// counts the bits that stick, then restores `satp`.
 pub fn probe_asid_bits() -> u32 {
     let back: u32;
-    // SAFETY: only the ASID changes, and every kernel mapping is global, so every
-    // translation the kernel uses stays valid; the old value is written back at once.
+    // SAFETY: only the ASID changes, and only for the two instructions before the old value
+    // is written back; they touch no memory, and their fetches come from the image, whose
+    // mappings are global in every split (under 4G/4G only the linear map is made
+    // non-global), so they translate the same under any ASID.
     unsafe {
         asm!(
             "csrr {old}, satp",
