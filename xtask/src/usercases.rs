@@ -200,7 +200,7 @@ fn riscv32_usertests() -> impl Iterator<Item = String> {
     USERTESTS
         .iter()
         .filter(|t| !RISCV64_ONLY.contains(t))
-        .chain(&["linear-not-global-under-4g4g"])
+        .chain(&["linear-not-global-under-4g4g", "process-root-shares-top"])
         .map(|t| format!("usertest {t} ... ok"))
 }
 

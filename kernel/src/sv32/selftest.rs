@@ -3,10 +3,7 @@
 // A reason is formatted into a fixed buffer (no heap), returned by value from each test.
 #![allow(clippy::result_large_err)]
 
-use kvas::arch::riscv32::Sv32;
-use kvas::kspace::sv32::FIX_DEVICE;
 use kvas::layout::riscv32_split::{KERNEL_LINK_ADDR, PKMAP_BASE};
-use kvas::paging::{OffsetMemory, PageTable};
 use kvas::{PhysAddr, VirtAddr, PAGE_SIZE};
 
 use super::space::KernelSpace32;
@@ -64,12 +61,11 @@ static SCRATCH32: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32:
 /// Runs every self-test; returns (passed, failed).
 pub fn run_all(space: &mut KernelSpace32, sections: &Sections, load_pa: u64) -> (u32, u32) {
     type Test<'a> = &'a dyn Fn(&mut KernelSpace32) -> Outcome;
-    let tests: [(&str, Test); 8] = [
+    let tests: [(&str, Test); 7] = [
         ("wx", &|s| wx(s, sections, load_pa)),
         ("linear-alias", &|s| linear_alias(s, load_pa)),
         ("vmsplit", &|s| vmsplit(s)),
         ("null-trap", &|_| null_trap()),
-        ("shared-top", &|s| shared_top(s)),
         ("highmem-kmap", &|s| highmem_kmap(s)),
         ("user-frames", &|s| user_frames(s)),
         ("vmalloc-map", &|s| vmalloc_map(s)),
@@ -158,39 +154,6 @@ fn null_trap() -> Outcome {
         Err(f) if f.scause == 13 && f.stval == 0x1000 => Ok(()),
         other => fail!("a load from 0x1000: {other:?}"),
     }
-}
-
-/// A root made with `share_top` maps the image, the pkmap and the fixmap as the kernel's,
-/// and nothing of the linear map; the kernel runs on its own root.
-fn shared_top(space: &mut KernelSpace32) -> Outcome {
-    if super::mmu::read_satp() != space.satp() {
-        fail!("satp {:#x}, not the kernel space's {:#x}", super::mmu::read_satp(), space.satp());
-    }
-    // A root as user space makes one: a zeroed lowmem frame, the top entries copied.
-    let Some(root) = space.alloc_table_frame() else { fail!("no lowmem frame for a root") };
-    let result = compare_top(space, root);
-    space.free_table_frame(root);
-    result
-}
-
-fn compare_top(space: &KernelSpace32, root: PhysAddr) -> Outcome {
-    if let Err(e) = space.share_top(root) {
-        fail!("share_top: {e}");
-    }
-    let lm = space.linear();
-    // SAFETY: `root` is a lowmem frame this test owns, reached through the linear map; its
-    // entries are copies of the kernel root's, whose tables the walk only reads.
-    let user = unsafe { PageTable::from_root(Sv32, OffsetMemory::new(lm.va_pa_offset()), root) };
-    for va in [KERNEL_LINK_ADDR, FIX_DEVICE, PKMAP_BASE - PAGE_SIZE] {
-        let (k, u) = (space.tables().translate(VirtAddr::new(va)), user.translate(VirtAddr::new(va)));
-        if k != u {
-            fail!("{va:#x}: kernel {k:?}, shared root {u:?}");
-        }
-    }
-    if user.translate(VirtAddr::new(space.split().page_offset())).is_ok() {
-        fail!("the shared root maps the linear map too");
-    }
-    Ok(())
 }
 
 /// A highmem frame mapped in vmalloc (whose tables were pinned at boot: no table is made,

@@ -7,16 +7,17 @@
 //!
 //! What user space (and 4G/4G) needs from it:
 //!
-//! - [`KernelSpace32::share_top`]: makes a user root share the kernel's top 256 MiB
-//!   (image, vmalloc, pkmap, fixmap): copies root entries 960..1024, each a pinned table or
-//!   an image leaf, fixed since boot;
+//! - [`KernelSpace32::root`]: the root whose kernel entries a process's root copies
+//!   (user::space's `AddressSpace::new`: the top 256 MiB — image, vmalloc, pkmap, fixmap,
+//!   root entries 960..1024, each a pinned table or an image leaf fixed since boot — and in
+//!   the shared splits the linear map too);
 //! - [`KernelSpace32::alloc_table_frame`]: a zeroed lowmem frame for a page table;
 //! - [`KernelSpace32::alloc_user_frame`] / [`KernelSpace32::free_user_frame`]: a frame for a
 //!   user page, highmem first (reach it with [`KernelSpace32::kmap`]);
 //! - [`KernelSpace32::kmap`]: a guard mapping any frame read-write.
 
 use kvas::arch::riscv32::{Satp32, Sv32};
-use kvas::kspace::sv32::{Sv32Built, Sv32KernelSpec, FIX_KMAP, KMAP_LOCAL_SLOTS, SHARED_ROOT_ENTRIES};
+use kvas::kspace::sv32::{Sv32Built, Sv32KernelSpec, FIX_KMAP, KMAP_LOCAL_SLOTS};
 use kvas::layout::riscv32_split::PKMAP_BASE;
 use kvas::layout::Vmsplit;
 use kvas::linear::LinearMap;
@@ -218,26 +219,5 @@ impl<'m> KernelSpace32<'m> {
             Some(mut k) => k.bytes().fill(0),
             None => crate::power::fatal(format_args!("kmap: no pkmap slot left for {pa}")),
         }
-    }
-
-    /// Makes the root at `user_root` (a frame from [`Self::alloc_table_frame`]) share the
-    /// kernel's top 256 MiB: copies the kernel root's entries 960..1024 (pinned tables and
-    /// image leaves, never changed after boot) into it.
-    pub fn share_top(&self, user_root: PhysAddr) -> Result<(), Error> {
-        let linear = &self.built.linear;
-        let (from, to) = match (linear.va_of(self.root()), linear.va_of(user_root)) {
-            (Some(f), Some(t)) => (f.as_u64(), t.as_u64()),
-            _ => return Err(Error::NotMapped { va: VirtAddr::new(0) }),
-        };
-        for i in SHARED_ROOT_ENTRIES {
-            let off = i as u64 * 4;
-            // SAFETY: both roots are lowmem frames (4 KiB), read and written through the
-            // linear map at entry `i` < 1024; the user root is the caller's, not yet live.
-            unsafe {
-                let e = core::ptr::read_volatile((from + off) as usize as *const u32);
-                core::ptr::write_volatile((to + off) as usize as *mut u32, e);
-            }
-        }
-        Ok(())
     }
 }

@@ -90,9 +90,13 @@ const ARCH_TESTS: &[(&str, Test)] = &[
     ("smp-fpu-follows-process", smp::fpu_follows_process),
     ("smp-asid-rollover-keeps-live-asids", smp::asid_rollover_keeps_live_asids),
 ];
-/// riscv32's own: under 4G/4G the kernel's linear map is not global.
+/// riscv32's own: under 4G/4G the kernel's linear map is not global; a process's root
+/// shares the kernel's top.
 #[cfg(target_arch = "riscv32")]
-const ARCH_TESTS: &[(&str, Test)] = &[("linear-not-global-under-4g4g", separate::linear_not_global)];
+const ARCH_TESTS: &[(&str, Test)] = &[
+    ("linear-not-global-under-4g4g", separate::linear_not_global),
+    ("process-root-shares-top", separate::shared_top),
+];
 
 /// Runs every test; returns (passed, failed).
 pub fn run_all(user: &mut User, space: &mut KernelSpace) -> (u32, u32) {

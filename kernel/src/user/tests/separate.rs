@@ -89,6 +89,40 @@ pub fn trap_satp(u: &mut User, _: &mut KernelSpace) -> Result<(), Reason> {
     Ok(())
 }
 
+/// A real process's root (made by `AddressSpace::new`) holds the kernel root's entries for
+/// the shared top 256 MiB (`SHARED_ROOT_ENTRIES`: image, vmalloc, pkmap, fixmap) and, in
+/// shared spaces, for the whole kernel half from TASK_SIZE ([`trap_satp`] checks that a
+/// separate one maps nothing of the linear map).
+#[cfg(target_arch = "riscv32")]
+pub fn shared_top(u: &mut User, space: &mut KernelSpace) -> Result<(), Reason> {
+    use kvas::kspace::sv32::SHARED_ROOT_ENTRIES;
+    let pid = spawn_ut(u, "none")?;
+    let Some(p) = u.procs.iter_mut().flatten().find(|p| p.pid == pid) else { fail!("no process") };
+    p.exit = Some(Exit::Status(0));
+    let lin = space.linear();
+    let roots = (lin.va_of(space.root()), lin.va_of(p.space.table().root()));
+    let (Some(kernel), Some(user)) = roots else { fail!("a root outside the linear map: {roots:?}") };
+    let entry = |root: VirtAddr, i: usize| {
+        // SAFETY: both roots are lowmem frames of 1024 entries read through the linear map;
+        // the process is not running and its root's kernel entries change only when made.
+        unsafe { ((root.as_u64() as usize as *const u32).add(i)).read_volatile() }
+    };
+    let shared = match u.separate {
+        true => SHARED_ROOT_ENTRIES,
+        false => (u.task_size >> 22) as usize..1024,
+    };
+    if shared.start > SHARED_ROOT_ENTRIES.start {
+        fail!("TASK_SIZE {:#x} is inside the shared top", u.task_size);
+    }
+    if let Some(i) = shared.clone().find(|&i| entry(kernel, i) != entry(user, i)) {
+        fail!("root entry {i}: kernel {:#x}, process {:#x}", entry(kernel, i), entry(user, i));
+    }
+    if !shared.clone().any(|i| entry(kernel, i) & 1 != 0) {
+        fail!("the kernel's root has no valid entry in {shared:?}");
+    }
+    Ok(())
+}
+
 /// Under `vmsplit=4g4g` no leaf of the kernel's linear map is global (it overlaps the user
 /// half; see user::linear_not_global); under the shared splits there is nothing to check.
 #[cfg(target_arch = "riscv32")]
