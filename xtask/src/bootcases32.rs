@@ -67,6 +67,15 @@ pub fn cases(kernel: &Path, dir: &Path) -> Result<Vec<Case>, String> {
         v.push(c);
     }
     v.push(past_16g(&base, dir)?);
+    // Loaded 2 MiB past the usual 0x80400000: not 4 MiB aligned, refused with a fatal line
+    // and a failing exit (it once powered off silently with status 0).
+    let moved = moved_by(kernel, dir, 0x20_0000)?;
+    v.push(failing(
+        &base,
+        "riscv32-load-unaligned",
+        |b| b.kernel = moved,
+        "kvas: fatal: the kernel space: riscv32 kernel load address 0x80600000 is not aligned to 0x400000",
+    ));
     v.push(failing(
         &base,
         "riscv32-bad-vmsplit",
@@ -117,6 +126,23 @@ fn past_16g(base: &Boot, dir: &Path) -> Result<Case, String> {
         end - REACH
     );
     Ok(case(&b, "riscv32-ram-past-16G", |_| {}, &["kvas: ram 0x80000000 size 0x20000000", &kept, &warning]))
+}
+
+/// A copy of the riscv32 ELF at `kernel` whose segments load `by` bytes higher (binutils'
+/// `objcopy --change-section-lma`: xtask's own ELF code handles ELF64 only), in `dir`.
+fn moved_by(kernel: &Path, dir: &Path, by: u64) -> Result<std::path::PathBuf, String> {
+    let out = dir.join(format!("kvas-kernel-riscv32-plus-{by:x}.elf"));
+    let status = std::process::Command::new("riscv64-unknown-elf-objcopy")
+        .arg("--change-section-lma")
+        .arg(format!("*+{by:#x}"))
+        .arg(kernel)
+        .arg(&out)
+        .status()
+        .map_err(|e| format!("running riscv64-unknown-elf-objcopy: {e}"))?;
+    match status.success() {
+        true => Ok(out),
+        false => Err(format!("riscv64-unknown-elf-objcopy on {} failed: {status}", kernel.display())),
+    }
 }
 
 /// The image's text and rodata sizes, from the ELF's linker-script symbols (binutils' `nm`:

@@ -10,6 +10,13 @@
 //!
 //! The boot tables map the image read-write-execute: they live only until kmain has built
 //! the final tables (with W^X) with the kvas engine (super::space).
+//!
+//! A load address that is not 4 MiB aligned cannot be mapped with megapages, and the final
+//! tables refuse it (kvas::kspace::sv32). So that the refusal is a `kvas: fatal:` line with
+//! a failing exit like any other (Rust needs the link address to print, and the device
+//! tree's finisher to fail), `_start` then maps the image with 4 KiB pages through two more
+//! boot tables (images up to 8 MiB) and identity megapages over the 8 MiB from the load
+//! address rounded down, and goes on as usual; kmain's kernel-space step names the address.
 
 use core::sync::atomic::AtomicU32;
 
@@ -19,12 +26,13 @@ use kvas::layout::riscv32_split::KERNEL_LINK_ADDR;
 pub const ENTRIES: usize = 1024;
 
 /// The boot tables: the root, then the fixmap's two second-level tables (root entries
-/// 1022 and 1023: `[0xff800000, 0xffc00000)` and `[0xffc00000, 2^32)`).
+/// 1022 and 1023: `[0xff800000, 0xffc00000)` and `[0xffc00000, 2^32)`), then two for an
+/// image loaded at an address that is not 4 MiB aligned (root entries 960 and 961).
 #[repr(C, align(4096))]
-pub struct BootTables(pub [[AtomicU32; ENTRIES]; 3]);
+pub struct BootTables(pub [[AtomicU32; ENTRIES]; 5]);
 
 /// The boot tables (in .bss, zeroed by `_start` before it fills them).
-pub static BOOT_TABLES: BootTables = BootTables([const { [const { AtomicU32::new(0) }; ENTRIES] }; 3]);
+pub static BOOT_TABLES: BootTables = BootTables([const { [const { AtomicU32::new(0) }; ENTRIES] }; 5]);
 
 core::arch::global_asm!(
     r#"
@@ -114,10 +122,63 @@ _start:
     call    {kmain}
 6:  wfi
     j       6b
-    # Not 4 MiB aligned: no Rust can run; the legacy SBI shutdown.
-9:  li      a7, 8
+    # Not 4 MiB aligned: 4 KiB leaves at the link address (tables 3 and 4, contiguous: 2048
+    # entries), V R W X G A D, if the image fits them (else the legacy SBI shutdown).
+9:  lla     s3, {tables}
+    lla     t0, __kernel_end
+    sub     t0, t0, s2
+    li      t1, 0xfff
+    add     t0, t0, t1
+    srli    t0, t0, 12
+    li      t1, 2 * 1024
+    bgtu    t0, t1, 8f
+    li      t5, 4096
+    li      t4, 3 * 4096
+    add     t4, t4, s3
+    mv      t1, s2
+7:  beqz    t0, 10f
+    srli    t3, t1, 12
+    slli    t3, t3, 10
+    ori     t3, t3, 0xef
+    sw      t3, 0(t4)
+    addi    t4, t4, 4
+    add     t1, t1, t5
+    addi    t0, t0, -1
+    j       7b
+    # root[link >> 22] -> table 3, the next -> table 4.
+10: li      t1, 3 * 4096
+    add     t1, t1, s3
+    li      t4, ({link} >> 22) * 4
+    add     t4, t4, s3
+    srli    t3, t1, 12
+    slli    t3, t3, 10
+    ori     t3, t3, 1
+    sw      t3, 0(t4)
+    add     t1, t1, t5
+    srli    t3, t1, 12
+    slli    t3, t3, 10
+    ori     t3, t3, 1
+    sw      t3, 4(t4)
+    # Identity megapages over [load rounded down to 4 MiB, + 8 MiB): the landing of the
+    # satp write, wherever in the image's first 4 MiB it lies.
+    li      t1, -0x400000
+    and     t1, s2, t1
+    li      t0, 2
+11: srli    t3, t1, 12
+    slli    t3, t3, 10
+    ori     t3, t3, 0xcf
+    srli    t4, t1, 22
+    slli    t4, t4, 2
+    add     t4, t4, s3
+    sw      t3, 0(t4)
+    li      t5, 0x400000
+    add     t1, t1, t5
+    addi    t0, t0, -1
+    bnez    t0, 11b
+    j       4b
+8:  li      a7, 8
     ecall
-    j       9b
+    j       8b
     "#,
     tables = sym BOOT_TABLES,
     link = const KERNEL_LINK_ADDR,
