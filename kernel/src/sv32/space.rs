@@ -11,7 +11,6 @@
 //!   (user::space's `AddressSpace::new`: the top 256 MiB — image, vmalloc, pkmap, fixmap,
 //!   root entries 960..1024, each a pinned table or an image leaf fixed since boot — and in
 //!   the shared splits the linear map too);
-//! - [`KernelSpace32::alloc_table_frame`]: a zeroed lowmem frame for a page table;
 //! - [`KernelSpace32::alloc_user_frame`] / [`KernelSpace32::free_user_frame`]: a frame for a
 //!   user page, highmem first (reach it with [`KernelSpace32::kmap`]);
 //! - [`KernelSpace32::kmap`]: a guard mapping any frame read-write.
@@ -156,19 +155,6 @@ impl<'m> KernelSpace32<'m> {
     /// Bytes of free highmem at boot (RAM past the linear window).
     pub fn highmem_bytes(&self) -> u64 {
         self.high.total_bytes()
-    }
-
-    /// A zeroed lowmem frame, for a page table (user roots included); `None` when lowmem is
-    /// exhausted.
-    pub fn alloc_table_frame(&mut self) -> Option<PhysAddr> {
-        let pa = self.frames.allocate_frame()?;
-        self.zero(pa);
-        Some(pa)
-    }
-
-    /// Gives back a frame [`Self::alloc_table_frame`] handed out.
-    pub fn free_table_frame(&mut self, pa: PhysAddr) {
-        self.frames.free_frame(pa);
     }
 
     /// A zeroed frame for a user page: highmem while there is some, lowmem after. Reach it
