@@ -33,6 +33,18 @@ pub struct Sections {
     pub stack_top: u64,
 }
 
+#[cfg(target_arch = "riscv32")]
+extern "C" {
+    static __boot_stack_guard: u8;
+}
+
+/// The riscv32 boot stack's guard page (kernel/linker32.ld), as an offset from the image's
+/// start: the page just below the stack, left unmapped in the kernel space.
+#[cfg(target_arch = "riscv32")]
+pub fn stack_guard() -> u64 {
+    addr_of!(__boot_stack_guard) as u64 - start()
+}
+
 /// Where the image starts in the current address space (physical with the MMU off).
 pub fn start() -> u64 {
     addr_of!(__kernel_start) as u64

@@ -8,7 +8,7 @@ use kvas::layout::riscv32_split::KERNEL_LINK_ADDR;
 use kvas::layout::{plan, Options, Target, VmLayoutDump};
 use kvas::paging::Attrs;
 use kvas::phys::{MemoryMap, PhysRange};
-use kvas::{PhysAddr, PAGE_SIZE};
+use kvas::{PageSize, PhysAddr, VirtAddr, PAGE_SIZE};
 use kvas_kernel_core::bootinfo;
 use kvas_kernel_core::cmdline::FailAt;
 
@@ -91,6 +91,14 @@ pub extern "C" fn kmain(_hartid: usize, dtb_pa: usize, load_pa: usize) -> ! {
     // the fixmap's finisher page where the boot tables had it.
     let mut space =
         or_fatal(unsafe { KernelSpace32::activate(root, frames, &map, spec, built) }, "activating: ");
+    // The boot stack's guard page goes (the build mapped the whole image; `kvas: built`
+    // counts that), so an overflow faults instead of overwriting statics.
+    let guard = VirtAddr::new(KERNEL_LINK_ADDR + crate::image::stack_guard());
+    let (tables, frames) = space.tables_mut();
+    match tables.unmap(guard, PageSize::Size4K, frames) {
+        Ok(flush) => flush.apply(super::mmu::flush_page, super::mmu::flush_all),
+        Err(e) => power::fatal(format_args!("the boot stack's guard page {guard}: {e}")),
+    }
     if info.cmdline.fail == Some(FailAt::Trap) {
         crate::trap::fault_on_purpose();
     }

@@ -61,7 +61,7 @@ static SCRATCH32: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32:
 /// Runs every self-test; returns (passed, failed).
 pub fn run_all(space: &mut KernelSpace32, sections: &Sections, load_pa: u64) -> (u32, u32) {
     type Test<'a> = &'a dyn Fn(&mut KernelSpace32) -> Outcome;
-    let tests: [(&str, Test); 7] = [
+    let tests: [(&str, Test); 8] = [
         ("wx", &|s| wx(s, sections, load_pa)),
         ("linear-alias", &|s| linear_alias(s, load_pa)),
         ("vmsplit", &|s| vmsplit(s)),
@@ -69,6 +69,7 @@ pub fn run_all(space: &mut KernelSpace32, sections: &Sections, load_pa: u64) -> 
         ("highmem-kmap", &|s| highmem_kmap(s)),
         ("user-frames", &|s| user_frames(s)),
         ("vmalloc-map", &|s| vmalloc_map(s)),
+        ("stack-guard", &|s| stack_guard(s)),
     ];
     let (mut passed, mut failed) = (0, 0);
     for (name, test) in tests {
@@ -191,6 +192,24 @@ fn vmalloc_roundtrip(space: &mut KernelSpace32, va: u64, pa: PhysAddr) -> Outcom
     match probe_load(va) {
         Err(_) => Ok(()),
         Ok(_) => fail!("{va:#x} still mapped after the unmap"),
+    }
+}
+
+/// The page below the boot stack is unmapped (a load there faults, the engine finds no
+/// leaf), the stack's lowest page is mapped read-write.
+fn stack_guard(space: &mut KernelSpace32) -> Outcome {
+    let guard = KERNEL_LINK_ADDR + crate::image::stack_guard();
+    if let Ok(t) = space.tables().translate(VirtAddr::new(guard)) {
+        fail!("the guard page {guard:#x} is mapped: {t:?}");
+    }
+    if probe_load(guard).is_ok() {
+        fail!("a load from the guard page {guard:#x} succeeded");
+    }
+    // Its own byte written back: the stack's lowest page is far below what kmain uses.
+    let bottom = guard + PAGE_SIZE;
+    match probe_load(bottom).and_then(|b| probe_store(bottom, b)) {
+        Ok(()) => Ok(()),
+        Err(f) => fail!("the stack's lowest page {bottom:#x} faults (scause {:#x})", f.scause),
     }
 }
 
