@@ -8,7 +8,7 @@ use kvas::layout::{plan, Options, Target, VmLayoutDump};
 use kvas::paging::{OffsetMemory, PageTable};
 use kvas::phys::MemoryMap;
 use kvas::PhysAddr;
-use kvas_kernel_core::cmdline::FailAt;
+use kvas_kernel_core::cmdline::{FailAt, VmsplitArg};
 use kvas_kernel_core::BootInfo;
 
 use crate::boot::handoff::{self, HandOff};
@@ -173,6 +173,14 @@ fn report(space: &KernelSpace, boot: &Boot) {
     }
     for n in boot.info.map.notices() {
         kprintln!("kvas: warning: {n}");
+    }
+    // riscv32's word: riscv64 has no split to choose, and ignores it as any word it does
+    // not honour (shared/DESIGN.md), but says so rather than silently.
+    if let Some(arg) = boot.info.cmdline.vmsplit {
+        match arg {
+            VmsplitArg::Split(s) => kprintln!("kvas: warning: vmsplit={} is riscv32's: ignored", s.name()),
+            VmsplitArg::Bad(w) => kprintln!("kvas: warning: vmsplit={w} is riscv32's: ignored"),
+        }
     }
     if boot.info.map.dropped_notices() > 0 {
         kprintln!("kvas: warning: {} more memory-map notices not kept", boot.info.map.dropped_notices());

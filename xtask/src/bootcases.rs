@@ -501,5 +501,12 @@ fn device_tree_cases(base: &Boot, dir: &Path) -> Result<Vec<Case>, String> {
         |_| {},
         &["kvas: warning: RAM bank [0x80000000, 0x9ffff800) is not page-aligned: using [0x80000000, 0x9ffff000)"],
     ));
+    // riscv32's `vmsplit=`: riscv64 boots as usual and says it ignored the word.
+    v.push(case(
+        base,
+        "vmsplit-ignored",
+        |b| b.append = "vmsplit=2g".into(),
+        &["kvas: paging mode sv57", "kvas: warning: vmsplit=2g is riscv32's: ignored"],
+    ));
     Ok(v)
 }
