@@ -15,7 +15,8 @@ use crate::boot::handoff::{self, HandOff};
 use crate::boot::{dtb, early};
 use crate::image::Sections;
 use crate::mm::{build, fixmap, KernelSpace, KernelVm};
-use crate::{kprint, kprintln, power, selftest, user};
+use crate::power::{self, or_fatal, Faulting};
+use crate::{kprint, kprintln, selftest, user};
 
 /// What boot found out, for the report and the self-tests (the space holds the rest).
 pub struct Boot {
@@ -36,23 +37,6 @@ impl Boot {
     /// The image's virtual base: `KERNEL_LINK_ADDR` + the KASLR offset.
     pub fn image_va(&self) -> u64 {
         self.handoff.virt_base()
-    }
-}
-
-/// The value, or a fatal error `WHAT: ERROR`.
-fn or_fatal<T, E: core::fmt::Display>(r: Result<T, E>, what: &str) -> T {
-    match r {
-        Ok(v) => v,
-        Err(e) => power::fatal(format_args!("{what}{e}")),
-    }
-}
-
-/// A value whose formatting faults: `kvas.fail=nested` (a trap inside the fatal path).
-struct Faulting;
-
-impl core::fmt::Display for Faulting {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "{}", crate::trap::fault_on_purpose())
     }
 }
 

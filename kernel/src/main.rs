@@ -37,6 +37,7 @@ mod mm;
 #[cfg(target_arch = "riscv64")]
 mod module;
 mod power;
+mod satp;
 #[cfg(target_arch = "riscv64")]
 mod selftest;
 #[cfg(target_arch = "riscv64")]
@@ -46,6 +47,7 @@ mod smp;
 mod sv32;
 #[cfg(target_arch = "riscv32")]
 use sv32::hart as smp;
+mod tally;
 mod trap;
 mod user;
 

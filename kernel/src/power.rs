@@ -100,6 +100,23 @@ pub fn fatal(what: core::fmt::Arguments) -> ! {
     shutdown(false)
 }
 
+/// The value, or a fatal error `WHAT: ERROR` (both kernels' boot sequences).
+pub fn or_fatal<T, E: core::fmt::Display>(r: Result<T, E>, what: &str) -> T {
+    match r {
+        Ok(v) => v,
+        Err(e) => fatal(format_args!("{what}{e}")),
+    }
+}
+
+/// A value whose formatting faults: `kvas.fail=nested` (a trap inside the fatal path).
+pub struct Faulting;
+
+impl core::fmt::Display for Faulting {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{}", crate::trap::fault_on_purpose())
+    }
+}
+
 /// A second failure inside the fatal path (a trap while printing or powering off): no
 /// message, straight to the failing power-off.
 pub fn fail_again() -> ! {

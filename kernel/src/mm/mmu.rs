@@ -4,7 +4,8 @@
 //! - [`try_mode`]: the depth probe's trial write (boot, MMU off);
 //! - [`enter_virtual`]: the switch to the early tables (boot, MMU off → on);
 //! - [`activate`]: the switch to the final tables ([`super::KernelSpace::activate`]);
-//! - [`flush_page`], [`flush_all`]: this hart's TLB maintenance after the live tables change;
+//! - [`flush_page`], [`flush_all`]: this hart's TLB maintenance after the live tables change
+//!   ([`activate`], [`read_satp`] and these two are crate::satp's, shared with riscv32);
 //! - [`switch_user`], [`flush_asid`], [`flush_page_asid`], [`probe_asid_bits`]: a process's
 //!   address space with its ASID (user/space.rs), the ASID width probe;
 //! - `kvas_secondary_start`: the secondary harts' switch to the kernel's tables (smp.rs starts
@@ -127,36 +128,7 @@ pub unsafe fn try_mode(value: u64) -> u64 {
     back
 }
 
-/// Writes `satp` between two full TLB flushes.
-///
-/// # Safety
-///
-/// The new tables must map the code that runs next (the caller included), its stack and
-/// everything it touches, at the addresses they have now.
-pub unsafe fn activate(satp: u64) {
-    // SAFETY: the caller vouches for the new address space.
-    unsafe { asm!("sfence.vma", "csrw satp, {}", "sfence.vma", in(reg) satp) };
-}
-
-/// Reads `satp`.
-pub fn read_satp() -> u64 {
-    let v: u64;
-    // SAFETY: reading satp has no side effect.
-    unsafe { asm!("csrr {}, satp", out(reg) v) };
-    v
-}
-
-/// Drops this hart's cached translations of the page at `va`.
-pub fn flush_page(va: kvas::VirtAddr) {
-    // SAFETY: `sfence.vma` only drops cached translations.
-    unsafe { asm!("sfence.vma {}, zero", in(reg) va.as_u64()) };
-}
-
-/// Drops all of this hart's cached translations.
-pub fn flush_all() {
-    // SAFETY: as above.
-    unsafe { asm!("sfence.vma") };
-}
+pub use crate::satp::{activate, flush_all, flush_page, read_satp};
 
 /// Switches to a user address space: writes `satp` (the process's root and ASID). With
 /// `flush_all` it flushes every translation after the write (an ASID rollover, or a hart

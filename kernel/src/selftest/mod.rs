@@ -12,7 +12,6 @@ use kvas::paging::{Attrs, PageTable, PhysMemory};
 use kvas::{PageSize, PhysAddr, VirtAddr, VirtRange};
 
 use crate::kmain::Boot;
-use crate::kprintln;
 use crate::mm::{fixmap, mmu, KernelSpace};
 use crate::trap::{probe_load, probe_store};
 
@@ -28,6 +27,12 @@ impl Write for Reason {
         self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
         self.len += n;
         Ok(())
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -92,20 +97,11 @@ const TESTS: &[(&str, Test)] = &[
 /// Runs every test; returns (passed, failed).
 pub fn run_all(space: &mut KernelSpace, boot: &Boot) -> (u32, u32) {
     cost::print(space);
-    let (mut passed, mut failed) = (0, 0);
+    let mut tally = (0, 0);
     for (name, test) in TESTS {
-        match test(space, boot) {
-            Ok(()) => {
-                passed += 1;
-                kprintln!("selftest {name} ... ok");
-            }
-            Err(r) => {
-                failed += 1;
-                kprintln!("selftest {name} ... FAILED: {}", r.as_str());
-            }
-        }
+        crate::tally::record("selftest", name, test(space, boot), &mut tally);
     }
-    (passed, failed)
+    tally
 }
 
 fn satp_mode(space: &mut KernelSpace, _: &Boot) -> Result<(), Reason> {

@@ -15,24 +15,8 @@ use kvas_kernel_core::cmdline::FailAt;
 use super::fixmap::{boot_set, BootWindow};
 use super::space::KernelSpace32;
 use crate::image::Sections;
-use crate::{kprint, kprintln, power};
-
-/// The value, or a fatal error `WHAT: ERROR`.
-fn or_fatal<T, E: core::fmt::Display>(r: Result<T, E>, what: &str) -> T {
-    match r {
-        Ok(v) => v,
-        Err(e) => power::fatal(format_args!("{what}{e}")),
-    }
-}
-
-/// A value whose formatting faults: `kvas.fail=nested` (a trap inside the fatal path).
-struct Faulting;
-
-impl core::fmt::Display for Faulting {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "{}", crate::trap::fault_on_purpose())
-    }
-}
+use crate::power::{self, or_fatal, Faulting};
+use crate::{kprint, kprintln};
 
 /// The device tree at physical `dtb_pa`, mapped read-only in the boot fixmap's DTB window.
 fn map_dtb<'a>(dtb_pa: u64) -> Result<&'a [u8], bootinfo::BootError> {

@@ -2,36 +2,7 @@
 
 use core::arch::asm;
 
-/// Writes `satp` between two full TLB flushes.
-///
-/// # Safety
-///
-/// The new tables must map the code that runs next (the caller included), its stack and
-/// everything it touches, at the addresses they have now.
-pub unsafe fn activate(satp: u32) {
-    // SAFETY: the caller vouches for the new address space.
-    unsafe { asm!("sfence.vma", "csrw satp, {}", "sfence.vma", in(reg) satp) };
-}
-
-/// Reads `satp`.
-pub fn read_satp() -> u32 {
-    let v: u32;
-    // SAFETY: reading satp has no side effect.
-    unsafe { asm!("csrr {}, satp", out(reg) v) };
-    v
-}
-
-/// Drops this hart's cached translations of the page at `va`.
-pub fn flush_page(va: kvas::VirtAddr) {
-    // SAFETY: `sfence.vma` only drops cached translations.
-    unsafe { asm!("sfence.vma {}, zero", in(reg) va.as_u64() as usize) };
-}
-
-/// Drops all of this hart's cached translations.
-pub fn flush_all() {
-    // SAFETY: `sfence.vma` only drops cached translations.
-    unsafe { asm!("sfence.vma") };
-}
+pub use crate::satp::{activate, flush_all, flush_page, read_satp};
 
 /// The ASID width the hart implements: writes all ones to `satp.ASID` (same root) and
 /// counts the bits that stick, then restores `satp`.

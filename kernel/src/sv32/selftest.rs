@@ -8,7 +8,6 @@ use kvas::{PhysAddr, VirtAddr, PAGE_SIZE};
 
 use super::space::KernelSpace32;
 use crate::image::Sections;
-use crate::kprintln;
 use crate::trap::{probe_load, probe_store};
 
 type Outcome = Result<(), alloc_free::Why>;
@@ -71,20 +70,11 @@ pub fn run_all(space: &mut KernelSpace32, sections: &Sections, load_pa: u64) -> 
         ("vmalloc-map", &|s| vmalloc_map(s)),
         ("stack-guard", &|s| stack_guard(s)),
     ];
-    let (mut passed, mut failed) = (0, 0);
+    let mut tally = (0, 0);
     for (name, test) in tests {
-        match test(space) {
-            Ok(()) => {
-                passed += 1;
-                kprintln!("selftest {name} ... ok");
-            }
-            Err(why) => {
-                failed += 1;
-                kprintln!("selftest {name} ... FAILED: {why}");
-            }
-        }
+        crate::tally::record("selftest", name, test(space), &mut tally);
     }
-    (passed, failed)
+    tally
 }
 
 /// The image's text and rodata refuse stores, at the link address and in the linear map.

@@ -36,6 +36,12 @@ impl Write for Reason {
     }
 }
 
+impl core::fmt::Display for Reason {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(core::str::from_utf8(&self.buf[..self.len]).unwrap_or("?"))
+    }
+}
+
 macro_rules! fail {
     ($($arg:tt)*) => {{
         let mut r = Reason { buf: [0; 160], len: 0 };
@@ -100,28 +106,16 @@ const ARCH_TESTS: &[(&str, Test)] = &[
 
 /// Runs every test; returns (passed, failed).
 pub fn run_all(user: &mut User, space: &mut KernelSpace) -> (u32, u32) {
-    let (mut passed, mut failed) = (0, 0);
+    let mut tally = (0, 0);
     for (name, test) in TESTS.iter().chain(ARCH_TESTS) {
         let r = test(user, space);
         // Whatever the test left behind goes.
         for pid in 1..user.next_pid {
             let _ = user.reap(pid);
         }
-        match r {
-            Ok(()) => {
-                passed += 1;
-                kprintln!("usertest {name} ... ok");
-            }
-            Err(r) => {
-                failed += 1;
-                kprintln!(
-                    "usertest {name} ... FAILED: {}",
-                    core::str::from_utf8(&r.buf[..r.len]).unwrap_or("?")
-                );
-            }
-        }
+        crate::tally::record("usertest", name, r, &mut tally);
     }
-    (passed, failed)
+    tally
 }
 
 fn hex(v: u64) -> HexArg {
