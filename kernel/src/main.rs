@@ -24,6 +24,9 @@
 // Every unsafe block says why it is sound.
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+// Assembly text both `_start`s open with (a macro: declared before its users).
+#[macro_use]
+mod start;
 // riscv64: self-relocating boot, depth probe, KASLR, modules, SMP, user space.
 #[cfg(target_arch = "riscv64")]
 mod boot;

@@ -10,29 +10,12 @@ use super::{dtb, early, kaslr, probe, KERNEL_LINK_ADDR, LOAD_ALIGN};
 use crate::mm::frames::EarlyFrames;
 use crate::power::{self, fatal};
 
+// s3 = instructions retired so far: boot cost is measured from `_start`'s first
+// instruction (exact under QEMU's -icount; OpenSBI lets S-mode read instret). tp = the
+// hart id (smp.rs).
 core::arch::global_asm!(
+    start_prologue!("rdinstret s3", "sd", "8"),
     r#"
-    .section .text.entry, "ax"
-    .balign 4
-    .globl _start
-    # OpenSBI enters here in S-mode, MMU off: a0 = hart id, a1 = physical address of the DTB.
-_start:
-    # s3 = instructions retired so far: boot cost is measured from here (exact under
-    # QEMU's -icount; OpenSBI lets S-mode read instret).
-    rdinstret s3
-    csrw    sie, zero
-    csrci   sstatus, 2
-    mv      s0, a0
-    mv      s1, a1
-    # tp = this hart's id for as long as the kernel runs (smp.rs; Rust never uses tp).
-    mv      tp, a0
-    # Zero .bss (8-byte aligned by the linker script), boot stack included.
-    lla     t0, __bss_start
-    lla     t1, __bss_end
-1:  bgeu    t0, t1, 2f
-    sd      zero, 0(t0)
-    addi    t0, t0, 8
-    j       1b
 2:  lla     sp, __boot_stack_top
     # s2 = physical load address; move the image's pointers to it: delta = load - link.
     lla     s2, __kernel_start

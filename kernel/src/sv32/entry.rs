@@ -35,25 +35,8 @@ pub struct BootTables(pub [[AtomicU32; ENTRIES]; 5]);
 pub static BOOT_TABLES: BootTables = BootTables([const { [const { AtomicU32::new(0) }; ENTRIES] }; 5]);
 
 core::arch::global_asm!(
+    start_prologue!("", "sw", "4"),
     r#"
-    .section .text.entry, "ax"
-    .balign 4
-    .globl _start
-    # OpenSBI enters here in S-mode, MMU off: a0 = hart id, a1 = physical address of the DTB.
-_start:
-    csrw    sie, zero
-    csrci   sstatus, 2
-    mv      s0, a0
-    mv      s1, a1
-    # tp = this hart's id for as long as the kernel runs (Rust never uses tp).
-    mv      tp, a0
-    # Zero .bss (boot tables and stack included).
-    lla     t0, __bss_start
-    lla     t1, __bss_end
-1:  bgeu    t0, t1, 2f
-    sw      zero, 0(t0)
-    addi    t0, t0, 4
-    j       1b
 2:  lla     s2, __kernel_start
     li      t0, 0x3fffff
     and     t0, s2, t0
