@@ -44,8 +44,15 @@ pub fn cases(kernel: &Path, dir: &Path) -> Result<Vec<Case>, String> {
     for (split, mem, bytes) in runs {
         let ram = format!("kvas: ram 0x80000000 size {bytes:#x}");
         let split_line = format!("kvas: vmsplit {split}");
-        let lines =
-            ["kvas: paging mode sv32", split_line.as_str(), ram.as_str(), "Virtual kernel memory layout:"];
+        // `ut cross-write`'s line, copied from two user pages (highmem ones when there is
+        // highmem) across their boundary: whole only if both chunks were reached right.
+        let lines = [
+            "kvas: paging mode sv32",
+            split_line.as_str(),
+            ram.as_str(),
+            "Virtual kernel memory layout:",
+            "ut: a write across a page boundary arrives whole",
+        ];
         let mut c = case(
             &base,
             &format!("riscv32-{split}-{mem}"),

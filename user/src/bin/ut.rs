@@ -52,6 +52,7 @@ fn user_main(args: Args) -> u64 {
         b"demand" => demand(),
         b"efault" => efault(task_size, kernel_text),
         b"cost" => cost(),
+        b"cross-write" => cross_write(),
         b"split-cost" => split_cost(),
         b"yielder" => {
             // The other side of split-cost's context switches: yields as often as it does.
@@ -105,6 +106,32 @@ fn user_main(args: Args) -> u64 {
             2
         }
     }
+}
+
+/// The line `cross-write` writes from two fresh pages (highmem ones on riscv32 when there is
+/// highmem): the boot tests look for it whole.
+const CROSS_LINE: &[u8] = b"ut: a write across a page boundary arrives whole\n";
+
+/// A `write` whose buffer crosses a page boundary, and a `uname` whose buffer does: both
+/// pages faulted in by the process first, so the kernel's copies meet two frames.
+fn cross_write() -> u64 {
+    let a = mmap(0, 2 * PAGE_SIZE, RW, ANON);
+    check!(a > 0, "mmap {a}");
+    let boundary = a as u64 + PAGE_SIZE;
+    touch(a as u64, 1);
+    touch(boundary, 2);
+    let at = boundary - 20;
+    for (i, &b) in CROSS_LINE.iter().enumerate() {
+        // SAFETY: [at, at + len) lies in the two pages just mapped.
+        unsafe { write_volatile((at + i as u64) as *mut u8, b) };
+    }
+    check!(write(1, at as *const u8, CROSS_LINE.len()) == CROSS_LINE.len() as i64, "write's count");
+    let u = boundary - 200;
+    check!(syscall(nr::UNAME, [u, 0, 0, 0, 0, 0]) == 0, "uname across the boundary");
+    // SAFETY: [u, u + 390) lies in the two pages.
+    let field = |off: u64, len: usize| unsafe { core::slice::from_raw_parts((u + off) as *const u8, len) };
+    check!(field(0, 6) == b"Linux\0" && field(260, 7) == MACHINE, "uname's fields across the boundary");
+    0
 }
 
 fn syscalls() -> u64 {
