@@ -3,6 +3,8 @@
 //!
 //! - [`space`]: a process's address space (root, ASID, areas), built and freed with the
 //!   kvas engine;
+//! - [`pool`]: the user frame pool (lowmem for tables; on riscv32 highmem first for user
+//!   pages);
 //! - [`process`]: loading programs, running them, faults and kills;
 //! - [`syscalls`]: the system calls;
 //! - [`uaccess`]: copies to and from user memory, with SUM and the exception-fixup table;
@@ -213,7 +215,8 @@ pub fn init(space: &mut KernelSpace, bits: u32, separate: bool) -> Option<User> 
     })
 }
 
-/// Sets up user space on riscv32 (after the self-tests): the pool from lowmem, the ASIDs.
+/// Sets up user space on riscv32 (after the self-tests): the pool (lowmem, and highmem when
+/// there is some), user space's kmap slots, the ASIDs.
 /// Under `vmsplit=4g4g` every process is separate (the kernel has its own root there);
 /// `separate` asks for it under the other splits too.
 #[cfg(target_arch = "riscv32")]
@@ -226,17 +229,6 @@ pub fn init(space: &mut KernelSpace, bits: u32, separate: bool) -> Option<User> 
         return None;
     }
     crate::csr::allow_user_counters();
-    if space.split() == kvas::layout::Vmsplit::G4G4 {
-        match linear_not_global(space) {
-            Ok(n) => {
-                kprintln!("kvas: 4g4g: {n} linear-map leaves made non-global (they overlap user addresses)")
-            }
-            Err(e) => {
-                kprintln!("kvas: 4g4g: the linear map stays global: {e}");
-                return None;
-            }
-        }
-    }
     let separate = separate || space.split() == kvas::layout::Vmsplit::G4G4;
     let linear = space.linear();
     Some(User {
@@ -298,38 +290,6 @@ fn run_init(user: &mut User, program: &[u8]) -> bool {
             false
         }
     }
-}
-
-/// Under 4G/4G the kernel's linear map covers addresses a process uses for its own pages,
-/// so its leaves must not be global: a hart may keep a global translation across the
-/// trampoline's `satp` write and use it for the process's address. Clears G on every leaf of
-/// the linear map (each keeps its other rights: the read-only aliases of the image stay
-/// read-only), then flushes; from here on those translations are tagged with the kernel's
-/// ASID 0. Returns how many leaves it changed.
-#[cfg(target_arch = "riscv32")]
-fn linear_not_global(space: &mut KernelSpace) -> Result<u64, kvas::Error> {
-    use kvas::paging::Attrs;
-    use kvas::{VirtAddr, VirtRange};
-    let lin = space.linear();
-    let (start, end) = (lin.page_offset.as_u64(), lin.page_offset.as_u64() + lin.size);
-    let (pt, frames) = space.tables_mut();
-    let (mut va, mut changed) = (start, 0);
-    while va < end {
-        let Ok(t) = pt.translate(VirtAddr::new(va)) else {
-            va += 4096;
-            continue;
-        };
-        let leaf = t.size.bytes();
-        let base = va & !(leaf - 1);
-        if t.attrs.contains(Attrs::GLOBAL) {
-            let range = VirtRange::new(VirtAddr::new(base), leaf)?;
-            pt.protect_range(range, t.attrs - Attrs::GLOBAL, frames)?.ignore();
-            changed += 1;
-        }
-        va = base + leaf;
-    }
-    arch::flush_all();
-    Ok(changed)
 }
 
 /// Runs the initrd's program (a static ELF, or `/init` of a cpio `newc` archive) as the first
