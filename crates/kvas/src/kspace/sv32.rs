@@ -8,6 +8,7 @@
 //!  below 0xf0000000: the split's lowmem window                  region `linear`
 //!      [PAGE_OFFSET, 0xf0000000): RAM from the linear base, 4 MiB megapages where
 //!      the alignment allows, RW never X; the image's text and rodata aliases R only.
+//!      Global, but under 4G/4G, where it overlaps the user half (linear_global).
 //!      RAM beyond the window is highmem (LinearMap::capped): not mapped here.
 //!  0xf0000000 KERNEL_LINK_ADDR: the image with W^X               region `kernel`
 //!      text RX, rodata R, data+bss RW (4 KiB leaves, megapages where aligned)
