@@ -80,6 +80,7 @@ impl Pkmap {
 
     /// Maps `frame` (4 KiB aligned) read-write until the guard is dropped; `None` if every
     /// slot is taken or the frame is not 4 KiB aligned.
+    #[inline]
     pub fn kmap(&self, frame: PhysAddr) -> Option<Kmap<'_>> {
         if !frame.is_aligned(PAGE_SIZE) {
             return None;

@@ -133,6 +133,7 @@ mod imp {
     /// The user frame `pa` (4 KiB aligned) mapped read-write: its linear address for a lowmem
     /// frame, else one of user space's kmap slots; `None` before [`install_kmap`] or when
     /// every slot is taken.
+    #[inline]
     pub fn map_frame(pa: u64, _offset: u64) -> Option<FrameMap> {
         USER_KMAP.get()?.0.kmap(PhysAddr::new(pa).ok()?)
     }
