@@ -8,8 +8,9 @@ use std::process::ExitCode;
 
 use kvas::kspace::sv32::{build_sv32, Sv32Built, Sv32KernelSpec};
 use kvas::kspace::{ImageSections, KernelImage};
+use kvas::layout::riscv32::PHYS_LIMIT;
 use kvas::layout::Vmsplit;
-use kvas::phys::PhysRange;
+use kvas::phys::{MemoryMap, PhysRange};
 use kvas::sim::Ram;
 use kvas::PhysAddr;
 
@@ -44,6 +45,9 @@ pub fn run(a: &Args) -> ExitCode {
         Err(e) => return fail(e),
     };
     crate::map::print_notices(&map);
+    if let Err(e) = within_sv32(&map) {
+        return fail(e);
+    }
     let spec = match spec(a, split, blob_size) {
         Ok(s) => s,
         Err(e) => return fail(e),
@@ -69,6 +73,19 @@ pub fn run(a: &Args) -> ExitCode {
         Format::Json => outln!("{}", json(split, &built)),
     }
     ExitCode::SUCCESS
+}
+
+/// Refuses RAM that ends above Sv32's 34-bit physical addresses (a leaf's PPN has 22 bits):
+/// no mapping could reach it, and `kvas layout --ram` refuses the same.
+fn within_sv32(map: &MemoryMap) -> Result<(), String> {
+    match map.banks().iter().find(|b| b.end() > PHYS_LIMIT) {
+        Some(b) => Err(format!(
+            "RAM [{:#x}, {:#x}) ends above the Sv32 physical address space (34 bits: below {PHYS_LIMIT:#x})",
+            b.start_u64(),
+            b.end()
+        )),
+        None => Ok(()),
+    }
 }
 
 /// The space the arguments describe.
