@@ -2,7 +2,8 @@
 //! address space for a memory map, built by `kvas::kspace::sv32::build_sv32` in simulated
 //! RAM — the function the kernel runs — and reported: `--format built` prints the kernel's
 //! own `kvas: built REGION leaves 4K=a 4M=b tables N` lines (the riscv32 boot tests compare
-//! them), `table` adds the linear map's placement and highmem, `json` the same as data.
+//! them), `table` adds the linear map's placement and highmem, `json` the DESIGN.md map contract
+//! (crate::map_report::sv32_to_json).
 
 use std::process::ExitCode;
 
@@ -70,7 +71,7 @@ pub fn run(a: &Args) -> ExitCode {
             }
         }
         Format::Table => out!("{}", table(split, &built)),
-        Format::Json => outln!("{}", json(split, &built)),
+        Format::Json => outln!("{}", crate::map_report::sv32_to_json(split.name(), &built)),
     }
     ExitCode::SUCCESS
 }
@@ -138,27 +139,4 @@ fn table(split: Vmsplit, b: &Sv32Built) -> String {
         None => "highmem none\n".to_string(),
     };
     s
-}
-
-fn json(split: Vmsplit, b: &Sv32Built) -> String {
-    let regions: Vec<String> = b
-        .lines()
-        .map(|l| {
-            format!(
-                "{{ \"name\": \"{}\", \"leaves\": {{ \"4K\": {}, \"4M\": {} }}, \"tables\": {} }}",
-                l.region.name(),
-                l.built.leaves[0],
-                l.built.leaves[1],
-                l.built.tables
-            )
-        })
-        .collect();
-    format!(
-        "{{ \"arch\": \"riscv32\", \"mode\": \"sv32\", \"split\": \"{}\", \"pt_pages\": {}, \"lowmem_bytes\": {}, \"highmem_bytes\": {}, \"regions\": [ {} ] }}",
-        split.name(),
-        b.pt_pages,
-        b.linear.mapped_bytes,
-        b.linear.capped_bytes,
-        regions.join(", ")
-    )
 }
