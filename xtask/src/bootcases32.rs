@@ -218,7 +218,10 @@ fn ram_total(output: &str) -> Result<u64, String> {
     if sizes.is_empty() {
         return Err("no `kvas: ram BASE size SIZE` line".into());
     }
-    Ok(sizes.iter().sum())
+    sizes
+        .iter()
+        .try_fold(0u64, |a, &s| a.checked_add(s))
+        .ok_or(format!("`kvas: ram` sizes {sizes:#x?} overflow"))
 }
 
 /// The kernel's whole layout dump (`lowmem` included), `kvas: user space` and `kvas:
