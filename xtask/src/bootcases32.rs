@@ -294,6 +294,8 @@ mod tests {
         let two = "kvas: ram 0x80000000 size 0x20000000\r\nkvas: ram 0x100000000 size 0x40000000\n";
         assert_eq!(ram_total(two), Ok(0x6000_0000));
         assert_eq!(ram_total(OUT), Err("no `kvas: ram BASE size SIZE` line".into()));
+        let huge = "kvas: ram 0x0 size 0xffffffffffffffff\nkvas: ram 0x0 size 0x1\n";
+        assert!(ram_total(huge).unwrap_err().contains("overflow"));
     }
 
     #[test]
