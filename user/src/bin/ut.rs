@@ -424,14 +424,25 @@ fn split_cost() -> u64 {
         touch(buf + i * PAGE_SIZE, i);
     }
     check!(write(3, buf as *const u8, 1) == 1, "fd 3 takes writes");
+    // Every timed call's result is kept and checked after the measurement: a failed call
+    // (an -EFAULT write returns early) would look cheaper, so it fails the test instead.
+    let mut wrong: Option<(&str, i64)> = None;
+    let mut expect = |what: &'static str, got: i64, ok: bool| {
+        if !ok && wrong.is_none() {
+            wrong = Some((what, got));
+        }
+    };
     let null = per_op(8, |_| {
-        getpid();
+        let pid = getpid();
+        expect("getpid", pid, pid > 0);
     });
     let w4 = per_op(4, |_| {
-        write(3, buf as *const u8, 4096);
+        let n = write(3, buf as *const u8, 4096);
+        expect("write(3, buf, 4096)", n, n == 4096);
     });
     let w64 = per_op(2, |_| {
-        write(3, buf as *const u8, 64 << 10);
+        let n = write(3, buf as *const u8, 64 << 10);
+        expect("write(3, buf, 65536)", n, n == 64 << 10);
     });
     // Each batch of 8 faults touches a fresh mapping of 8 pages, made and unmade outside it.
     let empty = (0..5).map(|_| batch(0, |_| {})).fold((u64::MAX, u64::MAX), min2);
@@ -445,8 +456,12 @@ fn split_cost() -> u64 {
     let fault = (fault.0.saturating_sub(empty.0) / 8, fault.1.saturating_sub(empty.1) / 8);
     sched_yield(); // the yielder has started
     let round = per_op(SWITCH_BATCH, |_| {
-        sched_yield();
+        let r = sched_yield();
+        expect("sched_yield", r, r == 0);
     });
+    if let Some((what, got)) = wrong {
+        check!(false, "split-cost: a timed {what} returned {got}: no numbers from a failed run");
+    }
     // A round trip is two yields, each a system call that switches to the other process.
     let switch = (round.0 / 2, round.1 / 2);
     println!(
