@@ -4,6 +4,8 @@ CARGO ?= cargo
 # Paging mode for `make qemu`: sv57 (default), sv48 (no5lvl) or sv39 (no4lvl). APPEND adds words.
 MODE ?= sv57
 APPEND ?=
+# RAM for `make qemu` (QEMU's -m, e.g. 4G); empty: the xtask's default, 512M.
+MEMORY ?=
 # The kernel's architecture for `make kernel`, `make kernel-path`, `make qemu`: riscv64 (default)
 # or riscv32 (one image for every vmsplit=, see docs/KERNEL.md).
 ARCH ?= riscv64
@@ -60,4 +62,4 @@ kernel-path:
 	@$(XTASK) kernel-path --arch $(ARCH)
 
 qemu: deps
-	$(XTASK) qemu --arch $(ARCH) $(if $(filter riscv64,$(ARCH)),--mode $(MODE)) $(if $(APPEND),--append "$(APPEND)")
+	$(XTASK) qemu --arch $(ARCH) $(if $(filter riscv64,$(ARCH)),--mode $(MODE)) $(if $(APPEND),--append "$(APPEND)") $(if $(MEMORY),--memory $(MEMORY))

@@ -3,17 +3,18 @@
 //! its 3836 MiB of lowmem), the 4G/4G lowmem (3 GiB, all lowmem) and the largest RAM
 //! riscv32 virt takes (10 GiB: QEMU limits larger `-m` to it; RAM then ends at 0x300000000,
 //! above 4 GiB, which Sv32's 34-bit physical addresses reach), a bad `vmsplit=`, and the
-//! fatal path (`kvas.fail=kmain|trap|nested`) on the boot and on the final tables. Each good boot's layout lines must equal
-//! `kvas layout --arch riscv32 --mode sv32 --split S --kernel-size SIZE --format dump`'s,
-//! and its `kvas: user space` and `kvas: highmem` lines the TASK_SIZE and highmem bytes of
-//! `kvas layout ... --ram RAM --format json`, and its `kvas: built` lines what
+//! fatal path (`kvas.fail=kmain|trap|nested`) on the boot and on the final tables. Each good boot's whole layout block
+//! (`lowmem` included) must equal `kvas layout --arch riscv32 --mode sv32 --split S
+//! --kernel-size SIZE --ram RAM --format dump`'s, RAM the sum of the kernel's own `kvas: ram`
+//! lines, and its `kvas: user space` and `kvas: highmem` lines the TASK_SIZE and highmem
+//! bytes of `kvas layout ... --format json`, and its `kvas: built` lines what
 //! `kvas map --arch riscv32 --split S --format built` predicts for the same device tree
 //! (QEMU's, dumped; OpenSBI's `no-map` range from the kernel's report), image and DTB.
 
 use std::path::Path;
 
 use crate::bootcases::{case, failing};
-use crate::boottest::{image_size, same_layout_lines_with, Case};
+use crate::boottest::{image_size, same_layout_block, Case};
 use crate::builtcheck::hex_after;
 use crate::qemu::{Boot, QEMU32};
 
@@ -44,8 +45,15 @@ pub fn cases(kernel: &Path, dir: &Path) -> Result<Vec<Case>, String> {
     for (split, mem, bytes) in runs {
         let ram = format!("kvas: ram 0x80000000 size {bytes:#x}");
         let split_line = format!("kvas: vmsplit {split}");
-        let lines =
-            ["kvas: paging mode sv32", split_line.as_str(), ram.as_str(), "Virtual kernel memory layout:"];
+        // `ut cross-write`'s line, copied from two user pages (highmem ones when there is
+        // highmem) across their boundary: whole only if both chunks were reached right.
+        let lines = [
+            "kvas: paging mode sv32",
+            split_line.as_str(),
+            ram.as_str(),
+            "Virtual kernel memory layout:",
+            "ut: a write across a page boundary arrives whole",
+        ];
         let mut c = case(
             &base,
             &format!("riscv32-{split}-{mem}"),
@@ -61,7 +69,7 @@ pub fn cases(kernel: &Path, dir: &Path) -> Result<Vec<Case>, String> {
         let tree = crate::dtb::dump_blob(&c.boot, dir, &c.name)?;
         let (split, kernel) = (split.to_string(), kernel.to_path_buf());
         c.built = Some(Box::new(move |out: &str| {
-            layout_agrees(out, &split, bytes)?;
+            layout_agrees(out, &split)?;
             built_agrees(out, &split, &kernel, &tree)
         }));
         v.push(c);
@@ -254,16 +262,46 @@ fn json_number(json: &str, key: &str) -> Option<u64> {
     json[at..].split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
 }
 
-/// The kernel's layout dump, `kvas: user space` and `kvas: highmem` lines against `kvas
-/// layout` for its split, image size and RAM.
-fn layout_agrees(output: &str, split: &str, ram: u64) -> Result<(), String> {
+/// The RAM the kernel found: the sum of its `kvas: ram BASE size SIZE` lines.
+fn ram_total(output: &str) -> Result<u64, String> {
+    let sizes: Vec<u64> = output
+        .lines()
+        .filter_map(|l| {
+            hex_after(l.trim_end_matches('\r'), "kvas: ram ").and_then(|(_, r)| hex_after(r, "size "))
+        })
+        .map(|(size, _)| size)
+        .collect();
+    if sizes.is_empty() {
+        return Err("no `kvas: ram BASE size SIZE` line".into());
+    }
+    sizes
+        .iter()
+        .try_fold(0u64, |a, &s| a.checked_add(s))
+        .ok_or(format!("`kvas: ram` sizes {sizes:#x?} overflow"))
+}
+
+/// The kernel's whole layout dump (`lowmem` included), `kvas: user space` and `kvas:
+/// highmem` lines against `kvas layout` for its split, image size and the RAM it found.
+fn layout_agrees(output: &str, split: &str) -> Result<(), String> {
     let size = format!("{:#x}", image_size(output).ok_or("no `kvas: image ... size` line")?);
-    let common = ["layout", "--arch", "riscv32", "--mode", "sv32", "--split", split, "--kernel-size", &size];
+    let ram = format!("{:#x}", ram_total(output)?);
+    let common = [
+        "layout",
+        "--arch",
+        "riscv32",
+        "--mode",
+        "sv32",
+        "--split",
+        split,
+        "--kernel-size",
+        &size,
+        "--ram",
+        &ram,
+    ];
     let dump = kvas(&[&common[..], &["--format", "dump"]].concat())?;
-    same_layout_lines_with(output, &dump, &["kernel", "vmalloc", "pkmap", "fixmap"])
-        .map_err(|e| format!("kvas layout --split {split} disagrees: {e}"))?;
-    let ram_arg = format!("{ram:#x}");
-    let json = kvas(&[&common[..], &["--ram", &ram_arg, "--format", "json"]].concat())?;
+    same_layout_block(output, &dump)
+        .map_err(|e| format!("kvas {} --format dump disagrees: {e}", common.join(" ")))?;
+    let json = kvas(&[&common[..], &["--format", "json"]].concat())?;
     let task = json_number(&json, "user_bytes").ok_or("kvas layout's JSON has no user_bytes")?;
     let high = json_number(&json, "highmem_bytes").ok_or("kvas layout's JSON has no highmem_bytes")?;
     let user = format!("kvas: user space 0x00000000-{:#010x} (TASK_SIZE {task:#x}) asid bits ", task - 1);
@@ -277,14 +315,14 @@ fn layout_agrees(output: &str, split: &str, ram: u64) -> Result<(), String> {
         h => highmem.split_whitespace().nth(4) == Some(&format!("{h:#x}")),
     };
     if !ok {
-        return Err(format!("{highmem:?}, but kvas layout --ram {ram_arg} says {high:#x} bytes of highmem"));
+        return Err(format!("{highmem:?}, but kvas layout --ram {ram} says {high:#x} bytes of highmem"));
     }
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{json_number, map_args};
+    use super::{json_number, map_args, ram_total};
     use std::path::Path;
 
     const OUT: &str = "kvas: image 0xf0000000 loaded at 0x80400000 size 0x6d000\r\n\
@@ -305,6 +343,15 @@ mod tests {
         assert!(map_args("kvas: dtb 0x1 size 0x2\n", "3g", Path::new("q"), (0, 0))
             .unwrap_err()
             .contains("image"));
+    }
+
+    #[test]
+    fn ram_is_the_sum_of_the_kernels_lines() {
+        let two = "kvas: ram 0x80000000 size 0x20000000\r\nkvas: ram 0x100000000 size 0x40000000\n";
+        assert_eq!(ram_total(two), Ok(0x6000_0000));
+        assert_eq!(ram_total(OUT), Err("no `kvas: ram BASE size SIZE` line".into()));
+        let huge = "kvas: ram 0x0 size 0xffffffffffffffff\nkvas: ram 0x0 size 0x1\n";
+        assert!(ram_total(huge).unwrap_err().contains("overflow"));
     }
 
     #[test]

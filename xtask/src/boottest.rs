@@ -219,9 +219,8 @@ pub fn same_layout_lines(kernel: &str, cli: &str) -> Result<(), String> {
     same_layout_lines_with(kernel, cli, &["modules", "kernel"])
 }
 
-/// [`same_layout_lines`] with the lines that must be there named (riscv32 has no
-/// `modules` line: its modules live in vmalloc).
-pub fn same_layout_lines_with(kernel: &str, cli: &str, required: &[&str]) -> Result<(), String> {
+/// [`same_layout_lines`] with the lines that must be there named.
+fn same_layout_lines_with(kernel: &str, cli: &str, required: &[&str]) -> Result<(), String> {
     let names: Vec<&str> = cli
         .lines()
         .filter_map(|l| l.split_once(" : 0x").map(|(n, _)| n.trim()))
@@ -237,6 +236,32 @@ pub fn same_layout_lines_with(kernel: &str, cli: &str, required: &[&str]) -> Res
             (Some(k), Some(c)) if k == c => {}
             (k, c) => return Err(format!("{name} line: kernel {k:?}, kvas layout {c:?}")),
         }
+    }
+    Ok(())
+}
+
+/// The layout block of `text`: the `Virtual kernel memory layout:` header and every region
+/// line after it (`name : 0x... - 0x...`), `\r` trimmed; empty when there is no header.
+fn layout_block(text: &str) -> Vec<&str> {
+    let mut lines = text.lines().map(|l| l.trim_end_matches('\r'));
+    if lines.by_ref().find(|&l| l == "Virtual kernel memory layout:").is_none() {
+        return Vec::new();
+    }
+    std::iter::once("Virtual kernel memory layout:")
+        .chain(lines.take_while(|l| l.contains(" : 0x")))
+        .collect()
+}
+
+/// Compares the whole layout block of the kernel's output with the CLI's, line for line and
+/// in order, `lowmem` included (the CLI was given the kernel's RAM): riscv32's comparison,
+/// where the kernel prints every region `kvas layout` does.
+pub fn same_layout_block(kernel: &str, cli: &str) -> Result<(), String> {
+    let (k, c) = (layout_block(kernel), layout_block(cli));
+    if c.len() < 2 {
+        return Err("kvas layout printed no layout block".into());
+    }
+    if k != c {
+        return Err(format!("the kernel printed {k:#?}\nbut kvas layout printed {c:#?}"));
     }
     Ok(())
 }
@@ -397,6 +422,35 @@ mod layout_tests {
         let cli = format!("{KERNEL}{fixmap}{lowmem}");
         assert!(same_layout_lines(KERNEL, &cli).unwrap_err().contains("fixmap line"));
         assert_eq!(same_layout_lines(&format!("{KERNEL}{fixmap}"), &cli), Ok(()));
+    }
+}
+
+#[cfg(test)]
+mod block_tests {
+    use super::same_layout_block;
+
+    const KERNEL32: &str = "kvas: ram 0x80000000 size 0x100000000\r\n\
+        Virtual kernel memory layout:\r\n\
+        \x20     fixmap : 0xff800000 - 0xfffff000   (8188 kB)\r\n\
+        \x20     lowmem : 0x00400000 - 0xf0000000   (3836 MB)\r\n\
+        \x20     kernel : 0xf0000000 - 0xf0400000   (4096 kB)\r\n\
+        kvas: built linear leaves 4K=1968 4M=957 tables 2\r\n";
+
+    #[test]
+    fn the_whole_block_lowmem_included() {
+        let cli: String = KERNEL32.lines().skip(1).take(4).map(|l| format!("{}\n", l.trim_end())).collect();
+        assert_eq!(same_layout_block(KERNEL32, &cli), Ok(()));
+        // lowmem is the line 4G/4G changes: a different one must fail.
+        let other = cli.replace("0x00400000 - 0xf0000000   (3836 MB)", "0xc0000000 - 0xf0000000   ( 768 MB)");
+        assert!(same_layout_block(KERNEL32, &other).unwrap_err().contains("lowmem"));
+        // A line the kernel lacks, or one it has and the CLI lacks, fails too.
+        let more =
+            cli.replace("      kernel", "      pkmap : 0xff400000 - 0xff800000   (4096 kB)\n      kernel");
+        assert!(same_layout_block(KERNEL32, &more).is_err());
+        let fewer = cli.replace("      fixmap : 0xff800000 - 0xfffff000   (8188 kB)\n", "");
+        assert!(same_layout_block(KERNEL32, &fewer).is_err());
+        assert!(same_layout_block(KERNEL32, "nothing").unwrap_err().contains("no layout block"));
+        assert!(same_layout_block("nothing", &cli).is_err());
     }
 }
 

@@ -10,7 +10,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use crate::qemu::Boot;
+use crate::qemu::{Boot, Outcome};
 
 /// The operations, as `ut split-cost` names them.
 pub const OPS: [&str; 5] = ["null", "write-4k", "write-64k", "fault-4k", "switch"];
@@ -92,6 +92,16 @@ pub fn riscv32_configs(kernel32: &Path) -> Vec<Config> {
     v
 }
 
+/// The `kind` line of a boot of `c` that passed as a boot test passes (xtask/src/boottest.rs
+/// `judge`: no fatal line or unexpected trap, the closing `N passed, 0 failed`, QEMU exit 0):
+/// a run where a test failed — a timed call that returned an error, say — gives no numbers.
+fn measured(c: &Config, out: &Outcome, kind: &str) -> Result<Costs, String> {
+    let case = crate::bootcases::case(&c.boot, &c.name, |_| {}, &[]);
+    crate::boottest::judge(&case, out)
+        .and_then(|()| parse(&out.output, kind))
+        .map_err(|e| format!("{} ({kind} boot, `{}`): {e} in:\n{}", c.name, c.boot.describe(), out.output))
+}
+
 /// Boots every configuration twice and prints, per configuration, a line of instructions and
 /// one of nanoseconds per operation, then each configuration's ratios against its baseline.
 pub fn run(configs: &[Config]) -> Result<ExitCode, String> {
@@ -100,10 +110,9 @@ pub fn run(configs: &[Config]) -> Result<ExitCode, String> {
         let mut counted = c.boot.clone();
         counted.extra.extend(["-icount".to_string(), "shift=0".to_string()]);
         let out = crate::qemu::run_bounded(&counted, crate::boottest::TIME_LIMIT)?;
-        let insns =
-            parse(&out.output, "insns").map_err(|e| format!("{}: {e} in:\n{}", c.name, out.output))?;
+        let insns = measured(c, &out, "insns")?;
         let out = crate::qemu::run_bounded(&c.boot, crate::boottest::TIME_LIMIT)?;
-        let ns = parse(&out.output, "ns").map_err(|e| format!("{}: {e} in:\n{}", c.name, out.output))?;
+        let ns = measured(c, &out, "ns")?;
         let line = |kind: &str, v: &Costs| {
             let cols: Vec<String> = OPS.iter().zip(v.0).map(|(o, n)| format!("{o}={n}")).collect();
             println!("{} {kind} {}", c.name, cols.join(" "));
@@ -144,6 +153,32 @@ mod tests {
         let e =
             parse("ut: split-cost ns null 1 write-4k x write-64k 3 fault-4k 4 switch 5\n", "ns").unwrap_err();
         assert!(e.contains("\"x\""), "{e}");
+    }
+
+    #[test]
+    fn numbers_only_from_a_boot_that_passed() {
+        let c = &riscv32_configs(Path::new("k"))[3];
+        let lines = "ut: split-cost insns null 1 write-4k 2 write-64k 3 fault-4k 4 switch 5\n";
+        let out = |tail: &str, code| Outcome {
+            output: format!("{lines}{tail}"),
+            code,
+            timed_out: false,
+            elapsed: std::time::Duration::ZERO,
+        };
+        assert_eq!(measured(c, &out("28 passed, 0 failed\n", Some(0)), "insns"), Ok(Costs([1, 2, 3, 4, 5])));
+        // A user test failed (ut split-cost's checks: a timed write that returned -EFAULT).
+        let e = measured(c, &out("27 passed, 1 failed\n", Some(1)), "insns").unwrap_err();
+        assert!(e.starts_with("4g4g (insns boot"), "{e}");
+        // No summary, a failing exit status, a fatal line, the time limit.
+        assert!(measured(c, &out("", Some(0)), "insns").is_err());
+        assert!(measured(c, &out("28 passed, 0 failed\n", Some(1)), "insns").is_err());
+        assert!(measured(c, &out("28 passed, 0 failed\nkvas: fatal: x\n", Some(0)), "insns").is_err());
+        let mut timed_out = out("28 passed, 0 failed\n", None);
+        timed_out.timed_out = true;
+        assert!(measured(c, &timed_out, "insns").is_err());
+        // A boot that passed but printed no numbers.
+        let e = measured(c, &out("28 passed, 0 failed\n", Some(0)), "ns").unwrap_err();
+        assert!(e.contains("no `ut: split-cost ns` line"), "{e}");
     }
 
     #[test]

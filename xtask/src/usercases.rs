@@ -200,7 +200,12 @@ fn riscv32_usertests() -> impl Iterator<Item = String> {
     USERTESTS
         .iter()
         .filter(|t| !RISCV64_ONLY.contains(t))
-        .chain(&["linear-not-global-under-4g4g", "process-root-shares-top"])
+        .chain(&[
+            "linear-not-global-under-4g4g",
+            "process-root-shares-top",
+            "write-across-pages",
+            "user-pages-in-highmem",
+        ])
         .map(|t| format!("usertest {t} ... ok"))
 }
 
@@ -216,8 +221,6 @@ pub fn with_riscv32_usertests(mut c: Case) -> Case {
         c.lines.extend(riscv32_usertests());
         if c.name.starts_with("riscv32-4g4g") {
             c.lines.push(SEPARATE_LINE.into());
-            c.lines
-                .push("kvas: 4g4g: * linear-map leaves made non-global (they overlap user addresses)".into());
         }
     }
     c

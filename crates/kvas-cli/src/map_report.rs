@@ -1,10 +1,12 @@
 //! How `kvas map` prints a [`Built`]: the DESIGN.md JSON contract (serde), an
 //! aligned table, or the kernel's own `kvas: built ...` lines; and the same
 //! contract, through the same serde types, for a table holding a linear map
-//! alone (`--arch x86_64|arm64`, [`linear_only_to_json`]).
+//! alone (`--arch x86_64|arm64`, [`linear_only_to_json`]) and for the riscv32
+//! kernel's Sv32 space ([`sv32_to_json`]).
 
 use std::fmt::Write as _;
 
+use kvas::kspace::sv32::Sv32Built;
 use kvas::kspace::{Built, BuiltRegion, RegionKind};
 use kvas::linear::{BaseChoice, LinearMap};
 use kvas::paging::{Geometry, TableStats};
@@ -100,13 +102,20 @@ impl RegionJson {
 }
 
 /// The contract's object: mode, pt_pages, leaves, mapped_bytes, regions
-/// (and, for the architectures other than riscv64, `arch` first).
+/// (and, for the architectures other than riscv64, `arch` first; riscv32's
+/// split, lowmem and highmem after `mode`).
 #[derive(serde::Serialize)]
 struct MapJson {
     #[serde(skip_serializing_if = "Option::is_none")]
     arch: Option<&'static str>,
     mode: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    split: Option<&'static str>,
     pt_pages: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lowmem_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    highmem_bytes: Option<u64>,
     leaves: Leaves,
     mapped_bytes: u64,
     regions: Vec<RegionJson>,
@@ -151,7 +160,10 @@ pub fn to_json(b: &Built, choice: Option<&BaseChoice>) -> String {
     MapJson {
         arch: None,
         mode: b.mode.name(),
+        split: None,
         pt_pages: b.pt_pages,
+        lowmem_bytes: None,
+        highmem_bytes: None,
         leaves: Leaves { geometry, counts: b.leaves() },
         mapped_bytes: b.mapped_bytes(),
         regions: b.regions().iter().map(|r| region_json(b, r, choice)).collect(),
@@ -173,10 +185,53 @@ pub fn linear_only_to_json(
     MapJson {
         arch: Some(arch),
         mode,
+        split: None,
         pt_pages: stats.tables,
+        lowmem_bytes: None,
+        highmem_bytes: None,
         leaves: leaves(),
         mapped_bytes: lm.mapped_bytes,
         regions: vec![RegionJson::new("linear", leaves(), lm.mapped_bytes).with_placement(lm)],
+    }
+    .to_line()
+}
+
+/// The contract's object for the riscv32 kernel's Sv32 space (`kvas map --arch riscv32`):
+/// `arch`, `mode`, `split`, `pt_pages`, `lowmem_bytes` and `highmem_bytes` (the linear map's
+/// mapped and capped bytes), `leaves` and `mapped_bytes` over every region, and per region
+/// its `leaves` (`4K`, `4M`), `bytes` and `tables`.
+pub fn sv32_to_json(split: &'static str, b: &Sv32Built) -> String {
+    let geometry = kvas::arch::riscv32::GEOMETRY;
+    let leaves = |two: [u64; 2]| {
+        let mut counts = [0; Geometry::MAX_LEVELS];
+        counts[..2].copy_from_slice(&two);
+        Leaves { geometry, counts }
+    };
+    let bytes = |two: [u64; 2]| -> u64 {
+        geometry.page_sizes().map(|size| two[size.level() as usize] * size.bytes()).sum()
+    };
+    let mut total = [0; 2];
+    let regions = b
+        .lines()
+        .map(|l| {
+            total[0] += l.built.leaves[0];
+            total[1] += l.built.leaves[1];
+            RegionJson {
+                tables: Some(l.built.tables),
+                ..RegionJson::new(l.region.name(), leaves(l.built.leaves), bytes(l.built.leaves))
+            }
+        })
+        .collect();
+    MapJson {
+        arch: Some("riscv32"),
+        mode: "sv32",
+        split: Some(split),
+        pt_pages: b.pt_pages,
+        lowmem_bytes: Some(b.linear.mapped_bytes),
+        highmem_bytes: Some(b.linear.capped_bytes),
+        leaves: leaves(total),
+        mapped_bytes: bytes(total),
+        regions,
     }
     .to_line()
 }

@@ -2,14 +2,16 @@
 //! address space for a memory map, built by `kvas::kspace::sv32::build_sv32` in simulated
 //! RAM — the function the kernel runs — and reported: `--format built` prints the kernel's
 //! own `kvas: built REGION leaves 4K=a 4M=b tables N` lines (the riscv32 boot tests compare
-//! them), `table` adds the linear map's placement and highmem, `json` the same as data.
+//! them), `table` adds the linear map's placement and highmem, `json` the DESIGN.md map contract
+//! (crate::map_report::sv32_to_json).
 
 use std::process::ExitCode;
 
 use kvas::kspace::sv32::{build_sv32, Sv32Built, Sv32KernelSpec};
 use kvas::kspace::{ImageSections, KernelImage};
+use kvas::layout::riscv32::PHYS_LIMIT;
 use kvas::layout::Vmsplit;
-use kvas::phys::PhysRange;
+use kvas::phys::{MemoryMap, PhysRange};
 use kvas::sim::Ram;
 use kvas::PhysAddr;
 
@@ -44,6 +46,9 @@ pub fn run(a: &Args) -> ExitCode {
         Err(e) => return fail(e),
     };
     crate::map::print_notices(&map);
+    if let Err(e) = within_sv32(&map) {
+        return fail(e);
+    }
     let spec = match spec(a, split, blob_size) {
         Ok(s) => s,
         Err(e) => return fail(e),
@@ -66,9 +71,22 @@ pub fn run(a: &Args) -> ExitCode {
             }
         }
         Format::Table => out!("{}", table(split, &built)),
-        Format::Json => outln!("{}", json(split, &built)),
+        Format::Json => outln!("{}", crate::map_report::sv32_to_json(split.name(), &built)),
     }
     ExitCode::SUCCESS
+}
+
+/// Refuses RAM that ends above Sv32's 34-bit physical addresses (a leaf's PPN has 22 bits):
+/// no mapping could reach it, and `kvas layout --ram` refuses the same.
+fn within_sv32(map: &MemoryMap) -> Result<(), String> {
+    match map.banks().iter().find(|b| b.end() > PHYS_LIMIT) {
+        Some(b) => Err(format!(
+            "RAM [{:#x}, {:#x}) ends above the Sv32 physical address space (34 bits: below {PHYS_LIMIT:#x})",
+            b.start_u64(),
+            b.end()
+        )),
+        None => Ok(()),
+    }
 }
 
 /// The space the arguments describe.
@@ -121,27 +139,4 @@ fn table(split: Vmsplit, b: &Sv32Built) -> String {
         None => "highmem none\n".to_string(),
     };
     s
-}
-
-fn json(split: Vmsplit, b: &Sv32Built) -> String {
-    let regions: Vec<String> = b
-        .lines()
-        .map(|l| {
-            format!(
-                "{{ \"name\": \"{}\", \"leaves\": {{ \"4K\": {}, \"4M\": {} }}, \"tables\": {} }}",
-                l.region.name(),
-                l.built.leaves[0],
-                l.built.leaves[1],
-                l.built.tables
-            )
-        })
-        .collect();
-    format!(
-        "{{ \"arch\": \"riscv32\", \"mode\": \"sv32\", \"split\": \"{}\", \"pt_pages\": {}, \"lowmem_bytes\": {}, \"highmem_bytes\": {}, \"regions\": [ {} ] }}",
-        split.name(),
-        b.pt_pages,
-        b.linear.mapped_bytes,
-        b.linear.capped_bytes,
-        regions.join(", ")
-    )
 }

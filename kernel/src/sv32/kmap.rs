@@ -55,6 +55,24 @@ impl Pkmap {
         }
     }
 
+    /// Gives the last `n` slots to a run of their own (for an owner apart from the kernel
+    /// space, such as user space's copies): this run keeps the others. `None` if `n` is 0 or
+    /// not fewer than the slots. No guard can be alive (`&mut self`), so the slots are free.
+    pub fn split_off(&mut self, n: usize) -> Option<Pkmap> {
+        if n == 0 || n >= self.slots {
+            return None;
+        }
+        self.slots -= n;
+        Some(Pkmap {
+            base: self.base + self.slots as u64 * PAGE_SIZE,
+            // SAFETY: `self.slots` < the original count, all in the one pinned table.
+            entries: unsafe { self.entries.add(self.slots) },
+            slots: n,
+            used: [const { AtomicU32::new(0) }; PKMAP_SLOTS / 32],
+            linear: self.linear,
+        })
+    }
+
     /// Slots in use.
     pub fn in_use(&self) -> u32 {
         self.used.iter().map(|w| w.load(Ordering::Relaxed).count_ones()).sum()
@@ -63,6 +81,7 @@ impl Pkmap {
     /// Maps `frame` (4 KiB aligned) read-write until the guard is dropped; `None` if every
     /// slot is taken, the frame is not 4 KiB aligned or Sv32 cannot encode it (at or above
     /// 2^34).
+    #[inline]
     pub fn kmap(&self, frame: PhysAddr) -> Option<Kmap<'_>> {
         if !frame.is_aligned(PAGE_SIZE) {
             return None;

@@ -174,6 +174,17 @@ impl<'m> KernelSpace32<'m> {
         }
     }
 
+    /// The highmem allocator itself (raw frames, not zeroed), for a pool of user pages.
+    pub fn highmem_frames(&mut self) -> &mut HighFrames<'m> {
+        &mut self.high
+    }
+
+    /// Takes the pkmap's last `n` slots for another owner (user space's copies; see
+    /// `Pkmap::split_off`).
+    pub fn take_kmap_slots(&mut self, n: usize) -> Option<Pkmap> {
+        self.pkmap.split_off(n)
+    }
+
     /// Highmem frames handed out and not given back.
     pub fn highmem_in_use(&self) -> u64 {
         self.high.in_use()

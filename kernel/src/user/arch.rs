@@ -37,6 +37,29 @@ mod imp {
     pub fn satp(mode: Mode, asid: u16, root: PhysAddr) -> u64 {
         Satp { mode: Some(mode), asid, root }.encode().unwrap_or(0)
     }
+
+    /// A user frame as the kernel reaches it: through the linear map (riscv64 has no
+    /// highmem; every pool frame is there).
+    pub struct FrameMap(u64);
+
+    impl FrameMap {
+        /// The frame's virtual address.
+        pub fn va(&self) -> u64 {
+            self.0
+        }
+
+        /// The frame's bytes.
+        pub fn bytes(&mut self) -> &mut [u8; 4096] {
+            // SAFETY: `map_frame`'s caller owns a pool frame, mapped read-write by the linear
+            // map at this address; borrowed mutably, this is the one reference made here.
+            unsafe { &mut *(self.0 as usize as *mut [u8; 4096]) }
+        }
+    }
+
+    /// The user frame `pa` (4 KiB aligned, a pool frame) at its linear address (`offset`).
+    pub fn map_frame(pa: u64, offset: u64) -> Option<FrameMap> {
+        Some(FrameMap(pa.wrapping_add(offset)))
+    }
 }
 
 #[cfg(target_arch = "riscv32")]
@@ -44,6 +67,7 @@ mod imp {
     use core::arch::asm;
     use core::sync::atomic::{AtomicU32, Ordering};
 
+    use crate::sv32::kmap::{Kmap, Pkmap};
     pub use crate::sv32::mmu::{flush_all, probe_asid_bits};
     pub use crate::sv32::space::KernelSpace32 as KernelSpace;
     use kvas::arch::riscv32::{Satp32, Sv32};
@@ -80,6 +104,38 @@ mod imp {
     /// The format.
     pub fn format(_: Mode) -> Format {
         Sv32
+    }
+
+    /// The kmap slots user space reaches its frames through: taken from the pkmap once, by
+    /// `user::init` ([`install_kmap`]), and used by nothing else.
+    struct UserKmap(Pkmap);
+
+    // SAFETY: one hart on riscv32; the slots are taken with the pkmap's atomic bitmap and a
+    // slot's entry is written only by the guard that took it.
+    unsafe impl Sync for UserKmap {}
+    // SAFETY: as above (the raw pointer is to a pinned kernel table, valid everywhere).
+    unsafe impl Send for UserKmap {}
+
+    static USER_KMAP: spin::Once<UserKmap> = spin::Once::new();
+
+    /// Hands user space its kmap slots (once: `false` if it already had some).
+    pub fn install_kmap(slots: Pkmap) -> bool {
+        if USER_KMAP.is_completed() {
+            return false;
+        }
+        USER_KMAP.call_once(|| UserKmap(slots));
+        true
+    }
+
+    /// A user frame mapped into the kernel while the guard lives: a kmap slot.
+    pub type FrameMap = Kmap<'static>;
+
+    /// The user frame `pa` (4 KiB aligned) mapped read-write: its linear address for a lowmem
+    /// frame, else one of user space's kmap slots; `None` before [`install_kmap`] or when
+    /// every slot is taken.
+    #[inline]
+    pub fn map_frame(pa: u64, _offset: u64) -> Option<FrameMap> {
+        USER_KMAP.get()?.0.kmap(PhysAddr::new(pa).ok()?)
     }
 
     /// `satp` for a root and ASID (ASIDs above 9 bits never come: the probe says 9 at most).

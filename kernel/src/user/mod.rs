@@ -3,6 +3,8 @@
 //!
 //! - [`space`]: a process's address space (root, ASID, areas), built and freed with the
 //!   kvas engine;
+//! - [`pool`]: the user frame pool (lowmem for tables; on riscv32 highmem first for user
+//!   pages);
 //! - [`process`]: loading programs, running them, faults and kills;
 //! - [`syscalls`]: the system calls;
 //! - [`uaccess`]: copies to and from user memory, with SUM and the exception-fixup table;
@@ -16,6 +18,7 @@
 pub mod arch;
 pub mod entry;
 pub mod fpu;
+pub mod pool;
 pub mod process;
 pub mod space;
 pub mod syscalls;
@@ -28,8 +31,9 @@ use kvas_kernel_core::user::asid::Asids;
 
 use crate::kprintln;
 use arch::KernelSpace;
+use kvas_kernel_core::user::frames::FramePool;
+use pool::Pool;
 use process::{User, MAX_PROCS};
-use space::Pool;
 
 /// The user programs of user/ (xtask builds them into kernel/target/user).
 pub mod programs {
@@ -96,24 +100,37 @@ pub fn report_separate(separate: bool) {
 /// The least user pool worth having: 4 MiB (two 2 MiB blocks).
 const MIN_POOL_FRAMES: u64 = 1024;
 
-/// Takes a 2 MiB-aligned run of frames from the kernel's allocator: `Pool::CAPACITY` frames
-/// (32 MiB) if it finds them among the next `2 * CAPACITY` it hands out, else the longest
-/// aligned run it saw, if at least [`MIN_POOL_FRAMES`] (RAM in small banks). Frames it looked
-/// at and did not keep stay allocated (at most 64 MiB, once, at boot).
+/// Takes a 2 MiB-aligned run of frames from the kernel's allocator: `LowPool::CAPACITY`
+/// frames (32 MiB) if it finds them among the next `2 * CAPACITY` it hands out, else the
+/// longest aligned run it saw, if at least [`MIN_POOL_FRAMES`] (RAM in small banks). Frames
+/// it looked at and did not keep stay allocated (at most 64 MiB, once, at boot).
 #[cfg(target_arch = "riscv64")]
 fn carve_pool(space: &mut KernelSpace) -> Option<Pool> {
-    carve(space.frames())
+    carve(space.frames()).map(Pool::new)
 }
 
-/// [`carve_pool`] on riscv32: from the lowmem allocator (the linear map covers the pool).
+/// [`carve_pool`] on riscv32: the lowmem part from the lowmem allocator (the linear map
+/// covers it: page tables), and when there is highmem a highmem part (`pool::HighPool`, up
+/// to 64 MiB) from the highmem allocator, which user pages come from first.
 #[cfg(target_arch = "riscv32")]
 fn carve_pool(space: &mut KernelSpace) -> Option<Pool> {
-    carve(space.tables_mut().1)
+    let pool = Pool::new(carve(space.tables_mut().1)?);
+    if space.highmem_bytes() == 0 {
+        return Some(pool);
+    }
+    match carve(space.highmem_frames()) {
+        Some(high) => Some(pool.with_high(high)),
+        None => {
+            kprintln!("kvas: no 4 MiB of aligned highmem for user pages: they come from lowmem");
+            Some(pool)
+        }
+    }
 }
 
-/// [`carve_pool`]'s search among the frames `frames` hands out.
-fn carve(frames: &mut impl FrameAllocator) -> Option<Pool> {
-    let want = Pool::CAPACITY as u64;
+/// [`carve_pool`]'s search among the frames `frames` hands out, for a pool of up to
+/// `64 * W` frames.
+fn carve<const W: usize>(frames: &mut impl FrameAllocator) -> Option<FramePool<W>> {
+    let want = FramePool::<W>::CAPACITY as u64;
     let (mut start, mut got) = (0u64, 0u64);
     let mut best = (0u64, 0u64);
     for _ in 0..want * 2 {
@@ -134,7 +151,7 @@ fn carve(frames: &mut impl FrameAllocator) -> Option<Pool> {
     }
     // Whole 2 MiB blocks only, so every block of the pool is aligned.
     let frames = best.1 / 512 * 512;
-    (frames >= MIN_POOL_FRAMES).then(|| Pool::new(best.0, frames as usize)).flatten()
+    (frames >= MIN_POOL_FRAMES).then(|| FramePool::new(best.0, frames as usize)).flatten()
 }
 
 /// The ASID allocator for `bits` bits shared by every hart that is up (after
@@ -147,6 +164,24 @@ pub fn new_asids(bits: u32) -> Asids {
     Asids::new(bits, harts)
 }
 
+/// The pkmap slots user space takes on riscv32 (one at a time is in use: a zeroing, an ELF
+/// page, a pinned copy's chunk).
+#[cfg(target_arch = "riscv32")]
+const USER_KMAP_SLOTS: usize = 16;
+
+/// The pool's lines: its lowmem part, and its highmem part when it has one.
+fn report_pool(pool: &Pool) {
+    let low = pool.low();
+    kprintln!("kvas: user frame pool {:#x} size {:#x}", low.base(), low.total_frames() * 4096);
+    if let Some(high) = pool.high() {
+        kprintln!(
+            "kvas: user frame pool highmem {:#x} size {:#x}: user pages from here first",
+            high.base(),
+            high.total_frames() * 4096
+        );
+    }
+}
+
 /// Sets up user space (after the self-tests and the secondaries' start): the frame pool and
 /// the ASID allocator; `separate`: every process in an address space apart from the
 /// kernel's (`kvas.separate`).
@@ -154,7 +189,7 @@ pub fn new_asids(bits: u32) -> Asids {
 pub fn init(space: &mut KernelSpace, bits: u32, separate: bool) -> Option<User> {
     use kvas::arch::riscv::Satp;
     let pool = carve_pool(space)?;
-    kprintln!("kvas: user frame pool {:#x} size {:#x}", pool.base(), pool.total_frames() * 4096);
+    report_pool(&pool);
     crate::csr::allow_user_counters();
     let kernel_satp = space.satp();
     let root = space.root();
@@ -180,25 +215,20 @@ pub fn init(space: &mut KernelSpace, bits: u32, separate: bool) -> Option<User> 
     })
 }
 
-/// Sets up user space on riscv32 (after the self-tests): the pool from lowmem, the ASIDs.
+/// Sets up user space on riscv32 (after the self-tests): the pool (lowmem, and highmem when
+/// there is some), user space's kmap slots, the ASIDs.
 /// Under `vmsplit=4g4g` every process is separate (the kernel has its own root there);
 /// `separate` asks for it under the other splits too.
 #[cfg(target_arch = "riscv32")]
 pub fn init(space: &mut KernelSpace, bits: u32, separate: bool) -> Option<User> {
     let pool = carve_pool(space)?;
-    kprintln!("kvas: user frame pool {:#x} size {:#x}", pool.base(), pool.total_frames() * 4096);
-    crate::csr::allow_user_counters();
-    if space.split() == kvas::layout::Vmsplit::G4G4 {
-        match linear_not_global(space) {
-            Ok(n) => {
-                kprintln!("kvas: 4g4g: {n} linear-map leaves made non-global (they overlap user addresses)")
-            }
-            Err(e) => {
-                kprintln!("kvas: 4g4g: the linear map stays global: {e}");
-                return None;
-            }
-        }
+    report_pool(&pool);
+    // User space's own kmap slots (its pages in highmem are reached through them).
+    if !space.take_kmap_slots(USER_KMAP_SLOTS).is_some_and(arch::install_kmap) {
+        kprintln!("kvas: no {USER_KMAP_SLOTS} pkmap slots for user space");
+        return None;
     }
+    crate::csr::allow_user_counters();
     let separate = separate || space.split() == kvas::layout::Vmsplit::G4G4;
     let linear = space.linear();
     Some(User {
@@ -260,38 +290,6 @@ fn run_init(user: &mut User, program: &[u8]) -> bool {
             false
         }
     }
-}
-
-/// Under 4G/4G the kernel's linear map covers addresses a process uses for its own pages,
-/// so its leaves must not be global: a hart may keep a global translation across the
-/// trampoline's `satp` write and use it for the process's address. Clears G on every leaf of
-/// the linear map (each keeps its other rights: the read-only aliases of the image stay
-/// read-only), then flushes; from here on those translations are tagged with the kernel's
-/// ASID 0. Returns how many leaves it changed.
-#[cfg(target_arch = "riscv32")]
-fn linear_not_global(space: &mut KernelSpace) -> Result<u64, kvas::Error> {
-    use kvas::paging::Attrs;
-    use kvas::{VirtAddr, VirtRange};
-    let lin = space.linear();
-    let (start, end) = (lin.page_offset.as_u64(), lin.page_offset.as_u64() + lin.size);
-    let (pt, frames) = space.tables_mut();
-    let (mut va, mut changed) = (start, 0);
-    while va < end {
-        let Ok(t) = pt.translate(VirtAddr::new(va)) else {
-            va += 4096;
-            continue;
-        };
-        let leaf = t.size.bytes();
-        let base = va & !(leaf - 1);
-        if t.attrs.contains(Attrs::GLOBAL) {
-            let range = VirtRange::new(VirtAddr::new(base), leaf)?;
-            pt.protect_range(range, t.attrs - Attrs::GLOBAL, frames)?.ignore();
-            changed += 1;
-        }
-        va = base + leaf;
-    }
-    arch::flush_all();
-    Ok(changed)
 }
 
 /// Runs the initrd's program (a static ELF, or `/init` of a cpio `newc` archive) as the first

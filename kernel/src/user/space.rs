@@ -8,14 +8,14 @@
 //! running on its own root, [`AddressSpace::activate`] only picks the ASID and hands the
 //! `satp` to the trap glue (entry.rs), and [`AddressSpace::copy_from_user`] /
 //! [`AddressSpace::copy_to_user`] pin the user's pages with an engine walk
-//! (`kvas_kernel_core::user::pin`) and copy through the linear map, faulting where the SUM
-//! copy (uaccess.rs) would.
+//! (`kvas_kernel_core::user::pin`) and copy through the kernel's mapping of each frame
+//! (`arch::map_frame`: the linear map, or on riscv32 a kmap slot for a highmem frame),
+//! faulting where the SUM copy (uaccess.rs) would.
 
 use kvas::paging::{Attrs, FrameAllocator, OffsetMemory, PageTable, TableFormat};
 use kvas::sizes::PAGE_SIZE;
 use kvas::{Error, PageSize, PhysAddr, VirtAddr, VirtRange};
 use kvas_kernel_core::user::asid::Asids;
-use kvas_kernel_core::user::frames::FramePool;
 use kvas_kernel_core::user::syscall::prot;
 use kvas_kernel_core::user::vmas::{huge_block, Access, Area, Areas, Refusal, UserLayout};
 
@@ -25,8 +25,7 @@ use super::arch::{self as mmu, flush_asid, Format, Gather, HartMask, Mode};
 use super::uaccess::{self, CopyFault};
 use kvas::paging::Flush;
 
-/// The user frame pool: 32 MiB.
-pub type Pool = FramePool<128>;
+pub use super::pool::Pool;
 
 /// A root table entry (64-bit on riscv64, 32-bit on riscv32).
 type Entry = <Format as TableFormat>::Entry;
@@ -234,8 +233,9 @@ impl AddressSpace {
     }
 
     /// Runs `copy` on each pinned chunk of `[addr, addr + len)` with the chunk's address in
-    /// the linear map (every pool frame is there, read-write); the first fault stops it, as
-    /// it stops the SUM copy.
+    /// the kernel (`arch::map_frame`: a kmap slot for a highmem frame, the linear map for a
+    /// lowmem one, read-write while the chunk is copied); the first fault stops it, as it
+    /// stops the SUM copy.
     fn pinned(
         &self,
         addr: u64,
@@ -247,21 +247,41 @@ impl AddressSpace {
             .map_err(|_| CopyFault { addr, scause: dir.scause() })?;
         for chunk in chunks {
             let c = chunk.map_err(|f| CopyFault { addr: f.addr, scause: f.scause })?;
-            copy(c, c.pa.as_u64().wrapping_add(self.offset))?;
+            // A chunk ends at its page's end: one frame, one mapping.
+            let pa = c.pa.as_u64();
+            let frame = mmu::map_frame(pa & !(PAGE_SIZE - 1), self.offset)
+                .ok_or(CopyFault { addr: c.va, scause: dir.scause() })?;
+            copy(c, frame.va() + (pa & (PAGE_SIZE - 1)))?;
         }
         Ok(())
     }
 
-    /// Maps a fresh zeroed frame (or 2 MiB block) at `va` with `p`; the pool's frames.
+    /// Maps a fresh zeroed frame (highmem first, see pool.rs) or 2 MiB block (lowmem) at `va`
+    /// with `p`; the pool's frames.
     fn map_fresh(&mut self, va: u64, size: PageSize, p: u64, pool: &mut Pool) -> Result<u64, Error> {
+        let out = Error::OutOfFrames { va: VirtAddr::new(va), needed: 1, got: 0 };
         let pa = match size {
-            PageSize::Size2M => pool.alloc_block(),
-            _ => pool.alloc_frame(),
-        }
-        .ok_or(Error::OutOfFrames { va: VirtAddr::new(va), needed: 1, got: 0 })?;
-        // SAFETY: the frame(s) just came from the pool, are mapped by the linear map and are
-        // used by nothing else.
-        unsafe { core::ptr::write_bytes(pa.wrapping_add(self.offset) as *mut u8, 0, size.bytes() as usize) };
+            PageSize::Size2M => {
+                let pa = pool.alloc_block().ok_or(out)?;
+                // SAFETY: the block just came from the pool's lowmem part, is mapped by the
+                // linear map and is used by nothing else.
+                unsafe {
+                    core::ptr::write_bytes(pa.wrapping_add(self.offset) as *mut u8, 0, size.bytes() as usize)
+                };
+                pa
+            }
+            _ => {
+                let pa = pool.alloc_user_page().ok_or(out)?;
+                match mmu::map_frame(pa, self.offset) {
+                    Some(mut frame) => frame.bytes().fill(0),
+                    None => {
+                        pool.free(pa);
+                        return Err(Error::NotMapped { va: VirtAddr::new(va) });
+                    }
+                }
+                pa
+            }
+        };
         let pa_addr = PhysAddr::new(pa)?;
         match self.table.map(VirtAddr::new(va), pa_addr, size, attrs(p), pool) {
             Ok(f) => {
@@ -291,9 +311,11 @@ impl AddressSpace {
             Ok(t) => t.pa.as_u64(),
             Err(_) => self.map_fresh(va, PageSize::Size4K, p, pool)?,
         };
-        let dst = pa.wrapping_add(self.offset) as *mut u8;
-        // SAFETY: the page is a pool frame mapped by the linear map; off + len <= 4096.
-        unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), dst.add(off), bytes.len().min(4096 - off)) };
+        let Some(mut frame) = mmu::map_frame(pa & !(PAGE_SIZE - 1), self.offset) else {
+            return Err(Error::NotMapped { va: VirtAddr::new(va) });
+        };
+        let n = bytes.len().min(PAGE_SIZE as usize - off);
+        frame.bytes()[off..off + n].copy_from_slice(&bytes[..n]);
         Ok(())
     }
 

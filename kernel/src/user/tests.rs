@@ -102,6 +102,8 @@ const ARCH_TESTS: &[(&str, Test)] = &[
 const ARCH_TESTS: &[(&str, Test)] = &[
     ("linear-not-global-under-4g4g", separate::linear_not_global),
     ("process-root-shares-top", separate::shared_top),
+    ("write-across-pages", |u, _| expect_exit(u, "cross-write", 0)),
+    ("user-pages-in-highmem", user_pages_in_highmem),
 ];
 
 /// Runs every test; returns (passed, failed).
@@ -563,4 +565,75 @@ fn kernel_half_shared(u: &mut User, space: &mut KernelSpace) -> Result<(), Reaso
         Some(i) => fail!("root entry {i} of the kernel half differs from the kernel's"),
         None => Ok(()),
     }
+}
+
+#[cfg(target_arch = "riscv32")]
+/// With highmem, user pages come from it first (and without, never): two pages faulted in
+/// are highmem frames, 200 bytes copied to user memory across their boundary and back
+/// (pinned through kmap slots when separate, through the process's mapping with SUM when
+/// shared) read the same and lie in those frames as the kernel sees them through kmap. Last
+/// of the tests, it prints the pool's count of user pages from highmem since boot.
+fn user_pages_in_highmem(u: &mut User, space: &mut KernelSpace) -> Result<(), Reason> {
+    use kvas_kernel_core::user::vmas::{Area, Kind};
+    let pid = spawn_ut(u, "none")?;
+    let Some(p) = u.procs.iter_mut().flatten().find(|p| p.pid == pid) else { fail!("no process") };
+    p.exit = Some(Exit::Status(0));
+    let base = (u.task_size / 4) & !(PAGE_SIZE - 1);
+    let area =
+        Area { start: base, end: base + 2 * PAGE_SIZE, prot: prot::READ | prot::WRITE, kind: Kind::Anon };
+    if p.space.areas.insert(area).is_err() {
+        fail!("no room for an area at {base:#x}");
+    }
+    p.space.activate(&mut u.asids);
+    let mut result = Ok(());
+    for a in [base, base + PAGE_SIZE] {
+        if let Err(r) = p.space.fault(a, Access::Store, &mut u.pool) {
+            result = result.and_then(|()| fail!("fault at {a:#x} refused: {r:?}"));
+        }
+    }
+    let at = base + PAGE_SIZE - 100;
+    let pattern: [u8; 200] = core::array::from_fn(|i| (i * 7 + 3) as u8);
+    let mut back = [0u8; 200];
+    let to = p.space.copy_to_user(at, &pattern);
+    let from = p.space.copy_from_user(&mut back, at);
+    // SAFETY: the kernel's satp maps the kernel half every process shares.
+    unsafe { super::arch::switch_user(u.kernel_satp, u.asids.bits() == 0) };
+    result?;
+    if let Err(f) = to.and(from) {
+        fail!("a copy across {:#x} faulted at {:#x}", base + PAGE_SIZE, f.addr);
+    }
+    if back != pattern {
+        fail!("copy_from_user read back other bytes than copy_to_user wrote across a page boundary");
+    }
+    let highmem = u.pool.high().is_some();
+    for (page, off, bytes) in
+        [(base, PAGE_SIZE as usize - 100, &pattern[..100]), (base + PAGE_SIZE, 0, &pattern[100..])]
+    {
+        let pa = match p.space.table().translate(VirtAddr::new(page)) {
+            Ok(t) => t.pa,
+            Err(e) => fail!("{page:#x} is not mapped: {e}"),
+        };
+        let in_high = space.linear().va_of(pa).is_none();
+        if in_high != highmem {
+            fail!("user page {page:#x} is frame {pa} (highmem: {in_high}) with a highmem pool: {highmem}");
+        }
+        let Some(mut frame) = super::arch::map_frame(pa.as_u64(), u.offset) else {
+            fail!("no kmap slot for {pa}")
+        };
+        if &frame.bytes()[off..off + bytes.len()] != bytes {
+            fail!("frame {pa} (user page {page:#x}) does not hold the bytes copied there");
+        }
+    }
+    let (pages, high) = u.pool.user_pages();
+    kprintln!("kvas: user pages {pages}, from highmem {high}");
+    if highmem && high == 0 {
+        fail!("no user page from highmem (of {pages}) with a highmem pool");
+    }
+    if !highmem && (high != 0 || space.highmem_bytes() != 0) {
+        fail!(
+            "{high} user pages from highmem with no highmem pool ({:#x} bytes of highmem)",
+            space.highmem_bytes()
+        );
+    }
+    Ok(())
 }

@@ -51,6 +51,7 @@ fn user_main(args: Args) -> u64 {
         b"demand" => demand(),
         b"efault" => efault(task_size, kernel_text),
         b"cost" => cost(),
+        b"cross-write" => cross_write(),
         b"split-cost" => split_cost(),
         b"yielder" => {
             // The other side of split-cost's context switches: yields as often as it does.
@@ -104,6 +105,32 @@ fn user_main(args: Args) -> u64 {
             2
         }
     }
+}
+
+/// The line `cross-write` writes from two fresh pages (highmem ones on riscv32 when there is
+/// highmem): the boot tests look for it whole.
+const CROSS_LINE: &[u8] = b"ut: a write across a page boundary arrives whole\n";
+
+/// A `write` whose buffer crosses a page boundary, and a `uname` whose buffer does: both
+/// pages faulted in by the process first, so the kernel's copies meet two frames.
+fn cross_write() -> u64 {
+    let a = mmap(0, 2 * PAGE_SIZE, RW, ANON);
+    check!(a > 0, "mmap {a}");
+    let boundary = a as u64 + PAGE_SIZE;
+    touch(a as u64, 1);
+    touch(boundary, 2);
+    let at = boundary - 20;
+    for (i, &b) in CROSS_LINE.iter().enumerate() {
+        // SAFETY: [at, at + len) lies in the two pages just mapped.
+        unsafe { write_volatile((at + i as u64) as *mut u8, b) };
+    }
+    check!(write(1, at as *const u8, CROSS_LINE.len()) == CROSS_LINE.len() as i64, "write's count");
+    let u = boundary - 200;
+    check!(syscall(nr::UNAME, [u, 0, 0, 0, 0, 0]) == 0, "uname across the boundary");
+    // SAFETY: [u, u + 390) lies in the two pages.
+    let field = |off: u64, len: usize| unsafe { core::slice::from_raw_parts((u + off) as *const u8, len) };
+    check!(field(0, 6) == b"Linux\0" && field(260, 7) == MACHINE, "uname's fields across the boundary");
+    0
 }
 
 fn syscalls() -> u64 {
@@ -402,14 +429,25 @@ fn split_cost() -> u64 {
         touch(buf + i * PAGE_SIZE, i);
     }
     check!(write(3, buf as *const u8, 1) == 1, "fd 3 takes writes");
+    // Every timed call's result is kept and checked after the measurement: a failed call
+    // (an -EFAULT write returns early) would look cheaper, so it fails the test instead.
+    let mut wrong: Option<(&str, i64)> = None;
+    let mut expect = |what: &'static str, got: i64, ok: bool| {
+        if !ok && wrong.is_none() {
+            wrong = Some((what, got));
+        }
+    };
     let null = per_op(8, |_| {
-        getpid();
+        let pid = getpid();
+        expect("getpid", pid, pid > 0);
     });
     let w4 = per_op(4, |_| {
-        write(3, buf as *const u8, 4096);
+        let n = write(3, buf as *const u8, 4096);
+        expect("write(3, buf, 4096)", n, n == 4096);
     });
     let w64 = per_op(2, |_| {
-        write(3, buf as *const u8, 64 << 10);
+        let n = write(3, buf as *const u8, 64 << 10);
+        expect("write(3, buf, 65536)", n, n == 64 << 10);
     });
     // Each batch of 8 faults touches a fresh mapping of 8 pages, made and unmade outside it.
     let empty = (0..5).map(|_| batch(0, |_| {})).fold((u64::MAX, u64::MAX), min2);
@@ -423,8 +461,12 @@ fn split_cost() -> u64 {
     let fault = (fault.0.saturating_sub(empty.0) / 8, fault.1.saturating_sub(empty.1) / 8);
     sched_yield(); // the yielder has started
     let round = per_op(SWITCH_BATCH, |_| {
-        sched_yield();
+        let r = sched_yield();
+        expect("sched_yield", r, r == 0);
     });
+    if let Some((what, got)) = wrong {
+        check!(false, "split-cost: a timed {what} returned {got}: no numbers from a failed run");
+    }
     // A round trip is two yields, each a system call that switches to the other process.
     let switch = (round.0 / 2, round.1 / 2);
     println!(

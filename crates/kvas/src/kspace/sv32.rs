@@ -8,6 +8,7 @@
 //!  below 0xf0000000: the split's lowmem window                  region `linear`
 //!      [PAGE_OFFSET, 0xf0000000): RAM from the linear base, 4 MiB megapages where
 //!      the alignment allows, RW never X; the image's text and rodata aliases R only.
+//!      Global, but under 4G/4G, where it overlaps the user half (linear_global).
 //!      RAM beyond the window is highmem (LinearMap::capped): not mapped here.
 //!  0xf0000000 KERNEL_LINK_ADDR: the image with W^X               region `kernel`
 //!      text RX, rodata R, data+bss RW (4 KiB leaves, megapages where aligned)
@@ -59,7 +60,7 @@ use crate::layout::riscv32_split::{
     image_footprint, FIXADDR_START, FIXADDR_TOP, KERNEL_LINK_ADDR, PGDIR_SIZE, PKMAP_BASE, SHARED_START,
 };
 use crate::layout::Vmsplit;
-use crate::linear::{self, BaseRule, LinearConfig, LinearMap};
+use crate::linear::{self, BaseRule, LinearConfig, LinearMap, Piece};
 use crate::paging::{Attrs, FrameAllocator, PageTable, PhysMemory};
 use crate::phys::{EarlyFrameAllocator, MemoryMap, PhysRange};
 use crate::range::VirtRange;
@@ -132,6 +133,15 @@ impl Sv32KernelSpec {
             kernel_rodata: self.image.part(s.rodata_start, s.rodata_end)?,
             kfence: None,
         })
+    }
+
+    /// Whether the linear map's leaves are global: yes in the shared splits (every address
+    /// space maps the linear map the same way), no under 4G/4G, where the kernel's linear map
+    /// lies below the shared top, over addresses a process uses for its own pages — a global
+    /// translation cached there could survive the trampoline's `satp` write and serve the
+    /// process's access. The shared top (image, pkmap, fixmap) is global in every split.
+    pub fn linear_global(&self) -> bool {
+        self.split != Vmsplit::G4G4
     }
 
     /// The end of the image's megapages, where vmalloc starts.
@@ -370,7 +380,7 @@ fn steps<M: PhysMemory, A: FrameAllocator>(
     record(Sv32Region::Fixmap, before, frames.net);
     // The linear map of lowmem.
     let before = frames.net;
-    let (lm, flush) = linear::build_at(pt, ram, cfg, base, frames)?;
+    let (lm, flush) = build_linear(spec, ram, cfg, base, pt, frames)?;
     flush.ignore(); // not live
     record(Sv32Region::Linear, before, frames.net);
     // vmalloc and the pkmap: every table below the root preallocated and pinned.
@@ -389,6 +399,26 @@ fn steps<M: PhysMemory, A: FrameAllocator>(
         regions[r as usize].leaves[usize::from(m.size.level().min(1))] += 1;
     }
     Ok((regions, lm))
+}
+
+/// `linear::build_at` with the spec's attributes: the pieces of `cfg` (read-write, the
+/// image's aliases read-only), without [`Attrs::GLOBAL`] unless
+/// [`Sv32KernelSpec::linear_global`].
+fn build_linear<M: PhysMemory, A: FrameAllocator>(
+    spec: &Sv32KernelSpec,
+    ram: &MemoryMap,
+    cfg: &LinearConfig,
+    base: u64,
+    pt: &mut PageTable<Sv32, M>,
+    frames: &mut A,
+) -> Result<(LinearMap, crate::paging::Flush), Error> {
+    let limit = cfg.limit(base);
+    let offset = cfg.page_offset.as_u64().wrapping_sub(base);
+    let drop = if spec.linear_global() { Attrs::empty() } else { Attrs::GLOBAL };
+    let (mapped, pieces, flush) = linear::map_pieces(pt, offset, frames, |each| {
+        linear::for_each_piece(ram, base, limit, cfg, |p| each(Piece { attrs: p.attrs - drop, ..p }))
+    })?;
+    Ok((linear::placement(ram, cfg, base, mapped, pieces)?, flush))
 }
 
 /// The region `va` lies in.

@@ -126,3 +126,49 @@ fn bad_images_are_refused() {
     let huge = KernelImage { sections: ImageSections::contiguous(1 << 20, 0, 250 << 20), ..image() };
     assert!(matches!(Sv32KernelSpec::new(Vmsplit::G3, huge), Err(Error::KernelTooLarge { .. })));
 }
+
+/// The global leaves of `mmu`'s tables, as (first address, size, global), walked through
+/// the simulator from 0 to 4 GiB.
+fn leaves(mmu: &Sv32Mmu, ram: &Ram) -> Vec<(u64, u64, bool)> {
+    let mut out = Vec::new();
+    let mut va = 0u64;
+    while va < 1 << 32 {
+        match mmu
+            .translate(ram, VirtAddr::new(va), Access::Load, Context::SUPERVISOR)
+            .ok()
+            .and_then(|t| t.leaf)
+        {
+            Some(leaf) => {
+                out.push((va, leaf.size(), leaf.pte & (1 << 5) != 0));
+                va += leaf.size();
+            }
+            None => va += PAGE_SIZE,
+        }
+    }
+    out
+}
+
+#[test]
+fn the_linear_map_is_global_only_where_every_space_shares_it() {
+    for (split, ram_text) in [
+        (Vmsplit::G4G4, "0x80000000:3G"),
+        (Vmsplit::G4G4, "0x80000000:1536M"),
+        (Vmsplit::G3, "0x80000000:1536M"),
+    ] {
+        let (ram, mmu, _, spec) = built(split, ram_text);
+        let all = leaves(&mmu, &ram);
+        let (below, top): (Vec<&(u64, u64, bool)>, Vec<_>) =
+            all.iter().partition(|(va, _, _)| *va < SHARED_START);
+        assert!(!below.is_empty() && !top.is_empty(), "{split:?}: leaves below and in the shared top");
+        // Under 4G/4G the linear map overlaps user addresses: no global leaf below the top.
+        let global_below = below.iter().filter(|l| l.2).count();
+        assert_eq!(
+            global_below == 0,
+            split == Vmsplit::G4G4,
+            "{split:?}: {global_below} global leaves below 0xf0000000"
+        );
+        assert_eq!(spec.linear_global(), split != Vmsplit::G4G4);
+        // The shared top (image, fixmap) stays global in every split.
+        assert!(top.iter().all(|l| l.2), "{split:?}: a leaf of the shared top is not global");
+    }
+}

@@ -124,7 +124,8 @@ pub fn shared_top(u: &mut User, space: &mut KernelSpace) -> Result<(), Reason> {
 }
 
 /// Under `vmsplit=4g4g` no leaf of the kernel's linear map is global (it overlaps the user
-/// half; see user::linear_not_global); under the shared splits there is nothing to check.
+/// half; kvas::kspace::sv32 builds it so, `Sv32KernelSpec::linear_global`); under the shared
+/// splits there is nothing to check.
 #[cfg(target_arch = "riscv32")]
 pub fn linear_not_global(_: &mut User, space: &mut KernelSpace) -> Result<(), Reason> {
     use kvas::paging::Attrs;
