@@ -246,6 +246,12 @@ pub fn riscv32_cases(kernel32: &Path, dir: &Path, user32_dir: &Path) -> Result<V
         c.lines.extend(riscv32_usertests());
         v.push(c);
     }
+    // Harts without F and D: processes run with the FPU off, `ut fpu` is killed at its first
+    // `fld` (fpu-per-process expects that), and the kernel's switches use no f-register.
+    let mut c = case(&base, "riscv32-no-fpu", |b| b.cpu = Some("rv32,f=false,d=false,zfa=false".into()), &[]);
+    c.lines.extend(riscv32_usertests());
+    c.lines.push("kvas: pid * killed: illegal instruction at 0x*".into());
+    v.push(c);
     let c_hello = user32_dir.join("c-hello.elf");
     for split in ["4g4g", "3g"] {
         v.push(case(

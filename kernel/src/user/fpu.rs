@@ -118,7 +118,8 @@ mod imp {
     /// Whether every hart has D (set once at boot, before any process runs).
     static AVAILABLE: AtomicBool = AtomicBool::new(false);
 
-    fn available() -> bool {
+    /// Whether processes get the FPU (every hart has D).
+    pub fn available() -> bool {
         AVAILABLE.load(Ordering::Relaxed)
     }
 
@@ -130,5 +131,5 @@ mod imp {
 }
 
 #[cfg(target_arch = "riscv32")]
-pub use imp::set_available;
+pub use imp::{available, set_available};
 pub use imp::{switch_in, switch_out};
