@@ -201,7 +201,7 @@ fn riscv32_usertests() -> impl Iterator<Item = String> {
         .iter()
         .filter(|t| !RISCV64_ONLY.contains(t))
         .chain(&[
-            "linear-not-global-under-4g4g",
+            "linear-not-global-when-separate",
             "process-root-shares-top",
             "write-across-pages",
             "user-pages-in-highmem",

@@ -63,6 +63,8 @@ pub extern "C" fn kmain(_hartid: usize, dtb_pa: usize, load_pa: usize) -> ! {
     let mut spec = or_fatal(Sv32KernelSpec::new(split, image), "the kernel space: ");
     spec.device = or_fatal(finisher.map(PhysAddr::new).transpose(), "the finisher: ");
     spec.dtb = Some(or_fatal(PhysRange::new(info.dtb.base, info.dtb.size), "the dtb: "));
+    // Separate process roots leave the linear map out: it is built non-global then.
+    spec.separate = info.cmdline.separate;
     let mut map: MemoryMap = info.map.clone();
     or_fatal(spec.prepare(&mut map), "memory init: reserving the kernel image: ");
     // SAFETY: the boot tables are live (kmain runs on them) and the window slot is used by

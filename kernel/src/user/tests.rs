@@ -100,7 +100,7 @@ const ARCH_TESTS: &[(&str, Test)] = &[
 /// shares the kernel's top.
 #[cfg(target_arch = "riscv32")]
 const ARCH_TESTS: &[(&str, Test)] = &[
-    ("linear-not-global-under-4g4g", separate::linear_not_global),
+    ("linear-not-global-when-separate", separate::linear_not_global),
     ("process-root-shares-top", separate::shared_top),
     ("write-across-pages", |u, _| expect_exit(u, "cross-write", 0)),
     ("user-pages-in-highmem", user_pages_in_highmem),

@@ -94,6 +94,10 @@ pub struct Sv32KernelSpec {
     pub device: Option<PhysAddr>,
     /// The DTB, mapped read-only in the fixmap's DTB window, if any.
     pub dtb: Option<PhysRange>,
+    /// Whether processes run in address spaces apart from the kernel's under a shared
+    /// split too (`kvas.separate`): their roots then leave the linear map out, so it must
+    /// not be global ([`Sv32KernelSpec::linear_global`]). 4G/4G is always separate.
+    pub separate: bool,
 }
 
 impl Sv32KernelSpec {
@@ -116,7 +120,7 @@ impl Sv32KernelSpec {
                 window: "shared top 256 MiB (the image, and at least 4 MiB of vmalloc)",
             });
         }
-        Ok(Sv32KernelSpec { split, image, device: None, dtb: None })
+        Ok(Sv32KernelSpec { split, image, device: None, dtb: None, separate: false })
     }
 
     /// The linear map: lowmem from the split's `PAGE_OFFSET` up to the shared top, 4 MiB
@@ -139,9 +143,11 @@ impl Sv32KernelSpec {
     /// space maps the linear map the same way), no under 4G/4G, where the kernel's linear map
     /// lies below the shared top, over addresses a process uses for its own pages — a global
     /// translation cached there could survive the trampoline's `satp` write and serve the
-    /// process's access. The shared top (image, pkmap, fixmap) is global in every split.
+    /// process's access — and no with [`separate`](Self::separate), whose process roots leave
+    /// the linear map out (a global mapping must exist in every address space). The shared
+    /// top (image, pkmap, fixmap) is global in every split.
     pub fn linear_global(&self) -> bool {
-        self.split != Vmsplit::G4G4
+        self.split != Vmsplit::G4G4 && !self.separate
     }
 
     /// The end of the image's megapages, where vmalloc starts.

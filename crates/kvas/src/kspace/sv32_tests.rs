@@ -16,8 +16,13 @@ fn image() -> KernelImage {
 }
 
 fn built(split: Vmsplit, ram: &str) -> (Ram, Sv32Mmu, Sv32Built, Sv32KernelSpec) {
+    built_with(split, false, ram)
+}
+
+fn built_with(split: Vmsplit, separate: bool, ram: &str) -> (Ram, Sv32Mmu, Sv32Built, Sv32KernelSpec) {
     let mut map = MemoryMap::from_text(ram).unwrap();
     let mut spec = Sv32KernelSpec::new(split, image()).unwrap();
+    spec.separate = separate;
     spec.device = Some(PhysAddr::new(0x10_0000).unwrap());
     spec.dtb = Some(PhysRange::new(0x9fe0_0000, 0x2000).unwrap());
     spec.prepare(&mut map).unwrap();
@@ -150,24 +155,29 @@ fn leaves(mmu: &Sv32Mmu, ram: &Ram) -> Vec<(u64, u64, bool)> {
 
 #[test]
 fn the_linear_map_is_global_only_where_every_space_shares_it() {
-    for (split, ram_text) in [
-        (Vmsplit::G4G4, "0x80000000:3G"),
-        (Vmsplit::G4G4, "0x80000000:1536M"),
-        (Vmsplit::G3, "0x80000000:1536M"),
+    for (split, separate, ram_text) in [
+        (Vmsplit::G4G4, false, "0x80000000:3G"),
+        (Vmsplit::G4G4, false, "0x80000000:1536M"),
+        (Vmsplit::G3, false, "0x80000000:1536M"),
+        (Vmsplit::G3, true, "0x80000000:1536M"),
+        (Vmsplit::G1, true, "0x80000000:512M"),
     ] {
-        let (ram, mmu, _, spec) = built(split, ram_text);
+        let (ram, mmu, _, spec) = built_with(split, separate, ram_text);
+        // Global below the top only where every address space maps the linear map.
+        let shared = split != Vmsplit::G4G4 && !separate;
         let all = leaves(&mmu, &ram);
         let (below, top): (Vec<&(u64, u64, bool)>, Vec<_>) =
             all.iter().partition(|(va, _, _)| *va < SHARED_START);
         assert!(!below.is_empty() && !top.is_empty(), "{split:?}: leaves below and in the shared top");
-        // Under 4G/4G the linear map overlaps user addresses: no global leaf below the top.
+        // Under 4G/4G the linear map overlaps user addresses, and separate roots leave it
+        // out: no global leaf below the top then.
         let global_below = below.iter().filter(|l| l.2).count();
         assert_eq!(
             global_below == 0,
-            split == Vmsplit::G4G4,
-            "{split:?}: {global_below} global leaves below 0xf0000000"
+            !shared,
+            "{split:?} separate {separate}: {global_below} global leaves below 0xf0000000"
         );
-        assert_eq!(spec.linear_global(), split != Vmsplit::G4G4);
+        assert_eq!(spec.linear_global(), shared);
         // The shared top (image, fixmap) stays global in every split.
         assert!(top.iter().all(|l| l.2), "{split:?}: a leaf of the shared top is not global");
     }

@@ -123,13 +123,14 @@ pub fn shared_top(u: &mut User, space: &mut KernelSpace) -> Result<(), Reason> {
     Ok(())
 }
 
-/// Under `vmsplit=4g4g` no leaf of the kernel's linear map is global (it overlaps the user
-/// half; kvas::kspace::sv32 builds it so, `Sv32KernelSpec::linear_global`); under the shared
-/// splits there is nothing to check.
+/// Under `vmsplit=4g4g` (and with `kvas.separate` under any split) no leaf of the kernel's
+/// linear map is global: it overlaps the user half, or the process roots leave it out
+/// (kvas::kspace::sv32 builds it so, `Sv32KernelSpec::linear_global`); under the shared
+/// splits without `kvas.separate` there is nothing to check.
 #[cfg(target_arch = "riscv32")]
-pub fn linear_not_global(_: &mut User, space: &mut KernelSpace) -> Result<(), Reason> {
+pub fn linear_not_global(u: &mut User, space: &mut KernelSpace) -> Result<(), Reason> {
     use kvas::paging::Attrs;
-    if space.split() != kvas::layout::Vmsplit::G4G4 {
+    if space.split() != kvas::layout::Vmsplit::G4G4 && !u.separate {
         return Ok(());
     }
     let lin = space.linear();
