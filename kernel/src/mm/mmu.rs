@@ -128,7 +128,7 @@ pub unsafe fn try_mode(value: u64) -> u64 {
     back
 }
 
-pub use crate::satp::{activate, flush_all, flush_page, read_satp};
+pub use crate::satp::{activate, flush_all, flush_page, probe_asid_bits, read_satp};
 
 /// Switches to a user address space: writes `satp` (the process's root and ASID). With
 /// `flush_all` it flushes every translation after the write (an ASID rollover, or a hart
@@ -157,26 +157,4 @@ pub fn flush_asid(asid: u16) {
 pub fn flush_page_asid(va: kvas::VirtAddr, asid: u16) {
     // SAFETY: as above.
     unsafe { asm!("sfence.vma {}, {}", in(reg) va.as_u64(), in(reg) asid as u64) };
-}
-
-/// The ASID width the hart implements: writes all ones to `satp.ASID` (same mode, same root)
-/// and counts the bits that stick, then restores `satp` (the privileged spec's probe).
-pub fn probe_asid_bits() -> u32 {
-    let back: u64;
-    // SAFETY: only the ASID changes, and every kernel mapping is global, so every
-    // translation the kernel uses stays valid; the old value is written back at once.
-    unsafe {
-        asm!(
-            "csrr {old}, satp",
-            "or {new}, {old}, {ones}",
-            "csrw satp, {new}",
-            "csrr {back}, satp",
-            "csrw satp, {old}",
-            old = out(reg) _,
-            new = out(reg) _,
-            back = out(reg) back,
-            ones = in(reg) 0xffffu64 << 44,
-        )
-    };
-    ((back >> 44) & 0xffff).count_ones()
 }
