@@ -32,6 +32,7 @@ mod start;
 mod boot;
 mod console;
 mod csr;
+mod gather;
 mod image;
 #[cfg(target_arch = "riscv64")]
 mod kmain;

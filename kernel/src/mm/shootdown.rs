@@ -10,14 +10,13 @@
 //! `tlb_flush_all_threshold`). Harts outside the mask — never started, or never in that
 //! space — get nothing. SBI returns once the fence is done on every hart of the mask.
 //!
-//! Frames must outlive the shootdown: [`Gather`] holds the tables an unmap emptied and the
-//! pages behind the unmapped leaves (kvas's `DeferredFree`) and frees them only after
-//! [`Gather::finish`] has flushed every hart (Linux's `tlb_remove_table` / `mmu_gather`).
+//! Frames must outlive the shootdown: [`crate::gather::Gather`] (shared with riscv32) holds
+//! the tables an unmap emptied and the pages behind the unmapped leaves and frees them only
+//! after its flush has reached every hart (Linux's `tlb_remove_table` / `mmu_gather`).
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use kvas::paging::{DeferredFree, Flush, FrameAllocator};
-use kvas::PhysAddr;
+use kvas::paging::Flush;
 
 use super::mmu;
 
@@ -138,62 +137,4 @@ fn hull(flush: &Flush) -> (usize, usize) {
     // One 4 KiB page past the last address: an sfence.vma at any address of a leaf drops
     // the whole leaf, whatever its size.
     (first as usize, (last - first + 4096) as usize)
-}
-
-/// Frames a shootdown must finish with before they are freed (see the module doc).
-const GATHER: usize = 64;
-
-/// Linux's `mmu_gather`, for the kernel's tables or a process's: the flush of a batch of
-/// unmaps and the frames it freed, all held back until [`Gather::finish`].
-pub struct Gather<'a, A: FrameAllocator> {
-    flush: Flush,
-    frames: DeferredFree<A, GATHER>,
-    /// A process's ASID and hart mask ([`flush_asid`]); `None`: the kernel's ([`flush_kernel`]).
-    asid: Option<(u16, &'a HartMask)>,
-}
-
-impl<'a, A: FrameAllocator> Gather<'a, A> {
-    /// An empty batch over the kernel's tables and the allocator the frames go back to.
-    pub fn new(alloc: A) -> Self {
-        Gather { flush: Flush::none(), frames: DeferredFree::new(alloc), asid: None }
-    }
-
-    /// An empty batch over a process's tables, flushed by `asid` on the harts of `harts`.
-    pub fn for_asid(alloc: A, asid: u16, harts: &'a HartMask) -> Self {
-        Gather { flush: Flush::none(), frames: DeferredFree::new(alloc), asid: Some((asid, harts)) }
-    }
-
-    /// The allocator to pass to the engine's unmap: frees wait for [`Gather::finish`].
-    pub fn alloc(&mut self) -> &mut DeferredFree<A, GATHER> {
-        &mut self.frames
-    }
-
-    /// Adds what an engine call asks to flush, and the page behind the leaf it removed.
-    pub fn add(&mut self, flush: Flush, page: Option<PhysAddr>) {
-        self.flush.merge(flush);
-        if let Some(page) = page {
-            self.frames.defer(page);
-        }
-        if !self.frames.has_room() {
-            self.flush_and_free();
-        }
-    }
-
-    fn flush_and_free(&mut self) {
-        let flush = core::mem::replace(&mut self.flush, Flush::none());
-        match self.asid {
-            None => flush_kernel(flush),
-            Some((asid, harts)) => flush_asid(flush, asid, harts),
-        }
-        self.frames.release();
-    }
-
-    /// Flushes every hart, then frees the held frames.
-    pub fn finish(mut self) {
-        self.flush_and_free();
-        let leaked = self.frames.leaked();
-        if leaked > 0 {
-            crate::kprintln!("kvas: warning: {leaked} frames leaked (the gather was full)");
-        }
-    }
 }

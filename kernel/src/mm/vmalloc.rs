@@ -10,7 +10,8 @@ use kvas::vm::VmArea;
 use kvas::{Error, PageSize, VirtAddr, PAGE_SIZE};
 
 use super::kspace::KernelSpace;
-use super::shootdown::{self, Gather};
+use super::shootdown;
+use crate::gather::Gather;
 
 impl KernelSpace<'_> {
     /// Maps every page of `area` to a fresh frame with `attrs`. On failure unmaps and frees

@@ -5,8 +5,9 @@
 
 #[cfg(target_arch = "riscv64")]
 mod imp {
+    pub use crate::gather::Gather;
     pub use crate::mm::mmu::{flush_all, probe_asid_bits, read_satp, switch_user};
-    pub use crate::mm::shootdown::{flush_asid, Gather, HartMask};
+    pub use crate::mm::shootdown::{flush_asid, HartMask};
     pub use crate::mm::KernelSpace;
     pub use kvas::arch::riscv::Mode;
     use kvas::arch::riscv::{Riscv, Satp};
@@ -64,14 +65,12 @@ mod imp {
 
 #[cfg(target_arch = "riscv32")]
 mod imp {
-    use core::arch::asm;
-    use core::sync::atomic::{AtomicU32, Ordering};
-
+    pub use crate::gather::Gather;
     use crate::sv32::kmap::{Kmap, Pkmap};
-    pub use crate::sv32::mmu::{flush_all, probe_asid_bits};
+    pub use crate::sv32::mmu::{flush_all, flush_asid, probe_asid_bits, switch_user, HartMask};
     pub use crate::sv32::space::KernelSpace32 as KernelSpace;
     use kvas::arch::riscv32::{Satp32, Sv32};
-    use kvas::paging::{DeferredFree, Flush, FrameAllocator, TableFormat};
+    use kvas::paging::TableFormat;
     use kvas::PhysAddr;
     use kvas_kernel_core::user::elf::Class;
     use kvas_kernel_core::user::syscall::Abi;
@@ -143,98 +142,9 @@ mod imp {
         Satp32 { sv32: true, asid, root }.encode().map_or(0, u64::from)
     }
 
-    /// Writes `satp`, then flushes the whole TLB if asked.
-    ///
-    /// # Safety
-    ///
-    /// The new root maps the running code, its stack and what it touches next as now.
-    pub unsafe fn switch_user(satp: u64, flush_all: bool) {
-        // SAFETY: the caller vouches for the new root.
-        unsafe { asm!("csrw satp, {}", in(reg) satp as u32) };
-        if flush_all {
-            // SAFETY: only drops cached translations.
-            unsafe { asm!("sfence.vma") };
-        }
-    }
-
     /// `satp` now.
     pub fn read_satp() -> u64 {
         u64::from(crate::sv32::mmu::read_satp())
-    }
-
-    /// The harts that ran a space: one hart on riscv32, kept for the same bookkeeping.
-    pub struct HartMask(AtomicU32);
-
-    impl HartMask {
-        /// No hart.
-        pub const fn new() -> Self {
-            HartMask(AtomicU32::new(0))
-        }
-
-        /// Adds hart `hart`.
-        pub fn add(&self, hart: u64) {
-            self.0.fetch_or(1 << (hart % 32), Ordering::Relaxed);
-        }
-    }
-
-    /// Flushes `f` for `asid` on this hart (the only one).
-    pub fn flush_asid(f: Flush, asid: u16, _: &HartMask) {
-        f.apply(
-            // SAFETY: only drops cached translations.
-            |va| unsafe { asm!("sfence.vma {}, {}", in(reg) va.as_u64() as u32, in(reg) u32::from(asid)) },
-            // SAFETY: as above.
-            || unsafe { asm!("sfence.vma zero, {}", in(reg) u32::from(asid)) },
-        );
-    }
-
-    /// Frames an unmap holds back until its flush is done.
-    const GATHER: usize = 64;
-
-    /// riscv64's `shootdown::Gather` for one hart: a batch of unmaps' flush and the frames
-    /// they freed, the frames freed only after the flush.
-    pub struct Gather<'a, A: FrameAllocator> {
-        flush: Flush,
-        frames: DeferredFree<A, GATHER>,
-        asid: u16,
-        harts: &'a HartMask,
-    }
-
-    impl<'a, A: FrameAllocator> Gather<'a, A> {
-        /// An empty batch over a process's tables, flushed by `asid`.
-        pub fn for_asid(alloc: A, asid: u16, harts: &'a HartMask) -> Self {
-            Gather { flush: Flush::none(), frames: DeferredFree::new(alloc), asid, harts }
-        }
-
-        /// The allocator to pass to the engine's unmap: frees wait for [`Gather::finish`].
-        pub fn alloc(&mut self) -> &mut DeferredFree<A, GATHER> {
-            &mut self.frames
-        }
-
-        /// Adds what an engine call asks to flush, and the page behind the leaf it removed.
-        pub fn add(&mut self, flush: Flush, page: Option<PhysAddr>) {
-            self.flush.merge(flush);
-            if let Some(page) = page {
-                self.frames.defer(page);
-            }
-            if !self.frames.has_room() {
-                self.flush_and_free();
-            }
-        }
-
-        fn flush_and_free(&mut self) {
-            let flush = core::mem::replace(&mut self.flush, Flush::none());
-            flush_asid(flush, self.asid, self.harts);
-            self.frames.release();
-        }
-
-        /// Flushes, then frees the held frames.
-        pub fn finish(mut self) {
-            self.flush_and_free();
-            let leaked = self.frames.leaked();
-            if leaked > 0 {
-                crate::kprintln!("kvas: warning: {leaked} frames leaked (the gather was full)");
-            }
-        }
     }
 }
 
